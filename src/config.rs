@@ -1,0 +1,186 @@
+//! Layered configuration: built-in defaults < `foodcheck.toml` < `FOODCHECK_*` environment <
+//! command-line flags. Secrets are wrapped in [`Secret`] so they never reach logs or Debug output.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Toml};
+use figment::Figment;
+use serde::Deserialize;
+
+/// A value that must never be printed (database URLs with passwords, signing keys).
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// Address the HTTP server listens on.
+    pub listen: String,
+    /// Directory for the SQLite database, the generated signing key and (later) files.
+    pub data_dir: PathBuf,
+    /// `sqlite://...` or `postgres://...`; default: `sqlite://<data_dir>/foodcheck.db`.
+    pub database_url: Option<Secret>,
+    /// Maximum database connections in the pool.
+    pub db_max_connections: u32,
+    /// HS256 signing secret for access tokens (at least 32 bytes). When unset, a random key is
+    /// generated once and kept in `<data_dir>/jwt-signing.key`. Several API instances must share
+    /// one key: set it here or point them at one data directory.
+    pub jwt_secret: Option<Secret>,
+    /// Access token lifetime, seconds.
+    pub access_token_ttl_secs: u64,
+    /// Refresh token lifetime, days.
+    pub refresh_token_ttl_days: u64,
+    /// Failed logins allowed per username within `login_window_secs` before 429.
+    pub login_max_failures_per_user: u32,
+    /// Failed logins allowed per client address within `login_window_secs` before 429.
+    pub login_max_failures_per_ip: u32,
+    /// Window of the login throttle, seconds.
+    pub login_window_secs: u64,
+    /// Take the client address from `X-Forwarded-For` (only behind a trusted reverse proxy).
+    pub trust_forwarded_for: bool,
+    /// Maximum JSON request body, bytes.
+    pub max_json_body_bytes: usize,
+    /// Maximum bulk-import body (CSV/XLSX), bytes.
+    pub max_import_body_bytes: usize,
+    /// `text` or `json`.
+    pub log_format: LogFormat,
+    /// tracing filter, e.g. `info,foodcheck=debug`.
+    pub log_level: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: "127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("./data"),
+            database_url: None,
+            db_max_connections: 16,
+            jwt_secret: None,
+            access_token_ttl_secs: 15 * 60,
+            refresh_token_ttl_days: 30,
+            login_max_failures_per_user: 5,
+            login_max_failures_per_ip: 30,
+            login_window_secs: 15 * 60,
+            trust_forwarded_for: false,
+            max_json_body_bytes: 2 * 1024 * 1024,
+            max_import_body_bytes: 20 * 1024 * 1024,
+            log_format: LogFormat::Text,
+            log_level: "info".into(),
+        }
+    }
+}
+
+impl Config {
+    /// Loads defaults, then `config_file` (default `./foodcheck.toml`, optional), then the
+    /// `FOODCHECK_*` environment.
+    pub fn load(config_file: Option<&Path>) -> anyhow::Result<Config> {
+        let file = config_file
+            .map(Path::to_path_buf)
+            .or_else(|| std::env::var_os("FOODCHECK_CONFIG").map(PathBuf::from))
+            .unwrap_or_else(|| PathBuf::from("foodcheck.toml"));
+        if config_file.is_some() && !file.exists() {
+            anyhow::bail!("configuration file {} does not exist", file.display());
+        }
+        let figment = Figment::new()
+            .merge(Toml::file(&file))
+            // Only our own keys: FOODCHECK_TEST_* and FOODCHECK_CONFIG are not settings.
+            .merge(
+                Env::prefixed("FOODCHECK_")
+                    .ignore(&["config"])
+                    .filter(|k| !k.as_str().starts_with("test_")),
+            );
+        let config: Config = figment.extract()?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn validate(&self) -> anyhow::Result<()> {
+        self.listen
+            .parse::<SocketAddr>()
+            .map_err(|e| anyhow::anyhow!("listen address {:?}: {e}", self.listen))?;
+        if let Some(s) = &self.jwt_secret {
+            if s.expose().len() < 32 {
+                anyhow::bail!("jwt_secret must be at least 32 bytes");
+            }
+        }
+        if self.access_token_ttl_secs == 0 || self.refresh_token_ttl_days == 0 {
+            anyhow::bail!("token lifetimes must be positive");
+        }
+        Ok(())
+    }
+
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(u) => u.expose().to_string(),
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("foodcheck.db").display()
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_redacted_in_debug() {
+        let c = Config {
+            database_url: Some(Secret::new("postgres://u:hunter2@db/x")),
+            jwt_secret: Some(Secret::new("0123456789abcdef0123456789abcdef")),
+            ..Config::default()
+        };
+        let s = format!("{c:?}");
+        assert!(!s.contains("hunter2"));
+        assert!(!s.contains("0123456789abcdef"));
+    }
+
+    #[test]
+    fn layering_file_then_env() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("foodcheck.toml", "listen = \"127.0.0.1:9000\"\nlog_level = \"debug\"")?;
+            jail.set_env("FOODCHECK_LOG_LEVEL", "warn");
+            let c = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(c.listen, "127.0.0.1:9000");
+            assert_eq!(c.log_level, "warn");
+            assert_eq!(c.access_token_ttl_secs, 900);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn short_jwt_secret_is_refused() {
+        let c = Config {
+            jwt_secret: Some(Secret::new("short")),
+            ..Config::default()
+        };
+        assert!(c.validate().is_err());
+    }
+}

@@ -1,0 +1,232 @@
+//! The one error type of the HTTP edge. Every error response is the envelope
+//! `{"error": {"code": "snake_case_code", "message": "human-readable"}}`.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// The error envelope every 4xx/5xx response carries.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorEnvelope {
+    pub error: ErrorBody,
+}
+
+/// Error details. `code` is stable and machine-readable; `message` is for people and may change.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// Stable snake_case error code, e.g. `invalid_token`, `validation_failed`. The full list is in
+    /// the API description.
+    pub code: String,
+    /// Human-readable explanation (English).
+    pub message: String,
+    /// Extra structured detail for some codes (e.g. per-field problems of `validation_failed`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub details: Option<serde_json::Value>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// 400: the request is syntactically wrong (bad JSON, bad query string).
+    #[error("{message}")]
+    BadRequest { code: &'static str, message: String },
+    /// 401: no credentials, or credentials that are not valid (expired, tampered, revoked).
+    #[error("{message}")]
+    Unauthorized { code: &'static str, message: String },
+    /// 403: authenticated but not allowed.
+    #[error("{0}")]
+    Forbidden(String),
+    /// 404
+    #[error("{0}")]
+    NotFound(String),
+    /// 409: the request conflicts with the current state (duplicates, already drawn...).
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
+    /// 413
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    /// 415
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// 422: well-formed but semantically invalid. `details` lists the problems.
+    #[error("{message}")]
+    Unprocessable {
+        code: &'static str,
+        message: String,
+        details: Option<serde_json::Value>,
+    },
+    /// 429 with Retry-After (seconds).
+    #[error("{message}")]
+    TooManyRequests { message: String, retry_after_secs: u64 },
+    /// 503
+    #[error("{0}")]
+    Unavailable(String),
+    /// 500: logged with its cause; the client sees no internals.
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+pub type AppResult<T> = Result<T, AppError>;
+
+impl AppError {
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        AppError::BadRequest {
+            code,
+            message: message.into(),
+        }
+    }
+    pub fn unauthorized(code: &'static str, message: impl Into<String>) -> Self {
+        AppError::Unauthorized {
+            code,
+            message: message.into(),
+        }
+    }
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        AppError::Forbidden(message.into())
+    }
+    pub fn not_found(message: impl Into<String>) -> Self {
+        AppError::NotFound(message.into())
+    }
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        AppError::Conflict {
+            code,
+            message: message.into(),
+        }
+    }
+    pub fn unprocessable(code: &'static str, message: impl Into<String>) -> Self {
+        AppError::Unprocessable {
+            code,
+            message: message.into(),
+            details: None,
+        }
+    }
+    pub fn unprocessable_with(
+        code: &'static str,
+        message: impl Into<String>,
+        details: impl Serialize,
+    ) -> Self {
+        AppError::Unprocessable {
+            code,
+            message: message.into(),
+            details: serde_json::to_value(details).ok(),
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            AppError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            AppError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            AppError::Forbidden(_) => StatusCode::FORBIDDEN,
+            AppError::NotFound(_) => StatusCode::NOT_FOUND,
+            AppError::Conflict { .. } => StatusCode::CONFLICT,
+            AppError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            AppError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            AppError::BadRequest { code, .. }
+            | AppError::Unauthorized { code, .. }
+            | AppError::Conflict { code, .. }
+            | AppError::Unprocessable { code, .. } => code,
+            AppError::Forbidden(_) => "forbidden",
+            AppError::NotFound(_) => "not_found",
+            AppError::PayloadTooLarge(_) => "payload_too_large",
+            AppError::UnsupportedMediaType(_) => "unsupported_media_type",
+            AppError::TooManyRequests { .. } => "too_many_requests",
+            AppError::Unavailable(_) => "unavailable",
+            AppError::Internal(_) => "internal_error",
+        }
+    }
+}
+
+/// Builds an envelope response outside the `AppError` path (fallbacks, panics).
+pub fn envelope(status: StatusCode, code: &str, message: &str) -> Response {
+    let body = ErrorEnvelope {
+        error: ErrorBody {
+            code: code.to_string(),
+            message: message.to_string(),
+            details: None,
+        },
+    };
+    (status, axum::Json(body)).into_response()
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let code = self.code();
+        let (message, details) = match &self {
+            AppError::Internal(cause) => {
+                // The cause goes to the log only; clients see a generic message.
+                tracing::error!(error = ?cause, "internal error");
+                ("internal server error".to_string(), None)
+            }
+            AppError::Unprocessable { details, .. } => (self.to_string(), details.clone()),
+            _ => (self.to_string(), None),
+        };
+        let retry_after = match &self {
+            AppError::TooManyRequests {
+                retry_after_secs, ..
+            } => Some(*retry_after_secs),
+            _ => None,
+        };
+        let body = ErrorEnvelope {
+            error: ErrorBody {
+                code: code.to_string(),
+                message,
+                details,
+            },
+        };
+        let mut response = (status, axum::Json(body)).into_response();
+        if let Some(secs) = retry_after {
+            if let Ok(v) = HeaderValue::from_str(&secs.max(1).to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+        }
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"foodcheck\""),
+            );
+        }
+        response
+    }
+}
+
+impl From<sqlx::Error> for AppError {
+    fn from(e: sqlx::Error) -> Self {
+        AppError::Internal(anyhow::Error::new(e))
+    }
+}
+
+/// Stable error codes and what they mean; rendered into the API description so mobile teams
+/// have one list to code against.
+pub const ERROR_CODES: &[(&str, u16, &str)] = &[
+    ("bad_request", 400, "The request is malformed (query string, path or headers)."),
+    ("invalid_json", 400, "The body is not valid JSON."),
+    ("invalid_body", 422, "The JSON is valid but has missing fields or wrong types."),
+    ("unsupported_media_type", 415, "The body's content type or sniffed format is not accepted."),
+    ("payload_too_large", 413, "The body exceeds the size limit of this endpoint."),
+    ("missing_token", 401, "No `Authorization: Bearer` token was sent."),
+    ("invalid_token", 401, "The access token is malformed, tampered with, signed with another key or algorithm, or revoked."),
+    ("token_expired", 401, "The access token has expired; use the refresh token."),
+    ("invalid_credentials", 401, "Wrong username or password, or the account is disabled."),
+    ("invalid_refresh_token", 401, "The refresh token is unknown, expired or revoked."),
+    ("refresh_token_reused", 401, "An already-rotated refresh token was presented; the device's whole token family is revoked. Log in again."),
+    ("account_disabled", 401, "The account has been disabled."),
+    ("forbidden", 403, "Authenticated, but the role or ownership does not allow this."),
+    ("not_found", 404, "No such resource or route."),
+    ("method_not_allowed", 405, "The route exists but not with this method."),
+    ("conflict", 409, "The request conflicts with the current state."),
+    ("duplicate", 409, "A record with the same unique identifier already exists."),
+    ("validation_failed", 422, "Semantically invalid input; `details` lists every problem."),
+    ("too_many_requests", 429, "Throttled; retry after the number of seconds in `Retry-After`."),
+    ("unavailable", 503, "A dependency (the database) is unreachable."),
+    ("internal_error", 500, "An unexpected server error. Logged; no internals are shown."),
+];

@@ -1,0 +1,213 @@
+//! `/api/v1/auth/*` and `/api/v1/me`.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::extract::{ApiJson, AuthUser, ClientIp};
+use super::AppState;
+use crate::auth::token::{hash_refresh_token, new_refresh_token};
+use crate::auth::{password, DeviceId, Role, Username};
+use crate::error::{AppError, AppResult, ErrorEnvelope};
+use crate::store::{self, now_ms, tokens::Rotation};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(login))
+        .routes(routes!(refresh))
+        .routes(routes!(logout))
+        .routes(routes!(me))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct LoginRequest {
+    /// Case-insensitive username.
+    pub username: String,
+    pub password: String,
+    /// Stable id of the app installation (1–128 characters). The refresh token is bound to it;
+    /// a new login on the same device revokes the device's earlier session.
+    pub device_id: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TokenResponse {
+    /// JWT (HS256) to send as `Authorization: Bearer <access_token>`.
+    pub access_token: String,
+    /// Opaque token for `POST /api/v1/auth/refresh`. Single use: every refresh returns a new
+    /// one, and presenting a used one revokes the device's session.
+    pub refresh_token: String,
+    /// Always `Bearer`.
+    pub token_type: String,
+    /// Lifetime of the access token, seconds.
+    pub expires_in: u64,
+    /// Lifetime of the refresh token, seconds.
+    pub refresh_expires_in: u64,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RefreshRequest {
+    pub refresh_token: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Me {
+    /// User id (UUID).
+    pub id: String,
+    pub username: String,
+    /// Full name.
+    pub name: String,
+    pub role: Role,
+    /// 执法证号, the enforcement badge number (inspectors).
+    pub badge_no: Option<String>,
+    /// Mobile phone.
+    pub phone: Option<String>,
+}
+
+fn issue_tokens(state: &AppState, user_id: &str, role: Role) -> AppResult<(TokenResponse, String, i64)> {
+    let now = now_ms();
+    let access = state
+        .keys
+        .issue(user_id, role, now, state.config.access_token_ttl_secs)?;
+    let refresh = new_refresh_token();
+    let refresh_ttl_secs = state.config.refresh_token_ttl_days * 86_400;
+    let hash = hash_refresh_token(&refresh);
+    let expires_at = now + (refresh_ttl_secs as i64) * 1000;
+    Ok((
+        TokenResponse {
+            access_token: access,
+            refresh_token: refresh,
+            token_type: "Bearer".into(),
+            expires_in: state.config.access_token_ttl_secs,
+            refresh_expires_in: refresh_ttl_secs,
+        },
+        hash,
+        expires_at,
+    ))
+}
+
+/// Log in with username and password.
+///
+/// Failed attempts are throttled per username and per client address: past the limit the
+/// answer is 429 with `Retry-After` (seconds), whether or not the password is right.
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth",
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "Logged in", body = TokenResponse),
+        (status = 401, description = "`invalid_credentials` or `account_disabled`", body = ErrorEnvelope),
+        (status = 422, description = "`invalid_body`: missing fields or bad device_id", body = ErrorEnvelope),
+        (status = 429, description = "`too_many_requests`; see `Retry-After`", body = ErrorEnvelope),
+    ))]
+async fn login(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    ApiJson(req): ApiJson<LoginRequest>,
+) -> AppResult<Json<TokenResponse>> {
+    let device = DeviceId::parse(&req.device_id).map_err(|m| AppError::unprocessable("invalid_body", m))?;
+    // An invalid username cannot exist; it still counts as a failed attempt.
+    let username = Username::parse(&req.username)
+        .map(|u| u.as_str().to_string())
+        .unwrap_or_else(|_| req.username.trim().to_lowercase());
+    let user_key = format!("user:{username}");
+    let ip_key = format!("ip:{}", ip.map(|i| i.to_string()).unwrap_or_else(|| "unknown".into()));
+    let window_ms = (state.config.login_window_secs * 1000) as i64;
+    let cfg = &state.config;
+    for (key, max) in [(&user_key, cfg.login_max_failures_per_user), (&ip_key, cfg.login_max_failures_per_ip)] {
+        if let Some(secs) = store::throttle::blocked_for(&state.db, key, max, window_ms).await? {
+            return Err(AppError::TooManyRequests {
+                message: "too many failed logins; try again later".into(),
+                retry_after_secs: secs,
+            });
+        }
+    }
+    let user = store::users::by_username(&state.db, &username).await?;
+    let ok = password::verify_password(req.password, user.as_ref().map(|u| u.password_hash.clone())).await?;
+    let user = match (ok, user) {
+        (true, Some(user)) => user,
+        _ => {
+            store::throttle::record_failure(&state.db, &[user_key, ip_key], window_ms).await?;
+            return Err(AppError::unauthorized("invalid_credentials", "wrong username or password"));
+        }
+    };
+    if user.disabled {
+        return Err(AppError::unauthorized("account_disabled", "the account has been disabled"));
+    }
+    store::throttle::clear(&state.db, &user_key).await?;
+    let (response, hash, expires_at) = issue_tokens(&state, &user.id, user.role)?;
+    store::tokens::start_family(&state.db, &user.id, device.as_str(), &hash, expires_at).await?;
+    Ok(Json(response))
+}
+
+/// Exchange a refresh token for a new access token and a new refresh token.
+///
+/// The presented refresh token is used up. Presenting it again (a replay, or a stolen copy)
+/// revokes every token of that device's session.
+#[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth",
+    request_body = RefreshRequest,
+    responses(
+        (status = 200, description = "New tokens", body = TokenResponse),
+        (status = 401, description = "`invalid_refresh_token` or `refresh_token_reused`", body = ErrorEnvelope),
+    ))]
+async fn refresh(State(state): State<AppState>, ApiJson(req): ApiJson<RefreshRequest>) -> AppResult<Json<TokenResponse>> {
+    let presented = hash_refresh_token(req.refresh_token.trim());
+    // The new pair is prepared first; the role is re-read after rotation.
+    let new_refresh = new_refresh_token();
+    let new_hash = hash_refresh_token(&new_refresh);
+    let refresh_ttl_secs = state.config.refresh_token_ttl_days * 86_400;
+    let expires_at = now_ms() + (refresh_ttl_secs as i64) * 1000;
+    match store::tokens::rotate(&state.db, &presented, &new_hash, expires_at).await? {
+        Rotation::Rotated { user_id } => {
+            let user = store::users::by_id(&state.db, &user_id)
+                .await?
+                .ok_or_else(|| AppError::unauthorized("invalid_refresh_token", "the refresh token is not valid"))?;
+            let access = state
+                .keys
+                .issue(&user.id, user.role, now_ms(), state.config.access_token_ttl_secs)?;
+            Ok(Json(TokenResponse {
+                access_token: access,
+                refresh_token: new_refresh,
+                token_type: "Bearer".into(),
+                expires_in: state.config.access_token_ttl_secs,
+                refresh_expires_in: refresh_ttl_secs,
+            }))
+        }
+        Rotation::Reused => Err(AppError::unauthorized(
+            "refresh_token_reused",
+            "this refresh token was already used; the session is revoked, log in again",
+        )),
+        Rotation::Invalid => Err(AppError::unauthorized(
+            "invalid_refresh_token",
+            "the refresh token is unknown, expired or revoked",
+        )),
+    }
+}
+
+/// Log out: revokes the session (token family) of the given refresh token. Always 204.
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth",
+    request_body = RefreshRequest,
+    responses((status = 204, description = "Logged out (also when the token was unknown)")))]
+async fn logout(State(state): State<AppState>, ApiJson(req): ApiJson<RefreshRequest>) -> AppResult<StatusCode> {
+    store::tokens::revoke_by_token(&state.db, &hash_refresh_token(req.refresh_token.trim())).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Who am I.
+#[utoipa::path(get, path = "/api/v1/me", tag = "auth",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = Me),
+        (status = 401, description = "`missing_token`, `invalid_token`, `token_expired`, `account_disabled`", body = ErrorEnvelope),
+    ))]
+async fn me(user: AuthUser) -> Json<Me> {
+    Json(Me {
+        id: user.id,
+        username: user.username,
+        name: user.name,
+        role: user.role,
+        badge_no: user.badge_no,
+        phone: user.phone,
+    })
+}

@@ -1,0 +1,16 @@
+//! foodcheck: backend for a district market supervision bureau's food-safety field work.
+//!
+//! Data flows one way: [`http`] (the edge) → domain modules (pure rules: [`auth`],
+//! [`establishment`], [`checklist`], [`geo`], [`plan`]) → [`store`] (SQL).
+
+pub mod app;
+pub mod auth;
+pub mod checklist;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod establishment;
+pub mod geo;
+pub mod http;
+pub mod store;
+pub mod telemetry;
