@@ -12,7 +12,11 @@ use crate::config::{Config, Secret};
 use crate::store::{self, Db};
 
 #[derive(Debug, Parser)]
-#[command(name = "foodcheck", version, about = "Food-safety inspections, sampling and publication for a district bureau")]
+#[command(
+    name = "foodcheck",
+    version,
+    about = "Food-safety inspections, sampling and publication for a district bureau"
+)]
 pub struct Cli {
     /// Configuration file (default ./foodcheck.toml, or FOODCHECK_CONFIG).
     #[arg(long, global = true)]
@@ -100,7 +104,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     if let Command::Openapi { write } = &cli.command {
         let json = crate::http::openapi_json();
         match write {
-            Some(path) => std::fs::write(path, json).with_context(|| format!("writing {}", path.display()))?,
+            Some(path) => {
+                std::fs::write(path, json).with_context(|| format!("writing {}", path.display()))?
+            }
             None => print!("{json}"),
         }
         return Ok(());
@@ -145,7 +151,10 @@ fn read_password() -> anyhow::Result<String> {
         eprint!("password (input is shown; pipe it in to avoid that): ");
     }
     let mut line = String::new();
-    stdin.lock().read_line(&mut line).context("reading the password from standard input")?;
+    stdin
+        .lock()
+        .read_line(&mut line)
+        .context("reading the password from standard input")?;
     let password = line.trim_end_matches(['\r', '\n']).to_string();
     check_password_policy(&password).map_err(anyhow::Error::msg)?;
     Ok(password)
@@ -166,7 +175,9 @@ async fn user_command(db: &Db, cmd: UserCommand) -> anyhow::Result<()> {
             if name.is_empty() {
                 bail!("--name must not be empty");
             }
-            let badge_no = badge_no.map(|b| b.trim().to_string()).filter(|b| !b.is_empty());
+            let badge_no = badge_no
+                .map(|b| b.trim().to_string())
+                .filter(|b| !b.is_empty());
             if role == Role::Inspector && badge_no.is_none() {
                 bail!("inspectors need --badge-no (执法证号)");
             }
@@ -182,7 +193,12 @@ async fn user_command(db: &Db, cmd: UserCommand) -> anyhow::Result<()> {
             };
             match store::users::create(db, new).await {
                 Ok(user) => {
-                    println!("created {} ({}) id={}", user.username, user.role.as_str(), user.id);
+                    println!(
+                        "created {} ({}) id={}",
+                        user.username,
+                        user.role.as_str(),
+                        user.id
+                    );
                     Ok(())
                 }
                 Err(e) if store::is_unique_violation(&e) => {
@@ -208,7 +224,10 @@ async fn user_command(db: &Db, cmd: UserCommand) -> anyhow::Result<()> {
             Ok(())
         }
         UserCommand::List => {
-            println!("{:<20} {:<10} {:<9} {:<14} name", "username", "role", "status", "badge_no");
+            println!(
+                "{:<20} {:<10} {:<9} {:<14} name",
+                "username", "role", "status", "badge_no"
+            );
             for u in store::users::list(db).await? {
                 println!(
                     "{:<20} {:<10} {:<9} {:<14} {}",

@@ -163,9 +163,13 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::result_large_err)] // figment::Error is large; it is a test.
     fn layering_file_then_env() {
         figment::Jail::expect_with(|jail| {
-            jail.create_file("foodcheck.toml", "listen = \"127.0.0.1:9000\"\nlog_level = \"debug\"")?;
+            jail.create_file(
+                "foodcheck.toml",
+                "listen = \"127.0.0.1:9000\"\nlog_level = \"debug\"",
+            )?;
             jail.set_env("FOODCHECK_LOG_LEVEL", "warn");
             let c = Config::load(None).map_err(|e| e.to_string())?;
             assert_eq!(c.listen, "127.0.0.1:9000");

@@ -57,7 +57,10 @@ pub enum AppError {
     },
     /// 429 with Retry-After (seconds).
     #[error("{message}")]
-    TooManyRequests { message: String, retry_after_secs: u64 },
+    TooManyRequests {
+        message: String,
+        retry_after_secs: u64,
+    },
     /// 503
     #[error("{0}")]
     Unavailable(String),

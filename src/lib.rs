@@ -12,5 +12,6 @@ pub mod error;
 pub mod establishment;
 pub mod geo;
 pub mod http;
+pub mod plan;
 pub mod store;
 pub mod telemetry;

@@ -6,7 +6,9 @@ use std::path::Path;
 use anyhow::Context;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use jsonwebtoken::{decode, decode_header, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::{
+    decode, decode_header, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation,
+};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -47,7 +49,9 @@ pub struct SigningKey {
 
 impl std::fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SigningKey").field("kid", &self.kid).finish_non_exhaustive()
+        f.debug_struct("SigningKey")
+            .field("kid", &self.kid)
+            .finish_non_exhaustive()
     }
 }
 
@@ -93,7 +97,12 @@ impl SigningKey {
         let key = hex::decode(text.trim())
             .ok()
             .filter(|k| k.len() >= 32)
-            .with_context(|| format!("{} does not hold a hex key of at least 32 bytes", path.display()))?;
+            .with_context(|| {
+                format!(
+                    "{} does not hold a hex key of at least 32 bytes",
+                    path.display()
+                )
+            })?;
         Ok(SigningKey::from_secret(&key))
     }
 
@@ -101,7 +110,13 @@ impl SigningKey {
         &self.kid
     }
 
-    pub fn issue(&self, user_id: &str, role: Role, now_ms: i64, ttl_secs: u64) -> anyhow::Result<String> {
+    pub fn issue(
+        &self,
+        user_id: &str,
+        role: Role,
+        now_ms: i64,
+        ttl_secs: u64,
+    ) -> anyhow::Result<String> {
         let iat = now_ms.div_euclid(1000);
         let claims = Claims {
             sub: user_id.to_string(),
@@ -188,13 +203,19 @@ mod tests {
     #[test]
     fn alg_none_is_invalid() {
         let k = key();
-        let header = URL_SAFE_NO_PAD.encode(format!(r#"{{"alg":"none","typ":"JWT","kid":"{}"}}"#, k.kid()));
+        let header = URL_SAFE_NO_PAD.encode(format!(
+            r#"{{"alg":"none","typ":"JWT","kid":"{}"}}"#,
+            k.kid()
+        ));
         let claims = URL_SAFE_NO_PAD.encode(format!(
             r#"{{"sub":"u1","role":"admin","iat":{0},"exp":{1},"iat_ms":0,"typ":"access"}}"#,
             now() / 1000,
             now() / 1000 + 600
         ));
-        assert_eq!(k.verify(&format!("{header}.{claims}.")), Err(TokenError::Invalid));
+        assert_eq!(
+            k.verify(&format!("{header}.{claims}.")),
+            Err(TokenError::Invalid)
+        );
     }
 
     #[test]

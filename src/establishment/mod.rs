@@ -2,7 +2,7 @@
 //! Pure logic, no I/O.
 
 pub mod codes;
-// pub mod import;
+pub mod import;
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -90,7 +90,9 @@ impl Category {
 }
 
 /// 风险分级: A (lowest risk) to D (highest risk).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
+)]
 pub enum RiskGrade {
     A,
     B,
@@ -247,7 +249,11 @@ const MAX_TEXT: usize = 200;
 fn required(field: &str, v: &Option<String>, errors: &mut Vec<FieldError>) -> String {
     let v = v.as_deref().map(str::trim).unwrap_or("");
     if v.is_empty() {
-        errors.push(FieldError::new(field, "required", format!("{field} is required")));
+        errors.push(FieldError::new(
+            field,
+            "required",
+            format!("{field} is required"),
+        ));
     } else if v.chars().count() > MAX_TEXT {
         errors.push(FieldError::new(
             field,
@@ -282,7 +288,12 @@ impl RawEstablishment {
         let address = required("address", &self.address, &mut errors);
         let town = required("town", &self.town, &mut errors);
 
-        let uscc = match self.uscc.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        let uscc = match self
+            .uscc
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
             None => None,
             Some(s) => match codes::Uscc::parse(s) {
                 Ok((code, warning)) => {
@@ -317,7 +328,12 @@ impl RawEstablishment {
             },
         };
         if self.uscc.as_deref().map(str::trim).unwrap_or("").is_empty()
-            && self.license_no.as_deref().map(str::trim).unwrap_or("").is_empty()
+            && self
+                .license_no
+                .as_deref()
+                .map(str::trim)
+                .unwrap_or("")
+                .is_empty()
         {
             errors.push(FieldError::new(
                 "uscc",
@@ -326,9 +342,18 @@ impl RawEstablishment {
             ));
         }
 
-        let category = match self.category.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        let category = match self
+            .category
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
             None => {
-                errors.push(FieldError::new("category", "required", "category is required"));
+                errors.push(FieldError::new(
+                    "category",
+                    "required",
+                    "category is required",
+                ));
                 None
             }
             Some(s) => {
@@ -343,9 +368,18 @@ impl RawEstablishment {
                 c
             }
         };
-        let risk_grade = match self.risk_grade.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        let risk_grade = match self
+            .risk_grade
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
             None => {
-                errors.push(FieldError::new("risk_grade", "required", "risk_grade is required"));
+                errors.push(FieldError::new(
+                    "risk_grade",
+                    "required",
+                    "risk_grade is required",
+                ));
                 None
             }
             Some(s) => {
@@ -360,7 +394,12 @@ impl RawEstablishment {
                 g
             }
         };
-        let quant_grade = match self.quant_grade.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        let quant_grade = match self
+            .quant_grade
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
             None => None,
             Some(s) => {
                 let g = QuantGrade::parse(s);
@@ -374,7 +413,12 @@ impl RawEstablishment {
                 g
             }
         };
-        let status = match self.status.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        let status = match self
+            .status
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
             None => Some(EstablishmentStatus::Open),
             Some(s) => {
                 let st = EstablishmentStatus::parse(s);
@@ -428,7 +472,11 @@ impl RawEstablishment {
                 match crs.map(|crs| Location::new(lng, lat, crs)) {
                     Some(Ok(loc)) => Some(loc),
                     Some(Err(e)) => {
-                        errors.push(FieldError::new("location", "invalid_coordinates", e.to_string()));
+                        errors.push(FieldError::new(
+                            "location",
+                            "invalid_coordinates",
+                            e.to_string(),
+                        ));
                         None
                     }
                     None => None,

@@ -67,7 +67,11 @@ pub struct Me {
     pub phone: Option<String>,
 }
 
-fn issue_tokens(state: &AppState, user_id: &str, role: Role) -> AppResult<(TokenResponse, String, i64)> {
+fn issue_tokens(
+    state: &AppState,
+    user_id: &str,
+    role: Role,
+) -> AppResult<(TokenResponse, String, i64)> {
     let now = now_ms();
     let access = state
         .keys
@@ -106,16 +110,24 @@ async fn login(
     ClientIp(ip): ClientIp,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> AppResult<Json<TokenResponse>> {
-    let device = DeviceId::parse(&req.device_id).map_err(|m| AppError::unprocessable("invalid_body", m))?;
+    let device =
+        DeviceId::parse(&req.device_id).map_err(|m| AppError::unprocessable("invalid_body", m))?;
     // An invalid username cannot exist; it still counts as a failed attempt.
     let username = Username::parse(&req.username)
         .map(|u| u.as_str().to_string())
         .unwrap_or_else(|_| req.username.trim().to_lowercase());
     let user_key = format!("user:{username}");
-    let ip_key = format!("ip:{}", ip.map(|i| i.to_string()).unwrap_or_else(|| "unknown".into()));
+    let ip_key = format!(
+        "ip:{}",
+        ip.map(|i| i.to_string())
+            .unwrap_or_else(|| "unknown".into())
+    );
     let window_ms = (state.config.login_window_secs * 1000) as i64;
     let cfg = &state.config;
-    for (key, max) in [(&user_key, cfg.login_max_failures_per_user), (&ip_key, cfg.login_max_failures_per_ip)] {
+    for (key, max) in [
+        (&user_key, cfg.login_max_failures_per_user),
+        (&ip_key, cfg.login_max_failures_per_ip),
+    ] {
         if let Some(secs) = store::throttle::blocked_for(&state.db, key, max, window_ms).await? {
             return Err(AppError::TooManyRequests {
                 message: "too many failed logins; try again later".into(),
@@ -124,16 +136,24 @@ async fn login(
         }
     }
     let user = store::users::by_username(&state.db, &username).await?;
-    let ok = password::verify_password(req.password, user.as_ref().map(|u| u.password_hash.clone())).await?;
+    let ok =
+        password::verify_password(req.password, user.as_ref().map(|u| u.password_hash.clone()))
+            .await?;
     let user = match (ok, user) {
         (true, Some(user)) => user,
         _ => {
             store::throttle::record_failure(&state.db, &[user_key, ip_key], window_ms).await?;
-            return Err(AppError::unauthorized("invalid_credentials", "wrong username or password"));
+            return Err(AppError::unauthorized(
+                "invalid_credentials",
+                "wrong username or password",
+            ));
         }
     };
     if user.disabled {
-        return Err(AppError::unauthorized("account_disabled", "the account has been disabled"));
+        return Err(AppError::unauthorized(
+            "account_disabled",
+            "the account has been disabled",
+        ));
     }
     store::throttle::clear(&state.db, &user_key).await?;
     let (response, hash, expires_at) = issue_tokens(&state, &user.id, user.role)?;
@@ -151,7 +171,10 @@ async fn login(
         (status = 200, description = "New tokens", body = TokenResponse),
         (status = 401, description = "`invalid_refresh_token` or `refresh_token_reused`", body = ErrorEnvelope),
     ))]
-async fn refresh(State(state): State<AppState>, ApiJson(req): ApiJson<RefreshRequest>) -> AppResult<Json<TokenResponse>> {
+async fn refresh(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<RefreshRequest>,
+) -> AppResult<Json<TokenResponse>> {
     let presented = hash_refresh_token(req.refresh_token.trim());
     // The new pair is prepared first; the role is re-read after rotation.
     let new_refresh = new_refresh_token();
@@ -162,10 +185,18 @@ async fn refresh(State(state): State<AppState>, ApiJson(req): ApiJson<RefreshReq
         Rotation::Rotated { user_id } => {
             let user = store::users::by_id(&state.db, &user_id)
                 .await?
-                .ok_or_else(|| AppError::unauthorized("invalid_refresh_token", "the refresh token is not valid"))?;
-            let access = state
-                .keys
-                .issue(&user.id, user.role, now_ms(), state.config.access_token_ttl_secs)?;
+                .ok_or_else(|| {
+                    AppError::unauthorized(
+                        "invalid_refresh_token",
+                        "the refresh token is not valid",
+                    )
+                })?;
+            let access = state.keys.issue(
+                &user.id,
+                user.role,
+                now_ms(),
+                state.config.access_token_ttl_secs,
+            )?;
             Ok(Json(TokenResponse {
                 access_token: access,
                 refresh_token: new_refresh,
@@ -189,8 +220,12 @@ async fn refresh(State(state): State<AppState>, ApiJson(req): ApiJson<RefreshReq
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth",
     request_body = RefreshRequest,
     responses((status = 204, description = "Logged out (also when the token was unknown)")))]
-async fn logout(State(state): State<AppState>, ApiJson(req): ApiJson<RefreshRequest>) -> AppResult<StatusCode> {
-    store::tokens::revoke_by_token(&state.db, &hash_refresh_token(req.refresh_token.trim())).await?;
+async fn logout(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<RefreshRequest>,
+) -> AppResult<StatusCode> {
+    store::tokens::revoke_by_token(&state.db, &hash_refresh_token(req.refresh_token.trim()))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

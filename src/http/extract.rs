@@ -88,7 +88,11 @@ impl AuthUser {
         } else {
             Err(AppError::forbidden(format!(
                 "this action needs the role {}",
-                roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(" or ")
+                roles
+                    .iter()
+                    .map(|r| r.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" or ")
             )))
         }
     }
@@ -97,30 +101,55 @@ impl AuthUser {
 impl FromRequestParts<AppState> for AuthUser {
     type Rejection = AppError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let value = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .ok_or_else(|| AppError::unauthorized("missing_token", "an Authorization: Bearer token is required"))?;
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let value = parts.headers.get(header::AUTHORIZATION).ok_or_else(|| {
+            AppError::unauthorized(
+                "missing_token",
+                "an Authorization: Bearer token is required",
+            )
+        })?;
         let token = value
             .to_str()
             .ok()
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
             .map(str::trim)
             .filter(|t| !t.is_empty())
-            .ok_or_else(|| AppError::unauthorized("invalid_token", "the Authorization header must be `Bearer <token>`"))?;
+            .ok_or_else(|| {
+                AppError::unauthorized(
+                    "invalid_token",
+                    "the Authorization header must be `Bearer <token>`",
+                )
+            })?;
         let claims = state.keys.verify(token).map_err(|e| match e {
-            TokenError::Expired => AppError::unauthorized("token_expired", "the access token has expired"),
-            TokenError::Invalid => AppError::unauthorized("invalid_token", "the access token is not valid"),
+            TokenError::Expired => {
+                AppError::unauthorized("token_expired", "the access token has expired")
+            }
+            TokenError::Invalid => {
+                AppError::unauthorized("invalid_token", "the access token is not valid")
+            }
         })?;
         let user = store::users::by_id(&state.db, &claims.sub)
             .await?
-            .ok_or_else(|| AppError::unauthorized("invalid_token", "the access token is not valid"))?;
+            .ok_or_else(|| {
+                AppError::unauthorized("invalid_token", "the access token is not valid")
+            })?;
         if user.disabled {
-            return Err(AppError::unauthorized("account_disabled", "the account has been disabled"));
+            return Err(AppError::unauthorized(
+                "account_disabled",
+                "the account has been disabled",
+            ));
         }
         if claims.iat_ms < user.tokens_not_before {
-            return Err(AppError::unauthorized("invalid_token", "the access token has been revoked"));
+            return Err(AppError::unauthorized(
+                "invalid_token",
+                "the access token has been revoked",
+            ));
         }
         Ok(AuthUser {
             id: user.id,
@@ -139,7 +168,10 @@ pub struct ClientIp(pub Option<IpAddr>);
 
 impl FromRequestParts<AppState> for ClientIp {
     type Rejection = AppError;
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         if state.config.trust_forwarded_for {
             if let Some(ip) = parts
                 .headers

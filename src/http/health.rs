@@ -11,7 +11,9 @@ use super::AppState;
 use crate::error::{AppError, AppResult, ErrorEnvelope};
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(healthz)).routes(routes!(readyz))
+    OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -42,6 +44,8 @@ async fn readyz(State(state): State<AppState>) -> AppResult<Json<Health>> {
             database: Some(state.db.backend().name().into()),
         }))
     } else {
-        Err(AppError::Unavailable("the database is not reachable".into()))
+        Err(AppError::Unavailable(
+            "the database is not reachable".into(),
+        ))
     }
 }

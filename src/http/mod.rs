@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod extract;
 pub mod health;
+pub mod users;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -44,6 +45,7 @@ pub struct AppState {
     tags(
         (name = "auth", description = "Login, tokens and the current user"),
         (name = "health", description = "Liveness and readiness probes"),
+        (name = "users", description = "Account management (admin)"),
     )
 )]
 struct ApiDoc;
@@ -59,7 +61,9 @@ impl Modify for SecurityAddon {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .bearer_format("JWT")
-                    .description(Some("Access token from POST /api/v1/auth/login or /refresh"))
+                    .description(Some(
+                        "Access token from POST /api/v1/auth/login or /refresh",
+                    ))
                     .build(),
             ),
         );
@@ -70,12 +74,26 @@ fn api() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(health::router())
         .merge(auth::router())
+        .merge(users::router())
+}
+
+/// Unix milliseconds as an RFC 3339 UTC string, the API's time format.
+pub fn rfc3339(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 /// The OpenAPI document generated from the handlers.
 pub fn openapi() -> utoipa::openapi::OpenApi {
     let (_, mut spec) = api().split_for_parts();
     spec.info.version = env!("CARGO_PKG_VERSION").to_string();
+    let mut description = spec.info.description.take().unwrap_or_default();
+    description.push_str("\n\n## Error codes\n\n| code | HTTP status | meaning |\n|---|---|---|\n");
+    for (code, status, meaning) in crate::error::ERROR_CODES {
+        description.push_str(&format!("| `{code}` | {status} | {meaning} |\n"));
+    }
+    spec.info.description = Some(description);
     spec
 }
 
@@ -87,8 +105,8 @@ pub fn openapi_json() -> String {
 }
 
 pub fn router(state: AppState) -> Router {
-    let (router, spec) = api().split_for_parts();
-    let spec = Arc::new(spec);
+    let (router, _) = api().split_for_parts();
+    let spec = Arc::new(openapi());
     let request_id = HeaderName::from_static("x-request-id");
     router
         .route(

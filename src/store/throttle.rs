@@ -4,7 +4,12 @@ use super::{now_ms, Db};
 
 /// Returns the seconds until `key` may try again, or None when it is under `max` failures in
 /// the current window.
-pub async fn blocked_for(db: &Db, key: &str, max: u32, window_ms: i64) -> Result<Option<u64>, sqlx::Error> {
+pub async fn blocked_for(
+    db: &Db,
+    key: &str,
+    max: u32,
+    window_ms: i64,
+) -> Result<Option<u64>, sqlx::Error> {
     let row: Option<(i64, i64)> =
         sqlx::query_as("SELECT failures, window_start FROM login_throttle WHERE scope_key = $1")
             .bind(key)

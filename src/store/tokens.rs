@@ -48,8 +48,24 @@ pub async fn start_family(
     .execute(tx.conn())
     .await?;
     let family = uuid::Uuid::new_v4().to_string();
-    insert(tx.conn(), user_id, device_id, &family, token_hash, expires_at).await?;
-    super::audit(tx.conn(), Some(user_id), "auth.login", "device", device_id, None).await?;
+    insert(
+        tx.conn(),
+        user_id,
+        device_id,
+        &family,
+        token_hash,
+        expires_at,
+    )
+    .await?;
+    super::audit(
+        tx.conn(),
+        Some(user_id),
+        "auth.login",
+        "device",
+        device_id,
+        None,
+    )
+    .await?;
     tx.commit().await
 }
 
@@ -74,7 +90,12 @@ struct TokenRow {
     revoked_at: Option<i64>,
 }
 
-pub async fn rotate(db: &Db, presented_hash: &str, new_hash: &str, new_expires_at: i64) -> Result<Rotation, sqlx::Error> {
+pub async fn rotate(
+    db: &Db,
+    presented_hash: &str,
+    new_hash: &str,
+    new_expires_at: i64,
+) -> Result<Rotation, sqlx::Error> {
     let now = now_ms();
     let mut tx = db.begin_write().await?;
     let row: Option<TokenRow> = sqlx::query_as(
@@ -89,7 +110,15 @@ pub async fn rotate(db: &Db, presented_hash: &str, new_hash: &str, new_expires_a
     };
     if row.used_at.is_some() {
         revoke_family(tx.conn(), &row.family_id, now).await?;
-        super::audit(tx.conn(), Some(&row.user_id), "auth.refresh_reuse", "device", &row.device_id, None).await?;
+        super::audit(
+            tx.conn(),
+            Some(&row.user_id),
+            "auth.refresh_reuse",
+            "device",
+            &row.device_id,
+            None,
+        )
+        .await?;
         tx.commit().await?;
         return Ok(Rotation::Reused);
     }
@@ -105,28 +134,45 @@ pub async fn rotate(db: &Db, presented_hash: &str, new_hash: &str, new_expires_a
     }
     // Conditional on `used_at IS NULL`: of two concurrent rotations of one token only one
     // wins; the loser is treated as reuse, as it would be if it came later.
-    let claimed = sqlx::query("UPDATE refresh_tokens SET used_at = $1 WHERE id = $2 AND used_at IS NULL")
-        .bind(now)
-        .bind(&row.id)
-        .execute(tx.conn())
-        .await?
-        .rows_affected();
+    let claimed =
+        sqlx::query("UPDATE refresh_tokens SET used_at = $1 WHERE id = $2 AND used_at IS NULL")
+            .bind(now)
+            .bind(&row.id)
+            .execute(tx.conn())
+            .await?
+            .rows_affected();
     if claimed != 1 {
         revoke_family(tx.conn(), &row.family_id, now).await?;
         tx.commit().await?;
         return Ok(Rotation::Reused);
     }
-    insert(tx.conn(), &row.user_id, &row.device_id, &row.family_id, new_hash, new_expires_at).await?;
+    insert(
+        tx.conn(),
+        &row.user_id,
+        &row.device_id,
+        &row.family_id,
+        new_hash,
+        new_expires_at,
+    )
+    .await?;
     tx.commit().await?;
-    Ok(Rotation::Rotated { user_id: row.user_id })
+    Ok(Rotation::Rotated {
+        user_id: row.user_id,
+    })
 }
 
-async fn revoke_family(conn: &mut AnyConnection, family_id: &str, now: i64) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE refresh_tokens SET revoked_at = $1 WHERE family_id = $2 AND revoked_at IS NULL")
-        .bind(now)
-        .bind(family_id)
-        .execute(conn)
-        .await?;
+async fn revoke_family(
+    conn: &mut AnyConnection,
+    family_id: &str,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE refresh_tokens SET revoked_at = $1 WHERE family_id = $2 AND revoked_at IS NULL",
+    )
+    .bind(now)
+    .bind(family_id)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
@@ -141,7 +187,15 @@ pub async fn revoke_by_token(db: &Db, token_hash: &str) -> Result<(), sqlx::Erro
             .await?;
     if let Some((family, user_id)) = row {
         revoke_family(tx.conn(), &family, now_ms()).await?;
-        super::audit(tx.conn(), Some(&user_id), "auth.logout", "token_family", &family, None).await?;
+        super::audit(
+            tx.conn(),
+            Some(&user_id),
+            "auth.logout",
+            "token_family",
+            &family,
+            None,
+        )
+        .await?;
     }
     tx.commit().await
 }

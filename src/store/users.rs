@@ -86,7 +86,15 @@ pub async fn create(db: &Db, new: NewUser<'_>) -> Result<User, sqlx::Error> {
     .bind(now)
     .fetch_one(tx.conn())
     .await?;
-    super::audit(tx.conn(), None, "user.create", "user", &id, Some(new.username)).await?;
+    super::audit(
+        tx.conn(),
+        None,
+        "user.create",
+        "user",
+        &id,
+        Some(new.username),
+    )
+    .await?;
     tx.commit().await?;
     row.try_into()
 }
@@ -101,18 +109,20 @@ pub async fn by_username(db: &Db, username: &str) -> Result<Option<User>, sqlx::
 }
 
 pub async fn by_id(db: &Db, id: &str) -> Result<Option<User>, sqlx::Error> {
-    let row: Option<UserRow> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM users WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(db.pool())
-        .await?;
+    let row: Option<UserRow> =
+        sqlx::query_as(&format!("SELECT {COLUMNS} FROM users WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(db.pool())
+            .await?;
     row.map(TryInto::try_into).transpose()
 }
 
 pub async fn by_id_conn(conn: &mut AnyConnection, id: &str) -> Result<Option<User>, sqlx::Error> {
-    let row: Option<UserRow> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM users WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(conn)
-        .await?;
+    let row: Option<UserRow> =
+        sqlx::query_as(&format!("SELECT {COLUMNS} FROM users WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(conn)
+            .await?;
     row.map(TryInto::try_into).transpose()
 }
 
@@ -141,11 +151,13 @@ pub async fn disable(db: &Db, username: &str, actor: Option<&str>) -> Result<boo
     let Some((id,)) = id else {
         return Ok(false);
     };
-    sqlx::query("UPDATE refresh_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL")
-        .bind(now)
-        .bind(&id)
-        .execute(tx.conn())
-        .await?;
+    sqlx::query(
+        "UPDATE refresh_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
+    )
+    .bind(now)
+    .bind(&id)
+    .execute(tx.conn())
+    .await?;
     super::audit(tx.conn(), actor, "user.disable", "user", &id, None).await?;
     tx.commit().await?;
     Ok(true)
@@ -155,12 +167,13 @@ pub async fn disable(db: &Db, username: &str, actor: Option<&str>) -> Result<boo
 pub async fn enable(db: &Db, username: &str, actor: Option<&str>) -> Result<bool, sqlx::Error> {
     let now = now_ms();
     let mut tx = db.begin_write().await?;
-    let id: Option<(String,)> =
-        sqlx::query_as("UPDATE users SET disabled = 0, updated_at = $1 WHERE username = $2 RETURNING id")
-            .bind(now)
-            .bind(username)
-            .fetch_optional(tx.conn())
-            .await?;
+    let id: Option<(String,)> = sqlx::query_as(
+        "UPDATE users SET disabled = 0, updated_at = $1 WHERE username = $2 RETURNING id",
+    )
+    .bind(now)
+    .bind(username)
+    .fetch_optional(tx.conn())
+    .await?;
     let Some((id,)) = id else {
         return Ok(false);
     };

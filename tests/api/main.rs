@@ -1,0 +1,8 @@
+//! One integration-test binary (one link step), one module per area.
+
+#[macro_use]
+mod common;
+
+mod auth;
+mod errors;
+mod spec;
