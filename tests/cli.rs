@@ -1,0 +1,118 @@
+//! The real binary: `serve` creates its database and key on first start, answers /readyz, and
+//! shuts down gracefully on SIGTERM; `user add/list/disable` read the same configuration.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn foodcheck(dir: &std::path::Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_foodcheck"));
+    c.current_dir(dir)
+        .env_remove("FOODCHECK_DATABASE_URL")
+        .env_remove("FOODCHECK_DATA_DIR")
+        .env_remove("FOODCHECK_LISTEN")
+        .env_remove("RUST_LOG");
+    c
+}
+
+#[test]
+fn serve_creates_database_and_key_then_shuts_down_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = foodcheck(dir.path())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("FOODCHECK_LOG_FORMAT", "json")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut addr = None;
+    while addr.is_none() && Instant::now() < deadline {
+        let Some(Ok(line)) = lines.next() else { break };
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|_| panic!("log line is not JSON: {line}"));
+        assert!(!line.contains("Secret(") || line.contains("[redacted]"));
+        if v["fields"]["message"] == "listening" {
+            addr = v["fields"]["addr"].as_str().map(String::from);
+        }
+    }
+    let addr = addr.expect("server did not report its address");
+    assert!(dir.path().join("data/foodcheck.db").exists());
+    assert!(dir.path().join("data/jwt-signing.key").exists());
+
+    let body = http_get(&addr, "/readyz");
+    assert!(body.starts_with("HTTP/1.1 200"), "{body}");
+    assert!(body.contains("\"sqlite\""));
+
+    // SIGTERM: graceful shutdown, exit code 0.
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let exit = wait_timeout(&mut child, Duration::from_secs(20)).expect("server did not exit after SIGTERM");
+    assert!(exit.success(), "{exit:?}");
+}
+
+#[test]
+fn user_commands_share_the_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("elsewhere");
+    std::fs::write(dir.path().join("foodcheck.toml"), format!("data_dir = {:?}\n", data.display().to_string())).unwrap();
+    let mut add = foodcheck(dir.path())
+        .args(["user", "add", "--username", "Li.Lei", "--role", "inspector", "--name", "李雷", "--badge-no", "12010099"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    add.stdin.take().unwrap().write_all(b"a-long-password\n").unwrap();
+    let out = add.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(data.join("foodcheck.db").exists(), "the toml's data_dir was not used");
+
+    let list = foodcheck(dir.path()).args(["user", "list"]).output().unwrap();
+    let text = String::from_utf8(list.stdout).unwrap();
+    assert!(text.contains("li.lei") && text.contains("12010099") && text.contains("active"), "{text}");
+
+    // An inspector without a badge, a short password, a duplicate: refused with a message.
+    let out = foodcheck(dir.path())
+        .args(["user", "add", "--username", "nobadge", "--role", "inspector", "--name", "x"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("badge"));
+    let mut dup = foodcheck(dir.path())
+        .args(["user", "add", "--username", "li.lei", "--role", "admin", "--name", "dup"])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    dup.stdin.take().unwrap().write_all(b"a-long-password\n").unwrap();
+    let out = dup.wait_with_output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already exists"));
+
+    let out = foodcheck(dir.path()).args(["user", "disable", "--username", "li.lei"]).output().unwrap();
+    assert!(out.status.success());
+    let list = foodcheck(dir.path()).args(["user", "list"]).output().unwrap();
+    assert!(String::from_utf8(list.stdout).unwrap().contains("disabled"));
+}
+
+fn http_get(addr: &str, path: &str) -> String {
+    use std::io::Read;
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+fn wait_timeout(child: &mut std::process::Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    None
+}
