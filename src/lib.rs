@@ -12,6 +12,7 @@ pub mod error;
 pub mod establishment;
 pub mod geo;
 pub mod http;
+pub mod ops;
 pub mod plan;
 pub mod store;
 pub mod telemetry;

@@ -30,7 +30,8 @@ fn serve_creates_database_and_key_then_shuts_down_on_sigterm() {
     let mut addr = None;
     while addr.is_none() && Instant::now() < deadline {
         let Some(Ok(line)) = lines.next() else { break };
-        let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|_| panic!("log line is not JSON: {line}"));
+        let v: serde_json::Value =
+            serde_json::from_str(&line).unwrap_or_else(|_| panic!("log line is not JSON: {line}"));
         assert!(!line.contains("Secret(") || line.contains("[redacted]"));
         if v["fields"]["message"] == "listening" {
             addr = v["fields"]["addr"].as_str().map(String::from);
@@ -45,9 +46,13 @@ fn serve_creates_database_and_key_then_shuts_down_on_sigterm() {
     assert!(body.contains("\"sqlite\""));
 
     // SIGTERM: graceful shutdown, exit code 0.
-    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
-    let exit = wait_timeout(&mut child, Duration::from_secs(20)).expect("server did not exit after SIGTERM");
+    let exit = wait_timeout(&mut child, Duration::from_secs(20))
+        .expect("server did not exit after SIGTERM");
     assert!(exit.success(), "{exit:?}");
 }
 
@@ -55,57 +60,120 @@ fn serve_creates_database_and_key_then_shuts_down_on_sigterm() {
 fn user_commands_share_the_configuration() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("elsewhere");
-    std::fs::write(dir.path().join("foodcheck.toml"), format!("data_dir = {:?}\n", data.display().to_string())).unwrap();
+    std::fs::write(
+        dir.path().join("foodcheck.toml"),
+        format!("data_dir = {:?}\n", data.display().to_string()),
+    )
+    .unwrap();
     let mut add = foodcheck(dir.path())
-        .args(["user", "add", "--username", "Li.Lei", "--role", "inspector", "--name", "李雷", "--badge-no", "12010099"])
+        .args([
+            "user",
+            "add",
+            "--username",
+            "Li.Lei",
+            "--role",
+            "inspector",
+            "--name",
+            "李雷",
+            "--badge-no",
+            "12010099",
+        ])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    add.stdin.take().unwrap().write_all(b"a-long-password\n").unwrap();
+    add.stdin
+        .take()
+        .unwrap()
+        .write_all(b"a-long-password\n")
+        .unwrap();
     let out = add.wait_with_output().unwrap();
     assert!(out.status.success(), "{out:?}");
-    assert!(data.join("foodcheck.db").exists(), "the toml's data_dir was not used");
+    assert!(
+        data.join("foodcheck.db").exists(),
+        "the toml's data_dir was not used"
+    );
 
-    let list = foodcheck(dir.path()).args(["user", "list"]).output().unwrap();
+    let list = foodcheck(dir.path())
+        .args(["user", "list"])
+        .output()
+        .unwrap();
     let text = String::from_utf8(list.stdout).unwrap();
-    assert!(text.contains("li.lei") && text.contains("12010099") && text.contains("active"), "{text}");
+    assert!(
+        text.contains("li.lei") && text.contains("12010099") && text.contains("active"),
+        "{text}"
+    );
 
     // An inspector without a badge, a short password, a duplicate: refused with a message.
     let out = foodcheck(dir.path())
-        .args(["user", "add", "--username", "nobadge", "--role", "inspector", "--name", "x"])
+        .args([
+            "user",
+            "add",
+            "--username",
+            "nobadge",
+            "--role",
+            "inspector",
+            "--name",
+            "x",
+        ])
         .stdin(Stdio::null())
         .output()
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("badge"));
     let mut dup = foodcheck(dir.path())
-        .args(["user", "add", "--username", "li.lei", "--role", "admin", "--name", "dup"])
+        .args([
+            "user",
+            "add",
+            "--username",
+            "li.lei",
+            "--role",
+            "admin",
+            "--name",
+            "dup",
+        ])
         .stdin(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    dup.stdin.take().unwrap().write_all(b"a-long-password\n").unwrap();
+    dup.stdin
+        .take()
+        .unwrap()
+        .write_all(b"a-long-password\n")
+        .unwrap();
     let out = dup.wait_with_output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("already exists"));
 
-    let out = foodcheck(dir.path()).args(["user", "disable", "--username", "li.lei"]).output().unwrap();
+    let out = foodcheck(dir.path())
+        .args(["user", "disable", "--username", "li.lei"])
+        .output()
+        .unwrap();
     assert!(out.status.success());
-    let list = foodcheck(dir.path()).args(["user", "list"]).output().unwrap();
+    let list = foodcheck(dir.path())
+        .args(["user", "list"])
+        .output()
+        .unwrap();
     assert!(String::from_utf8(list.stdout).unwrap().contains("disabled"));
 }
 
 fn http_get(addr: &str, path: &str) -> String {
     use std::io::Read;
     let mut s = std::net::TcpStream::connect(addr).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut out = String::new();
     s.read_to_string(&mut out).unwrap();
     out
 }
 
-fn wait_timeout(child: &mut std::process::Child, limit: Duration) -> Option<std::process::ExitStatus> {
+fn wait_timeout(
+    child: &mut std::process::Child,
+    limit: Duration,
+) -> Option<std::process::ExitStatus> {
     let deadline = Instant::now() + limit;
     while Instant::now() < deadline {
         if let Some(status) = child.try_wait().unwrap() {

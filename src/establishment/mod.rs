@@ -195,7 +195,7 @@ pub struct EstablishmentInput {
 }
 
 /// A non-fatal finding about an input (stored anyway), e.g. a USCC whose check character fails.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Warning {
     /// The input field the warning is about, e.g. `uscc`.
     pub field: String,

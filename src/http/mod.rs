@@ -2,6 +2,7 @@
 //! the store, and shape the response.
 
 pub mod auth;
+pub mod establishments;
 pub mod extract;
 pub mod health;
 pub mod users;
@@ -46,6 +47,7 @@ pub struct AppState {
         (name = "auth", description = "Login, tokens and the current user"),
         (name = "health", description = "Liveness and readiness probes"),
         (name = "users", description = "Account management (admin)"),
+        (name = "establishments", description = "The registry of food businesses"),
     )
 )]
 struct ApiDoc;
@@ -70,8 +72,9 @@ impl Modify for SecurityAddon {
     }
 }
 
-fn api() -> OpenApiRouter<AppState> {
+fn api(import_limit: usize) -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(establishments::router(import_limit))
         .merge(health::router())
         .merge(auth::router())
         .merge(users::router())
@@ -86,7 +89,7 @@ pub fn rfc3339(ms: i64) -> String {
 
 /// The OpenAPI document generated from the handlers.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    let (_, mut spec) = api().split_for_parts();
+    let (_, mut spec) = api(Config::default().max_import_body_bytes).split_for_parts();
     spec.info.version = env!("CARGO_PKG_VERSION").to_string();
     let mut description = spec.info.description.take().unwrap_or_default();
     description.push_str("\n\n## Error codes\n\n| code | HTTP status | meaning |\n|---|---|---|\n");
@@ -105,7 +108,7 @@ pub fn openapi_json() -> String {
 }
 
 pub fn router(state: AppState) -> Router {
-    let (router, _) = api().split_for_parts();
+    let (router, _) = api(state.config.max_import_body_bytes).split_for_parts();
     let spec = Arc::new(openapi());
     let request_id = HeaderName::from_static("x-request-id");
     router

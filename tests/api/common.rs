@@ -259,11 +259,33 @@ pub fn assert_error(status: StatusCode, body: &Value, want_status: u16, want_cod
 /// POSTs `len` bytes over a raw socket and reads the answer even if the server closes early:
 /// for testing size limits without racing the server's early close.
 pub async fn raw_post(base: &str, path: &str, content_type: &str, len: usize) -> (u16, Value) {
+    raw_post_with(base, path, content_type, "", len).await
+}
+
+/// [`raw_post`] with a bearer token.
+pub async fn raw_post_auth(base: &str, path: &str, token: &str, len: usize) -> (u16, Value) {
+    raw_post_with(
+        base,
+        path,
+        "application/octet-stream",
+        &format!("Authorization: Bearer {token}\r\n"),
+        len,
+    )
+    .await
+}
+
+async fn raw_post_with(
+    base: &str,
+    path: &str,
+    content_type: &str,
+    extra: &str,
+    len: usize,
+) -> (u16, Value) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let addr = base.trim_start_matches("http://");
     let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
     let head = format!(
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: {content_type}\r\nContent-Length: {len}\r\nConnection: close\r\n\r\n"
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: {content_type}\r\n{extra}Content-Length: {len}\r\nConnection: close\r\n\r\n"
     );
     stream.write_all(head.as_bytes()).await.expect("write");
     // The server may stop reading once past its limit; a failed write is expected then.
