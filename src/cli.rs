@@ -44,10 +44,35 @@ pub enum Command {
     /// Manage accounts.
     #[command(subcommand)]
     User(UserCommand),
+    /// Fill an empty database with a demo district (users of every role with printed
+    /// passwords, a few thousand establishments, the default checklist).
+    DemoData {
+        /// Number of establishments.
+        #[arg(long, default_value_t = 3000)]
+        establishments: usize,
+        /// Seed of the generator (the same seed gives the same district).
+        #[arg(long, default_value_t = 2024)]
+        seed: u64,
+    },
+    /// Bulk-import data from a file.
+    #[command(subcommand)]
+    Import(ImportCommand),
     /// Print the OpenAPI document (or write it with --write).
     Openapi {
         #[arg(long)]
         write: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// Establishments from CSV (UTF-8 or GB18030) or XLSX; same rules as
+    /// POST /api/v1/establishments/import.
+    Establishments {
+        file: PathBuf,
+        /// Validate and report only; write nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -133,7 +158,75 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             db.close().await;
             result
         }
+        Command::Import(ImportCommand::Establishments { file, dry_run }) => {
+            let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let db = open_db(&config).await?;
+            let result = import_file(&db, bytes, dry_run).await;
+            db.close().await;
+            result
+        }
+        Command::DemoData { establishments, seed } => {
+            let db = open_db(&config).await?;
+            let result = crate::demo::fill(&db, establishments, seed).await;
+            db.close().await;
+            let accounts = result?;
+            println!("demo district filled: {establishments} establishments in 宝坻区; accounts:");
+            println!("{:<14} {:<10} password", "username", "role");
+            for a in accounts {
+                println!("{:<14} {:<10} {}", a.username, a.role.as_str(), a.password);
+            }
+            Ok(())
+        }
         Command::Openapi { .. } => Ok(()),
+    }
+}
+
+async fn import_file(db: &Db, bytes: Vec<u8>, dry_run: bool) -> anyhow::Result<()> {
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} [{bar:40}] {pos}/{len} rows {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let progress = {
+        let bar = bar.clone();
+        move |done: u64, total: u64| {
+            bar.set_length(total);
+            bar.set_position(done);
+        }
+    };
+    let outcome = crate::ops::import_establishments(db, bytes, dry_run, None, &progress).await;
+    bar.finish_and_clear();
+    let print_problems = |label: &str, problems: &[crate::establishment::import::RowProblem]| {
+        for p in problems {
+            eprintln!(
+                "{label} row {}{}: {} ({})",
+                p.row,
+                p.column.as_deref().map(|c| format!(" [{c}]")).unwrap_or_default(),
+                p.message,
+                p.code
+            );
+        }
+    };
+    match outcome {
+        Ok(report) => {
+            print_problems("warning", &report.warnings);
+            println!(
+                "{} {} rows: {} created, {} updated, {} warnings{}",
+                report.format,
+                report.rows,
+                report.created,
+                report.updated,
+                report.warnings.len(),
+                if report.dry_run { " (dry run: nothing written)" } else { "" }
+            );
+            Ok(())
+        }
+        Err(crate::ops::ImportFailure::Rows(report)) => {
+            print_problems("error", &report.errors);
+            bail!("{} problem(s) found; nothing was written", report.errors_total)
+        }
+        Err(crate::ops::ImportFailure::File(e)) => bail!("{e}"),
+        Err(crate::ops::ImportFailure::Internal(e)) => Err(e),
     }
 }
 

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod checklist;
 pub mod cli;
 pub mod config;
+pub mod demo;
 pub mod error;
 pub mod establishment;
 pub mod geo;

@@ -2,7 +2,7 @@
 
 use sqlx::{AnyConnection, FromRow};
 
-use super::Db;
+use super::{Backend, Db};
 use crate::establishment::{EstablishmentInput, Warning};
 
 /// A registry row as stored.
@@ -90,7 +90,10 @@ pub struct Upsert<'a> {
     pub warnings: &'a [Warning],
 }
 
-fn placeholders(rows: usize, cols: usize) -> String {
+/// `($1,$2,..),(..)` for `rows` × `cols` parameters. On SQLite plain `?` is used instead:
+/// SQLite resolves numbered/named parameters with a linear search per parameter, which makes
+/// a 20,000-parameter statement quadratic; anonymous `?` are bound by position.
+fn placeholders(backend: Backend, rows: usize, cols: usize) -> String {
     let mut s = String::with_capacity(rows * cols * 5);
     for r in 0..rows {
         if r > 0 {
@@ -101,8 +104,13 @@ fn placeholders(rows: usize, cols: usize) -> String {
             if c > 0 {
                 s.push(',');
             }
-            s.push('$');
-            s.push_str(&(r * cols + c + 1).to_string());
+            match backend {
+                Backend::Sqlite => s.push('?'),
+                Backend::Postgres => {
+                    s.push('$');
+                    s.push_str(&(r * cols + c + 1).to_string());
+                }
+            }
         }
         s.push(')');
     }
@@ -116,6 +124,7 @@ pub async fn upsert_many(
     rows: &[Upsert<'_>],
     now: i64,
 ) -> Result<(), sqlx::Error> {
+    let backend = super::backend_of(conn);
     let updates = WRITE_COLUMNS
         .iter()
         .filter(|c| !matches!(**c, "id" | "created_at"))
@@ -126,7 +135,7 @@ pub async fn upsert_many(
         let sql = format!(
             "INSERT INTO establishments ({}) VALUES {} ON CONFLICT (id) DO UPDATE SET {updates}",
             WRITE_COLUMNS.join(", "),
-            placeholders(chunk.len(), WRITE_COLUMNS.len())
+            placeholders(backend, chunk.len(), WRITE_COLUMNS.len())
         );
         let mut q = sqlx::query(&sql);
         for row in chunk {

@@ -88,9 +88,12 @@ impl Db {
     pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Db> {
         sqlx::any::install_default_drivers();
         let backend = Backend::from_url(url)?;
-        let options: AnyConnectOptions = url
+        let mut options: AnyConnectOptions = url
             .parse()
             .with_context(|| format!("invalid {} database URL", backend.name()))?;
+        // Statements are not logged: bulk statements are huge, and request spans already
+        // carry latencies.
+        options = sqlx::ConnectOptions::disable_statement_logging(options);
         let mut pool_options = AnyPoolOptions::new()
             .max_connections(max_connections.max(2))
             .acquire_timeout(Duration::from_secs(10));
@@ -171,6 +174,15 @@ impl Db {
     /// True when the database answers a trivial query.
     pub async fn ping(&self) -> bool {
         sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+    }
+}
+
+/// The backend behind a connection (for the few statements whose SQL differs).
+pub fn backend_of(conn: &AnyConnection) -> Backend {
+    if conn.backend_name().eq_ignore_ascii_case("postgresql") {
+        Backend::Postgres
+    } else {
+        Backend::Sqlite
     }
 }
 
