@@ -54,6 +54,16 @@ pub enum Command {
         #[arg(long, default_value_t = 2024)]
         seed: u64,
     },
+    /// Run the benchmarks (figures for BENCHMARKS.md). Build with --release.
+    Bench {
+        /// Admin URL of a PostgreSQL server to benchmark as well (a throwaway database is
+        /// created and dropped).
+        #[arg(long, env = "FOODCHECK_BENCH_POSTGRES_URL")]
+        postgres_url: Option<String>,
+        /// Only benchmarks whose name contains this (e.g. search_100k, import_xlsx_10k).
+        #[arg(long)]
+        only: Option<String>,
+    },
     /// Bulk-import data from a file.
     #[command(subcommand)]
     Import(ImportCommand),
@@ -136,6 +146,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         return Ok(());
     }
+    if let Command::Bench { postgres_url, only } = &cli.command {
+        crate::telemetry::init(crate::config::LogFormat::Text, "warn");
+        let rows = crate::bench::run(crate::bench::Options {
+            postgres_url: postgres_url.clone(),
+            filter: only.clone(),
+        })
+        .await?;
+        print!("{}", crate::bench::render(&rows));
+        return Ok(());
+    }
     let config = cli.load_config()?;
     crate::telemetry::init(config.log_format, &config.log_level);
     match cli.command {
@@ -177,7 +197,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Openapi { .. } => Ok(()),
+        Command::Openapi { .. } | Command::Bench { .. } => Ok(()),
     }
 }
 

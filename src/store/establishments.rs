@@ -347,11 +347,21 @@ pub async fn search(db: &Db, s: &Search) -> Result<(Vec<EstablishmentRow>, i64),
     };
     let page_size = s.page_size.clamp(1, 500);
     let offset = i64::from(s.page.max(1) - 1) * i64::from(page_size);
-    // COUNT(*) OVER () counts all matches in the same scan that yields the page.
-    let sql = format!(
-        "SELECT {COLUMNS}, COUNT(*) OVER () AS total_count FROM establishments {where_sql} \
-         ORDER BY {order} LIMIT {page_size} OFFSET {offset}"
-    );
+    // COUNT(*) OVER () counts all matches in the same scan that yields the page. With a
+    // substring filter the matches are materialised first: otherwise PostgreSQL walks the
+    // sign_name index over the whole table (random heap reads) to avoid a small sort.
+    let sql = if s.q.is_some() {
+        format!(
+            "WITH m AS MATERIALIZED (SELECT {COLUMNS} FROM establishments {where_sql}) \
+             SELECT m.*, COUNT(*) OVER () AS total_count FROM m \
+             ORDER BY {order} LIMIT {page_size} OFFSET {offset}"
+        )
+    } else {
+        format!(
+            "SELECT {COLUMNS}, COUNT(*) OVER () AS total_count FROM establishments {where_sql} \
+             ORDER BY {order} LIMIT {page_size} OFFSET {offset}"
+        )
+    };
     let rows = bind_params(sqlx::query(&sql), &params)
         .fetch_all(db.pool())
         .await?;
