@@ -142,6 +142,9 @@ pub async fn open_db(config: &Config) -> anyhow::Result<Db> {
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
     let db = Db::connect(&config.database_url(), 4).await?;
     db.migrate().await?;
+    crate::store::checklists::ensure_default(&db)
+        .await
+        .context("installing the default checklist template")?;
     Ok(db)
 }
 
