@@ -228,6 +228,8 @@ pub const ERROR_CODES: &[(&str, u16, &str)] = &[
     ("method_not_allowed", 405, "The route exists but not with this method."),
     ("conflict", 409, "The request conflicts with the current state."),
     ("duplicate", 409, "A record with the same unique identifier already exists."),
+    ("draft_exists", 409, "The checklist template already has a draft version; edit or publish that draft instead of starting another."),
+    ("version_published", 409, "The checklist version is published and immutable; create a new version to change it."),
     ("validation_failed", 422, "Semantically invalid input; `details` lists every problem."),
     ("too_many_requests", 429, "Throttled; retry after the number of seconds in `Retry-After`."),
     ("unavailable", 503, "A dependency (the database) is unreachable."),

@@ -2,6 +2,7 @@
 //! the store, and shape the response.
 
 pub mod auth;
+pub mod checklists;
 pub mod extract;
 pub mod health;
 pub mod users;
@@ -44,6 +45,7 @@ pub struct AppState {
     modifiers(&SecurityAddon),
     tags(
         (name = "auth", description = "Login, tokens and the current user"),
+        (name = "checklists", description = "Checklist templates (检查要点表): versions (draft → published, immutable once published) and evaluation of answers by the version's result rule"),
         (name = "health", description = "Liveness and readiness probes"),
         (name = "users", description = "Account management (admin)"),
     )
@@ -75,6 +77,7 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(health::router())
         .merge(auth::router())
         .merge(users::router())
+        .merge(checklists::router())
 }
 
 /// Unix milliseconds as an RFC 3339 UTC string, the API's time format.
