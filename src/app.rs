@@ -12,12 +12,15 @@ use crate::http::{self, AppState};
 use crate::store::Db;
 
 /// Opens the database (creating the SQLite file and data directory on first start), applies
-/// migrations, and loads or generates the signing key.
+/// migrations, installs the default checklist template, and loads or generates the signing key.
 pub async fn state(config: Config) -> anyhow::Result<AppState> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
     let db = Db::connect(&config.database_url(), config.db_max_connections).await?;
     db.migrate().await?;
+    crate::store::checklists::ensure_default(&db)
+        .await
+        .context("installing the default checklist template")?;
     let keys = match &config.jwt_secret {
         Some(secret) => SigningKey::from_secret(secret.expose().as_bytes()),
         None => SigningKey::load_or_generate(&config.data_dir)?,

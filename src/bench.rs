@@ -26,7 +26,9 @@ pub struct Row {
 fn stats(mut samples: Vec<Duration>) -> (Duration, Duration) {
     samples.sort();
     let median = samples[samples.len() / 2];
-    let p95 = samples[((samples.len() * 95).div_ceil(100)).saturating_sub(1).min(samples.len() - 1)];
+    let p95 = samples[((samples.len() * 95).div_ceil(100))
+        .saturating_sub(1)
+        .min(samples.len() - 1)];
     (median, p95)
 }
 
@@ -47,22 +49,35 @@ impl Scratch {
                 let url = format!("sqlite://{}?mode=rwc", dir.join("bench.db").display());
                 let db = Db::connect(&url, 8).await?;
                 db.migrate().await?;
-                Ok(Scratch { db, cleanup: None, dir: Some(dir) })
+                Ok(Scratch {
+                    db,
+                    cleanup: None,
+                    dir: Some(dir),
+                })
             }
             _ => {
                 let admin = pg_url.context("no PostgreSQL URL")?;
                 sqlx::any::install_default_drivers();
                 let name = format!("fc_bench_{tag}");
                 let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(admin).await?;
-                sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await?;
+                sqlx::query(&format!("CREATE DATABASE {name}"))
+                    .execute(&mut conn)
+                    .await?;
                 let (prefix, query) = match admin.split_once('?') {
                     Some((p, q)) => (p.to_string(), format!("?{q}")),
                     None => (admin.to_string(), String::new()),
                 };
-                let server = prefix.rsplit_once('/').map(|(s, _)| s.to_string()).unwrap_or(prefix);
+                let server = prefix
+                    .rsplit_once('/')
+                    .map(|(s, _)| s.to_string())
+                    .unwrap_or(prefix);
                 let db = Db::connect(&format!("{server}/{name}{query}"), 8).await?;
                 db.migrate().await?;
-                Ok(Scratch { db, cleanup: Some((admin.to_string(), name)), dir: None })
+                Ok(Scratch {
+                    db,
+                    cleanup: Some((admin.to_string(), name)),
+                    dir: None,
+                })
             }
         }
     }
@@ -71,7 +86,9 @@ impl Scratch {
         self.db.close().await;
         if let Some((admin, name)) = self.cleanup {
             let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin).await?;
-            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn).await?;
+            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .execute(&mut conn)
+                .await?;
         }
         if let Some(dir) = self.dir {
             let _ = std::fs::remove_dir_all(dir);
@@ -86,8 +103,19 @@ pub fn registry_xlsx(n: usize) -> anyhow::Result<Vec<u8>> {
     let mut wb = rust_xlsxwriter::Workbook::new();
     let ws = wb.add_worksheet();
     let headers = [
-        "牌匾名称", "营业执照名称", "统一社会信用代码", "食品经营许可证编号", "业态", "经营地址", "街道乡镇", "风险等级", "经度", "纬度", "坐标系",
-        "联系人", "联系电话",
+        "牌匾名称",
+        "营业执照名称",
+        "统一社会信用代码",
+        "食品经营许可证编号",
+        "业态",
+        "经营地址",
+        "街道乡镇",
+        "风险等级",
+        "经度",
+        "纬度",
+        "坐标系",
+        "联系人",
+        "联系电话",
     ];
     for (c, h) in headers.iter().enumerate() {
         ws.write_string(0, c as u16, *h)?;
@@ -98,7 +126,11 @@ pub fn registry_xlsx(n: usize) -> anyhow::Result<Vec<u8>> {
         ws.write_string(r, 0, &e.sign_name)?;
         ws.write_string(r, 1, &e.licensed_name)?;
         ws.write_string(r, 2, e.uscc.as_ref().map(|u| u.as_str()).unwrap_or(""))?;
-        ws.write_string(r, 3, e.license_no.as_ref().map(|l| l.as_str()).unwrap_or(""))?;
+        ws.write_string(
+            r,
+            3,
+            e.license_no.as_ref().map(|l| l.as_str()).unwrap_or(""),
+        )?;
         ws.write_string(r, 4, e.category.label_zh())?;
         ws.write_string(r, 5, &e.address)?;
         ws.write_string(r, 6, &e.town)?;
@@ -114,13 +146,25 @@ pub fn registry_xlsx(n: usize) -> anyhow::Result<Vec<u8>> {
 
 async fn seed_registry(db: &Db, n: usize) -> anyhow::Result<()> {
     let rows = tokio::task::spawn_blocking(move || crate::demo::establishments(n, 7)).await??;
-    let ids: Vec<String> = (0..rows.len()).map(|_| uuid::Uuid::new_v4().to_string()).collect();
-    let upserts: Vec<Upsert> = rows.iter().zip(&ids).map(|((input, warnings), id)| Upsert { id, input, warnings }).collect();
+    let ids: Vec<String> = (0..rows.len())
+        .map(|_| uuid::Uuid::new_v4().to_string())
+        .collect();
+    let upserts: Vec<Upsert> = rows
+        .iter()
+        .zip(&ids)
+        .map(|((input, warnings), id)| Upsert {
+            id,
+            input,
+            warnings,
+        })
+        .collect();
     let mut tx = db.begin_write().await?;
     store::establishments::upsert_many(tx.conn(), &upserts, store::now_ms()).await?;
     tx.commit().await?;
     if db.backend() == store::Backend::Postgres {
-        sqlx::query("ANALYZE establishments").execute(db.pool()).await?;
+        sqlx::query("ANALYZE establishments")
+            .execute(db.pool())
+            .await?;
     }
     Ok(())
 }
@@ -140,15 +184,33 @@ pub async fn run(opts: Options) -> anyhow::Result<Vec<Row>> {
             for _ in 0..3 {
                 let scratch = Scratch::new(backend, opts.postgres_url.as_deref()).await?;
                 let start = Instant::now();
-                let report = crate::ops::import_establishments(&scratch.db, xlsx.clone(), false, None, &|_, _| {})
-                    .await
-                    .map_err(|_| anyhow::anyhow!("benchmark import failed"))?;
+                let report = crate::ops::import_establishments(
+                    &scratch.db,
+                    xlsx.clone(),
+                    false,
+                    None,
+                    &|_, _| {},
+                )
+                .await
+                .map_err(|_| anyhow::anyhow!("benchmark import failed"))?;
                 samples.push(start.elapsed());
-                anyhow::ensure!(report.created == 10_000, "import created {}", report.created);
+                anyhow::ensure!(
+                    report.created == 10_000,
+                    "import created {}",
+                    report.created
+                );
                 scratch.drop_all().await?;
             }
             let (median, p95) = stats(samples);
-            out.push(Row { name: "import 10,000 establishments from XLSX (parse, validate, upsert, commit)".into(), backend: backend.to_string(), median, p95, runs: 3, target: Some(Duration::from_secs(3)) });
+            out.push(Row {
+                name: "import 10,000 establishments from XLSX (parse, validate, upsert, commit)"
+                    .into(),
+                backend: backend.to_string(),
+                median,
+                p95,
+                runs: 3,
+                target: Some(Duration::from_secs(3)),
+            });
         }
     }
 
@@ -156,15 +218,72 @@ pub async fn run(opts: Options) -> anyhow::Result<Vec<Row>> {
         for backend in &backends {
             let scratch = Scratch::new(backend, opts.postgres_url.as_deref()).await?;
             seed_registry(&scratch.db, 100_000).await?;
-            let centre = crate::geo::Location::new(117.2949, 39.7185, crate::geo::Crs::Gcj02)?.wgs84();
+            let centre =
+                crate::geo::Location::new(117.2949, 39.7185, crate::geo::Crs::Gcj02)?.wgs84();
             let cases: Vec<(&str, store::establishments::Search)> = vec![
-                ("search 100k by name substring, common (老王)", store::establishments::Search { q: Some("老王".into()), page: 1, page_size: 50, ..Default::default() }),
-                ("search 100k by name substring, rare (no match)", store::establishments::Search { q: Some("不存在的店名".into()), page: 1, page_size: 50, ..Default::default() }),
-                ("search 100k by code substring (jy2120115000)", store::establishments::Search { q: Some("jy2120115000".into()), page: 1, page_size: 50, ..Default::default() }),
-                ("list 100k, no filter, first page", store::establishments::Search { page: 1, page_size: 50, ..Default::default() }),
-                ("list 100k, no filter, page 1000", store::establishments::Search { page: 1000, page_size: 50, ..Default::default() }),
-                ("search 100k within 1 km of a point", store::establishments::Search { near: Some((centre.x(), centre.y(), 1000.0)), page: 1, page_size: 50, ..Default::default() }),
-                ("search 100k within 5 km, town + grade D", store::establishments::Search { near: Some((centre.x(), centre.y(), 5000.0)), town: Some("宝平街道".into()), risk_grades: vec!["D".into()], page: 1, page_size: 50, ..Default::default() }),
+                (
+                    "search 100k by name substring, common (老王)",
+                    store::establishments::Search {
+                        q: Some("老王".into()),
+                        page: 1,
+                        page_size: 50,
+                        ..Default::default()
+                    },
+                ),
+                (
+                    "search 100k by name substring, rare (no match)",
+                    store::establishments::Search {
+                        q: Some("不存在的店名".into()),
+                        page: 1,
+                        page_size: 50,
+                        ..Default::default()
+                    },
+                ),
+                (
+                    "search 100k by code substring (jy2120115000)",
+                    store::establishments::Search {
+                        q: Some("jy2120115000".into()),
+                        page: 1,
+                        page_size: 50,
+                        ..Default::default()
+                    },
+                ),
+                (
+                    "list 100k, no filter, first page",
+                    store::establishments::Search {
+                        page: 1,
+                        page_size: 50,
+                        ..Default::default()
+                    },
+                ),
+                (
+                    "list 100k, no filter, page 1000",
+                    store::establishments::Search {
+                        page: 1000,
+                        page_size: 50,
+                        ..Default::default()
+                    },
+                ),
+                (
+                    "search 100k within 1 km of a point",
+                    store::establishments::Search {
+                        near: Some((centre.x(), centre.y(), 1000.0)),
+                        page: 1,
+                        page_size: 50,
+                        ..Default::default()
+                    },
+                ),
+                (
+                    "search 100k within 5 km, town + grade D",
+                    store::establishments::Search {
+                        near: Some((centre.x(), centre.y(), 5000.0)),
+                        town: Some("宝平街道".into()),
+                        risk_grades: vec!["D".into()],
+                        page: 1,
+                        page_size: 50,
+                        ..Default::default()
+                    },
+                ),
             ];
             for (name, search) in cases {
                 let mut samples = Vec::new();
@@ -178,7 +297,14 @@ pub async fn run(opts: Options) -> anyhow::Result<Vec<Row>> {
                     std::hint::black_box((rows, total));
                 }
                 let (median, p95) = stats(samples);
-                out.push(Row { name: name.into(), backend: backend.to_string(), median, p95, runs: 30, target: Some(Duration::from_millis(50)) });
+                out.push(Row {
+                    name: name.into(),
+                    backend: backend.to_string(),
+                    median,
+                    p95,
+                    runs: 30,
+                    target: Some(Duration::from_millis(50)),
+                });
             }
             scratch.drop_all().await?;
         }
@@ -190,7 +316,10 @@ pub fn render(rows: &[Row]) -> String {
     let mut s = String::from("| benchmark | backend | median | p95 | runs | target | median / target |\n|---|---|---|---|---|---|---|\n");
     for r in rows {
         let (target, ratio) = match r.target {
-            Some(t) => (format!("< {:.0} ms", t.as_secs_f64() * 1000.0), format!("{:.3}", r.median.as_secs_f64() / t.as_secs_f64())),
+            Some(t) => (
+                format!("< {:.0} ms", t.as_secs_f64() * 1000.0),
+                format!("{:.3}", r.median.as_secs_f64() / t.as_secs_f64()),
+            ),
             None => ("-".into(), "-".into()),
         };
         s.push_str(&format!(

@@ -179,13 +179,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             result
         }
         Command::Import(ImportCommand::Establishments { file, dry_run }) => {
-            let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let bytes =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
             let db = open_db(&config).await?;
             let result = import_file(&db, bytes, dry_run).await;
             db.close().await;
             result
         }
-        Command::DemoData { establishments, seed } => {
+        Command::DemoData {
+            establishments,
+            seed,
+        } => {
             let db = open_db(&config).await?;
             let result = crate::demo::fill(&db, establishments, seed).await;
             db.close().await;
@@ -221,7 +225,10 @@ async fn import_file(db: &Db, bytes: Vec<u8>, dry_run: bool) -> anyhow::Result<(
             eprintln!(
                 "{label} row {}{}: {} ({})",
                 p.row,
-                p.column.as_deref().map(|c| format!(" [{c}]")).unwrap_or_default(),
+                p.column
+                    .as_deref()
+                    .map(|c| format!(" [{c}]"))
+                    .unwrap_or_default(),
                 p.message,
                 p.code
             );
@@ -237,13 +244,20 @@ async fn import_file(db: &Db, bytes: Vec<u8>, dry_run: bool) -> anyhow::Result<(
                 report.created,
                 report.updated,
                 report.warnings.len(),
-                if report.dry_run { " (dry run: nothing written)" } else { "" }
+                if report.dry_run {
+                    " (dry run: nothing written)"
+                } else {
+                    ""
+                }
             );
             Ok(())
         }
         Err(crate::ops::ImportFailure::Rows(report)) => {
             print_problems("error", &report.errors);
-            bail!("{} problem(s) found; nothing was written", report.errors_total)
+            bail!(
+                "{} problem(s) found; nothing was written",
+                report.errors_total
+            )
         }
         Err(crate::ops::ImportFailure::File(e)) => bail!("{e}"),
         Err(crate::ops::ImportFailure::Internal(e)) => Err(e),
@@ -255,6 +269,9 @@ pub async fn open_db(config: &Config) -> anyhow::Result<Db> {
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
     let db = Db::connect(&config.database_url(), 4).await?;
     db.migrate().await?;
+    crate::store::checklists::ensure_default(&db)
+        .await
+        .context("installing the default checklist template")?;
     Ok(db)
 }
 

@@ -12,14 +12,58 @@ use crate::establishment::{EstablishmentInput, RawEstablishment, Warning};
 use crate::store::{self, establishments::Upsert, Db};
 
 const TOWNS: [&str; 14] = [
-    "宝平街道", "钰华街道", "海滨街道", "大白街道", "周良街道", "口东街道", "朝霞街道", "潮阳街道", "牛道口镇",
-    "史各庄镇", "大口屯镇", "方家庄镇", "林亭口镇", "八门城镇",
+    "宝平街道",
+    "钰华街道",
+    "海滨街道",
+    "大白街道",
+    "周良街道",
+    "口东街道",
+    "朝霞街道",
+    "潮阳街道",
+    "牛道口镇",
+    "史各庄镇",
+    "大口屯镇",
+    "方家庄镇",
+    "林亭口镇",
+    "八门城镇",
 ];
-const STREETS: [&str; 10] = ["南关大街", "北关大街", "广阳路", "建设路", "开元路", "钰华街", "宝平路", "城关街", "津围公路", "九园公路"];
-const OWNERS: [&str; 16] = ["老王", "张记", "刘家", "福满", "鑫源", "聚贤", "和顺", "小李", "金豪", "东来", "宏达", "百味", "好运来", "德胜", "一品", "惠民"];
+const STREETS: [&str; 10] = [
+    "南关大街",
+    "北关大街",
+    "广阳路",
+    "建设路",
+    "开元路",
+    "钰华街",
+    "宝平路",
+    "城关街",
+    "津围公路",
+    "九园公路",
+];
+const OWNERS: [&str; 16] = [
+    "老王",
+    "张记",
+    "刘家",
+    "福满",
+    "鑫源",
+    "聚贤",
+    "和顺",
+    "小李",
+    "金豪",
+    "东来",
+    "宏达",
+    "百味",
+    "好运来",
+    "德胜",
+    "一品",
+    "惠民",
+];
 /// 业态 with the dishes typical of it and a relative frequency.
 const KINDS: [(&str, &[&str], u32); 10] = [
-    ("small_restaurant", &["家常菜", "饺子馆", "炒菜馆", "面馆"], 30),
+    (
+        "small_restaurant",
+        &["家常菜", "饺子馆", "炒菜馆", "面馆"],
+        30,
+    ),
     ("snack_bar", &["包子铺", "煎饼果子", "馄饨", "麻辣烫"], 20),
     ("fast_food", &["快餐", "盒饭", "米线"], 12),
     ("medium_restaurant", &["酒家", "海鲜楼", "饭庄"], 8),
@@ -65,11 +109,16 @@ fn random_uscc(rng: &mut ChaCha8Rng) -> String {
 
 fn random_password(rng: &mut ChaCha8Rng) -> String {
     const CHARS: &[u8] = b"abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
-    (0..14).map(|_| CHARS[rng.gen_range(0..CHARS.len())] as char).collect()
+    (0..14)
+        .map(|_| CHARS[rng.gen_range(0..CHARS.len())] as char)
+        .collect()
 }
 
 /// Builds `n` validated establishments (pure, deterministic).
-pub fn establishments(n: usize, seed: u64) -> anyhow::Result<Vec<(EstablishmentInput, Vec<Warning>)>> {
+pub fn establishments(
+    n: usize,
+    seed: u64,
+) -> anyhow::Result<Vec<(EstablishmentInput, Vec<Warning>)>> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let kinds: Vec<((&str, &[&str]), u32)> = KINDS.iter().map(|(c, d, w)| ((*c, *d), *w)).collect();
     let mut out = Vec::with_capacity(n);
@@ -82,7 +131,13 @@ pub fn establishments(n: usize, seed: u64) -> anyhow::Result<Vec<(EstablishmentI
         // Around Baodi's centre, given in GCJ-02 as AMap-based tools record it.
         let lng = 117.2949 + rng.gen_range(-0.12..0.12);
         let lat = 39.7185 + rng.gen_range(-0.09..0.09);
-        let kind_digit = if category == "food_sales" { 1 } else if category == "canteen" { 3 } else { 2 };
+        let kind_digit = if category == "food_sales" {
+            1
+        } else if category == "canteen" {
+            3
+        } else {
+            2
+        };
         let license_no = if category == "food_sales" && rng.gen_bool(0.4) {
             format!("YB1120115{:07}", i)
         } else {
@@ -90,17 +145,39 @@ pub fn establishments(n: usize, seed: u64) -> anyhow::Result<Vec<(EstablishmentI
         };
         let raw = RawEstablishment {
             sign_name: Some(format!("{owner}{dish}")),
-            licensed_name: Some(format!("天津市宝坻区{owner}{dish}{}", if i % 3 == 0 { "有限公司" } else { "店" })),
+            licensed_name: Some(format!(
+                "天津市宝坻区{owner}{dish}{}",
+                if i % 3 == 0 { "有限公司" } else { "店" }
+            )),
             uscc: rng.gen_bool(0.85).then(|| random_uscc(&mut rng)),
             license_no: Some(license_no),
             category: Some(category.to_string()),
-            address: Some(format!("天津市宝坻区{town}{street}{}号", rng.gen_range(1..400))),
+            address: Some(format!(
+                "天津市宝坻区{town}{street}{}号",
+                rng.gen_range(1..400)
+            )),
             town: Some(town.to_string()),
             risk_grade: Some(weighted(&mut rng, &GRADES).to_string()),
-            quant_grade: rng.gen_bool(0.6).then(|| ["A", "B", "C"][rng.gen_range(0..3)].to_string()),
-            status: Some(if rng.gen_bool(0.95) { "open" } else { "suspended" }.to_string()),
-            contact_name: Some(format!("{}先生", &owner.chars().take(1).collect::<String>())),
-            contact_phone: Some(format!("13{}{:08}", rng.gen_range(0..10), rng.gen_range(0..100_000_000u32))),
+            quant_grade: rng
+                .gen_bool(0.6)
+                .then(|| ["A", "B", "C"][rng.gen_range(0..3)].to_string()),
+            status: Some(
+                if rng.gen_bool(0.95) {
+                    "open"
+                } else {
+                    "suspended"
+                }
+                .to_string(),
+            ),
+            contact_name: Some(format!(
+                "{}先生",
+                &owner.chars().take(1).collect::<String>()
+            )),
+            contact_phone: Some(format!(
+                "13{}{:08}",
+                rng.gen_range(0..10),
+                rng.gen_range(0..100_000_000u32)
+            )),
             lng: Some(lng),
             lat: Some(lat),
             crs: Some("gcj02".into()),
@@ -124,12 +201,25 @@ pub async fn fill(db: &Db, n_establishments: usize, seed: u64) -> anyhow::Result
         ("reviewer", Role::Reviewer, "餐饮监管科 审核员", None),
         ("lab", Role::Lab, "天津市宝坻区食品检验所", None),
     ];
-    const SURNAMES: [&str; 12] = ["张", "王", "李", "赵", "刘", "陈", "杨", "黄", "周", "吴", "徐", "孙"];
+    const SURNAMES: [&str; 12] = [
+        "张", "王", "李", "赵", "刘", "陈", "杨", "黄", "周", "吴", "徐", "孙",
+    ];
     let inspectors: Vec<(String, String, String)> = (1..=12)
-        .map(|i| (format!("inspector{i:02}"), format!("{}执法{i}", SURNAMES[i - 1]), format!("12011520{i:04}")))
+        .map(|i| {
+            (
+                format!("inspector{i:02}"),
+                format!("{}执法{i}", SURNAMES[i - 1]),
+                format!("12011520{i:04}"),
+            )
+        })
         .collect();
     for (u, name, badge) in &inspectors {
-        accounts.push((u.as_str(), Role::Inspector, name.as_str(), Some(badge.as_str())));
+        accounts.push((
+            u.as_str(),
+            Role::Inspector,
+            name.as_str(),
+            Some(badge.as_str()),
+        ));
     }
     let mut out = Vec::new();
     for (username, role, name, badge) in accounts {
@@ -153,12 +243,19 @@ pub async fn fill(db: &Db, n_establishments: usize, seed: u64) -> anyhow::Result
             password: pw,
         });
     }
-    let rows = tokio::task::spawn_blocking(move || establishments(n_establishments, seed)).await??;
-    let ids: Vec<String> = (0..rows.len()).map(|_| uuid::Uuid::new_v4().to_string()).collect();
+    let rows =
+        tokio::task::spawn_blocking(move || establishments(n_establishments, seed)).await??;
+    let ids: Vec<String> = (0..rows.len())
+        .map(|_| uuid::Uuid::new_v4().to_string())
+        .collect();
     let upserts: Vec<Upsert> = rows
         .iter()
         .zip(&ids)
-        .map(|((input, warnings), id)| Upsert { id, input, warnings })
+        .map(|((input, warnings), id)| Upsert {
+            id,
+            input,
+            warnings,
+        })
         .collect();
     let mut tx = db.begin_write().await?;
     store::establishments::upsert_many(tx.conn(), &upserts, store::now_ms()).await?;
@@ -176,9 +273,18 @@ mod tests {
         let a = establishments(500, 7).unwrap();
         let b = establishments(500, 7).unwrap();
         assert_eq!(a, b);
-        assert!(a.iter().all(|(_, w)| w.is_empty()), "generated USCCs must pass their check");
-        let d = a.iter().filter(|(e, _)| e.risk_grade == crate::establishment::RiskGrade::D).count();
-        let bb = a.iter().filter(|(e, _)| e.risk_grade == crate::establishment::RiskGrade::B).count();
+        assert!(
+            a.iter().all(|(_, w)| w.is_empty()),
+            "generated USCCs must pass their check"
+        );
+        let d = a
+            .iter()
+            .filter(|(e, _)| e.risk_grade == crate::establishment::RiskGrade::D)
+            .count();
+        let bb = a
+            .iter()
+            .filter(|(e, _)| e.risk_grade == crate::establishment::RiskGrade::B)
+            .count();
         assert!(d > 0 && bb > d);
     }
 }

@@ -230,6 +230,8 @@ pub const ERROR_CODES: &[(&str, u16, &str)] = &[
     ("duplicate", 409, "A record with the same unique identifier already exists."),
     ("import_failed", 422, "A bulk import has row errors; `details` is the import report (`errors` with row, column, code, message). Nothing was written."),
     ("invalid_table", 422, "An uploaded table cannot be read: missing required columns, duplicate columns, no rows, too many rows."),
+    ("draft_exists", 409, "The checklist template already has a draft version; edit or publish that draft instead of starting another."),
+    ("version_published", 409, "The checklist version is published and immutable; create a new version to change it."),
     ("validation_failed", 422, "Semantically invalid input; `details` lists every problem."),
     ("too_many_requests", 429, "Throttled; retry after the number of seconds in `Retry-After`."),
     ("unavailable", 503, "A dependency (the database) is unreachable."),

@@ -2,6 +2,7 @@
 //! the store, and shape the response.
 
 pub mod auth;
+pub mod checklists;
 pub mod establishments;
 pub mod extract;
 pub mod health;
@@ -45,6 +46,7 @@ pub struct AppState {
     modifiers(&SecurityAddon),
     tags(
         (name = "auth", description = "Login, tokens and the current user"),
+        (name = "checklists", description = "Checklist templates (检查要点表): versions (draft → published, immutable once published) and evaluation of answers by the version's result rule"),
         (name = "health", description = "Liveness and readiness probes"),
         (name = "users", description = "Account management (admin)"),
         (name = "establishments", description = "The registry of food businesses"),
@@ -78,6 +80,7 @@ fn api(import_limit: usize) -> OpenApiRouter<AppState> {
         .merge(health::router())
         .merge(auth::router())
         .merge(users::router())
+        .merge(checklists::router())
 }
 
 /// Unix milliseconds as an RFC 3339 UTC string, the API's time format.

@@ -4,6 +4,7 @@
 mod common;
 
 mod auth;
+mod checklists;
 mod errors;
 mod establishments;
 mod spec;
