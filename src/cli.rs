@@ -64,6 +64,9 @@ pub enum Command {
         #[arg(long)]
         only: Option<String>,
     },
+    /// Draw records.
+    #[command(subcommand)]
+    Draw(DrawCommand),
     /// Bulk-import data from a file.
     #[command(subcommand)]
     Import(ImportCommand),
@@ -71,6 +74,20 @@ pub enum Command {
     Openapi {
         #[arg(long)]
         write: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DrawCommand {
+    /// Re-run a draw and compare with what was recorded. Exit code 1 when it differs.
+    Verify {
+        /// The plan whose current draw is checked (reads the database).
+        #[arg(long, conflicts_with = "record", required_unless_present = "record")]
+        plan: Option<String>,
+        /// A record file: the internal record (GET /api/v1/plans/{id}/draw/record) or the
+        /// public one (GET /public/v1/plans/{id}/draw/record). Needs no database.
+        #[arg(long)]
+        record: Option<PathBuf>,
     },
 }
 
@@ -146,6 +163,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         return Ok(());
     }
+    if let Command::Draw(DrawCommand::Verify {
+        record: Some(file), ..
+    }) = &cli.command
+    {
+        let text =
+            std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+        return report_verification(verify_record_text(&text)?);
+    }
     if let Command::Bench { postgres_url, only } = &cli.command {
         crate::telemetry::init(crate::config::LogFormat::Text, "warn");
         let rows = crate::bench::run(crate::bench::Options {
@@ -201,7 +226,23 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Openapi { .. } | Command::Bench { .. } => Ok(()),
+        Command::Draw(DrawCommand::Verify {
+            plan: Some(plan), ..
+        }) => {
+            let db = open_db(&config).await?;
+            let mut conn = db.acquire().await?;
+            let row = store::plans::get_plan(&mut conn, &plan).await?;
+            let json = match row.and_then(|p| p.current_draw_id) {
+                Some(draw_id) => store::plans::draw_record(&mut conn, &draw_id).await?,
+                None => None,
+            };
+            drop(conn);
+            db.close().await;
+            let json =
+                json.with_context(|| format!("plan {plan} does not exist or has not been drawn"))?;
+            report_verification(verify_record_text(&json)?)
+        }
+        Command::Openapi { .. } | Command::Bench { .. } | Command::Draw(_) => Ok(()),
     }
 }
 
@@ -370,5 +411,36 @@ async fn user_command(db: &Db, cmd: UserCommand) -> anyhow::Result<()> {
             }
             Ok(())
         }
+    }
+}
+
+/// Verifies an internal record `{input, outcome}` fully, or a public record (the selection).
+pub fn verify_record_text(text: &str) -> anyhow::Result<(String, Vec<String>)> {
+    if let Ok(record) = serde_json::from_str::<crate::plan::draw::DrawRecord>(text) {
+        return Ok((
+            "full record (establishments and teams)".into(),
+            crate::plan::draw::verify_record(&record),
+        ));
+    }
+    let public: crate::plan::PublicDrawRecord = serde_json::from_str(text)
+        .context("the file is neither an internal nor a public draw record")?;
+    Ok((
+        "public record (establishment selection)".into(),
+        public.verify(),
+    ))
+}
+
+fn report_verification((kind, differences): (String, Vec<String>)) -> anyhow::Result<()> {
+    if differences.is_empty() {
+        println!("MATCH: re-running the draw from the {kind} gives exactly the recorded outcome");
+        Ok(())
+    } else {
+        for d in &differences {
+            println!("DIFFERENCE: {d}");
+        }
+        bail!(
+            "the recorded draw does not match a re-run ({} difference(s))",
+            differences.len()
+        )
     }
 }

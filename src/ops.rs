@@ -252,3 +252,199 @@ pub async fn import_establishments(
     tx.commit().await?;
     Ok(report)
 }
+
+/// Runs the draw of a plan (or a redraw, with a reason) and records it with its tasks, all in
+/// one transaction.
+pub async fn draw_plan(
+    db: &Db,
+    plan_id: &str,
+    seed: &str,
+    reason: Option<&str>,
+    actor: &str,
+) -> Result<(crate::store::plans::DrawRow, crate::plan::draw::DrawRecord), crate::error::AppError> {
+    use crate::error::AppError;
+    use crate::plan::draw::{self, Candidate, Conflict, DrawInput, Inspector};
+    use crate::store::plans;
+
+    let seed = seed.to_string();
+    if seed.trim().is_empty() || seed.chars().count() > 200 {
+        return Err(AppError::unprocessable(
+            "validation_failed",
+            "seed must be 1 to 200 characters",
+        ));
+    }
+    let reason = reason.map(str::trim).filter(|r| !r.is_empty());
+    let mut tx = db.begin_write().await?;
+    let plan = plans::get_plan(tx.conn(), plan_id)
+        .await?
+        .ok_or_else(|| AppError::not_found("no such plan"))?;
+    if let Some(current) = &plan.current_draw_id {
+        let Some(_) = reason else {
+            return Err(AppError::conflict(
+                "already_drawn",
+                "this plan has been drawn; a redraw needs a reason and keeps the earlier draw on record",
+            ));
+        };
+        let progressed = plans::progressed_tasks(tx.conn(), current).await?;
+        if progressed > 0 {
+            return Err(AppError::conflict(
+                "draw_in_progress",
+                format!("{progressed} task(s) of the current draw are in progress or submitted; it cannot be redrawn"),
+            ));
+        }
+    }
+    let plan_uuid = uuid::Uuid::parse_str(&plan.id).map_err(|e| AppError::Internal(e.into()))?;
+    let filter: crate::plan::PoolFilter =
+        serde_json::from_str(&plan.pool_filter).map_err(|e| AppError::Internal(e.into()))?;
+    let quotas: draw::Quotas =
+        serde_json::from_str(&plan.quotas).map_err(|e| AppError::Internal(e.into()))?;
+    let inspector_ids: Vec<String> =
+        serde_json::from_str(&plan.inspector_ids).map_err(|e| AppError::Internal(e.into()))?;
+    let exclude_since_ms = plan
+        .exclude_inspected_within_days
+        .map(|d| store::now_ms() - d * 86_400_000);
+    let pool_rows = plans::candidate_pool(
+        tx.conn(),
+        &plans::PoolQuery {
+            plan_id: &plan.id,
+            categories: filter
+                .categories
+                .iter()
+                .map(|c| c.code().to_string())
+                .collect(),
+            towns: filter.towns.clone(),
+            risk_grades: filter
+                .risk_grades
+                .iter()
+                .map(|g| g.as_str().to_string())
+                .collect(),
+            exclude_since_ms,
+        },
+    )
+    .await?;
+    let inspectors = plans::active_inspectors(tx.conn(), &inspector_ids).await?;
+    if (inspectors.len() as i64) < plan.team_size {
+        return Err(AppError::unprocessable(
+            "validation_failed",
+            format!(
+                "only {} of the plan's inspectors are active inspectors; a team needs {}",
+                inspectors.len(),
+                plan.team_size
+            ),
+        ));
+    }
+    let active_ids: Vec<String> = inspectors.iter().map(|(id, _, _)| id.clone()).collect();
+    let conflicts = plans::conflicts_of(tx.conn(), &active_ids).await?;
+    let parse = |s: &str| uuid::Uuid::parse_str(s).map_err(|e| AppError::Internal(e.into()));
+    let mut candidates = Vec::with_capacity(pool_rows.len());
+    for (id, grade) in &pool_rows {
+        let grade = crate::establishment::RiskGrade::parse(grade)
+            .ok_or_else(|| AppError::Internal(anyhow::anyhow!("bad grade {grade}")))?;
+        candidates.push(Candidate {
+            id: parse(id)?,
+            grade: crate::plan::grade_of(grade),
+        });
+    }
+    let pool = draw::canonical_pool(candidates)
+        .map_err(|e| AppError::Internal(anyhow::anyhow!(e.to_string())))?;
+    let input = DrawInput {
+        plan_id: plan_uuid,
+        seed: seed.clone(),
+        pool,
+        quotas,
+        inspectors: active_ids
+            .iter()
+            .map(|id| parse(id).map(|id| Inspector { id }))
+            .collect::<Result<_, _>>()?,
+        team_size: plan.team_size as u32,
+        conflicts: conflicts
+            .iter()
+            .map(|(i, e)| {
+                Ok(Conflict {
+                    inspector_id: parse(i)?,
+                    establishment_id: parse(e)?,
+                })
+            })
+            .collect::<Result<_, AppError>>()?,
+    };
+    // The draw is CPU work (100k candidates: sorting, hashing): off the async threads.
+    let (input, outcome) = tokio::task::spawn_blocking(move || {
+        let out = draw::draw(&input);
+        (input, out)
+    })
+    .await
+    .map_err(|e| AppError::Internal(e.into()))?;
+    let outcome = outcome.map_err(|e| AppError::unprocessable("draw_impossible", e.to_string()))?;
+    let drawn_ids: Vec<String> = outcome.drawn.iter().map(|u| u.to_string()).collect();
+    let followups = plans::followups(tx.conn(), &drawn_ids).await?;
+    let order: HashMap<uuid::Uuid, usize> = outcome
+        .drawn
+        .iter()
+        .enumerate()
+        .map(|(i, u)| (*u, i))
+        .collect();
+    let tasks: Vec<plans::NewTask> = outcome
+        .teams
+        .iter()
+        .map(|t| {
+            let eid = t.establishment_id.to_string();
+            plans::NewTask {
+                id: uuid::Uuid::new_v4().to_string(),
+                must_check_items: followups.get(&eid).cloned().unwrap_or_else(|| "[]".into()),
+                establishment_id: eid,
+                draw_order: order.get(&t.establishment_id).copied().unwrap_or(0) as i64,
+                members: t.inspector_ids.iter().map(|u| u.to_string()).collect(),
+            }
+        })
+        .collect();
+    let record = draw::DrawRecord { input, outcome };
+    let record_json = serde_json::to_string(&record).map_err(|e| AppError::Internal(e.into()))?;
+    let draw_id = uuid::Uuid::new_v4().to_string();
+    let new = plans::NewDraw {
+        id: &draw_id,
+        plan_id: &plan.id,
+        seed: &seed,
+        algorithm: &record.outcome.algorithm,
+        pool_hash: &record.outcome.pool_hash,
+        pool_size: record.input.pool.len() as i64,
+        drawn_count: record.outcome.drawn.len() as i64,
+        record: &record_json,
+        reason,
+        drawn_by: actor,
+    };
+    if !plans::record_draw(
+        tx.conn(),
+        &new,
+        plan.current_draw_id.as_deref(),
+        &plan,
+        &tasks,
+    )
+    .await?
+    {
+        return Err(AppError::conflict(
+            "conflict",
+            "the plan was drawn concurrently; reload it",
+        ));
+    }
+    let detail =
+        serde_json::json!({"seed": seed, "pool_hash": record.outcome.pool_hash, "reason": reason})
+            .to_string();
+    store::audit(
+        tx.conn(),
+        Some(actor),
+        if plan.current_draw_id.is_some() {
+            "plan.redraw"
+        } else {
+            "plan.draw"
+        },
+        "plan",
+        &plan.id,
+        Some(&detail),
+    )
+    .await?;
+    let row = plans::get_draw(tx.conn(), &draw_id)
+        .await?
+        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("draw vanished")))?;
+    tx.commit().await?;
+    Ok((row, record))
+}

@@ -6,6 +6,9 @@ pub mod checklists;
 pub mod establishments;
 pub mod extract;
 pub mod health;
+pub mod plans;
+pub mod public;
+pub mod tasks;
 pub mod users;
 
 use std::sync::Arc;
@@ -50,6 +53,9 @@ pub struct AppState {
         (name = "health", description = "Liveness and readiness probes"),
         (name = "users", description = "Account management (admin)"),
         (name = "establishments", description = "The registry of food businesses"),
+        (name = "plans", description = "随机查餐厅 rounds: plans, auditable draws (双随机), conflicts of interest (回避)"),
+        (name = "tasks", description = "Inspection tasks: one per drawn establishment, for its team"),
+        (name = "public", description = "Public, unauthenticated data (一公开): never personal data"),
     )
 )]
 struct ApiDoc;
@@ -81,6 +87,9 @@ fn api(import_limit: usize) -> OpenApiRouter<AppState> {
         .merge(auth::router())
         .merge(users::router())
         .merge(checklists::router())
+        .merge(plans::router())
+        .merge(tasks::router())
+        .merge(public::router())
 }
 
 /// Unix milliseconds as an RFC 3339 UTC string, the API's time format.

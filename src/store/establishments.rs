@@ -2,7 +2,7 @@
 
 use sqlx::{AnyConnection, FromRow};
 
-use super::{Backend, Db};
+use super::Db;
 use crate::establishment::{EstablishmentInput, Warning};
 
 /// A registry row as stored.
@@ -90,33 +90,6 @@ pub struct Upsert<'a> {
     pub warnings: &'a [Warning],
 }
 
-/// `($1,$2,..),(..)` for `rows` × `cols` parameters. On SQLite plain `?` is used instead:
-/// SQLite resolves numbered/named parameters with a linear search per parameter, which makes
-/// a 20,000-parameter statement quadratic; anonymous `?` are bound by position.
-fn placeholders(backend: Backend, rows: usize, cols: usize) -> String {
-    let mut s = String::with_capacity(rows * cols * 5);
-    for r in 0..rows {
-        if r > 0 {
-            s.push(',');
-        }
-        s.push('(');
-        for c in 0..cols {
-            if c > 0 {
-                s.push(',');
-            }
-            match backend {
-                Backend::Sqlite => s.push('?'),
-                Backend::Postgres => {
-                    s.push('$');
-                    s.push_str(&(r * cols + c + 1).to_string());
-                }
-            }
-        }
-        s.push(')');
-    }
-    s
-}
-
 /// Inserts new rows or replaces existing ones by id, in chunks, inside the caller's
 /// transaction. A uscc/license_no taken by another id fails with a unique violation.
 pub async fn upsert_many(
@@ -135,7 +108,7 @@ pub async fn upsert_many(
         let sql = format!(
             "INSERT INTO establishments ({}) VALUES {} ON CONFLICT (id) DO UPDATE SET {updates}",
             WRITE_COLUMNS.join(", "),
-            placeholders(backend, chunk.len(), WRITE_COLUMNS.len())
+            super::placeholders(backend, chunk.len(), WRITE_COLUMNS.len())
         );
         let mut q = sqlx::query(&sql);
         for row in chunk {
@@ -224,13 +197,10 @@ pub async fn owners_of_codes(
     let mut out = Vec::new();
     for (column, codes) in [("uscc", usccs), ("license_no", license_nos)] {
         for chunk in codes.chunks(CHUNK) {
-            let list = (1..=chunk.len())
-                .map(|i| format!("${i}"))
-                .collect::<Vec<_>>()
-                .join(",");
-            let sql = format!(
-                "SELECT id, uscc, license_no FROM establishments WHERE {column} IN ({list})"
-            );
+            // `(p1, p2, ...)`: one row of placeholders is an IN list.
+            let list = super::placeholders(super::backend_of(conn), 1, chunk.len());
+            let sql =
+                format!("SELECT id, uscc, license_no FROM establishments WHERE {column} IN {list}");
             let mut q = sqlx::query_as::<_, CodeOwner>(&sql);
             for c in chunk {
                 q = q.bind(c.as_str());
@@ -389,4 +359,23 @@ pub async fn count(db: &Db) -> Result<i64, sqlx::Error> {
         .fetch_one(db.pool())
         .await?;
     Ok(n)
+}
+
+/// The rows of the given ids (any order), queried in chunks.
+pub async fn by_ids(
+    conn: &mut AnyConnection,
+    ids: &[String],
+) -> Result<Vec<EstablishmentRow>, sqlx::Error> {
+    let mut out = Vec::with_capacity(ids.len());
+    let backend = super::backend_of(conn);
+    for chunk in ids.chunks(500) {
+        let list = super::placeholders(backend, 1, chunk.len());
+        let sql = format!("SELECT {COLUMNS} FROM establishments WHERE id IN {list}");
+        let mut q = sqlx::query_as::<_, EstablishmentRow>(&sql);
+        for id in chunk {
+            q = q.bind(id.as_str());
+        }
+        out.extend(q.fetch_all(&mut *conn).await?);
+    }
+    Ok(out)
 }

@@ -9,6 +9,7 @@
 
 pub mod checklists;
 pub mod establishments;
+pub mod plans;
 pub mod throttle;
 pub mod tokens;
 pub mod users;
@@ -176,6 +177,33 @@ impl Db {
     pub async fn ping(&self) -> bool {
         sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
     }
+}
+
+/// `($1,$2,..),(..)` for `rows` × `cols` parameters. On SQLite plain `?` is used instead:
+/// SQLite resolves numbered/named parameters with a linear search per parameter, which makes
+/// a 20,000-parameter statement quadratic; anonymous `?` are bound by position.
+pub fn placeholders(backend: Backend, rows: usize, cols: usize) -> String {
+    let mut s = String::with_capacity(rows * cols * 5);
+    for r in 0..rows {
+        if r > 0 {
+            s.push(',');
+        }
+        s.push('(');
+        for c in 0..cols {
+            if c > 0 {
+                s.push(',');
+            }
+            match backend {
+                Backend::Sqlite => s.push('?'),
+                Backend::Postgres => {
+                    s.push('$');
+                    s.push_str(&(r * cols + c + 1).to_string());
+                }
+            }
+        }
+        s.push(')');
+    }
+    s
 }
 
 /// The backend behind a connection (for the few statements whose SQL differs).

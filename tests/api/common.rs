@@ -122,6 +122,22 @@ impl TestApp {
             ..Config::default()
         };
         tweak(&mut config);
+        Self::start(config, dir).await
+    }
+
+    /// Stops the server and starts a new one over the same database and data directory.
+    pub async fn restart(mut self) -> TestApp {
+        let config = (*self.state.config).clone();
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("tempdir"));
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        self.state.db.close().await;
+        drop(self);
+        Self::start(config, dir).await
+    }
+
+    async fn start(config: Config, dir: tempfile::TempDir) -> TestApp {
         let state = foodcheck::app::state(config).await.expect("app state");
         let server = foodcheck::app::Server::bind(state.clone())
             .await

@@ -7,4 +7,5 @@ mod auth;
 mod checklists;
 mod errors;
 mod establishments;
+mod plans;
 mod spec;

@@ -1,0 +1,122 @@
+'use strict'
+// PROVISIONAL app schema of the foodcheck mobile client (WatermelonDB), as plain data.
+//
+// The same column lists drive three things:
+//   * the WatermelonDB appSchema / migrations used by the test devices (lib.js),
+//   * the fake server's whitelists (fake-server.js),
+//   * the README table the server engineer implements against.
+//
+// Version 2 is current. Version 1 lacked the `photos` table and `inspections.server_flags`.
+
+// type: 'string' | 'number' | 'boolean'; optional → nullable (default null instead of '' / 0 / false)
+const TABLES = {
+  // ---- read-only on device (server → device only) ----
+  tasks: {
+    readOnly: true,
+    columns: [
+      { name: 'plan_id', type: 'string' },
+      { name: 'establishment_id', type: 'string', isIndexed: true },
+      { name: 'template_id', type: 'string' },
+      { name: 'template_version', type: 'number' },
+      { name: 'due_date', type: 'string' },
+      { name: 'state', type: 'string' },
+      { name: 'must_check_items', type: 'string' }, // JSON array of item codes
+      { name: 'round_title', type: 'string' },
+    ],
+  },
+  establishments: {
+    readOnly: true,
+    columns: [
+      { name: 'sign_name', type: 'string' },
+      { name: 'licensed_name', type: 'string' },
+      { name: 'address', type: 'string' },
+      { name: 'town', type: 'string' },
+      { name: 'category', type: 'string' },
+      { name: 'risk_grade', type: 'string' },
+      { name: 'lng', type: 'number', isOptional: true },
+      { name: 'lat', type: 'number', isOptional: true },
+      { name: 'crs', type: 'string', isOptional: true },
+    ],
+  },
+  checklist_versions: {
+    readOnly: true,
+    columns: [
+      { name: 'template_id', type: 'string' },
+      { name: 'version', type: 'number' },
+      { name: 'title', type: 'string' },
+      { name: 'content', type: 'string' }, // JSON document
+    ],
+  },
+  // ---- written on device ----
+  inspections: {
+    readOnly: false,
+    columns: [
+      { name: 'task_id', type: 'string', isIndexed: true },
+      { name: 'establishment_id', type: 'string' },
+      { name: 'started_at', type: 'number' },
+      { name: 'finished_at', type: 'number', isOptional: true },
+      { name: 'lng', type: 'number', isOptional: true },
+      { name: 'lat', type: 'number', isOptional: true },
+      { name: 'gps_accuracy_m', type: 'number', isOptional: true },
+      { name: 'crs', type: 'string', isOptional: true },
+      { name: 'team', type: 'string' }, // JSON array of {user_id, name, badge_no}
+      { name: 'representative_name', type: 'string', isOptional: true },
+      { name: 'representative_signed', type: 'boolean' },
+      { name: 'representative_refused', type: 'boolean' },
+      { name: 'business_opinion', type: 'string', isOptional: true },
+      { name: 'other_findings', type: 'string', isOptional: true },
+      { name: 'declared_result', type: 'string', isOptional: true },
+      { name: 'submitted', type: 'boolean' },
+      // server-computed, read-only for the device (server ignores pushed values)
+      { name: 'computed_result', type: 'string', isOptional: true, serverOnly: true },
+      { name: 'review_state', type: 'string', isOptional: true, serverOnly: true },
+      { name: 'server_flags', type: 'string', isOptional: true, serverOnly: true, sinceVersion: 2 },
+    ],
+  },
+  answers: {
+    readOnly: false,
+    columns: [
+      { name: 'inspection_id', type: 'string', isIndexed: true },
+      { name: 'item_code', type: 'string' },
+      { name: 'status', type: 'string' }, // pass | fail | not_applicable
+      { name: 'note', type: 'string', isOptional: true },
+    ],
+  },
+  photos: {
+    readOnly: false,
+    sinceVersion: 2,
+    columns: [
+      { name: 'inspection_id', type: 'string', isIndexed: true },
+      { name: 'item_code', type: 'string', isOptional: true },
+      { name: 'sha256', type: 'string' },
+      { name: 'byte_size', type: 'number' },
+      { name: 'taken_at', type: 'number' },
+      { name: 'processing_status', type: 'string', isOptional: true },
+    ],
+  },
+}
+
+const CURRENT_VERSION = 2
+
+// Tables and columns that exist at a given schema version.
+function tablesAtVersion(version) {
+  const out = {}
+  for (const [name, t] of Object.entries(TABLES)) {
+    if ((t.sinceVersion || 1) > version) continue
+    out[name] = {
+      readOnly: t.readOnly,
+      columns: t.columns.filter((c) => (c.sinceVersion || 1) <= version),
+    }
+  }
+  return out
+}
+
+// WatermelonDB column spec (drops our extra keys)
+function wmColumn(c) {
+  const col = { name: c.name, type: c.type }
+  if (c.isOptional) col.isOptional = true
+  if (c.isIndexed) col.isIndexed = true
+  return col
+}
+
+module.exports = { TABLES, CURRENT_VERSION, tablesAtVersion, wmColumn }
