@@ -172,7 +172,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         return report_verification(verify_record_text(&text)?);
     }
     if let Command::Bench { postgres_url, only } = &cli.command {
-        crate::telemetry::init(crate::config::LogFormat::Text, "warn");
+        crate::telemetry::init(crate::config::LogFormat::Text, "warn,sqlx=error");
         let rows = crate::bench::run(crate::bench::Options {
             postgres_url: postgres_url.clone(),
             filter: only.clone(),

@@ -303,6 +303,7 @@ pub async fn draw_plan(
     let exclude_since_ms = plan
         .exclude_inspected_within_days
         .map(|d| store::now_ms() - d * 86_400_000);
+    let t0 = std::time::Instant::now();
     let pool_rows = plans::candidate_pool(
         tx.conn(),
         &plans::PoolQuery {
@@ -322,6 +323,11 @@ pub async fn draw_plan(
         },
     )
     .await?;
+    tracing::debug!(
+        elapsed_ms = t0.elapsed().as_millis() as u64,
+        n = pool_rows.len(),
+        "draw: pool loaded"
+    );
     let inspectors = plans::active_inspectors(tx.conn(), &inspector_ids).await?;
     if (inspectors.len() as i64) < plan.team_size {
         return Err(AppError::unprocessable(
@@ -375,6 +381,10 @@ pub async fn draw_plan(
     .await
     .map_err(|e| AppError::Internal(e.into()))?;
     let outcome = outcome.map_err(|e| AppError::unprocessable("draw_impossible", e.to_string()))?;
+    tracing::debug!(
+        elapsed_ms = t0.elapsed().as_millis() as u64,
+        "draw: computed"
+    );
     let drawn_ids: Vec<String> = outcome.drawn.iter().map(|u| u.to_string()).collect();
     let followups = plans::followups(tx.conn(), &drawn_ids).await?;
     let order: HashMap<uuid::Uuid, usize> = outcome
@@ -399,6 +409,11 @@ pub async fn draw_plan(
         .collect();
     let record = draw::DrawRecord { input, outcome };
     let record_json = serde_json::to_string(&record).map_err(|e| AppError::Internal(e.into()))?;
+    tracing::debug!(
+        elapsed_ms = t0.elapsed().as_millis() as u64,
+        bytes = record_json.len(),
+        "draw: record serialised"
+    );
     let draw_id = uuid::Uuid::new_v4().to_string();
     let new = plans::NewDraw {
         id: &draw_id,
@@ -446,5 +461,9 @@ pub async fn draw_plan(
         .await?
         .ok_or_else(|| AppError::Internal(anyhow::anyhow!("draw vanished")))?;
     tx.commit().await?;
+    tracing::debug!(
+        elapsed_ms = t0.elapsed().as_millis() as u64,
+        "draw: committed"
+    );
     Ok((row, record))
 }

@@ -52,6 +52,13 @@ CREATE TABLE draws (
     superseded_at BIGINT,
     UNIQUE (plan_id, seq)
 );
+-- Records are large (≈60 bytes per candidate) and written once: storing them uncompressed
+-- saves a pglz pass over megabytes inside the draw's transaction.
+ALTER TABLE draws ALTER COLUMN record SET STORAGE EXTERNAL;
+
+-- Covers the candidate-pool query of a draw (status, filters, id, grade): an index-only scan
+-- instead of reading every full registry row.
+CREATE INDEX establishments_pool ON establishments (status, risk_grade, category, town, id);
 
 CREATE TABLE tasks (
     id TEXT PRIMARY KEY NOT NULL,

@@ -53,6 +53,10 @@ CREATE TABLE draws (
     UNIQUE (plan_id, seq)
 );
 
+-- Covers the candidate-pool query of a draw (status, filters, id, grade): an index-only scan
+-- instead of reading every full registry row.
+CREATE INDEX establishments_pool ON establishments (status, risk_grade, category, town, id);
+
 CREATE TABLE tasks (
     id TEXT PRIMARY KEY NOT NULL,
     plan_id TEXT NOT NULL REFERENCES plans (id),

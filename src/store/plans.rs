@@ -206,7 +206,8 @@ pub async fn candidate_pool(
         since = Some(s);
     }
     let sql = format!(
-        "SELECT e.id, e.risk_grade FROM establishments e WHERE {} ORDER BY e.id",
+        // No ORDER BY: the draw sorts the pool canonically itself.
+        "SELECT e.id, e.risk_grade FROM establishments e WHERE {}",
         clauses.join(" AND ")
     );
     let mut query = sqlx::query_as::<_, (String, String)>(&sql);
