@@ -54,6 +54,11 @@ pub enum Command {
         #[arg(long, default_value_t = 2024)]
         seed: u64,
     },
+    /// Print the sync protocol document (or write it with --write api-spec/sync.md).
+    SyncDoc {
+        #[arg(long)]
+        write: Option<PathBuf>,
+    },
     /// Run the benchmarks (figures for BENCHMARKS.md). Build with --release.
     Bench {
         /// Admin URL of a PostgreSQL server to benchmark as well (a throwaway database is
@@ -163,6 +168,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         return Ok(());
     }
+    if let Command::SyncDoc { write } = &cli.command {
+        let doc = crate::sync::doc::markdown();
+        match write {
+            Some(path) => {
+                std::fs::write(path, doc).with_context(|| format!("writing {}", path.display()))?
+            }
+            None => print!("{doc}"),
+        }
+        return Ok(());
+    }
     if let Command::Draw(DrawCommand::Verify {
         record: Some(file), ..
     }) = &cli.command
@@ -242,7 +257,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 json.with_context(|| format!("plan {plan} does not exist or has not been drawn"))?;
             report_verification(verify_record_text(&json)?)
         }
-        Command::Openapi { .. } | Command::Bench { .. } | Command::Draw(_) => Ok(()),
+        Command::Openapi { .. }
+        | Command::Bench { .. }
+        | Command::Draw(_)
+        | Command::SyncDoc { .. } => Ok(()),
     }
 }
 

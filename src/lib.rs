@@ -17,4 +17,5 @@ pub mod http;
 pub mod ops;
 pub mod plan;
 pub mod store;
+pub mod sync;
 pub mod telemetry;

@@ -32,6 +32,9 @@ pub struct Claims {
     pub iat_ms: i64,
     /// Token type, always `access` (a refresh token is never a JWT).
     pub typ: String,
+    /// The device the session was opened on (login `device_id`); sync uses it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub did: Option<String>,
 }
 
 /// Why an access token was refused.
@@ -117,6 +120,17 @@ impl SigningKey {
         now_ms: i64,
         ttl_secs: u64,
     ) -> anyhow::Result<String> {
+        self.issue_for_device(user_id, role, None, now_ms, ttl_secs)
+    }
+
+    pub fn issue_for_device(
+        &self,
+        user_id: &str,
+        role: Role,
+        device: Option<&str>,
+        now_ms: i64,
+        ttl_secs: u64,
+    ) -> anyhow::Result<String> {
         let iat = now_ms.div_euclid(1000);
         let claims = Claims {
             sub: user_id.to_string(),
@@ -125,6 +139,7 @@ impl SigningKey {
             exp: iat + ttl_secs as i64,
             iat_ms: now_ms,
             typ: "access".into(),
+            did: device.map(str::to_string),
         };
         let mut header = Header::new(ALGORITHM);
         header.kid = Some(self.kid.clone());

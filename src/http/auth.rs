@@ -71,11 +71,16 @@ fn issue_tokens(
     state: &AppState,
     user_id: &str,
     role: Role,
+    device: &str,
 ) -> AppResult<(TokenResponse, String, i64)> {
     let now = now_ms();
-    let access = state
-        .keys
-        .issue(user_id, role, now, state.config.access_token_ttl_secs)?;
+    let access = state.keys.issue_for_device(
+        user_id,
+        role,
+        Some(device),
+        now,
+        state.config.access_token_ttl_secs,
+    )?;
     let refresh = new_refresh_token();
     let refresh_ttl_secs = state.config.refresh_token_ttl_days * 86_400;
     let hash = hash_refresh_token(&refresh);
@@ -156,7 +161,7 @@ async fn login(
         ));
     }
     store::throttle::clear(&state.db, &user_key).await?;
-    let (response, hash, expires_at) = issue_tokens(&state, &user.id, user.role)?;
+    let (response, hash, expires_at) = issue_tokens(&state, &user.id, user.role, device.as_str())?;
     store::tokens::start_family(&state.db, &user.id, device.as_str(), &hash, expires_at).await?;
     Ok(Json(response))
 }
@@ -182,7 +187,7 @@ async fn refresh(
     let refresh_ttl_secs = state.config.refresh_token_ttl_days * 86_400;
     let expires_at = now_ms() + (refresh_ttl_secs as i64) * 1000;
     match store::tokens::rotate(&state.db, &presented, &new_hash, expires_at).await? {
-        Rotation::Rotated { user_id } => {
+        Rotation::Rotated { user_id, device_id } => {
             let user = store::users::by_id(&state.db, &user_id)
                 .await?
                 .ok_or_else(|| {
@@ -191,9 +196,10 @@ async fn refresh(
                         "the refresh token is not valid",
                     )
                 })?;
-            let access = state.keys.issue(
+            let access = state.keys.issue_for_device(
                 &user.id,
                 user.role,
+                Some(&device_id),
                 now_ms(),
                 state.config.access_token_ttl_secs,
             )?;

@@ -78,6 +78,8 @@ pub struct AuthUser {
     pub role: Role,
     pub badge_no: Option<String>,
     pub phone: Option<String>,
+    /// The device of the session (from login), when the token carries one.
+    pub device_id: Option<String>,
 }
 
 impl AuthUser {
@@ -158,6 +160,7 @@ impl FromRequestParts<AppState> for AuthUser {
             role: user.role,
             badge_no: user.badge_no,
             phone: user.phone,
+            device_id: claims.did,
         })
     }
 }

@@ -8,6 +8,7 @@ pub mod extract;
 pub mod health;
 pub mod plans;
 pub mod public;
+pub mod sync;
 pub mod tasks;
 pub mod users;
 
@@ -55,6 +56,7 @@ pub struct AppState {
         (name = "establishments", description = "The registry of food businesses"),
         (name = "plans", description = "随机查餐厅 rounds: plans, auditable draws (双随机), conflicts of interest (回避)"),
         (name = "tasks", description = "Inspection tasks: one per drawn establishment, for its team"),
+        (name = "sync", description = "Offline sync for inspectors' apps (WatermelonDB protocol); see api-spec/sync.md"),
         (name = "public", description = "Public, unauthenticated data (一公开): never personal data"),
     )
 )]
@@ -90,6 +92,7 @@ fn api(import_limit: usize) -> OpenApiRouter<AppState> {
         .merge(plans::router())
         .merge(tasks::router())
         .merge(public::router())
+        .merge(sync::router())
 }
 
 /// Unix milliseconds as an RFC 3339 UTC string, the API's time format.

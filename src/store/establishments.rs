@@ -36,7 +36,7 @@ const COLUMNS: &str = "id, sign_name, licensed_name, uscc, license_no, category,
     warnings, created_at, updated_at";
 
 /// Columns written by an upsert, in bind order (`created_at` is kept on update).
-const WRITE_COLUMNS: [&str; 22] = [
+const WRITE_COLUMNS: [&str; 23] = [
     "id",
     "sign_name",
     "licensed_name",
@@ -59,6 +59,7 @@ const WRITE_COLUMNS: [&str; 22] = [
     "search_text",
     "created_at",
     "updated_at",
+    "seq",
 ];
 
 /// Rows per multi-row statement: 22 parameters each stays under SQLite's 32,766 and
@@ -98,6 +99,8 @@ pub async fn upsert_many(
     now: i64,
 ) -> Result<(), sqlx::Error> {
     let backend = super::backend_of(conn);
+    // Devices pull registry changes of their tasks' establishments by this sequence.
+    let seq = super::sync::next_seq(conn).await?;
     let updates = WRITE_COLUMNS
         .iter()
         .filter(|c| !matches!(**c, "id" | "created_at"))
@@ -136,7 +139,8 @@ pub async fn upsert_many(
                 .bind(serde_json::to_string(row.warnings).unwrap_or_else(|_| "[]".into()))
                 .bind(search_text(i))
                 .bind(now)
-                .bind(now);
+                .bind(now)
+                .bind(seq);
         }
         q.execute(&mut *conn).await?;
     }

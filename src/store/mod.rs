@@ -10,6 +10,7 @@
 pub mod checklists;
 pub mod establishments;
 pub mod plans;
+pub mod sync;
 pub mod throttle;
 pub mod tokens;
 pub mod users;

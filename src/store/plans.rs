@@ -383,6 +383,7 @@ pub async fn record_draw(
     tasks: &[NewTask],
 ) -> Result<bool, sqlx::Error> {
     let now = now_ms();
+    let seq = super::sync::next_seq(conn).await?;
     let claimed = match previous {
         None => sqlx::query(
             "UPDATE plans SET status = 'drawn', current_draw_id = $1, updated_at = $2 \
@@ -416,11 +417,12 @@ pub async fn record_draw(
             .execute(&mut *conn)
             .await?;
         sqlx::query(
-            "UPDATE tasks SET state = 'cancelled', cancel_reason = 'superseded by a redraw', updated_at = $1 \
+            "UPDATE tasks SET state = 'cancelled', cancel_reason = 'superseded by a redraw', updated_at = $1, seq = $3 \
              WHERE draw_id = $2 AND state IN ('assigned', 'in_progress')",
         )
         .bind(now)
         .bind(prev)
+        .bind(seq)
         .execute(&mut *conn)
         .await?;
     }
@@ -451,8 +453,8 @@ pub async fn record_draw(
     for chunk in tasks.chunks(500) {
         let sql = format!(
             "INSERT INTO tasks (id, plan_id, draw_id, establishment_id, template_id, template_version, due_date, \
-             state, must_check_items, draw_order, created_at, updated_at) VALUES {}",
-            placeholders(backend, chunk.len(), 12)
+             state, must_check_items, draw_order, created_at, updated_at, seq, created_seq) VALUES {}",
+            placeholders(backend, chunk.len(), 14)
         );
         let mut q = sqlx::query(&sql);
         for t in chunk {
@@ -468,7 +470,9 @@ pub async fn record_draw(
                 .bind(t.must_check_items.as_str())
                 .bind(t.draw_order)
                 .bind(now)
-                .bind(now);
+                .bind(now)
+                .bind(seq)
+                .bind(seq);
         }
         q.execute(&mut *conn).await?;
     }
@@ -636,9 +640,10 @@ pub async fn set_task_state(
     reason: Option<&str>,
 ) -> Result<bool, sqlx::Error> {
     let now = now_ms();
+    let seq = super::sync::next_seq(conn).await?;
     let n = sqlx::query(
         "UPDATE tasks SET state = $1, cancel_reason = COALESCE($2, cancel_reason), updated_at = $3, \
-         submitted_at = CASE WHEN $1 = 'submitted' THEN $3 ELSE submitted_at END \
+         submitted_at = CASE WHEN $1 = 'submitted' THEN $3 ELSE submitted_at END, seq = $6 \
          WHERE id = $4 AND state = $5",
     )
     .bind(to)
@@ -646,6 +651,7 @@ pub async fn set_task_state(
     .bind(now)
     .bind(id)
     .bind(from)
+    .bind(seq)
     .execute(conn)
     .await?
     .rows_affected();

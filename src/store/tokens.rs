@@ -72,7 +72,7 @@ pub async fn start_family(
 #[derive(Debug, PartialEq, Eq)]
 pub enum Rotation {
     /// The presented token was live; it is now used and `new_hash` replaces it.
-    Rotated { user_id: String },
+    Rotated { user_id: String, device_id: String },
     /// The presented token had already been rotated: its whole family is now revoked.
     Reused,
     /// Unknown, expired or revoked.
@@ -158,6 +158,7 @@ pub async fn rotate(
     tx.commit().await?;
     Ok(Rotation::Rotated {
         user_id: row.user_id,
+        device_id: row.device_id,
     })
 }
 

@@ -290,6 +290,18 @@ pub async fn raw_post_auth(base: &str, path: &str, token: &str, len: usize) -> (
     .await
 }
 
+/// [`raw_post`] of a JSON body with a bearer token.
+pub async fn raw_post_json_auth(base: &str, path: &str, token: &str, len: usize) -> (u16, Value) {
+    raw_post_with(
+        base,
+        path,
+        "application/json",
+        &format!("Authorization: Bearer {token}\r\n"),
+        len,
+    )
+    .await
+}
+
 async fn raw_post_with(
     base: &str,
     path: &str,

@@ -9,3 +9,4 @@ mod errors;
 mod establishments;
 mod plans;
 mod spec;
+mod sync;

@@ -24,3 +24,15 @@ fn spec_is_openapi_3_1_and_documents_every_error_code() {
         );
     }
 }
+
+#[test]
+fn committed_sync_doc_matches_the_code() {
+    let generated = foodcheck::sync::doc::markdown();
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/api-spec/sync.md");
+    let committed = std::fs::read_to_string(path).unwrap_or_default();
+    assert!(
+        committed == generated,
+        "api-spec/sync.md is out of date with the code.\n\
+         Regenerate it with:  cargo run -- sync-doc --write api-spec/sync.md"
+    );
+}

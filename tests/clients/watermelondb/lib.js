@@ -9,6 +9,7 @@
 //   sync(db, { baseUrl, token, schemaVersion, onRequest, ... })   → Promise<SyncLog>
 //   syncUntilNoConflict(db, opts, { maxAttempts })                → Promise<{ log, attempts, errors }>
 //   SyncHttpError, PushResponseLostError, watermelonLogs, rawOf, dirtyState
+//   uuidv5(name, namespace), answerId(inspectionId, itemCode), ANSWER_ID_NAMESPACE
 
 const crypto = require('node:crypto')
 const { Database, Model, appSchema, tableSchema } = require('@nozbe/watermelondb')
@@ -34,6 +35,25 @@ const { TABLES, CURRENT_VERSION, tablesAtVersion, wmColumn } = require('./schema
 // The project's ids are UUIDs; use them for records created on the device too. WatermelonDB's
 // default is 16 chars [a-zA-Z0-9]; its sync docs allow `-`, `_`, `.` in custom ids.
 setGenerator(() => crypto.randomUUID())
+
+// Answers get a deterministic id, UUIDv5(ANSWER_ID_NAMESPACE, `${inspection_id}:${item_code}`), so
+// that two devices answering the same item offline write the SAME record (a 409 and a per-column
+// merge) instead of two records (the second one refused as `duplicate_answer`). The namespace is
+// the RFC 4122 URL namespace, as documented by the server (src/sync/mod.rs, table `answers`).
+const ANSWER_ID_NAMESPACE = '6ba7b811-9dad-11d1-80b4-00c04fd430c8'
+
+/** RFC 4122 version-5 (SHA-1, name-based) UUID. */
+function uuidv5(name, namespace) {
+  const ns = Buffer.from(namespace.replace(/-/g, ''), 'hex')
+  if (ns.length !== 16) throw new Error(`uuidv5: bad namespace ${namespace}`)
+  const b = crypto.createHash('sha1').update(ns).update(String(name), 'utf8').digest().subarray(0, 16)
+  b[6] = (b[6] & 0x0f) | 0x50 // version 5
+  b[8] = (b[8] & 0x3f) | 0x80 // RFC 4122 variant
+  const h = b.toString('hex')
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`
+}
+
+const answerId = (inspectionId, itemCode) => uuidv5(`${inspectionId}:${itemCode}`, ANSWER_ID_NAMESPACE)
 
 // ---------------------------------------------------------------------------------------------
 // WatermelonDB's console output (e.g. "[Sync] Server wants client to create record ... but it
@@ -359,4 +379,7 @@ module.exports = {
   PushResponseLostError,
   watermelonLogs,
   LokiMemoryAdapter,
+  uuidv5,
+  answerId,
+  ANSWER_ID_NAMESPACE,
 }

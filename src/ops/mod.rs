@@ -467,3 +467,4 @@ pub async fn draw_plan(
     );
     Ok((row, record))
 }
+pub mod sync;

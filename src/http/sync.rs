@@ -1,0 +1,221 @@
+//! `/api/v1/sync` (the WatermelonDB sync protocol; see api-spec/sync.md) and
+//! `/api/v1/inspections` (what reviewers read).
+
+use std::collections::HashMap;
+
+use axum::extract::State;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::extract::{ApiJson, ApiQuery, AuthUser};
+use super::AppState;
+use crate::auth::Role;
+use crate::error::{AppError, AppResult, ErrorEnvelope};
+use crate::ops::sync::{self as ops, Rejected, Syncer};
+use crate::store;
+use crate::sync::{MigrationRequest, CURRENT_SCHEMA_VERSION, OLDEST_SCHEMA_VERSION};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(pull, push))
+        .routes(routes!(list_inspections))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PullParams {
+    /// `timestamp` of the previous pull; `null` or absent on the first sync.
+    pub last_pulled_at: Option<String>,
+    /// The app's schema version (current or previous).
+    pub schema_version: Option<String>,
+    /// WatermelonDB migration sync JSON, or `null`.
+    pub migration: Option<String>,
+}
+
+fn cursor(v: Option<&str>) -> AppResult<Option<i64>> {
+    match v.map(str::trim) {
+        None | Some("") | Some("null") | Some("undefined") => Ok(None),
+        Some(s) => match s.parse::<i64>() {
+            Ok(n) if (0..(1i64 << 53)).contains(&n) => Ok(Some(n)),
+            _ => Err(AppError::bad_request(
+                "invalid_cursor",
+                format!("last_pulled_at {s:?} is not a cursor"),
+            )),
+        },
+    }
+}
+
+fn syncer(user: &AuthUser) -> AppResult<Syncer<'_>> {
+    user.require(&[Role::Inspector])?;
+    Ok(Syncer {
+        user_id: &user.id,
+        device_id: user.device_id.as_deref(),
+    })
+}
+
+/// Pull changes since `last_pulled_at` (inspectors). The answer is `{changes, timestamp}` as in
+/// the WatermelonDB protocol; see api-spec/sync.md for the tables.
+#[utoipa::path(get, path = "/api/v1/sync", tag = "sync", security(("bearer" = [])), params(PullParams),
+    responses(
+        (status = 200, description = "`{changes: {table: {created, updated, deleted}}, timestamp, experimentalStrategy?}`", body = Object),
+        (status = 400, description = "`invalid_cursor`, `unsupported_schema_version`, `bad_request` (migration)", body = ErrorEnvelope),
+        (status = 401, body = ErrorEnvelope),
+        (status = 403, description = "Only inspectors sync", body = ErrorEnvelope)))]
+async fn pull(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiQuery(p): ApiQuery<PullParams>,
+) -> AppResult<Json<Value>> {
+    let who = syncer(&user)?;
+    let last = cursor(p.last_pulled_at.as_deref())?;
+    let version = match p.schema_version.as_deref().map(str::trim) {
+        None | Some("") | Some("null") => CURRENT_SCHEMA_VERSION,
+        Some(v) => v.parse::<u32>().map_err(|_| {
+            AppError::bad_request(
+                "unsupported_schema_version",
+                format!("schema_version {v:?} is not a number"),
+            )
+        })?,
+    };
+    if !(OLDEST_SCHEMA_VERSION..=CURRENT_SCHEMA_VERSION).contains(&version) {
+        return Err(AppError::bad_request(
+            "unsupported_schema_version",
+            format!("schema version {version} is not served; update the app (served: {OLDEST_SCHEMA_VERSION}–{CURRENT_SCHEMA_VERSION})"),
+        ));
+    }
+    let migration = match p.migration.as_deref().map(str::trim) {
+        None | Some("") | Some("null") => None,
+        Some(m) => {
+            let m: MigrationRequest = serde_json::from_str(m)
+                .map_err(|e| AppError::bad_request("bad_request", format!("migration: {e}")))?;
+            if m.from >= version || m.from < OLDEST_SCHEMA_VERSION.saturating_sub(1) {
+                return Err(AppError::bad_request(
+                    "bad_request",
+                    "migration.from must be below schema_version",
+                ));
+            }
+            Some(m)
+        }
+    };
+    Ok(Json(
+        ops::pull(&state.db, &who, last, version, migration)
+            .await?
+            .body,
+    ))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PushParams {
+    /// The `timestamp` of the pull this push follows (required).
+    pub last_pulled_at: Option<String>,
+}
+
+/// The answer to a push: empty, or the refused records.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PushResult {
+    /// WatermelonDB keeps these records unsynced.
+    #[serde(
+        rename = "experimentalRejectedIds",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub experimental_rejected_ids: Option<HashMap<String, Vec<String>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rejected: Option<Vec<Rejected>>,
+}
+
+/// Push local changes (inspectors). All-or-nothing except for records refused by rule.
+#[utoipa::path(post, path = "/api/v1/sync", tag = "sync", security(("bearer" = [])), params(PushParams),
+    request_body(content = Object, description = "`{\"changes\": {table: {created: [record], updated: [record], deleted: [id]}}}`"),
+    responses(
+        (status = 200, description = "Applied; `rejected` lists records refused by rule (the rest applied)", body = PushResult),
+        (status = 400, description = "`invalid_json`, `invalid_cursor`", body = ErrorEnvelope),
+        (status = 403, body = ErrorEnvelope),
+        (status = 409, description = "`sync_conflict`: a pushed record changed on the server after last_pulled_at; nothing applied", body = ErrorEnvelope),
+        (status = 413, body = ErrorEnvelope),
+        (status = 422, description = "`invalid_body`, `unknown_table`, `unknown_column`, `invalid_id`, `duplicate_id`; nothing applied", body = ErrorEnvelope)))]
+async fn push(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiQuery(p): ApiQuery<PushParams>,
+    ApiJson(body): ApiJson<Value>,
+) -> AppResult<Json<PushResult>> {
+    let who = syncer(&user)?;
+    let last = cursor(p.last_pulled_at.as_deref())?
+        .ok_or_else(|| AppError::bad_request("invalid_cursor", "last_pulled_at is required"))?;
+    let rejected = ops::push(&state.db, &who, last, &body).await?;
+    if rejected.is_empty() {
+        return Ok(Json(PushResult {
+            experimental_rejected_ids: None,
+            rejected: None,
+        }));
+    }
+    let mut ids: HashMap<String, Vec<String>> = HashMap::new();
+    for r in &rejected {
+        ids.entry(r.table.clone()).or_default().push(r.id.clone());
+    }
+    Ok(Json(PushResult {
+        experimental_rejected_ids: Some(ids),
+        rejected: Some(rejected),
+    }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct InspectionParams {
+    /// The task whose inspections to list (required).
+    pub task_id: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InspectionList {
+    /// Inspections as synced (the `inspections` record of api-spec/sync.md) with `answers` and
+    /// `photos` arrays.
+    #[schema(value_type = Vec<Object>)]
+    pub items: Vec<Value>,
+    pub total_count: usize,
+}
+
+/// The inspections of a task with their answers and photos (admin, reviewer).
+#[utoipa::path(get, path = "/api/v1/inspections", tag = "sync", security(("bearer" = [])), params(InspectionParams),
+    responses((status = 200, body = InspectionList), (status = 403, body = ErrorEnvelope)))]
+async fn list_inspections(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiQuery(p): ApiQuery<InspectionParams>,
+) -> AppResult<Json<InspectionList>> {
+    user.require(&[Role::Admin, Role::Reviewer])?;
+    let mut conn = state.db.acquire().await?;
+    let rows =
+        store::sync::inspections_of_tasks(&mut conn, std::slice::from_ref(&p.task_id)).await?;
+    let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+    let answers = store::sync::answers_of(&mut conn, &ids).await?;
+    let photos = store::sync::photos_of(&mut conn, &ids).await?;
+    let items: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            let mut v = ops::inspection_json(r);
+            let mut a: Vec<&store::sync::AnswerRow> = answers.iter().filter(|a| a.inspection_id == r.id).collect();
+            a.sort_by(|x, y| x.item_code.cmp(&y.item_code));
+            v["answers"] = a
+                .iter()
+                .map(|a| serde_json::json!({"id": a.id, "item_code": a.item_code, "status": a.status, "note": a.note}))
+                .collect();
+            v["photos"] = photos
+                .iter()
+                .filter(|p| p.inspection_id == r.id)
+                .map(|p| serde_json::json!({"id": p.id, "item_code": p.item_code, "sha256": p.sha256, "byte_size": p.byte_size, "taken_at": p.taken_at, "processing_status": p.processing_status}))
+                .collect();
+            v["submitted_at"] = r.submitted_at.map(crate::http::rfc3339).into();
+            v
+        })
+        .collect();
+    Ok(Json(InspectionList {
+        total_count: items.len(),
+        items,
+    }))
+}

@@ -1,0 +1,665 @@
+//! SQL of the sync protocol: the change counter, scoped pulls, and the writes of a push.
+
+use sqlx::{AnyConnection, FromRow};
+
+use super::{backend_of, now_ms, placeholders};
+use crate::sync::push::{AnswerRec, InspectionRec, PhotoRec};
+
+/// Bumps the change counter and returns the new sequence number. On PostgreSQL the row lock
+/// it takes is held to commit, so write transactions commit in sequence order.
+pub async fn next_seq(conn: &mut AnyConnection) -> Result<i64, sqlx::Error> {
+    let (v,): (i64,) =
+        sqlx::query_as("UPDATE sync_counter SET value = value + 1 WHERE id = 1 RETURNING value")
+            .fetch_one(conn)
+            .await?;
+    Ok(v)
+}
+
+pub async fn current_seq(conn: &mut AnyConnection) -> Result<i64, sqlx::Error> {
+    let (v,): (i64,) = sqlx::query_as("SELECT value FROM sync_counter WHERE id = 1")
+        .fetch_one(conn)
+        .await?;
+    Ok(v)
+}
+
+pub async fn purged_through(conn: &mut AnyConnection) -> Result<i64, sqlx::Error> {
+    let (v,): (i64,) =
+        sqlx::query_as("SELECT tombstones_purged_through FROM sync_state WHERE id = 1")
+            .fetch_one(conn)
+            .await?;
+    Ok(v)
+}
+
+/// Deletes tombstones older than `before_ms` and records the highest sequence purged, so
+/// cursors from before it get a full replacement.
+pub async fn purge_tombstones(
+    conn: &mut AnyConnection,
+    before_ms: i64,
+) -> Result<u64, sqlx::Error> {
+    let (max,): (Option<i64>,) =
+        sqlx::query_as("SELECT MAX(seq) FROM sync_tombstones WHERE deleted_at < $1")
+            .bind(before_ms)
+            .fetch_one(&mut *conn)
+            .await?;
+    let Some(max) = max else { return Ok(0) };
+    let n = sqlx::query("DELETE FROM sync_tombstones WHERE seq <= $1")
+        .bind(max)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+    sqlx::query("UPDATE sync_state SET tombstones_purged_through = $1 WHERE id = 1 AND tombstones_purged_through < $1")
+        .bind(max)
+        .execute(&mut *conn)
+        .await?;
+    Ok(n)
+}
+
+const MY_TASKS: &str = "SELECT tm.task_id FROM task_members tm WHERE tm.inspector_id = $1";
+
+#[derive(Debug, FromRow)]
+pub struct TaskSync {
+    pub id: String,
+    pub plan_id: String,
+    pub establishment_id: String,
+    pub template_id: String,
+    pub template_version: i64,
+    pub due_date: String,
+    pub state: String,
+    pub must_check_items: String,
+    pub round_title: String,
+    pub created_seq: i64,
+}
+
+pub async fn pull_tasks(
+    conn: &mut AnyConnection,
+    user: &str,
+    since: i64,
+) -> Result<Vec<TaskSync>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT t.id, t.plan_id, t.establishment_id, t.template_id, t.template_version, t.due_date, t.state, \
+         t.must_check_items, p.round_title, t.created_seq FROM tasks t JOIN plans p ON p.id = t.plan_id \
+         WHERE t.id IN ({MY_TASKS}) AND t.seq > $2"
+    ))
+    .bind(user)
+    .bind(since)
+    .fetch_all(conn)
+    .await
+}
+
+#[derive(Debug, FromRow)]
+pub struct EstablishmentSync {
+    pub id: String,
+    pub sign_name: String,
+    pub licensed_name: String,
+    pub address: String,
+    pub town: String,
+    pub category: String,
+    pub risk_grade: String,
+    pub raw_lng: Option<f64>,
+    pub raw_lat: Option<f64>,
+    pub crs: Option<String>,
+    /// When the user's first task for it was created: newer than the cursor means new to them.
+    pub first_seq: i64,
+}
+
+/// Establishments of the user's tasks that changed, or entered the user's scope, after `since`.
+pub async fn pull_establishments(
+    conn: &mut AnyConnection,
+    user: &str,
+    since: i64,
+) -> Result<Vec<EstablishmentSync>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "WITH mine AS (SELECT t.establishment_id, MIN(t.created_seq) AS first_seq, MAX(t.created_seq) AS last_seq \
+                       FROM tasks t WHERE t.id IN ({MY_TASKS}) GROUP BY t.establishment_id) \
+         SELECT e.id, e.sign_name, e.licensed_name, e.address, e.town, e.category, e.risk_grade, e.raw_lng, e.raw_lat, \
+                e.crs, mine.first_seq FROM establishments e JOIN mine ON mine.establishment_id = e.id \
+         WHERE e.seq > $2 OR mine.last_seq > $2"
+    ))
+    .bind(user)
+    .bind(since)
+    .fetch_all(conn)
+    .await
+}
+
+#[derive(Debug, FromRow)]
+pub struct VersionSync {
+    pub template_id: String,
+    pub version: i64,
+    pub title: String,
+    pub content: String,
+    pub first_seq: i64,
+}
+
+/// Checklist versions (immutable) used by tasks that entered the user's scope after `since`.
+pub async fn pull_versions(
+    conn: &mut AnyConnection,
+    user: &str,
+    since: i64,
+) -> Result<Vec<VersionSync>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "WITH mine AS (SELECT t.template_id, t.template_version, MIN(t.created_seq) AS first_seq, \
+                              MAX(t.created_seq) AS last_seq \
+                       FROM tasks t WHERE t.id IN ({MY_TASKS}) GROUP BY t.template_id, t.template_version) \
+         SELECT v.template_id, v.version, v.title, v.content, mine.first_seq FROM checklist_versions v \
+         JOIN mine ON mine.template_id = v.template_id AND mine.template_version = v.version \
+         WHERE mine.last_seq > $2"
+    ))
+    .bind(user)
+    .bind(since)
+    .fetch_all(conn)
+    .await
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct InspectionRow {
+    pub id: String,
+    pub task_id: String,
+    pub establishment_id: String,
+    pub started_at: i64,
+    pub finished_at: Option<i64>,
+    pub lng: Option<f64>,
+    pub lat: Option<f64>,
+    pub gps_accuracy_m: Option<f64>,
+    pub crs: Option<String>,
+    pub team: String,
+    pub representative_name: Option<String>,
+    pub representative_signed: i64,
+    pub representative_refused: i64,
+    pub business_opinion: Option<String>,
+    pub other_findings: Option<String>,
+    pub declared_result: Option<String>,
+    pub submitted: i64,
+    pub computed_result: Option<String>,
+    pub review_state: Option<String>,
+    pub server_flags: Option<String>,
+    pub submitted_at: Option<i64>,
+    pub created_by: String,
+    pub origin_device: Option<String>,
+    pub created_seq: i64,
+    pub seq: i64,
+}
+
+const INSPECTION_COLUMNS: &str = "i.id, i.task_id, i.establishment_id, i.started_at, i.finished_at, i.lng, i.lat, \
+    i.gps_accuracy_m, i.crs, i.team, i.representative_name, i.representative_signed, i.representative_refused, \
+    i.business_opinion, i.other_findings, i.declared_result, i.submitted, i.computed_result, i.review_state, \
+    i.server_flags, i.submitted_at, i.created_by, i.origin_device, i.created_seq, i.seq";
+
+impl InspectionRow {
+    /// The record as the device wrote it, to tell a replay from a change.
+    pub fn as_rec(&self) -> InspectionRec {
+        InspectionRec {
+            id: self.id.clone(),
+            task_id: self.task_id.clone(),
+            establishment_id: self.establishment_id.clone(),
+            started_at: self.started_at,
+            finished_at: self.finished_at,
+            lng: self.lng,
+            lat: self.lat,
+            gps_accuracy_m: self.gps_accuracy_m,
+            crs: self.crs.clone(),
+            team: self.team.clone(),
+            representative_name: self.representative_name.clone(),
+            representative_signed: self.representative_signed != 0,
+            representative_refused: self.representative_refused != 0,
+            business_opinion: self.business_opinion.clone(),
+            other_findings: self.other_findings.clone(),
+            declared_result: self.declared_result.clone(),
+            submitted: self.submitted != 0,
+        }
+    }
+}
+
+pub async fn pull_inspections(
+    conn: &mut AnyConnection,
+    user: &str,
+    since: i64,
+) -> Result<Vec<InspectionRow>, sqlx::Error> {
+    sqlx::query_as(&format!("SELECT {INSPECTION_COLUMNS} FROM inspections i WHERE i.task_id IN ({MY_TASKS}) AND i.seq > $2"))
+        .bind(user)
+        .bind(since)
+        .fetch_all(conn)
+        .await
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct AnswerRow {
+    pub id: String,
+    pub inspection_id: String,
+    pub item_code: String,
+    pub status: String,
+    pub note: Option<String>,
+    pub origin_device: Option<String>,
+    pub created_seq: i64,
+    pub seq: i64,
+}
+
+impl AnswerRow {
+    pub fn as_rec(&self) -> AnswerRec {
+        AnswerRec {
+            id: self.id.clone(),
+            inspection_id: self.inspection_id.clone(),
+            item_code: self.item_code.clone(),
+            status: self.status.clone(),
+            note: self.note.clone(),
+        }
+    }
+}
+
+const ANSWER_COLUMNS: &str =
+    "a.id, a.inspection_id, a.item_code, a.status, a.note, a.origin_device, a.created_seq, a.seq";
+
+pub async fn pull_answers(
+    conn: &mut AnyConnection,
+    user: &str,
+    since: i64,
+) -> Result<Vec<AnswerRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {ANSWER_COLUMNS} FROM answers a JOIN inspections i ON i.id = a.inspection_id \
+         WHERE i.task_id IN ({MY_TASKS}) AND a.seq > $2"
+    ))
+    .bind(user)
+    .bind(since)
+    .fetch_all(conn)
+    .await
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct PhotoRow {
+    pub id: String,
+    pub inspection_id: String,
+    pub item_code: Option<String>,
+    pub sha256: String,
+    pub byte_size: i64,
+    pub taken_at: i64,
+    pub processing_status: String,
+    pub origin_device: Option<String>,
+    pub created_seq: i64,
+    pub seq: i64,
+}
+
+impl PhotoRow {
+    pub fn as_rec(&self) -> PhotoRec {
+        PhotoRec {
+            id: self.id.clone(),
+            inspection_id: self.inspection_id.clone(),
+            item_code: self.item_code.clone(),
+            sha256: self.sha256.clone(),
+            byte_size: self.byte_size,
+            taken_at: self.taken_at,
+        }
+    }
+}
+
+const PHOTO_COLUMNS: &str =
+    "p.id, p.inspection_id, p.item_code, p.sha256, p.byte_size, p.taken_at, p.processing_status, \
+    p.origin_device, p.created_seq, p.seq";
+
+pub async fn pull_photos(
+    conn: &mut AnyConnection,
+    user: &str,
+    since: i64,
+) -> Result<Vec<PhotoRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {PHOTO_COLUMNS} FROM photos p JOIN inspections i ON i.id = p.inspection_id \
+         WHERE i.task_id IN ({MY_TASKS}) AND p.seq > $2"
+    ))
+    .bind(user)
+    .bind(since)
+    .fetch_all(conn)
+    .await
+}
+
+pub async fn pull_tombstones(
+    conn: &mut AnyConnection,
+    user: &str,
+    since: i64,
+) -> Result<Vec<(String, String)>, sqlx::Error> {
+    sqlx::query_as(&format!("SELECT table_name, record_id FROM sync_tombstones WHERE task_id IN ({MY_TASKS}) AND seq > $2"))
+        .bind(user)
+        .bind(since)
+        .fetch_all(conn)
+        .await
+}
+
+/// What a push needs to know about a task.
+#[derive(Debug, Clone, FromRow)]
+pub struct TaskInfo {
+    pub id: String,
+    pub establishment_id: String,
+    pub state: String,
+    pub template_id: String,
+    pub template_version: i64,
+    pub is_member: i64,
+}
+
+pub async fn tasks_info(
+    conn: &mut AnyConnection,
+    user: &str,
+    ids: &[String],
+) -> Result<Vec<TaskInfo>, sqlx::Error> {
+    let mut out = Vec::new();
+    for chunk in ids.chunks(500) {
+        let list = (0..chunk.len())
+            .map(|i| format!("${}", i + 2))
+            .collect::<Vec<_>>()
+            .join(",");
+        let sql = format!(
+            "SELECT t.id, t.establishment_id, t.state, t.template_id, t.template_version, \
+             CASE WHEN EXISTS (SELECT 1 FROM task_members tm WHERE tm.task_id = t.id AND tm.inspector_id = $1) THEN 1 ELSE 0 END AS is_member \
+             FROM tasks t WHERE t.id IN ({list})"
+        );
+        let mut q = sqlx::query_as::<_, TaskInfo>(&sql).bind(user);
+        for id in chunk {
+            q = q.bind(id.as_str());
+        }
+        out.extend(q.fetch_all(&mut *conn).await?);
+    }
+    Ok(out)
+}
+
+async fn by_ids<T>(
+    conn: &mut AnyConnection,
+    select: &str,
+    column: &str,
+    ids: &[String],
+) -> Result<Vec<T>, sqlx::Error>
+where
+    T: for<'r> FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
+{
+    let mut out = Vec::new();
+    let backend = backend_of(conn);
+    for chunk in ids.chunks(500) {
+        let sql = format!(
+            "{select} WHERE {column} IN {}",
+            placeholders(backend, 1, chunk.len())
+        );
+        let mut q = sqlx::query_as::<_, T>(&sql);
+        for id in chunk {
+            q = q.bind(id.as_str());
+        }
+        out.extend(q.fetch_all(&mut *conn).await?);
+    }
+    Ok(out)
+}
+
+pub async fn inspections_by_ids(
+    conn: &mut AnyConnection,
+    ids: &[String],
+) -> Result<Vec<InspectionRow>, sqlx::Error> {
+    by_ids(
+        conn,
+        &format!("SELECT {INSPECTION_COLUMNS} FROM inspections i"),
+        "i.id",
+        ids,
+    )
+    .await
+}
+
+pub async fn answers_by_ids(
+    conn: &mut AnyConnection,
+    ids: &[String],
+) -> Result<Vec<AnswerRow>, sqlx::Error> {
+    by_ids(
+        conn,
+        &format!("SELECT {ANSWER_COLUMNS} FROM answers a"),
+        "a.id",
+        ids,
+    )
+    .await
+}
+
+pub async fn answers_of(
+    conn: &mut AnyConnection,
+    inspection_ids: &[String],
+) -> Result<Vec<AnswerRow>, sqlx::Error> {
+    by_ids(
+        conn,
+        &format!("SELECT {ANSWER_COLUMNS} FROM answers a"),
+        "a.inspection_id",
+        inspection_ids,
+    )
+    .await
+}
+
+pub async fn photos_by_ids(
+    conn: &mut AnyConnection,
+    ids: &[String],
+) -> Result<Vec<PhotoRow>, sqlx::Error> {
+    by_ids(
+        conn,
+        &format!("SELECT {PHOTO_COLUMNS} FROM photos p"),
+        "p.id",
+        ids,
+    )
+    .await
+}
+
+pub async fn photos_of(
+    conn: &mut AnyConnection,
+    inspection_ids: &[String],
+) -> Result<Vec<PhotoRow>, sqlx::Error> {
+    by_ids(
+        conn,
+        &format!("SELECT {PHOTO_COLUMNS} FROM photos p"),
+        "p.inspection_id",
+        inspection_ids,
+    )
+    .await
+}
+
+/// Who wrote a change.
+pub struct Author<'a> {
+    pub user_id: &'a str,
+    pub device_id: Option<&'a str>,
+    pub seq: i64,
+}
+
+pub async fn upsert_inspection(
+    conn: &mut AnyConnection,
+    r: &InspectionRec,
+    wgs84: Option<(f64, f64)>,
+    by: &Author<'_>,
+) -> Result<(), sqlx::Error> {
+    let now = now_ms();
+    sqlx::query(
+        "INSERT INTO inspections (id, task_id, establishment_id, started_at, finished_at, lng, lat, gps_accuracy_m, crs, \
+         wgs84_lng, wgs84_lat, team, representative_name, representative_signed, representative_refused, business_opinion, \
+         other_findings, declared_result, submitted, created_by, origin_device, created_seq, seq, created_at, updated_at) \
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,0,$19,$20,$21,$21,$22,$22) \
+         ON CONFLICT (id) DO UPDATE SET task_id = excluded.task_id, establishment_id = excluded.establishment_id, \
+         started_at = excluded.started_at, finished_at = excluded.finished_at, lng = excluded.lng, lat = excluded.lat, \
+         gps_accuracy_m = excluded.gps_accuracy_m, crs = excluded.crs, wgs84_lng = excluded.wgs84_lng, \
+         wgs84_lat = excluded.wgs84_lat, team = excluded.team, representative_name = excluded.representative_name, \
+         representative_signed = excluded.representative_signed, representative_refused = excluded.representative_refused, \
+         business_opinion = excluded.business_opinion, other_findings = excluded.other_findings, \
+         declared_result = excluded.declared_result, seq = excluded.seq, updated_at = excluded.updated_at",
+    )
+    .bind(&r.id)
+    .bind(&r.task_id)
+    .bind(&r.establishment_id)
+    .bind(r.started_at)
+    .bind(r.finished_at)
+    .bind(r.lng)
+    .bind(r.lat)
+    .bind(r.gps_accuracy_m)
+    .bind(r.crs.as_deref())
+    .bind(wgs84.map(|p| p.0))
+    .bind(wgs84.map(|p| p.1))
+    .bind(&r.team)
+    .bind(r.representative_name.as_deref())
+    .bind(i64::from(r.representative_signed))
+    .bind(i64::from(r.representative_refused))
+    .bind(r.business_opinion.as_deref())
+    .bind(r.other_findings.as_deref())
+    .bind(r.declared_result.as_deref())
+    .bind(by.user_id)
+    .bind(by.device_id)
+    .bind(by.seq)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Locks a checked inspection with the server's result.
+pub async fn submit_inspection(
+    conn: &mut AnyConnection,
+    id: &str,
+    computed: &str,
+    evaluation: &str,
+    flags: &str,
+    seq: i64,
+) -> Result<(), sqlx::Error> {
+    let now = now_ms();
+    sqlx::query(
+        "UPDATE inspections SET submitted = 1, computed_result = $1, evaluation = $2, server_flags = $3, submitted_at = $4, \
+         seq = $5, updated_at = $4 WHERE id = $6",
+    )
+    .bind(computed)
+    .bind(evaluation)
+    .bind(flags)
+    .bind(now)
+    .bind(seq)
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn upsert_answer(
+    conn: &mut AnyConnection,
+    r: &AnswerRec,
+    by: &Author<'_>,
+) -> Result<(), sqlx::Error> {
+    let now = now_ms();
+    sqlx::query(
+        "INSERT INTO answers (id, inspection_id, item_code, status, note, origin_device, created_seq, seq, created_at, updated_at) \
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$7,$8,$8) ON CONFLICT (id) DO UPDATE SET inspection_id = excluded.inspection_id, \
+         item_code = excluded.item_code, status = excluded.status, note = excluded.note, seq = excluded.seq, \
+         updated_at = excluded.updated_at",
+    )
+    .bind(&r.id)
+    .bind(&r.inspection_id)
+    .bind(&r.item_code)
+    .bind(&r.status)
+    .bind(r.note.as_deref())
+    .bind(by.device_id)
+    .bind(by.seq)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn upsert_photo(
+    conn: &mut AnyConnection,
+    r: &PhotoRec,
+    by: &Author<'_>,
+) -> Result<(), sqlx::Error> {
+    let now = now_ms();
+    sqlx::query(
+        "INSERT INTO photos (id, inspection_id, item_code, sha256, byte_size, taken_at, origin_device, created_seq, seq, created_at, updated_at) \
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$8,$9,$9) ON CONFLICT (id) DO UPDATE SET inspection_id = excluded.inspection_id, \
+         item_code = excluded.item_code, sha256 = excluded.sha256, byte_size = excluded.byte_size, taken_at = excluded.taken_at, \
+         seq = excluded.seq, updated_at = excluded.updated_at",
+    )
+    .bind(&r.id)
+    .bind(&r.inspection_id)
+    .bind(r.item_code.as_deref())
+    .bind(&r.sha256)
+    .bind(r.byte_size)
+    .bind(r.taken_at)
+    .bind(by.device_id)
+    .bind(by.seq)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Deletes a record and leaves a tombstone scoped to its task.
+pub async fn delete_with_tombstone(
+    conn: &mut AnyConnection,
+    table: &'static str,
+    id: &str,
+    task_id: &str,
+    seq: i64,
+) -> Result<(), sqlx::Error> {
+    // `table` comes from the fixed sync schema, never from the client.
+    sqlx::query(&format!("DELETE FROM {table} WHERE id = $1"))
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query(
+        "INSERT INTO sync_tombstones (table_name, record_id, task_id, seq, deleted_at) VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (table_name, record_id) DO UPDATE SET seq = excluded.seq, deleted_at = excluded.deleted_at",
+    )
+    .bind(table)
+    .bind(id)
+    .bind(task_id)
+    .bind(seq)
+    .bind(now_ms())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Re-creating a deleted id removes its tombstone.
+pub async fn clear_tombstone(
+    conn: &mut AnyConnection,
+    table: &str,
+    id: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM sync_tombstones WHERE table_name = $1 AND record_id = $2")
+        .bind(table)
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Moves a task forward (assigned → in_progress, or → submitted), bumping its sequence.
+pub async fn advance_task(
+    conn: &mut AnyConnection,
+    task_id: &str,
+    to: &str,
+    seq: i64,
+) -> Result<(), sqlx::Error> {
+    let now = now_ms();
+    let from: &[&str] = if to == "submitted" {
+        &["assigned", "in_progress"]
+    } else {
+        &["assigned"]
+    };
+    let list = from
+        .iter()
+        .map(|s| format!("'{s}'"))
+        .collect::<Vec<_>>()
+        .join(",");
+    sqlx::query(&format!(
+        "UPDATE tasks SET state = $1, seq = $2, updated_at = $3, \
+         submitted_at = CASE WHEN $1 = 'submitted' THEN $3 ELSE submitted_at END \
+         WHERE id = $4 AND state IN ({list})"
+    ))
+    .bind(to)
+    .bind(seq)
+    .bind(now)
+    .bind(task_id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Inspections with their answers and photos, for reviewers.
+pub async fn inspections_of_tasks(
+    conn: &mut AnyConnection,
+    task_ids: &[String],
+) -> Result<Vec<InspectionRow>, sqlx::Error> {
+    by_ids(
+        conn,
+        &format!("SELECT {INSPECTION_COLUMNS} FROM inspections i"),
+        "i.task_id",
+        task_ids,
+    )
+    .await
+}

@@ -1,0 +1,255 @@
+//! Offline sync with mobile clients, in the WatermelonDB protocol: what syncs (the schema,
+//! per client schema version), and how a pushed record is read and checked. Pure; the store
+//! does the SQL and `ops::sync` applies the rules.
+
+pub mod doc;
+pub mod push;
+
+/// The client schema version the server is built for; the previous one is served too.
+pub const CURRENT_SCHEMA_VERSION: u32 = 2;
+pub const OLDEST_SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColType {
+    String,
+    Number,
+    Boolean,
+}
+
+impl ColType {
+    pub fn name(self) -> &'static str {
+        match self {
+            ColType::String => "string",
+            ColType::Number => "number",
+            ColType::Boolean => "boolean",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Column {
+    pub name: &'static str,
+    pub ty: ColType,
+    /// Nullable (WatermelonDB `isOptional`).
+    pub optional: bool,
+    pub indexed: bool,
+    /// Set by the server only; pushed values are ignored.
+    pub server_only: bool,
+    /// First client schema version that has the column.
+    pub since: u32,
+    /// Meaning, unit and enumeration, for api-spec/sync.md.
+    pub doc: &'static str,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Table {
+    pub name: &'static str,
+    /// Server → device only: pushed changes are refused per record (`read_only`).
+    pub read_only: bool,
+    pub since: u32,
+    pub doc: &'static str,
+    pub columns: &'static [Column],
+}
+
+const fn col(name: &'static str, ty: ColType, doc: &'static str) -> Column {
+    Column {
+        name,
+        ty,
+        optional: false,
+        indexed: false,
+        server_only: false,
+        since: 1,
+        doc,
+    }
+}
+const fn opt(name: &'static str, ty: ColType, doc: &'static str) -> Column {
+    Column {
+        name,
+        ty,
+        optional: true,
+        indexed: false,
+        server_only: false,
+        since: 1,
+        doc,
+    }
+}
+const fn idx(c: Column) -> Column {
+    Column { indexed: true, ..c }
+}
+const fn server(c: Column) -> Column {
+    Column {
+        server_only: true,
+        ..c
+    }
+}
+const fn since(v: u32, c: Column) -> Column {
+    Column { since: v, ..c }
+}
+
+use ColType::{Boolean as B, Number as N, String as S};
+
+pub static TABLES: &[Table] = &[
+    Table {
+        name: "tasks",
+        read_only: true,
+        since: 1,
+        doc: "The user's team's inspection tasks (one per drawn establishment).",
+        columns: &[
+            col("plan_id", S, "The round (plan) id."),
+            idx(col("establishment_id", S, "Id of the establishment to inspect (`establishments`).")),
+            col("template_id", S, "Checklist template to use."),
+            col("template_version", N, "Exact checklist version to use (integer)."),
+            col("due_date", S, "`YYYY-MM-DD`."),
+            col("state", S, "`assigned`, `in_progress`, `submitted` or `cancelled`."),
+            col("must_check_items", S, "JSON array of item codes failed at the previous inspection: they must be checked."),
+            col("round_title", S, "期 title, e.g. `2024年3·15 随机查餐厅 第3期`."),
+        ],
+    },
+    Table {
+        name: "establishments",
+        read_only: true,
+        since: 1,
+        doc: "The establishments of the user's tasks (no contact data).",
+        columns: &[
+            col("sign_name", S, "牌匾名称."),
+            col("licensed_name", S, "营业执照名称."),
+            col("address", S, "经营地址."),
+            col("town", S, "街道/乡镇."),
+            col("category", S, "业态 code, e.g. `small_restaurant`."),
+            col("risk_grade", S, "`A`–`D`."),
+            opt("lng", N, "Longitude as registered, degrees (see `crs`)."),
+            opt("lat", N, "Latitude as registered, degrees."),
+            opt("crs", S, "`wgs84`, `gcj02` or `bd09`."),
+        ],
+    },
+    Table {
+        name: "checklist_versions",
+        read_only: true,
+        since: 1,
+        doc: "The checklist versions the user's tasks use. Id: `<template_id>:<version>`. Immutable.",
+        columns: &[
+            col("template_id", S, "Template id."),
+            col("version", N, "Version number (integer)."),
+            col("title", S, "Title of the table."),
+            col("content", S, "JSON: `{title, sections: [{code, title, items: [{code, text, key, na_allowed, photo_required_on_fail}]}], rule}`."),
+        ],
+    },
+    Table {
+        name: "inspections",
+        read_only: false,
+        since: 1,
+        doc: "An inspection of a task, written on the device. Read-only once submitted.",
+        columns: &[
+            idx(col("task_id", S, "The task (`tasks`); the user must be in its team.")),
+            col("establishment_id", S, "Must be the task's establishment."),
+            col("started_at", N, "Device clock when the inspection started, Unix milliseconds (integer)."),
+            opt("finished_at", N, "Device clock when it finished, Unix milliseconds (integer)."),
+            opt("lng", N, "GPS longitude, degrees (−180..180), in `crs`."),
+            opt("lat", N, "GPS latitude, degrees (−90..90), in `crs`."),
+            opt("gps_accuracy_m", N, "Horizontal accuracy of the fix, metres (≥ 0)."),
+            opt("crs", S, "`wgs84` (raw GPS, iOS, WeChat), `gcj02` (AMap, Tencent) or `bd09` (Baidu). Required with lng/lat."),
+            col("team", S, "JSON array of the officers present: `[{\"user_id\", \"name\", \"badge_no\"}]`; at least 2 with badge numbers to submit."),
+            opt("representative_name", S, "Name of the establishment's representative."),
+            col("representative_signed", B, "The representative signed the record."),
+            col("representative_refused", B, "The representative refused to sign (recorded by the inspectors)."),
+            opt("business_opinion", S, "被检查单位意见, the business's opinion."),
+            opt("other_findings", S, "Other findings (其他需要记录的问题)."),
+            opt("declared_result", S, "The inspectors' declared result: `compliant`, `basically_compliant` or `non_compliant`."),
+            col("submitted", B, "Set true to submit; the server then checks coverage, computes the result and locks the record."),
+            server(opt("computed_result", S, "Server: result by the template's rule at submission: `compliant` (符合), `basically_compliant` (基本符合), `non_compliant` (不符合).")),
+            server(opt("review_state", S, "Server: review state (null until review exists).")),
+            since(2, server(opt("server_flags", S, "Server: JSON array of flags for reviewers, e.g. `declared_result_differs`."))),
+        ],
+    },
+    Table {
+        name: "answers",
+        read_only: false,
+        since: 1,
+        doc: "Checklist answers. One per (inspection, item): use id = UUIDv5(namespace `6ba7b811-9dad-11d1-80b4-00c04fd430c8`, `<inspection_id>:<item_code>`) so two devices answering the same item write the same record.",
+        columns: &[
+            idx(col("inspection_id", S, "The inspection.")),
+            col("item_code", S, "Item code of the inspection's checklist version, e.g. `3.1`."),
+            col("status", S, "`pass`, `fail` or `not_applicable` (合理缺项, where the item allows it)."),
+            opt("note", S, "Free text."),
+        ],
+    },
+    Table {
+        name: "photos",
+        read_only: false,
+        since: 2,
+        doc: "Photo records; the bytes are uploaded separately (resumable upload) and matched by sha256.",
+        columns: &[
+            idx(col("inspection_id", S, "The inspection.")),
+            opt("item_code", S, "The checklist item the photo documents, if any."),
+            col("sha256", S, "SHA-256 of the file, 64 lowercase hex characters."),
+            col("byte_size", N, "File size in bytes (integer, 1 to 26,214,400)."),
+            col("taken_at", N, "Capture time on the device, Unix milliseconds (integer)."),
+            server(opt("processing_status", S, "Server: `awaiting_upload`, then processing states.")),
+        ],
+    },
+];
+
+pub fn table(name: &str) -> Option<&'static Table> {
+    TABLES.iter().find(|t| t.name == name)
+}
+
+impl Table {
+    /// The columns a client of `version` has.
+    pub fn columns_at(&self, version: u32) -> impl Iterator<Item = &'static Column> + '_ {
+        self.columns.iter().filter(move |c| c.since <= version)
+    }
+    pub fn column(&self, name: &str) -> Option<&'static Column> {
+        self.columns.iter().find(|c| c.name == name)
+    }
+}
+
+/// The tables a client of `version` has.
+pub fn tables_at(version: u32) -> impl Iterator<Item = &'static Table> {
+    TABLES.iter().filter(move |t| t.since <= version)
+}
+
+/// A migration pull request (`migration` query parameter), as WatermelonDB sends it.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MigrationRequest {
+    pub from: u32,
+    #[serde(default)]
+    pub tables: Vec<String>,
+    #[serde(default)]
+    pub columns: Vec<MigrationColumns>,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+pub struct MigrationColumns {
+    pub table: String,
+    pub columns: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schema_versions() {
+        let v1: Vec<&str> = tables_at(1).map(|t| t.name).collect();
+        assert!(!v1.contains(&"photos"));
+        assert!(tables_at(2).any(|t| t.name == "photos"));
+        let insp = table("inspections").unwrap();
+        assert!(insp.columns_at(1).all(|c| c.name != "server_flags"));
+        assert!(insp.columns_at(2).any(|c| c.name == "server_flags"));
+    }
+
+    #[test]
+    fn column_names_are_unique_and_not_reserved() {
+        for t in TABLES {
+            let mut names: Vec<&str> = t.columns.iter().map(|c| c.name).collect();
+            names.sort();
+            let n = names.len();
+            names.dedup();
+            assert_eq!(n, names.len(), "{}", t.name);
+            assert!(names
+                .iter()
+                .all(|c| !["id", "_status", "_changed"].contains(c)));
+        }
+    }
+}

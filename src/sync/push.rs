@@ -1,0 +1,481 @@
+//! Reading a push body. Structural problems (unknown tables or columns, wrong types, ids that
+//! are not UUIDs, an id twice) refuse the whole push with a 4xx; problems of one record's
+//! values are that record's rejection (`invalid_record`), decided later.
+
+use std::collections::HashSet;
+
+use serde_json::{Map, Value};
+
+use super::{table, ColType};
+
+/// A whole-push refusal: (error code, message).
+pub type PushError = (&'static str, String);
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct InspectionRec {
+    pub id: String,
+    pub task_id: String,
+    pub establishment_id: String,
+    pub started_at: i64,
+    pub finished_at: Option<i64>,
+    pub lng: Option<f64>,
+    pub lat: Option<f64>,
+    pub gps_accuracy_m: Option<f64>,
+    pub crs: Option<String>,
+    pub team: String,
+    pub representative_name: Option<String>,
+    pub representative_signed: bool,
+    pub representative_refused: bool,
+    pub business_opinion: Option<String>,
+    pub other_findings: Option<String>,
+    pub declared_result: Option<String>,
+    pub submitted: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AnswerRec {
+    pub id: String,
+    pub inspection_id: String,
+    pub item_code: String,
+    pub status: String,
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PhotoRec {
+    pub id: String,
+    pub inspection_id: String,
+    pub item_code: Option<String>,
+    pub sha256: String,
+    pub byte_size: i64,
+    pub taken_at: i64,
+}
+
+/// A team member as recorded on an inspection.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize, serde::Serialize)]
+pub struct TeamMember {
+    pub user_id: Option<String>,
+    pub name: String,
+    pub badge_no: Option<String>,
+}
+
+#[derive(Debug, Default)]
+pub struct Push {
+    pub inspections: Vec<InspectionRec>,
+    pub answers: Vec<AnswerRec>,
+    pub photos: Vec<PhotoRec>,
+    /// (table, id) of deletions.
+    pub deleted: Vec<(&'static str, String)>,
+    /// (table, id) of changes to read-only tables: each is refused.
+    pub read_only: Vec<(&'static str, String)>,
+}
+
+impl Push {
+    pub fn is_empty(&self) -> bool {
+        self.inspections.is_empty()
+            && self.answers.is_empty()
+            && self.photos.is_empty()
+            && self.deleted.is_empty()
+            && self.read_only.is_empty()
+    }
+}
+
+/// At most this many records in one push (a day of work is a few hundred).
+pub const MAX_RECORDS: usize = 20_000;
+const MAX_TEXT: usize = 4000;
+
+fn parse_id(v: &Value, table: &str) -> Result<String, PushError> {
+    let s = v
+        .as_str()
+        .ok_or(("invalid_id", format!("{table}: an id is not a string")))?;
+    let id = uuid::Uuid::parse_str(s)
+        .map_err(|_| ("invalid_id", format!("{table}: id {s:?} is not a UUID")))?;
+    // Stored in one canonical form so the same record is never written twice.
+    Ok(id.hyphenated().to_string())
+}
+
+struct Fields<'a> {
+    table: &'static str,
+    obj: &'a Map<String, Value>,
+}
+
+impl<'a> Fields<'a> {
+    fn get(&self, name: &str) -> Option<&'a Value> {
+        self.obj.get(name).filter(|v| !v.is_null())
+    }
+    fn string(&self, name: &str) -> Result<String, PushError> {
+        self.opt_string(name)?
+            .ok_or(("invalid_body", format!("{}.{name} is required", self.table)))
+    }
+    fn opt_string(&self, name: &str) -> Result<Option<String>, PushError> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(_) => Err((
+                "invalid_body",
+                format!("{}.{name} must be a string", self.table),
+            )),
+        }
+    }
+    fn opt_f64(&self, name: &str) -> Result<Option<f64>, PushError> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(Value::Number(n)) => n.as_f64().map(Some).ok_or((
+                "invalid_body",
+                format!("{}.{name} is not a number", self.table),
+            )),
+            Some(_) => Err((
+                "invalid_body",
+                format!("{}.{name} must be a number", self.table),
+            )),
+        }
+    }
+    fn opt_i64(&self, name: &str) -> Result<Option<i64>, PushError> {
+        match self.opt_f64(name)? {
+            None => Ok(None),
+            Some(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Ok(Some(f as i64)),
+            Some(_) => Err((
+                "invalid_body",
+                format!("{}.{name} must be an integer", self.table),
+            )),
+        }
+    }
+    fn i64(&self, name: &str) -> Result<i64, PushError> {
+        self.opt_i64(name)?
+            .ok_or(("invalid_body", format!("{}.{name} is required", self.table)))
+    }
+    fn bool(&self, name: &str) -> Result<bool, PushError> {
+        match self.get(name) {
+            None => Ok(false),
+            Some(Value::Bool(b)) => Ok(*b),
+            Some(_) => Err((
+                "invalid_body",
+                format!("{}.{name} must be a boolean", self.table),
+            )),
+        }
+    }
+}
+
+/// Checks every key of a record against the table's columns and their JSON types.
+fn check_record(table: &'static super::Table, obj: &Map<String, Value>) -> Result<(), PushError> {
+    for (key, value) in obj {
+        if matches!(key.as_str(), "id" | "_status" | "_changed") {
+            continue;
+        }
+        let Some(col) = table.column(key) else {
+            return Err((
+                "unknown_column",
+                format!("{}.{key} is not a column of the sync schema", table.name),
+            ));
+        };
+        let ok = match (col.ty, value) {
+            (_, Value::Null) => true,
+            (ColType::String, Value::String(s)) => {
+                s.chars().count() <= MAX_TEXT || col.name == "team"
+            }
+            (ColType::Number, Value::Number(n)) => n.as_f64().is_some_and(f64::is_finite),
+            (ColType::Boolean, Value::Bool(_)) => true,
+            _ => false,
+        };
+        if !ok {
+            return Err((
+                "invalid_body",
+                format!(
+                    "{}.{key} must be a {} (or too long)",
+                    table.name,
+                    col.ty.name()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Parses `{"changes": {...}}`.
+pub fn parse(body: &Value) -> Result<Push, PushError> {
+    let changes = body.get("changes").and_then(Value::as_object).ok_or((
+        "invalid_body",
+        "the body must be {\"changes\": {...}}".to_string(),
+    ))?;
+    let mut push = Push::default();
+    let mut count = 0usize;
+    for (name, value) in changes {
+        let table =
+            table(name).ok_or(("unknown_table", format!("{name:?} is not a synced table")))?;
+        let obj = value
+            .as_object()
+            .ok_or(("invalid_body", format!("changes.{name} must be an object")))?;
+        let mut seen: HashSet<String> = HashSet::new();
+        for (kind, list) in obj {
+            if !matches!(kind.as_str(), "created" | "updated" | "deleted") {
+                return Err((
+                    "invalid_body",
+                    format!("changes.{name}.{kind}: expected created, updated or deleted"),
+                ));
+            }
+            let list = list.as_array().ok_or((
+                "invalid_body",
+                format!("changes.{name}.{kind} must be an array"),
+            ))?;
+            count += list.len();
+            if count > MAX_RECORDS {
+                return Err((
+                    "invalid_body",
+                    format!("more than {MAX_RECORDS} records in one push"),
+                ));
+            }
+            for item in list {
+                if kind == "deleted" {
+                    let id = parse_id(item, name)?;
+                    if !seen.insert(id.clone()) {
+                        return Err((
+                            "duplicate_id",
+                            format!("{name}: id {id} appears twice in one push"),
+                        ));
+                    }
+                    if table.read_only {
+                        push.read_only.push((table.name, id));
+                    } else {
+                        push.deleted.push((table.name, id));
+                    }
+                    continue;
+                }
+                let rec = item.as_object().ok_or((
+                    "invalid_body",
+                    format!("changes.{name}.{kind}: a record must be an object"),
+                ))?;
+                let id = parse_id(rec.get("id").unwrap_or(&Value::Null), name)?;
+                if !seen.insert(id.clone()) {
+                    return Err((
+                        "duplicate_id",
+                        format!("{name}: id {id} appears twice in one push"),
+                    ));
+                }
+                check_record(table, rec)?;
+                let f = Fields {
+                    table: table.name,
+                    obj: rec,
+                };
+                match table.name {
+                    "inspections" => push.inspections.push(InspectionRec {
+                        id,
+                        task_id: f.string("task_id")?,
+                        establishment_id: f.string("establishment_id")?,
+                        started_at: f.i64("started_at")?,
+                        finished_at: f.opt_i64("finished_at")?,
+                        lng: f.opt_f64("lng")?,
+                        lat: f.opt_f64("lat")?,
+                        gps_accuracy_m: f.opt_f64("gps_accuracy_m")?,
+                        crs: f.opt_string("crs")?.filter(|s| !s.is_empty()),
+                        team: f.opt_string("team")?.unwrap_or_else(|| "[]".into()),
+                        representative_name: f
+                            .opt_string("representative_name")?
+                            .filter(|s| !s.is_empty()),
+                        representative_signed: f.bool("representative_signed")?,
+                        representative_refused: f.bool("representative_refused")?,
+                        business_opinion: f
+                            .opt_string("business_opinion")?
+                            .filter(|s| !s.is_empty()),
+                        other_findings: f.opt_string("other_findings")?.filter(|s| !s.is_empty()),
+                        declared_result: f.opt_string("declared_result")?.filter(|s| !s.is_empty()),
+                        submitted: f.bool("submitted")?,
+                    }),
+                    "answers" => push.answers.push(AnswerRec {
+                        id,
+                        inspection_id: f.string("inspection_id")?,
+                        item_code: f.string("item_code")?,
+                        status: f.string("status")?,
+                        note: f.opt_string("note")?.filter(|s| !s.is_empty()),
+                    }),
+                    "photos" => push.photos.push(PhotoRec {
+                        id,
+                        inspection_id: f.string("inspection_id")?,
+                        item_code: f.opt_string("item_code")?.filter(|s| !s.is_empty()),
+                        sha256: f.string("sha256")?,
+                        byte_size: f.i64("byte_size")?,
+                        taken_at: f.i64("taken_at")?,
+                    }),
+                    _ => push.read_only.push((table.name, id)),
+                }
+            }
+        }
+    }
+    Ok(push)
+}
+
+impl InspectionRec {
+    /// Value checks of one record; the message explains the refusal.
+    pub fn check(&self) -> Result<Vec<TeamMember>, String> {
+        if !(0..=4_102_444_800_000).contains(&self.started_at) {
+            return Err("started_at is not a plausible Unix millisecond time".into());
+        }
+        if let Some(f) = self.finished_at {
+            if f < self.started_at {
+                return Err("finished_at is before started_at".into());
+            }
+        }
+        match (self.lng, self.lat) {
+            (None, None) => {}
+            (Some(lng), Some(lat)) => {
+                let crs = self.crs.as_deref().ok_or("crs is required with lng/lat")?;
+                let crs: crate::geo::Crs = crs
+                    .parse()
+                    .map_err(|e: crate::geo::GeoError| e.to_string())?;
+                crate::geo::Location::new(lng, lat, crs).map_err(|e| e.to_string())?;
+            }
+            _ => return Err("lng and lat go together".into()),
+        }
+        if let Some(c) = &self.crs {
+            c.parse::<crate::geo::Crs>().map_err(|e| e.to_string())?;
+        }
+        if self.gps_accuracy_m.is_some_and(|a| a < 0.0) {
+            return Err("gps_accuracy_m must not be negative".into());
+        }
+        if let Some(r) = &self.declared_result {
+            if !matches!(
+                r.as_str(),
+                "compliant" | "basically_compliant" | "non_compliant"
+            ) {
+                return Err(format!(
+                    "declared_result {r:?} is not compliant, basically_compliant or non_compliant"
+                ));
+            }
+        }
+        if self.representative_signed && self.representative_refused {
+            return Err("the representative cannot both sign and refuse".into());
+        }
+        let team: Vec<TeamMember> = serde_json::from_str(&self.team)
+            .map_err(|_| "team must be a JSON array of {user_id, name, badge_no}".to_string())?;
+        if team.len() > 20 {
+            return Err("team lists more than 20 people".into());
+        }
+        Ok(team)
+    }
+}
+
+impl AnswerRec {
+    pub fn check(&self) -> Result<(), String> {
+        if !matches!(self.status.as_str(), "pass" | "fail" | "not_applicable") {
+            return Err(format!(
+                "status {:?} is not pass, fail or not_applicable",
+                self.status
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Largest photo accepted, bytes (the upload limit).
+pub const MAX_PHOTO_BYTES: i64 = 25 * 1024 * 1024;
+
+impl PhotoRec {
+    pub fn check(&self) -> Result<(), String> {
+        if self.sha256.len() != 64
+            || !self
+                .sha256
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
+            return Err("sha256 must be 64 lowercase hex characters".into());
+        }
+        if !(1..=MAX_PHOTO_BYTES).contains(&self.byte_size) {
+            return Err(format!("byte_size must be 1 to {MAX_PHOTO_BYTES}"));
+        }
+        if !(0..=4_102_444_800_000).contains(&self.taken_at) {
+            return Err("taken_at is not a plausible Unix millisecond time".into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn insp(id: &str) -> Value {
+        json!({"id": id, "_status": "created", "_changed": "", "task_id": "t", "establishment_id": "e", "started_at": 1.7e12,
+               "finished_at": null, "lng": null, "lat": null, "gps_accuracy_m": null, "crs": null, "team": "[]",
+               "representative_name": null, "representative_signed": false, "representative_refused": false,
+               "business_opinion": null, "other_findings": null, "declared_result": null, "submitted": false,
+               "computed_result": "compliant", "review_state": null, "server_flags": null})
+    }
+
+    const ID: &str = "7d3a1c1e-2f44-4e6c-9d6b-1a2b3c4d5e6f";
+
+    #[test]
+    fn parses_a_watermelon_push() {
+        let body = json!({"changes": {"inspections": {"created": [insp(ID)], "updated": [], "deleted": []},
+                                      "tasks": {"created": [], "updated": [], "deleted": []}}});
+        let p = parse(&body).unwrap();
+        assert_eq!(p.inspections.len(), 1);
+        assert_eq!(p.inspections[0].started_at, 1_700_000_000_000);
+        assert!(p.read_only.is_empty());
+    }
+
+    #[test]
+    fn structural_errors() {
+        let cases = [
+            (json!({"nope": {}}), "invalid_body"),
+            (
+                json!({"changes": {"robots": {"created": []}}}),
+                "unknown_table",
+            ),
+            (
+                json!({"changes": {"inspections": {"created": [insp("not-a-uuid")]}}}),
+                "invalid_id",
+            ),
+            (
+                json!({"changes": {"inspections": {"created": [insp(ID)], "updated": [insp(ID)]}}}),
+                "duplicate_id",
+            ),
+            (
+                json!({"changes": {"inspections": {"created": [{"id": ID, "colour": "red"}]}}}),
+                "unknown_column",
+            ),
+            (
+                json!({"changes": {"inspections": {"created": [{"id": ID, "started_at": "yesterday"}]}}}),
+                "invalid_body",
+            ),
+            (
+                json!({"changes": {"inspections": {"created": [{"id": ID, "task_id": "t", "establishment_id": "e", "started_at": 1.5}]}}}),
+                "invalid_body",
+            ),
+            (
+                json!({"changes": {"answers": {"deleted": [7]}}}),
+                "invalid_id",
+            ),
+            (
+                json!({"changes": {"answers": {"removed": []}}}),
+                "invalid_body",
+            ),
+        ];
+        for (body, code) in cases {
+            assert_eq!(parse(&body).unwrap_err().0, code, "{body}");
+        }
+    }
+
+    #[test]
+    fn read_only_tables_are_collected_for_refusal() {
+        let body = json!({"changes": {"tasks": {"updated": [{"id": ID, "state": "submitted"}]}}});
+        let p = parse(&body).unwrap();
+        assert_eq!(p.read_only, vec![("tasks", ID.to_string())]);
+    }
+
+    #[test]
+    fn record_value_checks() {
+        let mut r = parse(&json!({"changes": {"inspections": {"created": [insp(ID)]}}}))
+            .unwrap()
+            .inspections
+            .remove(0);
+        assert!(r.check().is_ok());
+        r.lng = Some(117.2);
+        assert!(r.check().is_err(), "lat missing");
+        r.lat = Some(39.1);
+        assert!(r.check().is_err(), "crs missing");
+        r.crs = Some("gcj02".into());
+        assert!(r.check().is_ok());
+        r.declared_result = Some("great".into());
+        assert!(r.check().is_err());
+    }
+}
