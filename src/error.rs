@@ -177,6 +177,7 @@ impl IntoResponse for AppError {
             AppError::TooManyRequests {
                 retry_after_secs, ..
             } => Some(*retry_after_secs),
+            AppError::Unavailable(_) => Some(5),
             _ => None,
         };
         let body = ErrorEnvelope {
@@ -204,7 +205,13 @@ impl IntoResponse for AppError {
 
 impl From<sqlx::Error> for AppError {
     fn from(e: sqlx::Error) -> Self {
-        AppError::Internal(anyhow::Error::new(e))
+        match e {
+            // Overload, not a bug: tell the client to come back.
+            sqlx::Error::PoolTimedOut => {
+                AppError::Unavailable("the server is busy; retry shortly".into())
+            }
+            e => AppError::Internal(anyhow::Error::new(e)),
+        }
     }
 }
 

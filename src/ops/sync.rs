@@ -391,7 +391,7 @@ pub async fn push(
         let key = (t.template_id.clone(), t.template_version);
         if let std::collections::hash_map::Entry::Vacant(slot) = templates.entry(key) {
             if let Some(v) =
-                store::checklists::version(db, &t.template_id, t.template_version).await?
+                store::checklists::version_in(tx.conn(), &t.template_id, t.template_version).await?
             {
                 slot.insert(v.content);
             }
@@ -725,17 +725,24 @@ pub async fn push(
             continue;
         }
         q::upsert_inspection(tx.conn(), r, *wgs84, &by).await?;
-        q::clear_tombstone(tx.conn(), "inspections", id).await?;
-        q::advance_task(tx.conn(), &r.task_id, "in_progress", seq).await?;
+        if tasks.get(&r.task_id).is_some_and(|t| t.state == "assigned") {
+            q::advance_task(tx.conn(), &r.task_id, "in_progress", seq).await?;
+        }
     }
-    for a in writes_answers {
-        q::upsert_answer(tx.conn(), a, &by).await?;
-        q::clear_tombstone(tx.conn(), "answers", &a.id).await?;
-    }
-    for p in writes_photos {
+    let written: Vec<String> = accepted_insp
+        .keys()
+        .filter(|id| !refused_insp.contains(*id))
+        .cloned()
+        .collect();
+    q::clear_tombstones(tx.conn(), "inspections", &written).await?;
+    q::upsert_answers(tx.conn(), &writes_answers, &by).await?;
+    let answer_ids: Vec<String> = writes_answers.iter().map(|a| a.id.clone()).collect();
+    q::clear_tombstones(tx.conn(), "answers", &answer_ids).await?;
+    for p in &writes_photos {
         q::upsert_photo(tx.conn(), p, &by).await?;
-        q::clear_tombstone(tx.conn(), "photos", &p.id).await?;
     }
+    let photo_ids: Vec<String> = writes_photos.iter().map(|p| p.id.clone()).collect();
+    q::clear_tombstones(tx.conn(), "photos", &photo_ids).await?;
     // Deletions: children first; an inspection's deletion takes its answers and photos.
     let mut deletes: Vec<&(&'static str, String)> = parsed.deleted.iter().collect();
     deletes.sort_by_key(|(t, _)| if *t == "inspections" { 1 } else { 0 });

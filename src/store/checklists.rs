@@ -346,13 +346,24 @@ pub async fn version(
     template_id: &str,
     version: i64,
 ) -> Result<Option<Version>, sqlx::Error> {
+    let mut conn = db.acquire().await?;
+    version_in(&mut conn, template_id, version).await
+}
+
+/// [`version`] on a given connection (inside a transaction that must not wait for a second
+/// pooled connection).
+pub async fn version_in(
+    conn: &mut AnyConnection,
+    template_id: &str,
+    version: i64,
+) -> Result<Option<Version>, sqlx::Error> {
     let row: Option<VersionRow> = sqlx::query_as(&format!(
         "SELECT {META_COLUMNS}, content FROM checklist_versions \
          WHERE template_id = $1 AND version = $2"
     ))
     .bind(template_id)
     .bind(version)
-    .fetch_optional(db.pool())
+    .fetch_optional(conn)
     .await?;
     row.map(TryInto::try_into).transpose()
 }

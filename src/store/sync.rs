@@ -526,31 +526,6 @@ pub async fn submit_inspection(
     Ok(())
 }
 
-pub async fn upsert_answer(
-    conn: &mut AnyConnection,
-    r: &AnswerRec,
-    by: &Author<'_>,
-) -> Result<(), sqlx::Error> {
-    let now = now_ms();
-    sqlx::query(
-        "INSERT INTO answers (id, inspection_id, item_code, status, note, origin_device, created_seq, seq, created_at, updated_at) \
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$7,$8,$8) ON CONFLICT (id) DO UPDATE SET inspection_id = excluded.inspection_id, \
-         item_code = excluded.item_code, status = excluded.status, note = excluded.note, seq = excluded.seq, \
-         updated_at = excluded.updated_at",
-    )
-    .bind(&r.id)
-    .bind(&r.inspection_id)
-    .bind(&r.item_code)
-    .bind(&r.status)
-    .bind(r.note.as_deref())
-    .bind(by.device_id)
-    .bind(by.seq)
-    .bind(now)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
 pub async fn upsert_photo(
     conn: &mut AnyConnection,
     r: &PhotoRec,
@@ -604,20 +579,6 @@ pub async fn delete_with_tombstone(
     Ok(())
 }
 
-/// Re-creating a deleted id removes its tombstone.
-pub async fn clear_tombstone(
-    conn: &mut AnyConnection,
-    table: &str,
-    id: &str,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM sync_tombstones WHERE table_name = $1 AND record_id = $2")
-        .bind(table)
-        .bind(id)
-        .execute(conn)
-        .await?;
-    Ok(())
-}
-
 /// Moves a task forward (assigned → in_progress, or → submitted), bumping its sequence.
 pub async fn advance_task(
     conn: &mut AnyConnection,
@@ -662,4 +623,61 @@ pub async fn inspections_of_tasks(
         task_ids,
     )
     .await
+}
+
+/// Inserts or updates answers, many rows per statement.
+pub async fn upsert_answers(
+    conn: &mut AnyConnection,
+    rows: &[&AnswerRec],
+    by: &Author<'_>,
+) -> Result<(), sqlx::Error> {
+    let now = now_ms();
+    let backend = backend_of(conn);
+    for chunk in rows.chunks(500) {
+        let sql = format!(
+            "INSERT INTO answers (id, inspection_id, item_code, status, note, origin_device, created_seq, seq, created_at, updated_at) \
+             VALUES {} ON CONFLICT (id) DO UPDATE SET inspection_id = excluded.inspection_id, \
+             item_code = excluded.item_code, status = excluded.status, note = excluded.note, seq = excluded.seq, \
+             updated_at = excluded.updated_at",
+            placeholders(backend, chunk.len(), 10)
+        );
+        let mut q = sqlx::query(&sql);
+        for r in chunk {
+            q = q
+                .bind(r.id.as_str())
+                .bind(r.inspection_id.as_str())
+                .bind(r.item_code.as_str())
+                .bind(r.status.as_str())
+                .bind(r.note.as_deref())
+                .bind(by.device_id)
+                .bind(by.seq)
+                .bind(by.seq)
+                .bind(now)
+                .bind(now);
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Re-creating deleted ids removes their tombstones.
+pub async fn clear_tombstones(
+    conn: &mut AnyConnection,
+    table: &str,
+    ids: &[String],
+) -> Result<(), sqlx::Error> {
+    for chunk in ids.chunks(500) {
+        let list = (0..chunk.len())
+            .map(|i| format!("${}", i + 2))
+            .collect::<Vec<_>>()
+            .join(",");
+        let sql =
+            format!("DELETE FROM sync_tombstones WHERE table_name = $1 AND record_id IN ({list})");
+        let mut q = sqlx::query(&sql).bind(table);
+        for id in chunk {
+            q = q.bind(id.as_str());
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
 }

@@ -1,7 +1,9 @@
 'use strict'
-// In-memory FAKE of the foodcheck sync endpoint, only good enough to prove the harness and the
-// scenarios in sync.test.js. It is NOT the product: the real Rust server replaces it (point
-// FOODCHECK_URL at it). Plain node:http, no dependencies.
+// In-memory FAKE of the foodcheck sync endpoint. It is NOT the product. The real-server
+// scenarios (sync.test.js) no longer use it; only fake-only.test.js does, for WatermelonDB
+// behaviour that needs server states the real API cannot produce on demand (a deliberately
+// wrong `created` classification, a replacement pull). One user, no team scoping, no refusal
+// codes besides an unknown task. Plain node:http, no dependencies.
 //
 //   POST /api/v1/auth/login          {username, password, device_id} → {access_token, ...}
 //   GET  /api/v1/sync?last_pulled_at=<n|null>&schema_version=<v>&migration=<json|null>

@@ -376,7 +376,9 @@ describe('foodcheck sync with WatermelonDB 0.28.0 against the real server', { sk
     const next = await world.seedTask({ establishment: s.establishment })
     assert.deepEqual(next.task.must_check_items, ['2.3'], 'GET /api/v1/tasks: must_check_items of the next round')
     const { get: get4 } = await syncAndGet(a)
-    assert.ok(ids(get4.responseBody.changes.tasks.created).includes(next.taskId))
+    assert.ok(ids(get4.responseBody.changes.tasks.created).includes(next.taskId),
+      `a task drawn after the device's last pull (${next.taskId}) must arrive in the next incremental pull as created; ` +
+      `GET last_pulled_at=${query(get4).last_pulled_at} → timestamp ${get4.responseBody.timestamp}, tasks ${clip(get4.responseBody.changes.tasks)}`)
     assert.deepEqual(JSON.parse((await a.db.get('tasks').find(next.taskId)).mustCheckItems), ['2.3'])
   })
 

@@ -1,0 +1,443 @@
+//! Sync benchmarks (`cargo bench --bench sync`; add FOODCHECK_BENCH_POSTGRES_URL to include
+//! PostgreSQL). Figures go to BENCHMARKS.md.
+//!
+//! - push of 20 inspections × 35 answers (server time, one transaction);
+//! - first pull of an inspector with 300 tasks, and an incremental pull with nothing new;
+//! - 200 simulated devices syncing concurrently over HTTP against one server: errors, lost or
+//!   duplicated records (counted in the database afterwards) and latency percentiles.
+
+use std::time::{Duration, Instant};
+
+use foodcheck::auth::Role;
+use foodcheck::checklist::rule::ResultRule;
+use foodcheck::checklist::{Item, Section, TemplateContent};
+use foodcheck::config::{Config, Secret};
+use foodcheck::ops::sync::{pull, push, Syncer};
+use foodcheck::store::{self, establishments::Upsert, Db};
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+fn stats(mut v: Vec<Duration>) -> (f64, f64, f64) {
+    v.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let at = |p: f64| ms(v[((v.len() as f64 * p).ceil() as usize).clamp(1, v.len()) - 1]);
+    (at(0.5), at(0.95), at(0.99))
+}
+
+async fn fresh_db(
+    backend: &str,
+    dir: &std::path::Path,
+) -> anyhow::Result<(String, Option<(String, String)>)> {
+    if backend == "sqlite" {
+        return Ok((
+            format!("sqlite://{}?mode=rwc", dir.join("bench.db").display()),
+            None,
+        ));
+    }
+    let admin = std::env::var("FOODCHECK_BENCH_POSTGRES_URL")?;
+    sqlx::any::install_default_drivers();
+    let name = format!("fc_syncbench_{}", &Uuid::new_v4().simple().to_string()[..8]);
+    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin).await?;
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await?;
+    let server = admin
+        .rsplit_once('/')
+        .map(|(s, _)| s.to_string())
+        .unwrap_or(admin.clone());
+    Ok((format!("{server}/{name}"), Some((admin, name))))
+}
+
+/// A 40-item local table (the domain guide mentions 40-item editions): 8 key, 32 general.
+fn template_40() -> TemplateContent {
+    let sections = (1..=8)
+        .map(|s| Section {
+            code: s.to_string(),
+            title: format!("第{s}部分"),
+            items: (1..=5)
+                .map(|i| Item {
+                    code: format!("{s}.{i}"),
+                    text: format!("检查要点 {s}.{i}"),
+                    key: i == 1,
+                    na_allowed: true,
+                    photo_required_on_fail: false,
+                })
+                .collect(),
+        })
+        .collect();
+    TemplateContent {
+        title: "40项地方检查表".into(),
+        sections,
+        rule: ResultRule::default_2016(),
+    }
+}
+
+async fn inspector(db: &Db, name: &str) -> anyhow::Result<String> {
+    // Benchmark accounts share one real hash (hashing 200 times would only measure argon2).
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let hash = HASH.get_or_init(|| {
+        foodcheck::auth::password::hash_password_blocking("bench-password-1").unwrap()
+    });
+    Ok(store::users::create(
+        db,
+        store::users::NewUser {
+            username: name,
+            name,
+            role: Role::Inspector,
+            badge_no: Some(&format!("B-{name}")),
+            phone: None,
+            password_hash: hash,
+        },
+    )
+    .await?
+    .id)
+}
+
+async fn registry(db: &Db, n: usize, town: &str, seed: u64) -> anyhow::Result<()> {
+    let mut rows = foodcheck::demo::establishments(n, seed)?;
+    for (r, _) in rows.iter_mut() {
+        r.town = town.into();
+        r.status = foodcheck::establishment::EstablishmentStatus::Open;
+        r.uscc = None;
+        r.license_no = Some(
+            foodcheck::establishment::codes::LicenseNo::parse(&format!(
+                "JY2{}",
+                &format!("{:013}", rand_suffix())
+            ))
+            .unwrap(),
+        );
+    }
+    let ids: Vec<String> = (0..n).map(|_| Uuid::new_v4().to_string()).collect();
+    let ups: Vec<Upsert> = rows
+        .iter()
+        .zip(&ids)
+        .map(|((input, w), id)| Upsert {
+            id,
+            input,
+            warnings: w,
+        })
+        .collect();
+    let mut tx = db.begin_write().await?;
+    store::establishments::upsert_many(tx.conn(), &ups, store::now_ms()).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+fn rand_suffix() -> u64 {
+    u64::from_le_bytes(Uuid::new_v4().as_bytes()[..8].try_into().unwrap()) % 10_000_000_000_000
+}
+
+async fn plan_and_draw(
+    db: &Db,
+    template: &str,
+    town: &str,
+    inspectors: &[String],
+    total: u32,
+) -> anyhow::Result<()> {
+    let id = Uuid::new_v4().to_string();
+    let mut tx = db.begin_write().await?;
+    store::plans::insert_plan(
+        tx.conn(),
+        &store::plans::NewPlan {
+            id: &id,
+            name: "bench",
+            round_title: "bench",
+            theme: "bench",
+            period_start: "2024-03-01",
+            period_end: "2024-03-31",
+            due_date: "2099-03-31",
+            template_id: template,
+            template_version: 1,
+            pool_filter: &json!({"towns": [town]}).to_string(),
+            quotas:
+                &json!({"weighted": {"total": total, "weights": {"A": 1, "B": 1, "C": 1, "D": 1}}})
+                    .to_string(),
+            exclude_inspected_within_days: None,
+            inspector_ids: &serde_json::to_string(inspectors)?,
+            team_size: 2,
+            created_by: "bench",
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    foodcheck::ops::draw_plan(db, &id, "bench", None, "bench")
+        .await
+        .map_err(|e| anyhow::anyhow!("draw: {e}"))?;
+    Ok(())
+}
+
+fn inspection_push(tasks: &[(String, String)], items: &[String], per: usize) -> Value {
+    let mut inspections = Vec::new();
+    let mut answers = Vec::new();
+    for (task, est) in tasks {
+        let id = Uuid::new_v4().to_string();
+        inspections.push(json!({"id": id, "task_id": task, "establishment_id": est, "started_at": 1_710_000_000_000i64, "finished_at": null,
+            "lng": 117.29, "lat": 39.71, "gps_accuracy_m": 10.0, "crs": "gcj02",
+            "team": "[{\"name\":\"a\",\"badge_no\":\"1\"},{\"name\":\"b\",\"badge_no\":\"2\"}]", "representative_name": "王",
+            "representative_signed": true, "representative_refused": false, "business_opinion": null, "other_findings": null,
+            "declared_result": null, "submitted": false}));
+        for code in items.iter().take(per) {
+            answers.push(json!({"id": Uuid::new_v5(&Uuid::NAMESPACE_URL, format!("{id}:{code}").as_bytes()), "inspection_id": id,
+                "item_code": code, "status": "pass", "note": null}));
+        }
+    }
+    json!({"changes": {"inspections": {"created": inspections, "updated": [], "deleted": []}, "answers": {"created": answers, "updated": [], "deleted": []}}})
+}
+
+async fn tasks_of(db: &Db, user: &str) -> anyhow::Result<Vec<(String, String)>> {
+    Ok(sqlx::query_as("SELECT t.id, t.establishment_id FROM tasks t JOIN task_members m ON m.task_id = t.id WHERE m.inspector_id = $1 ORDER BY t.id")
+        .bind(user)
+        .fetch_all(db.pool())
+        .await?)
+}
+
+async fn run(backend: &str) -> anyhow::Result<Vec<String>> {
+    let dir = tempfile::tempdir()?;
+    let (url, cleanup) = fresh_db(backend, dir.path()).await?;
+    let config = Config {
+        listen: "127.0.0.1:0".into(),
+        data_dir: dir.path().into(),
+        database_url: Some(Secret::new(url)),
+        db_max_connections: 16,
+        log_level: "error".into(),
+        login_max_failures_per_ip: 100_000,
+        ..Config::default()
+    };
+    let state = foodcheck::app::state(config).await?;
+    let db = state.db.clone();
+    let server = foodcheck::app::Server::bind(state).await?;
+    let base = format!("http://{}", server.addr()?);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let handle = tokio::spawn(server.run(async {
+        let _ = stopped.await;
+    }));
+
+    let template = template_40();
+    let (t, _) = store::checklists::create(
+        &db,
+        store::checklists::NewTemplate {
+            code: "bench-40",
+            name: "bench",
+            content: &template,
+            actor: None,
+        },
+    )
+    .await?;
+    let v = store::checklists::version(&db, &t.id, 1)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no version"))?;
+    store::checklists::publish(&db, &t.id, 1, &v.content_json, None).await?;
+    let items: Vec<String> = template.items().map(|i| i.code.clone()).collect();
+
+    // An inspector with 300 tasks (a pair inspecting 300 establishments).
+    registry(&db, 300, "主城区", 1).await?;
+    let alice = inspector(&db, "alice").await?;
+    let bob = inspector(&db, "bob").await?;
+    plan_and_draw(&db, &t.id, "主城区", &[alice.clone(), bob.clone()], 300).await?;
+    let who = Syncer {
+        user_id: &alice,
+        device_id: Some("bench-phone"),
+    };
+    let mut first = Vec::new();
+    let mut body = Value::Null;
+    for _ in 0..11 {
+        let start = Instant::now();
+        body = pull(&db, &who, None, 2, None).await?.body;
+        first.push(start.elapsed());
+    }
+    first.remove(0);
+    let n_tasks = body["changes"]["tasks"]["created"]
+        .as_array()
+        .map(Vec::len)
+        .unwrap_or(0);
+    anyhow::ensure!(n_tasks == 300, "alice has {n_tasks} tasks");
+    let ts = body["timestamp"].as_i64().unwrap_or(0);
+    let mut incremental = Vec::new();
+    for _ in 0..101 {
+        let start = Instant::now();
+        pull(&db, &who, Some(ts), 2, None).await?;
+        incremental.push(start.elapsed());
+    }
+    incremental.remove(0);
+    // Pushes of 20 inspections × 35 answers, each on fresh tasks.
+    let tasks = tasks_of(&db, &alice).await?;
+    let mut pushes = Vec::new();
+    for chunk in tasks.chunks(20).take(11) {
+        let body = inspection_push(chunk, &items, 35);
+        let cursor = pull(&db, &who, None, 2, None).await?.body["timestamp"]
+            .as_i64()
+            .unwrap_or(0);
+        let start = Instant::now();
+        let rejected = push(&db, &who, cursor, &body).await?;
+        pushes.push(start.elapsed());
+        anyhow::ensure!(rejected.is_empty(), "rejected: {:?}", rejected.first());
+    }
+    pushes.remove(0);
+
+    // 200 devices over HTTP.
+    registry(&db, 100, "负载镇", 2).await?;
+    let mut load_users = Vec::new();
+    for i in 0..200 {
+        load_users.push(inspector(&db, &format!("device{i:03}")).await?);
+    }
+    plan_and_draw(&db, &t.id, "负载镇", &load_users, 100).await?;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .build()?;
+    let before: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM answers")
+        .fetch_one(db.pool())
+        .await?;
+    let start_all = Instant::now();
+    let results = futures::future::join_all((0..200).map(|i| {
+        let client = client.clone();
+        let base = base.clone();
+        let items = items.clone();
+        async move { device(client, base, i, items).await }
+    }))
+    .await;
+    let wall = start_all.elapsed();
+    let mut latencies = Vec::new();
+    let mut logins = Vec::new();
+    let mut errors = 0usize;
+    for r in results {
+        match r {
+            Ok((login, l)) => {
+                logins.push(login);
+                latencies.extend(l)
+            }
+            Err(e) => {
+                errors += 1;
+                eprintln!("device error: {e}");
+            }
+        }
+    }
+    let (insp,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM inspections i JOIN users u ON u.id = i.created_by WHERE u.username LIKE 'device%'",
+    )
+    .fetch_one(db.pool())
+    .await?;
+    let (dups,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM (SELECT inspection_id, item_code FROM answers GROUP BY inspection_id, item_code HAVING COUNT(*) > 1) d",
+    )
+    .fetch_one(db.pool())
+    .await?;
+    let after: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM answers")
+        .fetch_one(db.pool())
+        .await?;
+    let _ = stop.send(());
+    let _ = handle.await;
+    db.close().await;
+    if let Some((admin, name)) = cleanup {
+        let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin).await?;
+        sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .execute(&mut conn)
+            .await?;
+    }
+
+    let (fm, fp, _) = stats(first);
+    let (im, ip, _) = stats(incremental);
+    let (pm, pp, _) = stats(pushes);
+    anyhow::ensure!(!latencies.is_empty(), "no device completed");
+    let (lm, lp95, lp99) = stats(latencies.clone());
+    let (_, _, login99) = stats(logins);
+    Ok(vec![
+        format!("| push 20 inspections × 35 answers (server time) | {backend} | {pm:.2} ms | {pp:.2} ms | 10 | < 50 ms | {:.3} |", pm / 50.0),
+        format!("| first pull, inspector with 300 tasks (server time) | {backend} | {fm:.2} ms | {fp:.2} ms | 10 | < 100 ms | {:.3} |", fm / 100.0),
+        format!("| incremental pull, nothing new (server time) | {backend} | {im:.3} ms | {ip:.3} ms | 100 | < 5 ms | {:.3} |", im / 5.0),
+        format!(
+            "| 200 devices concurrently over HTTP (each: login, pull, push 1 inspection × 35 answers, pull) in {:.1} s: errors {errors}, inspections {insp}/200, answers +{}/7000, duplicate answers {dups}; sync request latency (login p99 {login99:.0} ms, argon2) | {backend} | {lm:.1} ms | p95 {lp95:.1} ms, **p99 {lp99:.1} ms** | {} | 0 errors, 0 lost, 0 duplicated | - |",
+            wall.as_secs_f64(),
+            after.0 - before.0,
+            latencies.len()
+        ),
+    ])
+}
+
+/// One device: log in, first pull, push one inspection with 35 answers, pull again.
+async fn device(
+    client: reqwest::Client,
+    base: String,
+    i: usize,
+    items: Vec<String>,
+) -> anyhow::Result<(Duration, Vec<Duration>)> {
+    let mut lat = Vec::new();
+    let timed = |lat: &mut Vec<Duration>, start: Instant| lat.push(start.elapsed());
+    let start = Instant::now();
+    let login: Value = client
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&json!({"username": format!("device{i:03}"), "password": "bench-password-1", "device_id": format!("phone-{i}")}))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let login_time = start.elapsed();
+    let token = login["access_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let start = Instant::now();
+    let p: Value = client
+        .get(format!(
+            "{base}/api/v1/sync?last_pulled_at=null&schema_version=2"
+        ))
+        .bearer_auth(&token)
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    timed(&mut lat, start);
+    let task = &p["changes"]["tasks"]["created"][0];
+    let tasks = vec![(
+        task["id"].as_str().unwrap_or_default().to_string(),
+        task["establishment_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+    )];
+    let body = inspection_push(&tasks, &items, 35);
+    let start = Instant::now();
+    let r: Value = client
+        .post(format!(
+            "{base}/api/v1/sync?last_pulled_at={}",
+            p["timestamp"]
+        ))
+        .bearer_auth(&token)
+        .json(&body)
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    timed(&mut lat, start);
+    anyhow::ensure!(r == json!({}), "push refused: {r}");
+    let start = Instant::now();
+    client
+        .get(format!(
+            "{base}/api/v1/sync?last_pulled_at={}&schema_version=2",
+            p["timestamp"]
+        ))
+        .bearer_auth(&token)
+        .send()
+        .await?
+        .error_for_status()?;
+    timed(&mut lat, start);
+    Ok((login_time, lat))
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let mut rows = vec![
+        "| benchmark | backend | median | p95 | runs | target | median / target |".to_string(),
+        "|---|---|---|---|---|---|---|".to_string(),
+    ];
+    rows.extend(run("sqlite").await?);
+    if std::env::var("FOODCHECK_BENCH_POSTGRES_URL").is_ok() {
+        rows.extend(run("postgres").await?);
+    }
+    for r in rows {
+        println!("{r}");
+    }
+    Ok(())
+}
