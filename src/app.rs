@@ -56,6 +56,10 @@ impl Server {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let db = self.state.db.clone();
+        let sweeper = tokio::spawn(sweep_tombstones(
+            db.clone(),
+            self.state.config.tombstone_retention_days,
+        ));
         let router = http::router(self.state);
         axum::serve(
             self.listener,
@@ -64,6 +68,7 @@ impl Server {
         .with_graceful_shutdown(shutdown)
         .await
         .context("serving HTTP")?;
+        sweeper.abort();
         db.close().await;
         Ok(())
     }
@@ -90,4 +95,26 @@ pub async fn shutdown_signal() {
         _ = terminate => {},
     }
     tracing::info!("shutdown signal received; finishing in-flight requests");
+}
+
+/// Hourly: drops sync tombstones past retention (several instances may do it at once; the
+/// statements are idempotent).
+async fn sweep_tombstones(db: crate::store::Db, retention_days: u64) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
+    loop {
+        tick.tick().await;
+        let before = crate::store::now_ms() - (retention_days as i64) * 86_400_000;
+        let result = async {
+            let mut tx = db.begin_write().await?;
+            let n = crate::store::sync::purge_tombstones(tx.conn(), before).await?;
+            tx.commit().await?;
+            Ok::<u64, sqlx::Error>(n)
+        }
+        .await;
+        match result {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(purged = n, "sync tombstones past retention removed"),
+            Err(e) => tracing::warn!(error = %e, "tombstone sweep failed"),
+        }
+    }
 }

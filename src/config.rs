@@ -68,6 +68,9 @@ pub struct Config {
     pub max_json_body_bytes: usize,
     /// Maximum bulk-import body (CSV/XLSX), bytes.
     pub max_import_body_bytes: usize,
+    /// Deleted records' tombstones are kept this many days; a device whose cursor is older
+    /// gets a full replacement on its next pull.
+    pub tombstone_retention_days: u64,
     /// `text` or `json`.
     pub log_format: LogFormat,
     /// tracing filter, e.g. `info,foodcheck=debug`.
@@ -90,6 +93,7 @@ impl Default for Config {
             trust_forwarded_for: false,
             max_json_body_bytes: 2 * 1024 * 1024,
             max_import_body_bytes: 20 * 1024 * 1024,
+            tombstone_retention_days: 90,
             log_format: LogFormat::Text,
             log_level: "info".into(),
         }
