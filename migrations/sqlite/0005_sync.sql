@@ -93,6 +93,8 @@ CREATE TABLE sync_tombstones (
     table_name TEXT NOT NULL,
     record_id TEXT NOT NULL,
     task_id TEXT NOT NULL,
+    -- The user/device that deleted it: it is not told again (it may re-create the same id).
+    deleted_by TEXT,
     seq INTEGER NOT NULL,
     deleted_at INTEGER NOT NULL,
     PRIMARY KEY (table_name, record_id)

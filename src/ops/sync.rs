@@ -89,6 +89,11 @@ pub async fn pull(
                 .collect()
         })
         .unwrap_or_default();
+    // Tables the app did not have before its upgrade: every row is new to it.
+    let new_tables: HashSet<String> = migration
+        .as_ref()
+        .map(|m| m.tables.iter().cloned().collect())
+        .unwrap_or_default();
     let since_for = |table: &str| {
         if migrated_tables.contains(table) {
             -1
@@ -147,14 +152,15 @@ pub async fn pull(
         }
         if changes.contains_key("photos") {
             for p in q::pull_photos(&mut tx, user, since_for("photos")).await? {
-                let new = is_new(p.created_seq, p.origin_device.as_deref());
+                let new = new_tables.contains("photos")
+                    || is_new(p.created_seq, p.origin_device.as_deref());
                 let rec = json!({"id": p.id, "inspection_id": p.inspection_id, "item_code": text(p.item_code.as_deref()),
                     "sha256": p.sha256, "byte_size": p.byte_size, "taken_at": p.taken_at, "processing_status": p.processing_status});
                 push_rec(&mut changes, "photos", version, new, rec);
             }
         }
         if let Some(s) = since {
-            for (table, id) in q::pull_tombstones(&mut tx, user, s).await? {
+            for (table, id) in q::pull_tombstones(&mut tx, user, s, device).await? {
                 if let Some(c) = changes.get_mut(table.as_str()) {
                     c.deleted.push(id);
                 }
@@ -780,13 +786,13 @@ pub async fn push(
         }
         if *table == "inspections" {
             for a in q::answers_of(tx.conn(), std::slice::from_ref(id)).await? {
-                q::delete_with_tombstone(tx.conn(), "answers", &a.id, &task.id, seq).await?;
+                q::delete_with_tombstone(tx.conn(), "answers", &a.id, &task.id, &by).await?;
             }
             for p in q::photos_of(tx.conn(), std::slice::from_ref(id)).await? {
-                q::delete_with_tombstone(tx.conn(), "photos", &p.id, &task.id, seq).await?;
+                q::delete_with_tombstone(tx.conn(), "photos", &p.id, &task.id, &by).await?;
             }
         }
-        q::delete_with_tombstone(tx.conn(), table, id, &task.id, seq).await?;
+        q::delete_with_tombstone(tx.conn(), table, id, &task.id, &by).await?;
     }
     for (id, evaluation, flags) in submissions {
         let Some((r, _, _)) = accepted_insp.get(&id) else {

@@ -426,7 +426,7 @@ pub async fn record_draw(
         .execute(&mut *conn)
         .await?;
     }
-    let (seq,): (i64,) =
+    let (draw_seq,): (i64,) =
         sqlx::query_as("SELECT COALESCE(MAX(seq), 0) + 1 FROM draws WHERE plan_id = $1")
             .bind(draw.plan_id)
             .fetch_one(&mut *conn)
@@ -437,7 +437,7 @@ pub async fn record_draw(
     )
     .bind(draw.id)
     .bind(draw.plan_id)
-    .bind(seq)
+    .bind(draw_seq)
     .bind(draw.seed)
     .bind(draw.algorithm)
     .bind(draw.pool_hash)

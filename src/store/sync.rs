@@ -309,16 +309,22 @@ pub async fn pull_photos(
     .await
 }
 
+/// Deletions after `since` in the user's scope, except those this device made itself.
 pub async fn pull_tombstones(
     conn: &mut AnyConnection,
     user: &str,
     since: i64,
+    origin: Option<&str>,
 ) -> Result<Vec<(String, String)>, sqlx::Error> {
-    sqlx::query_as(&format!("SELECT table_name, record_id FROM sync_tombstones WHERE task_id IN ({MY_TASKS}) AND seq > $2"))
-        .bind(user)
-        .bind(since)
-        .fetch_all(conn)
-        .await
+    sqlx::query_as(&format!(
+        "SELECT table_name, record_id FROM sync_tombstones WHERE task_id IN ({MY_TASKS}) AND seq > $2 \
+         AND (deleted_by IS NULL OR $3 IS NULL OR deleted_by <> $3)"
+    ))
+    .bind(user)
+    .bind(since)
+    .bind(origin)
+    .fetch_all(conn)
+    .await
 }
 
 /// What a push needs to know about a task.
@@ -558,20 +564,23 @@ pub async fn delete_with_tombstone(
     table: &'static str,
     id: &str,
     task_id: &str,
-    seq: i64,
+    by: &Author<'_>,
 ) -> Result<(), sqlx::Error> {
+    let seq = by.seq;
     // `table` comes from the fixed sync schema, never from the client.
     sqlx::query(&format!("DELETE FROM {table} WHERE id = $1"))
         .bind(id)
         .execute(&mut *conn)
         .await?;
     sqlx::query(
-        "INSERT INTO sync_tombstones (table_name, record_id, task_id, seq, deleted_at) VALUES ($1, $2, $3, $4, $5) \
-         ON CONFLICT (table_name, record_id) DO UPDATE SET seq = excluded.seq, deleted_at = excluded.deleted_at",
+        "INSERT INTO sync_tombstones (table_name, record_id, task_id, deleted_by, seq, deleted_at) VALUES ($1, $2, $3, $4, $5, $6) \
+         ON CONFLICT (table_name, record_id) DO UPDATE SET seq = excluded.seq, deleted_at = excluded.deleted_at, \
+         deleted_by = excluded.deleted_by",
     )
     .bind(table)
     .bind(id)
     .bind(task_id)
+    .bind(by.device_id)
     .bind(seq)
     .bind(now_ms())
     .execute(conn)

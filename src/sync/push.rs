@@ -325,8 +325,11 @@ impl InspectionRec {
             }
             _ => return Err("lng and lat go together".into()),
         }
+        // The sync contract's enumeration exactly (the stored value is compared on replays).
         if let Some(c) = &self.crs {
-            c.parse::<crate::geo::Crs>().map_err(|e| e.to_string())?;
+            if !matches!(c.as_str(), "wgs84" | "gcj02" | "bd09") {
+                return Err(format!("crs {c:?} is not wgs84, gcj02 or bd09"));
+            }
         }
         if self.gps_accuracy_m.is_some_and(|a| a < 0.0) {
             return Err("gps_accuracy_m must not be negative".into());
@@ -477,5 +480,8 @@ mod tests {
         assert!(r.check().is_ok());
         r.declared_result = Some("great".into());
         assert!(r.check().is_err());
+        r.declared_result = None;
+        r.crs = Some("GCJ-02".into());
+        assert!(r.check().is_err(), "only the documented spellings");
     }
 }

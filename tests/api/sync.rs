@@ -553,6 +553,47 @@ async fn submission_computes_the_result_and_locks(app: TestApp) {
     .unwrap();
     let failed: Vec<String> = serde_json::from_str(&failed).unwrap();
     assert_eq!(failed, vec![KEY[0].to_string(), KEY[1].to_string()]);
+    // A next round's task for the same establishment reaches the device, with them.
+    let (_, p3) = pull(&w.app, &t, p2["timestamp"].as_i64(), 2).await;
+    let team: Vec<&str> = w.tasks[0]
+        .2
+        .iter()
+        .map(|n| {
+            w.inspectors
+                .iter()
+                .find(|(m, _)| m == n)
+                .unwrap()
+                .1
+                .as_str()
+        })
+        .collect();
+    let (_, plan) = w
+        .app
+        .post("/api/v1/plans", &w.admin, json!({"name": "n2", "round_title": "第2期", "theme": "t", "period_start": "2024-04-01",
+            "period_end": "2024-04-30", "due_date": "2099-04-30", "template_id": TEMPLATE, "template_version": 1,
+            "quotas": {"explicit": {"C": 6}}, "inspector_ids": team, "team_size": 2}))
+        .await;
+    let (s, _) = w
+        .app
+        .post(
+            &format!("/api/v1/plans/{}/draw", plan["id"].as_str().unwrap()),
+            &w.admin,
+            json!({"seed": "2"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let (_, p4) = pull(&w.app, &t, p3["timestamp"].as_i64(), 2).await;
+    let next: Vec<&Value> = p4["changes"]["tasks"]["created"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["establishment_id"] == est.as_str())
+        .collect();
+    assert_eq!(next.len(), 1, "{p4}");
+    assert_eq!(
+        next[0]["must_check_items"],
+        json!(format!("[\"{}\",\"{}\"]", KEY[0], KEY[1]))
+    );
 }
 
 async fn bad_push_input_is_4xx_and_applies_nothing(app: TestApp) {

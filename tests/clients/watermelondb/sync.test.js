@@ -804,9 +804,10 @@ describe('foodcheck sync with WatermelonDB 0.28.0 against the real server', { sk
     assert.deepEqual(dirty.tasks.updated, [ok.taskId], 'the refused task edit stays pending locally')
   })
 
-  scenario('11b. refusal code invalid_record for inspection values: unknown crs, coordinates out of range', async () => {
+  scenario('11b. refusal code invalid_record for inspection values: coordinates out of range, unknown crs; a crs alias converges', async () => {
     const s1 = await world.seedTask()
     const s2 = await world.seedTask()
+    const s3 = await world.seedTask()
     const a = await newDevice('bad-values', 'a')
     await a.sync()
     // one bad value per push, so that one server problem does not hide the other
@@ -814,11 +815,26 @@ describe('foodcheck sync with WatermelonDB 0.28.0 against the real server', { sk
     const { post } = await syncAndGet(a)
     assertRefused(post, { inspections: { [badLat.id]: 'invalid_record' } })
     await a.db.write(() => badLat.destroyPermanently()) // the app discards it (local only)
-    const badCrs = await createInspection(a.db, s1, { crs: 'GCJ-02' })
+    const badCrs = await createInspection(a.db, s1, { crs: 'mars2000' })
     const { post: post2 } = await syncAndGet(a)
     assertRefused(post2, { inspections: { [badCrs.id]: 'invalid_record' } })
+    await a.db.write(() => badCrs.destroyPermanently())
     assert.deepEqual(await world.inspectionsOfTask(s1.taskId), [])
     assert.deepEqual(await world.inspectionsOfTask(s2.taskId), [])
+
+    // 'GCJ-02' (how SDK docs spell it): refused as invalid_record, or accepted as gcj02, in
+    // which case the device must end up with the server's value
+    const alias = await createInspection(a.db, s3, { crs: 'GCJ-02' })
+    const { post: post3 } = await syncAndGet(a)
+    assert.equal(post3.status, 200, `HTTP ${post3.status} ${clip(post3.responseBody)}`)
+    if (post3.responseBody.experimentalRejectedIds) {
+      assertRefused(post3, { inspections: { [alias.id]: 'invalid_record' } })
+    } else {
+      assert.equal((await world.inspection(s3.taskId, alias.id)).crs, 'gcj02')
+      await a.sync()
+      assert.equal((await lib.rawOf(a.db, 'inspections', alias.id)).crs, 'gcj02',
+        'the server stored gcj02: the next pull must bring it back to the device that pushed GCJ-02')
+    }
   })
 
   scenario('12. refusal codes: duplicate_answer, and read_only for a submitted inspection, its answers and photos', async () => {
