@@ -115,6 +115,16 @@ impl AppError {
         }
     }
 
+    /// 422 `validation_failed` listing every field problem in `details`.
+    pub fn validation_failed(errors: Vec<crate::establishment::FieldError>) -> Self {
+        let message = errors
+            .iter()
+            .map(|e| format!("{}: {}", e.field, e.message))
+            .collect::<Vec<_>>()
+            .join("; ");
+        AppError::unprocessable_with("validation_failed", message, errors)
+    }
+
     pub fn status(&self) -> StatusCode {
         match self {
             AppError::BadRequest { .. } => StatusCode::BAD_REQUEST,

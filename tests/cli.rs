@@ -184,3 +184,65 @@ fn wait_timeout(
     let _ = child.kill();
     None
 }
+
+#[test]
+fn demo_data_and_import_from_the_shell() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = foodcheck(dir.path())
+        .args(["demo-data", "--establishments", "40"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    for role in ["admin", "reviewer", "inspector", "lab"] {
+        assert!(text.contains(role), "no {role} account printed: {text}");
+    }
+    // A second run refuses: the database is not empty.
+    let again = foodcheck(dir.path()).args(["demo-data"]).output().unwrap();
+    assert!(!again.status.success());
+
+    let csv = dir.path().join("registry.csv");
+    std::fs::write(
+        &csv,
+        "\u{feff}牌匾名称,营业执照名称,食品经营许可证编号,业态,经营地址,街道乡镇,风险等级\n\
+         新店,新店餐饮有限公司,JY21201159999991,小吃店,宝坻区某路1号,周良街道,C\n",
+    )
+    .unwrap();
+    let dry = foodcheck(dir.path())
+        .args(["import", "establishments"])
+        .arg(&csv)
+        .arg("--dry-run")
+        .output()
+        .unwrap();
+    assert!(dry.status.success(), "{dry:?}");
+    assert!(
+        String::from_utf8_lossy(&dry.stdout).contains("1 created")
+            && String::from_utf8_lossy(&dry.stdout).contains("dry run")
+    );
+    let real = foodcheck(dir.path())
+        .args(["import", "establishments"])
+        .arg(&csv)
+        .output()
+        .unwrap();
+    assert!(real.status.success(), "{real:?}");
+    // Importing the same file again updates the row (matched by licence number).
+    let again = foodcheck(dir.path())
+        .args(["import", "establishments"])
+        .arg(&csv)
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&again.stdout).contains("0 created, 1 updated"),
+        "{again:?}"
+    );
+    // A bad row: listed with its row and column, exit code 1, nothing written.
+    std::fs::write(&csv, "牌匾名称,营业执照名称,食品经营许可证编号,业态,经营地址,街道乡镇,风险等级\n坏店,坏店公司,JY1,小吃店,地址,周良街道,Z\n").unwrap();
+    let bad = foodcheck(dir.path())
+        .args(["import", "establishments"])
+        .arg(&csv)
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("row 2") && err.contains("风险等级"), "{err}");
+}

@@ -235,15 +235,6 @@ pub struct SearchParams {
     pub page_size: Option<u32>,
 }
 
-fn validation_failed(errors: Vec<crate::establishment::FieldError>) -> AppError {
-    let message = errors
-        .iter()
-        .map(|e| format!("{}: {}", e.field, e.message))
-        .collect::<Vec<_>>()
-        .join("; ");
-    AppError::unprocessable_with("validation_failed", message, errors)
-}
-
 fn duplicate_error(e: &sqlx::Error) -> Option<AppError> {
     if !store::is_unique_violation(e) {
         return None;
@@ -261,7 +252,9 @@ fn duplicate_error(e: &sqlx::Error) -> Option<AppError> {
 }
 
 fn validate(body: EstablishmentBody) -> AppResult<(EstablishmentInput, Vec<Warning>)> {
-    body.into_raw().validate().map_err(validation_failed)
+    body.into_raw()
+        .validate()
+        .map_err(AppError::validation_failed)
 }
 
 /// Register an establishment (admin).

@@ -169,15 +169,6 @@ async fn list_plans(
     }))
 }
 
-fn validation_failed(errors: Vec<crate::establishment::FieldError>) -> AppError {
-    let message = errors
-        .iter()
-        .map(|e| format!("{}: {}", e.field, e.message))
-        .collect::<Vec<_>>()
-        .join("; ");
-    AppError::unprocessable_with("validation_failed", message, errors)
-}
-
 /// Create a plan (admin). It can be drawn once created.
 #[utoipa::path(post, path = "/api/v1/plans", tag = "plans", security(("bearer" = [])),
     request_body = RawPlan,
@@ -191,7 +182,7 @@ async fn create_plan(
     ApiJson(raw): ApiJson<RawPlan>,
 ) -> AppResult<(StatusCode, Json<PlanView>)> {
     user.require(&[Role::Admin])?;
-    let spec = raw.validate().map_err(validation_failed)?;
+    let spec = raw.validate().map_err(AppError::validation_failed)?;
     let version =
         store::checklists::version(&state.db, &spec.template_id, spec.template_version).await?;
     let mut errors = Vec::new();
@@ -227,7 +218,7 @@ async fn create_plan(
         ));
     }
     if !errors.is_empty() {
-        return Err(validation_failed(errors));
+        return Err(AppError::validation_failed(errors));
     }
     let id = uuid::Uuid::new_v4().to_string();
     let filter = to_json(&spec.filter)?;
