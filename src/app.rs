@@ -56,10 +56,7 @@ impl Server {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let db = self.state.db.clone();
-        let sweeper = tokio::spawn(sweep_tombstones(
-            db.clone(),
-            self.state.config.tombstone_retention_days,
-        ));
+        let sweeper = tokio::spawn(sweep(self.state.clone()));
         let router = http::router(self.state);
         axum::serve(
             self.listener,
@@ -97,9 +94,11 @@ pub async fn shutdown_signal() {
     tracing::info!("shutdown signal received; finishing in-flight requests");
 }
 
-/// Hourly: drops sync tombstones past retention (several instances may do it at once; the
+/// Hourly: drops sync tombstones past retention and expired partial uploads (several instances may do it at once; the
 /// statements are idempotent).
-async fn sweep_tombstones(db: crate::store::Db, retention_days: u64) {
+async fn sweep(state: AppState) {
+    let db = state.db.clone();
+    let retention_days = state.config.tombstone_retention_days;
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
     loop {
         tick.tick().await;
@@ -115,6 +114,11 @@ async fn sweep_tombstones(db: crate::store::Db, retention_days: u64) {
             Ok(0) => {}
             Ok(n) => tracing::info!(purged = n, "sync tombstones past retention removed"),
             Err(e) => tracing::warn!(error = %e, "tombstone sweep failed"),
+        }
+        match crate::http::uploads::sweep_expired(&state).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(removed = n, "expired partial uploads removed"),
+            Err(e) => tracing::warn!(error = %e, "upload sweep failed"),
         }
     }
 }

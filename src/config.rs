@@ -68,6 +68,8 @@ pub struct Config {
     pub max_json_body_bytes: usize,
     /// Maximum bulk-import body (CSV/XLSX), bytes.
     pub max_import_body_bytes: usize,
+    /// Largest photo or evidence file accepted by the upload endpoint, bytes.
+    pub max_photo_bytes: usize,
     /// Deleted records' tombstones are kept this many days; a device whose cursor is older
     /// gets a full replacement on its next pull.
     pub tombstone_retention_days: u64,
@@ -93,6 +95,7 @@ impl Default for Config {
             trust_forwarded_for: false,
             max_json_body_bytes: 2 * 1024 * 1024,
             max_import_body_bytes: 20 * 1024 * 1024,
+            max_photo_bytes: 25 * 1024 * 1024,
             tombstone_retention_days: 90,
             log_format: LogFormat::Text,
             log_level: "info".into(),

@@ -64,6 +64,12 @@ pub enum AppError {
     /// 503
     #[error("{0}")]
     Unavailable(String),
+    /// 412: a required protocol precondition (e.g. `Tus-Resumable`) is missing.
+    #[error("{0}")]
+    PreconditionFailed(String),
+    /// 460 (tus checksum extension): the chunk does not match its `Upload-Checksum`.
+    #[error("the chunk does not match its Upload-Checksum; it was discarded")]
+    ChecksumMismatch,
     /// 500: logged with its cause; the client sees no internals.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
@@ -137,6 +143,10 @@ impl AppError {
             AppError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
+            AppError::ChecksumMismatch => {
+                StatusCode::from_u16(460).unwrap_or(StatusCode::BAD_REQUEST)
+            }
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -153,6 +163,8 @@ impl AppError {
             AppError::UnsupportedMediaType(_) => "unsupported_media_type",
             AppError::TooManyRequests { .. } => "too_many_requests",
             AppError::Unavailable(_) => "unavailable",
+            AppError::PreconditionFailed(_) => "precondition_failed",
+            AppError::ChecksumMismatch => "checksum_mismatch",
             AppError::Internal(_) => "internal_error",
         }
     }
@@ -256,6 +268,12 @@ pub const ERROR_CODES: &[(&str, u16, &str)] = &[
     ("unknown_column", 422, "A pushed record has a column the table does not have."),
     ("invalid_id", 422, "A pushed id is not a UUID."),
     ("duplicate_id", 422, "One push lists the same record id twice."),
+    ("precondition_failed", 412, "A protocol precondition is missing (tus: `Tus-Resumable: 1.0.0`)."),
+    ("checksum_mismatch", 460, "tus: the chunk does not match its `Upload-Checksum`; it was discarded and the offset is unchanged."),
+    ("offset_mismatch", 409, "tus: `Upload-Offset` is not the upload's current offset; HEAD the upload and resume from there."),
+    ("sha256_mismatch", 409, "The uploaded file (or the declared sha256) is not the photo record's; the upload is discarded."),
+    ("size_mismatch", 409, "`Upload-Length` is not the photo record's `byte_size`."),
+    ("checksum_algorithm_unsupported", 400, "tus: `Upload-Checksum` names an algorithm other than sha1 or sha256."),
     ("import_failed", 422, "A bulk import has row errors; `details` is the import report (`errors` with row, column, code, message). Nothing was written."),
     ("invalid_table", 422, "An uploaded table cannot be read: missing required columns, duplicate columns, no rows, too many rows."),
     ("draft_exists", 409, "The checklist template already has a draft version; edit or publish that draft instead of starting another."),

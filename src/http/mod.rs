@@ -10,6 +10,7 @@ pub mod plans;
 pub mod public;
 pub mod sync;
 pub mod tasks;
+pub mod uploads;
 pub mod users;
 
 use std::sync::Arc;
@@ -57,6 +58,7 @@ pub struct AppState {
         (name = "plans", description = "随机查餐厅 rounds: plans, auditable draws (双随机), conflicts of interest (回避)"),
         (name = "tasks", description = "Inspection tasks: one per drawn establishment, for its team"),
         (name = "sync", description = "Offline sync for inspectors' apps (WatermelonDB protocol); see api-spec/sync.md"),
+        (name = "uploads", description = "Photo bytes by the tus 1.0 resumable upload protocol"),
         (name = "public", description = "Public, unauthenticated data (一公开): never personal data"),
     )
 )]
@@ -93,6 +95,7 @@ fn api(import_limit: usize) -> OpenApiRouter<AppState> {
         .merge(tasks::router())
         .merge(public::router())
         .merge(sync::router())
+        .merge(uploads::router())
 }
 
 /// Unix milliseconds as an RFC 3339 UTC string, the API's time format.

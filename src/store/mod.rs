@@ -13,6 +13,7 @@ pub mod plans;
 pub mod sync;
 pub mod throttle;
 pub mod tokens;
+pub mod uploads;
 pub mod users;
 
 use std::sync::Arc;

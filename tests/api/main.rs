@@ -10,3 +10,4 @@ mod establishments;
 mod plans;
 mod spec;
 mod sync;
+mod uploads;

@@ -1,0 +1,402 @@
+//! Photo bytes by tus 1.0: creation, resumable chunks, checksum 460, completion checks,
+//! content-addressed de-duplication, ownership.
+
+use foodcheck::auth::Role;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::common::{assert_error, TestApp};
+
+both_backends!(tus_upload_resumes_verifies_and_dedupes, tus_refusals);
+
+const TEMPLATE: &str = "00000000-0000-4000-8000-000000002016";
+
+/// A JPEG-looking file of `n` bytes (JPEG signature, then deterministic noise).
+fn jpeg(n: usize, seed: u8) -> Vec<u8> {
+    let mut v = vec![0xFF, 0xD8, 0xFF, 0xE0];
+    v.extend((0..n - 4).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)));
+    v
+}
+
+fn hex_sha256(b: &[u8]) -> String {
+    hex::encode(Sha256::digest(b))
+}
+
+fn b64(s: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(s)
+}
+
+/// An inspector with a task, an inspection and the given photo records synced.
+async fn setup(app: &TestApp, photos: &[(&str, &[u8])]) -> (String, String) {
+    let admin = app.token_for("admin", Role::Admin).await;
+    let a = app.user("insp-a", Role::Inspector).await;
+    let b = app.user("insp-b", Role::Inspector).await;
+    app.user("outsider", Role::Inspector).await;
+    let (s, e) = app
+        .post("/api/v1/establishments", &admin, json!({"sign_name": "店", "licensed_name": "公司", "license_no": "JY21201150000001",
+            "category": "small_restaurant", "address": "地址", "town": "周良街道", "risk_grade": "C"}))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{e}");
+    let (_, plan) = app
+        .post("/api/v1/plans", &admin, json!({"name": "n", "round_title": "r", "theme": "t", "period_start": "2024-03-01",
+            "period_end": "2024-03-31", "due_date": "2099-01-01", "template_id": TEMPLATE, "template_version": 1,
+            "quotas": {"explicit": {"C": 1}}, "inspector_ids": [a, b], "team_size": 2}))
+        .await;
+    app.post(
+        &format!("/api/v1/plans/{}/draw", plan["id"].as_str().unwrap()),
+        &admin,
+        json!({"seed": "s"}),
+    )
+    .await;
+    let token = app.login_full("insp-a", "phone").await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, p) = app
+        .get("/api/v1/sync?last_pulled_at=null&schema_version=2", &token)
+        .await;
+    let task = &p["changes"]["tasks"]["created"][0];
+    let iid = Uuid::new_v4().to_string();
+    let records: Vec<Value> = photos
+        .iter()
+        .map(|(id, bytes)| json!({"id": id, "inspection_id": iid, "item_code": null, "sha256": hex_sha256(bytes), "byte_size": bytes.len(), "taken_at": 1_710_000_000_000i64}))
+        .collect();
+    let (s, r) = app
+        .post(&format!("/api/v1/sync?last_pulled_at={}", p["timestamp"]), &token,
+            json!({"changes": {"inspections": {"created": [{"id": iid, "task_id": task["id"], "establishment_id": task["establishment_id"],
+                "started_at": 1_710_000_000_000i64, "team": "[]", "representative_signed": false, "representative_refused": false, "submitted": false}]},
+                "photos": {"created": records}}}))
+        .await;
+    assert_eq!((s, r), (StatusCode::OK, json!({})));
+    (token, admin)
+}
+
+async fn tus(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    token: &str,
+    headers: &[(&str, String)],
+    body: Vec<u8>,
+) -> reqwest::Response {
+    let mut req = app
+        .client
+        .request(method, app.url(path))
+        .bearer_auth(token)
+        .header("tus-resumable", "1.0.0");
+    for (k, v) in headers {
+        req = req.header(*k, v);
+    }
+    req.body(body).send().await.unwrap()
+}
+
+fn offset(res: &reqwest::Response) -> i64 {
+    res.headers()["upload-offset"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+async fn create(app: &TestApp, token: &str, photo: &str, bytes: &[u8]) -> reqwest::Response {
+    let meta = format!(
+        "photo_id {},sha256 {},filename {}",
+        b64(photo),
+        b64(&hex_sha256(bytes)),
+        b64("IMG_0001.jpg")
+    );
+    tus(
+        app,
+        Method::POST,
+        "/api/v1/uploads",
+        token,
+        &[
+            ("upload-length", bytes.len().to_string()),
+            ("upload-metadata", meta),
+        ],
+        vec![],
+    )
+    .await
+}
+
+async fn tus_upload_resumes_verifies_and_dedupes(app: TestApp) {
+    let photo = Uuid::new_v4().to_string();
+    let twin = Uuid::new_v4().to_string();
+    let bytes = jpeg(300_000, 7);
+    let (token, admin) = setup(&app, &[(&photo, &bytes), (&twin, &bytes)]).await;
+    let res = tus(
+        &app,
+        Method::OPTIONS,
+        "/api/v1/uploads",
+        &token,
+        &[],
+        vec![],
+    )
+    .await;
+    assert_eq!(res.status(), 204);
+    assert!(res.headers()["tus-extension"]
+        .to_str()
+        .unwrap()
+        .contains("checksum"));
+    assert_eq!(res.headers()["tus-checksum-algorithm"], "sha1,sha256");
+
+    let res = create(&app, &token, &photo, &bytes).await;
+    assert_eq!(res.status(), 201);
+    let location = res.headers()["location"].to_str().unwrap().to_string();
+    assert_eq!(offset(&res), 0);
+    assert!(res.headers().contains_key("upload-expires"));
+    // First chunk with a correct sha1 checksum.
+    let chunk = |from: usize, to: usize| bytes[from..to].to_vec();
+    let sum = |b: &[u8], alg: &str| {
+        use base64::Engine;
+        let d = match alg {
+            "sha1" => sha1::Sha1::digest(b).to_vec(),
+            _ => Sha256::digest(b).to_vec(),
+        };
+        format!(
+            "{alg} {}",
+            base64::engine::general_purpose::STANDARD.encode(d)
+        )
+    };
+    let ct = (
+        "content-type",
+        "application/offset+octet-stream".to_string(),
+    );
+    let res = tus(
+        &app,
+        Method::PATCH,
+        &location,
+        &token,
+        &[
+            ct.clone(),
+            ("upload-offset", "0".into()),
+            ("upload-checksum", sum(&chunk(0, 100_000), "sha1")),
+        ],
+        chunk(0, 100_000),
+    )
+    .await;
+    assert_eq!((res.status().as_u16(), offset(&res)), (204, 100_000));
+    // A corrupted chunk: 460 and the offset stays where it was.
+    let mut bad = chunk(100_000, 200_000);
+    bad[5] ^= 0xFF;
+    let res = tus(
+        &app,
+        Method::PATCH,
+        &location,
+        &token,
+        &[
+            ct.clone(),
+            ("upload-offset", "100000".into()),
+            ("upload-checksum", sum(&chunk(100_000, 200_000), "sha256")),
+        ],
+        bad,
+    )
+    .await;
+    assert_eq!(res.status().as_u16(), 460);
+    let res = tus(&app, Method::HEAD, &location, &token, &[], vec![]).await;
+    assert_eq!(
+        (
+            offset(&res),
+            res.headers()["upload-length"].to_str().unwrap()
+        ),
+        (100_000, "300000")
+    );
+    // A wrong offset is a conflict.
+    let res = tus(
+        &app,
+        Method::PATCH,
+        &location,
+        &token,
+        &[ct.clone(), ("upload-offset", "5".into())],
+        chunk(5, 10),
+    )
+    .await;
+    assert_eq!(res.status(), 409);
+    // Resume from the stored offset to the end.
+    let res = tus(
+        &app,
+        Method::PATCH,
+        &location,
+        &token,
+        &[ct.clone(), ("upload-offset", "100000".into())],
+        chunk(100_000, 300_000),
+    )
+    .await;
+    assert_eq!((res.status().as_u16(), offset(&res)), (204, 300_000));
+    // The photo record shows the upload on the next pull; the file is stored byte for byte.
+    let (_, p) = app
+        .get("/api/v1/sync?last_pulled_at=null&schema_version=2", &token)
+        .await;
+    let rec = p["changes"]["photos"]["created"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == photo.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(rec["processing_status"], "uploaded");
+    let stored = std::fs::read(
+        app.dir
+            .path()
+            .join("blobs")
+            .join(&hex_sha256(&bytes)[..2])
+            .join(hex_sha256(&bytes)),
+    )
+    .unwrap();
+    assert_eq!(stored, bytes);
+    // The same bytes for another photo record: stored once, complete at creation.
+    let res = create(&app, &token, &twin, &bytes).await;
+    assert_eq!((res.status().as_u16(), offset(&res)), (201, 300_000));
+    assert_eq!(
+        foodcheck::store::uploads::count_blobs(app.db())
+            .await
+            .unwrap(),
+        1
+    );
+    // Reviewers see the record; uploads are the inspectors'.
+    let res = create(&app, &admin, &photo, &bytes).await;
+    assert_eq!(res.status(), 403);
+}
+
+async fn tus_refusals(app: TestApp) {
+    let photo = Uuid::new_v4().to_string();
+    let other = Uuid::new_v4().to_string();
+    let text = Uuid::new_v4().to_string();
+    let bytes = jpeg(50_000, 1);
+    let not_image = b"just some text, certainly not a photo".repeat(100);
+    let (token, _) = setup(
+        &app,
+        &[
+            (&photo, &bytes),
+            (&other, &jpeg(50_000, 2)),
+            (&text, &not_image),
+        ],
+    )
+    .await;
+    // Missing Tus-Resumable.
+    let res = app
+        .client
+        .post(app.url("/api/v1/uploads"))
+        .bearer_auth(&token)
+        .header("upload-length", "10")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 412);
+    // Over the size limit.
+    let meta = format!(
+        "photo_id {},sha256 {}",
+        b64(&photo),
+        b64(&hex_sha256(&bytes))
+    );
+    let res = tus(
+        &app,
+        Method::POST,
+        "/api/v1/uploads",
+        &token,
+        &[
+            ("upload-length", (30 * 1024 * 1024).to_string()),
+            ("upload-metadata", meta),
+        ],
+        vec![],
+    )
+    .await;
+    assert_eq!(res.status(), 413);
+    // A declared sha256 that is not the record's.
+    let meta = format!("photo_id {},sha256 {}", b64(&photo), b64(&"0".repeat(64)));
+    let res = tus(
+        &app,
+        Method::POST,
+        "/api/v1/uploads",
+        &token,
+        &[
+            ("upload-length", bytes.len().to_string()),
+            ("upload-metadata", meta),
+        ],
+        vec![],
+    )
+    .await;
+    let status = res.status();
+    let body: Value = res.json().await.unwrap();
+    assert_error(status, &body, 409, "sha256_mismatch");
+    // Someone else's photo record: an inspector outside the team is told nothing.
+    let outsider = app.login_full("outsider", "phone").await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let res = create(&app, &outsider, &photo, &bytes).await;
+    assert_eq!(res.status(), 404);
+    // ...and cannot touch another's upload either.
+    let res = create(&app, &token, &photo, &bytes).await;
+    let location = res.headers()["location"].to_str().unwrap().to_string();
+    let res = tus(&app, Method::HEAD, &location, &outsider, &[], vec![]).await;
+    assert_eq!(res.status(), 404);
+    // Bytes that do not hash to the declared sha256 are refused and removed.
+    let ct = (
+        "content-type",
+        "application/offset+octet-stream".to_string(),
+    );
+    let mut wrong = bytes.clone();
+    wrong[100] ^= 1;
+    let res = tus(
+        &app,
+        Method::PATCH,
+        &location,
+        &token,
+        &[ct.clone(), ("upload-offset", "0".into())],
+        wrong,
+    )
+    .await;
+    assert_eq!(res.status(), 409);
+    let res = tus(&app, Method::HEAD, &location, &token, &[], vec![]).await;
+    assert_eq!(res.status(), 404, "a refused upload is gone");
+    assert_eq!(
+        std::fs::read_dir(app.dir.path().join("uploads"))
+            .unwrap()
+            .count(),
+        0,
+        "partial data removed"
+    );
+    // Not an image: 415 on completion, nothing stored.
+    let res = create(&app, &token, &text, &not_image).await;
+    let location = res.headers()["location"].to_str().unwrap().to_string();
+    let res = tus(
+        &app,
+        Method::PATCH,
+        &location,
+        &token,
+        &[ct.clone(), ("upload-offset", "0".into())],
+        not_image.clone(),
+    )
+    .await;
+    assert_eq!(res.status(), 415);
+    assert_eq!(
+        foodcheck::store::uploads::count_blobs(app.db())
+            .await
+            .unwrap(),
+        0
+    );
+    // Termination.
+    let res = create(&app, &token, &other, &jpeg(50_000, 2)).await;
+    let location = res.headers()["location"].to_str().unwrap().to_string();
+    let res = tus(&app, Method::DELETE, &location, &token, &[], vec![]).await;
+    assert_eq!(res.status(), 204);
+    let res = tus(&app, Method::HEAD, &location, &token, &[], vec![]).await;
+    assert_eq!(res.status(), 404);
+    // Wrong content type on PATCH.
+    let res = create(&app, &token, &other, &jpeg(50_000, 2)).await;
+    let location = res.headers()["location"].to_str().unwrap().to_string();
+    let res = tus(
+        &app,
+        Method::PATCH,
+        &location,
+        &token,
+        &[("upload-offset", "0".into())],
+        vec![1, 2, 3],
+    )
+    .await;
+    assert_eq!(res.status(), 415);
+}
