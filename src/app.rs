@@ -57,6 +57,8 @@ impl Server {
     ) -> anyhow::Result<()> {
         let db = self.state.db.clone();
         let sweeper = tokio::spawn(sweep(self.state.clone()));
+        let (stop_worker, stopped) = tokio::sync::watch::channel(false);
+        let worker = tokio::spawn(crate::ops::photos::worker(self.state.clone(), stopped));
         let router = http::router(self.state);
         axum::serve(
             self.listener,
@@ -66,6 +68,9 @@ impl Server {
         .await
         .context("serving HTTP")?;
         sweeper.abort();
+        // The worker finishes the job in hand (a job whose lease ends is claimed again).
+        let _ = stop_worker.send(true);
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(30), worker).await;
         db.close().await;
         Ok(())
     }

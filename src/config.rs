@@ -68,6 +68,8 @@ pub struct Config {
     pub max_json_body_bytes: usize,
     /// Maximum bulk-import body (CSV/XLSX), bytes.
     pub max_import_body_bytes: usize,
+    /// Photos farther than this from the establishment (metres) are flagged for reviewers.
+    pub geofence_radius_m: f64,
     /// Largest photo or evidence file accepted by the upload endpoint, bytes.
     pub max_photo_bytes: usize,
     /// Deleted records' tombstones are kept this many days; a device whose cursor is older
@@ -96,6 +98,7 @@ impl Default for Config {
             max_json_body_bytes: 2 * 1024 * 1024,
             max_import_body_bytes: 20 * 1024 * 1024,
             max_photo_bytes: 25 * 1024 * 1024,
+            geofence_radius_m: 300.0,
             tombstone_retention_days: 90,
             log_format: LogFormat::Text,
             log_level: "info".into(),

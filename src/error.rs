@@ -274,6 +274,7 @@ pub const ERROR_CODES: &[(&str, u16, &str)] = &[
     ("sha256_mismatch", 409, "The uploaded file (or the declared sha256) is not the photo record's; the upload is discarded."),
     ("size_mismatch", 409, "`Upload-Length` is not the photo record's `byte_size`."),
     ("checksum_algorithm_unsupported", 400, "tus: `Upload-Checksum` names an algorithm other than sha1 or sha256."),
+    ("not_ready", 409, "A photo rendition is still being made; retry later."),
     ("import_failed", 422, "A bulk import has row errors; `details` is the import report (`errors` with row, column, code, message). Nothing was written."),
     ("invalid_table", 422, "An uploaded table cannot be read: missing required columns, duplicate columns, no rows, too many rows."),
     ("draft_exists", 409, "The checklist template already has a draft version; edit or publish that draft instead of starting another."),

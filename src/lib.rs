@@ -15,6 +15,7 @@ pub mod establishment;
 pub mod geo;
 pub mod http;
 pub mod ops;
+pub mod photo;
 pub mod plan;
 pub mod store;
 pub mod sync;

@@ -6,6 +6,7 @@ pub mod checklists;
 pub mod establishments;
 pub mod extract;
 pub mod health;
+pub mod photos;
 pub mod plans;
 pub mod public;
 pub mod sync;
@@ -96,6 +97,7 @@ fn api(import_limit: usize) -> OpenApiRouter<AppState> {
         .merge(public::router())
         .merge(sync::router())
         .merge(uploads::router())
+        .merge(photos::router())
 }
 
 /// Unix milliseconds as an RFC 3339 UTC string, the API's time format.

@@ -467,4 +467,5 @@ pub async fn draw_plan(
     );
     Ok((row, record))
 }
+pub mod photos;
 pub mod sync;

@@ -4,6 +4,9 @@ use sqlx::{AnyConnection, FromRow};
 
 use super::{now_ms, Db};
 
+/// The job kind that processes an uploaded photo.
+pub const PROCESS_JOB: &str = "photo.process";
+
 /// A photo record as an upload needs it, with whether `user` may write it.
 #[derive(Debug, Clone, FromRow)]
 pub struct PhotoTarget {
@@ -161,6 +164,9 @@ pub async fn attach(
     .bind(photo_id)
     .execute(tx.conn())
     .await?;
+    // Processing (EXIF, renditions, flags) runs off the request path, from the job queue.
+    let payload = serde_json::json!({ "photo_id": photo_id }).to_string();
+    super::jobs::enqueue(tx.conn(), PROCESS_JOB, &payload, 5).await?;
     if let Some(id) = upload_id {
         sqlx::query("UPDATE uploads SET completed = 1, updated_at = $1 WHERE id = $2")
             .bind(now)
@@ -198,4 +204,99 @@ pub async fn count_blobs(db: &Db) -> Result<i64, sqlx::Error> {
         .fetch_one(db.pool())
         .await?;
     Ok(n)
+}
+
+/// What processing a photo needs.
+#[derive(Debug, Clone, FromRow)]
+pub struct ProcessingInput {
+    pub photo_id: String,
+    pub sha256: String,
+    pub storage_key: String,
+    pub media_type: String,
+    pub taken_at: i64,
+    pub started_at: i64,
+    pub finished_at: Option<i64>,
+    pub insp_lng: Option<f64>,
+    pub insp_lat: Option<f64>,
+    pub insp_crs: Option<String>,
+    pub est_lng: Option<f64>,
+    pub est_lat: Option<f64>,
+}
+
+pub async fn processing_input(
+    db: &Db,
+    photo_id: &str,
+) -> Result<Option<ProcessingInput>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT p.id AS photo_id, b.sha256, b.storage_key, b.media_type, p.taken_at, i.started_at, i.finished_at,          i.lng AS insp_lng, i.lat AS insp_lat, i.crs AS insp_crs, e.lng AS est_lng, e.lat AS est_lat          FROM photos p JOIN blobs b ON b.sha256 = p.blob_sha256 JOIN inspections i ON i.id = p.inspection_id          JOIN establishments e ON e.id = i.establishment_id WHERE p.id = $1",
+    )
+    .bind(photo_id)
+    .fetch_optional(db.pool())
+    .await
+}
+
+/// What processing found; the photo record changes so devices see it on their next pull.
+pub struct Processed<'a> {
+    pub status: &'a str,
+    pub error: Option<&'a str>,
+    pub width: Option<i64>,
+    pub height: Option<i64>,
+    pub exif_json: Option<&'a str>,
+    pub exif_taken_at: Option<i64>,
+    pub exif_lng: Option<f64>,
+    pub exif_lat: Option<f64>,
+    pub flags_json: Option<&'a str>,
+}
+
+pub async fn save_processing(
+    db: &Db,
+    photo_id: &str,
+    p: &Processed<'_>,
+) -> Result<(), sqlx::Error> {
+    let now = now_ms();
+    let mut tx = db.begin_write().await?;
+    let seq = super::sync::next_seq(tx.conn()).await?;
+    sqlx::query(
+        "UPDATE photos SET processing_status = $1, processing_error = $2, width = $3, height = $4, exif = $5,          exif_taken_at = $6, exif_lng = $7, exif_lat = $8, flags = $9, seq = $10, updated_at = $11 WHERE id = $12",
+    )
+    .bind(p.status)
+    .bind(p.error)
+    .bind(p.width)
+    .bind(p.height)
+    .bind(p.exif_json)
+    .bind(p.exif_taken_at)
+    .bind(p.exif_lng)
+    .bind(p.exif_lat)
+    .bind(p.flags_json)
+    .bind(seq)
+    .bind(now)
+    .bind(photo_id)
+    .execute(tx.conn())
+    .await?;
+    tx.commit().await
+}
+
+/// A photo as its download endpoint needs it, with whether `user` is in its task's team.
+#[derive(Debug, Clone, FromRow)]
+pub struct PhotoFile {
+    pub id: String,
+    pub sha256: Option<String>,
+    pub storage_key: Option<String>,
+    pub media_type: Option<String>,
+    pub processing_status: String,
+    pub is_member: i64,
+}
+
+pub async fn photo_file(
+    db: &Db,
+    photo_id: &str,
+    user: &str,
+) -> Result<Option<PhotoFile>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT p.id, b.sha256, b.storage_key, b.media_type, p.processing_status,          CASE WHEN EXISTS (SELECT 1 FROM task_members tm WHERE tm.task_id = i.task_id AND tm.inspector_id = $2)               THEN 1 ELSE 0 END AS is_member          FROM photos p JOIN inspections i ON i.id = p.inspection_id LEFT JOIN blobs b ON b.sha256 = p.blob_sha256          WHERE p.id = $1",
+    )
+    .bind(photo_id)
+    .bind(user)
+    .fetch_optional(db.pool())
+    .await
 }

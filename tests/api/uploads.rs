@@ -9,7 +9,11 @@ use uuid::Uuid;
 
 use crate::common::{assert_error, TestApp};
 
-both_backends!(tus_upload_resumes_verifies_and_dedupes, tus_refusals);
+both_backends!(
+    tus_upload_resumes_verifies_and_dedupes,
+    tus_refusals,
+    processing_and_download
+);
 
 const TEMPLATE: &str = "00000000-0000-4000-8000-000000002016";
 
@@ -399,4 +403,154 @@ async fn tus_refusals(app: TestApp) {
     )
     .await;
     assert_eq!(res.status(), 415);
+}
+
+/// A real JPEG (encoded by the image crate), `w` × `h`.
+fn real_jpeg(w: u32, h: u32) -> Vec<u8> {
+    let img = image::RgbImage::from_fn(w, h, |x, y| {
+        image::Rgb([(x % 256) as u8, (y % 256) as u8, ((x + y) % 256) as u8])
+    });
+    let mut out = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 85)
+        .encode_image(&img)
+        .unwrap();
+    out
+}
+
+async fn processing_and_download(app: TestApp) {
+    let photo = Uuid::new_v4().to_string();
+    let bytes = real_jpeg(1200, 900);
+    let (token, admin) = setup(&app, &[(&photo, &bytes)]).await;
+    let res = create(&app, &token, &photo, &bytes).await;
+    let location = res.headers()["location"].to_str().unwrap().to_string();
+    let ct = (
+        "content-type",
+        "application/offset+octet-stream".to_string(),
+    );
+    let res = tus(
+        &app,
+        Method::PATCH,
+        &location,
+        &token,
+        &[ct, ("upload-offset", "0".into())],
+        bytes.clone(),
+    )
+    .await;
+    assert_eq!(res.status(), 204);
+    // Processing runs from the job queue, off the request path.
+    let mut status = String::new();
+    for _ in 0..100 {
+        let (s,): (String,) = sqlx::query_as("SELECT processing_status FROM photos WHERE id = $1")
+            .bind(&photo)
+            .fetch_one(app.db().pool())
+            .await
+            .unwrap();
+        status = s;
+        if status == "processed" || status == "failed" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, "processed");
+    let (w, h, flags): (Option<i64>, Option<i64>, Option<String>) =
+        sqlx::query_as("SELECT width, height, flags FROM photos WHERE id = $1")
+            .bind(&photo)
+            .fetch_one(app.db().pool())
+            .await
+            .unwrap();
+    assert_eq!((w, h), (Some(1200), Some(900)));
+    // The establishment has no registered location: the reviewer is told it cannot be checked.
+    assert!(flags.unwrap().contains("no_location"));
+    let get = |path: String, token: String, extra: Option<(&'static str, String)>| {
+        let mut req = app.client.get(app.url(&path)).bearer_auth(token);
+        if let Some((k, v)) = extra {
+            req = req.header(k, v);
+        }
+        req.send()
+    };
+    let res = get(
+        format!("/api/v1/photos/{photo}/original"),
+        token.clone(),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "image/jpeg");
+    let etag = res.headers()["etag"].to_str().unwrap().to_string();
+    assert_eq!(
+        res.bytes().await.unwrap().to_vec(),
+        bytes,
+        "the original is kept byte for byte"
+    );
+    let res = get(
+        format!("/api/v1/photos/{photo}/thumbnail"),
+        token.clone(),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 200);
+    let thumb = image::load_from_memory(&res.bytes().await.unwrap()).unwrap();
+    assert_eq!((thumb.width(), thumb.height()), (320, 240));
+    let res = get(
+        format!("/api/v1/photos/{photo}/preview"),
+        admin.clone(),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 200);
+    let res = get(
+        format!("/api/v1/photos/{photo}/original"),
+        token.clone(),
+        Some(("range", "bytes=10-19".into())),
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 206);
+    assert_eq!(
+        res.headers()["content-range"].to_str().unwrap(),
+        format!("bytes 10-19/{}", bytes.len())
+    );
+    assert_eq!(res.bytes().await.unwrap().to_vec(), bytes[10..20].to_vec());
+    let res = get(
+        format!("/api/v1/photos/{photo}/original"),
+        token.clone(),
+        Some(("range", format!("bytes={}-", bytes.len() + 5))),
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 416);
+    let res = get(
+        format!("/api/v1/photos/{photo}/original"),
+        token.clone(),
+        Some(("if-none-match", etag)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 304);
+    let outsider = app.login_full("outsider", "phone").await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let res = get(format!("/api/v1/photos/{photo}/original"), outsider, None)
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+    let lab = app.token_for("labby", Role::Lab).await;
+    let res = get(format!("/api/v1/photos/{photo}/thumbnail"), lab, None)
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    let res = get(format!("/api/v1/photos/{photo}/raw"), token, None)
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+    assert_eq!(
+        foodcheck::store::jobs::counts(app.db(), "photo.process")
+            .await
+            .unwrap(),
+        vec![("done".to_string(), 1)]
+    );
 }

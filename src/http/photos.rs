@@ -1,0 +1,194 @@
+//! `GET /api/v1/photos/{id}/{variant}`: the original (byte for byte, as evidence), the 1600 px
+//! preview or the 320 px thumbnail, with ETag and Range support.
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::extract::{ApiPath, AuthUser};
+use super::AppState;
+use crate::auth::Role;
+use crate::error::{AppError, AppResult, ErrorEnvelope};
+use crate::store;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(photo_file))
+}
+
+/// Where a rendition of the content `sha256` is stored.
+pub fn rendition_key(sha256: &str, variant: &str) -> String {
+    format!(
+        "renditions/{}/{sha256}-{variant}.jpg",
+        &sha256[..2.min(sha256.len())]
+    )
+}
+
+/// Parses a single `bytes=` range against a file of `len` bytes: Some((start, end inclusive)).
+fn parse_range(value: &str, len: u64) -> Result<Option<(u64, u64)>, ()> {
+    let Some(spec) = value.strip_prefix("bytes=") else {
+        return Ok(None);
+    };
+    if spec.contains(',') {
+        return Ok(None); // multiple ranges: answer with the whole file, which is allowed
+    }
+    let (a, b) = spec.split_once('-').ok_or(())?;
+    let (start, end) = match (a.trim(), b.trim()) {
+        ("", suffix) => {
+            let n: u64 = suffix.parse().map_err(|_| ())?;
+            if n == 0 {
+                return Err(());
+            }
+            (len.saturating_sub(n), len.saturating_sub(1))
+        }
+        (s, "") => (s.parse().map_err(|_| ())?, len.saturating_sub(1)),
+        (s, e) => (
+            s.parse().map_err(|_| ())?,
+            e.parse::<u64>().map_err(|_| ())?.min(len.saturating_sub(1)),
+        ),
+    };
+    if len == 0 || start > end || start >= len {
+        return Err(());
+    }
+    Ok(Some((start, end)))
+}
+
+/// A photo file: `original` (as uploaded), `preview` (1600 px JPEG) or `thumbnail` (320 px
+/// JPEG); renditions carry no EXIF. Inspectors get their team's photos, reviewers and admins
+/// all. `ETag`/`If-None-Match` and single `Range` requests are supported.
+#[utoipa::path(get, path = "/api/v1/photos/{id}/{variant}", tag = "uploads", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Photo record id"),
+           ("variant" = String, Path, description = "`original`, `preview` or `thumbnail`")),
+    responses(
+        (status = 200, description = "The file; Content-Type image/jpeg, image/png or image/webp"),
+        (status = 206, description = "The requested range (Content-Range)"),
+        (status = 304, description = "Not modified (If-None-Match)"),
+        (status = 403, body = ErrorEnvelope),
+        (status = 404, description = "No such photo (or not the caller's team's), or its bytes are not uploaded yet", body = ErrorEnvelope),
+        (status = 409, description = "`not_ready`: the rendition is still being made", body = ErrorEnvelope),
+        (status = 416, description = "Range not satisfiable")))]
+async fn photo_file(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiPath((id, variant)): ApiPath<(String, String)>,
+    headers: HeaderMap,
+) -> AppResult<Response> {
+    user.require(&[Role::Admin, Role::Reviewer, Role::Inspector])?;
+    if !matches!(variant.as_str(), "original" | "preview" | "thumbnail") {
+        return Err(AppError::not_found(
+            "the variant is original, preview or thumbnail",
+        ));
+    }
+    let photo = store::uploads::photo_file(&state.db, &id, &user.id)
+        .await?
+        .filter(|p| user.role != Role::Inspector || p.is_member == 1)
+        .ok_or_else(|| AppError::not_found("no such photo"))?;
+    let (Some(sha256), Some(key), Some(media)) =
+        (photo.sha256, photo.storage_key, photo.media_type)
+    else {
+        return Err(AppError::not_found(
+            "the photo's bytes have not been uploaded yet",
+        ));
+    };
+    let (path, content_type) = match variant.as_str() {
+        "original" => (state.config.data_dir.join(key), media),
+        v => {
+            if photo.processing_status != "processed" {
+                return Err(AppError::conflict(
+                    "not_ready",
+                    format!(
+                        "the {v} is not ready (processing: {})",
+                        photo.processing_status
+                    ),
+                ));
+            }
+            (
+                state.config.data_dir.join(rendition_key(&sha256, v)),
+                "image/jpeg".to_string(),
+            )
+        }
+    };
+    let etag = format!("\"{sha256}-{variant}\"");
+    if headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
+    {
+        let mut res = StatusCode::NOT_MODIFIED.into_response();
+        res.headers_mut().insert(
+            header::ETAG,
+            HeaderValue::from_str(&etag).unwrap_or(HeaderValue::from_static("")),
+        );
+        return Ok(res);
+    }
+    let mut file = tokio::fs::File::open(&path)
+        .await
+        .map_err(|_| AppError::not_found("the file is missing"))?;
+    let len = file
+        .metadata()
+        .await
+        .map_err(|e| AppError::Internal(e.into()))?
+        .len();
+    let range = match headers.get(header::RANGE).and_then(|v| v.to_str().ok()) {
+        None => None,
+        Some(v) => match parse_range(v, len) {
+            Ok(r) => r,
+            Err(()) => {
+                let mut res = StatusCode::RANGE_NOT_SATISFIABLE.into_response();
+                res.headers_mut().insert(
+                    header::CONTENT_RANGE,
+                    HeaderValue::from_str(&format!("bytes */{len}"))
+                        .unwrap_or(HeaderValue::from_static("")),
+                );
+                return Ok(res);
+            }
+        },
+    };
+    let (status, start, count) = match range {
+        Some((a, b)) => (StatusCode::PARTIAL_CONTENT, a, b - a + 1),
+        None => (StatusCode::OK, 0, len),
+    };
+    file.seek(std::io::SeekFrom::Start(start))
+        .await
+        .map_err(|e| AppError::Internal(e.into()))?;
+    // Streamed: a 25 MB original is never held in memory.
+    let body = Body::from_stream(tokio_util::io::ReaderStream::new(file.take(count)));
+    let mut res = (status, body).into_response();
+    let h = res.headers_mut();
+    let v = |s: String| HeaderValue::from_str(&s).unwrap_or(HeaderValue::from_static(""));
+    h.insert(header::CONTENT_TYPE, v(content_type));
+    h.insert(header::CONTENT_LENGTH, v(count.to_string()));
+    h.insert(header::ETAG, v(etag));
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, max-age=31536000, immutable"),
+    );
+    if status == StatusCode::PARTIAL_CONTENT {
+        h.insert(
+            header::CONTENT_RANGE,
+            v(format!("bytes {start}-{}/{len}", start + count - 1)),
+        );
+    }
+    Ok(res)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_range;
+
+    #[test]
+    fn ranges() {
+        assert_eq!(parse_range("bytes=0-99", 1000), Ok(Some((0, 99))));
+        assert_eq!(parse_range("bytes=900-", 1000), Ok(Some((900, 999))));
+        assert_eq!(parse_range("bytes=-100", 1000), Ok(Some((900, 999))));
+        assert_eq!(parse_range("bytes=0-5000", 1000), Ok(Some((0, 999))));
+        assert_eq!(parse_range("bytes=1000-", 1000), Err(()));
+        assert_eq!(parse_range("bytes=5-1", 1000), Err(()));
+        assert_eq!(parse_range("bytes=a-b", 1000), Err(()));
+        assert_eq!(parse_range("items=0-1", 1000), Ok(None));
+    }
+}
