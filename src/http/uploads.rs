@@ -214,16 +214,6 @@ async fn create(
     // Content already stored (another photo, or a finished earlier upload): nothing to send.
     if store::uploads::blob_exists(&state.db, &sha256).await? {
         let media = sniff_stored(&state, &sha256).await.unwrap_or("image/jpeg");
-        store::uploads::attach(
-            &state.db,
-            None,
-            &photo_id,
-            &sha256,
-            length,
-            media,
-            &blob_key(&sha256),
-        )
-        .await?;
         store::uploads::create(
             &state.db,
             &store::uploads::NewUpload {
@@ -238,6 +228,16 @@ async fn create(
         )
         .await?;
         store::uploads::advance(&state.db, &id, 0, length, expires).await?;
+        store::uploads::attach(
+            &state.db,
+            Some(&id),
+            &photo_id,
+            &sha256,
+            length,
+            media,
+            &blob_key(&sha256),
+        )
+        .await?;
         return Ok(created_response(&id, length, expires));
     }
     tokio::fs::create_dir_all(state.config.data_dir.join("uploads"))
@@ -362,6 +362,17 @@ async fn append(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok())
         .ok_or_else(|| AppError::bad_request("bad_request", "Upload-Offset is required"))?;
+    // Already complete (finished earlier, or the same content was stored before): whatever a
+    // retrying client sends, the answer is "done". The body is drained so the client reads
+    // this answer instead of a broken pipe.
+    if u.completed == 1 {
+        let mut stream = req.into_body().into_data_stream();
+        while let Some(Ok(_)) = stream.next().await {}
+        let mut res = StatusCode::NO_CONTENT.into_response();
+        res.headers_mut()
+            .insert("upload-offset", header_value(u.length));
+        return Ok(tus_headers(res));
+    }
     if claimed != u.upload_offset {
         return Err(AppError::conflict(
             "offset_mismatch",

@@ -184,12 +184,6 @@ def test_outsider_gets_404(api, make_photo):
     assert api.photo_status(task_id, record["id"]) == "awaiting_upload"
 
 
-@pytest.mark.xfail(strict=True, raises=TusCommunicationError, reason=(
-    "server bug: on a completed upload (finished by PATCHes, or complete at creation because the "
-    "content is already stored) a zero-length PATCH at Upload-Offset = Upload-Length answers 404 "
-    "'the upload's data is gone (expired?)' while HEAD answers 200 with that offset (tusd: 204). "
-    "tuspy ignores Upload-Offset in a creation response, PATCHes from 0 (409 offset_mismatch); its "
-    "retry asks HEAD, sends the empty final PATCH and fails on the 404, though the photo is attached"))
 def test_same_bytes_for_a_second_record_with_tuspy(api, make_photo):
     f = make_photo(1600, 1200)
     task_id, (one, two) = api.seed_photos([f, f])
