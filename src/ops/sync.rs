@@ -155,7 +155,9 @@ pub async fn pull(
                 let new = new_tables.contains("photos")
                     || is_new(p.created_seq, p.origin_device.as_deref());
                 let rec = json!({"id": p.id, "inspection_id": p.inspection_id, "item_code": text(p.item_code.as_deref()),
-                    "sha256": p.sha256, "byte_size": p.byte_size, "taken_at": p.taken_at, "processing_status": p.processing_status});
+                    "sha256": p.sha256, "byte_size": p.byte_size, "taken_at": p.taken_at, "processing_status": p.processing_status,
+                    "width": p.width, "height": p.height, "exif_taken_at": p.exif_taken_at, "exif_lng": num(p.exif_lng),
+                    "exif_lat": num(p.exif_lat), "flags": text(p.flags.as_deref())});
                 push_rec(&mut changes, "photos", version, new, rec);
             }
         }

@@ -275,6 +275,12 @@ pub struct PhotoRow {
     pub origin_device: Option<String>,
     pub created_seq: i64,
     pub seq: i64,
+    pub width: Option<i64>,
+    pub height: Option<i64>,
+    pub exif_taken_at: Option<i64>,
+    pub exif_lng: Option<f64>,
+    pub exif_lat: Option<f64>,
+    pub flags: Option<String>,
 }
 
 impl PhotoRow {
@@ -292,7 +298,7 @@ impl PhotoRow {
 
 const PHOTO_COLUMNS: &str =
     "p.id, p.inspection_id, p.item_code, p.sha256, p.byte_size, p.taken_at, p.processing_status, \
-    p.origin_device, p.created_seq, p.seq";
+    p.origin_device, p.created_seq, p.seq, p.width, p.height, p.exif_taken_at, p.exif_lng, p.exif_lat, p.flags";
 
 pub async fn pull_photos(
     conn: &mut AnyConnection,

@@ -5,8 +5,9 @@
 pub mod doc;
 pub mod push;
 
-/// The client schema version the server is built for; the previous one is served too.
-pub const CURRENT_SCHEMA_VERSION: u32 = 2;
+/// The client schema version the server is built for; older ones down to
+/// [`OLDEST_SCHEMA_VERSION`] are served too (tables and columns they lack are left out).
+pub const CURRENT_SCHEMA_VERSION: u32 = 3;
 pub const OLDEST_SCHEMA_VERSION: u32 = 1;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -184,7 +185,13 @@ pub static TABLES: &[Table] = &[
             col("sha256", S, "SHA-256 of the file, 64 lowercase hex characters."),
             col("byte_size", N, "File size in bytes (integer, 1 to 26,214,400)."),
             col("taken_at", N, "Capture time on the device, Unix milliseconds (integer)."),
-            server(opt("processing_status", S, "Server: `awaiting_upload`, then processing states.")),
+            server(opt("processing_status", S, "Server: `awaiting_upload` → `uploaded` (bytes received and verified) → `processed` (EXIF read, renditions made) or `failed` (the file cannot be decoded).")),
+            since(3, server(opt("width", N, "Server: width in pixels after EXIF orientation."))),
+            since(3, server(opt("height", N, "Server: height in pixels after EXIF orientation."))),
+            since(3, server(opt("exif_taken_at", N, "Server: EXIF capture time, Unix milliseconds (UTC+8 assumed when the EXIF has no offset)."))),
+            since(3, server(opt("exif_lng", N, "Server: EXIF GPS longitude, WGS-84 degrees."))),
+            since(3, server(opt("exif_lat", N, "Server: EXIF GPS latitude, WGS-84 degrees."))),
+            since(3, server(opt("flags", S, "Server: JSON array of geofence flags for reviewers: `outside_radius` (farther than the configured radius, default 300 m, from the establishment), `captured_outside_inspection` (capture time outside the inspection's start–finish window ± 30 min), `no_location` (nothing to compare)."))),
         ],
     },
 ];

@@ -461,6 +461,25 @@ async fn processing_and_download(app: TestApp) {
     assert_eq!((w, h), (Some(1200), Some(900)));
     // The establishment has no registered location: the reviewer is told it cannot be checked.
     assert!(flags.unwrap().contains("no_location"));
+    // Devices on schema 3 see what processing found on their next pull; schema 2 devices get
+    // the status only.
+    let (_, p3) = app
+        .get("/api/v1/sync?last_pulled_at=null&schema_version=3", &token)
+        .await;
+    let rec = &p3["changes"]["photos"]["created"][0];
+    assert_eq!(
+        (
+            rec["processing_status"].as_str(),
+            rec["width"].as_i64(),
+            rec["height"].as_i64()
+        ),
+        (Some("processed"), Some(1200), Some(900))
+    );
+    assert_eq!(rec["flags"], json!("[\"no_location\"]"));
+    let (_, p2) = app
+        .get("/api/v1/sync?last_pulled_at=null&schema_version=2", &token)
+        .await;
+    assert!(p2["changes"]["photos"]["created"][0].get("flags").is_none());
     let get = |path: String, token: String, extra: Option<(&'static str, String)>| {
         let mut req = app.client.get(app.url(&path)).bearer_auth(token);
         if let Some((k, v)) = extra {
