@@ -689,7 +689,7 @@ async fn bad_push_input_is_4xx_and_applies_nothing(app: TestApp) {
         "last_pulled_at=-5",
         "last_pulled_at=99999999",
         "last_pulled_at=x",
-        "schema_version=3",
+        "schema_version=4",
         "schema_version=0",
         "migration=%7Bbad",
     ] {
