@@ -25,10 +25,13 @@ pub async fn state(config: Config) -> anyhow::Result<AppState> {
         Some(secret) => SigningKey::from_secret(secret.expose().as_bytes()),
         None => SigningKey::load_or_generate(&config.data_dir)?,
     };
+    let storage =
+        crate::storage::Storage::from_config(&config.data_dir, config.storage_url.as_deref())?;
     Ok(AppState {
         db,
         config: Arc::new(config),
         keys: Arc::new(keys),
+        storage,
     })
 }
 

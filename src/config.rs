@@ -68,6 +68,9 @@ pub struct Config {
     pub max_json_body_bytes: usize,
     /// Maximum bulk-import body (CSV/XLSX), bytes.
     pub max_import_body_bytes: usize,
+    /// Where photo files are stored: unset = the data directory; `s3://bucket/prefix` =
+    /// S3-compatible object storage (credentials and endpoint from the `AWS_*` environment).
+    pub storage_url: Option<String>,
     /// Photos farther than this from the establishment (metres) are flagged for reviewers.
     pub geofence_radius_m: f64,
     /// Largest photo or evidence file accepted by the upload endpoint, bytes.
@@ -99,6 +102,7 @@ impl Default for Config {
             max_import_body_bytes: 20 * 1024 * 1024,
             max_photo_bytes: 25 * 1024 * 1024,
             geofence_radius_m: 300.0,
+            storage_url: None,
             tombstone_retention_days: 90,
             log_format: LogFormat::Text,
             log_level: "info".into(),

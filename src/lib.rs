@@ -17,6 +17,7 @@ pub mod http;
 pub mod ops;
 pub mod photo;
 pub mod plan;
+pub mod storage;
 pub mod store;
 pub mod sync;
 pub mod telemetry;

@@ -40,6 +40,8 @@ pub struct AppState {
     pub db: Db,
     pub config: Arc<Config>,
     pub keys: Arc<SigningKey>,
+    /// Photo files (local directory or S3-compatible storage).
+    pub storage: crate::storage::Storage,
 }
 
 #[derive(OpenApi)]

@@ -5,7 +5,6 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -94,7 +93,7 @@ async fn photo_file(
         ));
     };
     let (path, content_type) = match variant.as_str() {
-        "original" => (state.config.data_dir.join(key), media),
+        "original" => (key, media),
         v => {
             if photo.processing_status != "processed" {
                 return Err(AppError::conflict(
@@ -105,10 +104,7 @@ async fn photo_file(
                     ),
                 ));
             }
-            (
-                state.config.data_dir.join(rendition_key(&sha256, v)),
-                "image/jpeg".to_string(),
-            )
+            (rendition_key(&sha256, v), "image/jpeg".to_string())
         }
     };
     let etag = format!("\"{sha256}-{variant}\"");
@@ -124,14 +120,11 @@ async fn photo_file(
         );
         return Ok(res);
     }
-    let mut file = tokio::fs::File::open(&path)
+    let len = state
+        .storage
+        .size(&path)
         .await
-        .map_err(|_| AppError::not_found("the file is missing"))?;
-    let len = file
-        .metadata()
-        .await
-        .map_err(|e| AppError::Internal(e.into()))?
-        .len();
+        .ok_or_else(|| AppError::not_found("the file is missing"))?;
     let range = match headers.get(header::RANGE).and_then(|v| v.to_str().ok()) {
         None => None,
         Some(v) => match parse_range(v, len) {
@@ -151,11 +144,18 @@ async fn photo_file(
         Some((a, b)) => (StatusCode::PARTIAL_CONTENT, a, b - a + 1),
         None => (StatusCode::OK, 0, len),
     };
-    file.seek(std::io::SeekFrom::Start(start))
-        .await
-        .map_err(|e| AppError::Internal(e.into()))?;
     // Streamed: a 25 MB original is never held in memory.
-    let body = Body::from_stream(tokio_util::io::ReaderStream::new(file.take(count)));
+    let body = if count == 0 {
+        Body::empty()
+    } else {
+        Body::from_stream(
+            state
+                .storage
+                .stream(&path, start, count)
+                .await
+                .map_err(AppError::Internal)?,
+        )
+    };
     let mut res = (status, body).into_response();
     let h = res.headers_mut();
     let v = |s: String| HeaderValue::from_str(&s).unwrap_or(HeaderValue::from_static(""));

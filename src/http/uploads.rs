@@ -273,12 +273,8 @@ async fn create(
 }
 
 async fn sniff_stored(state: &AppState, sha256: &str) -> Option<&'static str> {
-    let mut f = tokio::fs::File::open(state.config.data_dir.join(blob_key(sha256)))
-        .await
-        .ok()?;
-    let mut head = [0u8; 16];
-    let n = f.read(&mut head).await.ok()?;
-    sniff(&head[..n])
+    let head = state.storage.head_bytes(&blob_key(sha256), 16).await?;
+    sniff(&head)
 }
 
 fn created_response(id: &str, offset: i64, expires: i64) -> Response {
@@ -540,19 +536,15 @@ async fn finish(state: &AppState, u: &store::uploads::UploadRow, path: &PathBuf)
         .await);
     };
     let key = blob_key(&actual);
-    let dest = state.config.data_dir.join(&key);
-    if let Some(dir) = dest.parent() {
-        tokio::fs::create_dir_all(dir)
+    // Stored once per content: the same bytes uploaded again add nothing.
+    if !state.storage.exists(&key).await {
+        state
+            .storage
+            .put_file(&key, path)
             .await
-            .map_err(|e| AppError::Internal(e.into()))?;
+            .map_err(AppError::Internal)?;
     }
-    if tokio::fs::try_exists(&dest).await.unwrap_or(false) {
-        let _ = tokio::fs::remove_file(path).await; // the same bytes are already stored
-    } else {
-        tokio::fs::rename(path, &dest)
-            .await
-            .map_err(|e| AppError::Internal(e.into()))?;
-    }
+    let _ = tokio::fs::remove_file(path).await;
     store::uploads::attach(
         &state.db,
         Some(&u.id),

@@ -15,7 +15,7 @@ pub async fn process(state: &AppState, photo_id: &str) -> anyhow::Result<()> {
     let Some(input) = store::uploads::processing_input(&state.db, photo_id).await? else {
         anyhow::bail!("photo {photo_id} has no uploaded file");
     };
-    let original = tokio::fs::read(state.config.data_dir.join(&input.storage_key)).await?;
+    let original = state.storage.get_all(&input.storage_key).await?;
     let outcome = tokio::task::spawn_blocking(move || {
         let exif = media::read_exif(&original);
         let renditions = media::renditions(&original, &Limits::default());
@@ -51,17 +51,11 @@ pub async fn process(state: &AppState, photo_id: &str) -> anyhow::Result<()> {
         ("thumbnail", &renditions.thumbnail_jpeg),
         ("preview", &renditions.preview_jpeg),
     ] {
-        let path = state
-            .config
-            .data_dir
-            .join(rendition_key(&input.sha256, variant));
-        if let Some(dir) = path.parent() {
-            tokio::fs::create_dir_all(dir).await?;
-        }
-        // Written aside and renamed, so a reader never sees half a file.
-        let tmp = path.with_extension("tmp");
-        tokio::fs::write(&tmp, bytes).await?;
-        tokio::fs::rename(&tmp, &path).await?;
+        // A put is atomic: a reader never sees half a file.
+        state
+            .storage
+            .put(&rendition_key(&input.sha256, variant), bytes.clone())
+            .await?;
     }
     let photo_gps = exif.gps_lng.zip(exif.gps_lat);
     let inspection_point = match (
