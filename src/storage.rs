@@ -31,6 +31,7 @@ pub type ByteStream =
 
 impl Storage {
     pub fn from_config(data_dir: &std::path::Path, url: Option<&str>) -> anyhow::Result<Storage> {
+        let local_root = url.is_none().then(|| data_dir.to_path_buf());
         let store: Arc<dyn ObjectStore> = match url {
             None => {
                 std::fs::create_dir_all(data_dir)?;
