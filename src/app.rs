@@ -61,7 +61,11 @@ impl Server {
         let db = self.state.db.clone();
         let sweeper = tokio::spawn(sweep(self.state.clone()));
         let (stop_worker, stopped) = tokio::sync::watch::channel(false);
-        let worker = tokio::spawn(crate::ops::photos::worker(self.state.clone(), stopped));
+        let worker = self
+            .state
+            .config
+            .run_workers
+            .then(|| tokio::spawn(crate::ops::photos::worker(self.state.clone(), stopped)));
         let router = http::router(self.state);
         axum::serve(
             self.listener,
@@ -73,7 +77,9 @@ impl Server {
         sweeper.abort();
         // The worker finishes the job in hand (a job whose lease ends is claimed again).
         let _ = stop_worker.send(true);
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(30), worker).await;
+        if let Some(worker) = worker {
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(30), worker).await;
+        }
         db.close().await;
         Ok(())
     }

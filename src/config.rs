@@ -71,6 +71,9 @@ pub struct Config {
     /// Where photo files are stored: unset = the data directory; `s3://bucket/prefix` =
     /// S3-compatible object storage (credentials and endpoint from the `AWS_*` environment).
     pub storage_url: Option<String>,
+    /// Run background jobs (photo processing) in this process. Several instances may all run
+    /// them (jobs are claimed safely); set false for API-only instances.
+    pub run_workers: bool,
     /// Photos farther than this from the establishment (metres) are flagged for reviewers.
     pub geofence_radius_m: f64,
     /// Largest photo or evidence file accepted by the upload endpoint, bytes.
@@ -102,6 +105,7 @@ impl Default for Config {
             max_import_body_bytes: 20 * 1024 * 1024,
             max_photo_bytes: 25 * 1024 * 1024,
             geofence_radius_m: 300.0,
+            run_workers: true,
             storage_url: None,
             tombstone_retention_days: 90,
             log_format: LogFormat::Text,

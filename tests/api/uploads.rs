@@ -15,6 +15,114 @@ both_backends!(
     processing_and_download
 );
 
+mod queue {
+    use super::*;
+
+    async fn spawn(kind: crate::common::Kind) -> TestApp {
+        TestApp::spawn_with(kind, |c| c.run_workers = false).await
+    }
+
+    /// Jobs survive in the database, are retried with backoff, and fail alone for good.
+    async fn jobs_retry_with_backoff_then_fail(app: TestApp) {
+        use foodcheck::store::jobs;
+        let mut tx = app.db().begin_write().await.unwrap();
+        jobs::enqueue(tx.conn(), "test.job", "{}", 2).await.unwrap();
+        jobs::enqueue(tx.conn(), "test.other", "{}", 2)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let first = jobs::claim(app.db(), 60_000).await.unwrap().unwrap();
+        let second = jobs::claim(app.db(), 60_000).await.unwrap().unwrap();
+        assert_ne!(first.id, second.id, "a claimed job is not handed out twice");
+        assert!(jobs::claim(app.db(), 60_000).await.unwrap().is_none());
+        assert!(
+            jobs::fail(app.db(), &first, "boom").await.unwrap(),
+            "retried"
+        );
+        jobs::complete(app.db(), &second.id).await.unwrap();
+        // Backoff: not runnable yet.
+        assert!(jobs::claim(app.db(), 60_000).await.unwrap().is_none());
+        sqlx::query("UPDATE jobs SET run_after = 0 WHERE id = $1")
+            .bind(&first.id)
+            .execute(app.db().pool())
+            .await
+            .unwrap();
+        let again = jobs::claim(app.db(), 60_000).await.unwrap().unwrap();
+        assert_eq!((again.id.as_str(), again.attempts), (first.id.as_str(), 2));
+        assert!(
+            !jobs::fail(app.db(), &again, "boom again").await.unwrap(),
+            "last attempt"
+        );
+        let failed = jobs::counts(app.db(), "test.job").await.unwrap();
+        let done = jobs::counts(app.db(), "test.other").await.unwrap();
+        assert_eq!(
+            (failed, done),
+            (
+                vec![("failed".to_string(), 1)],
+                vec![("done".to_string(), 1)]
+            )
+        );
+        // A worker that died mid-job: its lease runs out and the job is claimed again.
+        let mut tx = app.db().begin_write().await.unwrap();
+        jobs::enqueue(tx.conn(), "test.lease", "{}", 3)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let held = jobs::claim(app.db(), -1).await.unwrap().unwrap();
+        let reclaimed = jobs::claim(app.db(), 60_000).await.unwrap().unwrap();
+        assert_eq!(held.id, reclaimed.id);
+    }
+
+    /// Abandoned partial uploads expire and their data is removed.
+    async fn abandoned_uploads_expire(app: TestApp) {
+        let photo = Uuid::new_v4().to_string();
+        let bytes = jpeg(20_000, 3);
+        let (token, _) = setup(&app, &[(&photo, &bytes)]).await;
+        let res = create(&app, &token, &photo, &bytes).await;
+        let location = res.headers()["location"].to_str().unwrap().to_string();
+        let ct = (
+            "content-type",
+            "application/offset+octet-stream".to_string(),
+        );
+        let res = tus(
+            &app,
+            Method::PATCH,
+            &location,
+            &token,
+            &[ct, ("upload-offset", "0".into())],
+            bytes[..5000].to_vec(),
+        )
+        .await;
+        assert_eq!(res.status(), 204);
+        assert_eq!(
+            std::fs::read_dir(app.dir.path().join("uploads"))
+                .unwrap()
+                .count(),
+            1
+        );
+        sqlx::query("UPDATE uploads SET expires_at = 0")
+            .execute(app.db().pool())
+            .await
+            .unwrap();
+        assert_eq!(
+            foodcheck::http::uploads::sweep_expired(&app.state)
+                .await
+                .unwrap(),
+            1
+        );
+        assert_eq!(
+            std::fs::read_dir(app.dir.path().join("uploads"))
+                .unwrap()
+                .count(),
+            0
+        );
+        let res = tus(&app, Method::HEAD, &location, &token, &[], vec![]).await;
+        assert_eq!(res.status(), 404);
+    }
+
+    both_backends!(@spawn spawn; jobs_retry_with_backoff_then_fail, abandoned_uploads_expire);
+}
+
 const TEMPLATE: &str = "00000000-0000-4000-8000-000000002016";
 
 /// A JPEG-looking file of `n` bytes (JPEG signature, then deterministic noise).
