@@ -40,12 +40,25 @@ impl Storage {
                         .context("opening the data directory as storage")?,
                 )
             }
-            Some(u) if u.starts_with("s3://") => Arc::new(
-                object_store::aws::AmazonS3Builder::from_env()
-                    .with_url(u)
-                    .build()
-                    .context("configuring S3 storage")?,
-            ),
+            Some(u) if u.starts_with("s3://") => {
+                let s3: Arc<dyn ObjectStore> = Arc::new(
+                    object_store::aws::AmazonS3Builder::from_env()
+                        .with_url(u)
+                        .build()
+                        .context("configuring S3 storage")?,
+                );
+                // `s3://bucket/prefix`: keys live under the prefix.
+                let prefix = u
+                    .trim_start_matches("s3://")
+                    .split_once('/')
+                    .map(|(_, p)| p.trim_matches('/'))
+                    .unwrap_or("");
+                if prefix.is_empty() {
+                    s3
+                } else {
+                    Arc::new(object_store::prefix::PrefixStore::new(s3, prefix))
+                }
+            }
             Some(u) => anyhow::bail!("storage_url must be s3://bucket[/prefix] (got {u:?})"),
         };
         Ok(Storage { store, local_root })
