@@ -67,35 +67,36 @@ pub struct Me {
     pub phone: Option<String>,
 }
 
-fn issue_tokens(
+/// A new refresh token: (token, its stored hash, expiry in Unix ms).
+fn new_refresh(state: &AppState) -> (String, String, i64) {
+    let token = new_refresh_token();
+    let hash = hash_refresh_token(&token);
+    let expires_at = now_ms() + (state.config.refresh_token_ttl_days * 86_400) as i64 * 1000;
+    (token, hash, expires_at)
+}
+
+/// The login/refresh answer: a fresh access token for the device, with `refresh_token`.
+fn token_response(
     state: &AppState,
     user_id: &str,
     role: Role,
     device: &str,
-) -> AppResult<(TokenResponse, String, i64)> {
-    let now = now_ms();
+    refresh_token: String,
+) -> AppResult<TokenResponse> {
     let access = state.keys.issue_for_device(
         user_id,
         role,
         Some(device),
-        now,
+        now_ms(),
         state.config.access_token_ttl_secs,
     )?;
-    let refresh = new_refresh_token();
-    let refresh_ttl_secs = state.config.refresh_token_ttl_days * 86_400;
-    let hash = hash_refresh_token(&refresh);
-    let expires_at = now + (refresh_ttl_secs as i64) * 1000;
-    Ok((
-        TokenResponse {
-            access_token: access,
-            refresh_token: refresh,
-            token_type: "Bearer".into(),
-            expires_in: state.config.access_token_ttl_secs,
-            refresh_expires_in: refresh_ttl_secs,
-        },
-        hash,
-        expires_at,
-    ))
+    Ok(TokenResponse {
+        access_token: access,
+        refresh_token,
+        token_type: "Bearer".into(),
+        expires_in: state.config.access_token_ttl_secs,
+        refresh_expires_in: state.config.refresh_token_ttl_days * 86_400,
+    })
 }
 
 /// Log in with username and password.
@@ -161,9 +162,15 @@ async fn login(
         ));
     }
     store::throttle::clear(&state.db, &user_key).await?;
-    let (response, hash, expires_at) = issue_tokens(&state, &user.id, user.role, device.as_str())?;
+    let (refresh, hash, expires_at) = new_refresh(&state);
     store::tokens::start_family(&state.db, &user.id, device.as_str(), &hash, expires_at).await?;
-    Ok(Json(response))
+    Ok(Json(token_response(
+        &state,
+        &user.id,
+        user.role,
+        device.as_str(),
+        refresh,
+    )?))
 }
 
 /// Exchange a refresh token for a new access token and a new refresh token.
@@ -181,11 +188,8 @@ async fn refresh(
     ApiJson(req): ApiJson<RefreshRequest>,
 ) -> AppResult<Json<TokenResponse>> {
     let presented = hash_refresh_token(req.refresh_token.trim());
-    // The new pair is prepared first; the role is re-read after rotation.
-    let new_refresh = new_refresh_token();
-    let new_hash = hash_refresh_token(&new_refresh);
-    let refresh_ttl_secs = state.config.refresh_token_ttl_days * 86_400;
-    let expires_at = now_ms() + (refresh_ttl_secs as i64) * 1000;
+    // The new refresh token is prepared first; the role is re-read after rotation.
+    let (refresh, new_hash, expires_at) = new_refresh(&state);
     match store::tokens::rotate(&state.db, &presented, &new_hash, expires_at).await? {
         Rotation::Rotated { user_id, device_id } => {
             let user = store::users::by_id(&state.db, &user_id)
@@ -196,20 +200,9 @@ async fn refresh(
                         "the refresh token is not valid",
                     )
                 })?;
-            let access = state.keys.issue_for_device(
-                &user.id,
-                user.role,
-                Some(&device_id),
-                now_ms(),
-                state.config.access_token_ttl_secs,
-            )?;
-            Ok(Json(TokenResponse {
-                access_token: access,
-                refresh_token: new_refresh,
-                token_type: "Bearer".into(),
-                expires_in: state.config.access_token_ttl_secs,
-                refresh_expires_in: refresh_ttl_secs,
-            }))
+            Ok(Json(token_response(
+                &state, &user.id, user.role, &device_id, refresh,
+            )?))
         }
         Rotation::Reused => Err(AppError::unauthorized(
             "refresh_token_reused",

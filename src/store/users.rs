@@ -1,6 +1,6 @@
 //! Users.
 
-use sqlx::{AnyConnection, FromRow};
+use sqlx::FromRow;
 
 use super::{now_ms, Db};
 use crate::auth::Role;
@@ -113,15 +113,6 @@ pub async fn by_id(db: &Db, id: &str) -> Result<Option<User>, sqlx::Error> {
         sqlx::query_as(&format!("SELECT {COLUMNS} FROM users WHERE id = $1"))
             .bind(id)
             .fetch_optional(db.pool())
-            .await?;
-    row.map(TryInto::try_into).transpose()
-}
-
-pub async fn by_id_conn(conn: &mut AnyConnection, id: &str) -> Result<Option<User>, sqlx::Error> {
-    let row: Option<UserRow> =
-        sqlx::query_as(&format!("SELECT {COLUMNS} FROM users WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(conn)
             .await?;
     row.map(TryInto::try_into).transpose()
 }
