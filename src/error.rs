@@ -243,6 +243,7 @@ pub const ERROR_CODES: &[(&str, u16, &str)] = &[
     ("bad_request", 400, "The request is malformed (query string, path or headers)."),
     ("invalid_json", 400, "The body is not valid JSON."),
     ("invalid_body", 422, "The JSON is valid but has missing fields or wrong types."),
+    ("control_character", 422, "A text field (JSON string or key, query parameter, tus metadata value) holds a control character other than tab, newline and carriage return (U+0000–U+001F, U+007F–U+009F). A path segment holding one is answered 404."),
     ("unsupported_media_type", 415, "The body's content type or sniffed format is not accepted."),
     ("payload_too_large", 413, "The body exceeds the size limit of this endpoint."),
     ("missing_token", 401, "No `Authorization: Bearer` token was sent."),

@@ -21,3 +21,4 @@ pub mod storage;
 pub mod store;
 pub mod sync;
 pub mod telemetry;
+pub mod text;

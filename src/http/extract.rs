@@ -3,10 +3,11 @@
 
 use std::net::{IpAddr, SocketAddr};
 
+use axum::body::Bytes;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
-use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, RawPathParams, Request};
 use axum::http::request::Parts;
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use serde::de::DeserializeOwned;
 
 use super::AppState;
@@ -14,20 +15,81 @@ use crate::auth::token::TokenError;
 use crate::auth::Role;
 use crate::error::AppError;
 use crate::store;
+use crate::text;
 
 /// `axum::Json` whose rejections are envelopes: 400 bad syntax, 422 wrong shape, 413 too
-/// large, 415 wrong content type.
+/// large, 415 wrong content type, 422 `control_character` when any string (or key) holds a
+/// control character other than tab, newline and carriage return (see [`crate::text`]).
 pub struct ApiJson<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = AppError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(v)) => Ok(ApiJson(v)),
-            Err(rejection) => Err(json_rejection(rejection)),
+        if !json_content_type(req.headers()) {
+            return Err(AppError::UnsupportedMediaType(
+                "expected a request body with Content-Type: application/json".into(),
+            ));
         }
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|e| json_rejection(e.into()))?;
+        let axum::Json(value) = axum::Json::<T>::from_bytes(&bytes).map_err(json_rejection)?;
+        // Checked on the bytes once they are known to be valid JSON: no second copy of the body.
+        refuse_controls_in_json(&bytes)?;
+        Ok(ApiJson(value))
     }
+}
+
+/// `application/json` or any `application/*+json`, as `axum::Json` accepts.
+fn json_content_type(headers: &HeaderMap) -> bool {
+    let Some(ct) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    match essence.split_once('/') {
+        Some(("application", sub)) => sub == "json" || sub.ends_with("+json"),
+        _ => false,
+    }
+}
+
+/// 422 `control_character` when a JSON document holds a forbidden character in a string. For
+/// handlers that parse a JSON body themselves instead of through [`ApiJson`].
+pub fn refuse_controls_in_json(json: &[u8]) -> Result<(), AppError> {
+    match text::json_find_forbidden(json) {
+        None => Ok(()),
+        Some((offset, c)) => Err(control_character(
+            c,
+            &format!("in the string at byte {offset} of the body"),
+        )),
+    }
+}
+
+/// 422 `control_character` when `value` (a text field named `what`) holds a forbidden character.
+pub fn refuse_controls(what: &str, value: &str) -> Result<(), AppError> {
+    match text::find_forbidden(value) {
+        None => Ok(()),
+        Some(c) => Err(control_character(c, &format!("in {what}"))),
+    }
+}
+
+fn control_character(c: char, place: &str) -> AppError {
+    AppError::unprocessable(
+        "control_character",
+        format!(
+            "the control character {} {place} is not allowed in text (only tab, newline and \
+             carriage return are)",
+            text::describe(c)
+        ),
+    )
 }
 
 pub fn json_rejection(rejection: JsonRejection) -> AppError {
@@ -44,23 +106,40 @@ pub fn json_rejection(rejection: JsonRejection) -> AppError {
     }
 }
 
+/// `axum::extract::Query` with envelope rejections; every decoded key and value must pass the
+/// text rule (422 `control_character`).
 pub struct ApiQuery<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
     type Rejection = AppError;
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        axum::extract::Query::<T>::from_request_parts(parts, state)
+        let q = axum::extract::Query::<T>::from_request_parts(parts, state)
             .await
-            .map(|q| ApiQuery(q.0))
-            .map_err(|e: QueryRejection| AppError::bad_request("bad_request", e.body_text()))
+            .map_err(|e: QueryRejection| AppError::bad_request("bad_request", e.body_text()))?;
+        if let Ok(axum::extract::Query(pairs)) =
+            axum::extract::Query::<Vec<(String, String)>>::try_from_uri(&parts.uri)
+        {
+            for (k, v) in &pairs {
+                refuse_controls(&format!("the query parameter {k:?}"), k)?;
+                refuse_controls(&format!("the query parameter {k:?}"), v)?;
+            }
+        }
+        Ok(ApiQuery(q.0))
     }
 }
 
+/// `axum::extract::Path` with envelope rejections. A path segment holding a control character
+/// names nothing that can exist: 404.
 pub struct ApiPath<T>(pub T);
 
 impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath<T> {
     type Rejection = AppError;
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        if let Ok(raw) = RawPathParams::from_request_parts(parts, state).await {
+            if raw.iter().any(|(_, v)| text::find_forbidden(v).is_some()) {
+                return Err(AppError::not_found("no such resource"));
+            }
+        }
         axum::extract::Path::<T>::from_request_parts(parts, state)
             .await
             .map(|p| ApiPath(p.0))

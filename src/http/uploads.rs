@@ -105,6 +105,7 @@ fn metadata(headers: &HeaderMap) -> AppResult<(String, Vec<(String, String)>)> {
                     format!("Upload-Metadata value of {k:?} is not base64 UTF-8"),
                 )
             })?;
+        super::extract::refuse_controls(&format!("the Upload-Metadata value of {k:?}"), &value)?;
         pairs.push((k.to_string(), value));
     }
     Ok((raw, pairs))

@@ -8,7 +8,8 @@ use crate::common::{assert_error, TestApp};
 both_backends!(
     malformed_bodies_get_envelopes,
     unknown_routes_and_methods,
-    health_and_readiness
+    health_and_readiness,
+    control_characters_are_refused_at_the_edge
 );
 
 async fn malformed_bodies_get_envelopes(app: TestApp) {
@@ -104,4 +105,123 @@ async fn health_and_readiness(app: TestApp) {
     assert_error(s, &b, 503, "unavailable");
     let (s, _) = app.call(reqwest::Method::GET, "/healthz", None, None).await;
     assert_eq!(s, StatusCode::OK);
+}
+
+/// NUL and other controls are refused before they reach the database (PostgreSQL cannot store
+/// U+0000 and answered 500): 422 `control_character` in JSON, query strings and tus metadata,
+/// 404 in path ids. Tab, newline and carriage return stay allowed.
+async fn control_characters_are_refused_at_the_edge(app: TestApp) {
+    use reqwest::Method;
+    use serde_json::json;
+    let admin = app.token_for("admin1", Role::Admin).await;
+    let inspector = app.token_for("insp1", Role::Inspector).await;
+
+    // JSON bodies, before and after authentication, in values and keys.
+    for body in [
+        json!({"username": "admin1\u{0}", "password": "x", "device_id": "d"}),
+        json!({"username": "admin1", "password": "x\u{7}", "device_id": "d"}),
+        json!({"username": "admin1", "password": "x", "device_id": "d", "n\u{0}": 1}),
+        json!({"username": "admin1", "password": "x", "device_id": "d\u{85}"}),
+    ] {
+        let (s, b) = app
+            .call(Method::POST, "/api/v1/auth/login", None, Some(body.clone()))
+            .await;
+        assert_error(s, &b, 422, "control_character");
+    }
+    // The raw escapes a client writes by hand are caught too (\b is U+0008).
+    let res = app
+        .client
+        .post(app.url("/api/v1/auth/login"))
+        .header("content-type", "application/json")
+        .body(r#"{"username":"a\b","password":"x","device_id":"d"}"#)
+        .send()
+        .await
+        .unwrap();
+    let s = res.status();
+    assert_error(s, &res.json().await.unwrap(), 422, "control_character");
+    // Tab, newline and CR are text: the login is merely wrong.
+    let (s, b) = app
+        .call(
+            Method::POST,
+            "/api/v1/auth/login",
+            None,
+            Some(json!({"username": "admin1\t\r\n", "password": "x", "device_id": "d"})),
+        )
+        .await;
+    assert_error(s, &b, 401, "invalid_credentials");
+
+    // An authenticated write is refused whole: nothing is created.
+    let establishment = json!({
+        "sign_name": "老王家常菜\u{0}", "licensed_name": "天津市老王餐饮管理有限公司",
+        "license_no": "JY21201010000001", "category": "small_restaurant",
+        "address": "天津市宝坻区南关大街1号", "town": "宝坻城区", "risk_grade": "C",
+        "location": {"lng": 117.2949004832, "lat": 39.71845076, "crs": "gcj02"}
+    });
+    let (s, b) = app
+        .post("/api/v1/establishments", &admin, establishment)
+        .await;
+    assert_error(s, &b, 422, "control_character");
+    let (s, b) = app.get("/api/v1/establishments", &admin).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(b["total_count"], 0, "{b}");
+
+    // The sync push body.
+    let (s, b) = app
+        .post(
+            "/api/v1/sync?last_pulled_at=0",
+            &inspector,
+            json!({"changes": {"inspections": {"created": [], "updated": [
+                {"id": uuid::Uuid::new_v4().to_string(), "notes": "\u{0}"}], "deleted": []}}}),
+        )
+        .await;
+    assert_error(s, &b, 422, "control_character");
+
+    // Query strings, percent-encoded.
+    for path in [
+        "/api/v1/establishments?q=%00",
+        "/api/v1/establishments?town=%E5%AE%9D%00",
+        "/api/v1/establishments?q=a&%01=b",
+        "/api/v1/plans?page=1&x=%7F",
+    ] {
+        let (s, b) = app.get(path, &admin).await;
+        assert_error(s, &b, 422, "control_character");
+    }
+    let (s, b) = app.get("/api/v1/establishments?q=%09", &admin).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+
+    // Ids in paths: nothing can have such an id.
+    for (path, token) in [
+        ("/public/v1/plans/%00/draw", None),
+        ("/public/v1/plans/%00/draw/record", None),
+        ("/api/v1/establishments/%00", Some(&admin)),
+        ("/api/v1/plans/a%00b", Some(&admin)),
+        ("/api/v1/tasks/%1B", Some(&inspector)),
+        ("/api/v1/checklists/%00/versions/1", Some(&admin)),
+    ] {
+        let (s, b) = app
+            .call(Method::GET, path, token.map(String::as_str), None)
+            .await;
+        assert_error(s, &b, 404, "not_found");
+    }
+
+    // tus metadata values are text fields too.
+    let b64 = |s: &str| {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(s)
+    };
+    let res = app
+        .client
+        .post(app.url("/api/v1/uploads"))
+        .bearer_auth(&inspector)
+        .header("tus-resumable", "1.0.0")
+        .header("upload-length", "10")
+        .header(
+            "upload-metadata",
+            format!("photo_id {},sha256 {}", b64("p\u{0}"), b64(&"0".repeat(64))),
+        )
+        .send()
+        .await
+        .unwrap();
+    let s = res.status();
+    assert_error(s, &res.json().await.unwrap(), 422, "control_character");
 }
