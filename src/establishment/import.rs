@@ -46,6 +46,9 @@ pub enum ImportError {
     DuplicateColumn(String),
     #[error("the file is empty: no header row found")]
     Empty,
+    /// A header row but no data rows: nothing to import, most likely the wrong file.
+    #[error("the file has a header row but no data rows")]
+    NoRows,
     /// The limit that was exceeded.
     #[error("too many rows: at most {0} data rows can be imported at once; split the file")]
     TooManyRows(usize),

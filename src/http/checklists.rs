@@ -14,7 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::extract::{ApiJson, ApiPath, ApiQuery, AuthUser};
+use super::extract::{Admins, ApiJson, ApiPath, ApiQuery, AuthUser, Authorized, Staff};
 use super::{rfc3339, AppState};
 use crate::auth::Role;
 use crate::checklist::rule::{self, Answer, Evaluation};
@@ -32,8 +32,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(evaluate_version))
 }
 
-/// Roles that may read checklists and evaluate answers.
-const READERS: &[Role] = &[Role::Admin, Role::Reviewer, Role::Inspector];
 /// Most answers accepted by one evaluation.
 pub const MAX_ANSWERS: usize = 1000;
 /// Most sections in one template version.
@@ -379,10 +377,9 @@ async fn visible_version(
         (status = 403, body = ErrorEnvelope)))]
 async fn list_templates(
     State(state): State<AppState>,
-    user: AuthUser,
+    user: Authorized<Staff>,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> AppResult<Json<ChecklistTemplateList>> {
-    user.require(READERS)?;
     let page = query.page.unwrap_or(1);
     let page_size = query.page_size.unwrap_or(DEFAULT_PAGE_SIZE);
     if page == 0 {
@@ -431,10 +428,9 @@ async fn list_templates(
         (status = 422, description = "`invalid_body`: wrong shape; `validation_failed`: `details` is the list of `TemplateProblem` (paths into the request body, e.g. `content.sections[2].items[0].code`, or `code`, `name`)", body = ErrorEnvelope)))]
 async fn create_template(
     State(state): State<AppState>,
-    user: AuthUser,
+    user: Authorized<Admins>,
     ApiJson(req): ApiJson<CreateTemplate>,
 ) -> AppResult<(StatusCode, Json<ChecklistTemplateDetail>)> {
-    user.require(&[Role::Admin])?;
     let mut problems = Vec::new();
     let code = parse_code(&req.code).map_err(|p| problems.push(p)).ok();
     let name = req.name.trim();
@@ -489,10 +485,9 @@ async fn create_template(
         (status = 404, body = ErrorEnvelope)))]
 async fn get_template(
     State(state): State<AppState>,
-    user: AuthUser,
+    user: Authorized<Staff>,
     ApiPath(id): ApiPath<String>,
 ) -> AppResult<Json<ChecklistTemplateDetail>> {
-    user.require(READERS)?;
     let template = db::by_id(&state.db, &id).await?.ok_or_else(no_template)?;
     let admin = is_admin(&user);
     let versions: Vec<db::VersionMeta> = db::versions(&state.db, &template.id)
@@ -534,11 +529,10 @@ async fn get_template(
         (status = 422, description = "`invalid_body`; `validation_failed` with `details` (list of `TemplateProblem`, paths like `content.title`)", body = ErrorEnvelope)))]
 async fn create_version(
     State(state): State<AppState>,
-    user: AuthUser,
+    user: Authorized<Admins>,
     ApiPath(id): ApiPath<String>,
     ApiJson(req): ApiJson<VersionContent>,
 ) -> AppResult<(StatusCode, Json<ChecklistVersion>)> {
-    user.require(&[Role::Admin])?;
     let template = db::by_id(&state.db, &id).await?.ok_or_else(no_template)?;
     check_content(&req.content)?;
     match db::create_version(&state.db, &template.id, &req.content, Some(&user.id)).await? {
@@ -573,10 +567,9 @@ async fn create_version(
         (status = 404, body = ErrorEnvelope)))]
 async fn get_version(
     State(state): State<AppState>,
-    user: AuthUser,
+    user: Authorized<Staff>,
     ApiPath((id, version)): ApiPath<(String, i64)>,
 ) -> AppResult<Json<ChecklistVersion>> {
-    user.require(READERS)?;
     let v = visible_version(&state, &user, &id, version).await?;
     let template = db::by_id(&state.db, &id).await?.ok_or_else(no_template)?;
     Ok(Json(version_view(&template, v.meta, v.content)))
@@ -596,11 +589,10 @@ async fn get_version(
         (status = 422, description = "`invalid_body`; `validation_failed` with `details` (list of `TemplateProblem`)", body = ErrorEnvelope)))]
 async fn update_version(
     State(state): State<AppState>,
-    user: AuthUser,
+    user: Authorized<Admins>,
     ApiPath((id, version)): ApiPath<(String, i64)>,
     ApiJson(req): ApiJson<VersionContent>,
 ) -> AppResult<Json<ChecklistVersion>> {
-    user.require(&[Role::Admin])?;
     let template = db::by_id(&state.db, &id).await?.ok_or_else(no_template)?;
     // Immutability is reported before content problems: no content could be accepted.
     match db::version(&state.db, &id, version).await? {
@@ -631,10 +623,9 @@ async fn update_version(
         (status = 422, description = "`validation_failed`: the draft is not valid; `details` lists the problems", body = ErrorEnvelope)))]
 async fn publish_version(
     State(state): State<AppState>,
-    user: AuthUser,
+    user: Authorized<Admins>,
     ApiPath((id, version)): ApiPath<(String, i64)>,
 ) -> AppResult<Json<ChecklistVersion>> {
-    user.require(&[Role::Admin])?;
     let template = db::by_id(&state.db, &id).await?.ok_or_else(no_template)?;
     let v = db::version(&state.db, &id, version)
         .await?
@@ -673,11 +664,10 @@ async fn publish_version(
         (status = 422, description = "`invalid_body`: wrong shape or unknown status; `validation_failed`: more than 1000 answers", body = ErrorEnvelope)))]
 async fn evaluate_version(
     State(state): State<AppState>,
-    user: AuthUser,
+    user: Authorized<Staff>,
     ApiPath((id, version)): ApiPath<(String, i64)>,
     ApiJson(req): ApiJson<EvaluateRequest>,
 ) -> AppResult<Json<ChecklistEvaluation>> {
-    user.require(READERS)?;
     if req.answers.len() > MAX_ANSWERS {
         return Err(AppError::unprocessable(
             "validation_failed",

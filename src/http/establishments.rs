@@ -10,7 +10,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::extract::{ApiJson, ApiPath, ApiQuery, AuthUser};
+use super::extract::{Admins, ApiJson, ApiPath, ApiQuery, AuthUser, Authorized, Office};
 use super::{rfc3339, AppState};
 use crate::auth::Role;
 use crate::error::{AppError, AppResult, ErrorEnvelope};
@@ -267,10 +267,9 @@ fn validate(body: EstablishmentBody) -> AppResult<(EstablishmentInput, Vec<Warni
         (status = 422, description = "`validation_failed`: `details` is a list of `{field, code, message}`", body = ErrorEnvelope)))]
 async fn create_establishment(
     State(state): State<AppState>,
-    user: AuthUser,
+    user: Authorized<Admins>,
     ApiJson(body): ApiJson<EstablishmentBody>,
 ) -> AppResult<(StatusCode, Json<EstablishmentView>)> {
-    user.require(&[Role::Admin])?;
     let (input, warnings) = validate(body)?;
     let id = uuid::Uuid::new_v4().to_string();
     let mut tx = state.db.begin_write().await?;
@@ -311,11 +310,10 @@ async fn create_establishment(
         (status = 422, description = "`validation_failed`", body = ErrorEnvelope)))]
 async fn update_establishment(
     State(state): State<AppState>,
-    user: AuthUser,
+    user: Authorized<Admins>,
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<EstablishmentBody>,
 ) -> AppResult<Json<EstablishmentView>> {
-    user.require(&[Role::Admin])?;
     let (input, warnings) = validate(body)?;
     let mut tx = state.db.begin_write().await?;
     match store::establishments::update(tx.conn(), &id, &input, &warnings, store::now_ms()).await {
@@ -345,7 +343,7 @@ async fn update_establishment(
     responses((status = 200, body = EstablishmentView), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)))]
 async fn get_establishment(
     State(state): State<AppState>,
-    user: AuthUser,
+    user: Authorized<Office>,
     ApiPath(id): ApiPath<String>,
 ) -> AppResult<Json<EstablishmentView>> {
     // Inspectors read establishments through their tasks only.
@@ -369,10 +367,9 @@ fn bad_query(message: impl Into<String>) -> AppError {
         (status = 403, body = ErrorEnvelope)))]
 async fn list_establishments(
     State(state): State<AppState>,
-    user: AuthUser,
+    _: Authorized<Office>,
     ApiQuery(p): ApiQuery<SearchParams>,
 ) -> AppResult<Json<EstablishmentPage>> {
-    user.require(&[Role::Admin, Role::Reviewer])?;
     let nonempty = |s: Option<String>| s.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
     let category = match nonempty(p.category) {
         Some(c) => Some(
@@ -498,11 +495,10 @@ impl<S: Send + Sync> FromRequest<S> for RawBody {
         (status = 422, description = "`import_failed` (`details` is the ImportReport) or `invalid_table` (missing columns, empty file)", body = ErrorEnvelope)))]
 async fn import_establishments(
     State(state): State<AppState>,
-    user: AuthUser,
+    user: Authorized<Admins>,
     ApiQuery(params): ApiQuery<ImportParams>,
     RawBody(body): RawBody,
 ) -> AppResult<Json<ImportReport>> {
-    user.require(&[Role::Admin])?;
     let dry_run = params.dry_run.unwrap_or(false);
     match ops::import_establishments(
         &state.db,

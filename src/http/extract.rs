@@ -244,6 +244,59 @@ impl FromRequestParts<AppState> for AuthUser {
     }
 }
 
+/// The roles a handler admits, checked by [`Authorized`] before any other extractor reads the
+/// query or the body: a caller with the wrong role gets 403 whatever they sent.
+pub trait Roles {
+    const ROLES: &'static [Role];
+}
+
+/// Admins only.
+pub struct Admins;
+impl Roles for Admins {
+    const ROLES: &'static [Role] = &[Role::Admin];
+}
+
+/// Admins and reviewers.
+pub struct Office;
+impl Roles for Office {
+    const ROLES: &'static [Role] = &[Role::Admin, Role::Reviewer];
+}
+
+/// Admins, reviewers and inspectors (not labs).
+pub struct Staff;
+impl Roles for Staff {
+    const ROLES: &'static [Role] = &[Role::Admin, Role::Reviewer, Role::Inspector];
+}
+
+/// Inspectors only.
+pub struct Inspectors;
+impl Roles for Inspectors {
+    const ROLES: &'static [Role] = &[Role::Inspector];
+}
+
+/// An [`AuthUser`] whose role is one of `R::ROLES` (else 403). Put it before the path, query
+/// and body extractors of the handler. Derefs to the user.
+pub struct Authorized<R>(pub AuthUser, std::marker::PhantomData<R>);
+
+impl<R> std::ops::Deref for Authorized<R> {
+    type Target = AuthUser;
+    fn deref(&self) -> &AuthUser {
+        &self.0
+    }
+}
+
+impl<R: Roles> FromRequestParts<AppState> for Authorized<R> {
+    type Rejection = AppError;
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let user = AuthUser::from_request_parts(parts, state).await?;
+        user.require(R::ROLES)?;
+        Ok(Authorized(user, std::marker::PhantomData))
+    }
+}
+
 /// The client's address: the socket peer, or the first `X-Forwarded-For` hop when configured
 /// to trust a reverse proxy.
 pub struct ClientIp(pub Option<IpAddr>);

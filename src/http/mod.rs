@@ -9,6 +9,7 @@ pub mod health;
 pub mod photos;
 pub mod plans;
 pub mod public;
+mod spec_rules;
 pub mod sync;
 pub mod tasks;
 pub mod uploads;
@@ -113,6 +114,7 @@ pub fn rfc3339(ms: i64) -> String {
 pub fn openapi() -> utoipa::openapi::OpenApi {
     let (_, mut spec) = api(Config::default().max_import_body_bytes).split_for_parts();
     spec.info.version = env!("CARGO_PKG_VERSION").to_string();
+    spec_rules::add_shape_responses(&mut spec);
     let mut description = spec.info.description.take().unwrap_or_default();
     description.push_str("\n\n## Error codes\n\n| code | HTTP status | meaning |\n|---|---|---|\n");
     for (code, status, meaning) in crate::error::ERROR_CODES {

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::extract::{ApiPath, AuthUser};
+use super::extract::{ApiPath, Authorized, Staff};
 use super::AppState;
 use crate::auth::Role;
 use crate::error::{AppError, AppResult, ErrorEnvelope};
@@ -71,11 +71,10 @@ fn parse_range(value: &str, len: u64) -> Result<Option<(u64, u64)>, ()> {
         (status = 416, description = "Range not satisfiable")))]
 async fn photo_file(
     State(state): State<AppState>,
-    user: AuthUser,
+    user: Authorized<Staff>,
     ApiPath((id, variant)): ApiPath<(String, String)>,
     headers: HeaderMap,
 ) -> AppResult<Response> {
-    user.require(&[Role::Admin, Role::Reviewer, Role::Inspector])?;
     if !matches!(variant.as_str(), "original" | "preview" | "thumbnail") {
         return Err(AppError::not_found(
             "the variant is original, preview or thumbnail",

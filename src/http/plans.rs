@@ -10,9 +10,8 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::extract::{ApiJson, ApiPath, ApiQuery, AuthUser};
+use super::extract::{Admins, ApiJson, ApiPath, ApiQuery, Authorized, Office};
 use super::{rfc3339, AppState};
-use crate::auth::Role;
 use crate::error::{AppError, AppResult, ErrorEnvelope};
 use crate::plan::draw::{self, DrawRecord};
 use crate::plan::{PoolFilter, RawPlan};
@@ -146,10 +145,9 @@ fn paging(p: &PageParams) -> AppResult<(u32, u32)> {
     responses((status = 200, body = PlanPage), (status = 403, body = ErrorEnvelope)))]
 async fn list_plans(
     State(state): State<AppState>,
-    user: AuthUser,
+    _: Authorized<Office>,
     ApiQuery(p): ApiQuery<PageParams>,
 ) -> AppResult<Json<PlanPage>> {
-    user.require(&[Role::Admin, Role::Reviewer])?;
     let (page, page_size) = paging(&p)?;
     let (rows, total) = store::plans::list_plans(&state.db, page, page_size).await?;
     let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
@@ -178,10 +176,9 @@ async fn list_plans(
         (status = 422, description = "`validation_failed` (`details`: `{field, code, message}`), e.g. a template version that is not published or users that are not active inspectors", body = ErrorEnvelope)))]
 async fn create_plan(
     State(state): State<AppState>,
-    user: AuthUser,
+    user: Authorized<Admins>,
     ApiJson(raw): ApiJson<RawPlan>,
 ) -> AppResult<(StatusCode, Json<PlanView>)> {
-    user.require(&[Role::Admin])?;
     let spec = raw.validate().map_err(AppError::validation_failed)?;
     let version =
         store::checklists::version(&state.db, &spec.template_id, spec.template_version).await?;
@@ -308,10 +305,9 @@ impl From<DrawRow> for DrawSummary {
     responses((status = 200, body = PlanDetail), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)))]
 async fn get_plan(
     State(state): State<AppState>,
-    user: AuthUser,
+    _: Authorized<Office>,
     ApiPath(id): ApiPath<String>,
 ) -> AppResult<Json<PlanDetail>> {
-    user.require(&[Role::Admin, Role::Reviewer])?;
     let mut conn = state.db.acquire().await?;
     let plan = store::plans::get_plan(&mut conn, &id)
         .await?
@@ -464,11 +460,10 @@ async fn draw_view(state: &AppState, row: DrawRow, record: &DrawRecord) -> AppRe
         (status = 422, description = "`validation_failed` (seed), `draw_impossible` (e.g. a quota exceeds the candidates of its grade)", body = ErrorEnvelope)))]
 async fn run_draw(
     State(state): State<AppState>,
-    user: AuthUser,
+    user: Authorized<Admins>,
     ApiPath(id): ApiPath<String>,
     ApiJson(req): ApiJson<DrawRequest>,
 ) -> AppResult<(StatusCode, Json<DrawView>)> {
-    user.require(&[Role::Admin])?;
     let (row, record) =
         crate::ops::draw_plan(&state.db, &id, &req.seed, req.reason.as_deref(), &user.id).await?;
     Ok((
@@ -508,10 +503,9 @@ async fn current_record(state: &AppState, plan_id: &str) -> AppResult<(String, D
     responses((status = 200, body = VerifyResult), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)))]
 async fn verify_draw(
     State(state): State<AppState>,
-    user: AuthUser,
+    _: Authorized<Office>,
     ApiPath(id): ApiPath<String>,
 ) -> AppResult<Json<VerifyResult>> {
-    user.require(&[Role::Admin, Role::Reviewer])?;
     let (draw_id, record) = current_record(&state, &id).await?;
     let differences = tokio::task::spawn_blocking(move || draw::verify_record(&record))
         .await
@@ -531,10 +525,9 @@ async fn verify_draw(
     responses((status = 200, description = "DrawRecord JSON", body = Object), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)))]
 async fn draw_record(
     State(state): State<AppState>,
-    user: AuthUser,
+    _: Authorized<Admins>,
     ApiPath(id): ApiPath<String>,
 ) -> AppResult<Json<DrawRecord>> {
-    user.require(&[Role::Admin])?;
     Ok(Json(current_record(&state, &id).await?.1))
 }
 
@@ -579,10 +572,9 @@ pub struct ConflictParams {
     responses((status = 200, body = ConflictPage), (status = 403, body = ErrorEnvelope)))]
 async fn list_conflicts(
     State(state): State<AppState>,
-    user: AuthUser,
+    _: Authorized<Admins>,
     ApiQuery(p): ApiQuery<ConflictParams>,
 ) -> AppResult<Json<ConflictPage>> {
-    user.require(&[Role::Admin])?;
     let (page, page_size) = paging(&PageParams {
         page: p.page,
         page_size: p.page_size,
@@ -625,10 +617,9 @@ async fn list_conflicts(
         (status = 422, description = "`validation_failed`: unknown inspector or establishment, empty reason", body = ErrorEnvelope)))]
 async fn create_conflict(
     State(state): State<AppState>,
-    user: AuthUser,
+    user: Authorized<Admins>,
     ApiJson(b): ApiJson<ConflictBody>,
 ) -> AppResult<(StatusCode, Json<ConflictView>)> {
-    user.require(&[Role::Admin])?;
     let reason = b.reason.trim();
     if reason.is_empty() || reason.chars().count() > 500 {
         return Err(AppError::unprocessable(
@@ -702,10 +693,9 @@ async fn create_conflict(
     responses((status = 204), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)))]
 async fn delete_conflict(
     State(state): State<AppState>,
-    user: AuthUser,
+    user: Authorized<Admins>,
     ApiPath(id): ApiPath<String>,
 ) -> AppResult<StatusCode> {
-    user.require(&[Role::Admin])?;
     let mut tx = state.db.begin_write().await?;
     if !store::plans::delete_conflict(tx.conn(), &id).await? {
         return Err(AppError::not_found("no such conflict"));

@@ -11,7 +11,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::extract::{ApiJson, ApiQuery, AuthUser};
+use super::extract::{ApiJson, ApiQuery, AuthUser, Authorized, Inspectors, Office};
 use super::AppState;
 use crate::auth::Role;
 use crate::error::{AppError, AppResult, ErrorEnvelope};
@@ -67,7 +67,7 @@ fn syncer(user: &AuthUser) -> AppResult<Syncer<'_>> {
         (status = 403, description = "Only inspectors sync", body = ErrorEnvelope)))]
 async fn pull(
     State(state): State<AppState>,
-    user: AuthUser,
+    user: Authorized<Inspectors>,
     ApiQuery(p): ApiQuery<PullParams>,
 ) -> AppResult<Json<Value>> {
     let who = syncer(&user)?;
@@ -140,7 +140,7 @@ pub struct PushResult {
         (status = 422, description = "`invalid_body`, `unknown_table`, `unknown_column`, `invalid_id`, `duplicate_id`; nothing applied", body = ErrorEnvelope)))]
 async fn push(
     State(state): State<AppState>,
-    user: AuthUser,
+    user: Authorized<Inspectors>,
     ApiQuery(p): ApiQuery<PushParams>,
     ApiJson(body): ApiJson<Value>,
 ) -> AppResult<Json<PushResult>> {
@@ -185,7 +185,7 @@ pub struct InspectionList {
     responses((status = 200, body = InspectionList), (status = 403, body = ErrorEnvelope)))]
 async fn list_inspections(
     State(state): State<AppState>,
-    user: AuthUser,
+    user: Authorized<Office>,
     ApiQuery(p): ApiQuery<InspectionParams>,
 ) -> AppResult<Json<InspectionList>> {
     user.require(&[Role::Admin, Role::Reviewer])?;

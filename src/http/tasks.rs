@@ -9,7 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::extract::{ApiJson, ApiPath, ApiQuery, AuthUser};
+use super::extract::{Admins, ApiJson, ApiPath, ApiQuery, AuthUser, Authorized, Inspectors, Staff};
 use super::plans::TeamMember;
 use super::{rfc3339, AppState};
 use crate::auth::Role;
@@ -151,7 +151,7 @@ pub struct TaskParams {
     responses((status = 200, body = TaskPage), (status = 400, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope)))]
 async fn list_tasks(
     State(state): State<AppState>,
-    user: AuthUser,
+    user: Authorized<Staff>,
     ApiQuery(p): ApiQuery<TaskParams>,
 ) -> AppResult<Json<TaskPage>> {
     user.require(&[Role::Admin, Role::Reviewer, Role::Inspector])?;
@@ -264,7 +264,7 @@ async fn transition(
         (status = 409, description = "`invalid_state`", body = ErrorEnvelope)))]
 async fn start_task(
     State(state): State<AppState>,
-    user: AuthUser,
+    user: Authorized<Inspectors>,
     ApiPath(id): ApiPath<String>,
 ) -> AppResult<Json<TaskView>> {
     user.require(&[Role::Inspector])?;
@@ -286,7 +286,7 @@ pub struct CancelRequest {
         (status = 422, description = "`validation_failed`: no reason", body = ErrorEnvelope)))]
 async fn cancel_task(
     State(state): State<AppState>,
-    user: AuthUser,
+    user: Authorized<Admins>,
     ApiPath(id): ApiPath<String>,
     ApiJson(req): ApiJson<CancelRequest>,
 ) -> AppResult<Json<TaskView>> {

@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::extract::{ApiJson, ApiPath, AuthUser};
+use super::extract::{Admins, ApiJson, ApiPath, AuthUser, Authorized};
 use super::AppState;
 use crate::auth::{check_password_policy, password, Role, Username};
 use crate::error::{AppError, AppResult, ErrorEnvelope};
@@ -93,10 +93,9 @@ async fn list_users(State(state): State<AppState>, user: AuthUser) -> AppResult<
         (status = 422, description = "`validation_failed`", body = ErrorEnvelope)))]
 async fn create_user(
     State(state): State<AppState>,
-    user: AuthUser,
+    _: Authorized<Admins>,
     ApiJson(req): ApiJson<CreateUser>,
 ) -> AppResult<(StatusCode, Json<UserView>)> {
-    user.require(&[Role::Admin])?;
     let username = Username::parse(&req.username)
         .map_err(|m| AppError::unprocessable("validation_failed", m))?;
     check_password_policy(&req.password)
@@ -169,10 +168,11 @@ async fn set_disabled(
 /// Disable an account and revoke all its tokens at once (admin).
 #[utoipa::path(post, path = "/api/v1/users/{id}/disable", tag = "users", security(("bearer" = [])),
     params(("id" = String, Path, description = "User id")),
-    responses((status = 204), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)))]
+    responses((status = 204), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope),
+        (status = 409, description = "`conflict`: an admin cannot disable their own account", body = ErrorEnvelope)))]
 async fn disable_user(
     State(state): State<AppState>,
-    user: AuthUser,
+    user: Authorized<Admins>,
     ApiPath(id): ApiPath<String>,
 ) -> AppResult<StatusCode> {
     set_disabled(&state, &user, &id, true).await
@@ -184,7 +184,7 @@ async fn disable_user(
     responses((status = 204), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)))]
 async fn enable_user(
     State(state): State<AppState>,
-    user: AuthUser,
+    user: Authorized<Admins>,
     ApiPath(id): ApiPath<String>,
 ) -> AppResult<StatusCode> {
     set_disabled(&state, &user, &id, false).await

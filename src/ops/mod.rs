@@ -69,6 +69,9 @@ pub async fn import_establishments(
         .await
         .map_err(|e| ImportFailure::Internal(e.into()))?
         .map_err(ImportFailure::File)?;
+    if parsed.rows.is_empty() {
+        return Err(ImportFailure::File(ImportError::NoRows));
+    }
     let total = parsed.rows.len() as u64;
     let mut errors: Vec<RowProblem> = Vec::new();
     let mut warnings: Vec<RowProblem> = Vec::new();

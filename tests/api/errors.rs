@@ -9,7 +9,9 @@ both_backends!(
     malformed_bodies_get_envelopes,
     unknown_routes_and_methods,
     health_and_readiness,
-    control_characters_are_refused_at_the_edge
+    control_characters_are_refused_at_the_edge,
+    role_is_checked_before_the_request_is_parsed,
+    header_only_import_is_invalid_table
 );
 
 async fn malformed_bodies_get_envelopes(app: TestApp) {
@@ -224,4 +226,119 @@ async fn control_characters_are_refused_at_the_edge(app: TestApp) {
         .unwrap();
     let s = res.status();
     assert_error(s, &res.json().await.unwrap(), 422, "control_character");
+}
+
+/// A caller without the role gets 403 whatever they sent: the role is checked before the
+/// query string and the body are parsed (a lab user used to get 400/415/422).
+async fn role_is_checked_before_the_request_is_parsed(app: TestApp) {
+    let lab = app.token_for("lab1", Role::Lab).await;
+    let admin = app.token_for("admin1", Role::Admin).await;
+    let send = |method: reqwest::Method, path: &str, token: &str, ct: Option<&str>, body: &str| {
+        let mut req = app
+            .client
+            .request(method, app.url(path))
+            .bearer_auth(token)
+            .body(body.to_string());
+        if let Some(ct) = ct {
+            req = req.header("content-type", ct);
+        }
+        async move {
+            let res = req.send().await.unwrap();
+            let status = res.status();
+            (status, res.json::<serde_json::Value>().await.unwrap())
+        }
+    };
+    use reqwest::Method;
+    let json = Some("application/json");
+    for (method, path, ct, body) in [
+        (Method::POST, "/api/v1/establishments", json, "[1,2,3]"),
+        (Method::POST, "/api/v1/establishments", json, "{"),
+        (
+            Method::POST,
+            "/api/v1/establishments",
+            Some("text/plain"),
+            "x",
+        ),
+        (Method::PUT, "/api/v1/establishments/x", json, "{}"),
+        (Method::GET, "/api/v1/establishments?page=abc", None, ""),
+        (Method::POST, "/api/v1/users", json, "{\"username\": 5}"),
+        (Method::POST, "/api/v1/plans", json, "{}"),
+        (Method::POST, "/api/v1/plans/x/draw", json, "{"),
+        (Method::GET, "/api/v1/plans?page=-1", None, ""),
+        (Method::POST, "/api/v1/conflicts", json, "{}"),
+        (Method::POST, "/api/v1/checklists", json, "{}"),
+        (
+            Method::GET,
+            "/api/v1/checklists/x/versions/not-a-number",
+            None,
+            "",
+        ),
+        (Method::POST, "/api/v1/tasks/x/cancel", json, "{}"),
+        (Method::GET, "/api/v1/inspections?page=abc", None, ""),
+        (
+            Method::POST,
+            "/api/v1/establishments/import?dry_run=maybe",
+            Some("application/octet-stream"),
+            "",
+        ),
+        (Method::POST, "/api/v1/sync?last_pulled_at=0", json, "{"),
+        (Method::GET, "/api/v1/sync?last_pulled_at=abc", None, ""),
+    ] {
+        let (s, b) = send(method.clone(), path, &lab, ct, body).await;
+        assert_eq!(s.as_u16(), 403, "{method} {path} as lab: {b}");
+        assert_eq!(b["error"]["code"], "forbidden", "{method} {path}: {b}");
+    }
+    // The admin is not an inspector: sync refuses before parsing too.
+    let (s, b) = send(
+        Method::POST,
+        "/api/v1/sync?last_pulled_at=0",
+        &admin,
+        json,
+        "{",
+    )
+    .await;
+    assert_error(s, &b, 403, "forbidden");
+    // With the role, the same requests are judged on their content.
+    let (s, b) = send(
+        Method::POST,
+        "/api/v1/establishments",
+        &admin,
+        json,
+        "[1,2,3]",
+    )
+    .await;
+    assert_error(s, &b, 422, "invalid_body");
+    let (s, b) = send(
+        Method::GET,
+        "/api/v1/establishments?page=abc",
+        &admin,
+        None,
+        "",
+    )
+    .await;
+    assert_error(s, &b, 400, "bad_request");
+}
+
+/// A table with its header row and no data is refused like an empty file (the error table
+/// says `invalid_table` covers "no rows"); it used to import nothing with 200.
+async fn header_only_import_is_invalid_table(app: TestApp) {
+    let admin = app.token_for("admin1", Role::Admin).await;
+    let header = "牌匾名称,营业执照名称,统一社会信用代码,食品经营许可证编号,业态,经营地址,街道乡镇,风险等级,经度,纬度,坐标系,联系人,联系电话\n";
+    for (body, dry_run) in [
+        (header.as_bytes().to_vec(), false),
+        (header.as_bytes().to_vec(), true),
+        (Vec::new(), false),
+    ] {
+        let res = app
+            .client
+            .post(app.url(&format!("/api/v1/establishments/import?dry_run={dry_run}")))
+            .bearer_auth(&admin)
+            .header("content-type", "application/octet-stream")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let s = res.status();
+        assert_error(s, &res.json().await.unwrap(), 422, "invalid_table");
+    }
 }
