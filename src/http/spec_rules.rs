@@ -23,9 +23,8 @@ pub fn add_shape_responses(spec: &mut OpenApi) {
             ("patch", item.patch.as_mut()),
         ];
         for (method, op) in ops {
-            if let Some(op) = op {
-                add_to_operation(path, method, op);
-            }
+            let Some(op) = op else { continue };
+            add_to_operation(path, method, op);
         }
     }
 }
