@@ -149,17 +149,21 @@ fn sniff(head: &[u8]) -> Option<&'static str> {
 /// photo record's `byte_size`), `Upload-Metadata: photo_id <b64>,sha256 <b64>` (the record's id
 /// and its 64-hex sha256, each base64-encoded as tus requires). The photo record must have been
 /// synced and belong to an inspection of the caller's team. Answers `201` with `Location`,
-/// `Upload-Offset` (the full length at once when the same bytes are already stored) and
-/// `Upload-Expires`.
+/// `Upload-Offset` and `Upload-Expires`. `Upload-Offset` is the full length at once only when
+/// the caller's own team already holds the same content; anyone else sends the bytes. There is
+/// one open upload per photo record: a repeated POST by the same user answers that upload (its
+/// Location and offset; a body is then taken only at offset 0), a team mate's POST replaces it.
+/// A user's open uploads may reserve at most `max_open_upload_bytes_per_user` declared bytes.
 #[utoipa::path(post, path = "/api/v1/uploads", tag = "uploads", security(("bearer" = [])),
     responses(
         (status = 201, description = "Created; see Location, Upload-Offset, Upload-Expires"),
         (status = 400, description = "`bad_request`: Upload-Length or Upload-Metadata missing or malformed", body = ErrorEnvelope),
         (status = 403, description = "Only inspectors upload", body = ErrorEnvelope),
         (status = 404, description = "No such photo record that the caller may write", body = ErrorEnvelope),
-        (status = 409, description = "`sha256_mismatch`, `size_mismatch`", body = ErrorEnvelope),
+        (status = 409, description = "`sha256_mismatch`, `size_mismatch`, `open_uploads_limit` (the caller's unfinished uploads already reserve the configured maximum)", body = ErrorEnvelope),
         (status = 412, description = "`precondition_failed`: Tus-Resumable missing", body = ErrorEnvelope),
-        (status = 413, description = "Larger than the configured limit (default 25 MB)", body = ErrorEnvelope)))]
+        (status = 413, description = "Larger than the configured limit (default 25 MB)", body = ErrorEnvelope),
+        (status = 415, description = "`unsupported_media_type`: with creation-with-upload, the first bytes are not JPEG/PNG/WebP (upload discarded, the reason recorded on the photo record)", body = ErrorEnvelope)))]
 async fn create(
     State(state): State<AppState>,
     user: AuthUser,
@@ -358,8 +362,12 @@ async fn offset(
 }
 
 /// Append a chunk at `Upload-Offset` (`Content-Type: application/offset+octet-stream`,
-/// optional `Upload-Checksum: sha1|sha256 <base64>`). The last chunk completes the upload: the
-/// file must hash to the declared sha256 and be JPEG, PNG or WebP, else it is discarded.
+/// optional `Upload-Checksum: sha1|sha256 <base64>`). The first bytes (12) decide the type: a
+/// file that is not JPEG, PNG or WebP (e.g. HEIC) is refused 415 at its first chunk, and the
+/// photo record gets `processing_status` `failed` with the reason. The last chunk completes the
+/// upload: the file must hash to the declared sha256, else it is discarded. The final offset,
+/// the attachment and the processing job are written together; an upload found with all its
+/// bytes but not attached (a crash) is finished by the next HEAD, PATCH or server start.
 #[utoipa::path(patch, path = "/api/v1/uploads/{id}", tag = "uploads", security(("bearer" = [])),
     params(("id" = String, Path, description = "Upload id")),
     request_body(content = Vec<u8>, content_type = "application/offset+octet-stream"),
@@ -368,7 +376,7 @@ async fn offset(
         (status = 404, body = ErrorEnvelope),
         (status = 409, description = "`offset_mismatch`, `sha256_mismatch` (upload discarded)", body = ErrorEnvelope),
         (status = 413, description = "The chunk goes past Upload-Length", body = ErrorEnvelope),
-        (status = 415, description = "Wrong Content-Type, or the file is not JPEG/PNG/WebP (upload discarded)", body = ErrorEnvelope),
+        (status = 415, description = "Wrong Content-Type, or the first bytes are not JPEG/PNG/WebP (upload discarded at the first chunk, the reason recorded on the photo record)", body = ErrorEnvelope),
         (status = 460, description = "`checksum_mismatch`: the chunk was discarded, the offset is unchanged", body = ErrorEnvelope)))]
 async fn append(
     State(state): State<AppState>,
@@ -462,12 +470,15 @@ async fn write_chunk(
 ) -> AppResult<(i64, i64)> {
     let mut check = checksum(headers)?;
     let path = partial_path(state, &u.id);
-    let mut file = tokio::fs::OpenOptions::new()
+    let mut file = match tokio::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .open(&path)
         .await
-        .map_err(|_| AppError::not_found("the upload's data is gone (expired?)"))?;
+    {
+        Ok(f) => f,
+        Err(_) => return resumed_after_store(state, u, body).await,
+    };
     // The type is decided once HEAD_LEN bytes are in; a resumed upload shorter than that
     // still has its first bytes in the file.
     let mut head = Vec::new();
@@ -564,6 +575,34 @@ async fn write_chunk(
         ));
     }
     Ok((new_offset, expires))
+}
+
+/// An open upload whose partial file is gone. Local storage moves the verified file into
+/// place before the final transaction, so a crash between the two leaves exactly this: the
+/// content, stored under the sha256 this upload declared and checked, and the upload still at
+/// its previous offset. (Nothing else removes the partial file of an upload that stays open:
+/// termination, expiry, refusal and replacement remove the upload too.) The client's resent
+/// last chunk then completes it from the stored content.
+async fn resumed_after_store(
+    state: &AppState,
+    u: &store::uploads::UploadRow,
+    body: Body,
+) -> AppResult<(i64, i64)> {
+    let Some(media) = sniff_stored(state, &u.sha256).await else {
+        return Err(AppError::not_found("the upload's data is gone (expired?)"));
+    };
+    drain(body).await;
+    let key = blob_key(&u.sha256);
+    if !store::uploads::complete(&state.db, u, u.upload_offset, &u.sha256, media, &key).await? {
+        let now = store::uploads::get(&state.db, &u.id).await?;
+        if !now.is_some_and(|n| n.completed == 1) {
+            return Err(AppError::conflict(
+                "offset_mismatch",
+                "another request moved the upload meanwhile",
+            ));
+        }
+    }
+    Ok((u.length, now_ms() + EXPIRY_MS))
 }
 
 async fn drain_stream(mut stream: axum::body::BodyDataStream) {
@@ -783,4 +822,47 @@ pub async fn sweep_expired(state: &AppState) -> Result<usize, sqlx::Error> {
         store::uploads::delete(&state.db, id).await?;
     }
     Ok(ids.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_bytes_decide_the_type() {
+        assert_eq!(
+            sniff_prefix(&[0xFF, 0xD8, 0xFF, 0xE1]),
+            Sniff::Image("image/jpeg")
+        );
+        assert_eq!(
+            sniff_prefix(b"\x89PNG\r\n\x1a\n"),
+            Sniff::Image("image/png")
+        );
+        assert_eq!(
+            sniff_prefix(b"RIFF\x10\0\0\0WEBPVP8 "),
+            Sniff::Image("image/webp")
+        );
+        // Too short to tell, but each could still become an accepted type.
+        for head in [
+            &b""[..],
+            &[0xFF, 0xD8],
+            b"\x89PN",
+            b"RIFF\x10\0",
+            b"RIFF\x10\0\0\0WE",
+        ] {
+            assert_eq!(sniff_prefix(head), Sniff::Undecided, "{head:?}");
+        }
+        // HEIC (ISO-BMFF `ftyp`) is refused at its first byte already; so are GIF and a RIFF
+        // that is not WebP (AVI, WAV).
+        for head in [
+            &b"\0\0\0\x18ftypheic"[..],
+            b"\0",
+            b"GIF89a",
+            b"RIFF\x10\0\0\0AVI ",
+            b"\xFF\xD9",
+        ] {
+            assert_eq!(sniff_prefix(head), Sniff::Refused, "{head:?}");
+        }
+        assert_eq!(describe(b"\0\0\0\x18ftypheic\0\0"), "HEIC/HEIF");
+    }
 }

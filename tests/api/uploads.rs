@@ -129,7 +129,7 @@ mod queue {
     /// and start-up each finish the upload, so a client that sees the full offset and stops
     /// has not lost the photo.
     async fn crash_after_last_chunk_is_repaired(app: TestApp) {
-        let photos: Vec<(String, Vec<u8>)> = (0..4u8)
+        let photos: Vec<(String, Vec<u8>)> = (0..5u8)
             .map(|i| (Uuid::new_v4().to_string(), jpeg(40_000, 10 + i)))
             .collect();
         let refs: Vec<(&str, &[u8])> = photos
@@ -155,14 +155,25 @@ mod queue {
             )
             .await;
             assert_eq!(res.status(), 204);
-            // The crash window: the last bytes are on disk and the offset says "all in", but
-            // nothing attached the photo.
             let upload_id = location.rsplit('/').next().unwrap().to_string();
             let part = app
                 .dir
                 .path()
                 .join("uploads")
                 .join(format!("{upload_id}.part"));
+            if locations.len() == 4 {
+                // The other crash window: the verified file was moved into storage, the final
+                // transaction never ran (the offset is the previous one).
+                let sha = hex_sha256(bytes);
+                let dir = app.dir.path().join("blobs").join(&sha[..2]);
+                std::fs::create_dir_all(&dir).unwrap();
+                std::fs::write(dir.join(&sha), bytes).unwrap();
+                std::fs::remove_file(&part).unwrap();
+                locations.push((location, part));
+                continue;
+            }
+            // The crash window: the last bytes are on disk and the offset says "all in", but
+            // nothing attached the photo.
             let mut f = std::fs::OpenOptions::new()
                 .append(true)
                 .open(&part)
@@ -235,12 +246,26 @@ mod queue {
         .await;
         assert_eq!((res.status().as_u16(), offset(&res)), (204, 40_000));
         assert_eq!(status(photos[3].0.clone()).await, attached);
+        // The client resends the last chunk of the fifth: the stored content completes it.
+        let res = tus(&app, Method::HEAD, &locations[4].0, &token, &[], vec![]).await;
+        assert_eq!((res.status().as_u16(), offset(&res)), (200, 30_000));
+        let res = tus(
+            &app,
+            Method::PATCH,
+            &locations[4].0,
+            &token,
+            &[ct.clone(), ("upload-offset", "30000".into())],
+            photos[4].1[30_000..].to_vec(),
+        )
+        .await;
+        assert_eq!((res.status().as_u16(), offset(&res)), (204, 40_000));
+        assert_eq!(status(photos[4].0.clone()).await, attached);
         // Each photo attached once, processing queued once each; no partial file left.
         assert_eq!(
             foodcheck::store::jobs::counts(app.db(), "photo.process")
                 .await
                 .unwrap(),
-            vec![("queued".to_string(), 4)]
+            vec![("queued".to_string(), 5)]
         );
         assert_eq!(
             std::fs::read_dir(app.dir.path().join("uploads"))
