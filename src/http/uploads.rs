@@ -595,7 +595,7 @@ async fn resumed_after_store(
     let key = blob_key(&u.sha256);
     if !store::uploads::complete(&state.db, u, u.upload_offset, &u.sha256, media, &key).await? {
         let now = store::uploads::get(&state.db, &u.id).await?;
-        if !now.is_some_and(|n| n.completed == 1) {
+        if now.is_none_or(|n| n.completed != 1) {
             return Err(AppError::conflict(
                 "offset_mismatch",
                 "another request moved the upload meanwhile",
@@ -734,7 +734,7 @@ async fn finish(
     if !done {
         // Finished meanwhile by a parallel request (a HEAD repair, a retried PATCH)?
         let now = store::uploads::get(&state.db, &u.id).await?;
-        if !now.is_some_and(|n| n.completed == 1) {
+        if now.is_none_or(|n| n.completed != 1) {
             return Err(AppError::conflict(
                 "offset_mismatch",
                 "another request moved the upload meanwhile",
