@@ -129,6 +129,12 @@ async fn sweep(state: AppState) {
             Ok(n) => tracing::info!(purged = n, "sync tombstones past retention removed"),
             Err(e) => tracing::warn!(error = %e, "tombstone sweep failed"),
         }
+        // The first tick is at start-up: uploads a crash left complete-but-unattached.
+        match crate::http::uploads::repair_stuck(&state).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(repaired = n, "complete uploads attached after a restart"),
+            Err(e) => tracing::warn!(error = %e, "upload repair failed"),
+        }
         match crate::http::uploads::sweep_expired(&state).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(removed = n, "expired partial uploads removed"),

@@ -78,6 +78,8 @@ pub struct Config {
     pub geofence_radius_m: f64,
     /// Largest photo or evidence file accepted by the upload endpoint, bytes.
     pub max_photo_bytes: usize,
+    /// Declared bytes one user's unfinished uploads may reserve at once (partial files on disk).
+    pub max_open_upload_bytes_per_user: u64,
     /// Deleted records' tombstones are kept this many days; a device whose cursor is older
     /// gets a full replacement on its next pull.
     pub tombstone_retention_days: u64,
@@ -104,6 +106,7 @@ impl Default for Config {
             max_json_body_bytes: 2 * 1024 * 1024,
             max_import_body_bytes: 20 * 1024 * 1024,
             max_photo_bytes: 25 * 1024 * 1024,
+            max_open_upload_bytes_per_user: 256 * 1024 * 1024,
             geofence_radius_m: 300.0,
             run_workers: true,
             storage_url: None,

@@ -274,6 +274,7 @@ pub const ERROR_CODES: &[(&str, u16, &str)] = &[
     ("offset_mismatch", 409, "tus: `Upload-Offset` is not the upload's current offset; HEAD the upload and resume from there."),
     ("sha256_mismatch", 409, "The uploaded file (or the declared sha256) is not the photo record's; the upload is discarded."),
     ("size_mismatch", 409, "`Upload-Length` is not the photo record's `byte_size`."),
+    ("open_uploads_limit", 409, "tus: the caller's unfinished uploads already reserve the configured maximum (`max_open_upload_bytes_per_user`); finish or terminate one first."),
     ("checksum_algorithm_unsupported", 400, "tus: `Upload-Checksum` names an algorithm other than sha1 or sha256."),
     ("not_ready", 409, "A photo rendition is still being made; retry later."),
     ("import_failed", 422, "A bulk import has row errors; `details` is the import report (`errors` with row, column, code, message). Nothing was written."),

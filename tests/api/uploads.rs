@@ -12,7 +12,11 @@ use crate::common::{assert_error, TestApp};
 both_backends!(
     tus_upload_resumes_verifies_and_dedupes,
     tus_refusals,
-    processing_and_download
+    processing_and_download,
+    dedupe_never_skips_proof_of_possession,
+    one_open_upload_per_record,
+    type_refused_at_first_chunk,
+    tus_resumable_on_every_response
 );
 
 mod queue {
@@ -120,7 +124,211 @@ mod queue {
         assert_eq!(res.status(), 404);
     }
 
-    both_backends!(@spawn spawn; jobs_retry_with_backoff_then_fail, abandoned_uploads_expire);
+    /// A crash after the last chunk's bytes were written and the final offset recorded, but
+    /// before the photo was attached (what SIGKILL in that window left behind): HEAD, PATCH
+    /// and start-up each finish the upload, so a client that sees the full offset and stops
+    /// has not lost the photo.
+    async fn crash_after_last_chunk_is_repaired(app: TestApp) {
+        let photos: Vec<(String, Vec<u8>)> = (0..5u8)
+            .map(|i| (Uuid::new_v4().to_string(), jpeg(40_000, 10 + i)))
+            .collect();
+        let refs: Vec<(&str, &[u8])> = photos
+            .iter()
+            .map(|(id, b)| (id.as_str(), b.as_slice()))
+            .collect();
+        let (token, _) = setup(&app, &refs).await;
+        let ct = (
+            "content-type",
+            "application/offset+octet-stream".to_string(),
+        );
+        let mut locations = Vec::new();
+        for (id, bytes) in &photos {
+            let res = create(&app, &token, id, bytes).await;
+            let location = res.headers()["location"].to_str().unwrap().to_string();
+            let res = tus(
+                &app,
+                Method::PATCH,
+                &location,
+                &token,
+                &[ct.clone(), ("upload-offset", "0".into())],
+                bytes[..30_000].to_vec(),
+            )
+            .await;
+            assert_eq!(res.status(), 204);
+            let upload_id = location.rsplit('/').next().unwrap().to_string();
+            let part = app
+                .dir
+                .path()
+                .join("uploads")
+                .join(format!("{upload_id}.part"));
+            if locations.len() == 4 {
+                // The other crash window: the verified file was moved into storage, the final
+                // transaction never ran (the offset is the previous one).
+                let sha = hex_sha256(bytes);
+                let dir = app.dir.path().join("blobs").join(&sha[..2]);
+                std::fs::create_dir_all(&dir).unwrap();
+                std::fs::write(dir.join(&sha), bytes).unwrap();
+                std::fs::remove_file(&part).unwrap();
+                locations.push((location, part));
+                continue;
+            }
+            // The crash window: the last bytes are on disk and the offset says "all in", but
+            // nothing attached the photo.
+            let mut f = std::fs::OpenOptions::new()
+                .append(true)
+                .open(&part)
+                .unwrap();
+            std::io::Write::write_all(&mut f, &bytes[30_000..]).unwrap();
+            sqlx::query("UPDATE uploads SET upload_offset = length WHERE id = $1")
+                .bind(&upload_id)
+                .execute(app.db().pool())
+                .await
+                .unwrap();
+            locations.push((location, part));
+        }
+        let status = |id: String| {
+            let app = &app;
+            async move {
+                let (s, b): (String, Option<String>) = sqlx::query_as(
+                    "SELECT processing_status, blob_sha256 FROM photos WHERE id = $1",
+                )
+                .bind(id)
+                .fetch_one(app.db().pool())
+                .await
+                .unwrap();
+                (s, b.is_some())
+            }
+        };
+        let attached = ("uploaded".to_string(), true);
+        // HEAD (what tus-js-client and tuspy do on resume) finishes it.
+        let res = tus(&app, Method::HEAD, &locations[0].0, &token, &[], vec![]).await;
+        assert_eq!((res.status().as_u16(), offset(&res)), (200, 40_000));
+        assert_eq!(status(photos[0].0.clone()).await, attached);
+        // A retried final PATCH (zero bytes at the full offset) finishes it.
+        let res = tus(
+            &app,
+            Method::PATCH,
+            &locations[1].0,
+            &token,
+            &[ct.clone(), ("upload-offset", "40000".into())],
+            vec![],
+        )
+        .await;
+        assert_eq!((res.status().as_u16(), offset(&res)), (204, 40_000));
+        assert_eq!(status(photos[1].0.clone()).await, attached);
+        // The partial data of the fourth was lost with the crash: its offset goes back to what
+        // is really there, and the client sends the rest.
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&locations[3].1)
+            .unwrap();
+        f.set_len(30_000).unwrap();
+        drop(f);
+        // Start-up finishes the third without any client.
+        assert_eq!(
+            foodcheck::http::uploads::repair_stuck(&app.state)
+                .await
+                .unwrap(),
+            2
+        );
+        assert_eq!(status(photos[2].0.clone()).await, attached);
+        let res = tus(&app, Method::HEAD, &locations[3].0, &token, &[], vec![]).await;
+        assert_eq!((res.status().as_u16(), offset(&res)), (200, 30_000));
+        assert!(!status(photos[3].0.clone()).await.1);
+        let res = tus(
+            &app,
+            Method::PATCH,
+            &locations[3].0,
+            &token,
+            &[ct.clone(), ("upload-offset", "30000".into())],
+            photos[3].1[30_000..].to_vec(),
+        )
+        .await;
+        assert_eq!((res.status().as_u16(), offset(&res)), (204, 40_000));
+        assert_eq!(status(photos[3].0.clone()).await, attached);
+        // The client resends the last chunk of the fifth: the stored content completes it.
+        let res = tus(&app, Method::HEAD, &locations[4].0, &token, &[], vec![]).await;
+        assert_eq!((res.status().as_u16(), offset(&res)), (200, 30_000));
+        let res = tus(
+            &app,
+            Method::PATCH,
+            &locations[4].0,
+            &token,
+            &[ct.clone(), ("upload-offset", "30000".into())],
+            photos[4].1[30_000..].to_vec(),
+        )
+        .await;
+        assert_eq!((res.status().as_u16(), offset(&res)), (204, 40_000));
+        assert_eq!(status(photos[4].0.clone()).await, attached);
+        // Each photo attached once, processing queued once each; no partial file left.
+        assert_eq!(
+            foodcheck::store::jobs::counts(app.db(), "photo.process")
+                .await
+                .unwrap(),
+            vec![("queued".to_string(), 5)]
+        );
+        assert_eq!(
+            std::fs::read_dir(app.dir.path().join("uploads"))
+                .unwrap()
+                .count(),
+            0
+        );
+    }
+
+    /// A per-user cap on the bytes that unfinished uploads reserve.
+    async fn open_upload_bytes_are_capped(app: TestApp) {
+        let spawn_cap = 100_000;
+        assert_eq!(
+            app.state.config.max_open_upload_bytes_per_user,
+            spawn_cap as u64
+        );
+        let (p1, p2) = (Uuid::new_v4().to_string(), Uuid::new_v4().to_string());
+        let (b1, b2) = (jpeg(60_000, 1), jpeg(60_000, 2));
+        let (token, _) = setup(&app, &[(&p1, &b1), (&p2, &b2)]).await;
+        let res = create(&app, &token, &p1, &b1).await;
+        assert_eq!(res.status(), 201);
+        let first = res.headers()["location"].to_str().unwrap().to_string();
+        let res = create(&app, &token, &p2, &b2).await;
+        assert_eq!(res.headers()["tus-resumable"], "1.0.0");
+        let status = res.status();
+        let body: Value = res.json().await.unwrap();
+        assert_error(status, &body, 409, "open_uploads_limit");
+        // Finishing (or terminating) the first frees its reservation.
+        let res = tus(
+            &app,
+            Method::PATCH,
+            &first,
+            &token,
+            &[
+                (
+                    "content-type",
+                    "application/offset+octet-stream".to_string(),
+                ),
+                ("upload-offset", "0".into()),
+            ],
+            b1.clone(),
+        )
+        .await;
+        assert_eq!(res.status(), 204);
+        let res = create(&app, &token, &p2, &b2).await;
+        assert_eq!((res.status().as_u16(), offset(&res)), (201, 0));
+    }
+
+    async fn spawn_capped(kind: crate::common::Kind) -> TestApp {
+        TestApp::spawn_with(kind, |c| {
+            c.run_workers = false;
+            c.max_open_upload_bytes_per_user = 100_000;
+        })
+        .await
+    }
+
+    both_backends!(@spawn spawn; jobs_retry_with_backoff_then_fail, abandoned_uploads_expire,
+        crash_after_last_chunk_is_repaired);
+
+    mod capped {
+        use super::*;
+        both_backends!(@spawn spawn_capped; open_upload_bytes_are_capped);
+    }
 }
 
 const TEMPLATE: &str = "00000000-0000-4000-8000-000000002016";
@@ -184,6 +392,48 @@ async fn setup(app: &TestApp, photos: &[(&str, &[u8])]) -> (String, String) {
         .await;
     assert_eq!((s, r), (StatusCode::OK, json!({})));
     (token, admin)
+}
+
+/// Another team (inspectors c and d, their own plan and task on the same establishment) with
+/// an inspection holding the given photo records; returns c's token.
+async fn second_team(app: &TestApp, admin: &str, photos: &[(&str, &[u8])]) -> String {
+    let c = app.user("insp-c", Role::Inspector).await;
+    let d = app.user("insp-d", Role::Inspector).await;
+    let (s, plan) = app
+        .post("/api/v1/plans", admin, json!({"name": "n2", "round_title": "r2", "theme": "t", "period_start": "2024-03-01",
+            "period_end": "2024-03-31", "due_date": "2099-01-01", "template_id": TEMPLATE, "template_version": 1,
+            "quotas": {"explicit": {"C": 1}}, "inspector_ids": [c, d], "team_size": 2}))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{plan}");
+    let (s, draw) = app
+        .post(
+            &format!("/api/v1/plans/{}/draw", plan["id"].as_str().unwrap()),
+            admin,
+            json!({"seed": "s2"}),
+        )
+        .await;
+    assert!(s.is_success(), "{draw}");
+    let token = app.login_full("insp-c", "phone-c").await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, p) = app
+        .get("/api/v1/sync?last_pulled_at=null&schema_version=2", &token)
+        .await;
+    let task = &p["changes"]["tasks"]["created"][0];
+    let iid = Uuid::new_v4().to_string();
+    let records: Vec<Value> = photos
+        .iter()
+        .map(|(id, bytes)| json!({"id": id, "inspection_id": iid, "item_code": null, "sha256": hex_sha256(bytes), "byte_size": bytes.len(), "taken_at": 1_710_000_000_000i64}))
+        .collect();
+    let (s, r) = app
+        .post(&format!("/api/v1/sync?last_pulled_at={}", p["timestamp"]), &token,
+            json!({"changes": {"inspections": {"created": [{"id": iid, "task_id": task["id"], "establishment_id": task["establishment_id"],
+                "started_at": 1_710_000_000_000i64, "team": "[]", "representative_signed": false, "representative_refused": false, "submitted": false}]},
+                "photos": {"created": records}}}))
+        .await;
+    assert_eq!((s, r), (StatusCode::OK, json!({})));
+    token
 }
 
 async fn tus(
@@ -679,5 +929,310 @@ async fn processing_and_download(app: TestApp) {
             .await
             .unwrap(),
         vec![("done".to_string(), 1)]
+    );
+}
+
+fn octet() -> (&'static str, String) {
+    (
+        "content-type",
+        "application/offset+octet-stream".to_string(),
+    )
+}
+
+/// Knowing another team's photo sha256 and size is not enough to get the file: an upload
+/// from outside the team that holds the content has to send the bytes.
+async fn dedupe_never_skips_proof_of_possession(app: TestApp) {
+    let photo = Uuid::new_v4().to_string();
+    let bytes = jpeg(80_000, 5);
+    let (token, admin) = setup(&app, &[(&photo, &bytes)]).await;
+    let res = create(&app, &token, &photo, &bytes).await;
+    let location = res.headers()["location"].to_str().unwrap().to_string();
+    let res = tus(
+        &app,
+        Method::PATCH,
+        &location,
+        &token,
+        &[octet(), ("upload-offset", "0".into())],
+        bytes.clone(),
+    )
+    .await;
+    assert_eq!(res.status(), 204);
+    // Team B claims the same content for a record of its own.
+    let copy = Uuid::new_v4().to_string();
+    let thief = second_team(&app, &admin, &[(&copy, &bytes)]).await;
+    let res = create(&app, &thief, &copy, &bytes).await;
+    assert_eq!(
+        (res.status().as_u16(), offset(&res)),
+        (201, 0),
+        "no shortcut without the bytes"
+    );
+    let theirs = res.headers()["location"].to_str().unwrap().to_string();
+    let res = app
+        .client
+        .get(app.url(&format!("/api/v1/photos/{copy}/original")))
+        .bearer_auth(&thief)
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(res.status(), 200, "the other team's original is not served");
+    let (blob,): (Option<String>,) = sqlx::query_as("SELECT blob_sha256 FROM photos WHERE id = $1")
+        .bind(&copy)
+        .fetch_one(app.db().pool())
+        .await
+        .unwrap();
+    assert_eq!(blob, None);
+    // Sending the bytes is proof: then the record gets the (single stored) content.
+    let res = tus(
+        &app,
+        Method::PATCH,
+        &theirs,
+        &thief,
+        &[octet(), ("upload-offset", "0".into())],
+        bytes.clone(),
+    )
+    .await;
+    assert_eq!((res.status().as_u16(), offset(&res)), (204, 80_000));
+    let res = app
+        .client
+        .get(app.url(&format!("/api/v1/photos/{copy}/original")))
+        .bearer_auth(&thief)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.bytes().await.unwrap().to_vec(), bytes);
+    assert_eq!(
+        foodcheck::store::uploads::count_blobs(app.db())
+            .await
+            .unwrap(),
+        1
+    );
+}
+
+/// A repeated POST for a photo record goes on with the caller's open upload; a team mate's
+/// POST replaces it; never two open uploads for one record.
+async fn one_open_upload_per_record(app: TestApp) {
+    let photo = Uuid::new_v4().to_string();
+    let bytes = jpeg(60_000, 9);
+    let (token, _) = setup(&app, &[(&photo, &bytes)]).await;
+    let res = create(&app, &token, &photo, &bytes).await;
+    assert_eq!(res.status(), 201);
+    let location = res.headers()["location"].to_str().unwrap().to_string();
+    let res = tus(
+        &app,
+        Method::PATCH,
+        &location,
+        &token,
+        &[octet(), ("upload-offset", "0".into())],
+        bytes[..5000].to_vec(),
+    )
+    .await;
+    assert_eq!(res.status(), 204);
+    for _ in 0..5 {
+        let res = create(&app, &token, &photo, &bytes).await;
+        assert_eq!(res.status(), 201);
+        assert_eq!(res.headers()["location"].to_str().unwrap(), location);
+        assert_eq!(
+            offset(&res),
+            5000,
+            "the open upload goes on from its offset"
+        );
+    }
+    let open = |app: &TestApp| {
+        let pool = app.db().pool().clone();
+        let photo = photo.clone();
+        async move {
+            let (n,): (i64,) = sqlx::query_as(
+                "SELECT COUNT(*) FROM uploads WHERE photo_id = $1 AND completed = 0",
+            )
+            .bind(photo)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+            n
+        }
+    };
+    assert_eq!(open(&app).await, 1);
+    // Team mate b (another device) starts over: a's upload is replaced, its data removed.
+    let b = app.login_full("insp-b", "tablet").await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let res = create(&app, &b, &photo, &bytes).await;
+    assert_eq!((res.status().as_u16(), offset(&res)), (201, 0));
+    let mine = res.headers()["location"].to_str().unwrap().to_string();
+    assert_ne!(mine, location);
+    assert_eq!(open(&app).await, 1);
+    let res = tus(&app, Method::HEAD, &location, &token, &[], vec![]).await;
+    assert_eq!(res.status(), 404);
+    assert_eq!(
+        std::fs::read_dir(app.dir.path().join("uploads"))
+            .unwrap()
+            .count(),
+        1
+    );
+    let res = tus(
+        &app,
+        Method::PATCH,
+        &mine,
+        &b,
+        &[octet(), ("upload-offset", "0".into())],
+        bytes.clone(),
+    )
+    .await;
+    assert_eq!((res.status().as_u16(), offset(&res)), (204, 60_000));
+}
+
+/// An ISO-BMFF HEIC header (`ftypheic`), then filler: what an iPhone sends by default.
+fn heic(n: usize) -> Vec<u8> {
+    let mut v = vec![0, 0, 0, 0x18];
+    v.extend_from_slice(b"ftypheic\0\0\0\0mif1heic");
+    v.extend((v.len()..n).map(|i| (i % 251) as u8));
+    v
+}
+
+/// The first bytes decide the type: a HEIC is refused at its first chunk, and the photo
+/// record says why (devices see `failed`).
+async fn type_refused_at_first_chunk(app: TestApp) {
+    let photo = Uuid::new_v4().to_string();
+    let split = Uuid::new_v4().to_string();
+    let bytes = heic(400_000);
+    let png = {
+        let mut v = b"\x89PNG\r\n\x1a\n".to_vec();
+        v.extend((0..30_000).map(|i| (i % 7) as u8));
+        v
+    };
+    let (token, _) = setup(&app, &[(&photo, &bytes), (&split, &png)]).await;
+    let res = create(&app, &token, &photo, &bytes).await;
+    let location = res.headers()["location"].to_str().unwrap().to_string();
+    let res = tus(
+        &app,
+        Method::PATCH,
+        &location,
+        &token,
+        &[octet(), ("upload-offset", "0".into())],
+        bytes[..100_000].to_vec(),
+    )
+    .await;
+    assert_eq!(res.headers()["tus-resumable"], "1.0.0");
+    let status = res.status();
+    let body: Value = res.json().await.unwrap();
+    assert_error(status, &body, 415, "unsupported_media_type");
+    assert!(body["error"]["message"].as_str().unwrap().contains("HEIC"));
+    let res = tus(&app, Method::HEAD, &location, &token, &[], vec![]).await;
+    assert_eq!(res.status(), 404, "the refused upload is gone");
+    assert_eq!(
+        std::fs::read_dir(app.dir.path().join("uploads"))
+            .unwrap()
+            .count(),
+        0,
+        "no partial data kept"
+    );
+    let (st, err): (String, Option<String>) =
+        sqlx::query_as("SELECT processing_status, processing_error FROM photos WHERE id = $1")
+            .bind(&photo)
+            .fetch_one(app.db().pool())
+            .await
+            .unwrap();
+    assert_eq!(st, "failed");
+    assert!(err.unwrap().contains("HEIC"));
+    let (_, p) = app
+        .get("/api/v1/sync?last_pulled_at=null&schema_version=2", &token)
+        .await;
+    let rec = p["changes"]["photos"]["created"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == photo.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(rec["processing_status"], "failed");
+    // A first chunk too short to decide (5 bytes of a PNG signature) is kept; the next decides.
+    let res = create(&app, &token, &split, &png).await;
+    let location = res.headers()["location"].to_str().unwrap().to_string();
+    let res = tus(
+        &app,
+        Method::PATCH,
+        &location,
+        &token,
+        &[octet(), ("upload-offset", "0".into())],
+        png[..5].to_vec(),
+    )
+    .await;
+    assert_eq!((res.status().as_u16(), offset(&res)), (204, 5));
+    let res = tus(
+        &app,
+        Method::PATCH,
+        &location,
+        &token,
+        &[octet(), ("upload-offset", "5".into())],
+        png[5..].to_vec(),
+    )
+    .await;
+    assert_eq!(
+        (res.status().as_u16(), offset(&res)),
+        (204, png.len() as i64)
+    );
+}
+
+/// tus: `Tus-Resumable` on every response of the upload endpoints, errors included.
+async fn tus_resumable_on_every_response(app: TestApp) {
+    let photo = Uuid::new_v4().to_string();
+    let bytes = jpeg(20_000, 4);
+    let (token, _) = setup(&app, &[(&photo, &bytes)]).await;
+    let unknown = format!("/api/v1/uploads/{}", Uuid::new_v4());
+    let mut seen = Vec::new();
+    // 404 (unknown upload), 401 (no token), 412 (no Tus-Resumable), 409 (wrong offset).
+    let res = tus(&app, Method::HEAD, &unknown, &token, &[], vec![]).await;
+    seen.push((
+        res.status().as_u16(),
+        res.headers().get("tus-resumable").cloned(),
+    ));
+    let res = app
+        .client
+        .head(app.url(&unknown))
+        .header("tus-resumable", "1.0.0")
+        .send()
+        .await
+        .unwrap();
+    seen.push((
+        res.status().as_u16(),
+        res.headers().get("tus-resumable").cloned(),
+    ));
+    let res = app
+        .client
+        .post(app.url("/api/v1/uploads"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    seen.push((
+        res.status().as_u16(),
+        res.headers().get("tus-resumable").cloned(),
+    ));
+    let res = create(&app, &token, &photo, &bytes).await;
+    let location = res.headers()["location"].to_str().unwrap().to_string();
+    let res = tus(
+        &app,
+        Method::PATCH,
+        &location,
+        &token,
+        &[octet(), ("upload-offset", "7".into())],
+        bytes[7..10].to_vec(),
+    )
+    .await;
+    seen.push((
+        res.status().as_u16(),
+        res.headers().get("tus-resumable").cloned(),
+    ));
+    let v = Some(reqwest::header::HeaderValue::from_static("1.0.0"));
+    assert_eq!(
+        seen,
+        vec![
+            (404, v.clone()),
+            (401, v.clone()),
+            (412, v.clone()),
+            (409, v.clone())
+        ]
     );
 }

@@ -8,7 +8,8 @@
 #                                                   #   FOODCHECK_TEST_POSTGRES_URL (admin URL), dropped afterwards
 #
 # Environment:
-#   FOODCHECK_BIN                 server binary (default: <repo>/target/debug/foodcheck)
+#   FOODCHECK_BIN                 server binary (default: <repo>/target/debug/foodcheck); the crash
+#                                 scenario (tus/crash.test.js) starts and kills its own instance of it
 #   FOODCHECK_TEST_POSTGRES_URL   admin URL for `postgres` mode, e.g. postgres://postgres@127.0.0.1:5432/postgres
 #   FOODCHECK_DATABASE_URL        without the `postgres` argument: run against this database as is
 #                                 (not emptied; the tests never assume an empty database, and the
@@ -145,6 +146,8 @@ echo "run-tus-tests: server $("$bin" --version 2>/dev/null || echo "$bin") on $u
   die "$bin has no tus endpoint (OPTIONS /api/v1/uploads is not 204): rebuild it"
 
 export FOODCHECK_URL=$url FOODCHECK_ADMIN_USERNAME=$admin_user FOODCHECK_ADMIN_PASSWORD=$admin_password
+# crash.test.js starts (and SIGKILLs) its own server from this binary, in its own data dir.
+export FOODCHECK_BIN=$bin
 cd "$harness"
 set +e
 echo "run-tus-tests: tus-js-client (npm test)"

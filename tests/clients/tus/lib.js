@@ -83,6 +83,7 @@ function runUpload(file, opts = {}) {
           r.offset = res.getHeader('Upload-Offset') ?? null
           r.body = res.getBody() || ''
         }
+        if (options.onAfterResponse) return options.onAfterResponse(req, res)
       },
       onProgress(bytesSent, bytesTotal) {
         progress.push(bytesSent)

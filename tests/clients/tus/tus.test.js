@@ -312,15 +312,26 @@ describe('foodcheck photo uploads with tus-js-client 4.x against the real server
     await assertUploaded(seeded.taskId, record.id)
   })
 
-  test('7. not an image (declared right, but text) → 415 on completion, onError', async () => {
+  test('7. not an image: a HEIC (3 MB, 1 MB chunks) is refused 415 at its FIRST chunk; the record says failed', async () => {
+    const heic = Buffer.alloc(3 * MB)
+    Buffer.from('\0\0\0\x18ftypheic\0\0\0\0mif1heic', 'latin1').copy(heic)
+    for (let i = 24; i < heic.length; i++) heic[i] = (i * 31) & 0xff
     const text = Buffer.from('检查记录：后厨地面有积水。'.repeat(2000))
-    const seeded = await world.seedInspectionWithPhotos([text])
-    const record = seeded.photos[0]
-    const res = await runUpload(text, { endpoint: ENDPOINT, chunkSize: 1 * MB, headers: auth('a'), metadata: meta(record) })
+    const seeded = await world.seedInspectionWithPhotos([heic, text])
+    const [record, textRecord] = seeded.photos
+    const res = await runUpload(heic, { endpoint: ENDPOINT, chunkSize: 1 * MB, headers: auth('a'), metadata: meta(record) })
     assert.equal(res.outcome, 'error', show(res.requests))
-    assert.equal(errorResponse(res.error).status, 415)
+    const { status, body } = errorResponse(res.error)
+    assert.equal(status, 415)
+    assert.match(JSON.stringify(body), /HEIC/)
+    assert.equal(res.requests.filter((r) => r.method === 'PATCH').length, 1, `one chunk only:\n  ${show(res.requests)}`)
     assert.equal((await tusFetch('HEAD', res.upload.url, world.inspectors.a.token)).status, 404)
-    await assertAwaiting(seeded.taskId, record.id)
+    const p = (await world.photosOfTask(seeded.taskId)).find((x) => x.id === record.id)
+    assert.equal(p.processing_status, 'failed', 'the refusal reaches the photo record')
+    // Plain text, declared right: refused the same way.
+    const t = await runUpload(text, { endpoint: ENDPOINT, chunkSize: 1 * MB, headers: auth('a'), metadata: meta(textRecord) })
+    assert.equal(t.outcome, 'error', show(t.requests))
+    assert.equal(errorResponse(t.error).status, 415)
   })
 
   test('8. termination: abort(true) sends DELETE; the upload is gone, and a new one can start over', async () => {
