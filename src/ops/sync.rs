@@ -108,8 +108,15 @@ pub async fn pull(
     let origin = who.origin();
     let device = origin.as_deref();
     // New to the device: created after the cursor, by someone else's device.
+    // Its own records are never new to a device, in replacement mode too: listed as
+    // `created`, WatermelonDB would drop a pending local deletion and recreate the record.
     let is_new = |created_seq: i64, origin: Option<&str>| {
-        since.is_none_or(|s| created_seq > s && (origin.is_none() || origin != device))
+        let own = origin.is_some() && origin == device;
+        if replacement {
+            !own
+        } else {
+            since.is_none_or(|s| created_seq > s && !own)
+        }
     };
 
     // Nothing at all has changed since the cursor: answer at once.
@@ -354,6 +361,42 @@ pub async fn push(
         .collect();
 
     // --- conflicts: any pushed change to a record changed since the cursor ---------------
+    // A deletion after the cursor is such a change: a stale edit must not undo it.
+    for (table, ids) in [
+        (
+            "inspections",
+            parsed
+                .inspections
+                .iter()
+                .map(|r| r.id.clone())
+                .collect::<Vec<_>>(),
+        ),
+        (
+            "inspections",
+            parsed
+                .answers
+                .iter()
+                .map(|r| r.inspection_id.clone())
+                .chain(parsed.photos.iter().map(|r| r.inspection_id.clone()))
+                .collect(),
+        ),
+        (
+            "answers",
+            parsed.answers.iter().map(|r| r.id.clone()).collect(),
+        ),
+        (
+            "photos",
+            parsed.photos.iter().map(|r| r.id.clone()).collect(),
+        ),
+    ] {
+        if let Some((id, _)) = q::tombstones_of(tx.conn(), table, &ids)
+            .await?
+            .into_iter()
+            .find(|(_, s)| *s > last)
+        {
+            return Err(conflict(table, &id));
+        }
+    }
     let mut noop: HashSet<(&str, String)> = HashSet::new();
     for r in &parsed.inspections {
         if let Some(e) = existing_insp.get(&r.id) {
@@ -545,6 +588,19 @@ pub async fn push(
             reject(&mut rejected, "answers", &r.id, "invalid_record", m);
             continue;
         }
+        // The stored record decides where it lives: it never moves.
+        if let Some(e) = existing_answers.get(&r.id) {
+            if e.inspection_id != r.inspection_id || e.item_code != r.item_code {
+                reject(
+                    &mut rejected,
+                    "answers",
+                    &r.id,
+                    "immutable_field",
+                    "an answer's inspection_id and item_code cannot change",
+                );
+                continue;
+            }
+        }
         let Some(template) = templates.get(&(task.template_id.clone(), task.template_version))
         else {
             reject(
@@ -613,6 +669,20 @@ pub async fn push(
                 "read_only",
                 "the inspection is submitted and read-only",
             ),
+            Ok((_, false)) if existing_photos.get(&r.id).is_some_and(|e| {
+                e.inspection_id != r.inspection_id
+                    || (e.processing_status != "awaiting_upload"
+                        && (e.sha256 != r.sha256 || e.byte_size != r.byte_size))
+            }) =>
+            {
+                reject(
+                    &mut rejected,
+                    "photos",
+                    &r.id,
+                    "immutable_field",
+                    "a photo's inspection_id, and once uploaded its sha256 and byte_size, cannot change",
+                )
+            }
             Ok((_, false)) => match r.check() {
                 Err(m) => reject(&mut rejected, "photos", &r.id, "invalid_record", m),
                 Ok(()) => accepted_photos.push(r),

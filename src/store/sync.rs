@@ -696,3 +696,27 @@ pub async fn clear_tombstones(
     }
     Ok(())
 }
+
+/// Tombstones of `ids` in `table`: (record id, sequence of the deletion).
+pub async fn tombstones_of(
+    conn: &mut AnyConnection,
+    table: &str,
+    ids: &[String],
+) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    let mut out = Vec::new();
+    for chunk in ids.chunks(500) {
+        let list = (0..chunk.len())
+            .map(|i| format!("${}", i + 2))
+            .collect::<Vec<_>>()
+            .join(",");
+        let sql = format!(
+            "SELECT record_id, seq FROM sync_tombstones WHERE table_name = $1 AND record_id IN ({list})"
+        );
+        let mut q = sqlx::query_as::<_, (String, i64)>(&sql).bind(table);
+        for id in chunk {
+            q = q.bind(id.as_str());
+        }
+        out.extend(q.fetch_all(&mut *conn).await?);
+    }
+    Ok(out)
+}
