@@ -3,6 +3,7 @@
 use sqlx::{AnyConnection, FromRow};
 
 use super::{backend_of, now_ms, placeholders};
+use crate::plan::TaskState;
 use crate::sync::push::{AnswerRec, InspectionRec, PhotoRec};
 
 /// Bumps the change counter and returns the new sequence number. On PostgreSQL the row lock
@@ -598,20 +599,18 @@ pub async fn delete_with_tombstone(
 pub async fn advance_task(
     conn: &mut AnyConnection,
     task_id: &str,
-    to: &str,
+    to: TaskState,
     seq: i64,
 ) -> Result<(), sqlx::Error> {
     let now = now_ms();
-    let from: &[&str] = if to == "submitted" {
-        &["assigned", "in_progress"]
-    } else {
-        &["assigned"]
-    };
-    let list = from
-        .iter()
-        .map(|s| format!("'{s}'"))
+    // Only the moves the task state machine allows.
+    let list = [TaskState::Assigned, TaskState::InProgress]
+        .into_iter()
+        .filter(|from| from.can_move_to(to))
+        .map(|s| format!("'{}'", s.as_str()))
         .collect::<Vec<_>>()
         .join(",");
+    let to = to.as_str();
     sqlx::query(&format!(
         "UPDATE tasks SET state = $1, seq = $2, updated_at = $3, \
          submitted_at = CASE WHEN $1 = 'submitted' THEN $3 ELSE submitted_at END \
@@ -719,4 +718,31 @@ pub async fn tombstones_of(
         out.extend(q.fetch_all(&mut *conn).await?);
     }
     Ok(out)
+}
+
+/// A member of a task's drawn team, with the account's facts.
+#[derive(Debug, Clone, FromRow)]
+pub struct TeamOfficer {
+    pub task_id: String,
+    pub user_id: String,
+    pub name: String,
+    pub badge_no: Option<String>,
+    /// 1 for an enabled inspector account.
+    pub active: i64,
+}
+
+/// The drawn teams of `task_ids`, in draw order.
+pub async fn team_officers(
+    conn: &mut AnyConnection,
+    task_ids: &[String],
+) -> Result<Vec<TeamOfficer>, sqlx::Error> {
+    by_ids(
+        conn,
+        "SELECT tm.task_id, u.id AS user_id, u.name, u.badge_no, \
+         CASE WHEN u.disabled = 0 AND u.role = 'inspector' THEN 1 ELSE 0 END AS active \
+         FROM task_members tm JOIN users u ON u.id = tm.inspector_id",
+        "tm.task_id",
+        task_ids,
+    )
+    .await
 }

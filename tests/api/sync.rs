@@ -919,7 +919,8 @@ async fn records_never_move_to_another_inspection(app: TestApp) {
     let ib = Uuid::new_v4().to_string();
     let (s, r) = push(&w.app, &b, pb["timestamp"].as_i64().unwrap(), json!({"inspections": {"created": [inspection(&ib, task_b, est_b, &w.team_json(b_index))]}})).await;
     assert_eq!((s, r), (StatusCode::OK, json!({})));
-    // B names A's answer and photo ids with its own inspection: refused, nothing moves.
+    // B names A's answer and photo ids with its own inspection: the stored records are not
+    // B's to write; refused, nothing moves.
     let (_, pb) = pull(&w.app, &b, pb["timestamp"].as_i64(), 2).await;
     let mut stolen = ans.clone();
     stolen["inspection_id"] = json!(ib);
@@ -940,8 +941,8 @@ async fn records_never_move_to_another_inspection(app: TestApp) {
     assert_eq!(
         codes,
         vec![
-            ("answers".to_string(), "immutable_field".to_string()),
-            ("photos".to_string(), "immutable_field".to_string())
+            ("answers".to_string(), "not_your_task".to_string()),
+            ("photos".to_string(), "not_your_task".to_string())
         ],
         "{r}"
     );
