@@ -136,6 +136,9 @@ pub struct Decision {
 
 type Refusal = (&'static str, String);
 
+/// An inspection accepted for writing: the record, its WGS-84 point, the officers counted.
+type Accepted = (InspectionRec, Option<(f64, f64)>, usize);
+
 fn read_only() -> Refusal {
     (
         "read_only",
@@ -260,7 +263,7 @@ pub fn decide(loaded: &Loaded, push: &Push, last: i64) -> Result<Decision, Confl
 
     // --- inspections --------------------------------------------------------------------
     // Accepted for writing: the record (team as the accounts say), WGS-84 point, officers.
-    let mut accepted: HashMap<&str, (InspectionRec, Option<(f64, f64)>, usize)> = HashMap::new();
+    let mut accepted: HashMap<&str, Accepted> = HashMap::new();
     let mut order: Vec<&str> = Vec::new();
     for r in &push.inspections {
         if noop.contains(&("inspections", r.id.as_str())) {
@@ -1058,17 +1061,19 @@ mod tests {
         t1.team.push(officer("u5", None, true));
         t1.team.push(officer("u6", Some("TJ-u6"), false));
         let mut r = insp("i0", "t1", true, 0);
-        let mut p = Push::default();
-        p.answers = crate::checklist::catering_2016()
-            .items()
-            .map(|item| AnswerRec {
-                id: format!("a{}", item.code),
-                inspection_id: "i0".into(),
-                item_code: item.code.clone(),
-                status: "pass".into(),
-                note: None,
-            })
-            .collect();
+        let mut p = Push {
+            answers: crate::checklist::catering_2016()
+                .items()
+                .map(|item| AnswerRec {
+                    id: format!("a{}", item.code),
+                    inspection_id: "i0".into(),
+                    item_code: item.code.clone(),
+                    status: "pass".into(),
+                    note: None,
+                })
+                .collect(),
+            ..Push::default()
+        };
         let team = |members: &[(Option<&str>, Option<&str>, Option<&str>)]| {
             serde_json::to_string(
                 &members
