@@ -3,15 +3,17 @@
 
 use std::collections::{HashMap, HashSet};
 
-use serde::Serialize;
 use serde_json::{json, Map, Value};
-use utoipa::ToSchema;
 
-use crate::checklist::rule::{evaluate, Answer, ItemStatus};
 use crate::error::AppError;
+use crate::plan::TaskState;
 use crate::store::sync::{self as q, Author};
 use crate::store::{self, Db};
-use crate::sync::push::{self, AnswerRec, InspectionRec, PhotoRec};
+use crate::sync::decide::{
+    decide, result_code, Loaded, Officer, StoredAnswer, StoredInspection, StoredPhoto, TaskFacts,
+    Writes,
+};
+use crate::sync::push::{self, AnswerRec};
 use crate::sync::{self as schema, MigrationRequest};
 
 /// Who syncs.
@@ -108,8 +110,15 @@ pub async fn pull(
     let origin = who.origin();
     let device = origin.as_deref();
     // New to the device: created after the cursor, by someone else's device.
+    // Its own records are never new to a device, in replacement mode too: listed as
+    // `created`, WatermelonDB would drop a pending local deletion and recreate the record.
     let is_new = |created_seq: i64, origin: Option<&str>| {
-        since.is_none_or(|s| created_seq > s && (origin.is_none() || origin != device))
+        let own = origin.is_some() && origin == device;
+        if replacement {
+            !own
+        } else {
+            since.is_none_or(|s| created_seq > s && !own)
+        }
     };
 
     // Nothing at all has changed since the cursor: answer at once.
@@ -214,24 +223,7 @@ pub fn inspection_json(i: &q::InspectionRow) -> Value {
         "server_flags": text(i.server_flags.as_deref())})
 }
 
-/// One refused record.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct Rejected {
-    pub table: String,
-    pub id: String,
-    /// See the refusal codes in api-spec/sync.md.
-    pub code: String,
-    pub message: String,
-}
-
-fn reject(out: &mut Vec<Rejected>, table: &str, id: &str, code: &str, message: impl Into<String>) {
-    out.push(Rejected {
-        table: table.into(),
-        id: id.into(),
-        code: code.into(),
-        message: message.into(),
-    });
-}
+pub use crate::sync::decide::Rejected;
 
 fn conflict(table: &str, id: &str) -> AppError {
     AppError::conflict(
@@ -242,8 +234,8 @@ fn conflict(table: &str, id: &str) -> AppError {
     )
 }
 
-/// Applies a push in one transaction. Returns the refused records (the rest is applied), or
-/// 409 `sync_conflict` with nothing applied.
+/// Applies a push in one transaction: load what it touches, decide (pure), write. Returns the
+/// refused records (the rest is applied), or 409 `sync_conflict` with nothing applied.
 pub async fn push(
     db: &Db,
     who: &Syncer<'_>,
@@ -252,10 +244,9 @@ pub async fn push(
 ) -> Result<Vec<Rejected>, AppError> {
     let parsed =
         push::parse(body).map_err(|(code, message)| AppError::unprocessable(code, message))?;
-    let mut rejected = Vec::new();
     let mut tx = db.begin_write().await?;
     // Taken first: it orders this push after every earlier commit, and (on PostgreSQL) holds
-    // off concurrent pushes until this one commits, so the checks below stay true.
+    // off concurrent pushes until this one commits, so the decision stays true.
     let seq = q::next_seq(tx.conn()).await?;
     if last < 0 || last >= seq {
         return Err(AppError::bad_request(
@@ -263,591 +254,237 @@ pub async fn push(
             format!("last_pulled_at {last} is not a cursor this server gave out"),
         ));
     }
-    for (table, id) in &parsed.read_only {
-        reject(
-            &mut rejected,
-            table,
-            id,
-            "read_only",
-            format!("{table} is read-only on devices"),
-        );
-    }
+    let loaded = load(tx.conn(), who.user_id, &parsed).await?;
+    let decision = decide(&loaded, &parsed, last).map_err(|c| conflict(c.table, &c.id))?;
     let origin = who.origin();
     let by = Author {
         user_id: who.user_id,
         device_id: origin.as_deref(),
         seq,
     };
+    write(tx.conn(), who.user_id, &decision.writes, &by).await?;
+    tx.commit().await?;
+    Ok(decision.rejected)
+}
 
-    // --- context -------------------------------------------------------------------------
-    let answer_ids: Vec<String> = parsed
-        .answers
+fn ids_of<'a>(
+    deleted: &'a [(&'static str, String)],
+    table: &'a str,
+) -> impl Iterator<Item = String> + 'a {
+    deleted
         .iter()
-        .map(|a| a.id.clone())
-        .chain(
-            parsed
-                .deleted
-                .iter()
-                .filter(|(t, _)| *t == "answers")
-                .map(|(_, id)| id.clone()),
-        )
-        .collect();
-    let existing_answers: HashMap<String, q::AnswerRow> = q::answers_by_ids(tx.conn(), &answer_ids)
-        .await?
-        .into_iter()
-        .map(|r| (r.id.clone(), r))
-        .collect();
-    let photo_ids: Vec<String> = parsed
-        .photos
-        .iter()
-        .map(|p| p.id.clone())
-        .chain(
-            parsed
-                .deleted
-                .iter()
-                .filter(|(t, _)| *t == "photos")
-                .map(|(_, id)| id.clone()),
-        )
-        .collect();
-    let existing_photos: HashMap<String, q::PhotoRow> = q::photos_by_ids(tx.conn(), &photo_ids)
-        .await?
-        .into_iter()
-        .map(|r| (r.id.clone(), r))
-        .collect();
+        .filter(move |(t, _)| *t == table)
+        .map(|(_, id)| id.clone())
+}
+
+fn unique(ids: impl Iterator<Item = String>) -> Vec<String> {
+    let mut v: Vec<String> = ids.collect::<HashSet<_>>().into_iter().collect();
+    v.sort();
+    v
+}
+
+/// Reads, in the push's transaction, everything `decide` looks at.
+async fn load(
+    conn: &mut sqlx::AnyConnection,
+    user: &str,
+    parsed: &push::Push,
+) -> Result<Loaded, AppError> {
+    let answer_ids = unique(
+        parsed
+            .answers
+            .iter()
+            .map(|a| a.id.clone())
+            .chain(ids_of(&parsed.deleted, "answers")),
+    );
+    let named_answers = q::answers_by_ids(conn, &answer_ids).await?;
+    let photo_ids = unique(
+        parsed
+            .photos
+            .iter()
+            .map(|p| p.id.clone())
+            .chain(ids_of(&parsed.deleted, "photos")),
+    );
+    let named_photos = q::photos_by_ids(conn, &photo_ids).await?;
     // Every inspection involved: pushed, parent of a pushed or stored answer/photo, deleted.
-    let insp_ids: Vec<String> = parsed
-        .inspections
-        .iter()
-        .map(|i| i.id.clone())
-        .chain(parsed.answers.iter().map(|a| a.inspection_id.clone()))
-        .chain(parsed.photos.iter().map(|p| p.inspection_id.clone()))
-        .chain(existing_answers.values().map(|a| a.inspection_id.clone()))
-        .chain(existing_photos.values().map(|p| p.inspection_id.clone()))
-        .chain(
-            parsed
-                .deleted
-                .iter()
-                .filter(|(t, _)| *t == "inspections")
-                .map(|(_, id)| id.clone()),
-        )
-        .collect::<HashSet<_>>()
+    let insp_ids = unique(
+        parsed
+            .inspections
+            .iter()
+            .map(|i| i.id.clone())
+            .chain(parsed.answers.iter().map(|a| a.inspection_id.clone()))
+            .chain(parsed.photos.iter().map(|p| p.inspection_id.clone()))
+            .chain(named_answers.iter().map(|a| a.inspection_id.clone()))
+            .chain(named_photos.iter().map(|p| p.inspection_id.clone()))
+            .chain(ids_of(&parsed.deleted, "inspections")),
+    );
+    let inspections = q::inspections_by_ids(conn, &insp_ids).await?;
+    let stored_ids: Vec<String> = inspections.iter().map(|i| i.id.clone()).collect();
+    let deleted_insp: Vec<String> = ids_of(&parsed.deleted, "inspections").collect();
+    let mut loaded = Loaded::default();
+    for a in named_answers
         .into_iter()
-        .collect();
-    let existing_insp: HashMap<String, q::InspectionRow> =
-        q::inspections_by_ids(tx.conn(), &insp_ids)
-            .await?
-            .into_iter()
-            .map(|r| (r.id.clone(), r))
-            .collect();
-    let task_ids: Vec<String> = parsed
-        .inspections
-        .iter()
-        .map(|i| i.task_id.clone())
-        .chain(existing_insp.values().map(|i| i.task_id.clone()))
-        .collect::<HashSet<_>>()
+        .chain(q::answers_of(conn, &stored_ids).await?)
+    {
+        let seq = a.seq;
+        loaded.answers.insert(
+            a.id.clone(),
+            StoredAnswer {
+                rec: a.as_rec(),
+                seq,
+            },
+        );
+    }
+    for p in named_photos
         .into_iter()
-        .collect();
-    let tasks: HashMap<String, q::TaskInfo> = q::tasks_info(tx.conn(), who.user_id, &task_ids)
-        .await?
-        .into_iter()
-        .map(|t| (t.id.clone(), t))
-        .collect();
-
-    // --- conflicts: any pushed change to a record changed since the cursor ---------------
-    let mut noop: HashSet<(&str, String)> = HashSet::new();
-    for r in &parsed.inspections {
-        if let Some(e) = existing_insp.get(&r.id) {
-            if e.as_rec() == *r {
-                noop.insert(("inspections", r.id.clone()));
-            } else if e.seq > last {
-                return Err(conflict("inspections", &r.id));
-            }
-        }
+        .chain(q::photos_of(conn, &deleted_insp).await?)
+    {
+        loaded.photos.insert(
+            p.id.clone(),
+            StoredPhoto {
+                rec: p.as_rec(),
+                uploaded: p.processing_status != "awaiting_upload",
+                seq: p.seq,
+            },
+        );
     }
-    for r in &parsed.answers {
-        if let Some(e) = existing_answers.get(&r.id) {
-            if e.as_rec() == *r {
-                noop.insert(("answers", r.id.clone()));
-            } else if e.seq > last {
-                return Err(conflict("answers", &r.id));
-            }
-        }
+    let task_ids = unique(
+        parsed
+            .inspections
+            .iter()
+            .map(|i| i.task_id.clone())
+            .chain(inspections.iter().map(|i| i.task_id.clone())),
+    );
+    for i in inspections {
+        loaded.inspections.insert(
+            i.id.clone(),
+            StoredInspection {
+                rec: i.as_rec(),
+                submitted: i.submitted != 0,
+                review_state: i.review_state.clone(),
+                seq: i.seq,
+            },
+        );
     }
-    for r in &parsed.photos {
-        if let Some(e) = existing_photos.get(&r.id) {
-            if e.as_rec() == *r {
-                noop.insert(("photos", r.id.clone()));
-            } else if e.seq > last {
-                return Err(conflict("photos", &r.id));
-            }
-        }
+    let mut teams: HashMap<String, Vec<Officer>> = HashMap::new();
+    for o in q::team_officers(conn, &task_ids).await? {
+        teams.entry(o.task_id).or_default().push(Officer {
+            user_id: o.user_id,
+            name: o.name,
+            badge_no: o.badge_no,
+            active: o.active != 0,
+        });
     }
-    for (table, id) in &parsed.deleted {
-        let changed = match *table {
-            "inspections" => existing_insp.get(id).map(|e| e.seq),
-            "answers" => existing_answers.get(id).map(|e| e.seq),
-            _ => existing_photos.get(id).map(|e| e.seq),
-        };
-        if changed.is_some_and(|s| s > last) {
-            return Err(conflict(table, id));
-        }
-    }
-
-    // --- templates of the inspections involved --------------------------------------------
-    let mut templates: HashMap<(String, i64), crate::checklist::TemplateContent> = HashMap::new();
-    for t in tasks.values() {
+    for t in q::tasks_info(conn, user, &task_ids).await? {
         let key = (t.template_id.clone(), t.template_version);
-        if let std::collections::hash_map::Entry::Vacant(slot) = templates.entry(key) {
+        if !loaded.templates.contains_key(&key) {
             if let Some(v) =
-                store::checklists::version_in(tx.conn(), &t.template_id, t.template_version).await?
+                store::checklists::version_in(conn, &t.template_id, t.template_version).await?
             {
-                slot.insert(v.content);
+                loaded.templates.insert(key.clone(), v.content);
             }
         }
+        let state = TaskState::parse(&t.state).ok_or_else(|| {
+            AppError::Internal(anyhow::anyhow!("task {} has state {:?}", t.id, t.state))
+        })?;
+        loaded.tasks.insert(
+            t.id.clone(),
+            TaskFacts {
+                team: teams.remove(&t.id).unwrap_or_default(),
+                id: t.id,
+                establishment_id: t.establishment_id,
+                state,
+                template: key,
+                is_member: t.is_member == 1,
+            },
+        );
     }
-    // Is an inspection (existing, or pushed) writable by this user, and what is its task?
-    let writable_task = |task_id: &str| -> Result<&q::TaskInfo, (&'static str, String)> {
-        match tasks.get(task_id) {
-            Some(t) if t.is_member == 1 => {
-                if t.state == "cancelled" {
-                    Err(("task_cancelled", "the task was cancelled".into()))
-                } else {
-                    Ok(t)
-                }
-            }
-            _ => Err((
-                "not_your_task",
-                "the task does not exist or you are not in its team".into(),
-            )),
-        }
-    };
-
-    // --- inspections: decide ------------------------------------------------------------
-    let mut accepted_insp: HashMap<String, Accepted> = HashMap::new();
-    for r in &parsed.inspections {
-        if noop.contains(&("inspections", r.id.clone())) {
-            continue;
-        }
-        let task = match writable_task(&r.task_id) {
-            Ok(t) => t,
-            Err((code, m)) => {
-                reject(&mut rejected, "inspections", &r.id, code, m);
-                continue;
-            }
-        };
-        if let Some(e) = existing_insp.get(&r.id) {
-            if e.submitted != 0 && e.review_state.as_deref() != Some("returned") {
-                reject(
-                    &mut rejected,
-                    "inspections",
-                    &r.id,
-                    "read_only",
-                    "the inspection is submitted and read-only",
-                );
-                continue;
-            }
-            if e.task_id != r.task_id {
-                reject(
-                    &mut rejected,
-                    "inspections",
-                    &r.id,
-                    "invalid_record",
-                    "an inspection cannot move to another task",
-                );
-                continue;
-            }
-        }
-        if r.establishment_id != task.establishment_id {
-            reject(
-                &mut rejected,
-                "inspections",
-                &r.id,
-                "invalid_record",
-                "establishment_id is not the task's establishment",
-            );
-            continue;
-        }
-        let team = match r.check() {
-            Ok(t) => t,
-            Err(m) => {
-                reject(&mut rejected, "inspections", &r.id, "invalid_record", m);
-                continue;
-            }
-        };
-        let wgs84 = match (
-            r.lng,
-            r.lat,
-            r.crs
-                .as_deref()
-                .and_then(|c| c.parse::<crate::geo::Crs>().ok()),
-        ) {
-            (Some(lng), Some(lat), Some(crs)) => Some(crate::geo::to_wgs84(lng, lat, crs)),
-            _ => None,
-        };
-        accepted_insp.insert(r.id.clone(), (r, wgs84, team));
-    }
-    // The inspection an answer or photo belongs to, if it can be written.
-    let parent = |inspection_id: &str| -> Result<(&q::TaskInfo, bool), (&'static str, String)> {
-        if let Some((r, _, _)) = accepted_insp.get(inspection_id) {
-            return writable_task(&r.task_id).map(|t| (t, false));
-        }
-        match existing_insp.get(inspection_id) {
-            Some(e) => {
-                let t = writable_task(&e.task_id)?;
-                let locked = e.submitted != 0 && e.review_state.as_deref() != Some("returned");
-                Ok((t, locked))
-            }
-            None => Err((
-                "unknown_inspection",
-                "the inspection is not on the server (or was refused)".into(),
-            )),
-        }
-    };
-
-    // --- answers: decide ------------------------------------------------------------------
-    let mut accepted_answers: Vec<&AnswerRec> = Vec::new();
-    let pushed_deleted: HashSet<&str> = parsed.deleted.iter().map(|(_, id)| id.as_str()).collect();
-    let all_inspections: Vec<String> = accepted_insp
-        .keys()
-        .cloned()
-        .chain(existing_insp.keys().cloned())
-        .collect::<HashSet<_>>()
-        .into_iter()
-        .collect();
-    let stored_answers = q::answers_of(tx.conn(), &all_inspections).await?;
-    let mut answer_by_item: HashMap<(String, String), String> = stored_answers
-        .iter()
-        .filter(|a| !pushed_deleted.contains(a.id.as_str()))
-        .map(|a| ((a.inspection_id.clone(), a.item_code.clone()), a.id.clone()))
-        .collect();
-    for r in &parsed.answers {
-        if noop.contains(&("answers", r.id.clone())) {
-            continue;
-        }
-        let (task, locked) = match parent(&r.inspection_id) {
-            Ok(p) => p,
-            Err((code, m)) => {
-                reject(&mut rejected, "answers", &r.id, code, m);
-                continue;
-            }
-        };
-        if locked {
-            reject(
-                &mut rejected,
-                "answers",
-                &r.id,
-                "read_only",
-                "the inspection is submitted and read-only",
-            );
-            continue;
-        }
-        if let Err(m) = r.check() {
-            reject(&mut rejected, "answers", &r.id, "invalid_record", m);
-            continue;
-        }
-        let Some(template) = templates.get(&(task.template_id.clone(), task.template_version))
-        else {
-            reject(
-                &mut rejected,
-                "answers",
-                &r.id,
-                "unknown_item",
-                "the task's checklist version is missing",
-            );
-            continue;
-        };
-        let Some(item) = template.item(&r.item_code) else {
-            reject(
-                &mut rejected,
-                "answers",
-                &r.id,
-                "unknown_item",
-                format!(
-                    "item {:?} is not in checklist version {}",
-                    r.item_code, task.template_version
-                ),
-            );
-            continue;
-        };
-        if r.status == "not_applicable" && !item.na_allowed {
-            reject(
-                &mut rejected,
-                "answers",
-                &r.id,
-                "not_applicable_not_allowed",
-                format!("item {} does not allow 合理缺项", r.item_code),
-            );
-            continue;
-        }
-        let key = (r.inspection_id.clone(), r.item_code.clone());
-        match answer_by_item.get(&key) {
-            Some(other) if *other != r.id => {
-                reject(
-                    &mut rejected,
-                    "answers",
-                    &r.id,
-                    "duplicate_answer",
-                    format!("answer {other} already records item {}", r.item_code),
-                );
-                continue;
-            }
-            _ => {
-                answer_by_item.insert(key, r.id.clone());
-            }
-        }
-        accepted_answers.push(r);
-    }
-
-    // --- photos: decide -------------------------------------------------------------------
-    let mut accepted_photos: Vec<&PhotoRec> = Vec::new();
-    for r in &parsed.photos {
-        if noop.contains(&("photos", r.id.clone())) {
-            continue;
-        }
-        match parent(&r.inspection_id) {
-            Err((code, m)) => reject(&mut rejected, "photos", &r.id, code, m),
-            Ok((_, true)) => reject(
-                &mut rejected,
-                "photos",
-                &r.id,
-                "read_only",
-                "the inspection is submitted and read-only",
+    // Tombstones of the pushed records and of their parents: a deletion after the cursor
+    // is a conflict.
+    let wanted = [
+        (
+            "inspections",
+            unique(
+                parsed
+                    .inspections
+                    .iter()
+                    .map(|r| r.id.clone())
+                    .chain(parsed.answers.iter().map(|r| r.inspection_id.clone()))
+                    .chain(parsed.photos.iter().map(|r| r.inspection_id.clone())),
             ),
-            Ok((_, false)) => match r.check() {
-                Err(m) => reject(&mut rejected, "photos", &r.id, "invalid_record", m),
-                Ok(()) => accepted_photos.push(r),
-            },
+        ),
+        (
+            "answers",
+            parsed.answers.iter().map(|r| r.id.clone()).collect(),
+        ),
+        (
+            "photos",
+            parsed.photos.iter().map(|r| r.id.clone()).collect(),
+        ),
+    ];
+    for (table, ids) in wanted {
+        for (id, s) in q::tombstones_of(conn, table, &ids).await? {
+            loaded.tombstones.insert((table.to_string(), id), s);
         }
     }
+    Ok(loaded)
+}
 
-    // --- submissions: coverage with the answers as they will be -------------------------
-    let mut submissions: Vec<(String, crate::checklist::rule::Evaluation, Vec<String>)> =
-        Vec::new();
-    let mut refused_insp: HashSet<String> = HashSet::new();
-    for (id, (r, _, team)) in &accepted_insp {
-        let already = existing_insp.get(id).is_some_and(|e| e.submitted != 0);
-        if !r.submitted || already {
-            continue;
-        }
-        let Some(task) = tasks.get(&r.task_id) else {
-            continue;
-        };
-        let Some(template) = templates.get(&(task.template_id.clone(), task.template_version))
-        else {
-            continue;
-        };
-        let mut by_item: HashMap<String, ItemStatus> = stored_answers
-            .iter()
-            .filter(|a| a.inspection_id == *id && !pushed_deleted.contains(a.id.as_str()))
-            .filter_map(|a| status(&a.status).map(|s| (a.item_code.clone(), s)))
-            .collect();
-        for a in accepted_answers.iter().filter(|a| a.inspection_id == *id) {
-            if let Some(s) = status(&a.status) {
-                by_item.insert(a.item_code.clone(), s);
-            }
-        }
-        let answers: Vec<Answer> = by_item
-            .into_iter()
-            .map(|(item_code, status)| Answer { item_code, status })
-            .collect();
-        let evaluation = evaluate(template, &answers);
-        let officers = team
-            .iter()
-            .filter(|m| m.badge_no.as_deref().is_some_and(|b| !b.trim().is_empty()))
-            .count();
-        if !evaluation.coverage_ok {
-            let m = evaluation
-                .problems
-                .iter()
-                .map(|p| p.message.clone())
-                .collect::<Vec<_>>()
-                .join("; ");
-            reject(
-                &mut rejected,
-                "inspections",
-                id,
-                "coverage_below_minimum",
-                m,
-            );
-            refused_insp.insert(id.clone());
-        } else if officers < 2 {
-            reject(
-                &mut rejected,
-                "inspections",
-                id,
-                "team_too_small",
-                "a submitted inspection names at least two officers with badge numbers",
-            );
-            refused_insp.insert(id.clone());
-        } else {
-            let mut flags = Vec::new();
-            if r.declared_result
-                .as_deref()
-                .is_some_and(|d| d != result_code(evaluation.result))
-            {
-                flags.push("declared_result_differs");
-            }
-            submissions.push((
-                id.clone(),
-                evaluation,
-                flags.into_iter().map(String::from).collect(),
-            ));
-        }
+/// Makes the decided writes.
+async fn write(
+    conn: &mut sqlx::AnyConnection,
+    user: &str,
+    w: &Writes,
+    by: &Author<'_>,
+) -> Result<(), AppError> {
+    let seq = by.seq;
+    for (r, wgs84) in &w.inspections {
+        q::upsert_inspection(conn, r, *wgs84, by).await?;
     }
-    // A refused new inspection takes its new answers and photos with it.
-    let orphaned = |inspection_id: &str| {
-        refused_insp.contains(inspection_id) && !existing_insp.contains_key(inspection_id)
-    };
-    let mut writes_answers = Vec::new();
-    for a in accepted_answers {
-        if orphaned(&a.inspection_id) {
-            reject(
-                &mut rejected,
-                "answers",
-                &a.id,
-                "unknown_inspection",
-                "its inspection was refused in this push",
-            );
-        } else {
-            writes_answers.push(a);
-        }
+    for task in &w.started_tasks {
+        q::advance_task(conn, task, TaskState::InProgress, seq).await?;
     }
-    let mut writes_photos = Vec::new();
-    for p in accepted_photos {
-        if orphaned(&p.inspection_id) {
-            reject(
-                &mut rejected,
-                "photos",
-                &p.id,
-                "unknown_inspection",
-                "its inspection was refused in this push",
-            );
-        } else {
-            writes_photos.push(p);
-        }
+    let ids: Vec<String> = w.inspections.iter().map(|(r, _)| r.id.clone()).collect();
+    q::clear_tombstones(conn, "inspections", &ids).await?;
+    let answers: Vec<&AnswerRec> = w.answers.iter().collect();
+    q::upsert_answers(conn, &answers, by).await?;
+    let ids: Vec<String> = w.answers.iter().map(|a| a.id.clone()).collect();
+    q::clear_tombstones(conn, "answers", &ids).await?;
+    for p in &w.photos {
+        q::upsert_photo(conn, p, by).await?;
     }
-
-    // --- write ----------------------------------------------------------------------------
-    for (id, (r, wgs84, _)) in &accepted_insp {
-        if refused_insp.contains(id) {
-            continue;
-        }
-        q::upsert_inspection(tx.conn(), r, *wgs84, &by).await?;
-        if tasks.get(&r.task_id).is_some_and(|t| t.state == "assigned") {
-            q::advance_task(tx.conn(), &r.task_id, "in_progress", seq).await?;
-        }
+    let ids: Vec<String> = w.photos.iter().map(|p| p.id.clone()).collect();
+    q::clear_tombstones(conn, "photos", &ids).await?;
+    for (table, id, task) in &w.deletes {
+        q::delete_with_tombstone(conn, table, id, task, by).await?;
     }
-    let written: Vec<String> = accepted_insp
-        .keys()
-        .filter(|id| !refused_insp.contains(*id))
-        .cloned()
-        .collect();
-    q::clear_tombstones(tx.conn(), "inspections", &written).await?;
-    q::upsert_answers(tx.conn(), &writes_answers, &by).await?;
-    let answer_ids: Vec<String> = writes_answers.iter().map(|a| a.id.clone()).collect();
-    q::clear_tombstones(tx.conn(), "answers", &answer_ids).await?;
-    for p in &writes_photos {
-        q::upsert_photo(tx.conn(), p, &by).await?;
-    }
-    let photo_ids: Vec<String> = writes_photos.iter().map(|p| p.id.clone()).collect();
-    q::clear_tombstones(tx.conn(), "photos", &photo_ids).await?;
-    // Deletions: children first; an inspection's deletion takes its answers and photos.
-    let mut deletes: Vec<&(&'static str, String)> = parsed.deleted.iter().collect();
-    deletes.sort_by_key(|(t, _)| if *t == "inspections" { 1 } else { 0 });
-    for (table, id) in deletes {
-        let inspection_id = match *table {
-            "inspections" => existing_insp.get(id).map(|e| e.id.clone()),
-            "answers" => existing_answers.get(id).map(|e| e.inspection_id.clone()),
-            _ => existing_photos.get(id).map(|e| e.inspection_id.clone()),
-        };
-        let Some(inspection_id) = inspection_id else {
-            continue;
-        }; // already gone: a no-op
-        let (task, locked) = match existing_insp.get(&inspection_id) {
-            Some(e) => match writable_task(&e.task_id) {
-                Ok(t) => (
-                    t,
-                    e.submitted != 0 && e.review_state.as_deref() != Some("returned"),
-                ),
-                Err((code, m)) => {
-                    reject(&mut rejected, table, id, code, m);
-                    continue;
-                }
-            },
-            None => continue,
-        };
-        if locked {
-            reject(
-                &mut rejected,
-                table,
-                id,
-                "read_only",
-                "the inspection is submitted and read-only",
-            );
-            continue;
-        }
-        if *table == "inspections" {
-            for a in q::answers_of(tx.conn(), std::slice::from_ref(id)).await? {
-                q::delete_with_tombstone(tx.conn(), "answers", &a.id, &task.id, &by).await?;
-            }
-            for p in q::photos_of(tx.conn(), std::slice::from_ref(id)).await? {
-                q::delete_with_tombstone(tx.conn(), "photos", &p.id, &task.id, &by).await?;
-            }
-        }
-        q::delete_with_tombstone(tx.conn(), table, id, &task.id, &by).await?;
-    }
-    for (id, evaluation, flags) in submissions {
-        let Some((r, _, _)) = accepted_insp.get(&id) else {
-            continue;
-        };
+    for s in &w.submissions {
+        let code = result_code(s.evaluation.result);
         let evaluation_json =
-            serde_json::to_string(&evaluation).map_err(|e| AppError::Internal(e.into()))?;
-        let flags_json = serde_json::to_string(&flags).map_err(|e| AppError::Internal(e.into()))?;
+            serde_json::to_string(&s.evaluation).map_err(|e| AppError::Internal(e.into()))?;
+        let flags_json =
+            serde_json::to_string(&s.flags).map_err(|e| AppError::Internal(e.into()))?;
         q::submit_inspection(
-            tx.conn(),
-            &id,
-            result_code(evaluation.result),
+            conn,
+            &s.inspection_id,
+            code,
             &evaluation_json,
             &flags_json,
             seq,
         )
         .await?;
-        q::advance_task(tx.conn(), &r.task_id, "submitted", seq).await?;
-        let failed = serde_json::to_string(&evaluation.failed_items)
+        q::advance_task(conn, &s.task_id, TaskState::Submitted, seq).await?;
+        let failed = serde_json::to_string(&s.evaluation.failed_items)
             .map_err(|e| AppError::Internal(e.into()))?;
-        store::plans::set_followup(tx.conn(), &r.establishment_id, &failed, Some(&r.task_id))
-            .await?;
+        store::plans::set_followup(conn, &s.establishment_id, &failed, Some(&s.task_id)).await?;
         store::audit(
-            tx.conn(),
-            Some(who.user_id),
+            conn,
+            Some(user),
             "inspection.submit",
             "inspection",
-            &id,
-            Some(result_code(evaluation.result)),
+            &s.inspection_id,
+            Some(code),
         )
         .await?;
     }
-    tx.commit().await?;
-    Ok(rejected)
-}
-
-/// An inspection accepted for writing: the record, its WGS-84 point, its team.
-type Accepted<'a> = (&'a InspectionRec, Option<(f64, f64)>, Vec<push::TeamMember>);
-
-fn status(s: &str) -> Option<ItemStatus> {
-    match s {
-        "pass" => Some(ItemStatus::Pass),
-        "fail" => Some(ItemStatus::Fail),
-        "not_applicable" => Some(ItemStatus::NotApplicable),
-        _ => None,
-    }
-}
-
-fn result_code(r: crate::checklist::rule::ResultCode) -> &'static str {
-    use crate::checklist::rule::ResultCode;
-    match r {
-        ResultCode::Compliant => "compliant",
-        ResultCode::BasicallyCompliant => "basically_compliant",
-        ResultCode::NonCompliant => "non_compliant",
-    }
+    Ok(())
 }

@@ -3,6 +3,7 @@
 use sqlx::{AnyConnection, FromRow};
 
 use super::{backend_of, now_ms, placeholders};
+use crate::plan::TaskState;
 use crate::sync::push::{AnswerRec, InspectionRec, PhotoRec};
 
 /// Bumps the change counter and returns the new sequence number. On PostgreSQL the row lock
@@ -598,20 +599,18 @@ pub async fn delete_with_tombstone(
 pub async fn advance_task(
     conn: &mut AnyConnection,
     task_id: &str,
-    to: &str,
+    to: TaskState,
     seq: i64,
 ) -> Result<(), sqlx::Error> {
     let now = now_ms();
-    let from: &[&str] = if to == "submitted" {
-        &["assigned", "in_progress"]
-    } else {
-        &["assigned"]
-    };
-    let list = from
-        .iter()
-        .map(|s| format!("'{s}'"))
+    // Only the moves the task state machine allows.
+    let list = [TaskState::Assigned, TaskState::InProgress]
+        .into_iter()
+        .filter(|from| from.can_move_to(to))
+        .map(|s| format!("'{}'", s.as_str()))
         .collect::<Vec<_>>()
         .join(",");
+    let to = to.as_str();
     sqlx::query(&format!(
         "UPDATE tasks SET state = $1, seq = $2, updated_at = $3, \
          submitted_at = CASE WHEN $1 = 'submitted' THEN $3 ELSE submitted_at END \
@@ -695,4 +694,55 @@ pub async fn clear_tombstones(
         q.execute(&mut *conn).await?;
     }
     Ok(())
+}
+
+/// Tombstones of `ids` in `table`: (record id, sequence of the deletion).
+pub async fn tombstones_of(
+    conn: &mut AnyConnection,
+    table: &str,
+    ids: &[String],
+) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    let mut out = Vec::new();
+    for chunk in ids.chunks(500) {
+        let list = (0..chunk.len())
+            .map(|i| format!("${}", i + 2))
+            .collect::<Vec<_>>()
+            .join(",");
+        let sql = format!(
+            "SELECT record_id, seq FROM sync_tombstones WHERE table_name = $1 AND record_id IN ({list})"
+        );
+        let mut q = sqlx::query_as::<_, (String, i64)>(&sql).bind(table);
+        for id in chunk {
+            q = q.bind(id.as_str());
+        }
+        out.extend(q.fetch_all(&mut *conn).await?);
+    }
+    Ok(out)
+}
+
+/// A member of a task's drawn team, with the account's facts.
+#[derive(Debug, Clone, FromRow)]
+pub struct TeamOfficer {
+    pub task_id: String,
+    pub user_id: String,
+    pub name: String,
+    pub badge_no: Option<String>,
+    /// 1 for an enabled inspector account.
+    pub active: i64,
+}
+
+/// The drawn teams of `task_ids`, in draw order.
+pub async fn team_officers(
+    conn: &mut AnyConnection,
+    task_ids: &[String],
+) -> Result<Vec<TeamOfficer>, sqlx::Error> {
+    by_ids(
+        conn,
+        "SELECT tm.task_id, u.id AS user_id, u.name, u.badge_no, \
+         CASE WHEN u.disabled = 0 AND u.role = 'inspector' THEN 1 ELSE 0 END AS active \
+         FROM task_members tm JOIN users u ON u.id = tm.inspector_id",
+        "tm.task_id",
+        task_ids,
+    )
+    .await
 }

@@ -2,6 +2,7 @@
 //! per client schema version), and how a pushed record is read and checked. Pure; the store
 //! does the SQL and `ops::sync` applies the rules.
 
+pub mod decide;
 pub mod doc;
 pub mod push;
 
@@ -149,7 +150,7 @@ pub static TABLES: &[Table] = &[
             opt("lat", N, "GPS latitude, degrees (−90..90), in `crs`."),
             opt("gps_accuracy_m", N, "Horizontal accuracy of the fix, metres (≥ 0)."),
             opt("crs", S, "`wgs84` (raw GPS, iOS, WeChat), `gcj02` (AMap, Tencent) or `bd09` (Baidu). Required with lng/lat."),
-            col("team", S, "JSON array of the officers present: `[{\"user_id\", \"name\", \"badge_no\"}]`; at least 2 with badge numbers to submit."),
+            col("team", S, "JSON array of the people present: `[{\"user_id\", \"name\", \"badge_no\", \"role\"}]`. `role` is `officer` (default) or, for participants who are not officers, `npc_deputy` (人大代表) or `consumer_rep` (消费者代表). To submit, at least 2 officers must be members of the task's drawn team (`user_id`) with active inspector accounts; badge numbers are taken from the accounts, participants never count."),
             opt("representative_name", S, "Name of the establishment's representative."),
             col("representative_signed", B, "The representative signed the record."),
             col("representative_refused", B, "The representative refused to sign (recorded by the inspectors)."),

@@ -51,12 +51,25 @@ pub struct PhotoRec {
     pub taken_at: i64,
 }
 
-/// A team member as recorded on an inspection.
+/// A person present at an inspection, as recorded on it.
 #[derive(Debug, Clone, PartialEq, serde::Deserialize, serde::Serialize)]
 pub struct TeamMember {
     pub user_id: Option<String>,
     pub name: String,
     pub badge_no: Option<String>,
+    /// `officer` (the default), or a participant who is not an officer and never counts
+    /// towards the team: `npc_deputy` (人大代表) or `consumer_rep` (消费者代表).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+}
+
+/// Roles of participants who are not officers.
+pub const PARTICIPANT_ROLES: [&str; 2] = ["npc_deputy", "consumer_rep"];
+
+impl TeamMember {
+    pub fn is_officer(&self) -> bool {
+        self.role.as_deref().is_none_or(|r| r == "officer")
+    }
 }
 
 #[derive(Debug, Default)]
@@ -351,6 +364,15 @@ impl InspectionRec {
             .map_err(|_| "team must be a JSON array of {user_id, name, badge_no}".to_string())?;
         if team.len() > 20 {
             return Err("team lists more than 20 people".into());
+        }
+        if let Some(r) = team
+            .iter()
+            .filter_map(|m| m.role.as_deref())
+            .find(|r| *r != "officer" && !PARTICIPANT_ROLES.contains(r))
+        {
+            return Err(format!(
+                "team role {r:?} is not officer, npc_deputy or consumer_rep"
+            ));
         }
         Ok(team)
     }

@@ -18,6 +18,9 @@ both_backends!(
     deletes_leave_tombstones,
     schema_versions_and_migration_pulls,
     old_cursor_gets_a_replacement,
+    records_never_move_to_another_inspection,
+    stale_edit_of_a_deleted_record_is_409,
+    replacement_pull_lists_own_records_as_updated,
 );
 
 const TEMPLATE: &str = "00000000-0000-4000-8000-000000002016";
@@ -855,4 +858,271 @@ async fn old_cursor_gets_a_replacement(app: TestApp) {
     // A current cursor is still incremental.
     let (_, inc) = pull(&w.app, &t, full["timestamp"].as_i64(), 2).await;
     assert!(inc.get("experimentalStrategy").is_none());
+}
+
+/// Rejection codes of a push answer, as (table, id, code).
+fn refusals(r: &Value) -> Vec<(String, String, String)> {
+    r["rejected"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|x| {
+                    (
+                        x["table"].as_str().unwrap().into(),
+                        x["id"].as_str().unwrap().into(),
+                        x["code"].as_str().unwrap().into(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+async fn answer_parent(app: &TestApp, id: &str) -> (String, String) {
+    sqlx::query_as("SELECT inspection_id, item_code FROM answers WHERE id = $1")
+        .bind(id)
+        .fetch_one(app.db().pool())
+        .await
+        .unwrap()
+}
+
+async fn records_never_move_to_another_inspection(app: TestApp) {
+    let w = world(app).await;
+    let (task_a, est_a, member_a) = (&w.tasks[0].0, &w.tasks[0].1, &w.tasks[0].2[0]);
+    // Team B: a task none of team A's members belongs to.
+    let b_index = w
+        .tasks
+        .iter()
+        .position(|(_, _, m)| m.iter().all(|n| !w.tasks[0].2.contains(n)))
+        .expect("a task of another team");
+    let (task_b, est_b, member_b) = (
+        &w.tasks[b_index].0,
+        &w.tasks[b_index].1,
+        &w.tasks[b_index].2[0],
+    );
+    let a = w.device(member_a, "phone-a").await;
+    let b = w.device(member_b, "phone-b").await;
+    let (_, pa) = pull(&w.app, &a, None, 2).await;
+    let ia = Uuid::new_v4().to_string();
+    let ans = answer(&ia, "1.1", "pass");
+    let photo = json!({"id": Uuid::new_v4(), "inspection_id": ia, "item_code": "1.1", "sha256": "c".repeat(64), "byte_size": 500, "taken_at": 1_710_000_000_000i64});
+    let (s, r) = push(
+        &w.app,
+        &a,
+        pa["timestamp"].as_i64().unwrap(),
+        json!({"inspections": {"created": [inspection(&ia, task_a, est_a, &w.team_json(0))]},
+        "answers": {"created": [ans.clone()]}, "photos": {"created": [photo.clone()]}}),
+    )
+    .await;
+    assert_eq!((s, r), (StatusCode::OK, json!({})));
+    let (_, pb) = pull(&w.app, &b, None, 2).await;
+    let ib = Uuid::new_v4().to_string();
+    let (s, r) = push(&w.app, &b, pb["timestamp"].as_i64().unwrap(), json!({"inspections": {"created": [inspection(&ib, task_b, est_b, &w.team_json(b_index))]}})).await;
+    assert_eq!((s, r), (StatusCode::OK, json!({})));
+    // B names A's answer and photo ids with its own inspection: the stored records are not
+    // B's to write; refused, nothing moves.
+    let (_, pb) = pull(&w.app, &b, pb["timestamp"].as_i64(), 2).await;
+    let mut stolen = ans.clone();
+    stolen["inspection_id"] = json!(ib);
+    stolen["status"] = json!("fail");
+    let mut stolen_photo = photo.clone();
+    stolen_photo["inspection_id"] = json!(ib);
+    let (s, r) = push(
+        &w.app,
+        &b,
+        pb["timestamp"].as_i64().unwrap(),
+        json!({"answers": {"updated": [stolen]}, "photos": {"updated": [stolen_photo]}}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    let mut codes: Vec<(String, String)> =
+        refusals(&r).into_iter().map(|(t, _, c)| (t, c)).collect();
+    codes.sort();
+    assert_eq!(
+        codes,
+        vec![
+            ("answers".to_string(), "not_your_task".to_string()),
+            ("photos".to_string(), "not_your_task".to_string())
+        ],
+        "{r}"
+    );
+    let aid = ans["id"].as_str().unwrap();
+    assert_eq!(
+        answer_parent(&w.app, aid).await,
+        (ia.clone(), "1.1".to_string())
+    );
+    let (pi, st): (String, String) =
+        sqlx::query_as("SELECT a.inspection_id, a.status FROM answers a WHERE a.id = $1")
+            .bind(aid)
+            .fetch_one(w.app.db().pool())
+            .await
+            .unwrap();
+    assert_eq!((pi.as_str(), st.as_str()), (ia.as_str(), "pass"));
+    let (photo_parent,): (String,) =
+        sqlx::query_as("SELECT inspection_id FROM photos WHERE id = $1")
+            .bind(photo["id"].as_str().unwrap())
+            .fetch_one(w.app.db().pool())
+            .await
+            .unwrap();
+    assert_eq!(photo_parent, ia);
+    // Nor does B see A's records.
+    let (_, pb2) = pull(&w.app, &b, pb["timestamp"].as_i64(), 2).await;
+    assert!(!ids(&pb2, "answers", "updated").contains(&aid.to_string()));
+    // Within the team an answer cannot change its item either (its id is the item's).
+    let (_, pa2) = pull(&w.app, &a, pa["timestamp"].as_i64(), 2).await;
+    let mut moved = ans.clone();
+    moved["item_code"] = json!("2.1");
+    let (s, r) = push(
+        &w.app,
+        &a,
+        pa2["timestamp"].as_i64().unwrap(),
+        json!({"answers": {"updated": [moved]}}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(refusals(&r)[0].2, "immutable_field", "{r}");
+    assert_eq!(answer_parent(&w.app, aid).await.1, "1.1");
+}
+
+async fn stale_edit_of_a_deleted_record_is_409(app: TestApp) {
+    let w = world(app).await;
+    let (task, est, member, _) = w.task_member_outsider();
+    let a = w.device(&member, "phone-a").await;
+    let b = w.device(&member, "phone-b").await;
+    let (_, p) = pull(&w.app, &a, None, 2).await;
+    let iid = Uuid::new_v4().to_string();
+    let rec = inspection(&iid, &task, &est, &w.team_json(0));
+    let ans = answer(&iid, "1.1", "pass");
+    let keep = answer(&iid, "2.1", "pass");
+    push(&w.app, &a, p["timestamp"].as_i64().unwrap(), json!({"inspections": {"created": [rec.clone()]}, "answers": {"created": [ans.clone(), keep.clone()]}})).await;
+    // B pulls at cursor 4 (say); A deletes the answer (4 -> 5).
+    let (_, pb) = pull(&w.app, &b, None, 2).await;
+    let cursor_b = pb["timestamp"].as_i64().unwrap();
+    let (s, _) = push(
+        &w.app,
+        &a,
+        cursor_b,
+        json!({"answers": {"deleted": [ans["id"]]}}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    // B, still at 4, edits it: a conflict, nothing applied, the tombstone stays.
+    let mut edit = ans.clone();
+    edit["status"] = json!("fail");
+    let mut other = keep.clone();
+    other["status"] = json!("fail");
+    let (s, e) = push(
+        &w.app,
+        &b,
+        cursor_b,
+        json!({"answers": {"updated": [edit.clone(), other]}}),
+    )
+    .await;
+    assert_error(s, &e, 409, "sync_conflict");
+    assert_eq!(count(&w.app, "answers").await, 1);
+    assert_eq!(count(&w.app, "sync_tombstones").await, 1);
+    // A whole inspection deleted (with its answers): a stale edit of it or of its answers is 409.
+    let (_, pa) = pull(&w.app, &a, Some(cursor_b), 2).await;
+    let cursor = pa["timestamp"].as_i64().unwrap();
+    let (s, _) = push(
+        &w.app,
+        &a,
+        cursor,
+        json!({"inspections": {"deleted": [iid]}}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let mut stale = rec.clone();
+    stale["other_findings"] = json!("x");
+    let (s, e) = push(
+        &w.app,
+        &b,
+        cursor,
+        json!({"inspections": {"updated": [stale]}}),
+    )
+    .await;
+    assert_error(s, &e, 409, "sync_conflict");
+    let (s, e) = push(
+        &w.app,
+        &b,
+        cursor,
+        json!({"answers": {"updated": [answer(&iid, "3.1", "pass")]}}),
+    )
+    .await;
+    assert_error(s, &e, 409, "sync_conflict");
+    assert_eq!(
+        (
+            count(&w.app, "inspections").await,
+            count(&w.app, "answers").await
+        ),
+        (0, 0)
+    );
+    // After pulling the deletion, re-creating the record is a new decision, and allowed.
+    let (_, pb2) = pull(&w.app, &b, Some(cursor), 2).await;
+    assert_eq!(pb2["changes"]["inspections"]["deleted"], json!([iid]));
+    let (s, r) = push(
+        &w.app,
+        &b,
+        pb2["timestamp"].as_i64().unwrap(),
+        json!({"inspections": {"created": [rec]}}),
+    )
+    .await;
+    assert_eq!((s, r), (StatusCode::OK, json!({})));
+}
+
+async fn replacement_pull_lists_own_records_as_updated(app: TestApp) {
+    let w = world(app).await;
+    let (task, est, member, _) = w.task_member_outsider();
+    let t = w.device(&member, "phone").await;
+    let other = w.device(&member, "tablet").await;
+    let (_, p) = pull(&w.app, &t, None, 2).await;
+    let cursor = p["timestamp"].as_i64().unwrap();
+    let iid = Uuid::new_v4().to_string();
+    let mine = answer(&iid, "1.1", "pass");
+    push(&w.app, &t, cursor, json!({"inspections": {"created": [inspection(&iid, &task, &est, &w.team_json(0))]}, "answers": {"created": [mine.clone()]}})).await;
+    let (_, po) = pull(&w.app, &other, None, 2).await;
+    let theirs = answer(&iid, "2.1", "pass");
+    push(
+        &w.app,
+        &other,
+        po["timestamp"].as_i64().unwrap(),
+        json!({"answers": {"created": [theirs.clone()]}}),
+    )
+    .await;
+    let gone = answer(&iid, "3.1", "pass");
+    let (_, po2) = pull(&w.app, &other, po["timestamp"].as_i64(), 2).await;
+    push(
+        &w.app,
+        &other,
+        po2["timestamp"].as_i64().unwrap(),
+        json!({"answers": {"created": [gone.clone()]}}),
+    )
+    .await;
+    let (_, po3) = pull(&w.app, &other, po2["timestamp"].as_i64(), 2).await;
+    push(
+        &w.app,
+        &other,
+        po3["timestamp"].as_i64().unwrap(),
+        json!({"answers": {"deleted": [gone["id"]]}}),
+    )
+    .await;
+    let mut tx = w.app.db().begin_write().await.unwrap();
+    foodcheck::store::sync::purge_tombstones(tx.conn(), i64::MAX)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let (_, full) = pull(&w.app, &t, Some(cursor), 2).await;
+    assert_eq!(full["experimentalStrategy"], "replacement");
+    // The device's own records: `updated` (a pending local deletion survives);
+    // the other device's: `created`.
+    assert_eq!(ids(&full, "inspections", "updated"), vec![iid.clone()]);
+    assert!(ids(&full, "inspections", "created").is_empty());
+    assert_eq!(
+        ids(&full, "answers", "updated"),
+        vec![mine["id"].as_str().unwrap().to_string()]
+    );
+    assert_eq!(
+        ids(&full, "answers", "created"),
+        vec![theirs["id"].as_str().unwrap().to_string()]
+    );
 }
