@@ -248,10 +248,9 @@ pub async fn push(
     db: &Db,
     who: &Syncer<'_>,
     last: i64,
-    body: &Value,
+    parsed: push::Push,
+    geofence: &crate::photo::geofence::GeofenceConfig,
 ) -> Result<Vec<Rejected>, AppError> {
-    let parsed =
-        push::parse(body).map_err(|(code, message)| AppError::unprocessable(code, message))?;
     let mut rejected = Vec::new();
     let mut tx = db.begin_write().await?;
     // Taken first: it orders this push after every earlier commit, and (on PostgreSQL) holds
@@ -827,6 +826,7 @@ pub async fn push(
         )
         .await?;
     }
+    crate::ops::inspection_flags::refresh(tx.conn(), &written, geofence).await?;
     tx.commit().await?;
     Ok(rejected)
 }
