@@ -68,6 +68,10 @@ pub struct Config {
     pub max_json_body_bytes: usize,
     /// Maximum bulk-import body (CSV/XLSX), bytes.
     pub max_import_body_bytes: usize,
+    /// Maximum body of a sync push (`POST /api/v1/sync`), bytes: sized for a week offline.
+    pub max_sync_body_bytes: usize,
+    /// Maximum records (created, updated and deleted, all tables) in one sync push.
+    pub max_sync_records: usize,
     /// Where photo files are stored: unset = the data directory; `s3://bucket/prefix` =
     /// S3-compatible object storage (credentials and endpoint from the `AWS_*` environment).
     pub storage_url: Option<String>,
@@ -105,6 +109,8 @@ impl Default for Config {
             trust_forwarded_for: false,
             max_json_body_bytes: 2 * 1024 * 1024,
             max_import_body_bytes: 20 * 1024 * 1024,
+            max_sync_body_bytes: crate::sync::push::DEFAULT_MAX_BODY_BYTES,
+            max_sync_records: crate::sync::push::DEFAULT_MAX_RECORDS,
             max_photo_bytes: 25 * 1024 * 1024,
             max_open_upload_bytes_per_user: 256 * 1024 * 1024,
             geofence_radius_m: 300.0,

@@ -3,7 +3,9 @@
 
 use std::collections::HashMap;
 
+use axum::body::Body;
 use axum::extract::State;
+use axum::http::{header, HeaderMap};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -11,12 +13,14 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::extract::{ApiJson, ApiQuery, AuthUser, Authorized, Inspectors, Office};
+use super::extract::{ApiQuery, AuthUser, Authorized, Inspectors, Office};
 use super::AppState;
 use crate::auth::Role;
 use crate::error::{AppError, AppResult, ErrorEnvelope};
 use crate::ops::sync::{self as ops, Rejected, Syncer};
+use crate::photo::geofence::GeofenceConfig;
 use crate::store;
+use crate::sync::push::{parse_slice, TOO_LARGE};
 use crate::sync::{MigrationRequest, CURRENT_SCHEMA_VERSION, OLDEST_SCHEMA_VERSION};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -129,6 +133,9 @@ pub struct PushResult {
 }
 
 /// Push local changes (inspectors). All-or-nothing except for records refused by rule.
+///
+/// The body limit (`max_sync_body_bytes`, default 24 MiB) and record cap (`max_sync_records`,
+/// default 60,000) of this endpoint are its own, sized for a week offline; see api-spec/sync.md.
 #[utoipa::path(post, path = "/api/v1/sync", tag = "sync", security(("bearer" = [])), params(PushParams),
     request_body(content = Object, description = "`{\"changes\": {table: {created: [record], updated: [record], deleted: [id]}}}`"),
     responses(
@@ -136,18 +143,41 @@ pub struct PushResult {
         (status = 400, description = "`invalid_json`, `invalid_cursor`", body = ErrorEnvelope),
         (status = 403, body = ErrorEnvelope),
         (status = 409, description = "`sync_conflict`: a pushed record changed on the server after last_pulled_at; nothing applied", body = ErrorEnvelope),
-        (status = 413, body = ErrorEnvelope),
-        (status = 422, description = "`invalid_body`, `unknown_table`, `unknown_column`, `invalid_id`, `duplicate_id`; nothing applied", body = ErrorEnvelope)))]
+        (status = 413, description = "`payload_too_large`: the body is over `max_sync_body_bytes` or holds more than `max_sync_records` records; nothing applied, push in batches", body = ErrorEnvelope),
+        (status = 415, description = "`unsupported_media_type`: the body is not `application/json`", body = ErrorEnvelope),
+        (status = 422, description = "`control_character`, `invalid_body`, `unknown_table`, `unknown_column`, `invalid_id`, `duplicate_id`; nothing applied", body = ErrorEnvelope)))]
 async fn push(
     State(state): State<AppState>,
     user: Authorized<Inspectors>,
     ApiQuery(p): ApiQuery<PushParams>,
-    ApiJson(body): ApiJson<Value>,
+    headers: HeaderMap,
+    body: Body,
 ) -> AppResult<Json<PushResult>> {
     let who = syncer(&user)?;
     let last = cursor(p.last_pulled_at.as_deref())?
         .ok_or_else(|| AppError::bad_request("invalid_cursor", "last_pulled_at is required"))?;
-    let rejected = ops::push(&state.db, &who, last, &body).await?;
+    if !is_json(&headers) {
+        return Err(AppError::UnsupportedMediaType(
+            "expected a request body with Content-Type: application/json".into(),
+        ));
+    }
+    let bytes = read_limited(&headers, body, state.config.max_sync_body_bytes).await?;
+    // Typed records straight from the bytes; the bytes go as soon as they are read.
+    let parsed = parse_slice(&bytes, state.config.max_sync_records).map_err(
+        |(code, message)| match code {
+            TOO_LARGE => AppError::PayloadTooLarge(message),
+            "invalid_json" => AppError::bad_request(code, message),
+            _ => AppError::unprocessable(code, message),
+        },
+    )?;
+    // The same edge rule as every JSON body (`ApiJson`): no control characters in strings.
+    super::extract::refuse_controls_in_json(&bytes)?;
+    drop(bytes);
+    let geofence = GeofenceConfig {
+        radius_m: state.config.geofence_radius_m,
+        ..GeofenceConfig::default()
+    };
+    let rejected = ops::push(&state.db, &who, last, parsed, &geofence).await?;
     if rejected.is_empty() {
         return Ok(Json(PushResult {
             experimental_rejected_ids: None,
@@ -164,6 +194,54 @@ async fn push(
     }))
 }
 
+/// `application/json` or `application/<something>+json`, as `axum::Json` accepts.
+fn is_json(headers: &HeaderMap) -> bool {
+    let Some(ct) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// Reads the body into one buffer of at most `limit` bytes: 413 as soon as it is over (by its
+/// declared length, or while reading), so the server never buffers more than the limit.
+async fn read_limited(headers: &HeaderMap, body: Body, limit: usize) -> AppResult<Vec<u8>> {
+    use futures::StreamExt;
+    let too_large = || {
+        AppError::PayloadTooLarge(format!(
+            "the push is over {limit} bytes; push in batches (see api-spec/sync.md)"
+        ))
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(too_large());
+    }
+    let mut buf = Vec::with_capacity(declared.unwrap_or(0));
+    let mut stream = body.into_data_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| {
+            AppError::bad_request("bad_request", format!("reading the body failed: {e}"))
+        })?;
+        if buf.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf)
+}
+
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct InspectionParams {
@@ -173,14 +251,27 @@ pub struct InspectionParams {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct InspectionList {
-    /// Inspections as synced (the `inspections` record of api-spec/sync.md) with `answers` and
-    /// `photos` arrays.
+    /// Inspections as synced (the `inspections` record of api-spec/sync.md), plus for
+    /// reviewers: `flags` (the inspection's `server_flags` as an array: its own geofence flags
+    /// `outside_radius` / `no_location` beside e.g. `declared_result_differs`), `submitted_at`,
+    /// and `answers` and `photos` arrays. Each photo has `id`, `item_code`, `sha256`,
+    /// `byte_size`, `taken_at`, `processing_status`, `width`, `height`, `exif_taken_at`,
+    /// `exif_lng`, `exif_lat` (WGS-84) and `flags` (its geofence flags, an array; empty until
+    /// processed).
     #[schema(value_type = Vec<Object>)]
     pub items: Vec<Value>,
     pub total_count: usize,
 }
 
-/// The inspections of a task with their answers and photos (admin, reviewer).
+/// A stored JSON array of flag names as an array (empty when unset or unreadable).
+fn flag_list(s: Option<&str>) -> Value {
+    s.and_then(|s| serde_json::from_str::<Vec<String>>(s).ok())
+        .map(Value::from)
+        .unwrap_or_else(|| Value::Array(Vec::new()))
+}
+
+/// The inspections of a task with their answers and photos, and the flags reviewers should
+/// look at (admin, reviewer).
 #[utoipa::path(get, path = "/api/v1/inspections", tag = "sync", security(("bearer" = [])), params(InspectionParams),
     responses((status = 200, body = InspectionList), (status = 403, body = ErrorEnvelope)))]
 async fn list_inspections(
@@ -193,23 +284,36 @@ async fn list_inspections(
     let rows =
         store::sync::inspections_of_tasks(&mut conn, std::slice::from_ref(&p.task_id)).await?;
     let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
-    let answers = store::sync::answers_of(&mut conn, &ids).await?;
-    let photos = store::sync::photos_of(&mut conn, &ids).await?;
+    let mut answers: HashMap<String, Vec<store::sync::AnswerRow>> = HashMap::new();
+    for a in store::sync::answers_of(&mut conn, &ids).await? {
+        answers.entry(a.inspection_id.clone()).or_default().push(a);
+    }
+    let mut photos: HashMap<String, Vec<store::sync::PhotoRow>> = HashMap::new();
+    for ph in store::sync::photos_of(&mut conn, &ids).await? {
+        photos.entry(ph.inspection_id.clone()).or_default().push(ph);
+    }
     let items: Vec<Value> = rows
         .iter()
         .map(|r| {
             let mut v = ops::inspection_json(r);
-            let mut a: Vec<&store::sync::AnswerRow> = answers.iter().filter(|a| a.inspection_id == r.id).collect();
+            let mut a: Vec<&store::sync::AnswerRow> =
+                answers.get(&r.id).map(|a| a.iter().collect()).unwrap_or_default();
             a.sort_by(|x, y| x.item_code.cmp(&y.item_code));
             v["answers"] = a
                 .iter()
                 .map(|a| serde_json::json!({"id": a.id, "item_code": a.item_code, "status": a.status, "note": a.note}))
                 .collect();
             v["photos"] = photos
+                .get(&r.id)
+                .map(|ps| ps.as_slice())
+                .unwrap_or_default()
                 .iter()
-                .filter(|p| p.inspection_id == r.id)
-                .map(|p| serde_json::json!({"id": p.id, "item_code": p.item_code, "sha256": p.sha256, "byte_size": p.byte_size, "taken_at": p.taken_at, "processing_status": p.processing_status}))
+                .map(|p| serde_json::json!({"id": p.id, "item_code": p.item_code, "sha256": p.sha256, "byte_size": p.byte_size,
+                    "taken_at": p.taken_at, "processing_status": p.processing_status, "width": p.width, "height": p.height,
+                    "exif_taken_at": p.exif_taken_at, "exif_lng": p.exif_lng, "exif_lat": p.exif_lat,
+                    "flags": flag_list(p.flags.as_deref())}))
                 .collect();
+            v["flags"] = flag_list(r.server_flags.as_deref());
             v["submitted_at"] = r.submitted_at.map(crate::http::rfc3339).into();
             v
         })

@@ -470,5 +470,6 @@ pub async fn draw_plan(
     );
     Ok((row, record))
 }
+pub mod inspection_flags;
 pub mod photos;
 pub mod sync;

@@ -240,10 +240,9 @@ pub async fn push(
     db: &Db,
     who: &Syncer<'_>,
     last: i64,
-    body: &Value,
+    parsed: push::Push,
+    geofence: &crate::photo::geofence::GeofenceConfig,
 ) -> Result<Vec<Rejected>, AppError> {
-    let parsed =
-        push::parse(body).map_err(|(code, message)| AppError::unprocessable(code, message))?;
     let mut tx = db.begin_write().await?;
     // Taken first: it orders this push after every earlier commit, and (on PostgreSQL) holds
     // off concurrent pushes until this one commits, so the decision stays true.
@@ -263,6 +262,10 @@ pub async fn push(
         seq,
     };
     write(tx.conn(), who.user_id, &decision.writes, &by).await?;
+    // After the submission writes, which set `server_flags`: the inspection's own point
+    // against the shop.
+    let written: Vec<String> = decision.writes.inspections.iter().map(|(r, _)| r.id.clone()).collect();
+    crate::ops::inspection_flags::refresh(tx.conn(), &written, geofence).await?;
     tx.commit().await?;
     Ok(decision.rejected)
 }

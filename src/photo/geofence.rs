@@ -101,6 +101,48 @@ pub fn flags(
     out
 }
 
+/// The same rule for the inspection's own position (as the app reported it, in its `crs`):
+/// [`Flag::OutsideRadius`] when it is farther than the radius from the establishment,
+/// [`Flag::NoLocation`] when either point is missing or invalid. No time flag: the inspection
+/// defines the window.
+pub fn inspection_flags(
+    inspection_point: Option<(f64, f64, Crs)>,
+    establishment_wgs84: Option<(f64, f64)>,
+    cfg: &GeofenceConfig,
+) -> Vec<Flag> {
+    flags(None, inspection_point, establishment_wgs84, None, None, cfg)
+}
+
+impl Flag {
+    /// The wire name (the serde form).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Flag::OutsideRadius => "outside_radius",
+            Flag::CapturedOutsideInspection => "captured_outside_inspection",
+            Flag::NoLocation => "no_location",
+        }
+    }
+}
+
+/// The inspection's `server_flags` JSON with its geofence flags replaced by `geofence`: the
+/// other flags (e.g. `declared_result_differs`, set at submission) are kept, in their order.
+/// Unreadable stored JSON is replaced rather than kept.
+pub fn merge_server_flags(existing: Option<&str>, geofence: &[Flag]) -> String {
+    let ours = [
+        Flag::OutsideRadius,
+        Flag::CapturedOutsideInspection,
+        Flag::NoLocation,
+    ];
+    let mut out: Vec<String> = existing
+        .and_then(|s| serde_json::from_str::<Vec<String>>(s).ok())
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|f| !ours.iter().any(|o| o.as_str() == f))
+        .collect();
+    out.extend(geofence.iter().map(|f| f.as_str().to_string()));
+    serde_json::to_string(&out).unwrap_or_else(|_| "[]".into())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -308,6 +350,62 @@ mod tests {
             json,
             r#"["outside_radius","captured_outside_inspection","no_location"]"#
         );
+    }
+
+    #[test]
+    fn inspection_five_km_away_is_flagged_and_on_site_is_not() {
+        let far = north_of(SHOP, 5_000.0);
+        let (g_lng, g_lat) = wgs84_to_gcj02(far.0, far.1);
+        assert_eq!(
+            inspection_flags(Some((g_lng, g_lat, Crs::Gcj02)), Some(SHOP), &cfg()),
+            vec![Flag::OutsideRadius]
+        );
+        // On site, reported by a Chinese map SDK: the same place, not flagged.
+        let (s_lng, s_lat) = wgs84_to_gcj02(SHOP.0, SHOP.1);
+        assert!(inspection_flags(Some((s_lng, s_lat, Crs::Gcj02)), Some(SHOP), &cfg()).is_empty());
+        assert_eq!(
+            inspection_flags(None, Some(SHOP), &cfg()),
+            vec![Flag::NoLocation]
+        );
+        assert_eq!(
+            inspection_flags(Some((SHOP.0, SHOP.1, Crs::Wgs84)), None, &cfg()),
+            vec![Flag::NoLocation]
+        );
+    }
+
+    #[test]
+    fn server_flags_merge_keeps_other_flags() {
+        assert_eq!(merge_server_flags(None, &[]), "[]");
+        assert_eq!(
+            merge_server_flags(None, &[Flag::OutsideRadius]),
+            r#"["outside_radius"]"#
+        );
+        assert_eq!(
+            merge_server_flags(
+                Some(r#"["declared_result_differs","no_location"]"#),
+                &[Flag::OutsideRadius]
+            ),
+            r#"["declared_result_differs","outside_radius"]"#
+        );
+        // Moved back on site: the geofence flag goes, the other stays.
+        assert_eq!(
+            merge_server_flags(Some(r#"["outside_radius","declared_result_differs"]"#), &[]),
+            r#"["declared_result_differs"]"#
+        );
+        assert_eq!(
+            merge_server_flags(Some("not json"), &[Flag::NoLocation]),
+            r#"["no_location"]"#
+        );
+        for f in [
+            Flag::OutsideRadius,
+            Flag::CapturedOutsideInspection,
+            Flag::NoLocation,
+        ] {
+            assert_eq!(
+                serde_json::to_string(&f).unwrap(),
+                format!("\"{}\"", f.as_str())
+            );
+        }
     }
 
     proptest! {

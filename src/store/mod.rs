@@ -9,6 +9,7 @@
 
 pub mod checklists;
 pub mod establishments;
+pub mod inspection_flags;
 pub mod jobs;
 pub mod plans;
 pub mod sync;

@@ -77,11 +77,39 @@ pub fn migrations() -> String {
     s
 }
 
+/// The push limits and batching advice, with the built-in defaults.
+fn limits() -> String {
+    use super::push::{DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_RECORDS};
+    format!(
+        "\n## Push limits and large backlogs\n\n\
+         `POST /api/v1/sync` has its own limits, sized for a week offline (1,000 inspections × 35 answers \
+         plus their photo records: about 40,000 records and 10 MB of WatermelonDB JSON), because \
+         WatermelonDB 0.28 `synchronize()` sends every unsynced record in one push:\n\n\
+         | setting | default | above it |\n|---|---|---|\n\
+         | `max_sync_body_bytes` | {} bytes ({} MiB) | 413 `payload_too_large`, nothing applied |\n\
+         | `max_sync_records` | {} records (created + updated + deleted, all tables) | 413 `payload_too_large`, nothing applied |\n\n\
+         The operator may change both (see the README's configuration table); other JSON endpoints keep \
+         `max_json_body_bytes`. The server reads the records one at a time straight from the body into typed \
+         rows, never holding a JSON tree of the whole push.\n\n\
+         A 413 is final for that body: retrying the same push can never succeed. Clients that can batch \
+         should push at most a few thousand records at a time (e.g. one inspection with its answers and \
+         photo records per push, parents before children: an answer or photo whose inspection is neither \
+         stored nor in the same push is refused `unknown_inspection`), each push with the cursor of the \
+         latest pull, and pull between pushes. Every push is all-or-nothing on its own, so an interrupted \
+         series leaves the server with whole pushes only. WatermelonDB 0.28 cannot split a push, so a \
+         WatermelonDB app stays within the limits by syncing whenever it has a network, at least weekly.\n",
+        DEFAULT_MAX_BODY_BYTES,
+        DEFAULT_MAX_BODY_BYTES / (1024 * 1024),
+        DEFAULT_MAX_RECORDS
+    )
+}
+
 /// The whole `api-spec/sync.md`.
 pub fn markdown() -> String {
     let mut s = String::new();
     s.push_str("<!-- Generated from src/sync (cargo run -- sync-doc --write api-spec/sync.md); do not edit by hand. -->\n\n");
     s.push_str(PROTOCOL);
+    s.push_str(&limits());
     s.push_str(&format!(
         "\n## Tables (client schema version {CURRENT_SCHEMA_VERSION}; version {OLDEST_SCHEMA_VERSION} is still served)\n\n\
          Every record also has `id` (string). WatermelonDB's `_status` and `_changed` are ignored by the server.\n\

@@ -93,8 +93,16 @@ impl Push {
     }
 }
 
-/// At most this many records in one push (a day of work is a few hundred).
-pub const MAX_RECORDS: usize = 20_000;
+/// Default cap on records in one push. WatermelonDB 0.28 sends every unsynced record at once,
+/// so the cap is sized for a week offline: 1,000 inspections × 35 answers plus their photo
+/// records is about 40,000 records (configurable: `max_sync_records`).
+pub const DEFAULT_MAX_RECORDS: usize = 60_000;
+/// Default body limit of `POST /api/v1/sync` (configurable: `max_sync_body_bytes`). The week
+/// above is about 10 MB of WatermelonDB JSON (full records with `_status`/`_changed`).
+pub const DEFAULT_MAX_BODY_BYTES: usize = 24 * 1024 * 1024;
+/// The code of a refusal for too many records: the same as a body over the size limit, so a
+/// client reacts the same way (split the push).
+pub const TOO_LARGE: &str = "payload_too_large";
 const MAX_TEXT: usize = 4000;
 
 fn parse_id(v: &Value, table: &str) -> Result<String, PushError> {
@@ -204,116 +212,303 @@ fn check_record(table: &'static super::Table, obj: &Map<String, Value>) -> Resul
     Ok(())
 }
 
-/// Parses `{"changes": {...}}`.
+/// Parses `{"changes": {...}}` from a parsed JSON value (default record cap).
 pub fn parse(body: &Value) -> Result<Push, PushError> {
     let changes = body.get("changes").and_then(Value::as_object).ok_or((
         "invalid_body",
         "the body must be {\"changes\": {...}}".to_string(),
     ))?;
-    let mut push = Push::default();
-    let mut count = 0usize;
+    let mut ctx = Ctx::new(DEFAULT_MAX_RECORDS);
     for (name, value) in changes {
-        let table =
-            table(name).ok_or(("unknown_table", format!("{name:?} is not a synced table")))?;
+        let table = ctx.table(name)?;
         let obj = value
             .as_object()
             .ok_or(("invalid_body", format!("changes.{name} must be an object")))?;
-        let mut seen: HashSet<String> = HashSet::new();
         for (kind, list) in obj {
-            if !matches!(kind.as_str(), "created" | "updated" | "deleted") {
-                return Err((
-                    "invalid_body",
-                    format!("changes.{name}.{kind}: expected created, updated or deleted"),
-                ));
-            }
+            let deleted = kind_is_deleted(name, kind)?;
             let list = list.as_array().ok_or((
                 "invalid_body",
                 format!("changes.{name}.{kind} must be an array"),
             ))?;
-            count += list.len();
-            if count > MAX_RECORDS {
-                return Err((
-                    "invalid_body",
-                    format!("more than {MAX_RECORDS} records in one push"),
-                ));
-            }
             for item in list {
-                if kind == "deleted" {
-                    let id = parse_id(item, name)?;
-                    if !seen.insert(id.clone()) {
-                        return Err((
-                            "duplicate_id",
-                            format!("{name}: id {id} appears twice in one push"),
-                        ));
-                    }
-                    if table.read_only {
-                        push.read_only.push((table.name, id));
-                    } else {
-                        push.deleted.push((table.name, id));
-                    }
-                    continue;
-                }
-                let rec = item.as_object().ok_or((
-                    "invalid_body",
-                    format!("changes.{name}.{kind}: a record must be an object"),
-                ))?;
-                let id = parse_id(rec.get("id").unwrap_or(&Value::Null), name)?;
-                if !seen.insert(id.clone()) {
-                    return Err((
-                        "duplicate_id",
-                        format!("{name}: id {id} appears twice in one push"),
-                    ));
-                }
-                check_record(table, rec)?;
-                let f = Fields {
-                    table: table.name,
-                    obj: rec,
-                };
-                match table.name {
-                    "inspections" => push.inspections.push(InspectionRec {
-                        id,
-                        task_id: f.string("task_id")?,
-                        establishment_id: f.string("establishment_id")?,
-                        started_at: f.i64("started_at")?,
-                        finished_at: f.opt_i64("finished_at")?,
-                        lng: f.opt_f64("lng")?,
-                        lat: f.opt_f64("lat")?,
-                        gps_accuracy_m: f.opt_f64("gps_accuracy_m")?,
-                        crs: f.opt_string("crs")?.filter(|s| !s.is_empty()),
-                        team: f.opt_string("team")?.unwrap_or_else(|| "[]".into()),
-                        representative_name: f
-                            .opt_string("representative_name")?
-                            .filter(|s| !s.is_empty()),
-                        representative_signed: f.bool("representative_signed")?,
-                        representative_refused: f.bool("representative_refused")?,
-                        business_opinion: f
-                            .opt_string("business_opinion")?
-                            .filter(|s| !s.is_empty()),
-                        other_findings: f.opt_string("other_findings")?.filter(|s| !s.is_empty()),
-                        declared_result: f.opt_string("declared_result")?.filter(|s| !s.is_empty()),
-                        submitted: f.bool("submitted")?,
-                    }),
-                    "answers" => push.answers.push(AnswerRec {
-                        id,
-                        inspection_id: f.string("inspection_id")?,
-                        item_code: f.string("item_code")?,
-                        status: f.string("status")?,
-                        note: f.opt_string("note")?.filter(|s| !s.is_empty()),
-                    }),
-                    "photos" => push.photos.push(PhotoRec {
-                        id,
-                        inspection_id: f.string("inspection_id")?,
-                        item_code: f.opt_string("item_code")?.filter(|s| !s.is_empty()),
-                        sha256: f.string("sha256")?,
-                        byte_size: f.i64("byte_size")?,
-                        taken_at: f.i64("taken_at")?,
-                    }),
-                    _ => push.read_only.push((table.name, id)),
-                }
+                ctx.add(table, deleted, item)?;
             }
         }
     }
-    Ok(push)
+    Ok(ctx.push)
+}
+
+/// Parses a push body straight from its bytes, one record at a time: only the body, the typed
+/// records and the record being read are in memory (never a `Value` tree of the whole push),
+/// and reading stops at the first record over `max_records`.
+///
+/// Errors: `invalid_json` for malformed JSON, [`TOO_LARGE`] over `max_records`, else the
+/// structural codes of [`parse`].
+pub fn parse_slice(body: &[u8], max_records: usize) -> Result<Push, PushError> {
+    use serde::de::DeserializeSeed;
+    let mut ctx = Ctx::new(max_records);
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let result = BodySeed(&mut ctx)
+        .deserialize(&mut de)
+        .and_then(|()| de.end());
+    match result {
+        Ok(()) if ctx.saw_changes => Ok(ctx.push),
+        Ok(()) => Err(("invalid_body", BODY_SHAPE.to_string())),
+        Err(e) => Err(ctx.err.take().unwrap_or_else(|| {
+            let code = match e.classify() {
+                serde_json::error::Category::Data => "invalid_body",
+                _ => "invalid_json",
+            };
+            (code, e.to_string())
+        })),
+    }
+}
+
+const BODY_SHAPE: &str = "the body must be {\"changes\": {...}}";
+
+fn kind_is_deleted(name: &str, kind: &str) -> Result<bool, PushError> {
+    match kind {
+        "created" | "updated" => Ok(false),
+        "deleted" => Ok(true),
+        _ => Err((
+            "invalid_body",
+            format!("changes.{name}.{kind}: expected created, updated or deleted"),
+        )),
+    }
+}
+
+/// What has been read so far, shared by both parsers.
+struct Ctx {
+    push: Push,
+    count: usize,
+    max: usize,
+    /// Ids seen per table (a table may be named twice in a streamed body).
+    seen: std::collections::HashMap<&'static str, HashSet<String>>,
+    /// The refusal that stopped the streamed parse (serde errors carry only text).
+    err: Option<PushError>,
+    saw_changes: bool,
+}
+
+impl Ctx {
+    fn new(max: usize) -> Ctx {
+        Ctx {
+            push: Push::default(),
+            count: 0,
+            max,
+            seen: Default::default(),
+            err: None,
+            saw_changes: false,
+        }
+    }
+
+    fn table(&self, name: &str) -> Result<&'static super::Table, PushError> {
+        table(name).ok_or(("unknown_table", format!("{name:?} is not a synced table")))
+    }
+
+    fn add(
+        &mut self,
+        table: &'static super::Table,
+        deleted: bool,
+        item: &Value,
+    ) -> Result<(), PushError> {
+        self.count += 1;
+        if self.count > self.max {
+            return Err((
+                TOO_LARGE,
+                format!(
+                    "more than {} records in one push; push in batches (see api-spec/sync.md)",
+                    self.max
+                ),
+            ));
+        }
+        let name = table.name;
+        let push = &mut self.push;
+        let seen = self.seen.entry(name).or_default();
+        if deleted {
+            let id = parse_id(item, name)?;
+            if !seen.insert(id.clone()) {
+                return Err((
+                    "duplicate_id",
+                    format!("{name}: id {id} appears twice in one push"),
+                ));
+            }
+            if table.read_only {
+                push.read_only.push((table.name, id));
+            } else {
+                push.deleted.push((table.name, id));
+            }
+            return Ok(());
+        }
+        let rec = item.as_object().ok_or((
+            "invalid_body",
+            format!("changes.{name}: a record must be an object"),
+        ))?;
+        let id = parse_id(rec.get("id").unwrap_or(&Value::Null), name)?;
+        if !seen.insert(id.clone()) {
+            return Err((
+                "duplicate_id",
+                format!("{name}: id {id} appears twice in one push"),
+            ));
+        }
+        check_record(table, rec)?;
+        let f = Fields {
+            table: table.name,
+            obj: rec,
+        };
+        match table.name {
+            "inspections" => push.inspections.push(InspectionRec {
+                id,
+                task_id: f.string("task_id")?,
+                establishment_id: f.string("establishment_id")?,
+                started_at: f.i64("started_at")?,
+                finished_at: f.opt_i64("finished_at")?,
+                lng: f.opt_f64("lng")?,
+                lat: f.opt_f64("lat")?,
+                gps_accuracy_m: f.opt_f64("gps_accuracy_m")?,
+                crs: f.opt_string("crs")?.filter(|s| !s.is_empty()),
+                team: f.opt_string("team")?.unwrap_or_else(|| "[]".into()),
+                representative_name: f
+                    .opt_string("representative_name")?
+                    .filter(|s| !s.is_empty()),
+                representative_signed: f.bool("representative_signed")?,
+                representative_refused: f.bool("representative_refused")?,
+                business_opinion: f.opt_string("business_opinion")?.filter(|s| !s.is_empty()),
+                other_findings: f.opt_string("other_findings")?.filter(|s| !s.is_empty()),
+                declared_result: f.opt_string("declared_result")?.filter(|s| !s.is_empty()),
+                submitted: f.bool("submitted")?,
+            }),
+            "answers" => push.answers.push(AnswerRec {
+                id,
+                inspection_id: f.string("inspection_id")?,
+                item_code: f.string("item_code")?,
+                status: f.string("status")?,
+                note: f.opt_string("note")?.filter(|s| !s.is_empty()),
+            }),
+            "photos" => push.photos.push(PhotoRec {
+                id,
+                inspection_id: f.string("inspection_id")?,
+                item_code: f.opt_string("item_code")?.filter(|s| !s.is_empty()),
+                sha256: f.string("sha256")?,
+                byte_size: f.i64("byte_size")?,
+                taken_at: f.i64("taken_at")?,
+            }),
+            _ => push.read_only.push((table.name, id)),
+        }
+        Ok(())
+    }
+
+    /// Keeps `e` for the caller and gives serde an error to unwind with.
+    fn fail<E: serde::de::Error>(&mut self, e: PushError) -> E {
+        let msg = e.1.clone();
+        self.err = Some(e);
+        E::custom(msg)
+    }
+}
+
+// Streaming seeds: body → changes → table → kind → list of records.
+
+struct BodySeed<'a>(&'a mut Ctx);
+
+impl<'de> serde::de::DeserializeSeed<'de> for BodySeed<'_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for BodySeed<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str(BODY_SHAPE)
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            if key == "changes" {
+                self.0.saw_changes = true;
+                map.next_value_seed(ChangesSeed(&mut *self.0))?;
+            } else {
+                map.next_value::<serde::de::IgnoredAny>()?;
+            }
+        }
+        Ok(())
+    }
+}
+
+struct ChangesSeed<'a>(&'a mut Ctx);
+
+impl<'de> serde::de::DeserializeSeed<'de> for ChangesSeed<'_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for ChangesSeed<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str(BODY_SHAPE)
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(name) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            let table = match self.0.table(&name) {
+                Ok(t) => t,
+                Err(e) => return Err(self.0.fail(e)),
+            };
+            map.next_value_seed(TableSeed(&mut *self.0, table))?;
+        }
+        Ok(())
+    }
+}
+
+struct TableSeed<'a>(&'a mut Ctx, &'static super::Table);
+
+impl<'de> serde::de::DeserializeSeed<'de> for TableSeed<'_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for TableSeed<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(f, "changes.{} to be an object", self.1.name)
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(kind) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            let deleted = match kind_is_deleted(self.1.name, &kind) {
+                Ok(d) => d,
+                Err(e) => return Err(self.0.fail(e)),
+            };
+            map.next_value_seed(ListSeed(&mut *self.0, self.1, deleted, kind.into_owned()))?;
+        }
+        Ok(())
+    }
+}
+
+struct ListSeed<'a>(&'a mut Ctx, &'static super::Table, bool, String);
+
+impl<'de> serde::de::DeserializeSeed<'de> for ListSeed<'_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for ListSeed<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(f, "changes.{}.{} to be an array", self.1.name, self.3)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        // One record at a time: its `Value` is dropped once it is typed.
+        while let Some(item) = seq.next_element::<Value>()? {
+            if let Err(e) = self.0.add(self.1, self.2, &item) {
+                return Err(self.0.fail(e));
+            }
+        }
+        Ok(())
+    }
 }
 
 impl InspectionRec {
@@ -478,6 +673,79 @@ mod tests {
         for (body, code) in cases {
             assert_eq!(parse(&body).unwrap_err().0, code, "{body}");
         }
+    }
+
+    #[test]
+    fn streamed_parse_agrees_with_the_value_parse() {
+        let body = json!({"other": [1, {"x": null}], "changes": {
+            "inspections": {"created": [insp(ID)], "updated": [], "deleted": []},
+            "answers": {"created": [{"id": "0a3a1c1e-2f44-4e6c-9d6b-1a2b3c4d5e6f", "inspection_id": ID, "item_code": "3.1", "status": "pass", "note": ""}],
+                        "deleted": ["1a3a1c1e-2f44-4e6c-9d6b-1a2b3c4d5e6f"]},
+            "tasks": {"updated": [{"id": ID, "state": "submitted"}]}}});
+        let a = parse(&body).unwrap();
+        let b = parse_slice(&serde_json::to_vec(&body).unwrap(), DEFAULT_MAX_RECORDS).unwrap();
+        assert_eq!(a.inspections, b.inspections);
+        assert_eq!(a.answers, b.answers);
+        assert_eq!(a.deleted, b.deleted);
+        assert_eq!(a.read_only, b.read_only);
+        assert_eq!(b.answers[0].note, None);
+    }
+
+    #[test]
+    fn streamed_parse_errors() {
+        let cases: Vec<(&str, &str)> = vec![
+            (r#"{"changes": {"#, "invalid_json"),
+            (r#"{"changes": {}} trailing"#, "invalid_json"),
+            ("", "invalid_json"),
+            (r#"[1, 2]"#, "invalid_body"),
+            (r#"{"nope": {}}"#, "invalid_body"),
+            (r#"{"changes": null}"#, "invalid_body"),
+            (
+                r#"{"changes": {"robots": {"created": []}}}"#,
+                "unknown_table",
+            ),
+            (
+                r#"{"changes": {"inspections": "everything"}}"#,
+                "invalid_body",
+            ),
+            (
+                r#"{"changes": {"answers": {"removed": []}}}"#,
+                "invalid_body",
+            ),
+            (
+                r#"{"changes": {"answers": {"deleted": {}}}}"#,
+                "invalid_body",
+            ),
+            (
+                r#"{"changes": {"answers": {"deleted": [7]}}}"#,
+                "invalid_id",
+            ),
+            (
+                r#"{"changes": {"inspections": {"created": [{"id": "7d3a1c1e-2f44-4e6c-9d6b-1a2b3c4d5e6f", "colour": "red"}]}}}"#,
+                "unknown_column",
+            ),
+            // The same table twice: ids are still checked across both.
+            (
+                r#"{"changes": {"answers": {"deleted": ["7d3a1c1e-2f44-4e6c-9d6b-1a2b3c4d5e6f"]}, "answers": {"deleted": ["7d3a1c1e-2f44-4e6c-9d6b-1a2b3c4d5e6f"]}}}"#,
+                "duplicate_id",
+            ),
+        ];
+        for (body, code) in cases {
+            let got = parse_slice(body.as_bytes(), DEFAULT_MAX_RECORDS).unwrap_err();
+            assert_eq!(got.0, code, "{body}: {got:?}");
+            assert!(!got.1.is_empty());
+        }
+    }
+
+    #[test]
+    fn record_cap_stops_the_parse() {
+        let ids: Vec<String> = (0..5)
+            .map(|i| format!("7d3a1c1e-2f44-4e6c-9d6b-1a2b3c4d5e6{i}"))
+            .collect();
+        let body = serde_json::to_vec(&json!({"changes": {"answers": {"deleted": ids}}})).unwrap();
+        assert_eq!(parse_slice(&body, 5).unwrap().deleted.len(), 5);
+        let e = parse_slice(&body, 4).unwrap_err();
+        assert_eq!(e.0, TOO_LARGE, "{e:?}");
     }
 
     #[test]

@@ -10,4 +10,5 @@ mod establishments;
 mod plans;
 mod spec;
 mod sync;
+mod sync_edge;
 mod uploads;

@@ -173,7 +173,7 @@ fn ids(pull: &Value, table: &str, kind: &str) -> Vec<String> {
 
 fn inspection(id: &str, task: &str, est: &str, team: &str) -> Value {
     json!({"id": id, "_status": "created", "_changed": "", "task_id": task, "establishment_id": est, "started_at": 1_710_000_000_000i64,
-           "finished_at": null, "lng": 117.2949, "lat": 39.7185, "gps_accuracy_m": 12.5, "crs": "gcj02", "team": team,
+           "finished_at": null, "lng": 117.2903, "lat": 39.7102, "gps_accuracy_m": 12.5, "crs": "gcj02", "team": team,
            "representative_name": "王店长", "representative_signed": true, "representative_refused": false,
            "business_opinion": null, "other_findings": null, "declared_result": "compliant", "submitted": false,
            "computed_result": "compliant", "review_state": "approved", "server_flags": null})
@@ -684,7 +684,7 @@ async fn bad_push_input_is_4xx_and_applies_nothing(app: TestApp) {
         &w.app.base,
         &format!("/api/v1/sync?last_pulled_at={cursor}"),
         &t,
-        3 * 1024 * 1024,
+        w.app.state.config.max_sync_body_bytes + 1,
     )
     .await;
     assert_eq!(status, 413, "{e}");
