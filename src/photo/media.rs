@@ -259,13 +259,26 @@ fn gps_coordinate(
     negative_ref: u8,
     max: f64,
 ) -> Option<f64> {
-    let exif::Value::Rational(parts) = value? else {
-        return None;
+    // The standard says RATIONAL (type 5), but some phones (HMD Nokia, for one) write
+    // SRATIONAL (type 10). Either is read; the sign comes from the reference, so a negative
+    // part is implausible and drops the coordinate.
+    let parts: Vec<f64> = match value? {
+        exif::Value::Rational(parts) if parts.iter().all(|r| r.denom != 0) => {
+            parts.iter().map(exif::Rational::to_f64).collect()
+        }
+        exif::Value::SRational(parts)
+            if parts
+                .iter()
+                .all(|r| r.denom != 0 && r.num >= 0 && r.denom > 0) =>
+        {
+            parts.iter().map(exif::SRational::to_f64).collect()
+        }
+        _ => return None,
     };
-    if parts.is_empty() || parts.iter().any(|r| r.denom == 0) {
+    if parts.is_empty() {
         return None;
     }
-    let part = |i: usize| parts.get(i).map_or(0.0, |r| r.to_f64());
+    let part = |i: usize| parts.get(i).copied().unwrap_or(0.0);
     let deg = part(0) + part(1) / 60.0 + part(2) / 3600.0;
     if !deg.is_finite() || deg > max {
         return None;
@@ -794,6 +807,7 @@ mod tests {
         Short(u16),
         Long(u32),
         Rational(Vec<(u32, u32)>),
+        SRational(Vec<(i32, i32)>),
     }
 
     /// (type, count, little-endian bytes) of a value.
@@ -812,6 +826,13 @@ mod tests {
                     .flat_map(|&(n, d)| n.to_le_bytes().into_iter().chain(d.to_le_bytes()))
                     .collect();
                 (5, parts.len() as u32, b)
+            }
+            V::SRational(parts) => {
+                let b = parts
+                    .iter()
+                    .flat_map(|&(n, d)| n.to_le_bytes().into_iter().chain(d.to_le_bytes()))
+                    .collect();
+                (10, parts.len() as u32, b)
             }
         }
     }
@@ -1163,6 +1184,47 @@ mod tests {
         let info = read_exif(&with_exif(&encode_jpeg(&test_image(16, 16)), &t));
         assert!((info.gps_lat.expect("lat") + 33.8688).abs() < 1e-7);
         assert!((info.gps_lng.expect("lng") + 70.6693).abs() < 1e-7);
+    }
+
+    /// Real files, with their attribution in tests/data/photos/README.md.
+    const NOKIA_SRATIONAL_GPS: &[u8] =
+        include_bytes!("../../tests/data/photos/HMD_Nokia_8.3_5G.jpg");
+    const NIKON_RATIONAL_GPS: &[u8] = include_bytes!("../../tests/data/photos/DSCN0010.jpg");
+
+    #[test]
+    fn read_exif_gps_as_srational_from_a_real_phone_photo() {
+        let info = read_exif(NOKIA_SRATIONAL_GPS);
+        let (lat, lng) = (info.gps_lat.expect("lat"), info.gps_lng.expect("lng"));
+        // exiftool and Pillow: 60.14671 N, 24.90677 E.
+        assert!((lat - 60.14671).abs() < 1e-5, "{lat}");
+        assert!((lng - 24.90677).abs() < 1e-5, "{lng}");
+        assert_eq!(info.camera.as_deref(), Some("HMD Global Nokia 8.3 5G"));
+    }
+
+    #[test]
+    fn read_exif_gps_as_rational_from_a_real_camera_photo() {
+        let info = read_exif(NIKON_RATIONAL_GPS);
+        let (lat, lng) = (info.gps_lat.expect("lat"), info.gps_lng.expect("lng"));
+        // 43° 28' 2.814" N, 11° 53' 6.456" E.
+        assert!((lat - 43.467448).abs() < 1e-5, "{lat}");
+        assert!((lng - 11.885127).abs() < 1e-5, "{lng}");
+        assert_eq!(info.camera.as_deref(), Some("NIKON COOLPIX P6000"));
+    }
+
+    #[test]
+    fn read_exif_srational_gps_with_a_negative_part_is_dropped() {
+        let t = tiff(
+            vec![],
+            vec![],
+            vec![
+                (0x0001, V::Ascii("N")),
+                (0x0002, V::SRational(vec![(-60, 1), (8, 1), (4814, 100)])),
+                (0x0003, V::Ascii("E")),
+                (0x0004, V::SRational(vec![(24, 1), (54, 1), (2438, 100)])),
+            ],
+        );
+        let info = read_exif(&with_exif(&encode_jpeg(&test_image(16, 16)), &t));
+        assert_eq!((info.gps_lat, info.gps_lng), (None, None));
     }
 
     #[test]
