@@ -418,13 +418,10 @@ fn decode(bytes: &[u8], kind: MediaType, limits: &Limits) -> Result<DynamicImage
             let decoder = JpegDecoder::new(Cursor::new(bytes)).map_err(decode_err)?;
             let (w, h) = decoder.dimensions();
             check_limits(w, h, decoder.total_bytes(), limits)?;
-            // The JPEG decoder fills missing data with grey instead of failing; a truncated
-            // upload must be refused, not stored as evidence with a grey bottom half.
-            if !jpeg_reaches_eoi(bytes) {
-                return Err(MediaError::Decode(
-                    "truncated JPEG: no end-of-image marker".into(),
-                ));
-            }
+            // The JPEG decoder fills missing data with grey (or repeats the last colour)
+            // instead of failing; a truncated, corrupt or padded upload must be refused, not
+            // turned into a preview that is grey or black where the picture should be.
+            jpeg_structure(bytes).map_err(|f| MediaError::Decode(f.to_string()))?;
             decode_checked(decoder, limits)
         }
         MediaType::Png => {
@@ -493,13 +490,82 @@ fn decode_checked<D: ImageDecoder>(
     DynamicImage::from_decoder(decoder).map_err(|e| limit_or_decode(e, Some((w, h))))
 }
 
-/// True when the JPEG's marker structure reaches an end-of-image marker (`FF D9`).
+/// Why a JPEG's structure cannot give a whole picture; the messages are shown to reviewers.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum JpegFault {
+    #[error("truncated JPEG: no end-of-image marker")]
+    Truncated,
+    #[error("corrupt JPEG data: unexpected marker FF {marker:02X} inside the image data at byte {offset}")]
+    CorruptScan { offset: usize, marker: u8 },
+    #[error("corrupt JPEG: broken frame header")]
+    BadFrame,
+    #[error("the JPEG holds {have} bytes of image data, too few to fill its declared {width} × {height} frame (at least {need} bytes)")]
+    TooLittleData {
+        width: u32,
+        height: u32,
+        have: u64,
+        need: u64,
+    },
+}
+
+/// The frame header (SOFn) facts needed to bound the image data from below.
+#[derive(Debug, Clone, Copy)]
+struct JpegFrame {
+    width: u32,
+    height: u32,
+    /// 8 × 8 blocks over all components, with chroma subsampling.
+    blocks: u64,
+}
+
+/// Parses a SOFn payload (after the length): precision, height, width, components.
+fn parse_sof(p: &[u8]) -> Option<JpegFrame> {
+    let height = u32::from(u16::from_be_bytes([*p.get(1)?, *p.get(2)?]));
+    let width = u32::from(u16::from_be_bytes([*p.get(3)?, *p.get(4)?]));
+    let n = usize::from(*p.get(5)?);
+    let comps = p.get(6..6 + 3 * n)?;
+    if n == 0 {
+        return None;
+    }
+    let factors: Vec<(u32, u32)> = comps
+        .chunks_exact(3)
+        .map(|c| (u32::from(c[1] >> 4), u32::from(c[1] & 0x0F)))
+        .collect();
+    if factors.iter().any(|&(h, v)| h == 0 || v == 0) {
+        return None;
+    }
+    let hmax = factors.iter().map(|f| f.0).max()?;
+    let vmax = factors.iter().map(|f| f.1).max()?;
+    let blocks = factors
+        .iter()
+        .map(|&(h, v)| {
+            let cw = (u64::from(width) * u64::from(h)).div_ceil(u64::from(hmax));
+            let ch = (u64::from(height) * u64::from(v)).div_ceil(u64::from(vmax));
+            cw.div_ceil(8) * ch.div_ceil(8)
+        })
+        .sum();
+    Some(JpegFrame {
+        width,
+        height,
+        blocks,
+    })
+}
+
+/// Walks the JPEG's markers from SOI to EOI and checks that the picture can be whole.
 ///
-/// Walks the length-prefixed segments from SOI, so an `FF D9` inside the EXIF thumbnail does
-/// not count, and scans the entropy-coded data after each SOS (progressive JPEGs have many) for
-/// the next marker. Data after the EOI (Motion Photo videos, vendor trailers) is allowed.
-fn jpeg_reaches_eoi(b: &[u8]) -> bool {
+/// Walks the length-prefixed segments, so an `FF D9` inside the EXIF thumbnail does not count,
+/// and scans the entropy-coded data after each SOS (progressive JPEGs have many) for the next
+/// marker. Data after the EOI (Motion Photo videos, vendor trailers) is allowed. Refused:
+/// - no EOI reached (a truncated upload);
+/// - a marker inside the image data that cannot follow a scan (corrupt data: decoders stop
+///   there and fill the rest of the frame with grey);
+/// - less image data than any encoder could write for the declared frame: every 8 × 8 block
+///   of every component costs at least one Huffman code (≥ 1 bit) in the scan carrying its DC
+///   coefficient. A header patched from 640 × 480 to 11000 × 9000 fails this; the decoder
+///   would otherwise fill the missing blocks and make a black or grey preview.
+fn jpeg_structure(b: &[u8]) -> Result<(), JpegFault> {
     let len = b.len();
+    let mut frame = None;
+    let mut entropy_bytes = 0u64;
     let mut i = 2; // after SOI
     loop {
         // Tolerate stray bytes before a marker, as libjpeg does, then skip fill bytes.
@@ -510,42 +576,56 @@ fn jpeg_reaches_eoi(b: &[u8]) -> bool {
             i += 1;
         }
         if i >= len {
-            return false;
+            return Err(JpegFault::Truncated);
         }
         let marker = b[i];
         i += 1;
         match marker {
-            0xD9 => return true,
+            0xD9 => break,
             // Standalone markers, no length.
             0x01 | 0xD0..=0xD8 => continue,
             _ => {}
         }
         if i + 2 > len {
-            return false;
+            return Err(JpegFault::Truncated);
         }
         let seg_len = usize::from(u16::from_be_bytes([b[i], b[i + 1]]));
         if seg_len < 2 {
-            return false;
+            return Err(JpegFault::Truncated);
+        }
+        // SOF0–SOF15, except DHT (C4), JPG (C8) and DAC (CC).
+        if matches!(marker, 0xC0..=0xCF) && !matches!(marker, 0xC4 | 0xC8 | 0xCC) {
+            let payload = b.get(i + 2..i + seg_len).ok_or(JpegFault::Truncated)?;
+            frame = Some(parse_sof(payload).ok_or(JpegFault::BadFrame)?);
         }
         i += seg_len;
         if marker == 0xDA {
             // Entropy-coded data: runs until an FF that is not stuffing (FF 00), a restart
             // marker (FF D0–D7) or a fill byte.
+            let start = i.min(len);
             loop {
                 match b
                     .get(i..)
                     .and_then(|rest| rest.iter().position(|&x| x == 0xFF))
                 {
-                    None => return false,
+                    None => return Err(JpegFault::Truncated),
                     Some(p) => {
                         let j = i + p;
                         match b.get(j + 1) {
-                            None => return false,
+                            None => return Err(JpegFault::Truncated),
                             Some(0x00 | 0xD0..=0xD7) => i = j + 2,
                             Some(0xFF) => i = j + 1,
-                            Some(_) => {
+                            // What may follow a scan: EOI, SOS, DHT, DQT, DNL, DRI, APPn, COM.
+                            Some(0xD9 | 0xDA | 0xC4 | 0xDB | 0xDC | 0xDD | 0xE0..=0xEF | 0xFE) => {
+                                entropy_bytes += (j - start) as u64;
                                 i = j;
                                 break;
+                            }
+                            Some(&m) => {
+                                return Err(JpegFault::CorruptScan {
+                                    offset: j,
+                                    marker: m,
+                                })
                             }
                         }
                     }
@@ -553,6 +633,18 @@ fn jpeg_reaches_eoi(b: &[u8]) -> bool {
             }
         }
     }
+    if let Some(f) = frame {
+        let need = f.blocks.div_ceil(8);
+        if entropy_bytes < need {
+            return Err(JpegFault::TooLittleData {
+                width: f.width,
+                height: f.height,
+                have: entropy_bytes,
+                need,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Opaque 8-bit pixels, grey (1 channel) or RGB (3), row-major, tightly packed.
@@ -1190,6 +1282,7 @@ mod tests {
     const NOKIA_SRATIONAL_GPS: &[u8] =
         include_bytes!("../../tests/data/photos/HMD_Nokia_8.3_5G.jpg");
     const NIKON_RATIONAL_GPS: &[u8] = include_bytes!("../../tests/data/photos/DSCN0010.jpg");
+    const CORRUPTED: &[u8] = include_bytes!("../../tests/data/photos/corrupted.jpg");
 
     #[test]
     fn read_exif_gps_as_srational_from_a_real_phone_photo() {
@@ -1426,6 +1519,70 @@ mod tests {
             renditions(&webp[..webp.len() / 2], &Limits::default()),
             Err(MediaError::Decode(_))
         ));
+    }
+
+    /// Patches the SOF0 header of `jpeg` to claim `w × h` (the last SOF0: an EXIF thumbnail
+    /// before it has its own; `FF C0` cannot occur in the scan data).
+    fn claim_size(jpeg: &[u8], w: u16, h: u16) -> Vec<u8> {
+        let mut jpeg = jpeg.to_vec();
+        let sof = jpeg
+            .windows(2)
+            .rposition(|w| w == [0xFF, 0xC0])
+            .expect("SOF0");
+        jpeg[sof + 5..sof + 7].copy_from_slice(&h.to_be_bytes());
+        jpeg[sof + 7..sof + 9].copy_from_slice(&w.to_be_bytes());
+        jpeg
+    }
+
+    #[test]
+    fn jpeg_whose_data_cannot_fill_its_frame_is_refused() {
+        // 640 × 480 of data (about 9.5 KB) under a header claiming 11000 × 9000: within the
+        // limits, and the lenient decoder would fill the rest with black.
+        let small = RgbImage::from_fn(640, 480, |x, y| Rgb([(x % 256) as u8, (y % 256) as u8, 90]));
+        let mut data = Vec::new();
+        JpegEncoder::new_with_quality(&mut data, 10)
+            .encode_image(&small)
+            .expect("encode");
+        assert!((8_000..12_000).contains(&data.len()), "{}", data.len());
+        for bytes in [data, NIKON_RATIONAL_GPS.to_vec()] {
+            let r = renditions(&claim_size(&bytes, 11_000, 9_000), &Limits::default());
+            let Err(MediaError::Decode(message)) = r else {
+                panic!("expected a decode error, got {r:?}");
+            };
+            assert!(
+                message.contains("too few to fill its declared 11000 × 9000 frame"),
+                "{message}"
+            );
+        }
+        // The same files as they were are fine, and so are flat images, which compress best.
+        assert!(renditions(NIKON_RATIONAL_GPS, &Limits::default()).is_ok());
+        for (w, h) in [(1, 1), (16, 16), (3000, 2000)] {
+            let flat = encode_jpeg(&RgbImage::from_pixel(w, h, Rgb([255, 255, 255])));
+            assert_eq!(jpeg_structure(&flat), Ok(()), "{w} × {h}");
+            let grey = GrayImage::from_pixel(w, h, Luma([0]));
+            let mut bytes = Vec::new();
+            JpegEncoder::new_with_quality(&mut bytes, 10)
+                .encode_image(&grey)
+                .expect("grey");
+            assert_eq!(jpeg_structure(&bytes), Ok(()), "grey {w} × {h}");
+        }
+    }
+
+    #[test]
+    fn corrupted_real_jpeg_is_refused_with_a_true_message() {
+        // It does end with an end-of-image marker; its scan data holds a stray FF 9F.
+        assert!(CORRUPTED.ends_with(&[0xFF, 0xD9]));
+        let r = renditions(CORRUPTED, &Limits::default());
+        let Err(MediaError::Decode(message)) = r else {
+            panic!("expected a decode error, got {r:?}");
+        };
+        assert_eq!(
+            message,
+            "the image could not be decoded: corrupt JPEG data: unexpected marker FF 9F inside \
+             the image data at byte 229375"
+                .replace("the image could not be decoded: ", ""),
+        );
+        assert!(!message.contains("end-of-image"), "{message}");
     }
 
     #[test]
