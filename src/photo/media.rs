@@ -12,8 +12,14 @@
 //!   buffer is allocated, and the same limits are passed on to the `image` decoders, so a
 //!   decompression bomb (a tiny file that claims 100 000 × 100 000 pixels) is refused with
 //!   [`MediaError::TooLarge`] quickly and without using memory;
-//! - a truncated JPEG (an interrupted upload) is refused instead of being silently padded with
-//!   grey, which the lenient JPEG decoder would otherwise do;
+//! - memory: the limit counts what the decoder really holds (its output plus full-size working
+//!   buffers such as a lossless WebP's RGBA copy or a progressive JPEG's coefficients); the
+//!   decoded buffer is then narrowed to 8 bits and flattened onto white in place and resized
+//!   row by row, so processing peaks at the limit plus a few MiB (measured in
+//!   `benches/photos.rs`, figures in BENCHMARKS.md);
+//! - a truncated JPEG (an interrupted upload), one with corrupt scan data, or one whose data
+//!   is too short to fill its declared frame is refused instead of being silently padded with
+//!   grey or black, which the lenient JPEG decoder would otherwise do;
 //! - nothing here panics on any input; EXIF problems are never errors ([`read_exif`] returns
 //!   what it could read).
 //!
@@ -80,8 +86,9 @@ pub struct Limits {
     pub max_height: u32,
     /// Maximum width × height.
     pub max_pixels: u64,
-    /// Maximum size of the decoded pixel buffer, also passed to the decoders as their
-    /// allocation limit.
+    /// Maximum memory of decoding: the decoded pixel buffer plus the decoder's full-size
+    /// working buffers. Also passed to the decoders as their allocation limit. Processing
+    /// peaks at this plus a few MiB (the preview and row buffers).
     pub max_alloc_bytes: u64,
 }
 
