@@ -336,10 +336,10 @@ fn processing_memory_child(name: &str) {
     println!("{before}\t{}\t{outcome}", vm_hwm_kib(pid));
 }
 
-fn processing_memory_bench() -> anyhow::Result<Vec<String>> {
+/// Prints one table row per input as soon as it is measured.
+fn processing_memory_bench() -> anyhow::Result<()> {
     let limit = Limits::default().max_alloc_bytes as f64 / 1024.0 / 1024.0;
     let exe = std::env::current_exe()?;
-    let mut rows = Vec::new();
     for name in BOMBS {
         let (label, bytes) = bomb(name);
         let out = Command::new(&exe)
@@ -357,14 +357,14 @@ fn processing_memory_bench() -> anyhow::Result<Vec<String>> {
         };
         let (before, peak) = (kib() / 1024.0, kib() / 1024.0);
         let outcome = fields.next().unwrap_or("?").to_string();
-        rows.push(format!(
+        println!(
             "| {label} ({:.0} KB) | {outcome} | **{peak:.0} MiB** ({before:.0} MiB before) | {:.0} MiB | {limit:.0} MiB | {:.2} |",
             bytes.len() as f64 / 1000.0,
             peak - before,
             (peak - before) / limit,
-        ));
+        );
     }
-    Ok(rows)
+    Ok(())
 }
 
 #[tokio::main]
@@ -377,9 +377,7 @@ async fn main() -> anyhow::Result<()> {
     let only_memory = std::env::args().any(|a| a == "memory");
     println!("| input | outcome | peak RSS (VmHWM) | processing's share (peak − before) | decode limit | share ÷ limit |");
     println!("|---|---|---|---|---|---|");
-    for row in processing_memory_bench()? {
-        println!("{row}");
-    }
+    processing_memory_bench()?;
     if only_memory {
         return Ok(());
     }
