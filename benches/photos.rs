@@ -1,13 +1,23 @@
 //! Photo benchmarks (`cargo bench --bench photos`), figures in BENCHMARKS.md:
 //! - thumbnail + preview of a 12-megapixel JPEG, ours and `vipsthumbnail` (Debian
 //!   libvips-tools) side by side, both on one core;
-//! - 20 concurrent 20 MB tus uploads to the real server binary: its peak memory (VmHWM).
+//! - 20 concurrent 20 MB tus uploads to the real server binary: its peak memory (VmHWM);
+//! - peak memory (VmHWM) of processing bomb-like images (a 10000 × 10000 RGBA PNG, lossless
+//!   9000 × 9000 WebPs) with the default limits, each in a fresh process, against the
+//!   configured decode limit.
 
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use foodcheck::photo::media::{renditions, Limits};
+
+// The server's allocator, so that the figures are the server's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[path = "../src/photo/bombs.rs"]
+mod bombs;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
@@ -88,10 +98,14 @@ fn free_port() -> u16 {
 }
 
 fn vm_hwm_kib(pid: u32) -> u64 {
+    proc_status_kib(pid, "VmHWM:")
+}
+
+fn proc_status_kib(pid: u32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
-            s.lines().find(|l| l.starts_with("VmHWM:")).map(|l| {
+            s.lines().find(|l| l.starts_with(field)).map(|l| {
                 l.split_whitespace()
                     .nth(1)
                     .unwrap_or("0")
@@ -273,8 +287,100 @@ async fn memory_bench() -> anyhow::Result<String> {
     ))
 }
 
+/// The bomb-like inputs of the processing-memory benchmark.
+const BOMBS: &[&str] = &[
+    "png-rgba-10000",
+    "png-rgba16-8000",
+    "webp-lossless-alpha-9000",
+    "webp-lossless-9000",
+    "webp-lossless-8000",
+    "jpeg-12mp",
+];
+
+fn bomb(name: &str) -> (&'static str, Vec<u8>) {
+    match name {
+        "png-rgba-10000" => (
+            "10000 × 10000 RGBA PNG",
+            bombs::png_rgba_zeros(10_000, 10_000, 8),
+        ),
+        "png-rgba16-8000" => (
+            "8000 × 8000 16-bit RGBA PNG",
+            bombs::png_rgba_zeros(8_000, 8_000, 16),
+        ),
+        "webp-lossless-alpha-9000" => (
+            "9000 × 9000 lossless WebP, alpha",
+            bombs::webp_lossless_flat(9_000, 9_000, true),
+        ),
+        "webp-lossless-9000" => (
+            "9000 × 9000 lossless WebP, no alpha",
+            bombs::webp_lossless_flat(9_000, 9_000, false),
+        ),
+        "webp-lossless-8000" => (
+            "8000 × 8000 lossless WebP, no alpha",
+            bombs::webp_lossless_flat(8_000, 8_000, false),
+        ),
+        _ => ("4000 × 3000 photo-like JPEG", photo_12mp(7)),
+    }
+}
+
+/// In a child process: builds one input, processes it with the default limits, prints
+/// `VmHWM before (KiB) <tab> VmHWM after (KiB) <tab> outcome`.
+fn processing_memory_child(name: &str) {
+    let (_, bytes) = bomb(name);
+    let pid = std::process::id();
+    let before = vm_hwm_kib(pid);
+    let outcome = match renditions(&bytes, &Limits::default()) {
+        Ok(r) => format!("processed ({} × {})", r.width, r.height),
+        Err(e) => format!("refused: {e}"),
+    };
+    println!("{before}\t{}\t{outcome}", vm_hwm_kib(pid));
+}
+
+/// Prints one table row per input as soon as it is measured.
+fn processing_memory_bench() -> anyhow::Result<()> {
+    let limit = Limits::default().max_alloc_bytes as f64 / 1024.0 / 1024.0;
+    let exe = std::env::current_exe()?;
+    for name in BOMBS {
+        let (label, bytes) = bomb(name);
+        let out = Command::new(&exe)
+            .env("PHOTO_BENCH_CHILD", name)
+            .stderr(Stdio::inherit())
+            .output()?;
+        anyhow::ensure!(out.status.success(), "{name}: child failed");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let mut fields = text.trim().splitn(3, '\t');
+        let mut kib = || -> f64 {
+            fields
+                .next()
+                .and_then(|f| f.parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
+        let (before, peak) = (kib() / 1024.0, kib() / 1024.0);
+        let outcome = fields.next().unwrap_or("?").to_string();
+        println!(
+            "| {label} ({:.0} KB) | {outcome} | **{peak:.0} MiB** ({before:.0} MiB before) | {:.0} MiB | {limit:.0} MiB | {:.2} |",
+            bytes.len() as f64 / 1000.0,
+            peak - before,
+            (peak - before) / limit,
+        );
+    }
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    if let Ok(name) = std::env::var("PHOTO_BENCH_CHILD") {
+        processing_memory_child(&name);
+        return Ok(());
+    }
+    // `cargo bench --bench photos -- memory` runs the processing-memory part only.
+    let only_memory = std::env::args().any(|a| a == "memory");
+    println!("| input | outcome | peak RSS (VmHWM) | processing's share (peak − before) | decode limit | share ÷ limit |");
+    println!("|---|---|---|---|---|---|");
+    processing_memory_bench()?;
+    if only_memory {
+        return Ok(());
+    }
     println!("{}", renditions_bench()?);
     println!("{}", memory_bench().await?);
     Ok(())

@@ -12,8 +12,14 @@
 //!   buffer is allocated, and the same limits are passed on to the `image` decoders, so a
 //!   decompression bomb (a tiny file that claims 100 000 × 100 000 pixels) is refused with
 //!   [`MediaError::TooLarge`] quickly and without using memory;
-//! - a truncated JPEG (an interrupted upload) is refused instead of being silently padded with
-//!   grey, which the lenient JPEG decoder would otherwise do;
+//! - memory: the limit counts what the decoder really holds (its output plus full-size working
+//!   buffers such as a lossless WebP's RGBA copy or a progressive JPEG's coefficients); the
+//!   decoded buffer is then narrowed to 8 bits and flattened onto white in place and resized
+//!   row by row, so processing peaks at the limit plus a few MiB (measured in
+//!   `benches/photos.rs`, figures in BENCHMARKS.md);
+//! - a truncated JPEG (an interrupted upload), one with corrupt scan data, or one whose data
+//!   is too short to fill its declared frame is refused instead of being silently padded with
+//!   grey or black, which the lenient JPEG decoder would otherwise do;
 //! - nothing here panics on any input; EXIF problems are never errors ([`read_exif`] returns
 //!   what it could read).
 //!
@@ -27,7 +33,7 @@ use image::codecs::jpeg::{JpegDecoder, JpegEncoder};
 use image::codecs::png::PngDecoder;
 use image::codecs::webp::WebPDecoder;
 use image::metadata::Orientation;
-use image::{DynamicImage, ExtendedColorType, ImageBuffer, ImageDecoder, ImageError};
+use image::{ColorType, DynamicImage, ExtendedColorType, ImageBuffer, ImageDecoder, ImageError};
 
 /// Longest side of the thumbnail, in pixels.
 pub const THUMBNAIL_MAX: u32 = 320;
@@ -80,8 +86,9 @@ pub struct Limits {
     pub max_height: u32,
     /// Maximum width × height.
     pub max_pixels: u64,
-    /// Maximum size of the decoded pixel buffer, also passed to the decoders as their
-    /// allocation limit.
+    /// Maximum memory of decoding: the decoded pixel buffer plus the decoder's full-size
+    /// working buffers. Also passed to the decoders as their allocation limit. Processing
+    /// peaks at this plus a few MiB (the preview and row buffers).
     pub max_alloc_bytes: u64,
 }
 
@@ -259,13 +266,26 @@ fn gps_coordinate(
     negative_ref: u8,
     max: f64,
 ) -> Option<f64> {
-    let exif::Value::Rational(parts) = value? else {
-        return None;
+    // The standard says RATIONAL (type 5), but some phones (HMD Nokia, for one) write
+    // SRATIONAL (type 10). Either is read; the sign comes from the reference, so a negative
+    // part is implausible and drops the coordinate.
+    let parts: Vec<f64> = match value? {
+        exif::Value::Rational(parts) if parts.iter().all(|r| r.denom != 0) => {
+            parts.iter().map(exif::Rational::to_f64).collect()
+        }
+        exif::Value::SRational(parts)
+            if parts
+                .iter()
+                .all(|r| r.denom != 0 && r.num >= 0 && r.denom > 0) =>
+        {
+            parts.iter().map(exif::SRational::to_f64).collect()
+        }
+        _ => return None,
     };
-    if parts.is_empty() || parts.iter().any(|r| r.denom == 0) {
+    if parts.is_empty() {
         return None;
     }
-    let part = |i: usize| parts.get(i).map_or(0.0, |r| r.to_f64());
+    let part = |i: usize| parts.get(i).copied().unwrap_or(0.0);
     let deg = part(0) + part(1) / 60.0 + part(2) / 3600.0;
     if !deg.is_finite() || deg > max {
         return None;
@@ -360,9 +380,8 @@ impl std::fmt::Debug for Renditions {
 pub fn renditions(bytes: &[u8], limits: &Limits) -> Result<Renditions, MediaError> {
     let kind = sniff(bytes).ok_or(MediaError::Unsupported)?;
     let orientation = read_exif(bytes).orientation.unwrap_or(1);
-    let image = decode(bytes, kind, limits)?;
-    let (w, h) = (image.width(), image.height());
-    let pixels = Pixels::from_image(image);
+    let pixels = decode(bytes, kind, limits)?;
+    let (w, h) = (pixels.width, pixels.height);
 
     let (pw, ph) = fit(w, h, PREVIEW_MAX);
     let preview = pixels.resize(pw, ph);
@@ -398,37 +417,153 @@ fn fit(w: u32, h: u32, max: u32) -> (u32, u32) {
     (scale(w), scale(h))
 }
 
-fn decode(bytes: &[u8], kind: MediaType, limits: &Limits) -> Result<DynamicImage, MediaError> {
+/// Decodes into opaque 8-bit pixels, never holding more than [`decode_cost`] bytes of pixel
+/// buffers (checked against the limits first): the decoder writes into one buffer, which is
+/// then narrowed (16 → 8 bit) and flattened (alpha onto white) in place.
+fn decode(bytes: &[u8], kind: MediaType, limits: &Limits) -> Result<Pixels, MediaError> {
     let decode_err = |e: ImageError| MediaError::Decode(e.to_string());
     match kind {
         MediaType::Jpeg => {
             let decoder = JpegDecoder::new(Cursor::new(bytes)).map_err(decode_err)?;
+            // The JPEG decoder fills missing data with grey (or repeats the last colour)
+            // instead of failing; a truncated, corrupt or padded upload must be refused, not
+            // turned into a preview that is grey or black where the picture should be.
+            let layout = jpeg_layout(bytes).map_err(|f| MediaError::Decode(f.to_string()))?;
             let (w, h) = decoder.dimensions();
-            check_limits(w, h, decoder.total_bytes(), limits)?;
-            // The JPEG decoder fills missing data with grey instead of failing; a truncated
-            // upload must be refused, not stored as evidence with a grey bottom half.
-            if !jpeg_reaches_eoi(bytes) {
-                return Err(MediaError::Decode(
-                    "truncated JPEG: no end-of-image marker".into(),
-                ));
-            }
+            let cost = decode_cost(&Header::Jpeg {
+                file_bytes: bytes.len() as u64,
+                output_bytes: decoder.total_bytes(),
+                progressive_blocks: layout
+                    .frame
+                    .filter(|f| f.progressive)
+                    .map_or(0, |f| f.mcu_blocks),
+            });
+            check_limits(w, h, cost, limits)?;
+            layout
+                .check_fill()
+                .map_err(|f| MediaError::Decode(f.to_string()))?;
             decode_checked(decoder, limits)
         }
         MediaType::Png => {
             // Only the allocation limit here (it bounds decompression of metadata chunks
-            // read with the header); the dimensions are checked in `decode_checked`, where
-            // they are known and can be reported.
+            // read with the header); the dimensions are checked below, where they are known
+            // and can be reported.
             let mut header_limits = image::Limits::no_limits();
             header_limits.max_alloc = Some(limits.max_alloc_bytes);
             let decoder = PngDecoder::with_limits(Cursor::new(bytes), header_limits)
                 .map_err(|e| limit_or_decode(e, None))?;
+            let (w, h) = decoder.dimensions();
+            check_limits(
+                w,
+                h,
+                decode_cost(&Header::Png(decoder.total_bytes())),
+                limits,
+            )?;
             decode_checked(decoder, limits)
         }
         MediaType::Webp => {
             let decoder = WebPDecoder::new(Cursor::new(bytes)).map_err(decode_err)?;
+            let (w, h) = decoder.dimensions();
+            let chunks = webp_chunks(bytes);
+            if chunks.animated {
+                return Err(MediaError::Decode(
+                    "animated WebP is not accepted as a photo".into(),
+                ));
+            }
+            let header = Header::Webp {
+                width: w,
+                height: h,
+                alpha: decoder.color_type().has_alpha(),
+                lossless: chunks.lossless,
+            };
+            check_limits(w, h, decode_cost(&header), limits)?;
             decode_checked(decoder, limits)
         }
     }
+}
+
+/// What the peak memory of decoding depends on, read from the headers.
+enum Header {
+    Jpeg {
+        /// The decoder keeps its own copy of the file.
+        file_bytes: u64,
+        output_bytes: u64,
+        /// 8 × 8 blocks (padded to whole MCUs) of a progressive JPEG, else 0.
+        progressive_blocks: u64,
+    },
+    /// The output bytes: the PNG decoder works row by row into the output.
+    Png(u64),
+    Webp {
+        width: u32,
+        height: u32,
+        alpha: bool,
+        lossless: bool,
+    },
+}
+
+/// Peak bytes a decoder allocates for one image, up to a small constant: its output buffer
+/// plus the full-size working buffers it keeps beside it. This, not the output size alone,
+/// is what [`Limits::max_alloc_bytes`] bounds.
+fn decode_cost(header: &Header) -> u64 {
+    match *header {
+        Header::Jpeg {
+            file_bytes,
+            output_bytes,
+            progressive_blocks,
+        } => {
+            // A progressive JPEG's coefficients are all held until the last scan: 64 i16
+            // per block.
+            file_bytes + output_bytes + progressive_blocks * 64 * 2
+        }
+        Header::Png(output_bytes) => output_bytes,
+        Header::Webp {
+            width,
+            height,
+            alpha,
+            lossless,
+        } => {
+            let px = u64::from(width) * u64::from(height);
+            let output = px * if alpha { 4 } else { 3 };
+            if lossless {
+                // The lossless decoder works in RGBA: without alpha it decodes into a
+                // second, RGBA buffer and copies out. Its transform and prefix-code images
+                // are subsampled at least 4 × 4 (a quarter byte per pixel each): allow one
+                // byte per pixel for them.
+                output + if alpha { 0 } else { px * 4 } + px
+            } else {
+                // YUV 4:2:0 planes in whole 16 × 16 macroblocks, and the alpha plane.
+                let mb = u64::from(width.div_ceil(16)) * u64::from(height.div_ceil(16)) * 256;
+                output + mb * 3 / 2 + if alpha { px } else { 0 }
+            }
+        }
+    }
+}
+
+/// The facts of a WebP's chunk list that decoding memory depends on.
+#[derive(Debug, Default)]
+struct WebpChunks {
+    lossless: bool,
+    animated: bool,
+}
+
+/// Walks the RIFF chunks (no decoding). Unknown or broken lists give the defaults; the
+/// decoder then refuses what it cannot read.
+fn webp_chunks(b: &[u8]) -> WebpChunks {
+    let mut out = WebpChunks::default();
+    let mut i = 12;
+    while let Some(head) = b.get(i..i + 8) {
+        let size = u32::from_le_bytes([head[4], head[5], head[6], head[7]]) as usize;
+        match &head[..4] {
+            b"VP8L" => out.lossless = true,
+            b"ANIM" | b"ANMF" => out.animated = true,
+            _ => {}
+        }
+        i = i
+            .saturating_add(8)
+            .saturating_add(size)
+            .saturating_add(size % 2);
+    }
+    out
 }
 
 fn image_limits(limits: &Limits) -> image::Limits {
@@ -439,14 +574,14 @@ fn image_limits(limits: &Limits) -> image::Limits {
     l
 }
 
-fn check_limits(w: u32, h: u32, decoded_bytes: u64, limits: &Limits) -> Result<(), MediaError> {
+fn check_limits(w: u32, h: u32, decode_bytes: u64, limits: &Limits) -> Result<(), MediaError> {
     if w == 0 || h == 0 {
         return Err(MediaError::Decode(format!("empty image ({w} × {h})")));
     }
     if w > limits.max_width
         || h > limits.max_height
         || u64::from(w) * u64::from(h) > limits.max_pixels
-        || decoded_bytes > limits.max_alloc_bytes
+        || decode_bytes > limits.max_alloc_bytes
     {
         return Err(MediaError::TooLarge {
             width: w,
@@ -467,26 +602,194 @@ fn limit_or_decode(e: ImageError, dims: Option<(u32, u32)>) -> MediaError {
     }
 }
 
-/// Checks the header dimensions against the limits, hands the limits to the decoder, decodes.
-fn decode_checked<D: ImageDecoder>(
-    mut decoder: D,
-    limits: &Limits,
-) -> Result<DynamicImage, MediaError> {
-    let (w, h) = decoder.dimensions();
-    check_limits(w, h, decoder.total_bytes(), limits)?;
+/// Hands the limits to the decoder, decodes into one buffer and makes it opaque 8-bit in
+/// place. The caller has checked the limits against the header.
+fn decode_checked<D: ImageDecoder>(mut decoder: D, limits: &Limits) -> Result<Pixels, MediaError> {
+    let (width, height) = decoder.dimensions();
+    let too_large = MediaError::TooLarge { width, height };
     decoder
         .set_limits(image_limits(limits))
-        .map_err(|e| limit_or_decode(e, Some((w, h))))?;
-    DynamicImage::from_decoder(decoder).map_err(|e| limit_or_decode(e, Some((w, h))))
+        .map_err(|e| limit_or_decode(e, Some((width, height))))?;
+    let color = decoder.color_type();
+    let len = usize::try_from(decoder.total_bytes()).map_err(|_| too_large)?;
+    let mut buf = Vec::new();
+    // A failed allocation is a refusal, not an abort of the whole server.
+    buf.try_reserve_exact(len)
+        .map_err(|_| MediaError::TooLarge { width, height })?;
+    buf.resize(len, 0);
+    decoder
+        .read_image(&mut buf)
+        .map_err(|e| limit_or_decode(e, Some((width, height))))?;
+    let channels = opaque_8bit_in_place(&mut buf, color)?;
+    Ok(Pixels {
+        data: buf,
+        channels,
+        width,
+        height,
+    })
 }
 
-/// True when the JPEG's marker structure reaches an end-of-image marker (`FF D9`).
+/// Turns decoded samples into opaque 8-bit grey (1 channel) or RGB (3) in the same buffer,
+/// which only shrinks: 16-bit samples are narrowed, alpha is composited onto white.
+fn opaque_8bit_in_place(buf: &mut Vec<u8>, color: ColorType) -> Result<usize, MediaError> {
+    let (channels, alpha, wide) = match color {
+        ColorType::L8 => (1, false, false),
+        ColorType::La8 => (1, true, false),
+        ColorType::Rgb8 => (3, false, false),
+        ColorType::Rgba8 => (3, true, false),
+        ColorType::L16 => (1, false, true),
+        ColorType::La16 => (1, true, true),
+        ColorType::Rgb16 => (3, false, true),
+        ColorType::Rgba16 => (3, true, true),
+        other => {
+            return Err(MediaError::Decode(format!(
+                "unsupported pixel format {other:?}"
+            )))
+        }
+    };
+    if wide {
+        narrow_16_in_place(buf);
+    }
+    if alpha {
+        match channels {
+            1 => flatten_on_white_in_place::<1>(buf),
+            _ => flatten_on_white_in_place::<3>(buf),
+        }
+    }
+    Ok(channels)
+}
+
+/// Native-endian 16-bit samples → 8-bit, rounded, in place (sample `i` moves from bytes
+/// `2i, 2i + 1` down to byte `i`, which has been read already).
+fn narrow_16_in_place(buf: &mut Vec<u8>) {
+    let n = buf.len() / 2;
+    for i in 0..n {
+        let v = u32::from(u16::from_ne_bytes([buf[2 * i], buf[2 * i + 1]]));
+        buf[i] = ((v * 255 + 32_767) / 65_535) as u8;
+    }
+    buf.truncate(n);
+}
+
+/// `C` colour channels + 1 alpha → `C` channels over white, in place (pixel `p` moves from
+/// `p × (C + 1)` down to `p × C`; it is read whole before it is written).
+fn flatten_on_white_in_place<const C: usize>(buf: &mut Vec<u8>) {
+    let n = buf.len() / (C + 1);
+    for p in 0..n {
+        let mut px = [0u8; 4];
+        px[..=C].copy_from_slice(&buf[p * (C + 1)..(p + 1) * (C + 1)]);
+        let a = u32::from(px[C]);
+        for c in 0..C {
+            buf[p * C + c] = ((u32::from(px[c]) * a + 255 * (255 - a) + 127) / 255) as u8;
+        }
+    }
+    buf.truncate(n * C);
+}
+
+/// Why a JPEG's structure cannot give a whole picture; the messages are shown to reviewers.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum JpegFault {
+    #[error("truncated JPEG: no end-of-image marker")]
+    Truncated,
+    #[error("corrupt JPEG data: unexpected marker FF {marker:02X} inside the image data at byte {offset}")]
+    CorruptScan { offset: usize, marker: u8 },
+    #[error("corrupt JPEG: broken frame header")]
+    BadFrame,
+    #[error("the JPEG holds {have} bytes of image data, too few to fill its declared {width} × {height} frame (at least {need} bytes)")]
+    TooLittleData {
+        width: u32,
+        height: u32,
+        have: u64,
+        need: u64,
+    },
+}
+
+/// The frame header (SOFn) facts that decoding memory and the least image data depend on.
+#[derive(Debug, Clone, Copy)]
+struct JpegFrame {
+    width: u32,
+    height: u32,
+    progressive: bool,
+    /// 8 × 8 blocks over all components, with chroma subsampling.
+    blocks: u64,
+    /// The same, padded to whole MCUs, as a decoder allocates them.
+    mcu_blocks: u64,
+}
+
+/// Parses a SOFn payload (after the length): precision, height, width, components.
+fn parse_sof(marker: u8, p: &[u8]) -> Option<JpegFrame> {
+    let height = u32::from(u16::from_be_bytes([*p.get(1)?, *p.get(2)?]));
+    let width = u32::from(u16::from_be_bytes([*p.get(3)?, *p.get(4)?]));
+    let n = usize::from(*p.get(5)?);
+    let comps = p.get(6..6 + 3 * n)?;
+    if n == 0 {
+        return None;
+    }
+    let factors: Vec<(u64, u64)> = comps
+        .chunks_exact(3)
+        .map(|c| (u64::from(c[1] >> 4), u64::from(c[1] & 0x0F)))
+        .collect();
+    if factors.iter().any(|&(h, v)| h == 0 || v == 0) {
+        return None;
+    }
+    let hmax = factors.iter().map(|f| f.0).max()?;
+    let vmax = factors.iter().map(|f| f.1).max()?;
+    let (w, h) = (u64::from(width), u64::from(height));
+    let blocks = factors
+        .iter()
+        .map(|&(fh, fv)| (w * fh).div_ceil(hmax).div_ceil(8) * (h * fv).div_ceil(vmax).div_ceil(8))
+        .sum();
+    let mcus = w.div_ceil(8 * hmax) * h.div_ceil(8 * vmax);
+    let mcu_blocks = factors.iter().map(|&(fh, fv)| fh * fv * mcus).sum();
+    Some(JpegFrame {
+        width,
+        height,
+        progressive: matches!(marker, 0xC2 | 0xC6 | 0xCA | 0xCE),
+        blocks,
+        mcu_blocks,
+    })
+}
+
+/// What the marker walk found: the frame and how many bytes of image (entropy-coded) data
+/// its scans hold.
+#[derive(Debug, Clone, Copy)]
+struct JpegLayout {
+    frame: Option<JpegFrame>,
+    entropy_bytes: u64,
+}
+
+impl JpegLayout {
+    /// Refuses less image data than any encoder could write for the declared frame: every
+    /// 8 × 8 block of every component costs at least one Huffman code (≥ 1 bit) in the scan
+    /// carrying its DC coefficient. A header patched from 640 × 480 to 11000 × 9000 fails
+    /// this; the decoder would otherwise fill the missing blocks and make a black preview.
+    fn check_fill(&self) -> Result<(), JpegFault> {
+        let Some(f) = self.frame else {
+            return Ok(());
+        };
+        let need = f.blocks.div_ceil(8);
+        if self.entropy_bytes < need {
+            return Err(JpegFault::TooLittleData {
+                width: f.width,
+                height: f.height,
+                have: self.entropy_bytes,
+                need,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Walks the JPEG's markers from SOI to EOI (no decoding).
 ///
-/// Walks the length-prefixed segments from SOI, so an `FF D9` inside the EXIF thumbnail does
-/// not count, and scans the entropy-coded data after each SOS (progressive JPEGs have many) for
-/// the next marker. Data after the EOI (Motion Photo videos, vendor trailers) is allowed.
-fn jpeg_reaches_eoi(b: &[u8]) -> bool {
+/// Walks the length-prefixed segments, so an `FF D9` inside the EXIF thumbnail does not count,
+/// and scans the entropy-coded data after each SOS (progressive JPEGs have many) for the next
+/// marker. Data after the EOI (Motion Photo videos, vendor trailers) is allowed. Refused: no
+/// EOI reached (a truncated upload), and a marker inside the image data that cannot follow a
+/// scan (corrupt data: decoders stop there and fill the rest of the frame with grey).
+fn jpeg_layout(b: &[u8]) -> Result<JpegLayout, JpegFault> {
     let len = b.len();
+    let mut frame = None;
+    let mut entropy_bytes = 0u64;
     let mut i = 2; // after SOI
     loop {
         // Tolerate stray bytes before a marker, as libjpeg does, then skip fill bytes.
@@ -497,42 +800,56 @@ fn jpeg_reaches_eoi(b: &[u8]) -> bool {
             i += 1;
         }
         if i >= len {
-            return false;
+            return Err(JpegFault::Truncated);
         }
         let marker = b[i];
         i += 1;
         match marker {
-            0xD9 => return true,
+            0xD9 => break,
             // Standalone markers, no length.
             0x01 | 0xD0..=0xD8 => continue,
             _ => {}
         }
         if i + 2 > len {
-            return false;
+            return Err(JpegFault::Truncated);
         }
         let seg_len = usize::from(u16::from_be_bytes([b[i], b[i + 1]]));
         if seg_len < 2 {
-            return false;
+            return Err(JpegFault::Truncated);
+        }
+        // SOF0–SOF15, except DHT (C4), JPG (C8) and DAC (CC).
+        if matches!(marker, 0xC0..=0xCF) && !matches!(marker, 0xC4 | 0xC8 | 0xCC) {
+            let payload = b.get(i + 2..i + seg_len).ok_or(JpegFault::Truncated)?;
+            frame = Some(parse_sof(marker, payload).ok_or(JpegFault::BadFrame)?);
         }
         i += seg_len;
         if marker == 0xDA {
             // Entropy-coded data: runs until an FF that is not stuffing (FF 00), a restart
             // marker (FF D0–D7) or a fill byte.
+            let start = i.min(len);
             loop {
                 match b
                     .get(i..)
                     .and_then(|rest| rest.iter().position(|&x| x == 0xFF))
                 {
-                    None => return false,
+                    None => return Err(JpegFault::Truncated),
                     Some(p) => {
                         let j = i + p;
                         match b.get(j + 1) {
-                            None => return false,
+                            None => return Err(JpegFault::Truncated),
                             Some(0x00 | 0xD0..=0xD7) => i = j + 2,
                             Some(0xFF) => i = j + 1,
-                            Some(_) => {
+                            // What may follow a scan: EOI, SOS, DHT, DQT, DNL, DRI, APPn, COM.
+                            Some(0xD9 | 0xDA | 0xC4 | 0xDB | 0xDC | 0xDD | 0xE0..=0xEF | 0xFE) => {
+                                entropy_bytes += (j - start) as u64;
                                 i = j;
                                 break;
+                            }
+                            Some(&m) => {
+                                return Err(JpegFault::CorruptScan {
+                                    offset: j,
+                                    marker: m,
+                                })
                             }
                         }
                     }
@@ -540,6 +857,10 @@ fn jpeg_reaches_eoi(b: &[u8]) -> bool {
             }
         }
     }
+    Ok(JpegLayout {
+        frame,
+        entropy_bytes,
+    })
 }
 
 /// Opaque 8-bit pixels, grey (1 channel) or RGB (3), row-major, tightly packed.
@@ -551,48 +872,54 @@ struct Pixels {
 }
 
 impl Pixels {
-    /// Converts any decoded image to opaque 8-bit grey or RGB; alpha is composited onto white.
-    fn from_image(image: DynamicImage) -> Pixels {
-        let (width, height) = (image.width(), image.height());
-        let (data, channels) = match image {
-            DynamicImage::ImageLuma8(buf) => (buf.into_raw(), 1),
-            DynamicImage::ImageRgb8(buf) => (buf.into_raw(), 3),
-            DynamicImage::ImageLuma16(_) => (image.to_luma8().into_raw(), 1),
-            DynamicImage::ImageLumaA8(_) | DynamicImage::ImageLumaA16(_) => {
-                let la = image.to_luma_alpha8().into_raw();
-                (flatten_on_white::<1>(&la), 1)
-            }
-            other if other.color().has_alpha() => {
-                let rgba = other.to_rgba8().into_raw();
-                (flatten_on_white::<3>(&rgba), 3)
-            }
-            other => (other.to_rgb8().into_raw(), 3),
-        };
-        Pixels {
-            data,
-            channels,
-            width,
-            height,
-        }
-    }
-
-    /// Resizes to exactly `w × h` (a downscale) with a separable triangle filter.
+    /// Resizes to exactly `w × h` (a downscale) with a separable triangle filter, one output
+    /// row at a time: beside the result it only holds one full-width row (as `i32` sums and
+    /// as bytes), never a full-width intermediate image.
     fn resize(&self, w: u32, h: u32) -> Pixels {
-        if (w, h) == (self.width, self.height) {
+        let c = self.channels;
+        let (src_w, src_h) = (self.width as usize, self.height as usize);
+        let (dst_w, dst_h) = (w as usize, h as usize);
+        if (dst_w, dst_h) == (src_w, src_h) {
             return Pixels {
                 data: self.data.clone(),
                 ..*self
             };
         }
-        let c = self.channels;
-        let row = self.width as usize * c;
-        // Vertical first: it shrinks the row count on full-width rows, with a vectorisable
-        // inner loop; the horizontal pass then only sees `h` rows.
-        let tall = resize_vertical(&self.data, row, self.height as usize, h as usize);
-        let data = match c {
-            1 => resize_horizontal::<1>(&tall, self.width as usize, h as usize, w as usize),
-            _ => resize_horizontal::<3>(&tall, self.width as usize, h as usize, w as usize),
-        };
+        let row = src_w * c;
+        let vertical = (src_h != dst_h).then(|| taps(src_h, dst_h));
+        let horizontal = (src_w != dst_w).then(|| taps(src_w, dst_w));
+        let mut acc = vec![0i32; if vertical.is_some() { row } else { 0 }];
+        let mut line = vec![0u8; if vertical.is_some() { row } else { 0 }];
+        let mut data = vec![0u8; dst_w * c * dst_h];
+        for (y, out_row) in data.chunks_exact_mut(dst_w * c).enumerate() {
+            // Vertical first, on a full-width row (a vectorisable inner loop); the
+            // horizontal pass then only sees `dst_h` rows.
+            let src_row: &[u8] = match &vertical {
+                None => &self.data[y * row..(y + 1) * row],
+                Some(t) => {
+                    acc.fill(ROUND);
+                    let weights = &t.coeffs[y * t.n..(y + 1) * t.n];
+                    for (k, &wt) in weights.iter().enumerate() {
+                        if wt == 0 {
+                            continue;
+                        }
+                        let start = (t.starts[y] + k) * row;
+                        for (a, &s) in acc.iter_mut().zip(&self.data[start..start + row]) {
+                            *a += wt * i32::from(s);
+                        }
+                    }
+                    for (o, &a) in line.iter_mut().zip(&acc) {
+                        *o = (a >> SHIFT).clamp(0, 255) as u8;
+                    }
+                    &line
+                }
+            };
+            match (&horizontal, c) {
+                (None, _) => out_row.copy_from_slice(src_row),
+                (Some(t), 1) => resample_row::<1>(src_row, t, out_row),
+                (Some(t), _) => resample_row::<3>(src_row, t, out_row),
+            }
+        }
         Pixels {
             data,
             channels: c,
@@ -643,18 +970,6 @@ impl EncodeJpeg for DynamicImage {
             .map_err(|e| MediaError::Encode(e.to_string()))?;
         Ok(out)
     }
-}
-
-/// `C` colour channels + 1 alpha → `C` channels over white.
-fn flatten_on_white<const C: usize>(src: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(src.len() / (C + 1) * C);
-    for px in src.chunks_exact(C + 1) {
-        let a = u32::from(px[C]);
-        for &v in &px[..C] {
-            out.push(((u32::from(v) * a + 255 * (255 - a) + 127) / 255) as u8);
-        }
-    }
-    out
 }
 
 /// Fixed-point precision of the filter weights.
@@ -721,70 +1036,97 @@ fn taps(src: usize, dst: usize) -> Taps {
     Taps { starts, n, coeffs }
 }
 
-/// Resamples `src_h` rows of `row` bytes each to `dst_h` rows.
-fn resize_vertical(src: &[u8], row: usize, src_h: usize, dst_h: usize) -> Vec<u8> {
-    if src_h == dst_h {
-        return src.to_vec();
-    }
-    let t = taps(src_h, dst_h);
-    let mut out = vec![0u8; row * dst_h];
-    let mut acc = vec![0i32; row];
-    for (y, out_row) in out.chunks_exact_mut(row).enumerate() {
-        acc.fill(ROUND);
-        let weights = &t.coeffs[y * t.n..(y + 1) * t.n];
-        for (k, &w) in weights.iter().enumerate() {
-            if w == 0 {
-                continue;
-            }
-            let start = (t.starts[y] + k) * row;
-            for (a, &s) in acc.iter_mut().zip(&src[start..start + row]) {
-                *a += w * i32::from(s);
-            }
-        }
-        for (o, &a) in out_row.iter_mut().zip(&acc) {
-            *o = (a >> SHIFT).clamp(0, 255) as u8;
-        }
-    }
-    out
-}
-
-/// Resamples each of `h` rows from `src_w` to `dst_w` pixels of `C` channels.
-fn resize_horizontal<const C: usize>(src: &[u8], src_w: usize, h: usize, dst_w: usize) -> Vec<u8> {
-    if src_w == dst_w {
-        return src.to_vec();
-    }
-    let t = taps(src_w, dst_w);
-    let mut out = vec![0u8; dst_w * C * h];
-    for (src_row, out_row) in src
-        .chunks_exact(src_w * C)
-        .zip(out.chunks_exact_mut(dst_w * C))
+/// Resamples one row of `C`-channel pixels with the taps of a horizontal resize.
+fn resample_row<const C: usize>(src_row: &[u8], t: &Taps, out_row: &mut [u8]) {
+    for ((out_px, weights), &start) in out_row
+        .chunks_exact_mut(C)
+        .zip(t.coeffs.chunks_exact(t.n))
+        .zip(&t.starts)
     {
-        for ((out_px, weights), &start) in out_row
-            .chunks_exact_mut(C)
-            .zip(t.coeffs.chunks_exact(t.n))
-            .zip(&t.starts)
-        {
-            let mut acc = [ROUND; C];
-            let pixels = &src_row[start * C..(start + t.n) * C];
-            for (px, &w) in pixels.chunks_exact(C).zip(weights) {
-                for c in 0..C {
-                    acc[c] += w * i32::from(px[c]);
-                }
-            }
+        let mut acc = [ROUND; C];
+        let pixels = &src_row[start * C..(start + t.n) * C];
+        for (px, &w) in pixels.chunks_exact(C).zip(weights) {
             for c in 0..C {
-                out_px[c] = (acc[c] >> SHIFT).clamp(0, 255) as u8;
+                acc[c] += w * i32::from(px[c]);
             }
         }
+        for c in 0..C {
+            out_px[c] = (acc[c] >> SHIFT).clamp(0, 255) as u8;
+        }
     }
-    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::photo::bombs;
     use image::{GrayImage, ImageEncoder, Luma, Rgb, RgbImage, Rgba, RgbaImage};
     use proptest::prelude::*;
-    use std::time::{Duration, Instant};
+
+    /// Counts this thread's heap allocations, so a test can assert what processing allocated
+    /// (never how long it took).
+    mod peak {
+        use std::alloc::{GlobalAlloc, Layout, System};
+        use std::cell::Cell;
+
+        pub struct Counting;
+
+        thread_local! {
+            static LIVE: Cell<i64> = const { Cell::new(0) };
+            static PEAK: Cell<i64> = const { Cell::new(0) };
+        }
+
+        fn add(delta: i64) {
+            let _ = LIVE.try_with(|live| {
+                let now = live.get() + delta;
+                live.set(now);
+                let _ = PEAK.try_with(|peak| peak.set(peak.get().max(now)));
+            });
+        }
+
+        // SAFETY: every call is forwarded to the system allocator unchanged; the counters
+        // are const-initialised thread-locals without destructors, which never allocate.
+        unsafe impl GlobalAlloc for Counting {
+            unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+                let p = unsafe { System.alloc(layout) };
+                if !p.is_null() {
+                    add(layout.size() as i64);
+                }
+                p
+            }
+            unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+                let p = unsafe { System.alloc_zeroed(layout) };
+                if !p.is_null() {
+                    add(layout.size() as i64);
+                }
+                p
+            }
+            unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+                unsafe { System.dealloc(ptr, layout) };
+                add(-(layout.size() as i64));
+            }
+            unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+                let p = unsafe { System.realloc(ptr, layout, new_size) };
+                if !p.is_null() {
+                    add(new_size as i64 - layout.size() as i64);
+                }
+                p
+            }
+        }
+
+        /// Runs `f` and returns its result with the most heap bytes it held at once on this
+        /// thread (beyond what was live when it started).
+        pub fn measure<T>(f: impl FnOnce() -> T) -> (T, u64) {
+            let base = LIVE.with(Cell::get);
+            PEAK.with(|p| p.set(base));
+            let result = f();
+            let peak = PEAK.with(Cell::get);
+            (result, (peak - base).max(0) as u64)
+        }
+    }
+
+    #[global_allocator]
+    static COUNTING: peak::Counting = peak::Counting;
 
     // ---- building real files -------------------------------------------------------------
 
@@ -794,6 +1136,7 @@ mod tests {
         Short(u16),
         Long(u32),
         Rational(Vec<(u32, u32)>),
+        SRational(Vec<(i32, i32)>),
     }
 
     /// (type, count, little-endian bytes) of a value.
@@ -812,6 +1155,13 @@ mod tests {
                     .flat_map(|&(n, d)| n.to_le_bytes().into_iter().chain(d.to_le_bytes()))
                     .collect();
                 (5, parts.len() as u32, b)
+            }
+            V::SRational(parts) => {
+                let b = parts
+                    .iter()
+                    .flat_map(|&(n, d)| n.to_le_bytes().into_iter().chain(d.to_le_bytes()))
+                    .collect();
+                (10, parts.len() as u32, b)
             }
         }
     }
@@ -1165,6 +1515,48 @@ mod tests {
         assert!((info.gps_lng.expect("lng") + 70.6693).abs() < 1e-7);
     }
 
+    /// Real files, with their attribution in tests/data/photos/README.md.
+    const NOKIA_SRATIONAL_GPS: &[u8] =
+        include_bytes!("../../tests/data/photos/HMD_Nokia_8.3_5G.jpg");
+    const NIKON_RATIONAL_GPS: &[u8] = include_bytes!("../../tests/data/photos/DSCN0010.jpg");
+    const CORRUPTED: &[u8] = include_bytes!("../../tests/data/photos/corrupted.jpg");
+
+    #[test]
+    fn read_exif_gps_as_srational_from_a_real_phone_photo() {
+        let info = read_exif(NOKIA_SRATIONAL_GPS);
+        let (lat, lng) = (info.gps_lat.expect("lat"), info.gps_lng.expect("lng"));
+        // exiftool and Pillow: 60.14671 N, 24.90677 E.
+        assert!((lat - 60.14671).abs() < 1e-5, "{lat}");
+        assert!((lng - 24.90677).abs() < 1e-5, "{lng}");
+        assert_eq!(info.camera.as_deref(), Some("HMD Global Nokia 8.3 5G"));
+    }
+
+    #[test]
+    fn read_exif_gps_as_rational_from_a_real_camera_photo() {
+        let info = read_exif(NIKON_RATIONAL_GPS);
+        let (lat, lng) = (info.gps_lat.expect("lat"), info.gps_lng.expect("lng"));
+        // 43° 28' 2.814" N, 11° 53' 6.456" E.
+        assert!((lat - 43.467448).abs() < 1e-5, "{lat}");
+        assert!((lng - 11.885127).abs() < 1e-5, "{lng}");
+        assert_eq!(info.camera.as_deref(), Some("NIKON COOLPIX P6000"));
+    }
+
+    #[test]
+    fn read_exif_srational_gps_with_a_negative_part_is_dropped() {
+        let t = tiff(
+            vec![],
+            vec![],
+            vec![
+                (0x0001, V::Ascii("N")),
+                (0x0002, V::SRational(vec![(-60, 1), (8, 1), (4814, 100)])),
+                (0x0003, V::Ascii("E")),
+                (0x0004, V::SRational(vec![(24, 1), (54, 1), (2438, 100)])),
+            ],
+        );
+        let info = read_exif(&with_exif(&encode_jpeg(&test_image(16, 16)), &t));
+        assert_eq!((info.gps_lat, info.gps_lng), (None, None));
+    }
+
     #[test]
     fn read_exif_drops_impossible_values() {
         let t = tiff(
@@ -1266,7 +1658,12 @@ mod tests {
     #[test]
     fn resize_keeps_flat_colour_flat() {
         let flat = RgbImage::from_pixel(997, 631, Rgb([37, 128, 250]));
-        let p = Pixels::from_image(DynamicImage::ImageRgb8(flat));
+        let p = Pixels {
+            data: flat.into_raw(),
+            channels: 3,
+            width: 997,
+            height: 631,
+        };
         let (w, h) = fit(997, 631, 320);
         let small = p.resize(w, h);
         assert_eq!((small.width, small.height), (320, 203));
@@ -1366,12 +1763,76 @@ mod tests {
         ));
     }
 
+    /// Patches the SOF0 header of `jpeg` to claim `w × h` (the last SOF0: an EXIF thumbnail
+    /// before it has its own; `FF C0` cannot occur in the scan data).
+    fn claim_size(jpeg: &[u8], w: u16, h: u16) -> Vec<u8> {
+        let mut jpeg = jpeg.to_vec();
+        let sof = jpeg
+            .windows(2)
+            .rposition(|w| w == [0xFF, 0xC0])
+            .expect("SOF0");
+        jpeg[sof + 5..sof + 7].copy_from_slice(&h.to_be_bytes());
+        jpeg[sof + 7..sof + 9].copy_from_slice(&w.to_be_bytes());
+        jpeg
+    }
+
+    #[test]
+    fn jpeg_whose_data_cannot_fill_its_frame_is_refused() {
+        // 640 × 480 of data (about 9.5 KB) under a header claiming 11000 × 9000: within the
+        // limits, and the lenient decoder would fill the rest with black.
+        let small = RgbImage::from_fn(640, 480, |x, y| Rgb([(x % 256) as u8, (y % 256) as u8, 90]));
+        let mut data = Vec::new();
+        JpegEncoder::new_with_quality(&mut data, 10)
+            .encode_image(&small)
+            .expect("encode");
+        assert!((8_000..12_000).contains(&data.len()), "{}", data.len());
+        for bytes in [data, NIKON_RATIONAL_GPS.to_vec()] {
+            let r = renditions(&claim_size(&bytes, 11_000, 9_000), &Limits::default());
+            let Err(MediaError::Decode(message)) = r else {
+                panic!("expected a decode error, got {r:?}");
+            };
+            assert!(
+                message.contains("too few to fill its declared 11000 × 9000 frame"),
+                "{message}"
+            );
+        }
+        // The same files as they were are fine, and so are flat images, which compress best.
+        let whole = |b: &[u8]| jpeg_layout(b).and_then(|l| l.check_fill());
+        assert!(renditions(NIKON_RATIONAL_GPS, &Limits::default()).is_ok());
+        for (w, h) in [(1, 1), (16, 16), (3000, 2000)] {
+            let flat = encode_jpeg(&RgbImage::from_pixel(w, h, Rgb([255, 255, 255])));
+            assert_eq!(whole(&flat), Ok(()), "{w} × {h}");
+            let grey = GrayImage::from_pixel(w, h, Luma([0]));
+            let mut bytes = Vec::new();
+            JpegEncoder::new_with_quality(&mut bytes, 10)
+                .encode_image(&grey)
+                .expect("grey");
+            assert_eq!(whole(&bytes), Ok(()), "grey {w} × {h}");
+        }
+    }
+
+    #[test]
+    fn corrupted_real_jpeg_is_refused_with_a_true_message() {
+        // It does end with an end-of-image marker; its scan data holds a stray FF 9F.
+        assert!(CORRUPTED.ends_with(&[0xFF, 0xD9]));
+        let r = renditions(CORRUPTED, &Limits::default());
+        let Err(MediaError::Decode(message)) = r else {
+            panic!("expected a decode error, got {r:?}");
+        };
+        assert_eq!(
+            message,
+            "the image could not be decoded: corrupt JPEG data: unexpected marker FF 9F inside \
+             the image data at byte 229375"
+                .replace("the image could not be decoded: ", ""),
+        );
+        assert!(!message.contains("end-of-image"), "{message}");
+    }
+
     #[test]
     fn png_decompression_bomb_is_refused_before_allocating() {
         let bomb = png_bomb(100_000, 100_000);
         assert!(bomb.len() < 100);
-        let started = Instant::now();
-        let r = renditions(&bomb, &Limits::default());
+        let (r, allocated) = peak::measure(|| renditions(&bomb, &Limits::default()));
         assert!(
             matches!(
                 r,
@@ -1382,8 +1843,8 @@ mod tests {
             ),
             "{r:?}"
         );
-        // 10^10 pixels would take minutes and 30 GB; refusing takes microseconds.
-        assert!(started.elapsed() < Duration::from_millis(500));
+        // 10^10 pixels would be 30 GB; refusing allocates next to nothing.
+        assert!(allocated < 1 << 20, "{allocated} bytes");
         // Within the side limits but over the pixel and allocation limits.
         let r = renditions(&png_bomb(11_000, 11_000), &Limits::default());
         assert!(matches!(r, Err(MediaError::TooLarge { .. })), "{r:?}");
@@ -1399,8 +1860,7 @@ mod tests {
             .expect("SOF0");
         jpeg[sof + 5..sof + 7].copy_from_slice(&60_000u16.to_be_bytes());
         jpeg[sof + 7..sof + 9].copy_from_slice(&60_000u16.to_be_bytes());
-        let started = Instant::now();
-        let r = renditions(&jpeg, &Limits::default());
+        let (r, allocated) = peak::measure(|| renditions(&jpeg, &Limits::default()));
         assert!(
             matches!(
                 r,
@@ -1411,7 +1871,80 @@ mod tests {
             ),
             "{r:?}"
         );
-        assert!(started.elapsed() < Duration::from_millis(500));
+        // The file itself (copied once by the decoder) and headers, no pixels.
+        assert!(allocated < 1 << 20, "{allocated} bytes");
+    }
+
+    /// What processing may allocate beyond the decode limit: the preview (at most 1600 ×
+    /// 1600 RGB, 7.3 MiB), one source row, the thumbnail and the two encoded JPEGs.
+    const PROCESSING_SLACK: u64 = 12 << 20;
+
+    #[test]
+    fn processing_peak_stays_within_the_decode_limit() {
+        // A 48 MiB limit, and bomb-like files whose pixels come close to it.
+        let limits = Limits {
+            max_alloc_bytes: 48 << 20,
+            ..Limits::default()
+        };
+        let cases = [
+            (
+                "RGBA PNG",
+                bombs::png_rgba_zeros(3400, 3400, 8),
+                3400 * 3400 * 4,
+            ),
+            (
+                "16-bit RGBA PNG",
+                bombs::png_rgba_zeros(2400, 2400, 16),
+                2400 * 2400 * 8,
+            ),
+            (
+                "lossless WebP, alpha",
+                bombs::webp_lossless_flat(3000, 3000, true),
+                3000 * 3000 * 4,
+            ),
+            // Without alpha the WebP decoder works in RGBA and copies out to RGB.
+            (
+                "lossless WebP",
+                bombs::webp_lossless_flat(2350, 2350, false),
+                2350 * 2350 * 7,
+            ),
+        ];
+        for (name, bytes, pixel_bytes) in cases {
+            assert!(bytes.len() < 2 << 20, "{name}: {} bytes", bytes.len());
+            let (r, allocated) = peak::measure(|| renditions(&bytes, &limits));
+            let r = r.unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_clean_jpeg(&r.preview_jpeg, 1600, 1600);
+            // It did decode every pixel, and held nothing big beside them.
+            assert!(allocated >= pixel_bytes, "{name}: {allocated} bytes");
+            assert!(
+                allocated <= limits.max_alloc_bytes + PROCESSING_SLACK,
+                "{name}: {allocated} bytes allocated, limit {}",
+                limits.max_alloc_bytes
+            );
+        }
+    }
+
+    #[test]
+    fn the_limit_counts_the_decoders_working_buffers() {
+        // 3000 × 3000 RGB is 27 MB of output, but the lossless WebP decoder also needs a
+        // 36 MB RGBA buffer: 63 MB, over a 48 MiB limit, refused before allocating.
+        let limits = Limits {
+            max_alloc_bytes: 48 << 20,
+            ..Limits::default()
+        };
+        let bomb = bombs::webp_lossless_flat(3000, 3000, false);
+        let (r, allocated) = peak::measure(|| renditions(&bomb, &limits));
+        assert!(
+            matches!(
+                r,
+                Err(MediaError::TooLarge {
+                    width: 3000,
+                    height: 3000
+                })
+            ),
+            "{r:?}"
+        );
+        assert!(allocated < 1 << 20, "{allocated} bytes");
     }
 
     #[test]

@@ -9,5 +9,7 @@
 //! Pure code: no database, no HTTP. Decoding is CPU-bound, so async callers should run
 //! [`media::renditions`] on a blocking thread (`tokio::task::spawn_blocking`).
 
+#[cfg(test)]
+pub(crate) mod bombs;
 pub mod geofence;
 pub mod media;
