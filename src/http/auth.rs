@@ -13,7 +13,11 @@ use super::AppState;
 use crate::auth::token::{hash_refresh_token, new_refresh_token};
 use crate::auth::{password, DeviceId, Role, Username};
 use crate::error::{AppError, AppResult, ErrorEnvelope};
-use crate::store::{self, now_ms, tokens::Rotation};
+use crate::store::{
+    self, now_ms,
+    throttle::{Outcome, Verdict},
+    tokens::Rotation,
+};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -99,6 +103,34 @@ fn token_response(
     })
 }
 
+/// Reserves a login attempt with the throttle before the password is checked. Blocked only by
+/// attempts still in flight (parallel logins), it waits for them to settle, a few seconds at
+/// most; blocked by settled failures, it is 429.
+async fn reserve_attempt(
+    state: &AppState,
+    limits: &[(&str, u32)],
+    window_ms: i64,
+) -> AppResult<store::throttle::Reservation> {
+    const POLL: std::time::Duration = std::time::Duration::from_millis(20);
+    const MAX_POLLS: u32 = 250;
+    for _ in 0..MAX_POLLS {
+        match store::throttle::reserve(&state.db, limits, window_ms).await? {
+            Ok(reservation) => return Ok(reservation),
+            Err(Verdict::Refuse { retry_after_secs }) => {
+                return Err(AppError::TooManyRequests {
+                    message: "too many failed logins; try again later".into(),
+                    retry_after_secs,
+                })
+            }
+            Err(Verdict::Wait | Verdict::Allow) => tokio::time::sleep(POLL).await,
+        }
+    }
+    Err(AppError::TooManyRequests {
+        message: "too many logins in progress for this account; try again".into(),
+        retry_after_secs: 1,
+    })
+}
+
 /// Log in with username and password.
 ///
 /// Failed attempts are throttled per username and per client address: past the limit the
@@ -130,38 +162,34 @@ async fn login(
     );
     let window_ms = (state.config.login_window_secs * 1000) as i64;
     let cfg = &state.config;
-    for (key, max) in [
-        (&user_key, cfg.login_max_failures_per_user),
-        (&ip_key, cfg.login_max_failures_per_ip),
-    ] {
-        if let Some(secs) = store::throttle::blocked_for(&state.db, key, max, window_ms).await? {
-            return Err(AppError::TooManyRequests {
-                message: "too many failed logins; try again later".into(),
-                retry_after_secs: secs,
-            });
-        }
-    }
+    let limits = [
+        (user_key.as_str(), cfg.login_max_failures_per_user),
+        (ip_key.as_str(), cfg.login_max_failures_per_ip),
+    ];
+    let reservation = reserve_attempt(&state, &limits, window_ms).await?;
     let user = store::users::by_username(&state.db, &username).await?;
     let ok =
         password::verify_password(req.password, user.as_ref().map(|u| u.password_hash.clone()))
             .await?;
-    let user = match (ok, user) {
-        (true, Some(user)) => user,
-        _ => {
-            store::throttle::record_failure(&state.db, &[user_key, ip_key], window_ms).await?;
-            return Err(AppError::unauthorized(
+    let (outcome, result) = match (ok, user) {
+        (true, Some(user)) if user.disabled => (
+            Outcome::Neutral,
+            Err(AppError::unauthorized(
+                "account_disabled",
+                "the account has been disabled",
+            )),
+        ),
+        (true, Some(user)) => (Outcome::Succeeded, Ok(user)),
+        _ => (
+            Outcome::Failed,
+            Err(AppError::unauthorized(
                 "invalid_credentials",
                 "wrong username or password",
-            ));
-        }
+            )),
+        ),
     };
-    if user.disabled {
-        return Err(AppError::unauthorized(
-            "account_disabled",
-            "the account has been disabled",
-        ));
-    }
-    store::throttle::clear(&state.db, &user_key).await?;
+    store::throttle::settle(&state.db, reservation, outcome, window_ms).await?;
+    let user = result?;
     let (refresh, hash, expires_at) = new_refresh(&state);
     store::tokens::start_family(&state.db, &user.id, device.as_str(), &hash, expires_at).await?;
     Ok(Json(token_response(

@@ -22,6 +22,7 @@ both_backends!(
     concurrent_logins_all_succeed,
     concurrent_refresh_of_one_token_lets_one_win,
     new_login_on_same_device_replaces_session,
+    parallel_wrong_passwords_are_throttled_across_instances,
 );
 
 async fn login_me_and_tokens(app: TestApp) {
@@ -411,6 +412,62 @@ async fn new_login_on_same_device_replaces_session(app: TestApp) {
             .0,
         StatusCode::OK
     );
+}
+
+/// A second API instance over the same database and data directory (same signing key), as
+/// behind a load balancer. It stops when the returned sender is dropped.
+async fn second_instance(app: &TestApp) -> (String, tokio::sync::oneshot::Sender<()>) {
+    let config = (*app.state.config).clone();
+    let state = foodcheck::app::state(config)
+        .await
+        .expect("second instance");
+    let server = foodcheck::app::Server::bind(state).await.expect("bind");
+    let base = format!("http://{}", server.addr().unwrap());
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let _ = server
+            .run(async {
+                let _ = rx.await;
+            })
+            .await;
+    });
+    (base, tx)
+}
+
+async fn parallel_wrong_passwords_are_throttled_across_instances(app: TestApp) {
+    app.user("victim", Role::Inspector).await;
+    let (other, _stop) = second_instance(&app).await;
+    // 20 guesses at once, half through each instance; the limit is 5 per username.
+    let futures = (0..20).map(|i| {
+        let client = app.client.clone();
+        let url = format!(
+            "{}/api/v1/auth/login",
+            if i % 2 == 0 { &app.base } else { &other }
+        );
+        async move {
+            client
+                .post(url)
+                .json(&json!({"username":"victim","password":"wrong-password","device_id":"d"}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    });
+    let statuses = futures::future::join_all(futures).await;
+    let wrong = statuses.iter().filter(|s| **s == 401).count();
+    let throttled = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!((wrong, throttled), (5, 15), "{statuses:?}");
+    // The right password is refused too until the window ends.
+    let (s, b) = app
+        .call(
+            Method::POST,
+            "/api/v1/auth/login",
+            None,
+            Some(json!({"username":"victim","password":"password-victim","device_id":"d"})),
+        )
+        .await;
+    assert_error(s, &b, 429, "too_many_requests");
 }
 
 mod throttling {
