@@ -56,6 +56,10 @@ pub struct Config {
     pub access_token_ttl_secs: u64,
     /// Refresh token lifetime, days.
     pub refresh_token_ttl_days: u64,
+    /// A refresh token presented again this many seconds after its rotation, by the same
+    /// device and before its successor was used, gets the successor again (the first answer
+    /// was lost) instead of revoking the session. 0 turns this off.
+    pub refresh_retry_grace_secs: u64,
     /// Failed logins allowed per username within `login_window_secs` before 429.
     pub login_max_failures_per_user: u32,
     /// Failed logins allowed per client address within `login_window_secs` before 429.
@@ -103,6 +107,7 @@ impl Default for Config {
             jwt_secret: None,
             access_token_ttl_secs: 15 * 60,
             refresh_token_ttl_days: 30,
+            refresh_retry_grace_secs: 60,
             login_max_failures_per_user: 5,
             login_max_failures_per_ip: 30,
             login_window_secs: 15 * 60,

@@ -1,6 +1,7 @@
 //! Accounts, roles, passwords and tokens: the pure parts (no database access).
 
 pub mod password;
+pub mod session;
 pub mod token;
 
 use serde::{Deserialize, Serialize};

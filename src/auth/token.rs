@@ -35,6 +35,10 @@ pub struct Claims {
     /// The device the session was opened on (login `device_id`); sync uses it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub did: Option<String>,
+    /// The session (refresh-token family) the token belongs to: checked at every request, so
+    /// revoking the session refuses its access tokens at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
 }
 
 /// Why an access token was refused.
@@ -46,6 +50,9 @@ pub enum TokenError {
 
 pub struct SigningKey {
     kid: String,
+    /// Derives a refresh token's successor (see [`SigningKey::successor_refresh_token`]);
+    /// separate from the signing secret by a domain label.
+    refresh_key: [u8; 32],
     encoding: EncodingKey,
     decoding: DecodingKey,
 }
@@ -62,8 +69,14 @@ impl SigningKey {
     pub fn from_secret(secret: &[u8]) -> SigningKey {
         // The key id names the key without revealing it, so a rotated key is told apart.
         let kid = hex::encode(&Sha256::digest(secret)[..8]);
+        let refresh_key: [u8; 32] = Sha256::new()
+            .chain_update(b"foodcheck refresh-token successor v1\0")
+            .chain_update(secret)
+            .finalize()
+            .into();
         SigningKey {
             kid,
+            refresh_key,
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
         }
@@ -120,14 +133,15 @@ impl SigningKey {
         now_ms: i64,
         ttl_secs: u64,
     ) -> anyhow::Result<String> {
-        self.issue_for_device(user_id, role, None, now_ms, ttl_secs)
+        self.issue_for_session(user_id, role, None, now_ms, ttl_secs)
     }
 
-    pub fn issue_for_device(
+    /// An access token of the session `(device_id, session_id)`.
+    pub fn issue_for_session(
         &self,
         user_id: &str,
         role: Role,
-        device: Option<&str>,
+        session: Option<(&str, &str)>,
         now_ms: i64,
         ttl_secs: u64,
     ) -> anyhow::Result<String> {
@@ -139,7 +153,8 @@ impl SigningKey {
             exp: iat + ttl_secs as i64,
             iat_ms: now_ms,
             typ: "access".into(),
-            did: device.map(str::to_string),
+            did: session.map(|(d, _)| d.to_string()),
+            sid: session.map(|(_, s)| s.to_string()),
         };
         let mut header = Header::new(ALGORITHM);
         header.kid = Some(self.kid.clone());
@@ -165,6 +180,34 @@ impl SigningKey {
             },
         }
     }
+}
+
+impl SigningKey {
+    /// The refresh token that replaces `presented` when it is rotated: HMAC-SHA256 under a
+    /// server key, so a retry of the same token (its response was lost) gets the very same
+    /// successor back, and the family stays one chain.
+    pub fn successor_refresh_token(&self, presented: &str) -> String {
+        URL_SAFE_NO_PAD.encode(hmac_sha256(&self.refresh_key, presented.as_bytes()))
+    }
+}
+
+/// HMAC-SHA256 (RFC 2104) over sha2.
+fn hmac_sha256(key: &[u8; 32], message: &[u8]) -> [u8; 32] {
+    let mut ipad = [0x36u8; 64];
+    let mut opad = [0x5cu8; 64];
+    for (i, k) in key.iter().enumerate() {
+        ipad[i] ^= k;
+        opad[i] ^= k;
+    }
+    let inner = Sha256::new()
+        .chain_update(ipad)
+        .chain_update(message)
+        .finalize();
+    Sha256::new()
+        .chain_update(opad)
+        .chain_update(inner)
+        .finalize()
+        .into()
 }
 
 /// A new opaque refresh token: 256 random bits, URL-safe base64.
@@ -240,6 +283,29 @@ mod tests {
         assert_ne!(a, b);
         assert_eq!(hash_refresh_token(&a).len(), 64);
         assert_ne!(hash_refresh_token(&a), a);
+    }
+
+    #[test]
+    fn hmac_matches_a_reference_implementation() {
+        // Key 32 × 0x0b, "Hi There"; expected value from Python's hmac module.
+        let mac = hmac_sha256(&[0x0b; 32], b"Hi There");
+        assert_eq!(
+            hex::encode(mac),
+            "198a607eb44bfbc69903a0f1cf2bbdc5ba0aa3f3d9ae3c1c7a3b1696a0b68cf7"
+        );
+    }
+
+    #[test]
+    fn successor_is_stable_per_token_and_key() {
+        let k = key();
+        let t = new_refresh_token();
+        assert_eq!(k.successor_refresh_token(&t), k.successor_refresh_token(&t));
+        assert_ne!(k.successor_refresh_token(&t), t);
+        let other = SigningKey::from_secret(b"another-secret-another-secret-xx");
+        assert_ne!(
+            other.successor_refresh_token(&t),
+            k.successor_refresh_token(&t)
+        );
     }
 
     #[test]

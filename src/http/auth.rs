@@ -13,7 +13,11 @@ use super::AppState;
 use crate::auth::token::{hash_refresh_token, new_refresh_token};
 use crate::auth::{password, DeviceId, Role, Username};
 use crate::error::{AppError, AppResult, ErrorEnvelope};
-use crate::store::{self, now_ms, tokens::Rotation};
+use crate::store::{
+    self, now_ms,
+    throttle::{Outcome, Verdict},
+    tokens::Rotation,
+};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -51,6 +55,16 @@ pub struct TokenResponse {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct RefreshRequest {
     pub refresh_token: String,
+    /// The `device_id` given at login. With it, a retry of the refresh token just used (its
+    /// answer was lost) within `refresh_retry_grace_secs` gets the same new refresh token
+    /// instead of revoking the session; a different device_id revokes the session.
+    #[serde(default)]
+    pub device_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct LogoutRequest {
+    pub refresh_token: String,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -67,12 +81,9 @@ pub struct Me {
     pub phone: Option<String>,
 }
 
-/// A new refresh token: (token, its stored hash, expiry in Unix ms).
-fn new_refresh(state: &AppState) -> (String, String, i64) {
-    let token = new_refresh_token();
-    let hash = hash_refresh_token(&token);
-    let expires_at = now_ms() + (state.config.refresh_token_ttl_days * 86_400) as i64 * 1000;
-    (token, hash, expires_at)
+/// Expiry (Unix ms) of a refresh token issued now.
+fn refresh_expiry(state: &AppState) -> i64 {
+    now_ms() + (state.config.refresh_token_ttl_days * 86_400) as i64 * 1000
 }
 
 /// The login/refresh answer: a fresh access token for the device, with `refresh_token`.
@@ -81,12 +92,13 @@ fn token_response(
     user_id: &str,
     role: Role,
     device: &str,
+    session: &str,
     refresh_token: String,
 ) -> AppResult<TokenResponse> {
-    let access = state.keys.issue_for_device(
+    let access = state.keys.issue_for_session(
         user_id,
         role,
-        Some(device),
+        Some((device, session)),
         now_ms(),
         state.config.access_token_ttl_secs,
     )?;
@@ -96,6 +108,34 @@ fn token_response(
         token_type: "Bearer".into(),
         expires_in: state.config.access_token_ttl_secs,
         refresh_expires_in: state.config.refresh_token_ttl_days * 86_400,
+    })
+}
+
+/// Reserves a login attempt with the throttle before the password is checked. Blocked only by
+/// attempts still in flight (parallel logins), it waits for them to settle, a few seconds at
+/// most; blocked by settled failures, it is 429.
+async fn reserve_attempt(
+    state: &AppState,
+    limits: &[(&str, u32)],
+    window_ms: i64,
+) -> AppResult<store::throttle::Reservation> {
+    const POLL: std::time::Duration = std::time::Duration::from_millis(20);
+    const MAX_POLLS: u32 = 250;
+    for _ in 0..MAX_POLLS {
+        match store::throttle::reserve(&state.db, limits, window_ms).await? {
+            Ok(reservation) => return Ok(reservation),
+            Err(Verdict::Refuse { retry_after_secs }) => {
+                return Err(AppError::TooManyRequests {
+                    message: "too many failed logins; try again later".into(),
+                    retry_after_secs,
+                })
+            }
+            Err(Verdict::Wait | Verdict::Allow) => tokio::time::sleep(POLL).await,
+        }
+    }
+    Err(AppError::TooManyRequests {
+        message: "too many logins in progress for this account; try again".into(),
+        retry_after_secs: 1,
     })
 }
 
@@ -130,45 +170,49 @@ async fn login(
     );
     let window_ms = (state.config.login_window_secs * 1000) as i64;
     let cfg = &state.config;
-    for (key, max) in [
-        (&user_key, cfg.login_max_failures_per_user),
-        (&ip_key, cfg.login_max_failures_per_ip),
-    ] {
-        if let Some(secs) = store::throttle::blocked_for(&state.db, key, max, window_ms).await? {
-            return Err(AppError::TooManyRequests {
-                message: "too many failed logins; try again later".into(),
-                retry_after_secs: secs,
-            });
-        }
-    }
+    let limits = [
+        (user_key.as_str(), cfg.login_max_failures_per_user),
+        (ip_key.as_str(), cfg.login_max_failures_per_ip),
+    ];
+    let reservation = reserve_attempt(&state, &limits, window_ms).await?;
     let user = store::users::by_username(&state.db, &username).await?;
     let ok =
         password::verify_password(req.password, user.as_ref().map(|u| u.password_hash.clone()))
             .await?;
-    let user = match (ok, user) {
-        (true, Some(user)) => user,
-        _ => {
-            store::throttle::record_failure(&state.db, &[user_key, ip_key], window_ms).await?;
-            return Err(AppError::unauthorized(
+    let (outcome, result) = match (ok, user) {
+        (true, Some(user)) if user.disabled => (
+            Outcome::Neutral,
+            Err(AppError::unauthorized(
+                "account_disabled",
+                "the account has been disabled",
+            )),
+        ),
+        (true, Some(user)) => (Outcome::Succeeded, Ok(user)),
+        _ => (
+            Outcome::Failed,
+            Err(AppError::unauthorized(
                 "invalid_credentials",
                 "wrong username or password",
-            ));
-        }
+            )),
+        ),
     };
-    if user.disabled {
-        return Err(AppError::unauthorized(
-            "account_disabled",
-            "the account has been disabled",
-        ));
-    }
-    store::throttle::clear(&state.db, &user_key).await?;
-    let (refresh, hash, expires_at) = new_refresh(&state);
-    store::tokens::start_family(&state.db, &user.id, device.as_str(), &hash, expires_at).await?;
+    store::throttle::settle(&state.db, reservation, outcome, window_ms).await?;
+    let user = result?;
+    let refresh = new_refresh_token();
+    let session = store::tokens::start_family(
+        &state.db,
+        &user.id,
+        device.as_str(),
+        &hash_refresh_token(&refresh),
+        refresh_expiry(&state),
+    )
+    .await?;
     Ok(Json(token_response(
         &state,
         &user.id,
         user.role,
         device.as_str(),
+        &session,
         refresh,
     )?))
 }
@@ -176,22 +220,49 @@ async fn login(
 /// Exchange a refresh token for a new access token and a new refresh token.
 ///
 /// The presented refresh token is used up. Presenting it again (a replay, or a stolen copy)
-/// revokes every token of that device's session.
+/// revokes every token of that device's session, access tokens included. One exception: the
+/// same device (`device_id` sent) retrying within `refresh_retry_grace_secs` of the rotation,
+/// before using the new refresh token, gets the same new refresh token again (its first answer
+/// was lost). A `device_id` other than the token's own revokes the session.
 #[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth",
     request_body = RefreshRequest,
     responses(
         (status = 200, description = "New tokens", body = TokenResponse),
         (status = 401, description = "`invalid_refresh_token` or `refresh_token_reused`", body = ErrorEnvelope),
+        (status = 422, description = "`invalid_body`: missing fields or bad device_id", body = ErrorEnvelope),
     ))]
 async fn refresh(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<RefreshRequest>,
 ) -> AppResult<Json<TokenResponse>> {
-    let presented = hash_refresh_token(req.refresh_token.trim());
-    // The new refresh token is prepared first; the role is re-read after rotation.
-    let (refresh, new_hash, expires_at) = new_refresh(&state);
-    match store::tokens::rotate(&state.db, &presented, &new_hash, expires_at).await? {
-        Rotation::Rotated { user_id, device_id } => {
+    let device = req
+        .device_id
+        .as_deref()
+        .map(DeviceId::parse)
+        .transpose()
+        .map_err(|m| AppError::unprocessable("invalid_body", m))?;
+    let presented = req.refresh_token.trim();
+    // The successor is derived from the presented token, so a retry names the same one.
+    let successor = state.keys.successor_refresh_token(presented);
+    let grace_ms = (state.config.refresh_retry_grace_secs * 1000) as i64;
+    let rotation = store::tokens::rotate(
+        &state.db,
+        &store::tokens::Presentation {
+            token_hash: &hash_refresh_token(presented),
+            successor_hash: &hash_refresh_token(&successor),
+            device_id: device.as_ref().map(DeviceId::as_str),
+        },
+        grace_ms,
+        refresh_expiry(&state),
+    )
+    .await?;
+    match rotation {
+        Rotation::Issued {
+            user_id,
+            device_id,
+            session_id,
+        } => {
+            // The role is re-read after rotation.
             let user = store::users::by_id(&state.db, &user_id)
                 .await?
                 .ok_or_else(|| {
@@ -201,12 +272,21 @@ async fn refresh(
                     )
                 })?;
             Ok(Json(token_response(
-                &state, &user.id, user.role, &device_id, refresh,
+                &state,
+                &user.id,
+                user.role,
+                &device_id,
+                &session_id,
+                successor,
             )?))
         }
         Rotation::Reused => Err(AppError::unauthorized(
             "refresh_token_reused",
             "this refresh token was already used; the session is revoked, log in again",
+        )),
+        Rotation::WrongDevice => Err(AppError::unauthorized(
+            "invalid_refresh_token",
+            "the refresh token belongs to another device; the session is revoked, log in again",
         )),
         Rotation::Invalid => Err(AppError::unauthorized(
             "invalid_refresh_token",
@@ -215,13 +295,14 @@ async fn refresh(
     }
 }
 
-/// Log out: revokes the session (token family) of the given refresh token. Always 204.
+/// Log out: revokes the session (token family) of the given refresh token, and with it the
+/// session's access tokens. Always 204.
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth",
-    request_body = RefreshRequest,
+    request_body = LogoutRequest,
     responses((status = 204, description = "Logged out (also when the token was unknown)")))]
 async fn logout(
     State(state): State<AppState>,
-    ApiJson(req): ApiJson<RefreshRequest>,
+    ApiJson(req): ApiJson<LogoutRequest>,
 ) -> AppResult<StatusCode> {
     store::tokens::revoke_by_token(&state.db, &hash_refresh_token(req.refresh_token.trim()))
         .await?;

@@ -232,6 +232,19 @@ impl FromRequestParts<AppState> for AuthUser {
                 "the access token has been revoked",
             ));
         }
+        // Every access token names its session; a revoked session (logout, refresh-token
+        // reuse, a new login on the device) takes its access tokens with it. One indexed
+        // lookup by primary key.
+        let live = match claims.sid.as_deref() {
+            Some(sid) => store::tokens::session_live(&state.db, sid, &user.id).await?,
+            None => false,
+        };
+        if !live {
+            return Err(AppError::unauthorized(
+                "invalid_token",
+                "the session of this access token has ended; refresh or log in again",
+            ));
+        }
         Ok(AuthUser {
             id: user.id,
             username: user.username,

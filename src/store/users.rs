@@ -149,6 +149,11 @@ pub async fn disable(db: &Db, username: &str, actor: Option<&str>) -> Result<boo
     .bind(&id)
     .execute(tx.conn())
     .await?;
+    sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL")
+        .bind(now)
+        .bind(&id)
+        .execute(tx.conn())
+        .await?;
     super::audit(tx.conn(), actor, "user.disable", "user", &id, None).await?;
     tx.commit().await?;
     Ok(true)

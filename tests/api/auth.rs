@@ -22,6 +22,11 @@ both_backends!(
     concurrent_logins_all_succeed,
     concurrent_refresh_of_one_token_lets_one_win,
     new_login_on_same_device_replaces_session,
+    parallel_wrong_passwords_are_throttled_across_instances,
+    lost_refresh_response_retry_gets_the_same_tokens,
+    retry_outside_the_window_or_from_another_device_revokes,
+    revoked_sessions_refuse_their_access_tokens,
+    concurrent_refresh_from_the_device_all_get_one_successor,
 );
 
 async fn login_me_and_tokens(app: TestApp) {
@@ -96,16 +101,37 @@ async fn missing_and_malformed_tokens_are_401(app: TestApp) {
     assert!(res.headers().get("www-authenticate").is_some());
 }
 
+/// The claims of an access token, unverified.
+fn claims(access: &str) -> serde_json::Value {
+    serde_json::from_slice(
+        &URL_SAFE_NO_PAD
+            .decode(access.split('.').nth(1).unwrap())
+            .unwrap(),
+    )
+    .unwrap()
+}
+
 async fn expired_token_is_401(app: TestApp) {
     let id = app.user("wang.wu", Role::Admin).await;
+    let sid = claims(
+        app.login_full("wang.wu", "pc").await["access_token"]
+            .as_str()
+            .unwrap(),
+    )["sid"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let key = SigningKey::load_or_generate(app.dir.path()).unwrap();
     let long_ago = chrono::Utc::now().timestamp_millis() - 2 * 3_600_000;
-    let token = key.issue(&id, Role::Admin, long_ago, 900).unwrap();
+    let token = key
+        .issue_for_session(&id, Role::Admin, Some(("pc", &sid)), long_ago, 900)
+        .unwrap();
     let (s, b) = app.get("/api/v1/me", &token).await;
     assert_error(s, &b, 401, "token_expired");
     // The same key with a fresh time works: the failure above is the expiry alone.
+    let now = chrono::Utc::now().timestamp_millis();
     let token = key
-        .issue(&id, Role::Admin, chrono::Utc::now().timestamp_millis(), 900)
+        .issue_for_session(&id, Role::Admin, Some(("pc", &sid)), now, 900)
         .unwrap();
     let (s, _) = app.get("/api/v1/me", &token).await;
     assert_eq!(s, StatusCode::OK);
@@ -137,9 +163,15 @@ async fn tampered_signature_is_401(app: TestApp) {
 
 async fn alg_none_and_wrong_algorithm_are_refused(app: TestApp) {
     let id = app.user("qian.qi", Role::Admin).await;
+    let sid = claims(
+        app.login_full("qian.qi", "pc").await["access_token"]
+            .as_str()
+            .unwrap(),
+    )["sid"]
+        .clone();
     let kid = app.state.keys.kid().to_string();
     let now = chrono::Utc::now().timestamp();
-    let claims = json!({"sub": id, "role": "admin", "iat": now, "exp": now + 600, "iat_ms": now * 1000, "typ": "access"});
+    let claims = json!({"sub": id, "role": "admin", "iat": now, "exp": now + 600, "iat_ms": now * 1000, "typ": "access", "sid": sid});
     let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).unwrap());
     for alg in ["none", "None", "NONE"] {
         let header =
@@ -411,6 +443,210 @@ async fn new_login_on_same_device_replaces_session(app: TestApp) {
             .0,
         StatusCode::OK
     );
+}
+
+/// A second API instance over the same database and data directory (same signing key), as
+/// behind a load balancer. It stops when the returned sender is dropped.
+async fn second_instance(app: &TestApp) -> (String, tokio::sync::oneshot::Sender<()>) {
+    let config = (*app.state.config).clone();
+    let state = foodcheck::app::state(config)
+        .await
+        .expect("second instance");
+    let server = foodcheck::app::Server::bind(state).await.expect("bind");
+    let base = format!("http://{}", server.addr().unwrap());
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let _ = server
+            .run(async {
+                let _ = rx.await;
+            })
+            .await;
+    });
+    (base, tx)
+}
+
+async fn parallel_wrong_passwords_are_throttled_across_instances(app: TestApp) {
+    app.user("victim", Role::Inspector).await;
+    let (other, _stop) = second_instance(&app).await;
+    // 20 guesses at once, half through each instance; the limit is 5 per username.
+    let futures = (0..20).map(|i| {
+        let client = app.client.clone();
+        let url = format!(
+            "{}/api/v1/auth/login",
+            if i % 2 == 0 { &app.base } else { &other }
+        );
+        async move {
+            client
+                .post(url)
+                .json(&json!({"username":"victim","password":"wrong-password","device_id":"d"}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    });
+    let statuses = futures::future::join_all(futures).await;
+    let wrong = statuses.iter().filter(|s| **s == 401).count();
+    let throttled = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!((wrong, throttled), (5, 15), "{statuses:?}");
+    // The right password is refused too until the window ends.
+    let (s, b) = app
+        .call(
+            Method::POST,
+            "/api/v1/auth/login",
+            None,
+            Some(json!({"username":"victim","password":"password-victim","device_id":"d"})),
+        )
+        .await;
+    assert_error(s, &b, 429, "too_many_requests");
+}
+
+async fn refresh_from(app: &TestApp, token: &str, device: &str) -> (StatusCode, serde_json::Value) {
+    app.call(
+        Method::POST,
+        "/api/v1/auth/refresh",
+        None,
+        Some(json!({"refresh_token": token, "device_id": device})),
+    )
+    .await
+}
+
+fn s(v: &serde_json::Value, key: &str) -> String {
+    v[key].as_str().unwrap().to_string()
+}
+
+async fn lost_refresh_response_retry_gets_the_same_tokens(app: TestApp) {
+    app.user("field", Role::Inspector).await;
+    let first = app.login_full("field", "phone-7").await;
+    let r1 = s(&first, "refresh_token");
+    // The server rotates r1; the answer never reaches the phone.
+    let (st, lost) = refresh_from(&app, &r1, "phone-7").await;
+    assert_eq!(st, StatusCode::OK, "{lost}");
+    // The phone retries with r1, seconds later.
+    let (st, retry) = refresh_from(&app, &r1, "phone-7").await;
+    assert_eq!(st, StatusCode::OK, "{retry}");
+    assert_eq!(retry["refresh_token"], lost["refresh_token"]);
+    let (st, me) = app
+        .get("/api/v1/me", retry["access_token"].as_str().unwrap())
+        .await;
+    assert_eq!(st, StatusCode::OK, "{me}");
+    // Nothing was revoked: the session goes on.
+    let (st, next) = refresh_from(&app, &s(&retry, "refresh_token"), "phone-7").await;
+    assert_eq!(st, StatusCode::OK, "{next}");
+    let (st, _) = app
+        .get("/api/v1/me", next["access_token"].as_str().unwrap())
+        .await;
+    assert_eq!(st, StatusCode::OK);
+}
+
+async fn retry_outside_the_window_or_from_another_device_revokes(app: TestApp) {
+    app.user("late", Role::Inspector).await;
+    // Outside the window (the rotation is moved 61 s into the past).
+    let r1 = s(&app.login_full("late", "phone").await, "refresh_token");
+    let (_, second) = refresh_from(&app, &r1, "phone").await;
+    sqlx::query("UPDATE refresh_tokens SET used_at = used_at - 61000 WHERE used_at IS NOT NULL")
+        .execute(app.db().pool())
+        .await
+        .unwrap();
+    let (st, b) = refresh_from(&app, &r1, "phone").await;
+    assert_error(st, &b, 401, "refresh_token_reused");
+    let (st, b) = refresh_from(&app, &s(&second, "refresh_token"), "phone").await;
+    assert_error(st, &b, 401, "invalid_refresh_token");
+    // From another device, within the window.
+    let r1 = s(&app.login_full("late", "phone").await, "refresh_token");
+    let (_, second) = refresh_from(&app, &r1, "phone").await;
+    let (st, b) = refresh_from(&app, &r1, "laptop").await;
+    assert_error(st, &b, 401, "invalid_refresh_token");
+    let (st, b) = refresh_from(&app, &s(&second, "refresh_token"), "phone").await;
+    assert_error(st, &b, 401, "invalid_refresh_token");
+    // Without a device_id a retry cannot be told from a replay.
+    let r1 = s(&app.login_full("late", "phone").await, "refresh_token");
+    let (_, second) = refresh_from(&app, &r1, "phone").await;
+    let (st, b) = refresh(&app, &r1).await;
+    assert_error(st, &b, 401, "refresh_token_reused");
+    let (st, _) = refresh_from(&app, &s(&second, "refresh_token"), "phone").await;
+    assert_eq!(st, 401);
+    // After the successor was used, the old token is a replay even within the window.
+    let r1 = s(&app.login_full("late", "phone").await, "refresh_token");
+    let (_, second) = refresh_from(&app, &r1, "phone").await;
+    let (_, third) = refresh_from(&app, &s(&second, "refresh_token"), "phone").await;
+    let (st, b) = refresh_from(&app, &r1, "phone").await;
+    assert_error(st, &b, 401, "refresh_token_reused");
+    let (st, b) = refresh_from(&app, &s(&third, "refresh_token"), "phone").await;
+    assert_error(st, &b, 401, "invalid_refresh_token");
+}
+
+async fn revoked_sessions_refuse_their_access_tokens(app: TestApp) {
+    app.user("sess", Role::Inspector).await;
+    // Logout.
+    let t = app.login_full("sess", "phone").await;
+    let access = s(&t, "access_token");
+    assert_eq!(app.get("/api/v1/me", &access).await.0, StatusCode::OK);
+    let (st, _) = app
+        .call(
+            Method::POST,
+            "/api/v1/auth/logout",
+            None,
+            Some(json!({"refresh_token": s(&t, "refresh_token")})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::NO_CONTENT);
+    let (st, b) = app.get("/api/v1/me", &access).await;
+    assert_error(st, &b, 401, "invalid_token");
+    // Refresh-token reuse: every access token of the session goes.
+    let t = app.login_full("sess", "phone").await;
+    let (_, second) = refresh(&app, &s(&t, "refresh_token")).await;
+    let other = app.login_full("sess", "tablet").await;
+    let (st, b) = refresh(&app, &s(&t, "refresh_token")).await;
+    assert_error(st, &b, 401, "refresh_token_reused");
+    for a in [s(&t, "access_token"), s(&second, "access_token")] {
+        let (st, b) = app.get("/api/v1/me", &a).await;
+        assert_error(st, &b, 401, "invalid_token");
+    }
+    // Other sessions of the user are untouched.
+    assert_eq!(
+        app.get("/api/v1/me", &s(&other, "access_token")).await.0,
+        StatusCode::OK
+    );
+    // A new login on the tablet ends the tablet's earlier session.
+    let again = app.login_full("sess", "tablet").await;
+    let (st, b) = app.get("/api/v1/me", &s(&other, "access_token")).await;
+    assert_error(st, &b, 401, "invalid_token");
+    assert_eq!(
+        app.get("/api/v1/me", &s(&again, "access_token")).await.0,
+        StatusCode::OK
+    );
+}
+
+async fn concurrent_refresh_from_the_device_all_get_one_successor(app: TestApp) {
+    app.user("twice", Role::Inspector).await;
+    let r = s(&app.login_full("twice", "phone").await, "refresh_token");
+    let futures = (0..6).map(|_| {
+        let client = app.client.clone();
+        let url = app.url("/api/v1/auth/refresh");
+        let r = r.clone();
+        async move {
+            let res = client
+                .post(url)
+                .json(&json!({"refresh_token": r, "device_id": "phone"}))
+                .send()
+                .await
+                .unwrap();
+            (res.status(), res.json::<serde_json::Value>().await.unwrap())
+        }
+    });
+    let answers = futures::future::join_all(futures).await;
+    assert!(
+        answers.iter().all(|(st, _)| *st == StatusCode::OK),
+        "{answers:?}"
+    );
+    let successor = answers[0].1["refresh_token"].clone();
+    assert!(
+        answers.iter().all(|(_, b)| b["refresh_token"] == successor),
+        "{answers:?}"
+    );
+    let (st, _) = refresh_from(&app, successor.as_str().unwrap(), "phone").await;
+    assert_eq!(st, StatusCode::OK);
 }
 
 mod throttling {
