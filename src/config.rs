@@ -180,10 +180,49 @@ mod tests {
         assert!(!s.contains("0123456789abcdef"));
     }
 
+    /// Removes every `FOODCHECK_*` variable of the caller's environment for the life of the
+    /// jail (the jail restores them on drop), so a user who exported settings from the README's
+    /// table still gets a green `cargo test`. Only our own prefix: other tests of this process
+    /// may read `TMPDIR`, `TZ` and friends concurrently.
+    fn without_foodcheck_env(jail: &mut figment::Jail) {
+        let ours: Vec<_> = std::env::vars_os()
+            .map(|(k, _)| k)
+            .filter(|k| k.to_string_lossy().starts_with("FOODCHECK_"))
+            .collect();
+        for key in ours {
+            // set_env records the caller's value for the jail to restore; then it goes away.
+            jail.set_env(key.to_string_lossy(), "");
+            std::env::remove_var(&key);
+        }
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment::Error is large; it is a test.
+    fn caller_environment_does_not_reach_config_tests() {
+        figment::Jail::expect_with(|jail| {
+            // What a user following the configuration table may have exported.
+            jail.set_env("FOODCHECK_LISTEN", "127.0.0.1:18999");
+            jail.set_env("FOODCHECK_LOG_LEVEL", "trace");
+            jail.set_env("FOODCHECK_DATA_DIR", "/nonexistent");
+            jail.set_env("FOODCHECK_CONFIG", "/nonexistent/foodcheck.toml");
+            without_foodcheck_env(jail);
+            assert!(
+                std::env::vars_os().all(|(k, _)| !k.to_string_lossy().starts_with("FOODCHECK_"))
+            );
+            let c = Config::load(None).map_err(|e| e.to_string())?;
+            let d = Config::default();
+            assert_eq!(c.listen, d.listen);
+            assert_eq!(c.log_level, d.log_level);
+            assert_eq!(c.data_dir, d.data_dir);
+            Ok(())
+        });
+    }
+
     #[test]
     #[allow(clippy::result_large_err)] // figment::Error is large; it is a test.
     fn layering_file_then_env() {
         figment::Jail::expect_with(|jail| {
+            without_foodcheck_env(jail);
             jail.create_file(
                 "foodcheck.toml",
                 "listen = \"127.0.0.1:9000\"\nlog_level = \"debug\"",
