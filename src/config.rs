@@ -81,6 +81,13 @@ pub struct Config {
     /// Deleted records' tombstones are kept this many days; a device whose cursor is older
     /// gets a full replacement on its next pull.
     pub tombstone_retention_days: u64,
+    /// A client must send a request's whole header block within this many seconds, or the
+    /// connection is closed (slow clients must not hold connections open).
+    pub header_read_timeout_secs: u64,
+    /// A request's whole body must arrive within this many seconds of its headers, or the answer
+    /// is 408 `request_timeout` and the connection is closed. Generous for 25 MB photos over a
+    /// weak uplink; a tus client resumes a cut PATCH from the offset it reached.
+    pub body_read_timeout_secs: u64,
     /// `text` or `json`.
     pub log_format: LogFormat,
     /// tracing filter, e.g. `info,foodcheck=debug`.
@@ -108,6 +115,8 @@ impl Default for Config {
             run_workers: true,
             storage_url: None,
             tombstone_retention_days: 90,
+            header_read_timeout_secs: 30,
+            body_read_timeout_secs: 300,
             log_format: LogFormat::Text,
             log_level: "info".into(),
         }
@@ -149,6 +158,9 @@ impl Config {
         }
         if self.access_token_ttl_secs == 0 || self.refresh_token_ttl_days == 0 {
             anyhow::bail!("token lifetimes must be positive");
+        }
+        if self.header_read_timeout_secs == 0 || self.body_read_timeout_secs == 0 {
+            anyhow::bail!("header_read_timeout_secs and body_read_timeout_secs must be positive");
         }
         Ok(())
     }

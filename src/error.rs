@@ -245,6 +245,7 @@ pub const ERROR_CODES: &[(&str, u16, &str)] = &[
     ("invalid_body", 422, "The JSON is valid but has missing fields or wrong types."),
     ("unsupported_media_type", 415, "The body's content type or sniffed format is not accepted."),
     ("payload_too_large", 413, "The body exceeds the size limit of this endpoint."),
+    ("request_timeout", 408, "The request body did not arrive within `body_read_timeout_secs` (default 300 s); the connection is closed. A client whose headers are not complete within `header_read_timeout_secs` (default 30 s) is disconnected without an answer."),
     ("missing_token", 401, "No `Authorization: Bearer` token was sent."),
     ("invalid_token", 401, "The access token is malformed, tampered with, signed with another key or algorithm, or revoked."),
     ("token_expired", 401, "The access token has expired; use the refresh token."),

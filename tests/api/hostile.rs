@@ -65,3 +65,80 @@ async fn xlsx_zip_bomb_is_refused_as_too_large(app: TestApp) {
     let (_, list) = app.get("/api/v1/establishments", &admin).await;
     assert_eq!(list["total_count"], 0, "{list}");
 }
+
+/// Slow clients (item 20): headers or a body trickling in at 2 bytes/s are cut off once the
+/// configured timeouts (1 s here) pass, long before they are complete. The bound asserted is
+/// generous (20 s, against ≥ 50 s that the trickle would take); it is a behaviour test.
+mod slow {
+    use std::time::Duration;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use crate::common::{Kind, TestApp};
+
+    both_backends!(@spawn spawn; trickled_headers_are_cut_off, trickled_body_gets_408);
+
+    async fn spawn(kind: Kind) -> TestApp {
+        TestApp::spawn_with(kind, |c| {
+            c.header_read_timeout_secs = 1;
+            c.body_read_timeout_secs = 1;
+        })
+        .await
+    }
+
+    /// Sends `head` at once, then `slow` a byte every 500 ms, reading meanwhile. Returns what
+    /// the server sent and whether it closed the connection within 20 s.
+    async fn trickle(app: &TestApp, head: String, slow: Vec<u8>) -> (String, bool) {
+        let addr = app.base.trim_start_matches("http://").to_string();
+        let stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let (mut rd, mut wr) = stream.into_split();
+        let writer = tokio::spawn(async move {
+            wr.write_all(head.as_bytes()).await?;
+            for b in slow {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                wr.write_all(&[b]).await?;
+            }
+            Ok::<_, std::io::Error>(wr)
+        });
+        let mut buf = Vec::new();
+        let closed = tokio::time::timeout(Duration::from_secs(20), rd.read_to_end(&mut buf))
+            .await
+            .is_ok();
+        writer.abort();
+        (String::from_utf8_lossy(&buf).into_owned(), closed)
+    }
+
+    async fn trickled_headers_are_cut_off(app: TestApp) {
+        let head = "GET /healthz HTTP/1.1\r\nHost: x\r\n".to_string();
+        let slow = format!("X-Slow: {}\r\n\r\n", "a".repeat(100)).into_bytes();
+        let (text, closed) = trickle(&app, head, slow).await;
+        assert!(closed, "the connection is still open; got {text:?}");
+        // hyper closes without an answer, or with 408; never a 200 for the unfinished request.
+        assert!(
+            text.is_empty() || text.starts_with("HTTP/1.1 408"),
+            "{text}"
+        );
+        // The server still serves others.
+        let (s, _) = app.call(reqwest::Method::GET, "/healthz", None, None).await;
+        assert_eq!(s, reqwest::StatusCode::OK);
+    }
+
+    async fn trickled_body_gets_408(app: TestApp) {
+        let body = format!(
+            r#"{{"username":"{}","password":"x","device_id":"d"}}"#,
+            "a".repeat(100)
+        );
+        let head = format!(
+            "POST /api/v1/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        let (text, closed) = trickle(&app, head, body.into_bytes()).await;
+        assert!(closed, "the connection is still open; got {text:?}");
+        assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+        assert!(text.contains("request_timeout"), "{text}");
+        assert!(
+            text.to_ascii_lowercase().contains("connection: close"),
+            "{text}"
+        );
+    }
+}
