@@ -66,14 +66,10 @@ impl Server {
             .config
             .run_workers
             .then(|| tokio::spawn(crate::ops::photos::worker(self.state.clone(), stopped)));
+        let header_timeout =
+            std::time::Duration::from_secs(self.state.config.header_read_timeout_secs);
         let router = http::router(self.state);
-        axum::serve(
-            self.listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("serving HTTP")?;
+        serve(self.listener, router, header_timeout, shutdown).await;
         sweeper.abort();
         // The worker finishes the job in hand (a job whose lease ends is claimed again).
         let _ = stop_worker.send(true);
@@ -83,6 +79,66 @@ impl Server {
         db.close().await;
         Ok(())
     }
+}
+
+/// The accept loop: like `axum::serve` (HTTP/1 and HTTP/2, the peer address for
+/// `ConnectInfo`, graceful shutdown) plus a header-read timeout, which `axum::serve` does not
+/// set: a client trickling its headers is disconnected. Body deadlines are a layer of the router
+/// (`http::body_deadline`).
+async fn serve(
+    listener: TcpListener,
+    router: axum::Router,
+    header_timeout: std::time::Duration,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) {
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use hyper_util::server::conn::auto::Builder;
+    use tower::ServiceExt;
+
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout);
+    builder.http2().timer(TokioTimer::new());
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(conn) => conn,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let service = router.clone().map_request(
+            move |mut req: axum::http::Request<hyper::body::Incoming>| {
+                req.extensions_mut()
+                    .insert(axum::extract::ConnectInfo(peer));
+                req
+            },
+        );
+        let conn = builder
+            .serve_connection_with_upgrades(
+                TokioIo::new(stream),
+                hyper_util::service::TowerToHyperService::new(service),
+            )
+            .into_owned();
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, %peer, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -91,6 +91,13 @@ pub struct Config {
     /// Deleted records' tombstones are kept this many days; a device whose cursor is older
     /// gets a full replacement on its next pull.
     pub tombstone_retention_days: u64,
+    /// A client must send a request's whole header block within this many seconds, or the
+    /// connection is closed (slow clients must not hold connections open).
+    pub header_read_timeout_secs: u64,
+    /// A request's whole body must arrive within this many seconds of its headers, or the answer
+    /// is 408 `request_timeout` and the connection is closed. Generous for 25 MB photos over a
+    /// weak uplink; a tus client resumes a cut PATCH from the offset it reached.
+    pub body_read_timeout_secs: u64,
     /// `text` or `json`.
     pub log_format: LogFormat,
     /// tracing filter, e.g. `info,foodcheck=debug`.
@@ -122,6 +129,8 @@ impl Default for Config {
             run_workers: true,
             storage_url: None,
             tombstone_retention_days: 90,
+            header_read_timeout_secs: 30,
+            body_read_timeout_secs: 300,
             log_format: LogFormat::Text,
             log_level: "info".into(),
         }
@@ -164,6 +173,9 @@ impl Config {
         if self.access_token_ttl_secs == 0 || self.refresh_token_ttl_days == 0 {
             anyhow::bail!("token lifetimes must be positive");
         }
+        if self.header_read_timeout_secs == 0 || self.body_read_timeout_secs == 0 {
+            anyhow::bail!("header_read_timeout_secs and body_read_timeout_secs must be positive");
+        }
         Ok(())
     }
 
@@ -194,10 +206,49 @@ mod tests {
         assert!(!s.contains("0123456789abcdef"));
     }
 
+    /// Removes every `FOODCHECK_*` variable of the caller's environment for the life of the
+    /// jail (the jail restores them on drop), so a user who exported settings from the README's
+    /// table still gets a green `cargo test`. Only our own prefix: other tests of this process
+    /// may read `TMPDIR`, `TZ` and friends concurrently.
+    fn without_foodcheck_env(jail: &mut figment::Jail) {
+        let ours: Vec<_> = std::env::vars_os()
+            .map(|(k, _)| k)
+            .filter(|k| k.to_string_lossy().starts_with("FOODCHECK_"))
+            .collect();
+        for key in ours {
+            // set_env records the caller's value for the jail to restore; then it goes away.
+            jail.set_env(key.to_string_lossy(), "");
+            std::env::remove_var(&key);
+        }
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment::Error is large; it is a test.
+    fn caller_environment_does_not_reach_config_tests() {
+        figment::Jail::expect_with(|jail| {
+            // What a user following the configuration table may have exported.
+            jail.set_env("FOODCHECK_LISTEN", "127.0.0.1:18999");
+            jail.set_env("FOODCHECK_LOG_LEVEL", "trace");
+            jail.set_env("FOODCHECK_DATA_DIR", "/nonexistent");
+            jail.set_env("FOODCHECK_CONFIG", "/nonexistent/foodcheck.toml");
+            without_foodcheck_env(jail);
+            assert!(
+                std::env::vars_os().all(|(k, _)| !k.to_string_lossy().starts_with("FOODCHECK_"))
+            );
+            let c = Config::load(None).map_err(|e| e.to_string())?;
+            let d = Config::default();
+            assert_eq!(c.listen, d.listen);
+            assert_eq!(c.log_level, d.log_level);
+            assert_eq!(c.data_dir, d.data_dir);
+            Ok(())
+        });
+    }
+
     #[test]
     #[allow(clippy::result_large_err)] // figment::Error is large; it is a test.
     fn layering_file_then_env() {
         figment::Jail::expect_with(|jail| {
+            without_foodcheck_env(jail);
             jail.create_file(
                 "foodcheck.toml",
                 "listen = \"127.0.0.1:9000\"\nlog_level = \"debug\"",

@@ -246,6 +246,7 @@ pub const ERROR_CODES: &[(&str, u16, &str)] = &[
     ("control_character", 422, "A text field (JSON string or key, query parameter, tus metadata value) holds a control character other than tab, newline and carriage return (U+0000–U+001F, U+007F–U+009F). A path segment holding one is answered 404."),
     ("unsupported_media_type", 415, "The body's content type or sniffed format is not accepted."),
     ("payload_too_large", 413, "The body exceeds the size limit of this endpoint."),
+    ("request_timeout", 408, "The request body did not arrive within `body_read_timeout_secs` (default 300 s); the connection is closed. A client whose headers are not complete within `header_read_timeout_secs` (default 30 s) is disconnected without an answer."),
     ("missing_token", 401, "No `Authorization: Bearer` token was sent."),
     ("invalid_token", 401, "The access token is malformed, tampered with, signed with another key or algorithm, or revoked."),
     ("token_expired", 401, "The access token has expired; use the refresh token."),

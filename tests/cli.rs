@@ -5,14 +5,39 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// The binary in `dir` with none of the caller's settings: every `FOODCHECK_*` variable (a user
+/// may have exported any key of the README's table, or `FOODCHECK_CONFIG`) and `RUST_LOG` are
+/// removed; a test sets what it means to test.
 fn foodcheck(dir: &std::path::Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_foodcheck"));
-    c.current_dir(dir)
-        .env_remove("FOODCHECK_DATABASE_URL")
-        .env_remove("FOODCHECK_DATA_DIR")
-        .env_remove("FOODCHECK_LISTEN")
-        .env_remove("RUST_LOG");
+    c.current_dir(dir).env_remove("RUST_LOG");
+    for key in foodcheck_vars() {
+        c.env_remove(key);
+    }
     c
+}
+
+fn foodcheck_vars() -> Vec<std::ffi::OsString> {
+    std::env::vars_os()
+        .map(|(k, _)| k)
+        .filter(|k| k.to_string_lossy().starts_with("FOODCHECK_"))
+        .collect()
+}
+
+/// Run with `FOODCHECK_LISTEN=… FOODCHECK_CONFIG=… cargo test` (as CI does) this checks that
+/// every ambient setting is taken away from the child.
+#[test]
+fn the_binary_inherits_no_foodcheck_setting() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = foodcheck(dir.path());
+    let removed: Vec<_> = c
+        .get_envs()
+        .filter(|(_, v)| v.is_none())
+        .map(|(k, _)| k.to_os_string())
+        .collect();
+    for key in foodcheck_vars() {
+        assert!(removed.contains(&key), "{key:?} would reach the binary");
+    }
 }
 
 #[test]

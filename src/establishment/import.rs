@@ -30,7 +30,8 @@ pub enum Format {
 }
 
 /// Why a whole file is refused (as opposed to a [`RowProblem`] in one row).
-/// `UnsupportedFormat` maps to 415, `Template` is an internal error (500), the rest to 422.
+/// `UnsupportedFormat` maps to 415, `TooLarge` to 413, `Template` is an internal error (500),
+/// the rest to 422.
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
     #[error("unsupported file format: {0}; upload a CSV (UTF-8 or GB18030/GBK) or an XLSX file")]
@@ -54,6 +55,10 @@ pub enum ImportError {
     TooManyRows(usize),
     #[error("the file could not be read: {0}")]
     Malformed(String),
+    /// An XLSX decompresses to more than the import limits allow (a zip bomb, or a workbook
+    /// far larger than any registry); what was exceeded.
+    #[error("the XLSX workbook is too large when unpacked: {0}; split the file")]
+    TooLarge(String),
     /// Building the template failed (a bug, not a user error).
     #[error("could not build the import template: {0}")]
     Template(String),
@@ -586,7 +591,159 @@ pub fn parse(bytes: &[u8], max_rows: usize) -> Result<Parsed, ImportError> {
     builder.finish(format)
 }
 
+// ---------------------------------------------------------------------------------------------
+// XLSX bounds
+//
+// A 1 MiB upload can unpack to gigabytes. calamine holds the whole shared-strings table in
+// memory, and quick-xml buffers a whole text node or tag, so before calamine opens anything every
+// member is unpacked once into a counter (nothing kept) and the workbook is refused when it
+// exceeds these limits. Declared sizes in the ZIP headers are not trusted; the bytes are counted.
+// The limits are far above a 100,000-row registry (its sheet XML is ~60 MB, its shared strings
+// ~40 MB in some 700,000 entries) and keep memory to the shared-strings limit plus a constant.
+
+/// Unpacked bytes of all members together (bounds the CPU time of reading).
+pub const MAX_XLSX_UNPACKED_BYTES: u64 = 512 * 1024 * 1024;
+/// Unpacked bytes of the shared-strings table, which calamine keeps in memory.
+pub const MAX_SHARED_STRINGS_BYTES: u64 = 128 * 1024 * 1024;
+/// Entries (`<si>`) of the shared-strings table: each becomes a `String` of its own.
+pub const MAX_SHARED_STRINGS: u64 = 2_000_000;
+/// Longest run of an XML member between `<` and `>` (one tag or one text node), which the XML
+/// reader buffers whole. An Excel cell holds at most 32,767 characters (≤ 128 KiB of UTF-8,
+/// ≤ 640 KiB escaped).
+pub const MAX_XML_TOKEN_BYTES: u64 = 1024 * 1024;
+/// Members of the archive.
+pub const MAX_XLSX_MEMBERS: usize = 10_000;
+
+/// Counts what one member unpacks to and refuses, by failing the write, as soon as a limit is
+/// passed, so a bomb is stopped after at most a limit's worth of decompression.
+struct BoundedSink {
+    xml: bool,
+    shared_strings: bool,
+    bytes: u64,
+    total_before: u64,
+    run: u64,
+    si: u64,
+    tag: TagScan,
+    exceeded: Option<String>,
+}
+
+/// Just enough of XML to count `<si>` / `<x:si>` start tags.
+#[derive(Clone, Copy, PartialEq)]
+enum TagScan {
+    Outside,
+    /// In an element name, at its start (after `<` or a namespace prefix's `:`) or not.
+    Name {
+        at_start: bool,
+    },
+    S,
+    Si,
+}
+
+impl BoundedSink {
+    fn scan(&mut self, data: &[u8]) -> Result<(), String> {
+        for &b in data {
+            if b == b'<' || b == b'>' {
+                self.run = 0;
+            } else {
+                self.run += 1;
+                if self.run > MAX_XML_TOKEN_BYTES {
+                    return Err(format!(
+                        "a tag or text of more than {MAX_XML_TOKEN_BYTES} bytes"
+                    ));
+                }
+            }
+            let delimiter = matches!(b, b'>' | b'/' | b' ' | b'\t' | b'\r' | b'\n');
+            self.tag = match (self.tag, b) {
+                (_, b'<') => TagScan::Name { at_start: true },
+                (TagScan::Name { at_start: true }, b's') => TagScan::S,
+                (TagScan::S, b'i') => TagScan::Si,
+                (TagScan::Si, _) if delimiter => {
+                    self.si += 1;
+                    TagScan::Outside
+                }
+                (TagScan::Name { .. } | TagScan::S | TagScan::Si, b':') => {
+                    TagScan::Name { at_start: true }
+                }
+                (TagScan::Name { .. } | TagScan::S | TagScan::Si, _) if delimiter => {
+                    TagScan::Outside
+                }
+                (TagScan::Name { .. } | TagScan::S | TagScan::Si, _) => {
+                    TagScan::Name { at_start: false }
+                }
+                (TagScan::Outside, _) => TagScan::Outside,
+            };
+        }
+        if self.si > MAX_SHARED_STRINGS {
+            return Err(format!("more than {MAX_SHARED_STRINGS} shared strings"));
+        }
+        Ok(())
+    }
+}
+
+impl std::io::Write for BoundedSink {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.bytes += data.len() as u64;
+        let over = if self.total_before + self.bytes > MAX_XLSX_UNPACKED_BYTES {
+            Err(format!("more than {MAX_XLSX_UNPACKED_BYTES} bytes in all"))
+        } else if self.shared_strings && self.bytes > MAX_SHARED_STRINGS_BYTES {
+            Err(format!(
+                "a shared-strings table of more than {MAX_SHARED_STRINGS_BYTES} bytes"
+            ))
+        } else if self.xml {
+            self.scan(data)
+        } else {
+            Ok(())
+        };
+        match over {
+            Ok(()) => Ok(data.len()),
+            Err(m) => {
+                self.exceeded = Some(m);
+                Err(std::io::Error::other("import limit exceeded"))
+            }
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Unpacks every member into a [`BoundedSink`]: `TooLarge` past a limit, `Malformed` when the
+/// archive cannot be unpacked.
+fn check_xlsx_bounds(bytes: &[u8]) -> Result<(), ImportError> {
+    let malformed = |e: &dyn std::fmt::Display| ImportError::Malformed(format!("XLSX: {e}"));
+    let mut archive = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|e| malformed(&e))?;
+    if archive.len() > MAX_XLSX_MEMBERS {
+        return Err(ImportError::TooLarge(format!(
+            "more than {MAX_XLSX_MEMBERS} parts"
+        )));
+    }
+    let mut total = 0u64;
+    for i in 0..archive.len() {
+        let mut member = archive.by_index(i).map_err(|e| malformed(&e))?;
+        let name = member.name().to_ascii_lowercase();
+        let mut sink = BoundedSink {
+            xml: name.ends_with(".xml") || name.ends_with(".rels"),
+            shared_strings: name.contains("sharedstrings"),
+            bytes: 0,
+            total_before: total,
+            run: 0,
+            si: 0,
+            tag: TagScan::Outside,
+            exceeded: None,
+        };
+        if let Err(e) = std::io::copy(&mut member, &mut sink) {
+            return Err(match sink.exceeded {
+                Some(m) => ImportError::TooLarge(m),
+                None => malformed(&e),
+            });
+        }
+        total += sink.bytes;
+    }
+    Ok(())
+}
+
 fn read_xlsx(bytes: &[u8], builder: &mut Builder) -> Result<(), ImportError> {
+    check_xlsx_bounds(bytes)?;
     let malformed = |e: calamine::XlsxError| ImportError::Malformed(format!("XLSX: {e}"));
     let mut workbook: Xlsx<_> = Xlsx::new(Cursor::new(bytes)).map_err(malformed)?;
     let sheets = workbook.sheets_metadata();

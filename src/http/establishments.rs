@@ -490,7 +490,7 @@ impl<S: Send + Sync> FromRequest<S> for RawBody {
     responses(
         (status = 200, description = "Imported (or validated, on a dry run)", body = ImportReport),
         (status = 403, body = ErrorEnvelope),
-        (status = 413, description = "`payload_too_large`", body = ErrorEnvelope),
+        (status = 413, description = "`payload_too_large`: the body is over `max_import_body_bytes`, or an XLSX unpacks to more than the import limits (512 MiB in all, 128 MiB or 2,000,000 shared strings, 1 MiB in one tag or text)", body = ErrorEnvelope),
         (status = 415, description = "`unsupported_media_type`: neither CSV nor XLSX", body = ErrorEnvelope),
         (status = 422, description = "`import_failed` (`details` is the ImportReport) or `invalid_table` (missing columns, empty file)", body = ErrorEnvelope)))]
 async fn import_establishments(
@@ -521,6 +521,9 @@ async fn import_establishments(
         Err(ImportFailure::File(e)) => Err(match e {
             crate::establishment::import::ImportError::UnsupportedFormat(m) => {
                 AppError::UnsupportedMediaType(m)
+            }
+            e @ crate::establishment::import::ImportError::TooLarge(_) => {
+                AppError::PayloadTooLarge(e.to_string())
             }
             crate::establishment::import::ImportError::Template(m) => {
                 AppError::Internal(anyhow::anyhow!(m))

@@ -131,6 +131,86 @@ pub fn openapi_json() -> String {
     s
 }
 
+/// A request body that fails once its deadline passes, however the bytes trickle in (a
+/// per-read timeout would let 1 byte/s through), and says so in `timed_out`.
+struct DeadlineBody {
+    inner: axum::body::Body,
+    deadline: std::pin::Pin<Box<tokio::time::Sleep>>,
+    timed_out: Arc<std::sync::atomic::AtomicBool>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("the request body did not arrive in time")]
+struct BodyTimedOut;
+
+impl http_body::Body for DeadlineBody {
+    type Data = axum::body::Bytes;
+    type Error = axum::BoxError;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        use std::future::Future as _;
+        use std::task::Poll;
+        if let Poll::Ready(frame) = std::pin::Pin::new(&mut self.inner).poll_frame(cx) {
+            return Poll::Ready(frame.map(|f| f.map_err(Into::into)));
+        }
+        match self.deadline.as_mut().poll(cx) {
+            Poll::Ready(()) => {
+                self.timed_out
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+                Poll::Ready(Some(Err(BodyTimedOut.into())))
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// Every request body must arrive within `body_read_timeout_secs` of the headers. Whatever the
+/// handler made of the failed read (400, 422...), the answer is then 408 `request_timeout` with
+/// `Connection: close`, so a slow client cannot hold the connection.
+async fn body_deadline(
+    axum::extract::State(timeout): axum::extract::State<Duration>,
+    req: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let timed_out = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = timed_out.clone();
+    let req = req.map(|inner| {
+        axum::body::Body::new(DeadlineBody {
+            inner,
+            deadline: Box::pin(tokio::time::sleep(timeout)),
+            timed_out: flag,
+        })
+    });
+    let res = next.run(req).await;
+    if !timed_out.load(std::sync::atomic::Ordering::Relaxed) {
+        return res;
+    }
+    let mut res = envelope(
+        StatusCode::REQUEST_TIMEOUT,
+        "request_timeout",
+        &format!(
+            "the request body did not arrive within {} s",
+            timeout.as_secs()
+        ),
+    );
+    res.headers_mut().insert(
+        header::CONNECTION,
+        axum::http::HeaderValue::from_static("close"),
+    );
+    res
+}
+
 pub fn router(state: AppState) -> Router {
     let (router, _) = api(state.config.max_import_body_bytes).split_for_parts();
     let spec = Arc::new(openapi());
@@ -153,6 +233,10 @@ pub fn router(state: AppState) -> Router {
         })
         .with_state(state.clone())
         .layer(DefaultBodyLimit::max(state.config.max_json_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(
+            Duration::from_secs(state.config.body_read_timeout_secs),
+            body_deadline,
+        ))
         .layer(CatchPanicLayer::custom(|_| -> Response {
             tracing::error!("handler panicked");
             envelope(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "internal server error")

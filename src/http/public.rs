@@ -1,5 +1,6 @@
 //! `/public/v1`: published data for anyone, without login (一公开). Never personal data:
-//! no inspector names, badge numbers, phone numbers or contact persons.
+//! no inspector names, badge numbers, phone numbers or contact persons, and no redraw reasons
+//! (free text written for the file, which may name an informant).
 
 use std::collections::HashMap;
 
@@ -51,8 +52,9 @@ pub struct PublicDrawInfo {
     pub pool_size: i64,
     /// RFC 3339.
     pub drawn_at: String,
-    /// Why this draw replaced an earlier one (null for a first draw).
-    pub reason: Option<String>,
+    /// Whether this draw replaced an earlier one. The redraw reason itself is internal
+    /// (`GET /api/v1/plans/{id}`): it can name people and carry phone numbers.
+    pub redraw: bool,
     /// Set on earlier draws that a redraw replaced.
     pub superseded_at: Option<String>,
 }
@@ -110,7 +112,7 @@ async fn public_draw(
         pool_hash: d.pool_hash.clone(),
         pool_size: d.pool_size,
         drawn_at: rfc3339(d.drawn_at),
-        reason: d.reason.clone(),
+        redraw: d.seq > 1,
         superseded_at: d.superseded_at.map(rfc3339),
     };
     let current = draws

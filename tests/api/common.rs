@@ -113,6 +113,8 @@ impl TestApp {
             ),
             Kind::Postgres => fresh_postgres_database().await,
         };
+        // Built from the defaults, never `Config::load`: the caller's `FOODCHECK_*` variables
+        // (only FOODCHECK_TEST_POSTGRES_URL is read, above) never reach a test server.
         let mut config = Config {
             listen: "127.0.0.1:0".into(),
             data_dir: dir.path().to_path_buf(),

@@ -7,6 +7,7 @@ mod auth;
 mod checklists;
 mod errors;
 mod establishments;
+mod hostile;
 mod plans;
 mod spec;
 mod sync;

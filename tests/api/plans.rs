@@ -18,6 +18,7 @@ both_backends!(
     redraw_needs_a_reason_and_keeps_history,
     conflicts_are_never_violated,
     public_draw_has_no_personal_data,
+    redraw_reasons_are_never_published,
     inspectors_see_only_their_own_tasks,
     exclusion_and_must_check_items,
     bad_draw_input,
@@ -786,4 +787,34 @@ async fn bad_draw_input(app: TestApp) {
     let reviewer = app.token_for("rev", Role::Reviewer).await;
     let (s, e) = do_draw(&app, &reviewer, &plan, SEED, None).await;
     assert_error(s, &e, 403, "forbidden");
+}
+
+/// A redraw reason is internal: it may name an informant or a colleague and carry a phone
+/// number. The public draw page and record never show it; the internal plan view does.
+async fn redraw_reasons_are_never_published(app: TestApp) {
+    let admin = app.token_for("admin", Role::Admin).await;
+    seed(&app, 5_000, &grades(&[(RiskGrade::C, 6)]), "周良街道").await;
+    let ids = inspectors(&app, 4).await;
+    let plan = create_plan(&app, &admin, plan_body(&ids, json!({"explicit": {"C": 2}}))).await;
+    let (s, _) = do_draw(&app, &admin, &plan, SEED, None).await;
+    assert_eq!(s, StatusCode::CREATED);
+    let reason = "王小明（13912345678）反映种子提前泄露，经局务会决定重新抽取";
+    let (s, second) = do_draw(&app, &admin, &plan, "another seed", Some(reason)).await;
+    assert_eq!(s, StatusCode::CREATED, "{second}");
+    let (_, detail) = app.get(&format!("/api/v1/plans/{plan}"), &admin).await;
+    assert_eq!(detail["draws"][1]["reason"], reason);
+    for path in [
+        format!("/public/v1/plans/{plan}/draw"),
+        format!("/public/v1/plans/{plan}/draw/record"),
+    ] {
+        let res = app.client.get(app.url(&path)).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{path}");
+        let text = res.text().await.unwrap();
+        for needle in ["王小明", "13912345678", "泄露", "\"reason\""] {
+            assert!(
+                !text.contains(needle),
+                "{path} publishes {needle:?}: {text}"
+            );
+        }
+    }
 }
