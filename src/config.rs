@@ -98,6 +98,9 @@ pub struct Config {
     /// is 408 `request_timeout` and the connection is closed. Generous for 25 MB photos over a
     /// weak uplink; a tus client resumes a cut PATCH from the offset it reached.
     pub body_read_timeout_secs: u64,
+    /// The bureau's time zone: every calendar date (due dates, overdue counts) is a day there,
+    /// whatever the host's zone. `Asia/Shanghai` (default), `UTC` or a fixed offset `+08:00`.
+    pub time_zone: crate::clock::BureauZone,
     /// `text` or `json`.
     pub log_format: LogFormat,
     /// tracing filter, e.g. `info,foodcheck=debug`.
@@ -131,6 +134,7 @@ impl Default for Config {
             tombstone_retention_days: 90,
             header_read_timeout_secs: 30,
             body_read_timeout_secs: 300,
+            time_zone: crate::clock::BureauZone::default(),
             log_format: LogFormat::Text,
             log_level: "info".into(),
         }

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod bench;
 pub mod checklist;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod demo;
 pub mod error;

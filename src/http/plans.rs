@@ -105,13 +105,6 @@ fn plan_view(p: PlanRow, progress: Option<Progress>) -> AppResult<PlanView> {
     })
 }
 
-fn today() -> String {
-    chrono::Local::now()
-        .date_naive()
-        .format("%Y-%m-%d")
-        .to_string()
-}
-
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PlanPage {
     pub items: Vec<PlanView>,
@@ -151,7 +144,8 @@ async fn list_plans(
     let (page, page_size) = paging(&p)?;
     let (rows, total) = store::plans::list_plans(&state.db, page, page_size).await?;
     let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
-    let mut progress = store::plans::progress(&state.db, &ids, &today()).await?;
+    let mut progress =
+        store::plans::progress(&state.db, &ids, &state.config.time_zone.today()).await?;
     let items = rows
         .into_iter()
         .map(|r| {
@@ -313,8 +307,12 @@ async fn get_plan(
         .await?
         .ok_or_else(|| AppError::not_found("no such plan"))?;
     drop(conn);
-    let mut progress =
-        store::plans::progress(&state.db, std::slice::from_ref(&plan.id), &today()).await?;
+    let mut progress = store::plans::progress(
+        &state.db,
+        std::slice::from_ref(&plan.id),
+        &state.config.time_zone.today(),
+    )
+    .await?;
     let draws = store::plans::draws_of(&state.db, &plan.id)
         .await?
         .into_iter()

@@ -156,12 +156,15 @@ async fn push(
     let who = syncer(&user)?;
     let last = cursor(p.last_pulled_at.as_deref())?
         .ok_or_else(|| AppError::bad_request("invalid_cursor", "last_pulled_at is required"))?;
-    if !is_json(&headers) {
+    if !super::extract::json_content_type(&headers) {
         return Err(AppError::UnsupportedMediaType(
             "expected a request body with Content-Type: application/json".into(),
         ));
     }
     let bytes = read_limited(&headers, body, state.config.max_sync_body_bytes).await?;
+    // The same edge rule as every JSON body (`ApiJson`): no control characters in strings,
+    // checked before any record is looked at.
+    super::extract::refuse_controls_in_json(&bytes)?;
     // Typed records straight from the bytes; the bytes go as soon as they are read.
     let parsed = parse_slice(&bytes, state.config.max_sync_records).map_err(
         |(code, message)| match code {
@@ -170,8 +173,6 @@ async fn push(
             _ => AppError::unprocessable(code, message),
         },
     )?;
-    // The same edge rule as every JSON body (`ApiJson`): no control characters in strings.
-    super::extract::refuse_controls_in_json(&bytes)?;
     drop(bytes);
     let geofence = GeofenceConfig {
         radius_m: state.config.geofence_radius_m,
@@ -192,24 +193,6 @@ async fn push(
         experimental_rejected_ids: Some(ids),
         rejected: Some(rejected),
     }))
-}
-
-/// `application/json` or `application/<something>+json`, as `axum::Json` accepts.
-fn is_json(headers: &HeaderMap) -> bool {
-    let Some(ct) = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-    else {
-        return false;
-    };
-    let essence = ct
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    essence == "application/json"
-        || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
 /// Reads the body into one buffer of at most `limit` bytes: 413 as soon as it is over (by its

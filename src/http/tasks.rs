@@ -112,10 +112,7 @@ async fn with_teams(state: &AppState, rows: Vec<TaskRow>) -> AppResult<Vec<TaskV
             badge_no: badge,
         });
     }
-    let today = chrono::Local::now()
-        .date_naive()
-        .format("%Y-%m-%d")
-        .to_string();
+    let today = state.config.time_zone.today();
     Ok(rows
         .into_iter()
         .map(|r| {

@@ -264,7 +264,12 @@ pub async fn push(
     write(tx.conn(), who.user_id, &decision.writes, &by).await?;
     // After the submission writes, which set `server_flags`: the inspection's own point
     // against the shop.
-    let written: Vec<String> = decision.writes.inspections.iter().map(|(r, _)| r.id.clone()).collect();
+    let written: Vec<String> = decision
+        .writes
+        .inspections
+        .iter()
+        .map(|(r, _)| r.id.clone())
+        .collect();
     crate::ops::inspection_flags::refresh(tx.conn(), &written, geofence).await?;
     tx.commit().await?;
     Ok(decision.rejected)
