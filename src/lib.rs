@@ -13,6 +13,7 @@ pub mod config;
 pub mod demo;
 pub mod error;
 pub mod establishment;
+pub mod export;
 pub mod geo;
 pub mod http;
 pub mod ops;

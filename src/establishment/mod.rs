@@ -495,6 +495,26 @@ impl RawEstablishment {
         if !errors.is_empty() {
             return Err(errors);
         }
+        // Stored as given (it is what the shop's sign says), but every spreadsheet export
+        // neutralises it (`export::cell`); the importer is told now.
+        for (field, v) in [
+            ("sign_name", Some(&sign_name)),
+            ("licensed_name", Some(&licensed_name)),
+            ("address", Some(&address)),
+            ("town", Some(&town)),
+            ("contact_name", contact_name.as_ref()),
+            ("contact_phone", contact_phone.as_ref()),
+        ] {
+            if v.is_some_and(|v| crate::export::cell::is_formula_like(v)) {
+                warnings.push(Warning {
+                    field: field.into(),
+                    code: "formula_like".into(),
+                    message: format!(
+                        "{field} begins with =, +, - or @: a spreadsheet could run it as a formula; exports write it as text"
+                    ),
+                });
+            }
+        }
         Ok((
             EstablishmentInput {
                 sign_name,

@@ -18,6 +18,7 @@ both_backends!(
     import_errors_write_nothing,
     import_bad_files,
     import_template_round_trips,
+    formula_like_cells_are_warned,
 );
 
 /// Valid USCCs (check characters verified by the algorithm).
@@ -718,4 +719,31 @@ async fn import_template_round_trips(app: TestApp) {
         .await
         .unwrap();
     assert_eq!(res.status(), 403);
+}
+
+/// OWASP CSV injection: a cell a spreadsheet could run is stored as given (it is what the
+/// sign says) and the import warns for the row and column; exports neutralise it.
+async fn formula_like_cells_are_warned(app: TestApp) {
+    let admin = app.token_for("admin", Role::Admin).await;
+    let mut rows = vec![csv_row(1, USCC[0], "A"), csv_row(2, USCC[1], "B")];
+    rows[1] = rows[1].replacen("店2", "=HYPERLINK(\"\"http://x\"\";\"\"点我\"\")", 1);
+    rows[1] = format!("\"{}", rows[1].replacen(",", "\",", 1));
+    let (s, r) = import(&app, &admin, csv_rows(&rows).into_bytes(), false).await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    assert_eq!(r["created"], 2, "{r}");
+    let warned: Vec<_> = r["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|w| w["code"] == "formula_like")
+        .collect();
+    assert_eq!(warned.len(), 1, "{r}");
+    assert_eq!(warned[0]["row"], 3, "{r}");
+    let mut b = body(7);
+    b["address"] = json!("@SUM(A1:A9)");
+    let (s, created) = app.post("/api/v1/establishments", &admin, b).await;
+    assert_eq!(s, StatusCode::CREATED, "{created}");
+    assert_eq!(created["warnings"][0]["code"], "formula_like", "{created}");
+    assert_eq!(created["warnings"][0]["field"], "address", "{created}");
+    assert_eq!(created["address"], "@SUM(A1:A9)", "stored as given");
 }
