@@ -517,6 +517,48 @@ describe('foodcheck sync with WatermelonDB 0.28.0 against the real server', { sk
     assert.deepEqual(lib.watermelonLogs.slice(logsBefore).filter((l) => l.level === 'error'), [])
   })
 
+  scenario('4b. a teammate still at the old cursor edits an answer deleted after it → 409, nothing applied, the deletion stands', async () => {
+    const s = await world.seedTask()
+    const a = await newDevice('stale-deleter', 'a')
+    const b = await newDevice('stale-editor', 'b')
+    await a.sync()
+    const insp = await createInspection(a.db, s)
+    const [keep, drop] = await addAnswers(a.db, insp.id, [['1.1', 'pass'], ['2.3', 'fail']])
+    assertPushAccepted((await syncAndGet(a)).post)
+    await b.sync()
+    const dropOnB = await b.db.get('answers').find(drop.id)
+
+    // B edits the answer offline; A deletes it
+    await b.db.write(() => dropOnB.update((r) => { r.note = 'B: 冷藏温度 12℃' }))
+    await a.db.write(() => drop.markAsDeleted())
+
+    // B pulls (nothing new yet), then A pushes the deletion, then B pushes its stale edit
+    const nB = b.requests.length
+    await assert.rejects(
+      b.sync({ beforePush: () => a.sync() }),
+      (err) => {
+        assert.ok(err instanceof lib.SyncHttpError, `expected an HTTP error, got ${err}`)
+        assert.equal(err.status, 409, `B's stale edit of a deleted answer: expected 409, got ${err.status} ${clip(err.body)}`)
+        return true
+      },
+    )
+    const bPost = b.requestsSince(nB).find((r) => r.method === 'POST')
+    assert.equal(bPost.responseBody.error.code, 'sync_conflict')
+    assert.ok(ids(bPost.requestBody.changes.answers.updated).includes(drop.id), 'B pushed its edit as updated')
+    const mid = await world.inspection(s.taskId, insp.id)
+    assert.deepEqual(ids(mid.answers), [keep.id], '409: the deletion stands, the answer is not back')
+
+    // B syncs again: the tombstone arrives; whatever WatermelonDB makes of the local edit, server
+    // and device end up agreeing, and nothing is lost silently on the way
+    const { get: bGet2, post: bPost2 } = await syncAndGet(b)
+    assert.ok(bGet2.responseBody.changes.answers.deleted.includes(drop.id), "B's next pull carries the tombstone")
+    if (bPost2) assertPushAccepted(bPost2, "B's second push")
+    const onServer = ids((await world.inspection(s.taskId, insp.id)).answers).includes(drop.id)
+    const onDevice = (await lib.rawOf(b.db, 'answers', drop.id)) !== null
+    assert.equal(onDevice, onServer, `device and server disagree on answer ${drop.id}`)
+    assert.equal(await hasUnsyncedChanges({ database: b.db }), false)
+  })
+
   scenario('5. push response lost → retry → no duplicate on the server', async () => {
     const s = await world.seedTask()
     const a = await newDevice('flaky-network', 'a')
