@@ -818,3 +818,68 @@ async fn redraw_reasons_are_never_published(app: TestApp) {
         }
     }
 }
+
+/// "Overdue" is decided on the bureau's calendar (`time_zone`), not the host's: a plan due on
+/// the day that is today at UTC−12 is already overdue at UTC+14 (26 hours ahead) and not yet
+/// overdue at UTC−12, whatever the machine's own zone and hour.
+mod bureau_day {
+    use super::*;
+    use crate::common::Kind;
+
+    async fn overdue_for(app: &TestApp) -> (i64, Vec<bool>) {
+        let admin = app.token_for("admin", Role::Admin).await;
+        seed(app, 9_000, &grades(&[(RiskGrade::C, 4)]), "周良街道").await;
+        let ids = inspectors(app, 2).await;
+        let west = chrono::FixedOffset::west_opt(12 * 3600).unwrap();
+        let due = chrono::Utc::now().with_timezone(&west).date_naive();
+        let mut body = plan_body(&ids, json!({"explicit": {"C": 2}}));
+        body["due_date"] = json!(due.format("%Y-%m-%d").to_string());
+        let plan = create_plan(app, &admin, body).await;
+        let (s, d) = do_draw(app, &admin, &plan, SEED, None).await;
+        assert_eq!(s, StatusCode::CREATED, "{d}");
+        let (_, p) = app.get(&format!("/api/v1/plans/{plan}"), &admin).await;
+        let (_, tasks) = app
+            .get(&format!("/api/v1/tasks?plan_id={plan}"), &admin)
+            .await;
+        let flags = tasks["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["overdue"].as_bool().unwrap())
+            .collect();
+        (
+            p["plan"]["progress"]["overdue"]
+                .as_i64()
+                .unwrap_or_else(|| panic!("{p}")),
+            flags,
+        )
+    }
+
+    mod east {
+        use super::*;
+        both_backends!(@spawn spawn; a_day_ahead_it_is_overdue);
+        async fn spawn(kind: Kind) -> TestApp {
+            TestApp::spawn_with(kind, |c| {
+                c.time_zone = foodcheck::clock::BureauZone::parse("+14:00").unwrap()
+            })
+            .await
+        }
+        async fn a_day_ahead_it_is_overdue(app: TestApp) {
+            assert_eq!(overdue_for(&app).await, (2, vec![true, true]));
+        }
+    }
+
+    mod west {
+        use super::*;
+        both_backends!(@spawn spawn; on_the_due_day_it_is_not_overdue);
+        async fn spawn(kind: Kind) -> TestApp {
+            TestApp::spawn_with(kind, |c| {
+                c.time_zone = foodcheck::clock::BureauZone::parse("-12:00").unwrap()
+            })
+            .await
+        }
+        async fn on_the_due_day_it_is_not_overdue(app: TestApp) {
+            assert_eq!(overdue_for(&app).await, (0, vec![false, false]));
+        }
+    }
+}
