@@ -86,7 +86,8 @@ fn crc32(bytes: &[u8]) -> u32 {
     !crc
 }
 
-fn png_chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
+/// One PNG chunk: length, type, data, CRC.
+pub fn png_chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
     out.extend((data.len() as u32).to_be_bytes());
     let mut body = kind.to_vec();
     body.extend(data);

@@ -311,7 +311,7 @@ async fn raw_post_with(
     extra: &str,
     len: usize,
 ) -> (u16, Value) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
     let addr = base.trim_start_matches("http://");
     let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
     let head = format!(
@@ -320,6 +320,13 @@ async fn raw_post_with(
     stream.write_all(head.as_bytes()).await.expect("write");
     // The server may stop reading once past its limit; a failed write is expected then.
     let _ = stream.write_all(&vec![b' '; len]).await;
+    read_raw_response(stream).await
+}
+
+/// Reads a raw HTTP/1.1 answer to its end (at most 10 s): the status and the JSON object in its
+/// body (chunked or not), `Value::Null` when there is none.
+pub async fn read_raw_response(mut stream: tokio::net::TcpStream) -> (u16, Value) {
+    use tokio::io::AsyncReadExt;
     let mut buf = Vec::new();
     let _ = tokio::time::timeout(
         std::time::Duration::from_secs(10),

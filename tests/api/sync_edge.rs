@@ -480,7 +480,7 @@ async fn chunked_post(
     chunks: usize,
     size: usize,
 ) -> (u16, Value) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
     let addr = base.trim_start_matches("http://");
     let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
     let head = format!(
@@ -497,22 +497,5 @@ async fn chunked_post(
         }
     }
     let _ = stream.write_all(b"0\r\n\r\n").await;
-    let mut buf = Vec::new();
-    let _ = tokio::time::timeout(
-        std::time::Duration::from_secs(10),
-        stream.read_to_end(&mut buf),
-    )
-    .await;
-    let text = String::from_utf8_lossy(&buf).to_string();
-    let status: u16 = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = &text[text.find("\r\n\r\n").map(|i| i + 4).unwrap_or(text.len())..];
-    let json = match (body.find('{'), body.rfind('}')) {
-        (Some(a), Some(b)) if b > a => serde_json::from_str(&body[a..=b]).unwrap_or(Value::Null),
-        _ => Value::Null,
-    };
-    (status, json)
+    crate::common::read_raw_response(stream).await
 }
