@@ -8,7 +8,8 @@ use tokio::net::TcpListener;
 
 use crate::auth::token::SigningKey;
 use crate::config::Config;
-use crate::http::{self, AppState};
+use crate::http;
+use crate::state::AppState;
 use crate::store::Db;
 
 /// Opens the database (creating the SQLite file and data directory on first start), applies
@@ -173,13 +174,8 @@ async fn sweep(state: AppState) {
     loop {
         tick.tick().await;
         let before = crate::store::now_ms() - (retention_days as i64) * 86_400_000;
-        let result = async {
-            let mut tx = db.begin_write().await?;
-            let n = crate::store::sync::purge_tombstones(tx.conn(), before).await?;
-            tx.commit().await?;
-            Ok::<u64, sqlx::Error>(n)
-        }
-        .await;
+        let result =
+            crate::ops::sync::purge_tombstones(&db, &crate::audit::Ctx::system(), before).await;
         match result {
             Ok(0) => {}
             Ok(n) => tracing::info!(purged = n, "sync tombstones past retention removed"),

@@ -237,6 +237,39 @@ impl From<sqlx::Error> for AppError {
     }
 }
 
+/// The edge's mapping of use-case errors to statuses and codes.
+impl From<crate::ops::Error> for AppError {
+    fn from(e: crate::ops::Error) -> Self {
+        use crate::ops::Error as E;
+        match e {
+            E::Invalid {
+                code,
+                message,
+                details,
+            } => AppError::Unprocessable {
+                code,
+                message,
+                details,
+            },
+            E::BadRequest { code, message } => AppError::BadRequest { code, message },
+            E::Unauthenticated { code, message } => AppError::Unauthorized { code, message },
+            E::Forbidden(m) => AppError::Forbidden(m),
+            E::NotFound(m) => AppError::NotFound(m),
+            E::Conflict { code, message } => AppError::Conflict { code, message },
+            E::TooLarge(m) => AppError::PayloadTooLarge(m),
+            E::Throttled {
+                message,
+                retry_after_secs,
+            } => AppError::TooManyRequests {
+                message,
+                retry_after_secs,
+            },
+            E::Unavailable(m) => AppError::Unavailable(m),
+            E::Internal(cause) => AppError::Internal(cause),
+        }
+    }
+}
+
 /// Stable error codes and what they mean; rendered into the API description so mobile teams
 /// have one list to code against.
 pub const ERROR_CODES: &[(&str, u16, &str)] = &[

@@ -4,6 +4,7 @@
 //! [`establishment`], [`checklist`], [`geo`], [`plan`]) → [`store`] (SQL).
 
 pub mod app;
+pub mod audit;
 pub mod auth;
 pub mod bench;
 pub mod checklist;
@@ -19,6 +20,7 @@ pub mod http;
 pub mod ops;
 pub mod photo;
 pub mod plan;
+pub mod state;
 pub mod storage;
 pub mod store;
 pub mod sync;

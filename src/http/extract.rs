@@ -159,9 +159,20 @@ pub struct AuthUser {
     pub phone: Option<String>,
     /// The device of the session (from login), when the token carries one.
     pub device_id: Option<String>,
+    /// The request's `x-request-id` (set or propagated by the router), for audit entries.
+    pub request_id: Option<String>,
 }
 
 impl AuthUser {
+    /// The use-case context of this caller's request: who (user, role, device) and which
+    /// request, as audit entries record it.
+    pub fn ctx(&self) -> crate::audit::Ctx {
+        crate::audit::Ctx::new(
+            crate::audit::Actor::user(&self.id, self.role, self.device_id.as_deref()),
+            self.request_id.clone(),
+        )
+    }
+
     /// 403 unless the caller has one of `roles`.
     pub fn require(&self, roles: &[Role]) -> Result<(), AppError> {
         if roles.contains(&self.role) {
@@ -253,8 +264,17 @@ impl FromRequestParts<AppState> for AuthUser {
             badge_no: user.badge_no,
             phone: user.phone,
             device_id: claims.did,
+            request_id: request_id(&parts.headers),
         })
     }
+}
+
+/// The request id the router set or propagated (`x-request-id`).
+pub fn request_id(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.chars().take(100).collect())
 }
 
 /// The roles a handler admits, checked by [`Authorized`] before any other extractor reads the

@@ -30,20 +30,10 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::auth::token::SigningKey;
 use crate::config::Config;
 use crate::error::envelope;
-use crate::store::Db;
 
-/// Shared by every handler. Cheap to clone.
-#[derive(Clone)]
-pub struct AppState {
-    pub db: Db,
-    pub config: Arc<Config>,
-    pub keys: Arc<SigningKey>,
-    /// Photo files (local directory or S3-compatible storage).
-    pub storage: crate::storage::Storage,
-}
+pub use crate::state::AppState;
 
 #[derive(OpenApi)]
 #[openapi(

@@ -5,7 +5,6 @@
 
 use sqlx::AnyConnection;
 
-use crate::error::AppError;
 use crate::geo::Crs;
 use crate::photo::geofence::{inspection_flags, merge_server_flags, GeofenceConfig};
 use crate::store::inspection_flags as q;
@@ -16,7 +15,7 @@ pub async fn refresh(
     conn: &mut AnyConnection,
     ids: &[String],
     cfg: &GeofenceConfig,
-) -> Result<(), AppError> {
+) -> crate::ops::Result<()> {
     for p in q::places(conn, ids).await? {
         let point = match (
             p.lng,

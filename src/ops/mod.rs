@@ -470,6 +470,10 @@ pub async fn draw_plan(
     );
     Ok((row, record))
 }
+mod error;
+pub use crate::audit::Ctx;
+pub use error::{Error, Result};
+
 pub mod inspection_flags;
 pub mod photos;
 pub mod sync;

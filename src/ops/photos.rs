@@ -4,9 +4,9 @@
 
 use crate::geo::Crs;
 use crate::http::photos::rendition_key;
-use crate::http::AppState;
 use crate::photo::geofence::{self, GeofenceConfig};
 use crate::photo::media::{self, Limits};
+use crate::state::AppState;
 use crate::store::{self, uploads::Processed};
 
 /// Processes one photo; an error fails this attempt (the queue retries with backoff, and a

@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 
 use serde_json::{json, Map, Value};
 
-use crate::error::AppError;
+use crate::ops::Error;
 use crate::plan::TaskState;
 use crate::store::sync::{self as q, Author};
 use crate::store::{self, Db};
@@ -65,12 +65,12 @@ pub async fn pull(
     last: Option<i64>,
     version: u32,
     migration: Option<MigrationRequest>,
-) -> Result<Pull, AppError> {
+) -> Result<Pull, Error> {
     let mut tx = db.begin_snapshot().await?;
     let now = q::current_seq(&mut tx).await?;
     if let Some(l) = last {
         if l > now {
-            return Err(AppError::bad_request(
+            return Err(Error::bad_request(
                 "invalid_cursor",
                 format!("last_pulled_at {l} is ahead of the server ({now})"),
             ));
@@ -225,8 +225,8 @@ pub fn inspection_json(i: &q::InspectionRow) -> Value {
 
 pub use crate::sync::decide::Rejected;
 
-fn conflict(table: &str, id: &str) -> AppError {
-    AppError::conflict(
+fn conflict(table: &str, id: &str) -> Error {
+    Error::conflict(
         "sync_conflict",
         format!(
             "{table} {id} changed on the server after last_pulled_at; pull, merge and push again"
@@ -242,13 +242,13 @@ pub async fn push(
     last: i64,
     parsed: push::Push,
     geofence: &crate::photo::geofence::GeofenceConfig,
-) -> Result<Vec<Rejected>, AppError> {
+) -> Result<Vec<Rejected>, Error> {
     let mut tx = db.begin_write().await?;
     // Taken first: it orders this push after every earlier commit, and (on PostgreSQL) holds
     // off concurrent pushes until this one commits, so the decision stays true.
     let seq = q::next_seq(tx.conn()).await?;
     if last < 0 || last >= seq {
-        return Err(AppError::bad_request(
+        return Err(Error::bad_request(
             "invalid_cursor",
             format!("last_pulled_at {last} is not a cursor this server gave out"),
         ));
@@ -296,7 +296,7 @@ async fn load(
     conn: &mut sqlx::AnyConnection,
     user: &str,
     parsed: &push::Push,
-) -> Result<Loaded, AppError> {
+) -> Result<Loaded, Error> {
     let answer_ids = unique(
         parsed
             .answers
@@ -392,7 +392,7 @@ async fn load(
             }
         }
         let state = TaskState::parse(&t.state).ok_or_else(|| {
-            AppError::Internal(anyhow::anyhow!("task {} has state {:?}", t.id, t.state))
+            Error::Internal(anyhow::anyhow!("task {} has state {:?}", t.id, t.state))
         })?;
         loaded.tasks.insert(
             t.id.clone(),
@@ -443,7 +443,7 @@ async fn write(
     user: &str,
     w: &Writes,
     by: &Author<'_>,
-) -> Result<(), AppError> {
+) -> Result<(), Error> {
     let seq = by.seq;
     for (r, wgs84) in &w.inspections {
         q::upsert_inspection(conn, r, *wgs84, by).await?;
@@ -468,9 +468,8 @@ async fn write(
     for s in &w.submissions {
         let code = result_code(s.evaluation.result);
         let evaluation_json =
-            serde_json::to_string(&s.evaluation).map_err(|e| AppError::Internal(e.into()))?;
-        let flags_json =
-            serde_json::to_string(&s.flags).map_err(|e| AppError::Internal(e.into()))?;
+            serde_json::to_string(&s.evaluation).map_err(|e| Error::Internal(e.into()))?;
+        let flags_json = serde_json::to_string(&s.flags).map_err(|e| Error::Internal(e.into()))?;
         q::submit_inspection(
             conn,
             &s.inspection_id,
@@ -482,7 +481,7 @@ async fn write(
         .await?;
         q::advance_task(conn, &s.task_id, TaskState::Submitted, seq).await?;
         let failed = serde_json::to_string(&s.evaluation.failed_items)
-            .map_err(|e| AppError::Internal(e.into()))?;
+            .map_err(|e| Error::Internal(e.into()))?;
         store::plans::set_followup(conn, &s.establishment_id, &failed, Some(&s.task_id)).await?;
         store::audit(
             conn,
@@ -495,4 +494,28 @@ async fn write(
         .await?;
     }
     Ok(())
+}
+
+/// Housekeeping: drops sync tombstones deleted before `before_ms` (devices whose cursor is
+/// older then get a full replacement). Idempotent; several instances may run it at once.
+pub async fn purge_tombstones(
+    db: &Db,
+    ctx: &crate::audit::Ctx,
+    before_ms: i64,
+) -> crate::ops::Result<u64> {
+    use crate::audit::{Action, Event, RecordKind};
+    let mut tx = db.begin_write().await?;
+    let n = q::purge_tombstones(tx.conn(), before_ms).await?;
+    if n > 0 {
+        let event = Event::new(
+            Action::TombstonesPurged,
+            RecordKind::Batch,
+            "sync_tombstones",
+        )
+        .set("purged", n)
+        .set("deleted_before_ms", before_ms);
+        crate::store::audit::append(tx.conn(), ctx, &[event]).await?;
+    }
+    tx.commit().await?;
+    Ok(n)
 }

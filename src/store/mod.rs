@@ -7,6 +7,7 @@
 //!   (the `Any` driver cannot decode SQLite integers as booleans), JSON is TEXT;
 //! - every integer column is BIGINT on PostgreSQL so both backends decode to `i64`.
 
+pub mod audit;
 pub mod checklists;
 pub mod establishments;
 pub mod inspection_flags;
@@ -237,8 +238,8 @@ pub fn flag(b: bool) -> i64 {
     i64::from(b)
 }
 
-/// Appends to the audit log inside the caller's transaction, so the record and the change
-/// commit together.
+/// Transitional: the untyped audit call of before typed events, kept only until every caller
+/// records an [`crate::audit::Event`] through [`audit::append`] (a test keeps it unused).
 pub async fn audit(
     conn: &mut AnyConnection,
     actor_id: Option<&str>,
@@ -247,17 +248,17 @@ pub async fn audit(
     subject_id: &str,
     detail: Option<&str>,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO audit_log (at, actor_id, action, subject_type, subject_id, detail) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(now_ms())
-    .bind(actor_id)
-    .bind(action)
-    .bind(subject_type)
-    .bind(subject_id)
-    .bind(detail)
-    .execute(conn)
-    .await?;
-    Ok(())
+    use crate::audit::{Action, Actor, Ctx, Event, RecordKind};
+    let ctx = Ctx::new(
+        Actor {
+            user_id: actor_id.map(str::to_owned),
+            ..Actor::default()
+        },
+        None,
+    );
+    let kind = RecordKind::parse(subject_type).unwrap_or(RecordKind::Batch);
+    let event = Event::new(Action::Legacy, kind, subject_id)
+        .set("action", action)
+        .set("detail", detail);
+    audit::append(conn, &ctx, &[event]).await
 }

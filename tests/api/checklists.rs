@@ -237,13 +237,21 @@ async fn draft_publish_and_immutability(app: TestApp) {
     assert_error(s, &b, 404, "not_found");
 
     // The writes are in the audit log.
-    let actions: Vec<(String,)> =
-        sqlx::query_as("SELECT action FROM audit_log WHERE subject_id = $1 ORDER BY id")
+    // (Transitional: untyped entries keep their old action name in their changes.)
+    let rows: Vec<(String,)> =
+        sqlx::query_as("SELECT changes FROM audit_events WHERE record_id = $1 ORDER BY id")
             .bind(&id)
             .fetch_all(app.db().pool())
             .await
             .unwrap();
-    let actions: Vec<&str> = actions.iter().map(|a| a.0.as_str()).collect();
+    let actions: Vec<String> = rows
+        .iter()
+        .map(|r| {
+            let v: serde_json::Value = serde_json::from_str(&r.0).unwrap();
+            v[0]["after"].as_str().unwrap_or_default().to_owned()
+        })
+        .collect();
+    let actions: Vec<&str> = actions.iter().map(String::as_str).collect();
     assert_eq!(
         actions,
         [

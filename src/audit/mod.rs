@@ -1,0 +1,286 @@
+//! The audit log's domain, pure (no I/O): typed events (what happened to which record, by whom,
+//! from what to what) and, in submodules, the hash chain, the Merkle tree and signed
+//! checkpoints that make the log tamper-evident.
+//!
+//! Every use case in [`crate::ops`] records its events with `store::audit::append` inside its
+//! own write transaction, so a change and its audit entry commit together or not at all.
+//! Entries are *sequenced* later, in batches, by the integrator (see `ops::audit`): the write
+//! path never waits on the chain.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use crate::auth::Role;
+
+/// Declares a stored enum: the variants, their stored snake_case names (also their serde
+/// names), `ALL`, `as_str` (an exhaustive match) and `parse`.
+macro_rules! stored_enum {
+    ($(#[$m:meta])* $name:ident { $($v:ident => $n:literal),* $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+        pub enum $name {
+            $(#[serde(rename = $n)] $v),*
+        }
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$v),*];
+            /// The stored name (the serde name).
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$v => $n),* }
+            }
+            pub fn parse(s: &str) -> Option<$name> {
+                match s { $($n => Some($name::$v),)* _ => None }
+            }
+        }
+    };
+}
+
+stored_enum! {
+    /// What happened. Stored as its snake_case name; never renamed (old entries keep theirs).
+    Action {
+        // Accounts and sessions.
+        UserCreated => "user_created",
+        UserDisabled => "user_disabled",
+        UserEnabled => "user_enabled",
+        LoginSucceeded => "login_succeeded",
+        LoginFailed => "login_failed",
+        SessionRefreshed => "session_refreshed",
+        SessionRevoked => "session_revoked",
+        RefreshTokenReused => "refresh_token_reused",
+        // Registry.
+        EstablishmentCreated => "establishment_created",
+        EstablishmentUpdated => "establishment_updated",
+        EstablishmentsImported => "establishments_imported",
+        // Checklists.
+        ChecklistTemplateCreated => "checklist_template_created",
+        ChecklistVersionCreated => "checklist_version_created",
+        ChecklistDraftUpdated => "checklist_draft_updated",
+        ChecklistVersionPublished => "checklist_version_published",
+        // Plans, draws, tasks.
+        PlanCreated => "plan_created",
+        PlanUpdated => "plan_updated",
+        ConflictDeclared => "conflict_declared",
+        ConflictRemoved => "conflict_removed",
+        DrawMade => "draw_made",
+        TaskCancelled => "task_cancelled",
+        TaskStateChanged => "task_state_changed",
+        // Field work (sync and uploads).
+        InspectionCreated => "inspection_created",
+        InspectionUpdated => "inspection_updated",
+        InspectionSubmitted => "inspection_submitted",
+        InspectionDeleted => "inspection_deleted",
+        AnswersChanged => "answers_changed",
+        PhotoRecorded => "photo_recorded",
+        PhotoDeleted => "photo_deleted",
+        PhotoUploaded => "photo_uploaded",
+        PhotoUploadRefused => "photo_upload_refused",
+        PhotoProcessed => "photo_processed",
+        TombstonesPurged => "tombstones_purged",
+        UploadsExpired => "uploads_expired",
+        // Reads that matter.
+        PersonalDataExported => "personal_data_exported",
+        EvidenceDownloaded => "evidence_downloaded",
+        AuditLogRead => "audit_log_read",
+        // Entries from before typed events (migrated from the old audit_log table).
+        Legacy => "legacy",
+        // Demo data (development only).
+        DemoFilled => "demo_filled",
+    }
+}
+
+stored_enum! {
+    /// The kind of record an event is about. Stored as its snake_case name.
+    RecordKind {
+        User => "user",
+        Session => "session",
+        Establishment => "establishment",
+        ChecklistTemplate => "checklist_template",
+        ChecklistVersion => "checklist_version",
+        Plan => "plan",
+        Conflict => "conflict",
+        Draw => "draw",
+        Task => "task",
+        Inspection => "inspection",
+        Answer => "answer",
+        Photo => "photo",
+        Upload => "upload",
+        AuditLog => "audit_log",
+        // Housekeeping over many records (sweeps, imports, demo data).
+        Batch => "batch",
+    }
+}
+
+/// Who acted: a user (with the role they had at the time and the device of their session),
+/// or the system itself (background jobs, CLI without a user).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Actor {
+    pub user_id: Option<String>,
+    pub role: Option<Role>,
+    pub device_id: Option<String>,
+}
+
+impl Actor {
+    pub fn system() -> Actor {
+        Actor::default()
+    }
+    pub fn user(user_id: &str, role: Role, device_id: Option<&str>) -> Actor {
+        Actor {
+            user_id: Some(user_id.to_owned()),
+            role: Some(role),
+            device_id: device_id.map(str::to_owned),
+        }
+    }
+}
+
+/// The context of one use case: who, and which request (for correlation with the logs).
+#[derive(Debug, Clone, Default)]
+pub struct Ctx {
+    pub actor: Actor,
+    pub request_id: Option<String>,
+}
+
+impl Ctx {
+    pub fn system() -> Ctx {
+        Ctx::default()
+    }
+    pub fn new(actor: Actor, request_id: Option<String>) -> Ctx {
+        Ctx { actor, request_id }
+    }
+    /// The acting user's id, when a user acts.
+    pub fn user_id(&self) -> Option<&str> {
+        self.actor.user_id.as_deref()
+    }
+}
+
+/// One changed field: its value before and after (JSON; `null` for "absent").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Change {
+    pub field: String,
+    #[schema(value_type = Object)]
+    pub before: Value,
+    #[schema(value_type = Object)]
+    pub after: Value,
+}
+
+/// One audit event, before it is stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub action: Action,
+    pub record: RecordKind,
+    pub record_id: String,
+    pub changes: Vec<Change>,
+}
+
+impl Event {
+    pub fn new(action: Action, record: RecordKind, record_id: impl Into<String>) -> Event {
+        Event {
+            action,
+            record,
+            record_id: record_id.into(),
+            changes: Vec::new(),
+        }
+    }
+
+    /// Adds a field change when `before` and `after` differ.
+    pub fn change(mut self, field: &str, before: impl Serialize, after: impl Serialize) -> Event {
+        let before = serde_json::to_value(before).unwrap_or(Value::Null);
+        let after = serde_json::to_value(after).unwrap_or(Value::Null);
+        if before != after {
+            self.changes.push(Change {
+                field: field.to_owned(),
+                before,
+                after,
+            });
+        }
+        self
+    }
+
+    /// Adds a field that was set (no value before).
+    pub fn set(self, field: &str, after: impl Serialize) -> Event {
+        self.change(field, Value::Null, after)
+    }
+
+    /// Adds the top-level fields that differ between two serialisations of a record (for
+    /// updates: the domain value before and after).
+    pub fn diff(mut self, before: &impl Serialize, after: &impl Serialize) -> Event {
+        self.changes.extend(diff(before, after));
+        self
+    }
+
+    /// Every top-level field of a new record (for creations).
+    pub fn created(self, after: &impl Serialize) -> Event {
+        self.diff(&Value::Null, after)
+    }
+
+    /// The changes as the stored JSON text (an array of `{field, before, after}`).
+    pub fn changes_json(&self) -> String {
+        serde_json::to_string(&self.changes).unwrap_or_else(|_| "[]".into())
+    }
+}
+
+/// Top-level fields of two JSON objects that differ, in field order of `after` then of
+/// `before`. A non-object side counts as an empty object.
+pub fn diff(before: &impl Serialize, after: &impl Serialize) -> Vec<Change> {
+    let before = serde_json::to_value(before).unwrap_or(Value::Null);
+    let after = serde_json::to_value(after).unwrap_or(Value::Null);
+    let empty = serde_json::Map::new();
+    let b = before.as_object().unwrap_or(&empty);
+    let a = after.as_object().unwrap_or(&empty);
+    let mut out = Vec::new();
+    for (k, av) in a {
+        let bv = b.get(k).cloned().unwrap_or(Value::Null);
+        if &bv != av {
+            out.push(Change {
+                field: k.clone(),
+                before: bv,
+                after: av.clone(),
+            });
+        }
+    }
+    for (k, bv) in b {
+        if !a.contains_key(k) && !bv.is_null() {
+            out.push(Change {
+                field: k.clone(),
+                before: bv.clone(),
+                after: Value::Null,
+            });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn names_round_trip_and_match_serde() {
+        for a in Action::ALL {
+            assert_eq!(Action::parse(a.as_str()), Some(*a));
+            assert_eq!(serde_json::to_value(a).unwrap(), json!(a.as_str()));
+        }
+        for k in RecordKind::ALL {
+            assert_eq!(RecordKind::parse(k.as_str()), Some(*k));
+            assert_eq!(serde_json::to_value(k).unwrap(), json!(k.as_str()));
+        }
+        assert_eq!(Action::parse("nope"), None);
+    }
+
+    #[test]
+    fn diff_lists_only_changed_fields() {
+        let before = json!({"name": "A", "town": "X", "gone": 1});
+        let after = json!({"name": "B", "town": "X", "new": true});
+        let d = diff(&before, &after);
+        let fields: Vec<_> = d.iter().map(|c| c.field.as_str()).collect();
+        assert_eq!(fields, ["name", "new", "gone"]);
+        assert_eq!(d[0].before, json!("A"));
+        assert_eq!(d[0].after, json!("B"));
+        let e = Event::new(Action::UserDisabled, RecordKind::User, "u1")
+            .change("disabled", false, true);
+        assert_eq!(e.changes.len(), 1);
+        let same =
+            Event::new(Action::UserDisabled, RecordKind::User, "u1").change("disabled", true, true);
+        assert!(same.changes.is_empty());
+    }
+}

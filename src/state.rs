@@ -1,0 +1,17 @@
+//! What the server shares between handlers, use cases and background tasks. Cheap to clone.
+//! Lives outside `http` so use cases and background work can take it without reaching up.
+
+use std::sync::Arc;
+
+use crate::auth::token::SigningKey;
+use crate::config::Config;
+use crate::store::Db;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub config: Arc<Config>,
+    pub keys: Arc<SigningKey>,
+    /// Photo files (local directory or S3-compatible storage).
+    pub storage: crate::storage::Storage,
+}
