@@ -238,6 +238,7 @@ fn conflict(table: &str, id: &str) -> Error {
 /// refused records (the rest is applied), or 409 `sync_conflict` with nothing applied.
 pub async fn push(
     db: &Db,
+    ctx: &crate::audit::Ctx,
     who: &Syncer<'_>,
     last: i64,
     parsed: push::Push,
@@ -261,7 +262,10 @@ pub async fn push(
         device_id: origin.as_deref(),
         seq,
     };
-    write(tx.conn(), who.user_id, &decision.writes, &by).await?;
+    write(tx.conn(), &decision.writes, &by).await?;
+    // Recorded in the push's own transaction: the change and its audit entries commit together.
+    let events = crate::sync::events::events(&loaded, &decision.writes);
+    store::audit::append(tx.conn(), ctx, &events).await?;
     // After the submission writes, which set `server_flags`: the inspection's own point
     // against the shop.
     let written: Vec<String> = decision
@@ -438,12 +442,7 @@ async fn load(
 }
 
 /// Makes the decided writes.
-async fn write(
-    conn: &mut sqlx::AnyConnection,
-    user: &str,
-    w: &Writes,
-    by: &Author<'_>,
-) -> Result<(), Error> {
+async fn write(conn: &mut sqlx::AnyConnection, w: &Writes, by: &Author<'_>) -> Result<(), Error> {
     let seq = by.seq;
     for (r, wgs84) in &w.inspections {
         q::upsert_inspection(conn, r, *wgs84, by).await?;
@@ -483,15 +482,6 @@ async fn write(
         let failed = serde_json::to_string(&s.evaluation.failed_items)
             .map_err(|e| Error::Internal(e.into()))?;
         store::plans::set_followup(conn, &s.establishment_id, &failed, Some(&s.task_id)).await?;
-        store::audit(
-            conn,
-            Some(user),
-            "inspection.submit",
-            "inspection",
-            &s.inspection_id,
-            Some(code),
-        )
-        .await?;
     }
     Ok(())
 }

@@ -4,6 +4,7 @@
 
 pub mod decide;
 pub mod doc;
+pub mod events;
 pub mod push;
 
 /// The client schema version the server is built for; older ones down to

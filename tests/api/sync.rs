@@ -21,6 +21,7 @@ both_backends!(
     records_never_move_to_another_inspection,
     stale_edit_of_a_deleted_record_is_409,
     replacement_pull_lists_own_records_as_updated,
+    push_records_typed_audit_events,
 );
 
 const TEMPLATE: &str = "00000000-0000-4000-8000-000000002016";
@@ -535,6 +536,21 @@ async fn submission_computes_the_result_and_locks(app: TestApp) {
     assert_eq!(got["submitted"], true);
     assert_eq!(got["server_flags"], json!("[\"declared_result_differs\"]"));
     assert_eq!(p2["changes"]["tasks"]["updated"][0]["state"], "submitted");
+    // The submission is an audit event with the computed result, beside the refusals' nothing.
+    let submitted: Vec<AuditRow> = audit_of(&w.app, &iid)
+        .await
+        .into_iter()
+        .filter(|r| r.0 == "inspection_submitted")
+        .collect();
+    assert_eq!(submitted.len(), 1);
+    let changes: Value = serde_json::from_str(&submitted[0].5).unwrap();
+    let result = changes
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["field"] == "computed_result")
+        .unwrap();
+    assert_eq!(result["after"], "non_compliant");
     // Locked: further edits are refused.
     let mut edit = rec.clone();
     edit["other_findings"] = json!("late edit");
@@ -1124,5 +1140,117 @@ async fn replacement_pull_lists_own_records_as_updated(app: TestApp) {
     assert_eq!(
         ids(&full, "answers", "created"),
         vec![theirs["id"].as_str().unwrap().to_string()]
+    );
+}
+
+/// `(action, actor_id, actor_role, device_id, request_id, changes)` of a record's audit
+/// entries, oldest first.
+type AuditRow = (
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    String,
+);
+
+async fn audit_of(app: &TestApp, record_id: &str) -> Vec<AuditRow> {
+    sqlx::query_as(
+        "SELECT action, actor_id, actor_role, device_id, request_id, changes FROM audit_events \
+         WHERE record_id = $1 ORDER BY id",
+    )
+    .bind(record_id)
+    .fetch_all(app.db().pool())
+    .await
+    .unwrap()
+}
+
+/// A push records, in its own transaction, who changed what from what to what: the
+/// inspection's fields, each answer per item, the submission with its result; with the
+/// inspector, role, device and request id. A replay records nothing more.
+async fn push_records_typed_audit_events(app: TestApp) {
+    let w = world(app).await;
+    let (task, est, member, _) = w.task_member_outsider();
+    let t = w.device(&member, "phone-7").await;
+    let member_id = w
+        .inspectors
+        .iter()
+        .find(|(n, _)| *n == member)
+        .unwrap()
+        .1
+        .clone();
+    let (_, p) = pull(&w.app, &t, None, 2).await;
+    let cursor = p["timestamp"].as_i64().unwrap();
+    let iid = Uuid::new_v4().to_string();
+    let rec = inspection(&iid, &task, &est, &w.team_json(0));
+    let answers = vec![
+        answer(&iid, KEY[0], "pass"),
+        answer(&iid, GENERAL[0], "fail"),
+    ];
+    let body = json!({"changes": {"inspections": {"created": [rec.clone()]}, "answers": {"created": answers}}});
+    let send = |body: Value, request_id: &'static str, last: i64| {
+        let req = w
+            .app
+            .client
+            .post(w.app.url(&format!("/api/v1/sync?last_pulled_at={last}")))
+            .bearer_auth(&t)
+            .header("x-request-id", request_id)
+            .json(&body);
+        async move { req.send().await.unwrap().status() }
+    };
+    assert_eq!(
+        send(body.clone(), "req-push-1", cursor).await,
+        StatusCode::OK
+    );
+    // The response was lost; the device sends the same push again.
+    assert_eq!(send(body, "req-push-2", cursor).await, StatusCode::OK);
+
+    let rows = audit_of(&w.app, &iid).await;
+    let actions: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
+    assert_eq!(
+        actions,
+        ["inspection_created", "answers_changed"],
+        "{rows:?}"
+    );
+    for r in &rows {
+        assert_eq!(r.1.as_deref(), Some(member_id.as_str()));
+        assert_eq!(r.2.as_deref(), Some("inspector"));
+        assert_eq!(r.3.as_deref(), Some("phone-7"));
+        assert_eq!(r.4.as_deref(), Some("req-push-1"));
+    }
+    let answers: Value = serde_json::from_str(&rows[1].5).unwrap();
+    let items: Vec<&str> = answers
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(items.len(), 2);
+    assert!(items.contains(&KEY[0]) && items.contains(&GENERAL[0]));
+
+    // An edit: exactly the changed fields, from → to.
+    let (_, p) = pull(&w.app, &t, Some(cursor), 2).await;
+    let cursor = p["timestamp"].as_i64().unwrap();
+    let mut edit = rec.clone();
+    edit["business_opinion"] = json!("无异议");
+    let body = json!({"changes": {"inspections": {"updated": [edit]}, "answers": {"updated": [answer(&iid, GENERAL[0], "pass")]}}});
+    assert_eq!(send(body, "req-push-3", cursor).await, StatusCode::OK);
+    let rows = audit_of(&w.app, &iid).await;
+    assert_eq!(rows.len(), 4, "{rows:?}");
+    assert_eq!(rows[2].0, "inspection_updated");
+    let changes: Value = serde_json::from_str(&rows[2].5).unwrap();
+    assert_eq!(
+        changes,
+        json!([{"field": "business_opinion", "before": null, "after": "无异议"}])
+    );
+    let changes: Value = serde_json::from_str(&rows[3].5).unwrap();
+    assert_eq!(changes[0]["field"], GENERAL[0]);
+    assert_eq!(changes[0]["before"]["status"], "fail");
+    assert_eq!(changes[0]["after"]["status"], "pass");
+    // The task's start is recorded on the task.
+    let task_rows = audit_of(&w.app, &task).await;
+    assert!(
+        task_rows.iter().any(|r| r.0 == "task_state_changed"),
+        "{task_rows:?}"
     );
 }
