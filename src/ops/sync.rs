@@ -53,6 +53,40 @@ fn shape(table: &str, version: u32, mut rec: Map<String, Value>) -> Value {
     Value::Object(rec)
 }
 
+/// The drawn team of each task as the synced `tasks.team` JSON text: officers in draw order,
+/// in the shape of `inspections.team` (one query per 500 tasks).
+async fn task_teams(
+    conn: &mut sqlx::AnyConnection,
+    tasks: &[q::TaskSync],
+) -> Result<HashMap<String, String>, Error> {
+    if tasks.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let ids: Vec<String> = tasks.iter().map(|t| t.id.clone()).collect();
+    let mut officers = q::team_officers(conn, &ids).await?;
+    officers.sort_by(|a, b| (&a.task_id, a.position).cmp(&(&b.task_id, b.position)));
+    let mut members: HashMap<String, Vec<push::TeamMember>> = HashMap::new();
+    for o in officers {
+        members
+            .entry(o.task_id)
+            .or_default()
+            .push(push::TeamMember {
+                user_id: Some(o.user_id),
+                name: o.name,
+                badge_no: o.badge_no,
+                role: Some("officer".into()),
+            });
+    }
+    members
+        .into_iter()
+        .map(|(task, team)| {
+            serde_json::to_string(&team)
+                .map(|json| (task, json))
+                .map_err(|e| Error::Internal(e.into()))
+        })
+        .collect()
+}
+
 /// The answer to a pull.
 pub struct Pull {
     pub body: Value,
@@ -124,11 +158,14 @@ pub async fn pull(
     // Nothing at all has changed since the cursor: answer at once.
     let unchanged = since == Some(now) && migrated_tables.is_empty();
     if !unchanged {
-        for t in q::pull_tasks(&mut tx, user, since_for("tasks")).await? {
+        let tasks = q::pull_tasks(&mut tx, user, since_for("tasks")).await?;
+        let mut teams = task_teams(&mut tx, &tasks).await?;
+        for t in tasks {
             let new = is_new(t.created_seq, None);
+            let team = teams.remove(&t.id).unwrap_or_else(|| "[]".into());
             let rec = json!({"id": t.id, "plan_id": t.plan_id, "establishment_id": t.establishment_id, "template_id": t.template_id,
                 "template_version": t.template_version, "due_date": t.due_date, "state": t.state,
-                "must_check_items": t.must_check_items, "round_title": t.round_title});
+                "must_check_items": t.must_check_items, "round_title": t.round_title, "team": team});
             push_rec(&mut changes, "tasks", version, new, rec);
         }
         for e in q::pull_establishments(&mut tx, user, since_for("establishments")).await? {

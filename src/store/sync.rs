@@ -729,6 +729,8 @@ pub struct TeamOfficer {
     pub badge_no: Option<String>,
     /// 1 for an enabled inspector account.
     pub active: i64,
+    /// Place in the drawn team (draw order).
+    pub position: i64,
 }
 
 /// The drawn teams of `task_ids`, in draw order.
@@ -739,8 +741,8 @@ pub async fn team_officers(
     by_ids(
         conn,
         "SELECT tm.task_id, u.id AS user_id, u.name, u.badge_no, \
-         CASE WHEN u.disabled = 0 AND u.role = 'inspector' THEN 1 ELSE 0 END AS active \
-         FROM task_members tm JOIN users u ON u.id = tm.inspector_id",
+         CASE WHEN u.disabled = 0 AND u.role = 'inspector' THEN 1 ELSE 0 END AS active, \
+         tm.position FROM task_members tm JOIN users u ON u.id = tm.inspector_id",
         "tm.task_id",
         task_ids,
     )

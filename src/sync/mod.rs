@@ -9,7 +9,7 @@ pub mod push;
 
 /// The client schema version the server is built for; older ones down to
 /// [`OLDEST_SCHEMA_VERSION`] are served too (tables and columns they lack are left out).
-pub const CURRENT_SCHEMA_VERSION: u32 = 3;
+pub const CURRENT_SCHEMA_VERSION: u32 = 4;
 pub const OLDEST_SCHEMA_VERSION: u32 = 1;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,6 +106,7 @@ pub static TABLES: &[Table] = &[
             col("state", S, "`assigned`, `in_progress`, `submitted` or `cancelled`."),
             col("must_check_items", S, "JSON array of item codes failed at the previous inspection: they must be checked."),
             col("round_title", S, "期 title, e.g. `2024年3·15 随机查餐厅 第3期`."),
+            since(4, col("team", S, "JSON array of the drawn team's officers in draw order, `[{user_id, name, badge_no, role: \"officer\"}]`, the same shape as `inspections.team`: the app can fill an inspection's team offline (badges as the accounts hold them; the server checks the submitted team against the accounts).")),
         ],
     },
     Table {

@@ -22,6 +22,7 @@ both_backends!(
     stale_edit_of_a_deleted_record_is_409,
     replacement_pull_lists_own_records_as_updated,
     push_records_typed_audit_events,
+    synced_tasks_carry_the_drawn_team,
 );
 
 const TEMPLATE: &str = "00000000-0000-4000-8000-000000002016";
@@ -708,7 +709,7 @@ async fn bad_push_input_is_4xx_and_applies_nothing(app: TestApp) {
         "last_pulled_at=-5",
         "last_pulled_at=99999999",
         "last_pulled_at=x",
-        "schema_version=4",
+        "schema_version=5",
         "schema_version=0",
         "migration=%7Bbad",
     ] {
@@ -1252,5 +1253,74 @@ async fn push_records_typed_audit_events(app: TestApp) {
     assert!(
         task_rows.iter().any(|r| r.0 == "task_state_changed"),
         "{task_rows:?}"
+    );
+}
+
+/// Schema 4: a task reaches the device with its drawn team (accounts' names and badges, in
+/// draw order, the shape of `inspections.team`); older apps do not get the column, and an app
+/// upgrading from 3 gets it for the tasks it has by a migration pull.
+async fn synced_tasks_carry_the_drawn_team(app: TestApp) {
+    let w = world(app).await;
+    let (task, _, member, _) = w.task_member_outsider();
+    let t = w.device(&member, "phone").await;
+    let (s, p) = pull(&w.app, &t, None, 4).await;
+    assert_eq!(s, StatusCode::OK, "{p}");
+    let rec = p["changes"]["tasks"]["created"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == task.as_str())
+        .unwrap()
+        .clone();
+    let team: Value = serde_json::from_str(rec["team"].as_str().unwrap()).unwrap();
+    let want: Vec<Value> = w.tasks[0]
+        .2
+        .iter()
+        .map(|n| {
+            let id = &w.inspectors.iter().find(|(m, _)| m == n).unwrap().1;
+            json!({"user_id": id, "name": n, "badge_no": null, "role": "officer"})
+        })
+        .collect();
+    // Names and badges as the accounts hold them (test accounts have no badge number).
+    let (name, badge): (String, Option<String>) =
+        sqlx::query_as("SELECT name, badge_no FROM users WHERE id = $1")
+            .bind(want[0]["user_id"].as_str().unwrap())
+            .fetch_one(w.app.db().pool())
+            .await
+            .unwrap();
+    let mut want = want;
+    want[0]["name"] = json!(name);
+    want[0]["badge_no"] = json!(badge);
+    assert_eq!(team.as_array().unwrap().len(), want.len(), "{team}");
+    assert_eq!(team[0], want[0], "{team}");
+    for (got, w) in team.as_array().unwrap().iter().zip(&want) {
+        assert_eq!(got["user_id"], w["user_id"]);
+        assert_eq!(got["role"], "officer");
+    }
+    // The same pull at schema 3 has no team column.
+    let (_, p3) = pull(&w.app, &t, None, 3).await;
+    assert!(p3["changes"]["tasks"]["created"][0].get("team").is_none());
+    // Upgrading 3 → 4: the migration pull lists the task again with the new column.
+    let migration = "%7B%22from%22%3A3%2C%22tables%22%3A%5B%5D%2C%22columns%22%3A%5B%7B%22table%22%3A%22tasks%22%2C%22columns%22%3A%5B%22team%22%5D%7D%5D%7D";
+    let (s, pm) = w
+        .app
+        .get(
+            &format!(
+                "/api/v1/sync?last_pulled_at={}&schema_version=4&migration={migration}",
+                p3["timestamp"]
+            ),
+            &t,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{pm}");
+    let listed: Vec<&Value> = ["created", "updated"]
+        .iter()
+        .flat_map(|k| pm["changes"]["tasks"][k].as_array().unwrap())
+        .collect();
+    assert!(
+        listed
+            .iter()
+            .any(|r| r["id"] == task.as_str() && r["team"].is_string()),
+        "{pm}"
     );
 }
