@@ -143,16 +143,13 @@ pub async fn pull(
     let user = who.user_id;
     let origin = who.origin();
     let device = origin.as_deref();
-    // New to the device: created after the cursor, by someone else's device.
-    // Its own records are never new to a device, in replacement mode too: listed as
-    // `created`, WatermelonDB would drop a pending local deletion and recreate the record.
+    // New to the device: created after its cursor, by someone else's device. A replacement
+    // judges by the device's own cursor too: what was created before it, the device already
+    // received. Listed as `created`, a record the device holds would make WatermelonDB drop a
+    // pending local deletion and recreate it (and log an error for each).
     let is_new = |created_seq: i64, origin: Option<&str>| {
         let own = origin.is_some() && origin == device;
-        if replacement {
-            !own
-        } else {
-            since.is_none_or(|s| created_seq > s && !own)
-        }
+        last.is_none_or(|l| created_seq > l) && !own
     };
 
     // Nothing at all has changed since the cursor: answer at once.

@@ -847,12 +847,21 @@ async fn old_cursor_gets_a_replacement(app: TestApp) {
     )
     .await;
     // Tombstones are purged (retention passed): the old cursor cannot be served incrementally.
-    let mut tx = w.app.db().begin_write().await.unwrap();
-    let purged = foodcheck::store::sync::purge_tombstones(tx.conn(), i64::MAX)
-        .await
-        .unwrap();
-    tx.commit().await.unwrap();
+    let purged = foodcheck::ops::sync::purge_tombstones(
+        w.app.db(),
+        &foodcheck::audit::Ctx::system(),
+        i64::MAX,
+    )
+    .await
+    .unwrap();
     assert_eq!(purged, 1);
+    // Housekeeping is audited too.
+    let (n,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM audit_events WHERE action = 'tombstones_purged'")
+            .fetch_one(w.app.db().pool())
+            .await
+            .unwrap();
+    assert_eq!(n, 1);
     let (s, full) = pull(&w.app, &t, Some(cursor), 2).await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(full["experimentalStrategy"], "replacement");
@@ -1123,11 +1132,9 @@ async fn replacement_pull_lists_own_records_as_updated(app: TestApp) {
         json!({"answers": {"deleted": [gone["id"]]}}),
     )
     .await;
-    let mut tx = w.app.db().begin_write().await.unwrap();
-    foodcheck::store::sync::purge_tombstones(tx.conn(), i64::MAX)
+    foodcheck::ops::sync::purge_tombstones(w.app.db(), &foodcheck::audit::Ctx::system(), i64::MAX)
         .await
         .unwrap();
-    tx.commit().await.unwrap();
     let (_, full) = pull(&w.app, &t, Some(cursor), 2).await;
     assert_eq!(full["experimentalStrategy"], "replacement");
     // The device's own records: `updated` (a pending local deletion survives);

@@ -135,6 +135,8 @@ if [[ ! -d node_modules/@nozbe/watermelondb ]]; then
 fi
 
 export FOODCHECK_URL=$url FOODCHECK_ADMIN_USERNAME=$admin_user FOODCHECK_ADMIN_PASSWORD=$admin_password
+# For scenarios that run the CLI on the server's database (tombstone purge).
+export FOODCHECK_TEST_BIN=$bin FOODCHECK_TEST_DATA_DIR=$data_dir
 set +e
 if [[ $# -eq 0 ]]; then
   npm test --silent
