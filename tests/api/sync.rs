@@ -523,6 +523,39 @@ async fn submission_computes_the_result_and_locks(app: TestApp) {
     )
     .await;
     assert_eq!(r["rejected"][0]["code"], "team_too_small", "{r}");
+    // Two invented officers (no account, an account that does not exist) with badges the
+    // device made up: neither counts; nor does an outsider's real account, nor a 人大代表
+    // riding along, so the inspection is refused and nothing is locked.
+    let outsider_id = w
+        .inspectors
+        .iter()
+        .find(|(n, _)| !w.tasks[0].2.contains(n))
+        .unwrap()
+        .1
+        .clone();
+    let invented = serde_json::to_string(&json!([
+        {"user_id": null, "name": "假检查员", "badge_no": "TJ-0001"},
+        {"user_id": Uuid::new_v4(), "name": "不存在", "badge_no": "TJ-0002"},
+        {"user_id": outsider_id, "name": "外组", "badge_no": "TJ-0003"},
+        {"user_id": w.inspectors.iter().find(|(n, _)| *n == member).unwrap().1, "name": member, "badge_no": "TJ-x"},
+        {"user_id": null, "name": "人大代表", "badge_no": null, "role": "npc_deputy"},
+    ]))
+    .unwrap();
+    let mut forged = rec.clone();
+    forged["team"] = json!(invented);
+    let (_, r) = push(
+        &w.app,
+        &t,
+        cursor,
+        json!({"inspections": {"created": [forged]}, "answers": {"created": all.clone()}}),
+    )
+    .await;
+    assert_eq!(r["rejected"][0]["code"], "team_too_small", "{r}");
+    assert_eq!(
+        count(&w.app, "inspections").await,
+        0,
+        "nothing stored, nothing locked"
+    );
     let (s, r) = push(
         &w.app,
         &t,
