@@ -149,7 +149,8 @@ pub async fn pull(
     // pending local deletion and recreate it (and log an error for each).
     let is_new = |created_seq: i64, origin: Option<&str>| {
         let own = origin.is_some() && origin == device;
-        last.is_none_or(|l| created_seq > l) && !own
+        // A first pull (no cursor) finds an empty database: everything is new to it.
+        last.is_none_or(|l| created_seq > l && !own)
     };
 
     // Nothing at all has changed since the cursor: answer at once.
@@ -200,7 +201,8 @@ pub async fn pull(
                 let rec = json!({"id": p.id, "inspection_id": p.inspection_id, "item_code": text(p.item_code.as_deref()),
                     "sha256": p.sha256, "byte_size": p.byte_size, "taken_at": p.taken_at, "processing_status": p.processing_status,
                     "width": p.width, "height": p.height, "exif_taken_at": p.exif_taken_at, "exif_lng": num(p.exif_lng),
-                    "exif_lat": num(p.exif_lat), "flags": text(p.flags.as_deref())});
+                    "exif_lat": num(p.exif_lat), "flags": text(p.flags.as_deref()),
+                    "processing_error": text(p.processing_error.as_deref())});
                 push_rec(&mut changes, "photos", version, new, rec);
             }
         }

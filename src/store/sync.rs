@@ -282,6 +282,7 @@ pub struct PhotoRow {
     pub exif_lng: Option<f64>,
     pub exif_lat: Option<f64>,
     pub flags: Option<String>,
+    pub processing_error: Option<String>,
 }
 
 impl PhotoRow {
@@ -299,7 +300,7 @@ impl PhotoRow {
 
 const PHOTO_COLUMNS: &str =
     "p.id, p.inspection_id, p.item_code, p.sha256, p.byte_size, p.taken_at, p.processing_status, \
-    p.origin_device, p.created_seq, p.seq, p.width, p.height, p.exif_taken_at, p.exif_lng, p.exif_lat, p.flags";
+    p.origin_device, p.created_seq, p.seq, p.width, p.height, p.exif_taken_at, p.exif_lng, p.exif_lat, p.flags, p.processing_error";
 
 pub async fn pull_photos(
     conn: &mut AnyConnection,

@@ -195,6 +195,7 @@ pub static TABLES: &[Table] = &[
             since(3, server(opt("exif_lng", N, "Server: EXIF GPS longitude, WGS-84 degrees."))),
             since(3, server(opt("exif_lat", N, "Server: EXIF GPS latitude, WGS-84 degrees."))),
             since(3, server(opt("flags", S, "Server: JSON array of geofence flags for reviewers: `outside_radius` (farther than the configured radius, default 300 m, from the establishment), `captured_outside_inspection` (capture time outside the inspection's start–finish window ± 30 min), `no_location` (nothing to compare)."))),
+            since(4, server(opt("processing_error", S, "Server: why processing failed when `processing_status` is `failed` (e.g. the file is not a decodable JPEG or exceeds the decode limits), so the inspector can take the photo again; `null` otherwise."))),
         ],
     },
 ];
