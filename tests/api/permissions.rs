@@ -247,6 +247,17 @@ fn jpeg(n: usize, seed: u8) -> Vec<u8> {
     v
 }
 
+/// An id no fixture has.
+const GHOST: &str = "00000000-0000-4000-8000-00000000dead";
+
+/// The `error.message` of an envelope.
+fn message(text: &str) -> String {
+    serde_json::from_str::<Value>(text)
+        .ok()
+        .and_then(|v| v["error"]["message"].as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
 /// Sends one request; returns the status, the error code of an envelope (if any) and the body.
 async fn send(
     app: &TestApp,
@@ -588,8 +599,12 @@ struct Call {
 }
 
 impl World {
-    /// The value of the path parameter `name` that follows the literal segment `after`.
-    fn path_value(&self, after: &str, name: &str) -> Option<String> {
+    /// The value of the path parameter `name` that follows the literal segment `after`; with
+    /// `ghost`, an id that names nothing instead of a record's.
+    fn path_value(&self, after: &str, name: &str, ghost: bool) -> Option<String> {
+        if ghost && name == "id" {
+            return Some(GHOST.into());
+        }
         Some(match (after, name) {
             ("checklists", "id") => self.template.clone(),
             ("versions", "version") => "1".into(),
@@ -607,16 +622,18 @@ impl World {
 
     /// The request the walk sends for `op`: real ids in the path, required query parameters,
     /// and a body that changes nothing shared (mostly `{}`, refused as invalid by those let
-    /// through).
-    fn call(&self, op: &Operation) -> Result<Call, String> {
+    /// through). With `ghost`, the same request naming records that do not exist.
+    fn call(&self, op: &Operation, ghost: bool) -> Result<Call, String> {
         let mut path = String::new();
         let mut after = "";
         for segment in op.path.split('/').skip(1) {
             path.push('/');
             match segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
-                Some(name) => path.push_str(&self.path_value(after, name).ok_or_else(|| {
-                    format!("no fixture for the path parameter {{{name}}} after /{after}/")
-                })?),
+                Some(name) => {
+                    path.push_str(&self.path_value(after, name, ghost).ok_or_else(|| {
+                        format!("no fixture for the path parameter {{{name}}} after /{after}/")
+                    })?)
+                }
                 None => {
                     path.push_str(segment);
                     after = segment;
@@ -648,7 +665,7 @@ impl World {
                 "upload-metadata",
                 format!(
                     "photo_id {},sha256 {}",
-                    b64(&self.upload_photo),
+                    b64(if ghost { GHOST } else { &self.upload_photo }),
                     b64(&hex_sha256(&self.upload_bytes))
                 ),
             ));
@@ -737,9 +754,9 @@ async fn every_operation_answers_each_caller_as_the_table_says(app: TestApp) {
                 cells[0]
             ));
         }
-        let call = match w.call(op) {
-            Ok(c) => c,
-            Err(e) => {
+        let (call, ghost) = match (w.call(op, false), w.call(op, true)) {
+            (Ok(c), Ok(g)) => (c, g),
+            (Err(e), _) | (_, Err(e)) => {
                 problems.push(format!("{key}: {e}"));
                 continue;
             }
@@ -747,16 +764,38 @@ async fn every_operation_answers_each_caller_as_the_table_says(app: TestApp) {
         for caller in CALL_ORDER {
             let column = COLUMNS.iter().position(|c| *c == caller).unwrap();
             let expected = cells[column];
+            let token = w.tokens.get(&caller).map(String::as_str);
             let (status, code, text) = send(
                 &w.app,
                 &op.method,
                 &call.path_and_query,
-                w.tokens.get(&caller).map(String::as_str),
+                token,
                 &call.headers,
                 call.body.clone(),
             )
             .await;
             walked += 1;
+            // A hidden record is answered exactly as one that does not exist: its id reveals
+            // nothing.
+            if expected == Expect::Hidden {
+                let (s, c, t) = send(
+                    &w.app,
+                    &op.method,
+                    &ghost.path_and_query,
+                    token,
+                    &ghost.headers,
+                    ghost.body.clone(),
+                )
+                .await;
+                if (s, &c, message(&t)) != (status, &code, message(&text)) {
+                    problems.push(format!(
+                        "{key} as {caller:?}: the hidden record is answered {status} {code} {:?}, \
+                         a missing one {s} {c} {:?}",
+                        message(&text),
+                        message(&t)
+                    ));
+                }
+            }
             if !expected.admits(status) {
                 problems.push(format!(
                     "{key} as {caller:?}: expected {expected:?}, got {status} {code}"
