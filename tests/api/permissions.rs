@@ -2,7 +2,12 @@
 //! with a token of each role and as an inspector of another team, against fixtures made
 //! through the API (so every path parameter names a real record). The expected outcome of each
 //! cell is data ([`TABLE`]); an operation the spec has and the table lacks fails, as does a row
-//! the spec no longer has, so the matrix grows with the API.
+//! the spec no longer has, so the matrix grows with the API. Beyond the status class: no answer
+//! to team B names team A's records, a hidden record is answered exactly as a missing one, and
+//! team B's push cannot change team A's inspection.
+//!
+//! A new operation needs its row in [`TABLE`] and, when it names a new kind of record in its
+//! path or needs a query parameter, a fixture in `World::path_value` / `World::call`.
 
 use std::collections::{BTreeMap, BTreeSet};
 
