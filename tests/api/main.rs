@@ -8,6 +8,7 @@ mod checklists;
 mod errors;
 mod establishments;
 mod hostile;
+mod permissions;
 mod plans;
 mod spec;
 mod sync;
