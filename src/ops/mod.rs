@@ -475,5 +475,7 @@ pub use crate::audit::Ctx;
 pub use error::{Error, Result};
 
 pub mod inspection_flags;
+pub mod jobs;
 pub mod photos;
 pub mod sync;
+pub mod uploads;

@@ -1,6 +1,7 @@
 //! Photo bytes by tus 1.0: creation, resumable chunks, checksum 460, completion checks,
 //! content-addressed de-duplication, ownership.
 
+use foodcheck::audit::Ctx;
 use foodcheck::auth::Role;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -28,12 +29,11 @@ mod queue {
 
     /// Jobs survive in the database, are retried with backoff, and fail alone for good.
     async fn jobs_retry_with_backoff_then_fail(app: TestApp) {
-        use foodcheck::store::jobs;
+        use foodcheck::ops::jobs;
+        use foodcheck::store::jobs::enqueue;
         let mut tx = app.db().begin_write().await.unwrap();
-        jobs::enqueue(tx.conn(), "test.job", "{}", 2).await.unwrap();
-        jobs::enqueue(tx.conn(), "test.other", "{}", 2)
-            .await
-            .unwrap();
+        enqueue(tx.conn(), "test.job", "{}", 2).await.unwrap();
+        enqueue(tx.conn(), "test.other", "{}", 2).await.unwrap();
         tx.commit().await.unwrap();
         let first = jobs::claim(app.db(), 60_000).await.unwrap().unwrap();
         let second = jobs::claim(app.db(), 60_000).await.unwrap().unwrap();
@@ -68,9 +68,7 @@ mod queue {
         );
         // A worker that died mid-job: its lease runs out and the job is claimed again.
         let mut tx = app.db().begin_write().await.unwrap();
-        jobs::enqueue(tx.conn(), "test.lease", "{}", 3)
-            .await
-            .unwrap();
+        enqueue(tx.conn(), "test.lease", "{}", 3).await.unwrap();
         tx.commit().await.unwrap();
         let held = jobs::claim(app.db(), -1).await.unwrap().unwrap();
         let reclaimed = jobs::claim(app.db(), 60_000).await.unwrap().unwrap();
@@ -109,7 +107,7 @@ mod queue {
             .await
             .unwrap();
         assert_eq!(
-            foodcheck::http::uploads::sweep_expired(&app.state)
+            foodcheck::ops::uploads::sweep_expired(&app.state, &Ctx::system())
                 .await
                 .unwrap(),
             1
@@ -226,7 +224,7 @@ mod queue {
         drop(f);
         // Start-up finishes the third without any client.
         assert_eq!(
-            foodcheck::http::uploads::repair_stuck(&app.state)
+            foodcheck::ops::uploads::repair_stuck(&app.state, &Ctx::system())
                 .await
                 .unwrap(),
             2
@@ -262,7 +260,7 @@ mod queue {
         assert_eq!(status(photos[4].0.clone()).await, attached);
         // Each photo attached once, processing queued once each; no partial file left.
         assert_eq!(
-            foodcheck::store::jobs::counts(app.db(), "photo.process")
+            foodcheck::ops::jobs::counts(app.db(), "photo.process")
                 .await
                 .unwrap(),
             vec![("queued".to_string(), 5)]
@@ -338,6 +336,13 @@ fn jpeg(n: usize, seed: u8) -> Vec<u8> {
     let mut v = vec![0xFF, 0xD8, 0xFF, 0xE0];
     v.extend((0..n - 4).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)));
     v
+}
+
+async fn count_blobs(app: &TestApp) -> i64 {
+    let mut conn = app.db().acquire().await.unwrap();
+    foodcheck::store::uploads::count_blobs(&mut conn)
+        .await
+        .unwrap()
 }
 
 fn hex_sha256(b: &[u8]) -> String {
@@ -612,12 +617,7 @@ async fn tus_upload_resumes_verifies_and_dedupes(app: TestApp) {
     // The same bytes for another photo record: stored once, complete at creation.
     let res = create(&app, &token, &twin, &bytes).await;
     assert_eq!((res.status().as_u16(), offset(&res)), (201, 300_000));
-    assert_eq!(
-        foodcheck::store::uploads::count_blobs(app.db())
-            .await
-            .unwrap(),
-        1
-    );
+    assert_eq!(count_blobs(&app).await, 1);
     // Reviewers see the record; uploads are the inspectors'.
     let res = create(&app, &admin, &photo, &bytes).await;
     assert_eq!(res.status(), 403);
@@ -735,12 +735,7 @@ async fn tus_refusals(app: TestApp) {
     )
     .await;
     assert_eq!(res.status(), 415);
-    assert_eq!(
-        foodcheck::store::uploads::count_blobs(app.db())
-            .await
-            .unwrap(),
-        0
-    );
+    assert_eq!(count_blobs(&app).await, 0);
     // Termination.
     let res = create(&app, &token, &other, &jpeg(50_000, 2)).await;
     let location = res.headers()["location"].to_str().unwrap().to_string();
@@ -925,7 +920,7 @@ async fn processing_and_download(app: TestApp) {
         .unwrap();
     assert_eq!(res.status(), 404);
     assert_eq!(
-        foodcheck::store::jobs::counts(app.db(), "photo.process")
+        foodcheck::ops::jobs::counts(app.db(), "photo.process")
             .await
             .unwrap(),
         vec![("done".to_string(), 1)]
@@ -1001,12 +996,7 @@ async fn dedupe_never_skips_proof_of_possession(app: TestApp) {
         .unwrap();
     assert_eq!(res.status(), 200);
     assert_eq!(res.bytes().await.unwrap().to_vec(), bytes);
-    assert_eq!(
-        foodcheck::store::uploads::count_blobs(app.db())
-            .await
-            .unwrap(),
-        1
-    );
+    assert_eq!(count_blobs(&app).await, 1);
 }
 
 /// A repeated POST for a photo record goes on with the caller's open upload; a team mate's
