@@ -474,6 +474,9 @@ mod error;
 pub use crate::audit::Ctx;
 pub use error::{Error, Result};
 
+pub mod bench;
 pub mod inspection_flags;
+pub mod jobs;
 pub mod photos;
 pub mod sync;
+pub mod uploads;
