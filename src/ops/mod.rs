@@ -474,6 +474,8 @@ mod error;
 pub use crate::audit::Ctx;
 pub use error::{Error, Result};
 
+pub mod accounts;
+pub mod checklists;
 pub mod inspection_flags;
 pub mod photos;
 pub mod sync;
