@@ -109,6 +109,8 @@ fn invalid_device(m: String) -> AppError {
 ///
 /// Failed attempts are throttled per username and per client address: past the limit the
 /// answer is 429 with `Retry-After` (seconds), whether or not the password is right.
+/// Logins to an existing account are recorded in the audit log, failed ones too (never the
+/// password).
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth",
     request_body = LoginRequest,
     responses(

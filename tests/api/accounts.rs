@@ -285,6 +285,19 @@ async fn account_use_cases_check_the_role(app: TestApp) {
         .await
         .unwrap();
     assert_eq!(n, 0);
+    // Checklist changes too.
+    let err = foodcheck::ops::checklists::publish(
+        app.db(),
+        &inspector,
+        foodcheck::store::checklists::DEFAULT_TEMPLATE_ID,
+        1,
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(err, foodcheck::ops::Error::Forbidden(_)),
+        "{err:?}"
+    );
     let err = accounts::disable_user(app.db(), &Ctx::system(), Target::Username("nobody"))
         .await
         .unwrap_err();

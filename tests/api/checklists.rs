@@ -128,6 +128,23 @@ async fn default_template_is_installed_and_published(app: TestApp) {
     assert_eq!(again, v);
     let (_, detail2) = app.get(&default_path(""), &inspector).await;
     assert_eq!(detail2["versions"].as_array().unwrap().len(), 1);
+
+    // Installed once, by the system; the later starts recorded nothing.
+    let events = [
+        audit_where(&app, "record_id = $1", DEFAULT_ID).await,
+        audit_where(&app, "record_id = $1", &format!("{DEFAULT_ID}/1")).await,
+    ]
+    .concat();
+    let actions: Vec<&str> = events.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        ["checklist_template_created", "checklist_version_created"]
+    );
+    assert!(events
+        .iter()
+        .all(|e| e.actor_id.is_none() && e.request_id.is_none()));
+    assert_eq!(events[1].change("status").1, "published");
+    assert_eq!(events[1].change("key_count").1, 7);
 }
 
 async fn draft_publish_and_immutability(app: TestApp) {
