@@ -19,7 +19,7 @@ pub async fn state(config: Config) -> anyhow::Result<AppState> {
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
     let db = Db::connect(&config.database_url(), config.db_max_connections).await?;
     db.migrate().await?;
-    crate::store::checklists::ensure_default(&db)
+    crate::ops::checklists::ensure_default(&db)
         .await
         .context("installing the default checklist template")?;
     let keys = match &config.jwt_secret {

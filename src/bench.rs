@@ -330,7 +330,7 @@ pub async fn run(opts: Options) -> anyhow::Result<Vec<Row>> {
         for backend in &backends {
             let scratch = Scratch::new(backend, opts.postgres_url.as_deref()).await?;
             seed_registry(&scratch.db, 100_000).await?;
-            store::checklists::ensure_default(&scratch.db).await?;
+            crate::ops::checklists::ensure_default(&scratch.db).await?;
             let inspectors = seed_inspectors(&scratch.db, 200, 1000).await?;
             let mut samples = Vec::new();
             for run in 0..5 {
@@ -392,17 +392,20 @@ pub async fn run(opts: Options) -> anyhow::Result<Vec<Row>> {
 async fn seed_inspectors(db: &Db, n: usize, conflicts: usize) -> anyhow::Result<Vec<String>> {
     let mut ids = Vec::new();
     for i in 0..n {
-        let user = store::users::create(
+        let new = crate::auth::NewUser::parse(
+            &format!("bench-inspector-{i}"),
+            crate::auth::Role::Inspector,
+            &format!("检查员{i}"),
+            Some(&format!("B{i:06}")),
+            None,
+        )
+        .map_err(anyhow::Error::msg)?;
+        // Never logged in: a placeholder, not a usable hash.
+        let user = crate::ops::accounts::create_user_with_hash(
             db,
-            store::users::NewUser {
-                username: &format!("bench-inspector-{i}"),
-                name: &format!("检查员{i}"),
-                role: crate::auth::Role::Inspector,
-                badge_no: Some(&format!("B{i:06}")),
-                phone: None,
-                // Never logged in: a placeholder, not a usable hash.
-                password_hash: "!",
-            },
+            &crate::audit::Ctx::system(),
+            &new,
+            "!",
         )
         .await?;
         ids.push(user.id);
