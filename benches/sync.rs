@@ -160,7 +160,7 @@ async fn plan_and_draw(
     )
     .await?;
     tx.commit().await?;
-    foodcheck::ops::draw_plan(db, &id, "bench", None, "bench")
+    foodcheck::ops::draw_plan(db, &foodcheck::ops::Ctx::system(), &id, "bench", None)
         .await
         .map_err(|e| anyhow::anyhow!("draw: {e}"))?;
     Ok(())

@@ -5,7 +5,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
-use crate::store::{self, establishments::Upsert, Db};
+use crate::ops::Ctx;
+use crate::store::{self, Db};
 
 pub struct Options {
     /// Admin URL of a PostgreSQL server; a throwaway database is created on it.
@@ -146,21 +147,7 @@ pub fn registry_xlsx(n: usize) -> anyhow::Result<Vec<u8>> {
 
 async fn seed_registry(db: &Db, n: usize) -> anyhow::Result<()> {
     let rows = tokio::task::spawn_blocking(move || crate::demo::establishments(n, 7)).await??;
-    let ids: Vec<String> = (0..rows.len())
-        .map(|_| uuid::Uuid::new_v4().to_string())
-        .collect();
-    let upserts: Vec<Upsert> = rows
-        .iter()
-        .zip(&ids)
-        .map(|((input, warnings), id)| Upsert {
-            id,
-            input,
-            warnings,
-        })
-        .collect();
-    let mut tx = db.begin_write().await?;
-    store::establishments::upsert_many(tx.conn(), &upserts, store::now_ms()).await?;
-    tx.commit().await?;
+    crate::ops::demo::add_establishments(db, &Ctx::system(), &rows, 7, 0).await?;
     if db.backend() == store::Backend::Postgres {
         sqlx::query("ANALYZE establishments")
             .execute(db.pool())
@@ -186,9 +173,9 @@ pub async fn run(opts: Options) -> anyhow::Result<Vec<Row>> {
                 let start = Instant::now();
                 let report = crate::ops::import_establishments(
                     &scratch.db,
+                    &Ctx::system(),
                     xlsx.clone(),
                     false,
-                    None,
                     &|_, _| {},
                 )
                 .await
@@ -335,37 +322,26 @@ pub async fn run(opts: Options) -> anyhow::Result<Vec<Row>> {
             let inspectors = seed_inspectors(&scratch.db, 200, 1000).await?;
             let mut samples = Vec::new();
             for run in 0..5 {
-                let plan_id = uuid::Uuid::new_v4().to_string();
-                let mut tx = scratch.db.begin_write().await?;
-                store::plans::insert_plan(
-                    tx.conn(),
-                    &store::plans::NewPlan {
-                        id: &plan_id,
-                        name: "bench",
-                        round_title: "bench",
-                        theme: "bench",
-                        period_start: "2024-03-01",
-                        period_end: "2024-03-31",
-                        due_date: "2024-03-31",
-                        template_id: store::checklists::DEFAULT_TEMPLATE_ID,
-                        template_version: 1,
-                        pool_filter: "{}",
-                        quotas: r#"{"weighted":{"total":500,"weights":{"A":1,"B":2,"C":3,"D":4}}}"#,
-                        exclude_inspected_within_days: None,
-                        inspector_ids: &serde_json::to_string(&inspectors)?,
-                        team_size: 2,
-                        created_by: "bench",
-                    },
-                )
-                .await?;
-                tx.commit().await?;
+                let raw: crate::plan::RawPlan = serde_json::from_value(serde_json::json!({
+                    "name": "bench", "round_title": "bench", "theme": "bench",
+                    "period_start": "2024-03-01", "period_end": "2024-03-31",
+                    "due_date": "2024-03-31",
+                    "template_id": store::checklists::DEFAULT_TEMPLATE_ID,
+                    "template_version": 1,
+                    "quotas": {"weighted": {"total": 500, "weights": {"A": 1, "B": 2, "C": 3, "D": 4}}},
+                    "inspector_ids": inspectors,
+                    "team_size": 2,
+                }))?;
+                let plan_id = crate::ops::plans::create_plan(&scratch.db, &Ctx::system(), raw)
+                    .await?
+                    .id;
                 let start = Instant::now();
                 let (row, _) = crate::ops::draw_plan(
                     &scratch.db,
+                    &Ctx::system(),
                     &plan_id,
                     &format!("bench seed {run}"),
                     None,
-                    "bench",
                 )
                 .await
                 .map_err(|e| anyhow::anyhow!("draw failed: {e}"))?;
@@ -418,19 +394,16 @@ async fn seed_inspectors(db: &Db, n: usize, conflicts: usize) -> anyhow::Result<
     ))
     .fetch_all(db.pool())
     .await?;
-    let mut tx = db.begin_write().await?;
-    for (k, (est,)) in picks.iter().enumerate() {
-        store::plans::insert_conflict(
-            tx.conn(),
-            &uuid::Uuid::new_v4().to_string(),
-            &ids[k % n],
-            est,
-            "bench",
-            "bench",
-        )
-        .await?;
-    }
-    tx.commit().await?;
+    let conflicts: Vec<crate::ops::plans::NewConflict> = picks
+        .iter()
+        .enumerate()
+        .map(|(k, (est,))| crate::ops::plans::NewConflict {
+            inspector_id: ids[k % n].clone(),
+            establishment_id: est.clone(),
+            reason: "bench".into(),
+        })
+        .collect();
+    crate::ops::plans::declare_conflicts(db, &Ctx::system(), &conflicts).await?;
     Ok(ids)
 }
 

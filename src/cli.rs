@@ -231,7 +231,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             seed,
         } => {
             let db = open_db(&config).await?;
-            let result = crate::demo::fill(&db, establishments, seed).await;
+            let result =
+                crate::ops::demo::fill(&db, &crate::ops::Ctx::system(), establishments, seed).await;
             db.close().await;
             let accounts = result?;
             println!("demo district filled: {establishments} establishments in 宝坻区; accounts:");
@@ -277,7 +278,14 @@ async fn import_file(db: &Db, bytes: Vec<u8>, dry_run: bool) -> anyhow::Result<(
             bar.set_position(done);
         }
     };
-    let outcome = crate::ops::import_establishments(db, bytes, dry_run, None, &progress).await;
+    let outcome = crate::ops::import_establishments(
+        db,
+        &crate::ops::Ctx::system(),
+        bytes,
+        dry_run,
+        &progress,
+    )
+    .await;
     bar.finish_and_clear();
     let print_problems = |label: &str, problems: &[crate::establishment::import::RowProblem]| {
         for p in problems {
@@ -319,7 +327,7 @@ async fn import_file(db: &Db, bytes: Vec<u8>, dry_run: bool) -> anyhow::Result<(
             )
         }
         Err(crate::ops::ImportFailure::File(e)) => bail!("{e}"),
-        Err(crate::ops::ImportFailure::Internal(e)) => Err(e),
+        Err(crate::ops::ImportFailure::Failed(e)) => Err(e.into()),
     }
 }
 

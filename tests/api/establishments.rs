@@ -44,7 +44,8 @@ fn body(n: u32) -> Value {
 }
 
 async fn count(app: &TestApp) -> i64 {
-    foodcheck::store::establishments::count(app.db())
+    let mut conn = app.db().acquire().await.unwrap();
+    foodcheck::store::establishments::count(&mut conn)
         .await
         .unwrap()
 }

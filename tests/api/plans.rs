@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use foodcheck::auth::Role;
 use foodcheck::establishment::{Category, EstablishmentInput, EstablishmentStatus, RiskGrade};
-use foodcheck::plan::draw;
+use foodcheck::plan::{draw, TaskState};
 use foodcheck::store::{self, establishments::Upsert};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -314,11 +314,13 @@ async fn draw_matches_an_independent_computation_and_survives_restart(app: TestA
     assert!(!diffs.is_empty());
 
     // One changed pool member (a grade) changes the pool hash of the next round.
-    let changed = store::establishments::get(app.db(), &pool[0].0.to_string())
+    let mut conn = app.db().acquire().await.unwrap();
+    let changed = store::establishments::get(&mut conn, &pool[0].0.to_string())
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(changed.risk_grade, "A");
+    drop(conn);
+    assert_eq!(changed.risk_grade, RiskGrade::A);
     sqlx::query("UPDATE establishments SET risk_grade = 'B' WHERE id = $1")
         .bind(changed.id)
         .execute(app.db().pool())
@@ -724,11 +726,15 @@ async fn exclusion_and_must_check_items(app: TestApp) {
     // ones still open in the first round.
     let submitted = items[0]["id"].as_str().unwrap();
     let mut tx = app.db().begin_write().await.unwrap();
-    assert!(
-        store::plans::set_task_state(tx.conn(), submitted, "assigned", "submitted", None)
-            .await
-            .unwrap()
-    );
+    assert!(store::plans::set_task_state(
+        tx.conn(),
+        submitted,
+        TaskState::Assigned,
+        TaskState::Submitted,
+        None
+    )
+    .await
+    .unwrap());
     tx.commit().await.unwrap();
     seed(&app, 7_100, &grades(&[(RiskGrade::D, 3)]), "周良街道").await;
     let mut body = plan_body(&ids, json!({"explicit": {"D": 3}}));
