@@ -808,14 +808,15 @@ impl AuditRow {
 
 /// The audit events about one record, oldest first.
 pub async fn audit_of(app: &TestApp, record_type: &str, record_id: &str) -> Vec<AuditRow> {
-    let rows: Vec<(
+    type Row = (
         Option<String>,
         Option<String>,
         Option<String>,
         Option<String>,
         String,
         String,
-    )> = sqlx::query_as(
+    );
+    let rows: Vec<Row> = sqlx::query_as(
         "SELECT actor_id, actor_role, device_id, request_id, action, changes FROM audit_events \
          WHERE record_type = $1 AND record_id = $2 ORDER BY id",
     )
