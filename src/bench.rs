@@ -276,7 +276,10 @@ pub async fn run(opts: Options) -> anyhow::Result<Vec<Row>> {
                 let mut samples = Vec::new();
                 for i in 0..31 {
                     let start = Instant::now();
-                    let (rows, total) = store::establishments::search(&scratch.db, &search).await?;
+                    let (rows, total) = {
+                        let mut conn = scratch.db.acquire().await?;
+                        store::establishments::search(&mut conn, &search).await?
+                    };
                     let elapsed = start.elapsed();
                     if i > 0 {
                         samples.push(elapsed); // the first run warms the caches

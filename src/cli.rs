@@ -246,17 +246,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             plan: Some(plan), ..
         }) => {
             let db = open_db(&config).await?;
-            let mut conn = db.acquire().await?;
-            let row = store::plans::get_plan(&mut conn, &plan).await?;
-            let json = match row.and_then(|p| p.current_draw_id) {
-                Some(draw_id) => store::plans::draw_record(&mut conn, &draw_id).await?,
-                None => None,
-            };
-            drop(conn);
+            let current = crate::ops::plans::current_record(&db, &plan).await;
             db.close().await;
-            let json =
-                json.with_context(|| format!("plan {plan} does not exist or has not been drawn"))?;
-            report_verification(verify_record_text(&json)?)
+            let (_, record) = current
+                .with_context(|| format!("plan {plan} does not exist or has not been drawn"))?;
+            report_verification((
+                "full record (establishments and teams)".into(),
+                crate::plan::draw::verify_record(&record),
+            ))
         }
         Command::Openapi { .. }
         | Command::Bench { .. }

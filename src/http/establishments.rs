@@ -358,7 +358,8 @@ async fn list_establishments(
         page,
         page_size,
     };
-    let (rows, total) = store::establishments::search(&state.db, &search).await?;
+    let mut conn = state.db.acquire().await?;
+    let (rows, total) = store::establishments::search(&mut conn, &search).await?;
     let items = rows
         .into_iter()
         .map(|r| {

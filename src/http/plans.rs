@@ -142,10 +142,11 @@ async fn list_plans(
     ApiQuery(p): ApiQuery<PageParams>,
 ) -> AppResult<Json<PlanPage>> {
     let (page, page_size) = paging(&p)?;
-    let (rows, total) = store::plans::list_plans(&state.db, page, page_size).await?;
+    let mut conn = state.db.acquire().await?;
+    let (rows, total) = store::plans::list_plans(&mut conn, page, page_size).await?;
     let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
     let mut progress =
-        store::plans::progress(&state.db, &ids, &state.config.time_zone.today()).await?;
+        store::plans::progress(&mut conn, &ids, &state.config.time_zone.today()).await?;
     let items = rows
         .into_iter()
         .map(|r| {
@@ -232,14 +233,13 @@ async fn get_plan(
     let plan = store::plans::get_plan(&mut conn, &id)
         .await?
         .ok_or_else(|| AppError::not_found("no such plan"))?;
-    drop(conn);
     let mut progress = store::plans::progress(
-        &state.db,
+        &mut conn,
         std::slice::from_ref(&plan.id),
         &state.config.time_zone.today(),
     )
     .await?;
-    let draws = store::plans::draws_of(&state.db, &plan.id)
+    let draws = store::plans::draws_of(&mut conn, &plan.id)
         .await?
         .into_iter()
         .map(DrawSummary::from)
@@ -511,8 +511,9 @@ async fn list_conflicts(
         page: p.page,
         page_size: p.page_size,
     })?;
+    let mut conn = state.db.acquire().await?;
     let (rows, total) = store::plans::list_conflicts(
-        &state.db,
+        &mut conn,
         p.inspector_id.as_deref(),
         p.establishment_id.as_deref(),
         page,

@@ -104,7 +104,8 @@ async fn public_draw(
     ApiPath(id): ApiPath<String>,
 ) -> AppResult<Json<PublicDraw>> {
     let (plan, record) = load(&state, &id).await?;
-    let draws = store::plans::draws_of(&state.db, &plan.id).await?;
+    let mut conn = state.db.acquire().await?;
+    let draws = store::plans::draws_of(&mut conn, &plan.id).await?;
     let info = |d: &store::plans::DrawRow| PublicDrawInfo {
         seq: d.seq,
         seed: d.seed.clone(),
@@ -120,7 +121,6 @@ async fn public_draw(
         .find(|d| Some(&d.id) == plan.current_draw_id.as_ref())
         .ok_or_else(|| AppError::Internal(anyhow::anyhow!("current draw missing")))?;
     let ids: Vec<String> = record.outcome.drawn.iter().map(|u| u.to_string()).collect();
-    let mut conn = state.db.acquire().await?;
     let rows: HashMap<String, crate::establishment::Establishment> =
         store::establishments::by_ids(&mut conn, &ids)
             .await?

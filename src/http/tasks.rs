@@ -105,7 +105,8 @@ fn view(t: TaskRow, team: Vec<TeamMember>, today: &str) -> TaskView {
 async fn with_teams(state: &AppState, rows: Vec<TaskRow>) -> AppResult<Vec<TaskView>> {
     let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
     let mut teams: HashMap<String, Vec<TeamMember>> = HashMap::new();
-    for (task, inspector, name, badge, _) in store::plans::members_of(&state.db, &ids).await? {
+    let mut conn = state.db.acquire().await?;
+    for (task, inspector, name, badge, _) in store::plans::members_of(&mut conn, &ids).await? {
         teams.entry(task).or_default().push(TeamMember {
             inspector_id: inspector,
             name,
@@ -175,7 +176,9 @@ async fn list_tasks(
         page,
         page_size,
     };
-    let (rows, total) = store::plans::list_tasks(&state.db, &filter).await?;
+    let mut conn = state.db.acquire().await?;
+    let (rows, total) = store::plans::list_tasks(&mut conn, &filter).await?;
+    drop(conn);
     Ok(Json(TaskPage {
         items: with_teams(&state, rows).await?,
         total_count: total,

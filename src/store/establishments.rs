@@ -2,7 +2,6 @@
 
 use sqlx::{AnyConnection, FromRow};
 
-use super::Db;
 use crate::establishment::{
     Category, Establishment, EstablishmentInput, EstablishmentStatus, QuantGrade, RiskGrade,
     StoredLocation, Warning,
@@ -306,7 +305,10 @@ const M_PER_DEG: f64 = 6_371_008.8 * std::f64::consts::PI / 180.0;
 
 /// One page of matches and the total count. With `near`, results are ordered by distance;
 /// otherwise by sign name.
-pub async fn search(db: &Db, s: &Search) -> Result<(Vec<Establishment>, i64), sqlx::Error> {
+pub async fn search(
+    conn: &mut AnyConnection,
+    s: &Search,
+) -> Result<(Vec<Establishment>, i64), sqlx::Error> {
     let mut clauses: Vec<String> = Vec::new();
     let mut params: Vec<Param> = Vec::new();
     let push = |params: &mut Vec<Param>, p: Param| {
@@ -388,7 +390,7 @@ pub async fn search(db: &Db, s: &Search) -> Result<(Vec<Establishment>, i64), sq
         )
     };
     let rows = bind_params(sqlx::query(&sql), &params)
-        .fetch_all(db.pool())
+        .fetch_all(&mut *conn)
         .await?;
     use sqlx::Row;
     let mut total = 0i64;
@@ -401,7 +403,7 @@ pub async fn search(db: &Db, s: &Search) -> Result<(Vec<Establishment>, i64), sq
         // Past the last page: the window gave no count, ask for it.
         let sql = format!("SELECT COUNT(*) FROM establishments {where_sql}");
         let count: i64 = bind_params(sqlx::query(&sql), &params)
-            .fetch_one(db.pool())
+            .fetch_one(&mut *conn)
             .await?
             .try_get(0)?;
         total = count;

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use sqlx::{AnyConnection, FromRow};
 
-use super::{backend_of, now_ms, placeholders, Db};
+use super::{backend_of, now_ms, placeholders};
 use crate::plan::{Plan, PlanStatus, TaskState};
 
 /// A plan as stored; decoded into [`Plan`] before it leaves the store.
@@ -129,7 +129,7 @@ pub async fn get_plan(conn: &mut AnyConnection, id: &str) -> Result<Option<Plan>
 }
 
 pub async fn list_plans(
-    db: &Db,
+    conn: &mut AnyConnection,
     page: u32,
     page_size: u32,
 ) -> Result<(Vec<Plan>, i64), sqlx::Error> {
@@ -137,10 +137,10 @@ pub async fn list_plans(
     let rows: Vec<PlanRow> = sqlx::query_as(&format!(
         "SELECT {PLAN_COLUMNS} FROM plans ORDER BY created_at DESC, id LIMIT {page_size} OFFSET {offset}"
     ))
-    .fetch_all(db.pool())
+    .fetch_all(&mut *conn)
     .await?;
     let (total,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM plans")
-        .fetch_one(db.pool())
+        .fetch_one(&mut *conn)
         .await?;
     let plans = rows
         .into_iter()
@@ -162,7 +162,7 @@ pub struct Progress {
 
 /// Progress of each plan's current draw, for up to a page of plans at once.
 pub async fn progress(
-    db: &Db,
+    conn: &mut AnyConnection,
     plan_ids: &[String],
     today: &str,
 ) -> Result<HashMap<String, Progress>, sqlx::Error> {
@@ -184,7 +184,7 @@ pub async fn progress(
     for id in plan_ids {
         q = q.bind(id.as_str());
     }
-    for (plan, state, n, overdue) in q.fetch_all(db.pool()).await? {
+    for (plan, state, n, overdue) in q.fetch_all(&mut *conn).await? {
         let p = out.entry(plan).or_default();
         match TaskState::try_from(state).map_err(|e| decode_err("tasks.state", e))? {
             TaskState::Assigned => p.assigned = n,
@@ -357,12 +357,15 @@ pub struct DrawRow {
 
 const DRAW_COLUMNS: &str = "id, plan_id, seq, seed, algorithm, pool_hash, pool_size, drawn_count, reason, drawn_by, drawn_at, superseded_at";
 
-pub async fn draws_of(db: &Db, plan_id: &str) -> Result<Vec<DrawRow>, sqlx::Error> {
+pub async fn draws_of(
+    conn: &mut AnyConnection,
+    plan_id: &str,
+) -> Result<Vec<DrawRow>, sqlx::Error> {
     sqlx::query_as(&format!(
         "SELECT {DRAW_COLUMNS} FROM draws WHERE plan_id = $1 ORDER BY seq"
     ))
     .bind(plan_id)
-    .fetch_all(db.pool())
+    .fetch_all(&mut *conn)
     .await
 }
 
@@ -616,7 +619,10 @@ pub struct TaskFilter {
     pub page_size: u32,
 }
 
-pub async fn list_tasks(db: &Db, f: &TaskFilter) -> Result<(Vec<TaskRow>, i64), sqlx::Error> {
+pub async fn list_tasks(
+    conn: &mut AnyConnection,
+    f: &TaskFilter,
+) -> Result<(Vec<TaskRow>, i64), sqlx::Error> {
     let mut clauses: Vec<String> = Vec::new();
     let mut params: Vec<String> = Vec::new();
     let push = |params: &mut Vec<String>, v: &str| {
@@ -650,14 +656,14 @@ pub async fn list_tasks(db: &Db, f: &TaskFilter) -> Result<(Vec<TaskRow>, i64), 
     for p in &params {
         q = q.bind(p.as_str());
     }
-    let rows = q.fetch_all(db.pool()).await?;
+    let rows = q.fetch_all(&mut *conn).await?;
     let count_sql =
         format!("SELECT COUNT(*) FROM tasks t JOIN plans p ON p.id = t.plan_id {where_sql}");
     let mut q = sqlx::query_as::<_, (i64,)>(&count_sql);
     for p in &params {
         q = q.bind(p.as_str());
     }
-    let (total,) = q.fetch_one(db.pool()).await?;
+    let (total,) = q.fetch_one(&mut *conn).await?;
     Ok((rows, total))
 }
 
@@ -671,9 +677,12 @@ pub async fn get_task(conn: &mut AnyConnection, id: &str) -> Result<Option<TaskR
 /// A team member: (task id, inspector id, name, badge number, position).
 pub type Member = (String, String, String, Option<String>, i64);
 
-pub async fn members_of(db: &Db, task_ids: &[String]) -> Result<Vec<Member>, sqlx::Error> {
+pub async fn members_of(
+    conn: &mut AnyConnection,
+    task_ids: &[String],
+) -> Result<Vec<Member>, sqlx::Error> {
     let mut out = Vec::new();
-    let backend = db.backend();
+    let backend = backend_of(conn);
     for chunk in task_ids.chunks(500) {
         let list = placeholders(backend, 1, chunk.len());
         let sql = format!(
@@ -684,7 +693,7 @@ pub async fn members_of(db: &Db, task_ids: &[String]) -> Result<Vec<Member>, sql
         for id in chunk {
             q = q.bind(id.as_str());
         }
-        out.extend(q.fetch_all(db.pool()).await?);
+        out.extend(q.fetch_all(&mut *conn).await?);
     }
     Ok(out)
 }
@@ -780,7 +789,7 @@ pub async fn get_conflict(
 }
 
 pub async fn list_conflicts(
-    db: &Db,
+    conn: &mut AnyConnection,
     inspector_id: Option<&str>,
     establishment_id: Option<&str>,
     page: u32,
@@ -795,14 +804,14 @@ pub async fn list_conflicts(
     ))
     .bind(inspector_id)
     .bind(establishment_id)
-    .fetch_all(db.pool())
+    .fetch_all(&mut *conn)
     .await?;
     let (total,): (i64,) = sqlx::query_as(&format!(
         "SELECT COUNT(*) FROM inspector_conflicts c WHERE {filter}"
     ))
     .bind(inspector_id)
     .bind(establishment_id)
-    .fetch_one(db.pool())
+    .fetch_one(&mut *conn)
     .await?;
     Ok((rows, total))
 }
