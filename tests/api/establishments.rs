@@ -21,6 +21,7 @@ both_backends!(
     formula_like_cells_are_warned,
     registry_writes_record_typed_audit_events,
     import_records_counts_and_the_file_hash,
+    demo_fill_is_one_recorded_use_case,
 );
 
 /// Valid USCCs (check characters verified by the algorithm).
@@ -1003,4 +1004,49 @@ async fn import_records_counts_and_the_file_hash(app: TestApp) {
     assert_eq!(e.change("rows"), Some((Value::Null, json!(2))));
     // `updated: 0` is recorded too (a count, not a change from something).
     assert_eq!(e.change("updated"), Some((Value::Null, json!(0))));
+}
+
+async fn demo_fill_is_one_recorded_use_case(app: TestApp) {
+    use foodcheck::audit::{Actor, Ctx};
+    // Only admins (or the system, as the CLI runs it) may fill; a refusal writes nothing.
+    let before = audit_count(&app).await;
+    let reviewer = Ctx::new(Actor::user("someone", Role::Reviewer, None), None);
+    let refused = foodcheck::ops::demo::fill(app.db(), &reviewer, 5, 1).await;
+    assert!(
+        matches!(refused, Err(foodcheck::ops::Error::Forbidden(_))),
+        "{refused:?}"
+    );
+    assert_eq!(audit_count(&app).await, before);
+    let accounts = foodcheck::ops::demo::fill(app.db(), &Ctx::system(), 25, 1)
+        .await
+        .unwrap();
+    assert_eq!(count(&app).await, 25);
+    let events = audit_of(&app, "batch", "demo").await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    let e = &events[0];
+    assert_eq!(e.action, "demo_filled");
+    assert_eq!(
+        (e.actor_id.as_deref(), e.actor_role.as_deref()),
+        (None, None)
+    );
+    assert_eq!(e.change("establishments"), Some((Value::Null, json!(25))));
+    assert_eq!(
+        e.change("accounts"),
+        Some((Value::Null, json!(accounts.len())))
+    );
+    assert_eq!(e.change("seed"), Some((Value::Null, json!(1))));
+    // A second fill is refused: the database is no longer empty.
+    let again = foodcheck::ops::demo::fill(app.db(), &Ctx::system(), 5, 2).await;
+    assert!(
+        matches!(
+            again,
+            Err(foodcheck::ops::Error::Conflict {
+                code: "not_empty",
+                ..
+            })
+        ),
+        "{again:?}"
+    );
+    assert_eq!(count(&app).await, 25);
+    assert_eq!(audit_of(&app, "batch", "demo").await.len(), 1);
 }
