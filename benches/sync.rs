@@ -14,7 +14,7 @@ use foodcheck::checklist::rule::ResultRule;
 use foodcheck::checklist::{Item, Section, TemplateContent};
 use foodcheck::config::{Config, Secret};
 use foodcheck::ops::sync::{pull, push, Syncer};
-use foodcheck::store::{self, establishments::Upsert, Db};
+use foodcheck::store::Db;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -108,19 +108,7 @@ async fn registry(db: &Db, n: usize, town: &str, seed: u64) -> anyhow::Result<()
             .unwrap(),
         );
     }
-    let ids: Vec<String> = (0..n).map(|_| Uuid::new_v4().to_string()).collect();
-    let ups: Vec<Upsert> = rows
-        .iter()
-        .zip(&ids)
-        .map(|((input, w), id)| Upsert {
-            id,
-            input,
-            warnings: w,
-        })
-        .collect();
-    let mut tx = db.begin_write().await?;
-    store::establishments::upsert_many(tx.conn(), &ups, store::now_ms()).await?;
-    tx.commit().await?;
+    foodcheck::ops::demo::add_establishments(db, &Ctx::system(), &rows, seed, 0).await?;
     Ok(())
 }
 
@@ -135,33 +123,19 @@ async fn plan_and_draw(
     inspectors: &[String],
     total: u32,
 ) -> anyhow::Result<()> {
-    let id = Uuid::new_v4().to_string();
-    let mut tx = db.begin_write().await?;
-    store::plans::insert_plan(
-        tx.conn(),
-        &store::plans::NewPlan {
-            id: &id,
-            name: "bench",
-            round_title: "bench",
-            theme: "bench",
-            period_start: "2024-03-01",
-            period_end: "2024-03-31",
-            due_date: "2099-03-31",
-            template_id: template,
-            template_version: 1,
-            pool_filter: &json!({"towns": [town]}).to_string(),
-            quotas:
-                &json!({"weighted": {"total": total, "weights": {"A": 1, "B": 1, "C": 1, "D": 1}}})
-                    .to_string(),
-            exclude_inspected_within_days: None,
-            inspector_ids: &serde_json::to_string(inspectors)?,
-            team_size: 2,
-            created_by: "bench",
-        },
-    )
-    .await?;
-    tx.commit().await?;
-    foodcheck::ops::draw_plan(db, &id, "bench", None, "bench")
+    let raw: foodcheck::plan::RawPlan = serde_json::from_value(json!({
+        "name": "bench", "round_title": "bench", "theme": "bench",
+        "period_start": "2024-03-01", "period_end": "2024-03-31", "due_date": "2099-03-31",
+        "template_id": template, "template_version": 1,
+        "filter": {"towns": [town]},
+        "quotas": {"weighted": {"total": total, "weights": {"A": 1, "B": 1, "C": 1, "D": 1}}},
+        "inspector_ids": inspectors,
+        "team_size": 2,
+    }))?;
+    let id = foodcheck::ops::plans::create_plan(db, &Ctx::system(), raw)
+        .await?
+        .id;
+    foodcheck::ops::draw_plan(db, &Ctx::system(), &id, "bench", None)
         .await
         .map_err(|e| anyhow::anyhow!("draw: {e}"))?;
     Ok(())

@@ -5,8 +5,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
-use crate::audit::Ctx;
-use crate::store::{self, establishments::Upsert, Db};
+use crate::ops::Ctx;
+use crate::store::{self, Db};
 
 pub struct Options {
     /// Admin URL of a PostgreSQL server; a throwaway database is created on it.
@@ -147,19 +147,7 @@ pub fn registry_xlsx(n: usize) -> anyhow::Result<Vec<u8>> {
 
 async fn seed_registry(db: &Db, n: usize) -> anyhow::Result<()> {
     let rows = tokio::task::spawn_blocking(move || crate::demo::establishments(n, 7)).await??;
-    let ids: Vec<String> = (0..rows.len())
-        .map(|_| uuid::Uuid::new_v4().to_string())
-        .collect();
-    let upserts: Vec<Upsert> = rows
-        .iter()
-        .zip(&ids)
-        .map(|((input, warnings), id)| Upsert {
-            id,
-            input,
-            warnings,
-        })
-        .collect();
-    crate::ops::bench::seed_registry(db, &Ctx::system(), &upserts).await?;
+    crate::ops::demo::add_establishments(db, &Ctx::system(), &rows, 7, 0).await?;
     if db.backend() == store::Backend::Postgres {
         sqlx::query("ANALYZE establishments")
             .execute(db.pool())
@@ -185,9 +173,9 @@ pub async fn run(opts: Options) -> anyhow::Result<Vec<Row>> {
                 let start = Instant::now();
                 let report = crate::ops::import_establishments(
                     &scratch.db,
+                    &Ctx::system(),
                     xlsx.clone(),
                     false,
-                    None,
                     &|_, _| {},
                 )
                 .await
@@ -288,7 +276,10 @@ pub async fn run(opts: Options) -> anyhow::Result<Vec<Row>> {
                 let mut samples = Vec::new();
                 for i in 0..31 {
                     let start = Instant::now();
-                    let (rows, total) = store::establishments::search(&scratch.db, &search).await?;
+                    let (rows, total) = {
+                        let mut conn = scratch.db.acquire().await?;
+                        store::establishments::search(&mut conn, &search).await?
+                    };
                     let elapsed = start.elapsed();
                     if i > 0 {
                         samples.push(elapsed); // the first run warms the caches
@@ -334,36 +325,26 @@ pub async fn run(opts: Options) -> anyhow::Result<Vec<Row>> {
             let inspectors = seed_inspectors(&scratch.db, 200, 1000).await?;
             let mut samples = Vec::new();
             for run in 0..5 {
-                let plan_id = uuid::Uuid::new_v4().to_string();
-                crate::ops::bench::seed_plan(
-                    &scratch.db,
-                    &Ctx::system(),
-                    &store::plans::NewPlan {
-                        id: &plan_id,
-                        name: "bench",
-                        round_title: "bench",
-                        theme: "bench",
-                        period_start: "2024-03-01",
-                        period_end: "2024-03-31",
-                        due_date: "2024-03-31",
-                        template_id: store::checklists::DEFAULT_TEMPLATE_ID,
-                        template_version: 1,
-                        pool_filter: "{}",
-                        quotas: r#"{"weighted":{"total":500,"weights":{"A":1,"B":2,"C":3,"D":4}}}"#,
-                        exclude_inspected_within_days: None,
-                        inspector_ids: &serde_json::to_string(&inspectors)?,
-                        team_size: 2,
-                        created_by: "bench",
-                    },
-                )
-                .await?;
+                let raw: crate::plan::RawPlan = serde_json::from_value(serde_json::json!({
+                    "name": "bench", "round_title": "bench", "theme": "bench",
+                    "period_start": "2024-03-01", "period_end": "2024-03-31",
+                    "due_date": "2024-03-31",
+                    "template_id": store::checklists::DEFAULT_TEMPLATE_ID,
+                    "template_version": 1,
+                    "quotas": {"weighted": {"total": 500, "weights": {"A": 1, "B": 2, "C": 3, "D": 4}}},
+                    "inspector_ids": inspectors,
+                    "team_size": 2,
+                }))?;
+                let plan_id = crate::ops::plans::create_plan(&scratch.db, &Ctx::system(), raw)
+                    .await?
+                    .id;
                 let start = Instant::now();
                 let (row, _) = crate::ops::draw_plan(
                     &scratch.db,
+                    &Ctx::system(),
                     &plan_id,
                     &format!("bench seed {run}"),
                     None,
-                    "bench",
                 )
                 .await
                 .map_err(|e| anyhow::anyhow!("draw failed: {e}"))?;
@@ -401,13 +382,8 @@ async fn seed_inspectors(db: &Db, n: usize, conflicts: usize) -> anyhow::Result<
         )
         .map_err(anyhow::Error::msg)?;
         // Never logged in: a placeholder, not a usable hash.
-        let user = crate::ops::accounts::create_user_with_hash(
-            db,
-            &crate::audit::Ctx::system(),
-            &new,
-            "!",
-        )
-        .await?;
+        let user =
+            crate::ops::accounts::create_user_with_hash(db, &Ctx::system(), &new, "!").await?;
         ids.push(user.id);
     }
     let (establishments,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM establishments")
@@ -419,12 +395,16 @@ async fn seed_inspectors(db: &Db, n: usize, conflicts: usize) -> anyhow::Result<
     ))
     .fetch_all(db.pool())
     .await?;
-    let pairs: Vec<(&str, &str)> = picks
+    let conflicts: Vec<crate::ops::plans::NewConflict> = picks
         .iter()
         .enumerate()
-        .map(|(k, (est,))| (ids[k % n].as_str(), est.as_str()))
+        .map(|(k, (est,))| crate::ops::plans::NewConflict {
+            inspector_id: ids[k % n].clone(),
+            establishment_id: est.clone(),
+            reason: "bench".into(),
+        })
         .collect();
-    crate::ops::bench::seed_conflicts(db, &Ctx::system(), &pairs).await?;
+    crate::ops::plans::declare_conflicts(db, &Ctx::system(), &conflicts).await?;
     Ok(ids)
 }
 

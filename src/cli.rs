@@ -256,7 +256,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             seed,
         } => {
             let db = open_db(&config).await?;
-            let result = crate::demo::fill(&db, establishments, seed).await;
+            let result =
+                crate::ops::demo::fill(&db, &crate::ops::Ctx::system(), establishments, seed).await;
             db.close().await;
             let accounts = result?;
             println!("demo district filled: {establishments} establishments in 宝坻区; accounts:");
@@ -270,17 +271,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             plan: Some(plan), ..
         }) => {
             let db = open_db(&config).await?;
-            let mut conn = db.acquire().await?;
-            let row = store::plans::get_plan(&mut conn, &plan).await?;
-            let json = match row.and_then(|p| p.current_draw_id) {
-                Some(draw_id) => store::plans::draw_record(&mut conn, &draw_id).await?,
-                None => None,
-            };
-            drop(conn);
+            let current = crate::ops::plans::current_record(&db, &plan).await;
             db.close().await;
-            let json =
-                json.with_context(|| format!("plan {plan} does not exist or has not been drawn"))?;
-            report_verification(verify_record_text(&json)?)
+            let (_, record) = current
+                .with_context(|| format!("plan {plan} does not exist or has not been drawn"))?;
+            report_verification((
+                "full record (establishments and teams)".into(),
+                crate::plan::draw::verify_record(&record),
+            ))
         }
         Command::Openapi { .. }
         | Command::Bench { .. }
@@ -302,7 +300,14 @@ async fn import_file(db: &Db, bytes: Vec<u8>, dry_run: bool) -> anyhow::Result<(
             bar.set_position(done);
         }
     };
-    let outcome = crate::ops::import_establishments(db, bytes, dry_run, None, &progress).await;
+    let outcome = crate::ops::import_establishments(
+        db,
+        &crate::ops::Ctx::system(),
+        bytes,
+        dry_run,
+        &progress,
+    )
+    .await;
     bar.finish_and_clear();
     let print_problems = |label: &str, problems: &[crate::establishment::import::RowProblem]| {
         for p in problems {
@@ -344,7 +349,7 @@ async fn import_file(db: &Db, bytes: Vec<u8>, dry_run: bool) -> anyhow::Result<(
             )
         }
         Err(crate::ops::ImportFailure::File(e)) => bail!("{e}"),
-        Err(crate::ops::ImportFailure::Internal(e)) => Err(e),
+        Err(crate::ops::ImportFailure::Failed(e)) => Err(e.into()),
     }
 }
 

@@ -1,15 +1,15 @@
 //! `foodcheck demo-data`: a realistic demo district (宝坻区, Tianjin) in an empty database, so a
-//! newcomer sees a working system at once. Deterministic for a given seed.
+//! newcomer sees a working system at once. Deterministic for a given seed. Pure generation
+//! only: `ops::demo::fill` writes it.
 
 use anyhow::bail;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::auth::{password, Role};
+use crate::auth::Role;
 use crate::establishment::codes::Uscc;
 use crate::establishment::{EstablishmentInput, RawEstablishment, Warning};
-use crate::store::{self, establishments::Upsert, Db};
 
 const TOWNS: [&str; 14] = [
     "宝平街道",
@@ -78,9 +78,13 @@ const KINDS: [(&str, &[&str], u32); 10] = [
 const GRADES: [(&str, u32); 4] = [("A", 20), ("B", 45), ("C", 28), ("D", 7)];
 const USCC_ALPHABET: &[u8] = b"0123456789ABCDEFGHJKLMNPQRTUWXY";
 
-pub struct DemoAccount {
+/// A demo account to create, with its generated password.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DemoUser {
     pub username: String,
     pub role: Role,
+    pub name: String,
+    pub badge_no: Option<String>,
     pub password: String,
 }
 
@@ -190,70 +194,46 @@ pub fn establishments(
     Ok(out)
 }
 
-/// Fills an empty database; refuses when it already holds users or establishments.
-pub async fn fill(db: &Db, n_establishments: usize, seed: u64) -> anyhow::Result<Vec<DemoAccount>> {
-    if !store::users::list(db).await?.is_empty() || store::establishments::count(db).await? > 0 {
-        bail!("the database is not empty; demo-data only fills a new database");
-    }
+/// The demo accounts (pure, deterministic): an admin, a reviewer, a lab and twelve
+/// inspectors, each with a generated password.
+pub fn accounts(seed: u64) -> Vec<DemoUser> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed);
-    let mut accounts = vec![
-        ("admin", Role::Admin, "管理员", None),
-        ("reviewer", Role::Reviewer, "餐饮监管科 审核员", None),
-        ("lab", Role::Lab, "天津市宝坻区食品检验所", None),
+    let mut accounts: Vec<(String, Role, String, Option<String>)> = vec![
+        ("admin".into(), Role::Admin, "管理员".into(), None),
+        (
+            "reviewer".into(),
+            Role::Reviewer,
+            "餐饮监管科 审核员".into(),
+            None,
+        ),
+        (
+            "lab".into(),
+            Role::Lab,
+            "天津市宝坻区食品检验所".into(),
+            None,
+        ),
     ];
     const SURNAMES: [&str; 12] = [
         "张", "王", "李", "赵", "刘", "陈", "杨", "黄", "周", "吴", "徐", "孙",
     ];
-    let inspectors: Vec<(String, String, String)> = (1..=12)
-        .map(|i| {
-            (
-                format!("inspector{i:02}"),
-                format!("{}执法{i}", SURNAMES[i - 1]),
-                format!("12011520{i:04}"),
-            )
-        })
-        .collect();
-    for (u, name, badge) in &inspectors {
+    for i in 1..=12 {
         accounts.push((
-            u.as_str(),
+            format!("inspector{i:02}"),
             Role::Inspector,
-            name.as_str(),
-            Some(badge.as_str()),
+            format!("{}执法{i}", SURNAMES[i - 1]),
+            Some(format!("12011520{i:04}")),
         ));
     }
-    let mut out = Vec::new();
-    for (username, role, name, badge) in accounts {
-        let pw = random_password(&mut rng);
-        let hash = password::hash_password(pw.clone()).await?;
-        let new = crate::auth::NewUser::parse(username, role, name, badge, None)
-            .map_err(anyhow::Error::msg)?;
-        crate::ops::accounts::create_user_with_hash(db, &crate::audit::Ctx::system(), &new, &hash)
-            .await?;
-        out.push(DemoAccount {
-            username: username.to_string(),
+    accounts
+        .into_iter()
+        .map(|(username, role, name, badge_no)| DemoUser {
+            password: random_password(&mut rng),
+            username,
             role,
-            password: pw,
-        });
-    }
-    let rows =
-        tokio::task::spawn_blocking(move || establishments(n_establishments, seed)).await??;
-    let ids: Vec<String> = (0..rows.len())
-        .map(|_| uuid::Uuid::new_v4().to_string())
-        .collect();
-    let upserts: Vec<Upsert> = rows
-        .iter()
-        .zip(&ids)
-        .map(|((input, warnings), id)| Upsert {
-            id,
-            input,
-            warnings,
+            name,
+            badge_no,
         })
-        .collect();
-    let mut tx = db.begin_write().await?;
-    store::establishments::upsert_many(tx.conn(), &upserts, store::now_ms()).await?;
-    store::audit(tx.conn(), None, "demo.fill", "establishments", "-", None).await?;
-    tx.commit().await?;
-    Ok(out)
+        .collect()
 }
 
 #[cfg(test)]
@@ -278,5 +258,19 @@ mod tests {
             .filter(|(e, _)| e.risk_grade == crate::establishment::RiskGrade::B)
             .count();
         assert!(d > 0 && bb > d);
+    }
+
+    #[test]
+    fn demo_accounts_cover_every_role_and_are_deterministic() {
+        let a = accounts(1);
+        assert_eq!(a, accounts(1));
+        assert_ne!(a[0].password, accounts(2)[0].password);
+        for role in [Role::Admin, Role::Reviewer, Role::Lab, Role::Inspector] {
+            assert!(a.iter().any(|u| u.role == role));
+        }
+        assert!(a
+            .iter()
+            .filter(|u| u.role == Role::Inspector)
+            .all(|u| u.badge_no.is_some()));
     }
 }

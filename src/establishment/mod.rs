@@ -194,6 +194,44 @@ pub struct EstablishmentInput {
     pub location: Option<Location>,
 }
 
+/// A stored location: the point as given, and normalised to WGS-84.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct StoredLocation {
+    pub lng: f64,
+    pub lat: f64,
+    pub crs: Crs,
+    pub wgs84_lng: f64,
+    pub wgs84_lat: f64,
+}
+
+/// A registry entry as stored: the one shape every view (API, draw, public page, audit event)
+/// is derived from. Serialises the record's own fields (what audit events diff), not its id
+/// or timestamps.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Establishment {
+    #[serde(skip)]
+    pub id: String,
+    pub sign_name: String,
+    pub licensed_name: String,
+    pub uscc: Option<String>,
+    pub license_no: Option<String>,
+    pub category: Category,
+    pub address: String,
+    pub town: String,
+    pub risk_grade: RiskGrade,
+    pub quant_grade: Option<QuantGrade>,
+    pub status: EstablishmentStatus,
+    pub contact_name: Option<String>,
+    pub contact_phone: Option<String>,
+    pub location: Option<StoredLocation>,
+    pub warnings: Vec<Warning>,
+    /// Unix milliseconds.
+    #[serde(skip)]
+    pub created_at: i64,
+    #[serde(skip)]
+    pub updated_at: i64,
+}
+
 /// A non-fatal finding about an input (stored anyway), e.g. a USCC whose check character fails.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Warning {

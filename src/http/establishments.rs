@@ -15,11 +15,11 @@ use super::{rfc3339, AppState};
 use crate::auth::Role;
 use crate::error::{AppError, AppResult, ErrorEnvelope};
 use crate::establishment::{
-    Category, EstablishmentInput, EstablishmentStatus, RawEstablishment, RiskGrade, Warning,
+    Category, Establishment, EstablishmentStatus, RawEstablishment, RiskGrade, Warning,
 };
 use crate::geo::{Crs, Location};
 use crate::ops::{self, ImportFailure, ImportReport};
-use crate::store::{self, establishments::EstablishmentRow};
+use crate::store;
 
 pub fn router(import_limit: usize) -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -154,40 +154,33 @@ pub struct EstablishmentView {
     pub distance_m: Option<f64>,
 }
 
-impl From<EstablishmentRow> for EstablishmentView {
-    fn from(r: EstablishmentRow) -> Self {
-        let location = match (r.raw_lng, r.raw_lat, r.crs, r.lng, r.lat) {
-            (Some(lng), Some(lat), Some(crs), Some(wlng), Some(wlat)) => Some(LocationView {
-                lng,
-                lat,
-                crs,
-                wgs84_lng: wlng,
-                wgs84_lat: wlat,
-            }),
-            _ => None,
-        };
+impl From<Establishment> for EstablishmentView {
+    fn from(e: Establishment) -> Self {
         EstablishmentView {
-            category_label: Category::parse(&r.category)
-                .map(|c| c.label_zh())
-                .unwrap_or("")
-                .to_string(),
-            id: r.id,
-            sign_name: r.sign_name,
-            licensed_name: r.licensed_name,
-            uscc: r.uscc,
-            license_no: r.license_no,
-            category: r.category,
-            address: r.address,
-            town: r.town,
-            risk_grade: r.risk_grade,
-            quant_grade: r.quant_grade,
-            status: r.status,
-            contact_name: r.contact_name,
-            contact_phone: r.contact_phone,
-            location,
-            warnings: serde_json::from_str(&r.warnings).unwrap_or_default(),
-            created_at: rfc3339(r.created_at),
-            updated_at: rfc3339(r.updated_at),
+            id: e.id,
+            sign_name: e.sign_name,
+            licensed_name: e.licensed_name,
+            uscc: e.uscc,
+            license_no: e.license_no,
+            category: e.category.code().to_string(),
+            category_label: e.category.label_zh().to_string(),
+            address: e.address,
+            town: e.town,
+            risk_grade: e.risk_grade.as_str().to_string(),
+            quant_grade: e.quant_grade.map(|q| q.as_str().to_string()),
+            status: e.status.as_str().to_string(),
+            contact_name: e.contact_name,
+            contact_phone: e.contact_phone,
+            location: e.location.map(|l| LocationView {
+                lng: l.lng,
+                lat: l.lat,
+                crs: l.crs.as_str().to_string(),
+                wgs84_lng: l.wgs84_lng,
+                wgs84_lat: l.wgs84_lat,
+            }),
+            warnings: e.warnings,
+            created_at: rfc3339(e.created_at),
+            updated_at: rfc3339(e.updated_at),
             distance_m: None,
         }
     }
@@ -235,28 +228,6 @@ pub struct SearchParams {
     pub page_size: Option<u32>,
 }
 
-fn duplicate_error(e: &sqlx::Error) -> Option<AppError> {
-    if !store::is_unique_violation(e) {
-        return None;
-    }
-    let text = e.to_string();
-    let which = if text.contains("uscc") {
-        "统一社会信用代码 (uscc)"
-    } else {
-        "许可证编号 (license_no)"
-    };
-    Some(AppError::conflict(
-        "duplicate",
-        format!("another establishment already has this {which}"),
-    ))
-}
-
-fn validate(body: EstablishmentBody) -> AppResult<(EstablishmentInput, Vec<Warning>)> {
-    body.into_raw()
-        .validate()
-        .map_err(AppError::validation_failed)
-}
-
 /// Register an establishment (admin).
 #[utoipa::path(post, path = "/api/v1/establishments", tag = "establishments", security(("bearer" = [])),
     request_body = EstablishmentBody,
@@ -270,32 +241,8 @@ async fn create_establishment(
     user: Authorized<Admins>,
     ApiJson(body): ApiJson<EstablishmentBody>,
 ) -> AppResult<(StatusCode, Json<EstablishmentView>)> {
-    let (input, warnings) = validate(body)?;
-    let id = uuid::Uuid::new_v4().to_string();
-    let mut tx = state.db.begin_write().await?;
-    let upsert = store::establishments::Upsert {
-        id: &id,
-        input: &input,
-        warnings: &warnings,
-    };
-    if let Err(e) = store::establishments::upsert_many(tx.conn(), &[upsert], store::now_ms()).await
-    {
-        return Err(duplicate_error(&e).unwrap_or_else(|| e.into()));
-    }
-    store::audit(
-        tx.conn(),
-        Some(&user.id),
-        "establishment.create",
-        "establishment",
-        &id,
-        None,
-    )
-    .await?;
-    tx.commit().await?;
-    let row = store::establishments::get(&state.db, &id)
-        .await?
-        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("created establishment vanished")))?;
-    Ok((StatusCode::CREATED, Json(row.into())))
+    let created = ops::establishments::create(&state.db, &user.ctx(), body.into_raw()).await?;
+    Ok((StatusCode::CREATED, Json(created.into())))
 }
 
 /// Replace an establishment's record (admin).
@@ -314,27 +261,8 @@ async fn update_establishment(
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<EstablishmentBody>,
 ) -> AppResult<Json<EstablishmentView>> {
-    let (input, warnings) = validate(body)?;
-    let mut tx = state.db.begin_write().await?;
-    match store::establishments::update(tx.conn(), &id, &input, &warnings, store::now_ms()).await {
-        Ok(true) => {}
-        Ok(false) => return Err(AppError::not_found("no such establishment")),
-        Err(e) => return Err(duplicate_error(&e).unwrap_or_else(|| e.into())),
-    }
-    store::audit(
-        tx.conn(),
-        Some(&user.id),
-        "establishment.update",
-        "establishment",
-        &id,
-        None,
-    )
-    .await?;
-    tx.commit().await?;
-    let row = store::establishments::get(&state.db, &id)
-        .await?
-        .ok_or_else(|| AppError::not_found("no such establishment"))?;
-    Ok(Json(row.into()))
+    let updated = ops::establishments::update(&state.db, &user.ctx(), &id, body.into_raw()).await?;
+    Ok(Json(updated.into()))
 }
 
 /// Read one establishment (admin, reviewer).
@@ -348,7 +276,8 @@ async fn get_establishment(
 ) -> AppResult<Json<EstablishmentView>> {
     // Inspectors read establishments through their tasks only.
     user.require(&[Role::Admin, Role::Reviewer])?;
-    let row = store::establishments::get(&state.db, &id)
+    let mut conn = state.db.acquire().await?;
+    let row = store::establishments::get(&mut conn, &id)
         .await?
         .ok_or_else(|| AppError::not_found("no such establishment"))?;
     Ok(Json(row.into()))
@@ -429,11 +358,14 @@ async fn list_establishments(
         page,
         page_size,
     };
-    let (rows, total) = store::establishments::search(&state.db, &search).await?;
+    let mut conn = state.db.acquire().await?;
+    let (rows, total) = store::establishments::search(&mut conn, &search).await?;
     let items = rows
         .into_iter()
         .map(|r| {
-            let point = r.lng.zip(r.lat).map(|(x, y)| geo_types::Point::new(x, y));
+            let point = r
+                .location
+                .map(|l| geo_types::Point::new(l.wgs84_lng, l.wgs84_lat));
             let mut v = EstablishmentView::from(r);
             if let (Some((lng, lat, _)), Some(p)) = (near, point) {
                 v.distance_m = Some(
@@ -500,14 +432,8 @@ async fn import_establishments(
     RawBody(body): RawBody,
 ) -> AppResult<Json<ImportReport>> {
     let dry_run = params.dry_run.unwrap_or(false);
-    match ops::import_establishments(
-        &state.db,
-        body.to_vec(),
-        dry_run,
-        Some(&user.id),
-        &|_, _| {},
-    )
-    .await
+    match ops::import_establishments(&state.db, &user.ctx(), body.to_vec(), dry_run, &|_, _| {})
+        .await
     {
         Ok(report) => Ok(Json(report)),
         Err(ImportFailure::Rows(report)) => Err(AppError::unprocessable_with(
@@ -530,7 +456,7 @@ async fn import_establishments(
             }
             other => AppError::unprocessable("invalid_table", other.to_string()),
         }),
-        Err(ImportFailure::Internal(e)) => Err(AppError::Internal(e)),
+        Err(ImportFailure::Failed(e)) => Err(e.into()),
     }
 }
 

@@ -13,11 +13,12 @@ use utoipa_axum::routes;
 use super::extract::{Admins, ApiJson, ApiPath, ApiQuery, Authorized, Office};
 use super::{rfc3339, AppState};
 use crate::error::{AppError, AppResult, ErrorEnvelope};
+use crate::ops;
 use crate::plan::draw::{self, DrawRecord};
-use crate::plan::{PoolFilter, RawPlan};
+use crate::plan::{Plan, PlanStatus, PoolFilter, RawPlan};
 use crate::store::{
     self,
-    plans::{DrawRow, PlanRow, Progress},
+    plans::{ConflictRow, DrawRow, Progress},
 };
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -74,35 +75,34 @@ pub struct PlanView {
     pub inspector_ids: Vec<String>,
     pub team_size: i64,
     /// `draft` (not drawn yet) or `drawn`.
-    pub status: String,
+    pub status: PlanStatus,
     pub current_draw_id: Option<String>,
     pub progress: ProgressView,
     /// RFC 3339.
     pub created_at: String,
 }
 
-fn plan_view(p: PlanRow, progress: Option<Progress>) -> AppResult<PlanView> {
-    let internal = |e: serde_json::Error| AppError::Internal(e.into());
-    Ok(PlanView {
-        filter: serde_json::from_str(&p.pool_filter).map_err(internal)?,
-        quotas: serde_json::from_str(&p.quotas).map_err(internal)?,
-        inspector_ids: serde_json::from_str(&p.inspector_ids).map_err(internal)?,
+fn plan_view(p: Plan, progress: Option<Progress>) -> PlanView {
+    PlanView {
         id: p.id,
         name: p.name,
         round_title: p.round_title,
         theme: p.theme,
-        period_start: p.period_start,
-        period_end: p.period_end,
-        due_date: p.due_date,
+        period_start: p.period_start.to_string(),
+        period_end: p.period_end.to_string(),
+        due_date: p.due_date.to_string(),
         template_id: p.template_id,
         template_version: p.template_version,
+        filter: p.filter,
+        quotas: p.quotas,
         exclude_inspected_within_days: p.exclude_inspected_within_days,
+        inspector_ids: p.inspector_ids,
         team_size: p.team_size,
         status: p.status,
         current_draw_id: p.current_draw_id,
         progress: progress.unwrap_or_default().into(),
         created_at: rfc3339(p.created_at),
-    })
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -142,17 +142,18 @@ async fn list_plans(
     ApiQuery(p): ApiQuery<PageParams>,
 ) -> AppResult<Json<PlanPage>> {
     let (page, page_size) = paging(&p)?;
-    let (rows, total) = store::plans::list_plans(&state.db, page, page_size).await?;
+    let mut conn = state.db.acquire().await?;
+    let (rows, total) = store::plans::list_plans(&mut conn, page, page_size).await?;
     let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
     let mut progress =
-        store::plans::progress(&state.db, &ids, &state.config.time_zone.today()).await?;
+        store::plans::progress(&mut conn, &ids, &state.config.time_zone.today()).await?;
     let items = rows
         .into_iter()
         .map(|r| {
             let p = progress.remove(&r.id);
             plan_view(r, p)
         })
-        .collect::<AppResult<_>>()?;
+        .collect();
     Ok(Json(PlanPage {
         items,
         total_count: total,
@@ -173,82 +174,8 @@ async fn create_plan(
     user: Authorized<Admins>,
     ApiJson(raw): ApiJson<RawPlan>,
 ) -> AppResult<(StatusCode, Json<PlanView>)> {
-    let spec = raw.validate().map_err(AppError::validation_failed)?;
-    let version =
-        store::checklists::version(&state.db, &spec.template_id, spec.template_version).await?;
-    let mut errors = Vec::new();
-    match version {
-        Some(v) if v.meta.status.as_str() == "published" => {}
-        Some(_) => errors.push(crate::establishment::FieldError::new(
-            "template_version",
-            "not_published",
-            "the checklist version is a draft; publish it first",
-        )),
-        None => errors.push(crate::establishment::FieldError::new(
-            "template_id",
-            "unknown_template",
-            "no such checklist template version",
-        )),
-    }
-    let ids: Vec<String> = spec.inspector_ids.iter().map(|u| u.to_string()).collect();
-    let mut conn = state.db.acquire().await?;
-    let active = store::plans::active_inspectors(&mut conn, &ids).await?;
-    drop(conn);
-    if active.len() != ids.len() {
-        let known: std::collections::HashSet<&str> =
-            active.iter().map(|(id, _, _)| id.as_str()).collect();
-        let missing: Vec<&str> = ids
-            .iter()
-            .map(String::as_str)
-            .filter(|i| !known.contains(i))
-            .collect();
-        errors.push(crate::establishment::FieldError::new(
-            "inspector_ids",
-            "not_an_inspector",
-            format!("not active inspectors: {}", missing.join(", ")),
-        ));
-    }
-    if !errors.is_empty() {
-        return Err(AppError::validation_failed(errors));
-    }
-    let id = uuid::Uuid::new_v4().to_string();
-    let filter = to_json(&spec.filter)?;
-    let quotas = to_json(&spec.quotas)?;
-    let inspectors = to_json(&ids)?;
-    let (ps, pe, dd) = (
-        spec.period_start.to_string(),
-        spec.period_end.to_string(),
-        spec.due_date.to_string(),
-    );
-    let new = store::plans::NewPlan {
-        id: &id,
-        name: &spec.name,
-        round_title: &spec.round_title,
-        theme: &spec.theme,
-        period_start: &ps,
-        period_end: &pe,
-        due_date: &dd,
-        template_id: &spec.template_id,
-        template_version: spec.template_version,
-        pool_filter: &filter,
-        quotas: &quotas,
-        exclude_inspected_within_days: spec.exclude_inspected_within_days.map(i64::from),
-        inspector_ids: &inspectors,
-        team_size: i64::from(spec.team_size),
-        created_by: &user.id,
-    };
-    let mut tx = state.db.begin_write().await?;
-    store::plans::insert_plan(tx.conn(), &new).await?;
-    store::audit(tx.conn(), Some(&user.id), "plan.create", "plan", &id, None).await?;
-    let row = store::plans::get_plan(tx.conn(), &id)
-        .await?
-        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("plan vanished")))?;
-    tx.commit().await?;
-    Ok((StatusCode::CREATED, Json(plan_view(row, None)?)))
-}
-
-fn to_json<T: Serialize>(v: &T) -> AppResult<String> {
-    serde_json::to_string(v).map_err(|e| AppError::Internal(e.into()))
+    let plan = ops::plans::create_plan(&state.db, &user.ctx(), raw).await?;
+    Ok((StatusCode::CREATED, Json(plan_view(plan, None))))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -306,21 +233,20 @@ async fn get_plan(
     let plan = store::plans::get_plan(&mut conn, &id)
         .await?
         .ok_or_else(|| AppError::not_found("no such plan"))?;
-    drop(conn);
     let mut progress = store::plans::progress(
-        &state.db,
+        &mut conn,
         std::slice::from_ref(&plan.id),
         &state.config.time_zone.today(),
     )
     .await?;
-    let draws = store::plans::draws_of(&state.db, &plan.id)
+    let draws = store::plans::draws_of(&mut conn, &plan.id)
         .await?
         .into_iter()
         .map(DrawSummary::from)
         .collect();
     let p = progress.remove(&plan.id);
     Ok(Json(PlanDetail {
-        plan: plan_view(plan, p)?,
+        plan: plan_view(plan, p),
         draws,
     }))
 }
@@ -385,7 +311,7 @@ async fn draw_view(state: &AppState, row: DrawRow, record: &DrawRecord) -> AppRe
             .map(|(id, name, badge)| (id, (name, badge)))
             .collect();
     drop(conn);
-    let by_id: HashMap<String, store::establishments::EstablishmentRow> =
+    let by_id: HashMap<String, crate::establishment::Establishment> =
         rows.into_iter().map(|r| (r.id.clone(), r)).collect();
     let teams: HashMap<uuid::Uuid, &draw::Team> = record
         .outcome
@@ -412,7 +338,9 @@ async fn draw_view(state: &AppState, row: DrawRow, record: &DrawRecord) -> AppRe
                 sign_name: e.map(|e| e.sign_name.clone()).unwrap_or_default(),
                 licensed_name: e.map(|e| e.licensed_name.clone()).unwrap_or_default(),
                 address: e.map(|e| e.address.clone()).unwrap_or_default(),
-                risk_grade: e.map(|e| e.risk_grade.clone()).unwrap_or_default(),
+                risk_grade: e
+                    .map(|e| e.risk_grade.as_str().to_string())
+                    .unwrap_or_default(),
                 team: teams
                     .get(id)
                     .map(|t| {
@@ -462,8 +390,14 @@ async fn run_draw(
     ApiPath(id): ApiPath<String>,
     ApiJson(req): ApiJson<DrawRequest>,
 ) -> AppResult<(StatusCode, Json<DrawView>)> {
-    let (row, record) =
-        crate::ops::draw_plan(&state.db, &id, &req.seed, req.reason.as_deref(), &user.id).await?;
+    let (row, record) = ops::draw_plan(
+        &state.db,
+        &user.ctx(),
+        &id,
+        &req.seed,
+        req.reason.as_deref(),
+    )
+    .await?;
     Ok((
         StatusCode::CREATED,
         Json(draw_view(&state, row, &record).await?),
@@ -479,22 +413,6 @@ pub struct VerifyResult {
     pub differences: Vec<String>,
 }
 
-async fn current_record(state: &AppState, plan_id: &str) -> AppResult<(String, DrawRecord)> {
-    let mut conn = state.db.acquire().await?;
-    let plan = store::plans::get_plan(&mut conn, plan_id)
-        .await?
-        .ok_or_else(|| AppError::not_found("no such plan"))?;
-    let draw_id = plan
-        .current_draw_id
-        .ok_or_else(|| AppError::not_found("the plan has not been drawn"))?;
-    let json = store::plans::draw_record(&mut conn, &draw_id)
-        .await?
-        .ok_or_else(|| AppError::not_found("no draw record"))?;
-    let record: DrawRecord =
-        serde_json::from_str(&json).map_err(|e| AppError::Internal(e.into()))?;
-    Ok((draw_id, record))
-}
-
 /// Recompute the current draw from its stored record and compare (admin, reviewer).
 #[utoipa::path(post, path = "/api/v1/plans/{id}/draw/verify", tag = "plans", security(("bearer" = [])),
     params(("id" = String, Path, description = "Plan id")),
@@ -504,7 +422,7 @@ async fn verify_draw(
     _: Authorized<Office>,
     ApiPath(id): ApiPath<String>,
 ) -> AppResult<Json<VerifyResult>> {
-    let (draw_id, record) = current_record(&state, &id).await?;
+    let (draw_id, record) = ops::plans::current_record(&state.db, &id).await?;
     let differences = tokio::task::spawn_blocking(move || draw::verify_record(&record))
         .await
         .map_err(|e| AppError::Internal(e.into()))?;
@@ -517,16 +435,18 @@ async fn verify_draw(
 
 /// The full internal draw record `{input, outcome}` (admin), for
 /// `foodcheck draw verify --record FILE`. It holds inspector ids and declared conflicts, so it
-/// is not public; the public record is at `/public/v1/plans/{id}/draw/record`.
+/// is not public; the public record is at `/public/v1/plans/{id}/draw/record`. Each download
+/// is recorded in the audit log (`personal_data_exported`).
 #[utoipa::path(get, path = "/api/v1/plans/{id}/draw/record", tag = "plans", security(("bearer" = [])),
     params(("id" = String, Path, description = "Plan id")),
     responses((status = 200, description = "DrawRecord JSON", body = Object), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)))]
 async fn draw_record(
     State(state): State<AppState>,
-    _: Authorized<Admins>,
+    user: Authorized<Admins>,
     ApiPath(id): ApiPath<String>,
 ) -> AppResult<Json<DrawRecord>> {
-    Ok(Json(current_record(&state, &id).await?.1))
+    let record = ops::plans::export_draw_record(&state.db, &user.ctx(), &id).await?;
+    Ok(Json(record))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -546,6 +466,20 @@ pub struct ConflictView {
     pub sign_name: String,
     pub reason: String,
     pub created_at: String,
+}
+
+impl From<ConflictRow> for ConflictView {
+    fn from(r: ConflictRow) -> Self {
+        ConflictView {
+            id: r.id,
+            inspector_id: r.inspector_id,
+            inspector_name: r.inspector_name,
+            establishment_id: r.establishment_id,
+            sign_name: r.sign_name,
+            reason: r.reason,
+            created_at: rfc3339(r.created_at),
+        }
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -577,26 +511,16 @@ async fn list_conflicts(
         page: p.page,
         page_size: p.page_size,
     })?;
+    let mut conn = state.db.acquire().await?;
     let (rows, total) = store::plans::list_conflicts(
-        &state.db,
+        &mut conn,
         p.inspector_id.as_deref(),
         p.establishment_id.as_deref(),
         page,
         page_size,
     )
     .await?;
-    let items = rows
-        .into_iter()
-        .map(|r| ConflictView {
-            id: r.id,
-            inspector_id: r.inspector_id,
-            inspector_name: r.inspector_name,
-            establishment_id: r.establishment_id,
-            sign_name: r.sign_name,
-            reason: r.reason,
-            created_at: rfc3339(r.created_at),
-        })
-        .collect();
+    let items = rows.into_iter().map(ConflictView::from).collect();
     Ok(Json(ConflictPage {
         items,
         total_count: total,
@@ -618,71 +542,13 @@ async fn create_conflict(
     user: Authorized<Admins>,
     ApiJson(b): ApiJson<ConflictBody>,
 ) -> AppResult<(StatusCode, Json<ConflictView>)> {
-    let reason = b.reason.trim();
-    if reason.is_empty() || reason.chars().count() > 500 {
-        return Err(AppError::unprocessable(
-            "validation_failed",
-            "reason must be 1 to 500 characters",
-        ));
-    }
-    let mut tx = state.db.begin_write().await?;
-    let inspector =
-        store::plans::active_inspectors(tx.conn(), std::slice::from_ref(&b.inspector_id)).await?;
-    let Some((_, inspector_name, _)) = inspector.into_iter().next() else {
-        return Err(AppError::unprocessable(
-            "validation_failed",
-            "inspector_id is not an active inspector",
-        ));
+    let conflict = ops::plans::NewConflict {
+        inspector_id: b.inspector_id,
+        establishment_id: b.establishment_id,
+        reason: b.reason,
     };
-    let est =
-        store::establishments::by_ids(tx.conn(), std::slice::from_ref(&b.establishment_id)).await?;
-    let Some(est) = est.into_iter().next() else {
-        return Err(AppError::unprocessable(
-            "validation_failed",
-            "no such establishment",
-        ));
-    };
-    let id = uuid::Uuid::new_v4().to_string();
-    if let Err(e) = store::plans::insert_conflict(
-        tx.conn(),
-        &id,
-        &b.inspector_id,
-        &b.establishment_id,
-        reason,
-        &user.id,
-    )
-    .await
-    {
-        if store::is_unique_violation(&e) {
-            return Err(AppError::conflict(
-                "duplicate",
-                "this conflict is already declared",
-            ));
-        }
-        return Err(e.into());
-    }
-    store::audit(
-        tx.conn(),
-        Some(&user.id),
-        "conflict.create",
-        "conflict",
-        &id,
-        None,
-    )
-    .await?;
-    tx.commit().await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(ConflictView {
-            id,
-            inspector_id: b.inspector_id,
-            inspector_name,
-            establishment_id: est.id,
-            sign_name: est.sign_name,
-            reason: reason.to_string(),
-            created_at: rfc3339(store::now_ms()),
-        }),
-    ))
+    let row = ops::plans::declare_conflict(&state.db, &user.ctx(), conflict).await?;
+    Ok((StatusCode::CREATED, Json(row.into())))
 }
 
 /// Withdraw a declared conflict (admin). Draws already made keep the conflicts they used.
@@ -694,19 +560,6 @@ async fn delete_conflict(
     user: Authorized<Admins>,
     ApiPath(id): ApiPath<String>,
 ) -> AppResult<StatusCode> {
-    let mut tx = state.db.begin_write().await?;
-    if !store::plans::delete_conflict(tx.conn(), &id).await? {
-        return Err(AppError::not_found("no such conflict"));
-    }
-    store::audit(
-        tx.conn(),
-        Some(&user.id),
-        "conflict.delete",
-        "conflict",
-        &id,
-        None,
-    )
-    .await?;
-    tx.commit().await?;
+    ops::plans::remove_conflict(&state.db, &user.ctx(), &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -78,7 +78,7 @@ pub struct PublicDraw {
     pub record_url: String,
 }
 
-async fn load(state: &AppState, plan_id: &str) -> AppResult<(store::plans::PlanRow, DrawRecord)> {
+async fn load(state: &AppState, plan_id: &str) -> AppResult<(crate::plan::Plan, DrawRecord)> {
     let mut conn = state.db.acquire().await?;
     let plan = store::plans::get_plan(&mut conn, plan_id)
         .await?
@@ -104,7 +104,8 @@ async fn public_draw(
     ApiPath(id): ApiPath<String>,
 ) -> AppResult<Json<PublicDraw>> {
     let (plan, record) = load(&state, &id).await?;
-    let draws = store::plans::draws_of(&state.db, &plan.id).await?;
+    let mut conn = state.db.acquire().await?;
+    let draws = store::plans::draws_of(&mut conn, &plan.id).await?;
     let info = |d: &store::plans::DrawRow| PublicDrawInfo {
         seq: d.seq,
         seed: d.seed.clone(),
@@ -120,8 +121,7 @@ async fn public_draw(
         .find(|d| Some(&d.id) == plan.current_draw_id.as_ref())
         .ok_or_else(|| AppError::Internal(anyhow::anyhow!("current draw missing")))?;
     let ids: Vec<String> = record.outcome.drawn.iter().map(|u| u.to_string()).collect();
-    let mut conn = state.db.acquire().await?;
-    let rows: HashMap<String, store::establishments::EstablishmentRow> =
+    let rows: HashMap<String, crate::establishment::Establishment> =
         store::establishments::by_ids(&mut conn, &ids)
             .await?
             .into_iter()
@@ -138,7 +138,7 @@ async fn public_draw(
                 licensed_name: e.licensed_name.clone(),
                 address: e.address.clone(),
                 town: e.town.clone(),
-                risk_grade: e.risk_grade.clone(),
+                risk_grade: e.risk_grade.as_str().to_string(),
             })
         })
         .collect();
@@ -147,8 +147,8 @@ async fn public_draw(
         plan_id: plan.id.clone(),
         round_title: plan.round_title,
         theme: plan.theme,
-        period_start: plan.period_start,
-        period_end: plan.period_end,
+        period_start: plan.period_start.to_string(),
+        period_end: plan.period_end.to_string(),
         draw: info(current),
         allocation: record.outcome.allocation.clone(),
         drawn,

@@ -69,7 +69,7 @@ pub struct TaskView {
 }
 
 fn view(t: TaskRow, team: Vec<TeamMember>, today: &str) -> TaskView {
-    let state = TaskState::parse(&t.state).unwrap_or(TaskState::Cancelled);
+    let state = t.state;
     TaskView {
         overdue: matches!(state, TaskState::Assigned | TaskState::InProgress)
             && t.due_date.as_str() < today,
@@ -105,7 +105,8 @@ fn view(t: TaskRow, team: Vec<TeamMember>, today: &str) -> TaskView {
 async fn with_teams(state: &AppState, rows: Vec<TaskRow>) -> AppResult<Vec<TaskView>> {
     let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
     let mut teams: HashMap<String, Vec<TeamMember>> = HashMap::new();
-    for (task, inspector, name, badge, _) in store::plans::members_of(&state.db, &ids).await? {
+    let mut conn = state.db.acquire().await?;
+    for (task, inspector, name, badge, _) in store::plans::members_of(&mut conn, &ids).await? {
         teams.entry(task).or_default().push(TeamMember {
             inspector_id: inspector,
             name,
@@ -152,11 +153,12 @@ async fn list_tasks(
     ApiQuery(p): ApiQuery<TaskParams>,
 ) -> AppResult<Json<TaskPage>> {
     user.require(&[Role::Admin, Role::Reviewer, Role::Inspector])?;
-    if let Some(s) = &p.state {
-        TaskState::parse(s).ok_or_else(|| {
+    let task_state = match &p.state {
+        Some(s) => Some(TaskState::parse(s).ok_or_else(|| {
             AppError::bad_request("bad_request", format!("unknown task state {s:?}"))
-        })?;
-    }
+        })?),
+        None => None,
+    };
     let page_size = p.page_size.unwrap_or(100);
     if !(1..=500).contains(&page_size) {
         return Err(AppError::bad_request(
@@ -168,13 +170,15 @@ async fn list_tasks(
     let is_inspector = user.role == Role::Inspector;
     let filter = store::plans::TaskFilter {
         plan_id: p.plan_id,
-        state: p.state,
+        state: task_state,
         member: is_inspector.then(|| user.id.clone()),
         current_only: is_inspector || !p.include_superseded.unwrap_or(false),
         page,
         page_size,
     };
-    let (rows, total) = store::plans::list_tasks(&state.db, &filter).await?;
+    let mut conn = state.db.acquire().await?;
+    let (rows, total) = store::plans::list_tasks(&mut conn, &filter).await?;
+    drop(conn);
     Ok(Json(TaskPage {
         items: with_teams(&state, rows).await?,
         total_count: total,
@@ -214,45 +218,6 @@ async fn get_task(
         .ok_or_else(|| AppError::not_found("no such task"))
 }
 
-async fn transition(
-    state: &AppState,
-    user: &AuthUser,
-    id: &str,
-    to: TaskState,
-    reason: Option<&str>,
-) -> AppResult<Json<TaskView>> {
-    let task = visible_task(state, user, id).await?;
-    let from = TaskState::parse(&task.state).unwrap_or(TaskState::Cancelled);
-    if !from.can_move_to(to) {
-        return Err(AppError::conflict(
-            "invalid_state",
-            format!(
-                "a task that is {} cannot become {}",
-                from.as_str(),
-                to.as_str()
-            ),
-        ));
-    }
-    let mut tx = state.db.begin_write().await?;
-    if !store::plans::set_task_state(tx.conn(), id, from.as_str(), to.as_str(), reason).await? {
-        return Err(AppError::conflict(
-            "invalid_state",
-            "the task changed meanwhile; reload it",
-        ));
-    }
-    store::audit(
-        tx.conn(),
-        Some(&user.id),
-        &format!("task.{}", to.as_str()),
-        "task",
-        id,
-        reason,
-    )
-    .await?;
-    tx.commit().await?;
-    get_task(State(state.clone()), user.clone(), ApiPath(id.to_string())).await
-}
-
 /// Start a task (an inspector of its team): `assigned` → `in_progress`. Syncing an inspection
 /// for the task does the same.
 #[utoipa::path(post, path = "/api/v1/tasks/{id}/start", tag = "tasks", security(("bearer" = [])),
@@ -265,7 +230,8 @@ async fn start_task(
     ApiPath(id): ApiPath<String>,
 ) -> AppResult<Json<TaskView>> {
     user.require(&[Role::Inspector])?;
-    transition(&state, &user, &id, TaskState::InProgress, None).await
+    crate::ops::tasks::start(&state.db, &user.ctx(), &id).await?;
+    get_task(State(state), user.0, ApiPath(id)).await
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -288,12 +254,6 @@ async fn cancel_task(
     ApiJson(req): ApiJson<CancelRequest>,
 ) -> AppResult<Json<TaskView>> {
     user.require(&[Role::Admin])?;
-    let reason = req.reason.trim();
-    if reason.is_empty() || reason.chars().count() > 500 {
-        return Err(AppError::unprocessable(
-            "validation_failed",
-            "reason must be 1 to 500 characters",
-        ));
-    }
-    transition(&state, &user, &id, TaskState::Cancelled, Some(reason)).await
+    crate::ops::tasks::cancel(&state.db, &user.ctx(), &id, &req.reason).await?;
+    get_task(State(state), user.0, ApiPath(id)).await
 }

@@ -240,6 +240,64 @@ impl RawPlan {
     }
 }
 
+/// Whether a plan has been drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PlanStatus {
+    /// Not drawn yet.
+    Draft,
+    /// Has a current draw.
+    Drawn,
+}
+
+impl PlanStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PlanStatus::Draft => "draft",
+            PlanStatus::Drawn => "drawn",
+        }
+    }
+    pub fn parse(s: &str) -> Option<PlanStatus> {
+        [PlanStatus::Draft, PlanStatus::Drawn]
+            .into_iter()
+            .find(|p| p.as_str() == s)
+    }
+}
+
+/// A stored plan: the one shape the API view and audit events are derived from. Serialises
+/// the plan's own fields (what audit events diff), not its id or timestamps.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Plan {
+    #[serde(skip)]
+    pub id: String,
+    pub name: String,
+    pub round_title: String,
+    pub theme: String,
+    pub period_start: NaiveDate,
+    pub period_end: NaiveDate,
+    pub due_date: NaiveDate,
+    pub template_id: String,
+    pub template_version: i64,
+    pub filter: PoolFilter,
+    pub quotas: draw::Quotas,
+    pub exclude_inspected_within_days: Option<i64>,
+    pub inspector_ids: Vec<String>,
+    pub team_size: i64,
+    pub status: PlanStatus,
+    pub current_draw_id: Option<String>,
+    pub created_by: String,
+    /// Unix milliseconds.
+    #[serde(skip)]
+    pub created_at: i64,
+    #[serde(skip)]
+    pub updated_at: i64,
+}
+
+/// A stored state name that is not one of the known states.
+#[derive(Debug, thiserror::Error)]
+#[error("unknown state {0:?}")]
+pub struct UnknownState(pub String);
+
 pub fn grade_of(g: RiskGrade) -> draw::Grade {
     match g {
         RiskGrade::A => draw::Grade::A,
@@ -288,6 +346,13 @@ impl TaskState {
                 | (TaskState::Assigned, TaskState::Cancelled)
                 | (TaskState::InProgress, TaskState::Cancelled)
         )
+    }
+}
+
+impl TryFrom<String> for TaskState {
+    type Error = UnknownState;
+    fn try_from(s: String) -> Result<TaskState, UnknownState> {
+        TaskState::parse(&s).ok_or(UnknownState(s))
     }
 }
 

@@ -2,12 +2,14 @@
 
 use sqlx::{AnyConnection, FromRow};
 
-use super::Db;
-use crate::establishment::{EstablishmentInput, Warning};
+use crate::establishment::{
+    Category, Establishment, EstablishmentInput, EstablishmentStatus, QuantGrade, RiskGrade,
+    StoredLocation, Warning,
+};
 
-/// A registry row as stored.
+/// A registry row as stored; decoded into [`Establishment`] before it leaves the store.
 #[derive(Debug, Clone, FromRow)]
-pub struct EstablishmentRow {
+struct EstablishmentRow {
     pub id: String,
     pub sign_name: String,
     pub licensed_name: String,
@@ -29,6 +31,53 @@ pub struct EstablishmentRow {
     pub warnings: String,
     pub created_at: i64,
     pub updated_at: i64,
+}
+
+fn bad(column: &str, value: &str) -> sqlx::Error {
+    sqlx::Error::Decode(format!("establishments.{column}: unexpected value {value:?}").into())
+}
+
+impl TryFrom<EstablishmentRow> for Establishment {
+    type Error = sqlx::Error;
+    fn try_from(r: EstablishmentRow) -> Result<Establishment, sqlx::Error> {
+        let location = match (r.raw_lng, r.raw_lat, r.crs.as_deref(), r.lng, r.lat) {
+            (Some(lng), Some(lat), Some(crs), Some(wgs84_lng), Some(wgs84_lat)) => {
+                Some(StoredLocation {
+                    lng,
+                    lat,
+                    crs: crs.parse().map_err(|_| bad("crs", crs))?,
+                    wgs84_lng,
+                    wgs84_lat,
+                })
+            }
+            _ => None,
+        };
+        Ok(Establishment {
+            category: Category::parse(&r.category).ok_or_else(|| bad("category", &r.category))?,
+            risk_grade: RiskGrade::parse(&r.risk_grade)
+                .ok_or_else(|| bad("risk_grade", &r.risk_grade))?,
+            quant_grade: match r.quant_grade.as_deref() {
+                Some(q) => Some(QuantGrade::parse(q).ok_or_else(|| bad("quant_grade", q))?),
+                None => None,
+            },
+            status: EstablishmentStatus::parse(&r.status)
+                .ok_or_else(|| bad("status", &r.status))?,
+            warnings: serde_json::from_str(&r.warnings)
+                .map_err(|e| sqlx::Error::Decode(e.into()))?,
+            location,
+            id: r.id,
+            sign_name: r.sign_name,
+            licensed_name: r.licensed_name,
+            uscc: r.uscc,
+            license_no: r.license_no,
+            address: r.address,
+            town: r.town,
+            contact_name: r.contact_name,
+            contact_phone: r.contact_phone,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+    }
 }
 
 const COLUMNS: &str = "id, sign_name, licensed_name, uscc, license_no, category, address, town, \
@@ -175,13 +224,14 @@ pub async fn update(
     Ok(true)
 }
 
-pub async fn get(db: &Db, id: &str) -> Result<Option<EstablishmentRow>, sqlx::Error> {
-    sqlx::query_as(&format!(
+pub async fn get(conn: &mut AnyConnection, id: &str) -> Result<Option<Establishment>, sqlx::Error> {
+    let row: Option<EstablishmentRow> = sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM establishments WHERE id = $1"
     ))
     .bind(id)
-    .fetch_optional(db.pool())
-    .await
+    .fetch_optional(conn)
+    .await?;
+    row.map(Establishment::try_from).transpose()
 }
 
 /// An existing registry entry holding one of the given codes.
@@ -255,7 +305,10 @@ const M_PER_DEG: f64 = 6_371_008.8 * std::f64::consts::PI / 180.0;
 
 /// One page of matches and the total count. With `near`, results are ordered by distance;
 /// otherwise by sign name.
-pub async fn search(db: &Db, s: &Search) -> Result<(Vec<EstablishmentRow>, i64), sqlx::Error> {
+pub async fn search(
+    conn: &mut AnyConnection,
+    s: &Search,
+) -> Result<(Vec<Establishment>, i64), sqlx::Error> {
     let mut clauses: Vec<String> = Vec::new();
     let mut params: Vec<Param> = Vec::new();
     let push = |params: &mut Vec<Param>, p: Param| {
@@ -337,20 +390,20 @@ pub async fn search(db: &Db, s: &Search) -> Result<(Vec<EstablishmentRow>, i64),
         )
     };
     let rows = bind_params(sqlx::query(&sql), &params)
-        .fetch_all(db.pool())
+        .fetch_all(&mut *conn)
         .await?;
     use sqlx::Row;
     let mut total = 0i64;
     let mut out = Vec::with_capacity(rows.len());
     for row in &rows {
         total = row.try_get("total_count")?;
-        out.push(EstablishmentRow::from_row(row)?);
+        out.push(EstablishmentRow::from_row(row)?.try_into()?);
     }
     if rows.is_empty() && offset > 0 {
         // Past the last page: the window gave no count, ask for it.
         let sql = format!("SELECT COUNT(*) FROM establishments {where_sql}");
         let count: i64 = bind_params(sqlx::query(&sql), &params)
-            .fetch_one(db.pool())
+            .fetch_one(&mut *conn)
             .await?
             .try_get(0)?;
         total = count;
@@ -358,9 +411,9 @@ pub async fn search(db: &Db, s: &Search) -> Result<(Vec<EstablishmentRow>, i64),
     Ok((out, total))
 }
 
-pub async fn count(db: &Db) -> Result<i64, sqlx::Error> {
+pub async fn count(conn: &mut AnyConnection) -> Result<i64, sqlx::Error> {
     let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM establishments")
-        .fetch_one(db.pool())
+        .fetch_one(conn)
         .await?;
     Ok(n)
 }
@@ -369,7 +422,7 @@ pub async fn count(db: &Db) -> Result<i64, sqlx::Error> {
 pub async fn by_ids(
     conn: &mut AnyConnection,
     ids: &[String],
-) -> Result<Vec<EstablishmentRow>, sqlx::Error> {
+) -> Result<Vec<Establishment>, sqlx::Error> {
     let mut out = Vec::with_capacity(ids.len());
     let backend = super::backend_of(conn);
     for chunk in ids.chunks(500) {
@@ -379,7 +432,9 @@ pub async fn by_ids(
         for id in chunk {
             q = q.bind(id.as_str());
         }
-        out.extend(q.fetch_all(&mut *conn).await?);
+        for row in q.fetch_all(&mut *conn).await? {
+            out.push(row.try_into()?);
+        }
     }
     Ok(out)
 }

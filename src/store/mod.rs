@@ -237,28 +237,3 @@ pub fn is_unique_violation(e: &sqlx::Error) -> bool {
 pub fn flag(b: bool) -> i64 {
     i64::from(b)
 }
-
-/// Transitional: the untyped audit call of before typed events, kept only until every caller
-/// records an [`crate::audit::Event`] through [`audit::append`] (a test keeps it unused).
-pub async fn audit(
-    conn: &mut AnyConnection,
-    actor_id: Option<&str>,
-    action: &str,
-    subject_type: &str,
-    subject_id: &str,
-    detail: Option<&str>,
-) -> Result<(), sqlx::Error> {
-    use crate::audit::{Action, Actor, Ctx, Event, RecordKind};
-    let ctx = Ctx::new(
-        Actor {
-            user_id: actor_id.map(str::to_owned),
-            ..Actor::default()
-        },
-        None,
-    );
-    let kind = RecordKind::parse(subject_type).unwrap_or(RecordKind::Batch);
-    let event = Event::new(Action::Legacy, kind, subject_id)
-        .set("action", action)
-        .set("detail", detail);
-    audit::append(conn, &ctx, &[event]).await
-}

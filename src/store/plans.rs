@@ -4,10 +4,12 @@ use std::collections::HashMap;
 
 use sqlx::{AnyConnection, FromRow};
 
-use super::{backend_of, now_ms, placeholders, Db};
+use super::{backend_of, now_ms, placeholders};
+use crate::plan::{Plan, PlanStatus, TaskState};
 
+/// A plan as stored; decoded into [`Plan`] before it leaves the store.
 #[derive(Debug, Clone, FromRow)]
-pub struct PlanRow {
+struct PlanRow {
     pub id: String,
     pub name: String,
     pub round_title: String,
@@ -27,6 +29,43 @@ pub struct PlanRow {
     pub created_by: String,
     pub created_at: i64,
     pub updated_at: i64,
+}
+
+fn decode_err(what: &str, e: impl std::fmt::Display) -> sqlx::Error {
+    sqlx::Error::Decode(format!("plans.{what}: {e}").into())
+}
+
+impl TryFrom<PlanRow> for Plan {
+    type Error = sqlx::Error;
+    fn try_from(p: PlanRow) -> Result<Plan, sqlx::Error> {
+        let date = |what: &str, v: &str| {
+            chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d").map_err(|e| decode_err(what, e))
+        };
+        Ok(Plan {
+            period_start: date("period_start", &p.period_start)?,
+            period_end: date("period_end", &p.period_end)?,
+            due_date: date("due_date", &p.due_date)?,
+            filter: serde_json::from_str(&p.pool_filter)
+                .map_err(|e| decode_err("pool_filter", e))?,
+            quotas: serde_json::from_str(&p.quotas).map_err(|e| decode_err("quotas", e))?,
+            inspector_ids: serde_json::from_str(&p.inspector_ids)
+                .map_err(|e| decode_err("inspector_ids", e))?,
+            status: PlanStatus::parse(&p.status)
+                .ok_or_else(|| decode_err("status", format!("unknown status {:?}", p.status)))?,
+            id: p.id,
+            name: p.name,
+            round_title: p.round_title,
+            theme: p.theme,
+            template_id: p.template_id,
+            template_version: p.template_version,
+            exclude_inspected_within_days: p.exclude_inspected_within_days,
+            team_size: p.team_size,
+            current_draw_id: p.current_draw_id,
+            created_by: p.created_by,
+            created_at: p.created_at,
+            updated_at: p.updated_at,
+        })
+    }
 }
 
 const PLAN_COLUMNS: &str = "id, name, round_title, theme, period_start, period_end, due_date, template_id, \
@@ -80,28 +119,34 @@ pub async fn insert_plan(conn: &mut AnyConnection, p: &NewPlan<'_>) -> Result<()
     Ok(())
 }
 
-pub async fn get_plan(conn: &mut AnyConnection, id: &str) -> Result<Option<PlanRow>, sqlx::Error> {
-    sqlx::query_as(&format!("SELECT {PLAN_COLUMNS} FROM plans WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(conn)
-        .await
+pub async fn get_plan(conn: &mut AnyConnection, id: &str) -> Result<Option<Plan>, sqlx::Error> {
+    let row: Option<PlanRow> =
+        sqlx::query_as(&format!("SELECT {PLAN_COLUMNS} FROM plans WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(conn)
+            .await?;
+    row.map(Plan::try_from).transpose()
 }
 
 pub async fn list_plans(
-    db: &Db,
+    conn: &mut AnyConnection,
     page: u32,
     page_size: u32,
-) -> Result<(Vec<PlanRow>, i64), sqlx::Error> {
+) -> Result<(Vec<Plan>, i64), sqlx::Error> {
     let offset = i64::from(page.max(1) - 1) * i64::from(page_size);
     let rows: Vec<PlanRow> = sqlx::query_as(&format!(
         "SELECT {PLAN_COLUMNS} FROM plans ORDER BY created_at DESC, id LIMIT {page_size} OFFSET {offset}"
     ))
-    .fetch_all(db.pool())
+    .fetch_all(&mut *conn)
     .await?;
     let (total,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM plans")
-        .fetch_one(db.pool())
+        .fetch_one(&mut *conn)
         .await?;
-    Ok((rows, total))
+    let plans = rows
+        .into_iter()
+        .map(Plan::try_from)
+        .collect::<Result<_, _>>()?;
+    Ok((plans, total))
 }
 
 /// Task counts of a plan's current draw.
@@ -117,7 +162,7 @@ pub struct Progress {
 
 /// Progress of each plan's current draw, for up to a page of plans at once.
 pub async fn progress(
-    db: &Db,
+    conn: &mut AnyConnection,
     plan_ids: &[String],
     today: &str,
 ) -> Result<HashMap<String, Progress>, sqlx::Error> {
@@ -139,13 +184,13 @@ pub async fn progress(
     for id in plan_ids {
         q = q.bind(id.as_str());
     }
-    for (plan, state, n, overdue) in q.fetch_all(db.pool()).await? {
+    for (plan, state, n, overdue) in q.fetch_all(&mut *conn).await? {
         let p = out.entry(plan).or_default();
-        match state.as_str() {
-            "assigned" => p.assigned = n,
-            "in_progress" => p.in_progress = n,
-            "submitted" => p.submitted = n,
-            _ => p.cancelled = n,
+        match TaskState::try_from(state).map_err(|e| decode_err("tasks.state", e))? {
+            TaskState::Assigned => p.assigned = n,
+            TaskState::InProgress => p.in_progress = n,
+            TaskState::Submitted => p.submitted = n,
+            TaskState::Cancelled => p.cancelled = n,
         }
         p.overdue += overdue;
     }
@@ -312,12 +357,15 @@ pub struct DrawRow {
 
 const DRAW_COLUMNS: &str = "id, plan_id, seq, seed, algorithm, pool_hash, pool_size, drawn_count, reason, drawn_by, drawn_at, superseded_at";
 
-pub async fn draws_of(db: &Db, plan_id: &str) -> Result<Vec<DrawRow>, sqlx::Error> {
+pub async fn draws_of(
+    conn: &mut AnyConnection,
+    plan_id: &str,
+) -> Result<Vec<DrawRow>, sqlx::Error> {
     sqlx::query_as(&format!(
         "SELECT {DRAW_COLUMNS} FROM draws WHERE plan_id = $1 ORDER BY seq"
     ))
     .bind(plan_id)
-    .fetch_all(db.pool())
+    .fetch_all(&mut *conn)
     .await
 }
 
@@ -338,6 +386,27 @@ pub async fn draw_record(
         .fetch_optional(conn)
         .await?;
     Ok(row.map(|r| r.0))
+}
+
+/// Ids of a draw's open tasks (assigned or in progress) with their state: what a redraw
+/// cancels.
+pub async fn open_tasks_of_draw(
+    conn: &mut AnyConnection,
+    draw_id: &str,
+) -> Result<Vec<(String, TaskState)>, sqlx::Error> {
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT id, state FROM tasks WHERE draw_id = $1 AND state IN ('assigned', 'in_progress') \
+         ORDER BY draw_order, id",
+    )
+    .bind(draw_id)
+    .fetch_all(conn)
+    .await?;
+    rows.into_iter()
+        .map(|(id, s)| {
+            let state = TaskState::try_from(s).map_err(|e| decode_err("tasks.state", e))?;
+            Ok((id, state))
+        })
+        .collect()
 }
 
 /// Tasks of a draw that are no longer just assigned (a redraw would discard field work).
@@ -364,6 +433,9 @@ pub struct NewDraw<'a> {
     pub drawn_by: &'a str,
 }
 
+/// The cancel reason of the open tasks a redraw replaces.
+pub const REDRAW_CANCEL_REASON: &str = "superseded by a redraw";
+
 pub struct NewTask {
     pub id: String,
     pub establishment_id: String,
@@ -379,7 +451,7 @@ pub async fn record_draw(
     conn: &mut AnyConnection,
     draw: &NewDraw<'_>,
     previous: Option<&str>,
-    plan: &PlanRow,
+    plan: &Plan,
     tasks: &[NewTask],
 ) -> Result<bool, sqlx::Error> {
     let now = now_ms();
@@ -417,12 +489,13 @@ pub async fn record_draw(
             .execute(&mut *conn)
             .await?;
         sqlx::query(
-            "UPDATE tasks SET state = 'cancelled', cancel_reason = 'superseded by a redraw', updated_at = $1, seq = $3 \
+            "UPDATE tasks SET state = 'cancelled', cancel_reason = $4, updated_at = $1, seq = $3 \
              WHERE draw_id = $2 AND state IN ('assigned', 'in_progress')",
         )
         .bind(now)
         .bind(prev)
         .bind(seq)
+        .bind(REDRAW_CANCEL_REASON)
         .execute(&mut *conn)
         .await?;
     }
@@ -450,6 +523,7 @@ pub async fn record_draw(
     .execute(&mut *conn)
     .await?;
     let backend = backend_of(conn);
+    let due_date = plan.due_date.to_string();
     for chunk in tasks.chunks(500) {
         let sql = format!(
             "INSERT INTO tasks (id, plan_id, draw_id, establishment_id, template_id, template_version, due_date, \
@@ -465,7 +539,7 @@ pub async fn record_draw(
                 .bind(t.establishment_id.as_str())
                 .bind(plan.template_id.as_str())
                 .bind(plan.template_version)
-                .bind(plan.due_date.as_str())
+                .bind(due_date.as_str())
                 .bind("assigned")
                 .bind(t.must_check_items.as_str())
                 .bind(t.draw_order)
@@ -508,7 +582,8 @@ pub struct TaskRow {
     pub template_id: String,
     pub template_version: i64,
     pub due_date: String,
-    pub state: String,
+    #[sqlx(try_from = "String")]
+    pub state: TaskState,
     pub cancel_reason: Option<String>,
     pub must_check_items: String,
     pub draw_order: i64,
@@ -535,7 +610,7 @@ const TASK_SELECT: &str = "SELECT t.id, t.plan_id, t.draw_id, t.establishment_id
 #[derive(Debug, Default)]
 pub struct TaskFilter {
     pub plan_id: Option<String>,
-    pub state: Option<String>,
+    pub state: Option<TaskState>,
     /// Only tasks whose team includes this inspector.
     pub member: Option<String>,
     /// Only tasks of plans' current draws (superseded draws' tasks are history).
@@ -544,7 +619,10 @@ pub struct TaskFilter {
     pub page_size: u32,
 }
 
-pub async fn list_tasks(db: &Db, f: &TaskFilter) -> Result<(Vec<TaskRow>, i64), sqlx::Error> {
+pub async fn list_tasks(
+    conn: &mut AnyConnection,
+    f: &TaskFilter,
+) -> Result<(Vec<TaskRow>, i64), sqlx::Error> {
     let mut clauses: Vec<String> = Vec::new();
     let mut params: Vec<String> = Vec::new();
     let push = |params: &mut Vec<String>, v: &str| {
@@ -555,7 +633,7 @@ pub async fn list_tasks(db: &Db, f: &TaskFilter) -> Result<(Vec<TaskRow>, i64), 
         clauses.push(format!("t.plan_id = {}", push(&mut params, p)));
     }
     if let Some(s) = &f.state {
-        clauses.push(format!("t.state = {}", push(&mut params, s)));
+        clauses.push(format!("t.state = {}", push(&mut params, s.as_str())));
     }
     if let Some(m) = &f.member {
         clauses.push(format!(
@@ -578,14 +656,14 @@ pub async fn list_tasks(db: &Db, f: &TaskFilter) -> Result<(Vec<TaskRow>, i64), 
     for p in &params {
         q = q.bind(p.as_str());
     }
-    let rows = q.fetch_all(db.pool()).await?;
+    let rows = q.fetch_all(&mut *conn).await?;
     let count_sql =
         format!("SELECT COUNT(*) FROM tasks t JOIN plans p ON p.id = t.plan_id {where_sql}");
     let mut q = sqlx::query_as::<_, (i64,)>(&count_sql);
     for p in &params {
         q = q.bind(p.as_str());
     }
-    let (total,) = q.fetch_one(db.pool()).await?;
+    let (total,) = q.fetch_one(&mut *conn).await?;
     Ok((rows, total))
 }
 
@@ -599,9 +677,12 @@ pub async fn get_task(conn: &mut AnyConnection, id: &str) -> Result<Option<TaskR
 /// A team member: (task id, inspector id, name, badge number, position).
 pub type Member = (String, String, String, Option<String>, i64);
 
-pub async fn members_of(db: &Db, task_ids: &[String]) -> Result<Vec<Member>, sqlx::Error> {
+pub async fn members_of(
+    conn: &mut AnyConnection,
+    task_ids: &[String],
+) -> Result<Vec<Member>, sqlx::Error> {
     let mut out = Vec::new();
-    let backend = db.backend();
+    let backend = backend_of(conn);
     for chunk in task_ids.chunks(500) {
         let list = placeholders(backend, 1, chunk.len());
         let sql = format!(
@@ -612,7 +693,7 @@ pub async fn members_of(db: &Db, task_ids: &[String]) -> Result<Vec<Member>, sql
         for id in chunk {
             q = q.bind(id.as_str());
         }
-        out.extend(q.fetch_all(db.pool()).await?);
+        out.extend(q.fetch_all(&mut *conn).await?);
     }
     Ok(out)
 }
@@ -635,8 +716,8 @@ pub async fn is_member(
 pub async fn set_task_state(
     conn: &mut AnyConnection,
     id: &str,
-    from: &str,
-    to: &str,
+    from: TaskState,
+    to: TaskState,
     reason: Option<&str>,
 ) -> Result<bool, sqlx::Error> {
     let now = now_ms();
@@ -646,11 +727,11 @@ pub async fn set_task_state(
          submitted_at = CASE WHEN $1 = 'submitted' THEN $3 ELSE submitted_at END, seq = $6 \
          WHERE id = $4 AND state = $5",
     )
-    .bind(to)
+    .bind(to.as_str())
     .bind(reason)
     .bind(now)
     .bind(id)
-    .bind(from)
+    .bind(from.as_str())
     .bind(seq)
     .execute(conn)
     .await?
@@ -675,7 +756,7 @@ pub async fn insert_conflict(
     inspector_id: &str,
     establishment_id: &str,
     reason: &str,
-    actor: &str,
+    actor: Option<&str>,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO inspector_conflicts (id, inspector_id, establishment_id, reason, created_by, created_at) \
@@ -692,8 +773,23 @@ pub async fn insert_conflict(
     Ok(())
 }
 
+/// One declared conflict.
+pub async fn get_conflict(
+    conn: &mut AnyConnection,
+    id: &str,
+) -> Result<Option<ConflictRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT c.id, c.inspector_id, u.name AS inspector_name, c.establishment_id, e.sign_name, c.reason, c.created_at \
+         FROM inspector_conflicts c JOIN users u ON u.id = c.inspector_id JOIN establishments e ON e.id = c.establishment_id \
+         WHERE c.id = $1",
+    )
+    .bind(id)
+    .fetch_optional(conn)
+    .await
+}
+
 pub async fn list_conflicts(
-    db: &Db,
+    conn: &mut AnyConnection,
     inspector_id: Option<&str>,
     establishment_id: Option<&str>,
     page: u32,
@@ -708,14 +804,14 @@ pub async fn list_conflicts(
     ))
     .bind(inspector_id)
     .bind(establishment_id)
-    .fetch_all(db.pool())
+    .fetch_all(&mut *conn)
     .await?;
     let (total,): (i64,) = sqlx::query_as(&format!(
         "SELECT COUNT(*) FROM inspector_conflicts c WHERE {filter}"
     ))
     .bind(inspector_id)
     .bind(establishment_id)
-    .fetch_one(db.pool())
+    .fetch_one(&mut *conn)
     .await?;
     Ok((rows, total))
 }

@@ -69,6 +69,14 @@ pub async fn insert(
     row.try_into()
 }
 
+/// Number of accounts.
+pub async fn count(conn: &mut AnyConnection) -> Result<i64, sqlx::Error> {
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM users")
+        .fetch_one(conn)
+        .await?;
+    Ok(n)
+}
+
 /// The account and its password hash, for login only.
 pub async fn credentials(
     conn: &mut AnyConnection,

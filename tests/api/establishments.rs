@@ -19,6 +19,9 @@ both_backends!(
     import_bad_files,
     import_template_round_trips,
     formula_like_cells_are_warned,
+    registry_writes_record_typed_audit_events,
+    import_records_counts_and_the_file_hash,
+    demo_fill_is_one_recorded_use_case,
 );
 
 /// Valid USCCs (check characters verified by the algorithm).
@@ -44,7 +47,8 @@ fn body(n: u32) -> Value {
 }
 
 async fn count(app: &TestApp) -> i64 {
-    foodcheck::store::establishments::count(app.db())
+    let mut conn = app.db().acquire().await.unwrap();
+    foodcheck::store::establishments::count(&mut conn)
         .await
         .unwrap()
 }
@@ -746,4 +750,303 @@ async fn formula_like_cells_are_warned(app: TestApp) {
     assert_eq!(created["warnings"][0]["code"], "formula_like", "{created}");
     assert_eq!(created["warnings"][0]["field"], "address", "{created}");
     assert_eq!(created["address"], "@SUM(A1:A9)", "stored as given");
+}
+
+/// Sends a JSON request with an `x-request-id`, as a client correlating its calls would.
+pub async fn send_with_id(
+    app: &TestApp,
+    method: reqwest::Method,
+    path: &str,
+    token: &str,
+    request_id: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut req = app
+        .client
+        .request(method, app.url(path))
+        .bearer_auth(token)
+        .header("x-request-id", request_id);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let res = req.send().await.unwrap();
+    let status = res.status();
+    let text = res.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+/// One stored audit event, as read back from `audit_events`.
+#[derive(Debug)]
+pub struct AuditRow {
+    pub actor_id: Option<String>,
+    pub actor_role: Option<String>,
+    pub device_id: Option<String>,
+    pub request_id: Option<String>,
+    pub action: String,
+    pub changes: Value,
+}
+
+impl AuditRow {
+    /// `(before, after)` of one changed field; `None` when the field is not listed.
+    pub fn change(&self, field: &str) -> Option<(Value, Value)> {
+        self.changes
+            .as_array()?
+            .iter()
+            .find(|c| c["field"] == field)
+            .map(|c| (c["before"].clone(), c["after"].clone()))
+    }
+    pub fn fields(&self) -> Vec<String> {
+        self.changes
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|c| c["field"].as_str().unwrap_or_default().to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// The audit events about one record, oldest first.
+pub async fn audit_of(app: &TestApp, record_type: &str, record_id: &str) -> Vec<AuditRow> {
+    type Row = (
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        String,
+        String,
+    );
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT actor_id, actor_role, device_id, request_id, action, changes FROM audit_events \
+         WHERE record_type = $1 AND record_id = $2 ORDER BY id",
+    )
+    .bind(record_type)
+    .bind(record_id)
+    .fetch_all(app.db().pool())
+    .await
+    .unwrap();
+    rows.into_iter()
+        .map(
+            |(actor_id, actor_role, device_id, request_id, action, changes)| AuditRow {
+                actor_id,
+                actor_role,
+                device_id,
+                request_id,
+                action,
+                changes: serde_json::from_str(&changes).unwrap(),
+            },
+        )
+        .collect()
+}
+
+/// How many audit events there are in all (to show a refused write recorded nothing).
+pub async fn audit_count(app: &TestApp) -> i64 {
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM audit_events")
+        .fetch_one(app.db().pool())
+        .await
+        .unwrap();
+    n
+}
+
+/// Logs in an existing user on `test-device`: (user id, access token).
+pub async fn login(app: &TestApp, username: &str, role: Role) -> (String, String) {
+    let id = app.user(username, role).await;
+    let token = app.login_full(username, "test-device").await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    (id, token)
+}
+
+async fn registry_writes_record_typed_audit_events(app: TestApp) {
+    use reqwest::Method;
+    let (admin_id, admin) = login(&app, "admin", Role::Admin).await;
+    let (s, created) = send_with_id(
+        &app,
+        Method::POST,
+        "/api/v1/establishments",
+        &admin,
+        "req-create-1",
+        Some(body(1)),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{created}");
+    let id = created["id"].as_str().unwrap();
+    let events = audit_of(&app, "establishment", id).await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    let e = &events[0];
+    assert_eq!(e.action, "establishment_created");
+    assert_eq!(e.actor_id.as_deref(), Some(admin_id.as_str()));
+    assert_eq!(e.actor_role.as_deref(), Some("admin"));
+    assert_eq!(e.device_id.as_deref(), Some("test-device"));
+    assert_eq!(e.request_id.as_deref(), Some("req-create-1"));
+    assert_eq!(
+        e.change("sign_name"),
+        Some((Value::Null, json!("老王家常菜1")))
+    );
+    assert_eq!(e.change("risk_grade"), Some((Value::Null, json!("C"))));
+    assert_eq!(
+        e.change("contact_phone"),
+        Some((Value::Null, json!("13800138000")))
+    );
+    // Ids and timestamps are the event's own columns, not changes of the record.
+    assert!(e.change("id").is_none() && e.change("updated_at").is_none());
+
+    // An update lists exactly the fields that changed, with before and after.
+    let mut changed = body(1);
+    changed["sign_name"] = json!("老王家常菜(新店)");
+    changed["risk_grade"] = json!("D");
+    let (s, v) = send_with_id(
+        &app,
+        Method::PUT,
+        &format!("/api/v1/establishments/{id}"),
+        &admin,
+        "req-update-1",
+        Some(changed.clone()),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let events = audit_of(&app, "establishment", id).await;
+    assert_eq!(events.len(), 2, "{events:?}");
+    let e = &events[1];
+    assert_eq!(e.action, "establishment_updated");
+    assert_eq!(e.request_id.as_deref(), Some("req-update-1"));
+    assert_eq!(e.actor_id.as_deref(), Some(admin_id.as_str()));
+    let mut fields = e.fields();
+    fields.sort();
+    assert_eq!(fields, ["risk_grade", "sign_name"]);
+    assert_eq!(
+        e.change("sign_name"),
+        Some((json!("老王家常菜1"), json!("老王家常菜(新店)")))
+    );
+    assert_eq!(e.change("risk_grade"), Some((json!("C"), json!("D"))));
+
+    // Refused writes record nothing: bad input, a duplicate, the wrong role, no such record.
+    let (_, reviewer) = login(&app, "rev", Role::Reviewer).await;
+    let before = audit_count(&app).await;
+    let mut bad = changed.clone();
+    bad["risk_grade"] = json!("Z");
+    let (s, e) = send_with_id(
+        &app,
+        Method::PUT,
+        &format!("/api/v1/establishments/{id}"),
+        &admin,
+        "req-bad",
+        Some(bad),
+    )
+    .await;
+    assert_error(s, &e, 422, "validation_failed");
+    let (s, e) = send_with_id(
+        &app,
+        Method::POST,
+        "/api/v1/establishments",
+        &admin,
+        "req-dup",
+        Some(changed.clone()),
+    )
+    .await;
+    assert_error(s, &e, 409, "duplicate");
+    let (s, e) = send_with_id(
+        &app,
+        Method::POST,
+        "/api/v1/establishments",
+        &reviewer,
+        "req-rev",
+        Some(body(2)),
+    )
+    .await;
+    assert_error(s, &e, 403, "forbidden");
+    let (s, e) = send_with_id(
+        &app,
+        Method::PUT,
+        &format!("/api/v1/establishments/{}", uuid::Uuid::new_v4()),
+        &admin,
+        "req-404",
+        Some(body(3)),
+    )
+    .await;
+    assert_error(s, &e, 404, "not_found");
+    assert_eq!(audit_count(&app).await, before);
+}
+
+async fn import_records_counts_and_the_file_hash(app: TestApp) {
+    use sha2::Digest;
+    let (admin_id, admin) = login(&app, "admin", Role::Admin).await;
+    let bytes = csv_rows(&[csv_row(1, USCC[0], "A"), csv_row(2, "", "B")]).into_bytes();
+    let sha = hex::encode(sha2::Sha256::digest(&bytes));
+    let before = audit_count(&app).await;
+    let (s, r) = import(&app, &admin, bytes.clone(), true).await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    assert_eq!(audit_count(&app).await, before, "a dry run writes nothing");
+    let res = app
+        .client
+        .post(app.url("/api/v1/establishments/import"))
+        .bearer_auth(&admin)
+        .header("content-type", "application/octet-stream")
+        .header("x-request-id", "req-import-1")
+        .body(bytes)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    // One event for the file, not one per row.
+    assert_eq!(audit_count(&app).await, before + 1);
+    let events = audit_of(&app, "batch", &sha).await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    let e = &events[0];
+    assert_eq!(e.action, "establishments_imported");
+    assert_eq!(e.actor_id.as_deref(), Some(admin_id.as_str()));
+    assert_eq!(e.actor_role.as_deref(), Some("admin"));
+    assert_eq!(e.request_id.as_deref(), Some("req-import-1"));
+    assert_eq!(e.change("file_sha256"), Some((Value::Null, json!(sha))));
+    assert_eq!(e.change("created"), Some((Value::Null, json!(2))));
+    assert_eq!(e.change("rows"), Some((Value::Null, json!(2))));
+    // `updated: 0` is recorded too (a count, not a change from something).
+    assert_eq!(e.change("updated"), Some((Value::Null, json!(0))));
+}
+
+async fn demo_fill_is_one_recorded_use_case(app: TestApp) {
+    use foodcheck::audit::{Actor, Ctx};
+    // Only admins (or the system, as the CLI runs it) may fill; a refusal writes nothing.
+    let before = audit_count(&app).await;
+    let reviewer = Ctx::new(Actor::user("someone", Role::Reviewer, None), None);
+    let refused = foodcheck::ops::demo::fill(app.db(), &reviewer, 5, 1).await;
+    assert!(
+        matches!(refused, Err(foodcheck::ops::Error::Forbidden(_))),
+        "{refused:?}"
+    );
+    assert_eq!(audit_count(&app).await, before);
+    let accounts = foodcheck::ops::demo::fill(app.db(), &Ctx::system(), 25, 1)
+        .await
+        .unwrap();
+    assert_eq!(count(&app).await, 25);
+    let events = audit_of(&app, "batch", "demo").await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    let e = &events[0];
+    assert_eq!(e.action, "demo_filled");
+    assert_eq!(
+        (e.actor_id.as_deref(), e.actor_role.as_deref()),
+        (None, None)
+    );
+    assert_eq!(e.change("establishments"), Some((Value::Null, json!(25))));
+    assert_eq!(
+        e.change("accounts"),
+        Some((Value::Null, json!(accounts.len())))
+    );
+    assert_eq!(e.change("seed"), Some((Value::Null, json!(1))));
+    // A second fill is refused: the database is no longer empty.
+    let again = foodcheck::ops::demo::fill(app.db(), &Ctx::system(), 5, 2).await;
+    assert!(
+        matches!(
+            again,
+            Err(foodcheck::ops::Error::Conflict {
+                code: "not_empty",
+                ..
+            })
+        ),
+        "{again:?}"
+    );
+    assert_eq!(count(&app).await, 25);
+    assert_eq!(audit_of(&app, "batch", "demo").await.len(), 1);
 }

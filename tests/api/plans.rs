@@ -4,13 +4,14 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use foodcheck::auth::Role;
 use foodcheck::establishment::{Category, EstablishmentInput, EstablishmentStatus, RiskGrade};
-use foodcheck::plan::draw;
+use foodcheck::plan::{draw, TaskState};
 use foodcheck::store::{self, establishments::Upsert};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::common::{assert_error, TestApp};
+use crate::establishments::{audit_count, audit_of, login, send_with_id};
 
 both_backends!(
     plan_validation,
@@ -22,6 +23,7 @@ both_backends!(
     inspectors_see_only_their_own_tasks,
     exclusion_and_must_check_items,
     bad_draw_input,
+    plan_draw_and_task_writes_record_typed_audit_events,
 );
 
 const TEMPLATE: &str = "00000000-0000-4000-8000-000000002016";
@@ -314,11 +316,13 @@ async fn draw_matches_an_independent_computation_and_survives_restart(app: TestA
     assert!(!diffs.is_empty());
 
     // One changed pool member (a grade) changes the pool hash of the next round.
-    let changed = store::establishments::get(app.db(), &pool[0].0.to_string())
+    let mut conn = app.db().acquire().await.unwrap();
+    let changed = store::establishments::get(&mut conn, &pool[0].0.to_string())
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(changed.risk_grade, "A");
+    drop(conn);
+    assert_eq!(changed.risk_grade, RiskGrade::A);
     sqlx::query("UPDATE establishments SET risk_grade = 'B' WHERE id = $1")
         .bind(changed.id)
         .execute(app.db().pool())
@@ -724,11 +728,15 @@ async fn exclusion_and_must_check_items(app: TestApp) {
     // ones still open in the first round.
     let submitted = items[0]["id"].as_str().unwrap();
     let mut tx = app.db().begin_write().await.unwrap();
-    assert!(
-        store::plans::set_task_state(tx.conn(), submitted, "assigned", "submitted", None)
-            .await
-            .unwrap()
-    );
+    assert!(store::plans::set_task_state(
+        tx.conn(),
+        submitted,
+        TaskState::Assigned,
+        TaskState::Submitted,
+        None
+    )
+    .await
+    .unwrap());
     tx.commit().await.unwrap();
     seed(&app, 7_100, &grades(&[(RiskGrade::D, 3)]), "周良街道").await;
     let mut body = plan_body(&ids, json!({"explicit": {"D": 3}}));
@@ -882,4 +890,271 @@ mod bureau_day {
             assert_eq!(overdue_for(&app).await, (0, vec![false, false]));
         }
     }
+}
+
+async fn plan_draw_and_task_writes_record_typed_audit_events(app: TestApp) {
+    use reqwest::Method;
+    let (admin_id, admin) = login(&app, "admin", Role::Admin).await;
+    let pool = seed(&app, 9_000, &grades(&[(RiskGrade::D, 6)]), "周良街道").await;
+    let ids = inspectors(&app, 2).await;
+
+    let (s, plan) = send_with_id(
+        &app,
+        Method::POST,
+        "/api/v1/plans",
+        &admin,
+        "req-plan",
+        Some(plan_body(&ids, json!({"explicit": {"D": 2}}))),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{plan}");
+    let plan_id = plan["id"].as_str().unwrap().to_string();
+    let events = audit_of(&app, "plan", &plan_id).await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    let e = &events[0];
+    assert_eq!(e.action, "plan_created");
+    assert_eq!(e.actor_id.as_deref(), Some(admin_id.as_str()));
+    assert_eq!(e.actor_role.as_deref(), Some("admin"));
+    assert_eq!(e.device_id.as_deref(), Some("test-device"));
+    assert_eq!(e.request_id.as_deref(), Some("req-plan"));
+    assert_eq!(e.change("name"), Some((Value::Null, json!("2024-03 宝坻"))));
+    assert_eq!(e.change("status"), Some((Value::Null, json!("draft"))));
+    assert_eq!(
+        e.change("due_date"),
+        Some((Value::Null, json!("2099-03-31")))
+    );
+    assert_eq!(e.change("inspector_ids"), Some((Value::Null, json!(ids))));
+
+    // A conflict declared, then withdrawn: the withdrawal keeps what was declared.
+    let (s, c) = send_with_id(
+        &app,
+        Method::POST,
+        "/api/v1/conflicts",
+        &admin,
+        "req-conflict",
+        Some(json!({"inspector_id": ids[0], "establishment_id": pool[5].0, "reason": "亲属关系"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{c}");
+    let cid = c["id"].as_str().unwrap();
+    let (s, _) = send_with_id(
+        &app,
+        Method::DELETE,
+        &format!("/api/v1/conflicts/{cid}"),
+        &admin,
+        "req-unconflict",
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let events = audit_of(&app, "conflict", cid).await;
+    assert_eq!(
+        events.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(),
+        ["conflict_declared", "conflict_removed"]
+    );
+    assert_eq!(events[0].request_id.as_deref(), Some("req-conflict"));
+    assert_eq!(
+        events[0].change("reason"),
+        Some((Value::Null, json!("亲属关系")))
+    );
+    assert_eq!(
+        events[0].change("inspector_id"),
+        Some((Value::Null, json!(ids[0])))
+    );
+    assert_eq!(events[1].request_id.as_deref(), Some("req-unconflict"));
+    assert_eq!(
+        events[1].change("reason"),
+        Some((json!("亲属关系"), Value::Null))
+    );
+
+    // The draw: seed, pool hash, counts; the plan's status and current draw change with it.
+    let (s, v) = send_with_id(
+        &app,
+        Method::POST,
+        &format!("/api/v1/plans/{plan_id}/draw"),
+        &admin,
+        "req-draw-1",
+        Some(json!({"seed": SEED})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let draw1 = v["draw"]["id"].as_str().unwrap().to_string();
+    let events = audit_of(&app, "draw", &draw1).await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    let e = &events[0];
+    assert_eq!(e.action, "draw_made");
+    assert_eq!(e.request_id.as_deref(), Some("req-draw-1"));
+    assert_eq!(e.actor_id.as_deref(), Some(admin_id.as_str()));
+    assert_eq!(e.change("seed"), Some((Value::Null, json!(SEED))));
+    assert_eq!(
+        e.change("pool_hash"),
+        Some((Value::Null, v["draw"]["pool_hash"].clone()))
+    );
+    assert_eq!(e.change("selected"), Some((Value::Null, json!(2))));
+    assert_eq!(e.change("redraw"), Some((Value::Null, json!(false))));
+    assert!(e.change("reason").is_none(), "{e:?}");
+    let events = audit_of(&app, "plan", &plan_id).await;
+    assert_eq!(events.len(), 2);
+    assert_eq!(events[1].action, "plan_updated");
+    assert_eq!(events[1].request_id.as_deref(), Some("req-draw-1"));
+    assert_eq!(
+        events[1].change("status"),
+        Some((json!("draft"), json!("drawn")))
+    );
+    assert_eq!(
+        events[1].change("current_draw_id"),
+        Some((Value::Null, json!(draw1)))
+    );
+
+    // An inspector of the team starts a task; the admin cancels it with a reason.
+    let (_, tasks) = app
+        .get(&format!("/api/v1/tasks?plan_id={plan_id}"), &admin)
+        .await;
+    let task_ids: Vec<String> = tasks["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(task_ids.len(), 2, "{tasks}");
+    let inspector = app.login_full("insp00", "phone-7").await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (s, t) = send_with_id(
+        &app,
+        Method::POST,
+        &format!("/api/v1/tasks/{}/start", task_ids[0]),
+        &inspector,
+        "req-start",
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{t}");
+    let before = audit_count(&app).await;
+    let (s, e) = send_with_id(
+        &app,
+        Method::POST,
+        &format!("/api/v1/tasks/{}/cancel", task_ids[0]),
+        &admin,
+        "req-cancel-bad",
+        Some(json!({"reason": "  "})),
+    )
+    .await;
+    assert_error(s, &e, 422, "validation_failed");
+    assert_eq!(
+        audit_count(&app).await,
+        before,
+        "a refused cancel records nothing"
+    );
+    let (s, t) = send_with_id(
+        &app,
+        Method::POST,
+        &format!("/api/v1/tasks/{}/cancel", task_ids[0]),
+        &admin,
+        "req-cancel",
+        Some(json!({"reason": "已停业"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{t}");
+    let events = audit_of(&app, "task", &task_ids[0]).await;
+    assert_eq!(
+        events.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(),
+        ["task_state_changed", "task_cancelled"]
+    );
+    assert_eq!(events[0].actor_id.as_deref(), Some(ids[0].as_str()));
+    assert_eq!(events[0].actor_role.as_deref(), Some("inspector"));
+    assert_eq!(events[0].device_id.as_deref(), Some("phone-7"));
+    assert_eq!(events[0].request_id.as_deref(), Some("req-start"));
+    assert_eq!(
+        events[0].change("state"),
+        Some((json!("assigned"), json!("in_progress")))
+    );
+    assert_eq!(events[1].actor_id.as_deref(), Some(admin_id.as_str()));
+    assert_eq!(events[1].request_id.as_deref(), Some("req-cancel"));
+    assert_eq!(
+        events[1].change("state"),
+        Some((json!("in_progress"), json!("cancelled")))
+    );
+    assert_eq!(
+        events[1].change("cancel_reason"),
+        Some((Value::Null, json!("已停业")))
+    );
+
+    // A redraw: its reason, and each open task of the replaced draw cancelled on record.
+    let (s, v) = send_with_id(
+        &app,
+        Method::POST,
+        &format!("/api/v1/plans/{plan_id}/draw"),
+        &admin,
+        "req-redraw",
+        Some(json!({"seed": "second seed", "reason": "店铺搬迁"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let draw2 = v["draw"]["id"].as_str().unwrap().to_string();
+    let events = audit_of(&app, "draw", &draw2).await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].change("redraw"), Some((Value::Null, json!(true))));
+    assert_eq!(
+        events[0].change("reason"),
+        Some((Value::Null, json!("店铺搬迁")))
+    );
+    assert_eq!(
+        events[0].change("replaced_draw_id"),
+        Some((Value::Null, json!(draw1)))
+    );
+    let events = audit_of(&app, "task", &task_ids[1]).await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].action, "task_cancelled");
+    assert_eq!(events[0].request_id.as_deref(), Some("req-redraw"));
+    assert_eq!(
+        events[0].change("state"),
+        Some((json!("assigned"), json!("cancelled")))
+    );
+    assert_eq!(
+        events[0].change("cancel_reason"),
+        Some((Value::Null, json!("superseded by a redraw")))
+    );
+    // The task cancelled before is not cancelled again.
+    assert_eq!(audit_of(&app, "task", &task_ids[0]).await.len(), 2);
+
+    // Handing out the internal record (inspector ids, conflicts) is recorded as an export;
+    // a refused request is not.
+    let (_, reviewer) = login(&app, "rev", Role::Reviewer).await;
+    let before = audit_count(&app).await;
+    let (s, e) = send_with_id(
+        &app,
+        Method::GET,
+        &format!("/api/v1/plans/{plan_id}/draw/record"),
+        &reviewer,
+        "req-export-rev",
+        None,
+    )
+    .await;
+    assert_error(s, &e, 403, "forbidden");
+    assert_eq!(audit_count(&app).await, before);
+    let (s, record) = send_with_id(
+        &app,
+        Method::GET,
+        &format!("/api/v1/plans/{plan_id}/draw/record"),
+        &admin,
+        "req-export",
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{record}");
+    let events = audit_of(&app, "draw", &draw2).await;
+    assert_eq!(events.len(), 2);
+    assert_eq!(events[1].action, "personal_data_exported");
+    assert_eq!(events[1].actor_id.as_deref(), Some(admin_id.as_str()));
+    assert_eq!(events[1].request_id.as_deref(), Some("req-export"));
+    assert_eq!(
+        events[1].change("plan_id"),
+        Some((Value::Null, json!(plan_id)))
+    );
+    assert_eq!(
+        events[1].change("inspectors"),
+        Some((Value::Null, json!(2)))
+    );
 }
