@@ -10,11 +10,11 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::extract::{Admins, ApiJson, ApiPath, ApiQuery, AuthUser, Authorized, Inspectors, Staff};
-use super::plans::TeamMember;
 use super::{rfc3339, AppState};
 use crate::auth::Role;
 use crate::error::{AppError, AppResult, ErrorEnvelope};
 use crate::plan::TaskState;
+use crate::plan::TeamMember;
 use crate::store::{self, plans::TaskRow};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -107,11 +107,10 @@ async fn with_teams(state: &AppState, rows: Vec<TaskRow>) -> AppResult<Vec<TaskV
     let mut teams: HashMap<String, Vec<TeamMember>> = HashMap::new();
     let mut conn = state.db.acquire().await?;
     for (task, inspector, name, badge, _) in store::plans::members_of(&mut conn, &ids).await? {
-        teams.entry(task).or_default().push(TeamMember {
-            inspector_id: inspector,
-            name,
-            badge_no: badge,
-        });
+        teams
+            .entry(task)
+            .or_default()
+            .push(TeamMember::officer(inspector, name, badge));
     }
     let today = state.config.time_zone.today();
     Ok(rows

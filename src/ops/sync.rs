@@ -65,17 +65,14 @@ async fn task_teams(
     let ids: Vec<String> = tasks.iter().map(|t| t.id.clone()).collect();
     let mut officers = q::team_officers(conn, &ids).await?;
     officers.sort_by(|a, b| (&a.task_id, a.position).cmp(&(&b.task_id, b.position)));
-    let mut members: HashMap<String, Vec<push::TeamMember>> = HashMap::new();
+    let mut members: HashMap<String, Vec<crate::plan::TeamMember>> = HashMap::new();
     for o in officers {
         members
             .entry(o.task_id)
             .or_default()
-            .push(push::TeamMember {
-                user_id: Some(o.user_id),
-                name: o.name,
-                badge_no: o.badge_no,
-                role: Some("officer".into()),
-            });
+            .push(crate::plan::TeamMember::officer(
+                o.user_id, o.name, o.badge_no,
+            ));
     }
     members
         .into_iter()

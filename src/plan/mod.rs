@@ -543,3 +543,38 @@ mod tests {
         assert!(!tampered.verify().is_empty());
     }
 }
+
+/// A member of a task's drawn team, as the accounts hold it. The same shape (and field names)
+/// as a member of `inspections.team` in sync, so an app can copy it: `GET /api/v1/tasks` and
+/// the synced `tasks.team` both list these.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct TeamMember {
+    /// The inspector's account id.
+    pub user_id: String,
+    pub name: String,
+    /// 执法证号, from the account.
+    pub badge_no: Option<String>,
+    /// Always `officer` for a drawn team. Participants who are not officers (`npc_deputy`
+    /// 人大代表, `consumer_rep` 消费者代表) appear only on an inspection's own team.
+    pub role: MemberRole,
+}
+
+/// The role of a person on an inspection team.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MemberRole {
+    Officer,
+    NpcDeputy,
+    ConsumerRep,
+}
+
+impl TeamMember {
+    pub fn officer(user_id: String, name: String, badge_no: Option<String>) -> TeamMember {
+        TeamMember {
+            user_id,
+            name,
+            badge_no,
+            role: MemberRole::Officer,
+        }
+    }
+}

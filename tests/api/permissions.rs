@@ -426,7 +426,7 @@ async fn world(app: TestApp) -> World {
             .as_array()
             .unwrap()
             .iter()
-            .map(|m| m["inspector_id"].as_str().unwrap().to_string())
+            .map(|m| m["user_id"].as_str().unwrap().to_string())
             .collect()
     };
     let insp_1 = &user_ids["insp-1"];

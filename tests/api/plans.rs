@@ -393,7 +393,8 @@ async fn redraw_needs_a_reason_and_keeps_history(app: TestApp) {
     assert_eq!(all["total_count"], 6);
     // Once field work starts, no more redraws.
     let task = &current["items"][0];
-    let member = task["team"][0]["inspector_id"].as_str().unwrap();
+    let member = task["team"][0]["user_id"].as_str().unwrap();
+    assert_eq!(task["team"][0]["role"], "officer");
     let username = format!("insp{:02}", ids.iter().position(|i| i == member).unwrap());
     let t = app.login_full(&username, "phone").await["access_token"]
         .as_str()
@@ -619,7 +620,7 @@ async fn inspectors_see_only_their_own_tasks(app: TestApp) {
             .as_array()
             .unwrap()
             .iter()
-            .any(|m| m["inspector_id"] == ids[0].as_str());
+            .any(|m| m["user_id"] == ids[0].as_str());
         let id = t["id"].as_str().unwrap();
         assert_eq!(member, mine_ids.contains(id), "task {id}");
         let (s, body) = app.get(&format!("/api/v1/tasks/{id}"), &token).await;

@@ -96,7 +96,7 @@ async fn world(app: TestApp) -> World {
                 .map(|m| {
                     inspectors
                         .iter()
-                        .find(|(_, id)| m["inspector_id"] == id.as_str())
+                        .find(|(_, id)| m["user_id"] == id.as_str())
                         .unwrap()
                         .0
                         .clone()

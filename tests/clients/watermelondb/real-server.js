@@ -138,7 +138,8 @@ class RealServer {
       establishment,
       planId: plan.id,
       task,
-      team: task.team.map((m) => ({ user_id: m.inspector_id, name: m.name, badge_no: m.badge_no })),
+      // The task's team as the server lists it is the inspection's team shape as is.
+      team: task.team.map(({ user_id, name, badge_no, role }) => ({ user_id, name, badge_no, role })),
     }
   }
 
