@@ -474,6 +474,7 @@ mod error;
 pub use crate::audit::Ctx;
 pub use error::{Error, Result};
 
+pub mod audit;
 pub mod inspection_flags;
 pub mod photos;
 pub mod sync;
