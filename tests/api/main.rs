@@ -3,6 +3,7 @@
 #[macro_use]
 mod common;
 
+mod audit;
 mod auth;
 mod checklists;
 mod errors;
