@@ -273,7 +273,11 @@ async fn run(backend: &str) -> anyhow::Result<Vec<String>> {
         let parsed =
             foodcheck::sync::push::parse_slice(&bytes, foodcheck::sync::push::DEFAULT_MAX_RECORDS)
                 .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-        let rejected = push(&db, &who, cursor, parsed, &Default::default()).await?;
+        let ctx = foodcheck::audit::Ctx::new(
+            foodcheck::audit::Actor::user(&alice, Role::Inspector, who.device_id),
+            None,
+        );
+        let rejected = push(&db, &ctx, &who, cursor, parsed, &Default::default()).await?;
         pushes.push(start.elapsed());
         anyhow::ensure!(rejected.is_empty(), "rejected: {:?}", rejected.first());
     }

@@ -54,6 +54,9 @@ pub enum Command {
         #[arg(long, default_value_t = 2024)]
         seed: u64,
     },
+    /// Sync housekeeping.
+    #[command(subcommand)]
+    Sync(SyncCommand),
     /// Print the sync protocol document (or write it with --write api-spec/sync.md).
     SyncDoc {
         #[arg(long)]
@@ -83,6 +86,16 @@ pub enum Command {
     Openapi {
         #[arg(long)]
         write: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SyncCommand {
+    /// Drop sync tombstones deleted more than N days ago, now (the server does it hourly with
+    /// `tombstone_retention_days`). Devices whose cursor is older then get a full replacement.
+    PurgeTombstones {
+        #[arg(long)]
+        older_than_days: u32,
     },
 }
 
@@ -292,6 +305,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let result = import_file(&db, bytes, dry_run).await;
             db.close().await;
             result
+        }
+        Command::Sync(SyncCommand::PurgeTombstones { older_than_days }) => {
+            let db = open_db(&config).await?;
+            let before = store::now_ms() - i64::from(older_than_days) * 86_400_000;
+            let result =
+                crate::ops::sync::purge_tombstones(&db, &crate::audit::Ctx::system(), before).await;
+            db.close().await;
+            let n = result?;
+            println!("{n} tombstones purged");
+            Ok(())
         }
         Command::DemoData {
             establishments,

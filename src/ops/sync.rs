@@ -53,6 +53,40 @@ fn shape(table: &str, version: u32, mut rec: Map<String, Value>) -> Value {
     Value::Object(rec)
 }
 
+/// The drawn team of each task as the synced `tasks.team` JSON text: officers in draw order,
+/// in the shape of `inspections.team` (one query per 500 tasks).
+async fn task_teams(
+    conn: &mut sqlx::AnyConnection,
+    tasks: &[q::TaskSync],
+) -> Result<HashMap<String, String>, Error> {
+    if tasks.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let ids: Vec<String> = tasks.iter().map(|t| t.id.clone()).collect();
+    let mut officers = q::team_officers(conn, &ids).await?;
+    officers.sort_by(|a, b| (&a.task_id, a.position).cmp(&(&b.task_id, b.position)));
+    let mut members: HashMap<String, Vec<push::TeamMember>> = HashMap::new();
+    for o in officers {
+        members
+            .entry(o.task_id)
+            .or_default()
+            .push(push::TeamMember {
+                user_id: Some(o.user_id),
+                name: o.name,
+                badge_no: o.badge_no,
+                role: Some("officer".into()),
+            });
+    }
+    members
+        .into_iter()
+        .map(|(task, team)| {
+            serde_json::to_string(&team)
+                .map(|json| (task, json))
+                .map_err(|e| Error::Internal(e.into()))
+        })
+        .collect()
+}
+
 /// The answer to a pull.
 pub struct Pull {
     pub body: Value,
@@ -109,26 +143,27 @@ pub async fn pull(
     let user = who.user_id;
     let origin = who.origin();
     let device = origin.as_deref();
-    // New to the device: created after the cursor, by someone else's device.
-    // Its own records are never new to a device, in replacement mode too: listed as
-    // `created`, WatermelonDB would drop a pending local deletion and recreate the record.
+    // New to the device: created after its cursor, by someone else's device. A replacement
+    // judges by the device's own cursor too: what was created before it, the device already
+    // received. Listed as `created`, a record the device holds would make WatermelonDB drop a
+    // pending local deletion and recreate it (and log an error for each).
     let is_new = |created_seq: i64, origin: Option<&str>| {
         let own = origin.is_some() && origin == device;
-        if replacement {
-            !own
-        } else {
-            since.is_none_or(|s| created_seq > s && !own)
-        }
+        // A first pull (no cursor) finds an empty database: everything is new to it.
+        last.is_none_or(|l| created_seq > l && !own)
     };
 
     // Nothing at all has changed since the cursor: answer at once.
     let unchanged = since == Some(now) && migrated_tables.is_empty();
     if !unchanged {
-        for t in q::pull_tasks(&mut tx, user, since_for("tasks")).await? {
+        let tasks = q::pull_tasks(&mut tx, user, since_for("tasks")).await?;
+        let mut teams = task_teams(&mut tx, &tasks).await?;
+        for t in tasks {
             let new = is_new(t.created_seq, None);
+            let team = teams.remove(&t.id).unwrap_or_else(|| "[]".into());
             let rec = json!({"id": t.id, "plan_id": t.plan_id, "establishment_id": t.establishment_id, "template_id": t.template_id,
                 "template_version": t.template_version, "due_date": t.due_date, "state": t.state,
-                "must_check_items": t.must_check_items, "round_title": t.round_title});
+                "must_check_items": t.must_check_items, "round_title": t.round_title, "team": team});
             push_rec(&mut changes, "tasks", version, new, rec);
         }
         for e in q::pull_establishments(&mut tx, user, since_for("establishments")).await? {
@@ -166,7 +201,8 @@ pub async fn pull(
                 let rec = json!({"id": p.id, "inspection_id": p.inspection_id, "item_code": text(p.item_code.as_deref()),
                     "sha256": p.sha256, "byte_size": p.byte_size, "taken_at": p.taken_at, "processing_status": p.processing_status,
                     "width": p.width, "height": p.height, "exif_taken_at": p.exif_taken_at, "exif_lng": num(p.exif_lng),
-                    "exif_lat": num(p.exif_lat), "flags": text(p.flags.as_deref())});
+                    "exif_lat": num(p.exif_lat), "flags": text(p.flags.as_deref()),
+                    "processing_error": text(p.processing_error.as_deref())});
                 push_rec(&mut changes, "photos", version, new, rec);
             }
         }
@@ -238,6 +274,7 @@ fn conflict(table: &str, id: &str) -> Error {
 /// refused records (the rest is applied), or 409 `sync_conflict` with nothing applied.
 pub async fn push(
     db: &Db,
+    ctx: &crate::audit::Ctx,
     who: &Syncer<'_>,
     last: i64,
     parsed: push::Push,
@@ -261,7 +298,10 @@ pub async fn push(
         device_id: origin.as_deref(),
         seq,
     };
-    write(tx.conn(), who.user_id, &decision.writes, &by).await?;
+    write(tx.conn(), &decision.writes, &by).await?;
+    // Recorded in the push's own transaction: the change and its audit entries commit together.
+    let events = crate::sync::events::events(&loaded, &decision.writes);
+    store::audit::append(tx.conn(), ctx, &events).await?;
     // After the submission writes, which set `server_flags`: the inspection's own point
     // against the shop.
     let written: Vec<String> = decision
@@ -438,12 +478,7 @@ async fn load(
 }
 
 /// Makes the decided writes.
-async fn write(
-    conn: &mut sqlx::AnyConnection,
-    user: &str,
-    w: &Writes,
-    by: &Author<'_>,
-) -> Result<(), Error> {
+async fn write(conn: &mut sqlx::AnyConnection, w: &Writes, by: &Author<'_>) -> Result<(), Error> {
     let seq = by.seq;
     for (r, wgs84) in &w.inspections {
         q::upsert_inspection(conn, r, *wgs84, by).await?;
@@ -483,15 +518,6 @@ async fn write(
         let failed = serde_json::to_string(&s.evaluation.failed_items)
             .map_err(|e| Error::Internal(e.into()))?;
         store::plans::set_followup(conn, &s.establishment_id, &failed, Some(&s.task_id)).await?;
-        store::audit(
-            conn,
-            Some(user),
-            "inspection.submit",
-            "inspection",
-            &s.inspection_id,
-            Some(code),
-        )
-        .await?;
     }
     Ok(())
 }

@@ -282,6 +282,7 @@ pub struct PhotoRow {
     pub exif_lng: Option<f64>,
     pub exif_lat: Option<f64>,
     pub flags: Option<String>,
+    pub processing_error: Option<String>,
 }
 
 impl PhotoRow {
@@ -299,7 +300,7 @@ impl PhotoRow {
 
 const PHOTO_COLUMNS: &str =
     "p.id, p.inspection_id, p.item_code, p.sha256, p.byte_size, p.taken_at, p.processing_status, \
-    p.origin_device, p.created_seq, p.seq, p.width, p.height, p.exif_taken_at, p.exif_lng, p.exif_lat, p.flags";
+    p.origin_device, p.created_seq, p.seq, p.width, p.height, p.exif_taken_at, p.exif_lng, p.exif_lat, p.flags, p.processing_error";
 
 pub async fn pull_photos(
     conn: &mut AnyConnection,
@@ -729,6 +730,8 @@ pub struct TeamOfficer {
     pub badge_no: Option<String>,
     /// 1 for an enabled inspector account.
     pub active: i64,
+    /// Place in the drawn team (draw order).
+    pub position: i64,
 }
 
 /// The drawn teams of `task_ids`, in draw order.
@@ -739,8 +742,8 @@ pub async fn team_officers(
     by_ids(
         conn,
         "SELECT tm.task_id, u.id AS user_id, u.name, u.badge_no, \
-         CASE WHEN u.disabled = 0 AND u.role = 'inspector' THEN 1 ELSE 0 END AS active \
-         FROM task_members tm JOIN users u ON u.id = tm.inspector_id",
+         CASE WHEN u.disabled = 0 AND u.role = 'inspector' THEN 1 ELSE 0 END AS active, \
+         tm.position FROM task_members tm JOIN users u ON u.id = tm.inspector_id",
         "tm.task_id",
         task_ids,
     )

@@ -4,11 +4,12 @@
 
 pub mod decide;
 pub mod doc;
+pub mod events;
 pub mod push;
 
 /// The client schema version the server is built for; older ones down to
 /// [`OLDEST_SCHEMA_VERSION`] are served too (tables and columns they lack are left out).
-pub const CURRENT_SCHEMA_VERSION: u32 = 3;
+pub const CURRENT_SCHEMA_VERSION: u32 = 4;
 pub const OLDEST_SCHEMA_VERSION: u32 = 1;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,6 +106,7 @@ pub static TABLES: &[Table] = &[
             col("state", S, "`assigned`, `in_progress`, `submitted` or `cancelled`."),
             col("must_check_items", S, "JSON array of item codes failed at the previous inspection: they must be checked."),
             col("round_title", S, "期 title, e.g. `2024年3·15 随机查餐厅 第3期`."),
+            since(4, col("team", S, "JSON array of the drawn team's officers in draw order, `[{user_id, name, badge_no, role: \"officer\"}]`, the same shape as `inspections.team`: the app can fill an inspection's team offline (badges as the accounts hold them; the server checks the submitted team against the accounts).")),
         ],
     },
     Table {
@@ -193,6 +195,7 @@ pub static TABLES: &[Table] = &[
             since(3, server(opt("exif_lng", N, "Server: EXIF GPS longitude, WGS-84 degrees."))),
             since(3, server(opt("exif_lat", N, "Server: EXIF GPS latitude, WGS-84 degrees."))),
             since(3, server(opt("flags", S, "Server: JSON array of geofence flags for reviewers: `outside_radius` (farther than the configured radius, default 300 m, from the establishment), `captured_outside_inspection` (capture time outside the inspection's start–finish window ± 30 min), `no_location` (nothing to compare)."))),
+            since(4, server(opt("processing_error", S, "Server: why processing failed when `processing_status` is `failed` (e.g. the file is not a decodable JPEG or exceeds the decode limits), so the inspector can take the photo again; `null` otherwise."))),
         ],
     },
 ];

@@ -11,7 +11,7 @@ use super::{table, ColType};
 /// A whole-push refusal: (error code, message).
 pub type PushError = (&'static str, String);
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct InspectionRec {
     pub id: String,
     pub task_id: String,
@@ -32,7 +32,7 @@ pub struct InspectionRec {
     pub submitted: bool,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct AnswerRec {
     pub id: String,
     pub inspection_id: String,
@@ -41,7 +41,7 @@ pub struct AnswerRec {
     pub note: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct PhotoRec {
     pub id: String,
     pub inspection_id: String,

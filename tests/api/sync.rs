@@ -21,6 +21,8 @@ both_backends!(
     records_never_move_to_another_inspection,
     stale_edit_of_a_deleted_record_is_409,
     replacement_pull_lists_own_records_as_updated,
+    push_records_typed_audit_events,
+    synced_tasks_carry_the_drawn_team,
 );
 
 const TEMPLATE: &str = "00000000-0000-4000-8000-000000002016";
@@ -521,6 +523,39 @@ async fn submission_computes_the_result_and_locks(app: TestApp) {
     )
     .await;
     assert_eq!(r["rejected"][0]["code"], "team_too_small", "{r}");
+    // Two invented officers (no account, an account that does not exist) with badges the
+    // device made up: neither counts; nor does an outsider's real account, nor a 人大代表
+    // riding along, so the inspection is refused and nothing is locked.
+    let outsider_id = w
+        .inspectors
+        .iter()
+        .find(|(n, _)| !w.tasks[0].2.contains(n))
+        .unwrap()
+        .1
+        .clone();
+    let invented = serde_json::to_string(&json!([
+        {"user_id": null, "name": "假检查员", "badge_no": "TJ-0001"},
+        {"user_id": Uuid::new_v4(), "name": "不存在", "badge_no": "TJ-0002"},
+        {"user_id": outsider_id, "name": "外组", "badge_no": "TJ-0003"},
+        {"user_id": w.inspectors.iter().find(|(n, _)| *n == member).unwrap().1, "name": member, "badge_no": "TJ-x"},
+        {"user_id": null, "name": "人大代表", "badge_no": null, "role": "npc_deputy"},
+    ]))
+    .unwrap();
+    let mut forged = rec.clone();
+    forged["team"] = json!(invented);
+    let (_, r) = push(
+        &w.app,
+        &t,
+        cursor,
+        json!({"inspections": {"created": [forged]}, "answers": {"created": all.clone()}}),
+    )
+    .await;
+    assert_eq!(r["rejected"][0]["code"], "team_too_small", "{r}");
+    assert_eq!(
+        count(&w.app, "inspections").await,
+        0,
+        "nothing stored, nothing locked"
+    );
     let (s, r) = push(
         &w.app,
         &t,
@@ -535,6 +570,21 @@ async fn submission_computes_the_result_and_locks(app: TestApp) {
     assert_eq!(got["submitted"], true);
     assert_eq!(got["server_flags"], json!("[\"declared_result_differs\"]"));
     assert_eq!(p2["changes"]["tasks"]["updated"][0]["state"], "submitted");
+    // The submission is an audit event with the computed result, beside the refusals' nothing.
+    let submitted: Vec<AuditRow> = audit_of(&w.app, &iid)
+        .await
+        .into_iter()
+        .filter(|r| r.0 == "inspection_submitted")
+        .collect();
+    assert_eq!(submitted.len(), 1);
+    let changes: Value = serde_json::from_str(&submitted[0].5).unwrap();
+    let result = changes
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["field"] == "computed_result")
+        .unwrap();
+    assert_eq!(result["after"], "non_compliant");
     // Locked: further edits are refused.
     let mut edit = rec.clone();
     edit["other_findings"] = json!("late edit");
@@ -692,7 +742,7 @@ async fn bad_push_input_is_4xx_and_applies_nothing(app: TestApp) {
         "last_pulled_at=-5",
         "last_pulled_at=99999999",
         "last_pulled_at=x",
-        "schema_version=4",
+        "schema_version=5",
         "schema_version=0",
         "migration=%7Bbad",
     ] {
@@ -830,12 +880,21 @@ async fn old_cursor_gets_a_replacement(app: TestApp) {
     )
     .await;
     // Tombstones are purged (retention passed): the old cursor cannot be served incrementally.
-    let mut tx = w.app.db().begin_write().await.unwrap();
-    let purged = foodcheck::store::sync::purge_tombstones(tx.conn(), i64::MAX)
-        .await
-        .unwrap();
-    tx.commit().await.unwrap();
+    let purged = foodcheck::ops::sync::purge_tombstones(
+        w.app.db(),
+        &foodcheck::audit::Ctx::system(),
+        i64::MAX,
+    )
+    .await
+    .unwrap();
     assert_eq!(purged, 1);
+    // Housekeeping is audited too.
+    let (n,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM audit_events WHERE action = 'tombstones_purged'")
+            .fetch_one(w.app.db().pool())
+            .await
+            .unwrap();
+    assert_eq!(n, 1);
     let (s, full) = pull(&w.app, &t, Some(cursor), 2).await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(full["experimentalStrategy"], "replacement");
@@ -1106,11 +1165,9 @@ async fn replacement_pull_lists_own_records_as_updated(app: TestApp) {
         json!({"answers": {"deleted": [gone["id"]]}}),
     )
     .await;
-    let mut tx = w.app.db().begin_write().await.unwrap();
-    foodcheck::store::sync::purge_tombstones(tx.conn(), i64::MAX)
+    foodcheck::ops::sync::purge_tombstones(w.app.db(), &foodcheck::audit::Ctx::system(), i64::MAX)
         .await
         .unwrap();
-    tx.commit().await.unwrap();
     let (_, full) = pull(&w.app, &t, Some(cursor), 2).await;
     assert_eq!(full["experimentalStrategy"], "replacement");
     // The device's own records: `updated` (a pending local deletion survives);
@@ -1124,5 +1181,186 @@ async fn replacement_pull_lists_own_records_as_updated(app: TestApp) {
     assert_eq!(
         ids(&full, "answers", "created"),
         vec![theirs["id"].as_str().unwrap().to_string()]
+    );
+}
+
+/// `(action, actor_id, actor_role, device_id, request_id, changes)` of a record's audit
+/// entries, oldest first.
+type AuditRow = (
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    String,
+);
+
+async fn audit_of(app: &TestApp, record_id: &str) -> Vec<AuditRow> {
+    sqlx::query_as(
+        "SELECT action, actor_id, actor_role, device_id, request_id, changes FROM audit_events \
+         WHERE record_id = $1 ORDER BY id",
+    )
+    .bind(record_id)
+    .fetch_all(app.db().pool())
+    .await
+    .unwrap()
+}
+
+/// A push records, in its own transaction, who changed what from what to what: the
+/// inspection's fields, each answer per item, the submission with its result; with the
+/// inspector, role, device and request id. A replay records nothing more.
+async fn push_records_typed_audit_events(app: TestApp) {
+    let w = world(app).await;
+    let (task, est, member, _) = w.task_member_outsider();
+    let t = w.device(&member, "phone-7").await;
+    let member_id = w
+        .inspectors
+        .iter()
+        .find(|(n, _)| *n == member)
+        .unwrap()
+        .1
+        .clone();
+    let (_, p) = pull(&w.app, &t, None, 2).await;
+    let cursor = p["timestamp"].as_i64().unwrap();
+    let iid = Uuid::new_v4().to_string();
+    let rec = inspection(&iid, &task, &est, &w.team_json(0));
+    let answers = vec![
+        answer(&iid, KEY[0], "pass"),
+        answer(&iid, GENERAL[0], "fail"),
+    ];
+    let body = json!({"changes": {"inspections": {"created": [rec.clone()]}, "answers": {"created": answers}}});
+    let send = |body: Value, request_id: &'static str, last: i64| {
+        let req = w
+            .app
+            .client
+            .post(w.app.url(&format!("/api/v1/sync?last_pulled_at={last}")))
+            .bearer_auth(&t)
+            .header("x-request-id", request_id)
+            .json(&body);
+        async move { req.send().await.unwrap().status() }
+    };
+    assert_eq!(
+        send(body.clone(), "req-push-1", cursor).await,
+        StatusCode::OK
+    );
+    // The response was lost; the device sends the same push again.
+    assert_eq!(send(body, "req-push-2", cursor).await, StatusCode::OK);
+
+    let rows = audit_of(&w.app, &iid).await;
+    let actions: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
+    assert_eq!(
+        actions,
+        ["inspection_created", "answers_changed"],
+        "{rows:?}"
+    );
+    for r in &rows {
+        assert_eq!(r.1.as_deref(), Some(member_id.as_str()));
+        assert_eq!(r.2.as_deref(), Some("inspector"));
+        assert_eq!(r.3.as_deref(), Some("phone-7"));
+        assert_eq!(r.4.as_deref(), Some("req-push-1"));
+    }
+    let answers: Value = serde_json::from_str(&rows[1].5).unwrap();
+    let items: Vec<&str> = answers
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(items.len(), 2);
+    assert!(items.contains(&KEY[0]) && items.contains(&GENERAL[0]));
+
+    // An edit: exactly the changed fields, from → to.
+    let (_, p) = pull(&w.app, &t, Some(cursor), 2).await;
+    let cursor = p["timestamp"].as_i64().unwrap();
+    let mut edit = rec.clone();
+    edit["business_opinion"] = json!("无异议");
+    let body = json!({"changes": {"inspections": {"updated": [edit]}, "answers": {"updated": [answer(&iid, GENERAL[0], "pass")]}}});
+    assert_eq!(send(body, "req-push-3", cursor).await, StatusCode::OK);
+    let rows = audit_of(&w.app, &iid).await;
+    assert_eq!(rows.len(), 4, "{rows:?}");
+    assert_eq!(rows[2].0, "inspection_updated");
+    let changes: Value = serde_json::from_str(&rows[2].5).unwrap();
+    assert_eq!(
+        changes,
+        json!([{"field": "business_opinion", "before": null, "after": "无异议"}])
+    );
+    let changes: Value = serde_json::from_str(&rows[3].5).unwrap();
+    assert_eq!(changes[0]["field"], GENERAL[0]);
+    assert_eq!(changes[0]["before"]["status"], "fail");
+    assert_eq!(changes[0]["after"]["status"], "pass");
+    // The task's start is recorded on the task.
+    let task_rows = audit_of(&w.app, &task).await;
+    assert!(
+        task_rows.iter().any(|r| r.0 == "task_state_changed"),
+        "{task_rows:?}"
+    );
+}
+
+/// Schema 4: a task reaches the device with its drawn team (accounts' names and badges, in
+/// draw order, the shape of `inspections.team`); older apps do not get the column, and an app
+/// upgrading from 3 gets it for the tasks it has by a migration pull.
+async fn synced_tasks_carry_the_drawn_team(app: TestApp) {
+    let w = world(app).await;
+    let (task, _, member, _) = w.task_member_outsider();
+    let t = w.device(&member, "phone").await;
+    let (s, p) = pull(&w.app, &t, None, 4).await;
+    assert_eq!(s, StatusCode::OK, "{p}");
+    let rec = p["changes"]["tasks"]["created"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == task.as_str())
+        .unwrap()
+        .clone();
+    let team: Value = serde_json::from_str(rec["team"].as_str().unwrap()).unwrap();
+    let want: Vec<Value> = w.tasks[0]
+        .2
+        .iter()
+        .map(|n| {
+            let id = &w.inspectors.iter().find(|(m, _)| m == n).unwrap().1;
+            json!({"user_id": id, "name": n, "badge_no": null, "role": "officer"})
+        })
+        .collect();
+    // Names and badges as the accounts hold them (test accounts have no badge number).
+    let (name, badge): (String, Option<String>) =
+        sqlx::query_as("SELECT name, badge_no FROM users WHERE id = $1")
+            .bind(want[0]["user_id"].as_str().unwrap())
+            .fetch_one(w.app.db().pool())
+            .await
+            .unwrap();
+    let mut want = want;
+    want[0]["name"] = json!(name);
+    want[0]["badge_no"] = json!(badge);
+    assert_eq!(team.as_array().unwrap().len(), want.len(), "{team}");
+    assert_eq!(team[0], want[0], "{team}");
+    for (got, w) in team.as_array().unwrap().iter().zip(&want) {
+        assert_eq!(got["user_id"], w["user_id"]);
+        assert_eq!(got["role"], "officer");
+    }
+    // The same pull at schema 3 has no team column.
+    let (_, p3) = pull(&w.app, &t, None, 3).await;
+    assert!(p3["changes"]["tasks"]["created"][0].get("team").is_none());
+    // Upgrading 3 → 4: the migration pull lists the task again with the new column.
+    let migration = "%7B%22from%22%3A3%2C%22tables%22%3A%5B%5D%2C%22columns%22%3A%5B%7B%22table%22%3A%22tasks%22%2C%22columns%22%3A%5B%22team%22%5D%7D%5D%7D";
+    let (s, pm) = w
+        .app
+        .get(
+            &format!(
+                "/api/v1/sync?last_pulled_at={}&schema_version=4&migration={migration}",
+                p3["timestamp"]
+            ),
+            &t,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{pm}");
+    let listed: Vec<&Value> = ["created", "updated"]
+        .iter()
+        .flat_map(|k| pm["changes"]["tasks"][k].as_array().unwrap())
+        .collect();
+    assert!(
+        listed
+            .iter()
+            .any(|r| r["id"] == task.as_str() && r["team"].is_string()),
+        "{pm}"
     );
 }

@@ -1147,6 +1147,25 @@ async fn type_refused_at_first_chunk(app: TestApp) {
         .unwrap()
         .clone();
     assert_eq!(rec["processing_status"], "failed");
+    assert!(
+        rec.get("processing_error").is_none(),
+        "schema 2 has no such column"
+    );
+    // Schema 4: the device learns why, so the inspector can take the photo again.
+    let (_, p4) = app
+        .get("/api/v1/sync?last_pulled_at=null&schema_version=4", &token)
+        .await;
+    let rec4 = p4["changes"]["photos"]["created"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == photo.as_str())
+        .unwrap()
+        .clone();
+    assert!(
+        rec4["processing_error"].as_str().unwrap().contains("HEIC"),
+        "{rec4}"
+    );
     // A first chunk too short to decide (5 bytes of a PNG signature) is kept; the next decides.
     let res = create(&app, &token, &split, &png).await;
     let location = res.headers()["location"].to_str().unwrap().to_string();

@@ -44,42 +44,12 @@ case "$mode" in
     ;;
 esac
 
-die() {
-  echo "run-schema-fuzz: $*" >&2
-  exit 2
-}
-
-[[ -x $bin ]] || die "no server binary at $bin (run \`cargo build\` first, or set FOODCHECK_BIN)"
+fc_name=schema-fuzz
+# shellcheck source=server.sh
+. "$here/server.sh"
 [[ -f $spec ]] || die "no $spec"
-command -v curl >/dev/null || die "curl is required"
 python=${PYTHON:-python3}
 command -v "$python" >/dev/null || die "$python is required (for the venv with schemathesis)"
-
-data_dir=$(mktemp -d "${TMPDIR:-/tmp}/foodcheck-fuzz.XXXXXX")
-server_pid=
-pg_db=
-status=2
-
-cleanup() {
-  if [[ -n $server_pid ]] && kill -0 "$server_pid" 2>/dev/null; then
-    kill -TERM "$server_pid" 2>/dev/null || true
-    for _ in $(seq 1 50); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-  fi
-  if [[ -n $pg_db ]]; then
-    psql "$FOODCHECK_TEST_POSTGRES_URL" -qX -v ON_ERROR_STOP=1 \
-      -c "DROP DATABASE IF EXISTS $pg_db WITH (FORCE)" >/dev/null 2>&1 ||
-      psql "$FOODCHECK_TEST_POSTGRES_URL" -qX -c "DROP DATABASE IF EXISTS $pg_db" >/dev/null 2>&1 || true
-  fi
-  if [[ ${FOODCHECK_KEEP:-} == 1 || $status -ne 0 ]]; then
-    echo "run-schema-fuzz: kept $data_dir (server log: $data_dir/server.log)" >&2
-  else
-    rm -rf "$data_dir"
-  fi
-}
-trap 'cleanup' EXIT
-trap 'exit 130' INT TERM
 
 # Only what this script sets: no FOODCHECK_* of the caller's shell leaks into the server.
 for v in $(env | sed -n 's/^\(FOODCHECK_[A-Z0-9_]*\)=.*/\1/p'); do
@@ -89,22 +59,7 @@ for v in $(env | sed -n 's/^\(FOODCHECK_[A-Z0-9_]*\)=.*/\1/p'); do
   esac
 done
 
-if [[ $mode == postgres ]]; then
-  [[ -n ${FOODCHECK_TEST_POSTGRES_URL:-} ]] || die "postgres mode needs FOODCHECK_TEST_POSTGRES_URL (an admin URL)"
-  command -v psql >/dev/null || die "psql is required for postgres mode"
-  pg_db="fc_fuzz_$$_$RANDOM"
-  psql "$FOODCHECK_TEST_POSTGRES_URL" -qX -v ON_ERROR_STOP=1 -c "CREATE DATABASE $pg_db" ||
-    { pg_db=; die "could not create database from FOODCHECK_TEST_POSTGRES_URL"; }
-  # Same URL, other database (the path).
-  FOODCHECK_DATABASE_URL=$("$python" -c '
-import sys, urllib.parse as u
-p = u.urlsplit(sys.argv[1]); print(u.urlunsplit(p._replace(path="/" + sys.argv[2])))
-' "$FOODCHECK_TEST_POSTGRES_URL" "$pg_db")
-  export FOODCHECK_DATABASE_URL
-  echo "run-schema-fuzz: PostgreSQL database $pg_db"
-else
-  echo "run-schema-fuzz: SQLite in $data_dir"
-fi
+fc_database "$mode"
 
 # The fuzzer first (no server needed).
 venv="$harness/.venv"
@@ -126,30 +81,8 @@ admin_user=fuzz-admin
 admin_password=fuzz-admin-password-123
 "$bin" --data-dir "$data_dir" demo-data --establishments 200 >"$data_dir/demo-data.log" 2>&1 ||
   { tail -n 20 "$data_dir/demo-data.log" >&2; die "demo-data failed"; }
-printf '%s\n' "$admin_password" |
-  "$bin" --data-dir "$data_dir" user add --username "$admin_user" --role admin --name "Fuzz admin" \
-    >"$data_dir/user-add.log" 2>&1 ||
-  { cat "$data_dir/user-add.log" >&2; die "could not create the admin with the CLI"; }
-
-port=$("$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-url="http://127.0.0.1:$port"
-NO_COLOR=1 "$bin" --data-dir "$data_dir" serve --listen "127.0.0.1:$port" >"$data_dir/server.log" 2>&1 &
-server_pid=$!
-
-ready=
-for _ in $(seq 1 300); do
-  if ! kill -0 "$server_pid" 2>/dev/null; then
-    tail -n 40 "$data_dir/server.log" >&2
-    die "the server exited during start-up"
-  fi
-  if [[ $(curl -s -o /dev/null -w '%{http_code}' "$url/readyz" || true) == 200 ]]; then
-    ready=1
-    break
-  fi
-  sleep 0.2
-done
-[[ -n $ready ]] || { tail -n 40 "$data_dir/server.log" >&2; die "no 200 from $url/readyz within 60 s"; }
-echo "run-schema-fuzz: server on $url (pid $server_pid)"
+fc_admin "$admin_user" "$admin_password" "Fuzz admin"
+fc_start_server
 
 login=$(curl -s "$url/api/v1/auth/login" -H 'content-type: application/json' \
   -d "{\"username\":\"$admin_user\",\"password\":\"$admin_password\",\"device_id\":\"schema-fuzz\"}")

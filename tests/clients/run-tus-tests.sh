@@ -35,66 +35,17 @@ case "$mode" in
     ;;
 esac
 
-die() {
-  echo "run-tus-tests: $*" >&2
-  exit 2
-}
-
-[[ -x $bin ]] || die "no server binary at $bin (run \`cargo build\` first, or set FOODCHECK_BIN)"
+fc_name=tus-tests
+# shellcheck source=server.sh
+. "$here/server.sh"
 command -v node >/dev/null || die "node (>= 20) is required"
-command -v curl >/dev/null || die "curl is required"
 python=${PYTHON:-python3}
 command -v "$python" >/dev/null || die "$python is required (for the venv with tuspy, Pillow, piexif)"
 
-data_dir=$(mktemp -d "${TMPDIR:-/tmp}/foodcheck-tus.XXXXXX")
-server_pid=
-pg_db=
-status=2
-
-cleanup() {
-  if [[ -n $server_pid ]] && kill -0 "$server_pid" 2>/dev/null; then
-    kill -TERM "$server_pid" 2>/dev/null || true
-    for _ in $(seq 1 50); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-  fi
-  if [[ -n $pg_db ]]; then
-    psql "$FOODCHECK_TEST_POSTGRES_URL" -qX -v ON_ERROR_STOP=1 \
-      -c "DROP DATABASE IF EXISTS $pg_db WITH (FORCE)" >/dev/null 2>&1 ||
-      psql "$FOODCHECK_TEST_POSTGRES_URL" -qX -c "DROP DATABASE IF EXISTS $pg_db" >/dev/null 2>&1 || true
-  fi
-  if [[ ${FOODCHECK_KEEP:-} == 1 || $status -ne 0 ]]; then
-    echo "run-tus-tests: kept $data_dir (server log: $data_dir/server.log)" >&2
-  else
-    rm -rf "$data_dir"
-  fi
-}
-trap 'cleanup' EXIT
-trap 'exit 130' INT TERM
-
 admin_user=admin
 admin_password=admin-password-123
-
-if [[ $mode == postgres ]]; then
-  [[ -n ${FOODCHECK_TEST_POSTGRES_URL:-} ]] || die "postgres mode needs FOODCHECK_TEST_POSTGRES_URL (an admin URL)"
-  command -v psql >/dev/null || die "psql is required for postgres mode"
-  pg_db="fc_tus_$$_$RANDOM"
-  psql "$FOODCHECK_TEST_POSTGRES_URL" -qX -v ON_ERROR_STOP=1 -c "CREATE DATABASE $pg_db" ||
-    { pg_db=; die "could not create database from FOODCHECK_TEST_POSTGRES_URL"; }
-  # Same URL, other database (the path).
-  FOODCHECK_DATABASE_URL=$(node -e '
-    const u = new URL(process.argv[1]); u.pathname = "/" + process.argv[2]; console.log(u.href)
-  ' "$FOODCHECK_TEST_POSTGRES_URL" "$pg_db")
-  export FOODCHECK_DATABASE_URL
-  echo "run-tus-tests: PostgreSQL database $pg_db"
-elif [[ -n ${FOODCHECK_DATABASE_URL:-} ]]; then
-  export FOODCHECK_DATABASE_URL
-  admin_user="tus-admin-$(date +%s)-$$"
-  echo "run-tus-tests: using FOODCHECK_DATABASE_URL as is (admin $admin_user)"
-else
-  unset FOODCHECK_DATABASE_URL
-  echo "run-tus-tests: SQLite in $data_dir"
-fi
+fc_allow_existing=1
+fc_database "$mode"
 
 # Client dependencies first (no server needed): node_modules by the lockfile, the Python venv.
 cd "$harness"
@@ -112,36 +63,8 @@ if [[ ! -x $venv/bin/python || ! -f $stamp || $(cat "$stamp") != "$want" ]]; the
 fi
 export FOODCHECK_TUS_PYTHON="$venv/bin/python"
 
-# A config file in the caller's working directory must not leak in.
-cd "$data_dir"
-
-printf '%s\n' "$admin_password" |
-  "$bin" --data-dir "$data_dir" user add --username "$admin_user" --role admin --name "Upload harness admin" \
-    >"$data_dir/user-add.log" 2>&1 ||
-  { cat "$data_dir/user-add.log" >&2; die "could not create the admin with the CLI"; }
-
-port=$(node -e '
-  const s = require("node:net").createServer().listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close() })
-')
-url="http://127.0.0.1:$port"
-
-NO_COLOR=1 "$bin" --data-dir "$data_dir" serve --listen "127.0.0.1:$port" >"$data_dir/server.log" 2>&1 &
-server_pid=$!
-
-ready=
-for _ in $(seq 1 300); do
-  if ! kill -0 "$server_pid" 2>/dev/null; then
-    tail -n 40 "$data_dir/server.log" >&2
-    die "the server exited during start-up"
-  fi
-  if [[ $(curl -s -o /dev/null -w '%{http_code}' "$url/readyz" || true) == 200 ]]; then
-    ready=1
-    break
-  fi
-  sleep 0.2
-done
-[[ -n $ready ]] || { tail -n 40 "$data_dir/server.log" >&2; die "no 200 from $url/readyz within 60 s"; }
-echo "run-tus-tests: server $("$bin" --version 2>/dev/null || echo "$bin") on $url (pid $server_pid)"
+fc_admin "$admin_user" "$admin_password" "Upload harness admin"
+fc_start_server
 [[ $(curl -s -o /dev/null -w '%{http_code}' -X OPTIONS "$url/api/v1/uploads" || true) == 204 ]] ||
   die "$bin has no tus endpoint (OPTIONS /api/v1/uploads is not 204): rebuild it"
 

@@ -37,13 +37,29 @@ let world // RealServer
 // assertion message.
 
 let exchanges = []
+// Purging tombstones needs the server's CLI on the same database (run-sync-tests.sh says where).
+const PURGE_SKIP = process.env.FOODCHECK_TEST_BIN && process.env.FOODCHECK_TEST_DATA_DIR
+  ? false
+  : 'needs FOODCHECK_TEST_BIN and FOODCHECK_TEST_DATA_DIR (set by run-sync-tests.sh)'
+
+/** `foodcheck sync purge-tombstones --older-than-days 0` against the server's database. */
+function purgeTombstones() {
+  const out = require('node:child_process').execFileSync(
+    process.env.FOODCHECK_TEST_BIN,
+    ['--data-dir', process.env.FOODCHECK_TEST_DATA_DIR, 'sync', 'purge-tombstones', '--older-than-days', '0'],
+    { cwd: process.env.FOODCHECK_TEST_DATA_DIR, env: process.env, encoding: 'utf8' },
+  )
+  assert.match(out, /^\d+ tombstones purged/)
+}
+
 const CLIP = Number(process.env.FOODCHECK_CLIP) || 1500 // characters of each body in failure reports
 const clip = (v, n = CLIP) => {
   const s = v === undefined ? '' : JSON.stringify(v)
   return s.length > n ? `${s.slice(0, n)}… (${s.length} chars)` : s
 }
-function scenario(name, fn) {
-  test(name, async (t) => {
+function scenario(name, opts, fn) {
+  if (typeof opts === 'function') [opts, fn] = [{}, opts]
+  test(name, opts, async (t) => {
     exchanges = []
     try {
       await fn(t)
@@ -954,5 +970,45 @@ describe('foodcheck sync with WatermelonDB 0.28.0 against the real server', { sk
     })
     assert.equal((await lib.rawOf(a.db, 'inspections', notUuid.id))._status, 'created')
     assert.deepEqual(await world.inspectionsOfTask(s.taskId), [], 'nothing applied')
+  })
+
+  // Last in the file: it purges every tombstone on the server (as the hourly sweep does after
+  // `tombstone_retention_days`), so it must not run before scenarios that rely on tombstones.
+  scenario('14. a device offline past tombstone retention gets a replacement pull: the deleted answer goes, its own records stay, nothing lost', { skip: PURGE_SKIP }, async () => {
+    const s = await world.seedTask()
+    const a = await newDevice('repl-deleter', 'a')
+    const b = await newDevice('repl-sleeper', 'b')
+    await a.sync()
+    const insp = await createInspection(a.db, s)
+    const [keep, drop] = await addAnswers(a.db, insp.id, [['1.1', 'pass'], ['2.3', 'fail']])
+    assertPushAccepted((await syncAndGet(a)).post)
+    await b.sync()
+    // B adds an answer of its own and syncs: B's cursor is now c.
+    const [own] = await addAnswers(b.db, insp.id, [['4.2', 'not_applicable']])
+    const { get: bGet0, post: bPost0 } = await syncAndGet(b)
+    assertPushAccepted(bPost0)
+    // B goes offline. A deletes an answer; the tombstone is purged before B comes back.
+    await a.db.write(() => drop.markAsDeleted())
+    assertPushAccepted((await syncAndGet(a)).post)
+    purgeTombstones()
+
+    const logsBefore = lib.watermelonLogs.length
+    const { get } = await syncAndGet(b)
+    assert.ok(Number(query(get).last_pulled_at) >= bGet0.responseBody.timestamp, 'B pulls from its old cursor')
+    assert.equal(get.responseBody.experimentalStrategy, 'replacement',
+      `a cursor older than the purged tombstones gets a replacement: ${clip(get.responseBody)}`)
+    const answers = get.responseBody.changes.answers
+    assert.ok(ids(answers.updated).includes(own.id), `B's own answer is listed as updated: ${clip(answers)}`)
+    assert.ok(!ids(answers.created).includes(own.id))
+    assert.ok(![...ids(answers.created), ...ids(answers.updated)].includes(drop.id), 'the deleted answer is not in the replacement')
+    // WatermelonDB's replacement drops the synced local records the server no longer has.
+    assert.equal(await lib.rawOf(b.db, 'answers', drop.id), null, 'the deleted answer is gone from B')
+    assert.ok(await lib.rawOf(b.db, 'answers', keep.id))
+    assert.ok(await lib.rawOf(b.db, 'answers', own.id), "B's own answer survives")
+    assert.equal(await hasUnsyncedChanges({ database: b.db }), false)
+    const onServer = sorted(ids((await world.inspection(s.taskId, insp.id)).answers))
+    assert.deepEqual(sorted((await localAnswers(b.db, insp.id)).map((x) => x.id)), onServer, 'device and server agree')
+    assert.deepEqual(onServer, sorted([keep.id, own.id]))
+    assert.deepEqual(lib.watermelonLogs.slice(logsBefore).filter((l) => l.level === 'error'), [])
   })
 })
