@@ -152,13 +152,48 @@ pub async fn verify(db: &Db, key: &NoteVerifier) -> Result<Verification> {
             })
         }
     };
-    {
-        let mut rows = store::stream_sequenced(&mut tx);
-        while let Some(s) = rows.next().await {
-            if v.push(&s?).is_err() {
-                break;
+    // Reading and decoding rows runs in its own task, checking them in this one: two cores
+    // at work. Batches through a bounded channel keep memory bounded.
+    let (send, mut recv) = tokio::sync::mpsc::channel::<Vec<crate::audit::verify::Stored>>(8);
+    let reader = tokio::spawn(async move {
+        let mut failed = None;
+        {
+            let mut rows = store::stream_sequenced(&mut tx);
+            let mut batch = Vec::with_capacity(1024);
+            while let Some(s) = rows.next().await {
+                match s {
+                    Ok(s) => batch.push(s),
+                    Err(e) => {
+                        failed = Some(e);
+                        break;
+                    }
+                }
+                if batch.len() == 1024 {
+                    let full = std::mem::replace(&mut batch, Vec::with_capacity(1024));
+                    if send.send(full).await.is_err() {
+                        break; // the checker stopped at a break
+                    }
+                }
+            }
+            if failed.is_none() && !batch.is_empty() {
+                let _ = send.send(batch).await;
             }
         }
+        (tx, failed)
+    });
+    'check: while let Some(batch) = recv.recv().await {
+        for s in &batch {
+            if v.push(s).is_err() {
+                break 'check;
+            }
+        }
+    }
+    drop(recv);
+    let (mut tx, failed) = reader
+        .await
+        .map_err(|e| Error::Internal(anyhow::anyhow!("the audit reader failed: {e}")))?;
+    if let Some(e) = failed {
+        return Err(e.into());
     }
     // The stored tree must give the same root (proofs are served from it).
     let n = v.entries();

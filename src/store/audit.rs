@@ -6,29 +6,35 @@ use sqlx::AnyConnection;
 use crate::audit::{Ctx, Event};
 
 /// Appends `events` inside the caller's transaction, so the change and its entries commit
-/// together. One statement per event: a use case records a handful.
+/// together. Multi-row statements: a sync push records dozens of events, and one statement per
+/// event cost the push a quarter of its throughput (BENCHMARKS.md).
 pub async fn append(
     conn: &mut AnyConnection,
     ctx: &Ctx,
     events: &[Event],
 ) -> Result<(), sqlx::Error> {
     let at = super::now_ms();
-    for e in events {
-        sqlx::query(
+    let backend = super::backend_of(conn);
+    for chunk in events.chunks(200) {
+        let sql = format!(
             "INSERT INTO audit_events (at, actor_id, actor_role, device_id, request_id, action, \
-             record_type, record_id, changes) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(at)
-        .bind(ctx.actor.user_id.as_deref())
-        .bind(ctx.actor.role.map(|r| r.as_str()))
-        .bind(ctx.actor.device_id.as_deref())
-        .bind(ctx.request_id.as_deref())
-        .bind(e.action.as_str())
-        .bind(e.record.as_str())
-        .bind(&e.record_id)
-        .bind(e.changes_json())
-        .execute(&mut *conn)
-        .await?;
+             record_type, record_id, changes) VALUES {}",
+            super::placeholders(backend, chunk.len(), 9)
+        );
+        let mut q = sqlx::query(&sql);
+        for e in chunk {
+            q = q
+                .bind(at)
+                .bind(ctx.actor.user_id.as_deref())
+                .bind(ctx.actor.role.map(|r| r.as_str()))
+                .bind(ctx.actor.device_id.as_deref())
+                .bind(ctx.request_id.as_deref())
+                .bind(e.action.as_str())
+                .bind(e.record.as_str())
+                .bind(&e.record_id)
+                .bind(e.changes_json());
+        }
+        q.execute(&mut *conn).await?;
     }
     Ok(())
 }
@@ -164,22 +170,36 @@ pub async fn pending_count(conn: &mut AnyConnection) -> Result<u64, sqlx::Error>
     Ok(n as u64)
 }
 
-/// Gives entries their place in the chain: (row id, seq, prev hash, entry hash).
+/// Gives entries their place in the chain: (row id, seq, prev hash, entry hash). One
+/// `UPDATE … FROM (VALUES …)` per 250 entries (both backends have it; VALUES columns are
+/// `column1…` on both).
 pub async fn sequence(
     conn: &mut AnyConnection,
     entries: &[(i64, u64, Hash, Hash)],
 ) -> Result<(), sqlx::Error> {
-    for (id, seq, prev, hash) in entries {
-        sqlx::query(
-            "UPDATE audit_events SET seq = $1, prev_hash = $2, entry_hash = $3 \
-             WHERE id = $4 AND seq IS NULL",
-        )
-        .bind(*seq as i64)
-        .bind(prev.to_vec())
-        .bind(hash.to_vec())
-        .bind(*id)
-        .execute(&mut *conn)
-        .await?;
+    let backend = backend_of(conn);
+    for chunk in entries.chunks(250) {
+        let sql = format!(
+            "UPDATE audit_events SET seq = v.column2, prev_hash = v.column3, entry_hash = v.column4 \
+             FROM (VALUES {}) AS v WHERE audit_events.id = v.column1 AND audit_events.seq IS NULL",
+            super::placeholders(backend, chunk.len(), 4)
+        );
+        let mut q = sqlx::query(&sql);
+        for (id, seq, prev, hash) in chunk {
+            q = q
+                .bind(*id)
+                .bind(*seq as i64)
+                .bind(prev.to_vec())
+                .bind(hash.to_vec());
+        }
+        let done = q.execute(&mut *conn).await?.rows_affected();
+        if done != chunk.len() as u64 {
+            // Another integrator got there first (the lock should make this impossible).
+            return Err(sqlx::Error::Protocol(format!(
+                "sequenced {done} of {} audit entries",
+                chunk.len()
+            )));
+        }
     }
     Ok(())
 }
@@ -408,7 +428,19 @@ pub fn stream_sequenced(conn: &mut AnyConnection) -> BoxStream<'_, Result<Stored
         let row = decode(&r?)?;
         let seq = row.seq.unwrap_or_default() as u64;
         Ok(Stored {
-            entry: row.entry(seq),
+            entry: Entry {
+                seq,
+                id: row.id,
+                at: row.at,
+                actor_id: row.actor_id,
+                actor_role: row.actor_role,
+                device_id: row.device_id,
+                request_id: row.request_id,
+                action: row.action,
+                record_type: row.record_type,
+                record_id: row.record_id,
+                changes: row.changes,
+            },
             prev_hash: row.prev_hash,
             entry_hash: row.entry_hash,
         })
