@@ -170,19 +170,40 @@ pub async fn pending_count(conn: &mut AnyConnection) -> Result<u64, sqlx::Error>
     Ok(n as u64)
 }
 
-/// Gives entries their place in the chain: (row id, seq, prev hash, entry hash). One
-/// `UPDATE … FROM (VALUES …)` per 250 entries (both backends have it; VALUES columns are
-/// `column1…` on both).
+/// Gives entries their place in the chain: (row id, seq, prev hash, entry hash). On
+/// PostgreSQL one `UPDATE … FROM (VALUES …)` per 250 entries (a round trip per row was most
+/// of the integration's time); on SQLite, in process, one cached statement per row (its
+/// planner drives `UPDATE … FROM` by the table, not by the VALUES).
 pub async fn sequence(
     conn: &mut AnyConnection,
     entries: &[(i64, u64, Hash, Hash)],
 ) -> Result<(), sqlx::Error> {
-    let backend = backend_of(conn);
+    if backend_of(conn) == Backend::Sqlite {
+        for (id, seq, prev, hash) in entries {
+            let done = sqlx::query(
+                "UPDATE audit_events SET seq = $1, prev_hash = $2, entry_hash = $3 \
+                 WHERE id = $4 AND seq IS NULL",
+            )
+            .bind(*seq as i64)
+            .bind(prev.to_vec())
+            .bind(hash.to_vec())
+            .bind(*id)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+            if done != 1 {
+                return Err(sqlx::Error::Protocol(format!(
+                    "audit entry {id} was sequenced by another integrator"
+                )));
+            }
+        }
+        return Ok(());
+    }
     for chunk in entries.chunks(250) {
         let sql = format!(
             "UPDATE audit_events SET seq = v.column2, prev_hash = v.column3, entry_hash = v.column4 \
              FROM (VALUES {}) AS v WHERE audit_events.id = v.column1 AND audit_events.seq IS NULL",
-            super::placeholders(backend, chunk.len(), 4)
+            super::placeholders(Backend::Postgres, chunk.len(), 4)
         );
         let mut q = sqlx::query(&sql);
         for (id, seq, prev, hash) in chunk {
