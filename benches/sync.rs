@@ -8,6 +8,7 @@
 
 use std::time::{Duration, Instant};
 
+use foodcheck::audit::Ctx;
 use foodcheck::auth::Role;
 use foodcheck::checklist::rule::ResultRule;
 use foodcheck::checklist::{Item, Section, TemplateContent};
@@ -78,19 +79,19 @@ async fn inspector(db: &Db, name: &str) -> anyhow::Result<String> {
     let hash = HASH.get_or_init(|| {
         foodcheck::auth::password::hash_password_blocking("bench-password-1").unwrap()
     });
-    Ok(store::users::create(
-        db,
-        store::users::NewUser {
-            username: name,
-            name,
-            role: Role::Inspector,
-            badge_no: Some(&format!("B-{name}")),
-            phone: None,
-            password_hash: hash,
-        },
+    let new = foodcheck::auth::NewUser::parse(
+        name,
+        Role::Inspector,
+        name,
+        Some(&format!("B-{name}")),
+        None,
     )
-    .await?
-    .id)
+    .map_err(anyhow::Error::msg)?;
+    Ok(
+        foodcheck::ops::accounts::create_user_with_hash(db, &Ctx::system(), &new, hash)
+            .await?
+            .id,
+    )
 }
 
 async fn registry(db: &Db, n: usize, town: &str, seed: u64) -> anyhow::Result<()> {
@@ -213,20 +214,15 @@ async fn run(backend: &str) -> anyhow::Result<Vec<String>> {
     }));
 
     let template = template_40();
-    let (t, _) = store::checklists::create(
+    let (t, _) = foodcheck::ops::checklists::create_template(
         &db,
-        store::checklists::NewTemplate {
-            code: "bench-40",
-            name: "bench",
-            content: &template,
-            actor: None,
-        },
+        &Ctx::system(),
+        "bench-40",
+        "bench",
+        &template,
     )
     .await?;
-    let v = store::checklists::version(&db, &t.id, 1)
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("no version"))?;
-    store::checklists::publish(&db, &t.id, 1, &v.content_json, None).await?;
+    foodcheck::ops::checklists::publish(&db, &Ctx::system(), &t.id, 1).await?;
     let items: Vec<String> = template.items().map(|i| i.code.clone()).collect();
 
     // An inspector with 300 tasks (a pair inspecting 300 establishments).

@@ -19,7 +19,7 @@ pub async fn state(config: Config) -> anyhow::Result<AppState> {
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
     let db = Db::connect(&config.database_url(), config.db_max_connections).await?;
     db.migrate().await?;
-    crate::store::checklists::ensure_default(&db)
+    crate::ops::checklists::ensure_default(&db)
         .await
         .context("installing the default checklist template")?;
     let keys = match &config.jwt_secret {
@@ -205,13 +205,14 @@ async fn sweep(state: AppState) {
             Ok(n) => tracing::info!(purged = n, "sync tombstones past retention removed"),
             Err(e) => tracing::warn!(error = %e, "tombstone sweep failed"),
         }
+        let ctx = crate::audit::Ctx::system();
         // The first tick is at start-up: uploads a crash left complete-but-unattached.
-        match crate::http::uploads::repair_stuck(&state).await {
+        match crate::ops::uploads::repair_stuck(&state, &ctx).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(repaired = n, "complete uploads attached after a restart"),
             Err(e) => tracing::warn!(error = %e, "upload repair failed"),
         }
-        match crate::http::uploads::sweep_expired(&state).await {
+        match crate::ops::uploads::sweep_expired(&state, &ctx).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(removed = n, "expired partial uploads removed"),
             Err(e) => tracing::warn!(error = %e, "upload sweep failed"),

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
+use crate::audit::Ctx;
 use crate::store::{self, establishments::Upsert, Db};
 
 pub struct Options {
@@ -158,9 +159,7 @@ async fn seed_registry(db: &Db, n: usize) -> anyhow::Result<()> {
             warnings,
         })
         .collect();
-    let mut tx = db.begin_write().await?;
-    store::establishments::upsert_many(tx.conn(), &upserts, store::now_ms()).await?;
-    tx.commit().await?;
+    crate::ops::bench::seed_registry(db, &Ctx::system(), &upserts).await?;
     if db.backend() == store::Backend::Postgres {
         sqlx::query("ANALYZE establishments")
             .execute(db.pool())
@@ -331,14 +330,14 @@ pub async fn run(opts: Options) -> anyhow::Result<Vec<Row>> {
         for backend in &backends {
             let scratch = Scratch::new(backend, opts.postgres_url.as_deref()).await?;
             seed_registry(&scratch.db, 100_000).await?;
-            store::checklists::ensure_default(&scratch.db).await?;
+            crate::ops::checklists::ensure_default(&scratch.db).await?;
             let inspectors = seed_inspectors(&scratch.db, 200, 1000).await?;
             let mut samples = Vec::new();
             for run in 0..5 {
                 let plan_id = uuid::Uuid::new_v4().to_string();
-                let mut tx = scratch.db.begin_write().await?;
-                store::plans::insert_plan(
-                    tx.conn(),
+                crate::ops::bench::seed_plan(
+                    &scratch.db,
+                    &Ctx::system(),
                     &store::plans::NewPlan {
                         id: &plan_id,
                         name: "bench",
@@ -358,7 +357,6 @@ pub async fn run(opts: Options) -> anyhow::Result<Vec<Row>> {
                     },
                 )
                 .await?;
-                tx.commit().await?;
                 let start = Instant::now();
                 let (row, _) = crate::ops::draw_plan(
                     &scratch.db,
@@ -394,17 +392,20 @@ pub async fn run(opts: Options) -> anyhow::Result<Vec<Row>> {
 async fn seed_inspectors(db: &Db, n: usize, conflicts: usize) -> anyhow::Result<Vec<String>> {
     let mut ids = Vec::new();
     for i in 0..n {
-        let user = store::users::create(
+        let new = crate::auth::NewUser::parse(
+            &format!("bench-inspector-{i}"),
+            crate::auth::Role::Inspector,
+            &format!("检查员{i}"),
+            Some(&format!("B{i:06}")),
+            None,
+        )
+        .map_err(anyhow::Error::msg)?;
+        // Never logged in: a placeholder, not a usable hash.
+        let user = crate::ops::accounts::create_user_with_hash(
             db,
-            store::users::NewUser {
-                username: &format!("bench-inspector-{i}"),
-                name: &format!("检查员{i}"),
-                role: crate::auth::Role::Inspector,
-                badge_no: Some(&format!("B{i:06}")),
-                phone: None,
-                // Never logged in: a placeholder, not a usable hash.
-                password_hash: "!",
-            },
+            &crate::audit::Ctx::system(),
+            &new,
+            "!",
         )
         .await?;
         ids.push(user.id);
@@ -418,19 +419,12 @@ async fn seed_inspectors(db: &Db, n: usize, conflicts: usize) -> anyhow::Result<
     ))
     .fetch_all(db.pool())
     .await?;
-    let mut tx = db.begin_write().await?;
-    for (k, (est,)) in picks.iter().enumerate() {
-        store::plans::insert_conflict(
-            tx.conn(),
-            &uuid::Uuid::new_v4().to_string(),
-            &ids[k % n],
-            est,
-            "bench",
-            "bench",
-        )
-        .await?;
-    }
-    tx.commit().await?;
+    let pairs: Vec<(&str, &str)> = picks
+        .iter()
+        .enumerate()
+        .map(|(k, (est,))| (ids[k % n].as_str(), est.as_str()))
+        .collect();
+    crate::ops::bench::seed_conflicts(db, &Ctx::system(), &pairs).await?;
     Ok(ids)
 }
 

@@ -7,8 +7,10 @@ use std::path::PathBuf;
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 
-use crate::auth::{check_password_policy, password, Role, Username};
+use crate::audit::Ctx;
+use crate::auth::{check_password_policy, NewUser, Role};
 use crate::config::{Config, Secret};
+use crate::ops::accounts::{self, Target};
 use crate::store::{self, Db};
 
 #[derive(Debug, Parser)]
@@ -419,7 +421,7 @@ pub async fn open_db(config: &Config) -> anyhow::Result<Db> {
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
     let db = Db::connect(&config.database_url(), 4).await?;
     db.migrate().await?;
-    crate::store::checklists::ensure_default(&db)
+    crate::ops::checklists::ensure_default(&db)
         .await
         .context("installing the default checklist template")?;
     Ok(db)
@@ -440,7 +442,9 @@ fn read_password() -> anyhow::Result<String> {
     Ok(password)
 }
 
+/// The account commands, as the system (the shell on the server is trusted like an admin).
 async fn user_command(db: &Db, cmd: UserCommand) -> anyhow::Result<()> {
+    let ctx = Ctx::system();
     match cmd {
         UserCommand::Add {
             username,
@@ -449,58 +453,33 @@ async fn user_command(db: &Db, cmd: UserCommand) -> anyhow::Result<()> {
             badge_no,
             phone,
         } => {
-            let username = Username::parse(&username).map_err(anyhow::Error::msg)?;
             let role: Role = role.parse().map_err(anyhow::Error::msg)?;
-            let name = name.trim();
-            if name.is_empty() {
-                bail!("--name must not be empty");
-            }
-            let badge_no = badge_no
-                .map(|b| b.trim().to_string())
-                .filter(|b| !b.is_empty());
-            if role == Role::Inspector && badge_no.is_none() {
-                bail!("inspectors need --badge-no (执法证号)");
-            }
-            let password = read_password()?;
-            let hash = password::hash_password(password).await?;
-            let new = store::users::NewUser {
-                username: username.as_str(),
-                name,
+            let new = NewUser::parse(
+                &username,
                 role,
-                badge_no: badge_no.as_deref(),
-                phone: phone.as_deref(),
-                password_hash: &hash,
-            };
-            match store::users::create(db, new).await {
-                Ok(user) => {
-                    println!(
-                        "created {} ({}) id={}",
-                        user.username,
-                        user.role.as_str(),
-                        user.id
-                    );
-                    Ok(())
-                }
-                Err(e) if store::is_unique_violation(&e) => {
-                    bail!("a user with that username or badge number already exists")
-                }
-                Err(e) => Err(e.into()),
-            }
+                &name,
+                badge_no.as_deref(),
+                phone.as_deref(),
+            )
+            .map_err(anyhow::Error::msg)?;
+            let password = read_password()?;
+            let user = accounts::create_user(db, &ctx, &new, password).await?;
+            println!(
+                "created {} ({}) id={}",
+                user.username,
+                user.role.as_str(),
+                user.id
+            );
+            Ok(())
         }
         UserCommand::Disable { username } => {
-            let username = Username::parse(&username).map_err(anyhow::Error::msg)?;
-            if !store::users::disable(db, username.as_str(), None).await? {
-                bail!("no user {}", username.as_str());
-            }
-            println!("disabled {} and revoked its tokens", username.as_str());
+            let user = accounts::disable_user(db, &ctx, Target::Username(&username)).await?;
+            println!("disabled {} and revoked its tokens", user.username);
             Ok(())
         }
         UserCommand::Enable { username } => {
-            let username = Username::parse(&username).map_err(anyhow::Error::msg)?;
-            if !store::users::enable(db, username.as_str(), None).await? {
-                bail!("no user {}", username.as_str());
-            }
-            println!("enabled {}", username.as_str());
+            let user = accounts::enable_user(db, &ctx, Target::Username(&username)).await?;
+            println!("enabled {}", user.username);
             Ok(())
         }
         UserCommand::List => {

@@ -225,18 +225,10 @@ pub async fn fill(db: &Db, n_establishments: usize, seed: u64) -> anyhow::Result
     for (username, role, name, badge) in accounts {
         let pw = random_password(&mut rng);
         let hash = password::hash_password(pw.clone()).await?;
-        store::users::create(
-            db,
-            store::users::NewUser {
-                username,
-                name,
-                role,
-                badge_no: badge,
-                phone: None,
-                password_hash: &hash,
-            },
-        )
-        .await?;
+        let new = crate::auth::NewUser::parse(username, role, name, badge, None)
+            .map_err(anyhow::Error::msg)?;
+        crate::ops::accounts::create_user_with_hash(db, &crate::audit::Ctx::system(), &new, &hash)
+            .await?;
         out.push(DemoAccount {
             username: username.to_string(),
             role,

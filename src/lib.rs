@@ -7,6 +7,7 @@ pub mod app;
 pub mod audit;
 pub mod auth;
 pub mod bench;
+pub mod calendar;
 pub mod checklist;
 pub mod cli;
 pub mod clock;

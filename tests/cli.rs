@@ -180,6 +180,34 @@ fn user_commands_share_the_configuration() {
         .output()
         .unwrap();
     assert!(String::from_utf8(list.stdout).unwrap().contains("disabled"));
+    let out = foodcheck(dir.path())
+        .args(["user", "disable", "--username", "nobody"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no such user"));
+
+    // The shell's writes are audited like the API's, as the system (no user, no request).
+    let url = format!("sqlite://{}", data.join("foodcheck.db").display());
+    let rows: Vec<(String, Option<String>, Option<String>, String)> =
+        tokio::runtime::Runtime::new().unwrap().block_on(async {
+            let db = foodcheck::store::Db::connect(&url, 2).await.unwrap();
+            sqlx::query_as(
+                "SELECT action, actor_id, request_id, changes FROM audit_events \
+                 WHERE record_type = 'user' ORDER BY id",
+            )
+            .fetch_all(db.pool())
+            .await
+            .unwrap()
+        });
+    let actions: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
+    assert_eq!(actions, ["user_created", "user_disabled"], "{rows:?}");
+    assert!(
+        rows.iter().all(|r| r.1.is_none() && r.2.is_none()),
+        "{rows:?}"
+    );
+    assert!(rows[0].3.contains("\"li.lei\"") && !rows[0].3.contains("argon2"));
+    assert!(rows[1].3.contains("\"disabled\""));
 }
 
 fn http_get(addr: &str, path: &str) -> String {

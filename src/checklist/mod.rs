@@ -8,6 +8,7 @@
 //! inspection is always judged by the rule it was performed under.
 
 pub mod rule;
+pub mod version;
 
 use std::collections::HashMap;
 

@@ -18,9 +18,11 @@ use super::extract::{Admins, ApiJson, ApiPath, ApiQuery, AuthUser, Authorized, S
 use super::{rfc3339, AppState};
 use crate::auth::Role;
 use crate::checklist::rule::{self, Answer, Evaluation};
-use crate::checklist::{TemplateContent, TemplateProblem};
+pub use crate::checklist::version::VersionStatus;
+use crate::checklist::TemplateContent;
 use crate::error::{AppError, AppResult, ErrorEnvelope};
-use crate::store::{self, checklists as db};
+use crate::ops::checklists as ops;
+use crate::store::checklists as db;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -34,35 +36,8 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 /// Most answers accepted by one evaluation.
 pub const MAX_ANSWERS: usize = 1000;
-/// Most sections in one template version.
-pub const MAX_SECTIONS: usize = 100;
-/// Most items in one template version.
-pub const MAX_ITEMS: usize = 1000;
-/// Longest template code and name, in characters.
-const MAX_CODE_CHARS: usize = 64;
-const MAX_NAME_CHARS: usize = 100;
 const DEFAULT_PAGE_SIZE: u32 = 50;
 const MAX_PAGE_SIZE: u32 = 100;
-
-/// Lifecycle of a template version.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum VersionStatus {
-    /// Being edited: its content may be replaced (`PUT`), and it can be published. Visible to
-    /// admins only.
-    Draft,
-    /// Immutable. Inspections use published versions and point at the exact version used.
-    Published,
-}
-
-impl From<db::VersionStatus> for VersionStatus {
-    fn from(s: db::VersionStatus) -> Self {
-        match s {
-            db::VersionStatus::Draft => VersionStatus::Draft,
-            db::VersionStatus::Published => VersionStatus::Published,
-        }
-    }
-}
 
 /// A checklist template: a stable code and name. The content lives in its numbered versions.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -143,7 +118,7 @@ impl From<db::VersionMeta> for VersionSummary {
     fn from(m: db::VersionMeta) -> Self {
         VersionSummary {
             version: m.version,
-            status: m.status.into(),
+            status: m.status,
             title: m.title,
             rule_kind: m.rule_kind,
             item_count: m.item_count,
@@ -264,93 +239,6 @@ fn no_version() -> AppError {
     AppError::not_found("no such checklist version")
 }
 
-fn published_error(version: i64) -> AppError {
-    AppError::conflict(
-        "version_published",
-        format!(
-            "version {version} is published and cannot be changed; create a new version instead"
-        ),
-    )
-}
-
-fn problem(path: &str, code: &str, message: String) -> TemplateProblem {
-    TemplateProblem {
-        path: path.to_owned(),
-        code: code.to_owned(),
-        message,
-    }
-}
-
-/// Size limits and [`TemplateContent::validate`], with paths prefixed by `content.` so they
-/// point into the request body.
-fn content_problems(content: &TemplateContent) -> Vec<TemplateProblem> {
-    let mut problems = Vec::new();
-    if content.sections.len() > MAX_SECTIONS {
-        problems.push(problem(
-            "content.sections",
-            "too_many_sections",
-            format!(
-                "{} sections; at most {MAX_SECTIONS} allowed",
-                content.sections.len()
-            ),
-        ));
-    }
-    let items = content.items().count();
-    if items > MAX_ITEMS {
-        problems.push(problem(
-            "content.sections",
-            "too_many_items",
-            format!("{items} items; at most {MAX_ITEMS} allowed"),
-        ));
-    }
-    if let Err(found) = content.validate() {
-        problems.extend(found.into_iter().map(|mut p| {
-            p.path = format!("content.{}", p.path);
-            p
-        }));
-    }
-    problems
-}
-
-fn validation_failed(problems: Vec<TemplateProblem>) -> AppError {
-    let message = match problems.as_slice() {
-        [one] => format!("the checklist is not valid: {one}"),
-        many => format!("the checklist has {} problems; see details", many.len()),
-    };
-    AppError::unprocessable_with("validation_failed", message, problems)
-}
-
-fn check_content(content: &TemplateContent) -> AppResult<()> {
-    let problems = content_problems(content);
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(validation_failed(problems))
-    }
-}
-
-/// Normalises a template code, or says what is wrong with it.
-fn parse_code(raw: &str) -> Result<String, TemplateProblem> {
-    let code = raw.trim().to_ascii_lowercase();
-    let ok = !code.is_empty()
-        && code.chars().count() <= MAX_CODE_CHARS
-        && code.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && code
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
-    if ok {
-        Ok(code)
-    } else {
-        Err(problem(
-            "code",
-            "invalid_template_code",
-            format!(
-                "code {raw:?} must be 1–{MAX_CODE_CHARS} ASCII letters, digits, '.', '_' or '-', starting with a letter or digit"
-            ),
-        ))
-    }
-}
-
 /// A version the caller may see (non-admins: published only) or 404.
 async fn visible_version(
     state: &AppState,
@@ -431,46 +319,15 @@ async fn create_template(
     user: Authorized<Admins>,
     ApiJson(req): ApiJson<CreateTemplate>,
 ) -> AppResult<(StatusCode, Json<ChecklistTemplateDetail>)> {
-    let mut problems = Vec::new();
-    let code = parse_code(&req.code).map_err(|p| problems.push(p)).ok();
-    let name = req.name.trim();
-    if name.is_empty() {
-        problems.push(problem(
-            "name",
-            "name_empty",
-            "name must not be empty".into(),
-        ));
-    } else if name.chars().count() > MAX_NAME_CHARS {
-        problems.push(problem(
-            "name",
-            "name_too_long",
-            format!("name must be at most {MAX_NAME_CHARS} characters"),
-        ));
-    }
-    problems.extend(content_problems(&req.content));
-    let Some(code) = code.filter(|_| problems.is_empty()) else {
-        return Err(validation_failed(problems));
-    };
-    let new = db::NewTemplate {
-        code: &code,
-        name,
-        content: &req.content,
-        actor: Some(&user.id),
-    };
-    match db::create(&state.db, new).await {
-        Ok((template, meta)) => Ok((
-            StatusCode::CREATED,
-            Json(ChecklistTemplateDetail {
-                template: template_view(template, None, Some(meta.version)),
-                versions: vec![meta.into()],
-            }),
-        )),
-        Err(e) if store::is_unique_violation(&e) => Err(AppError::conflict(
-            "duplicate",
-            format!("a checklist template with the code {code:?} already exists"),
-        )),
-        Err(e) => Err(e.into()),
-    }
+    let (template, meta) =
+        ops::create_template(&state.db, &user.ctx(), &req.code, &req.name, &req.content).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(ChecklistTemplateDetail {
+            template: template_view(template, None, Some(meta.version)),
+            versions: vec![meta.into()],
+        }),
+    ))
 }
 
 /// Read a template and its versions, without content (admin, reviewer, inspector).
@@ -533,25 +390,11 @@ async fn create_version(
     ApiPath(id): ApiPath<String>,
     ApiJson(req): ApiJson<VersionContent>,
 ) -> AppResult<(StatusCode, Json<ChecklistVersion>)> {
-    let template = db::by_id(&state.db, &id).await?.ok_or_else(no_template)?;
-    check_content(&req.content)?;
-    match db::create_version(&state.db, &template.id, &req.content, Some(&user.id)).await? {
-        db::NewVersion::Created(meta) => Ok((
-            StatusCode::CREATED,
-            Json(version_view(&template, meta, req.content)),
-        )),
-        db::NewVersion::NoTemplate => Err(no_template()),
-        db::NewVersion::DraftExists(draft) => Err(AppError::conflict(
-            "draft_exists",
-            match draft {
-                Some(v) => {
-                    format!("version {v} is already a draft; edit it with PUT or publish it first")
-                }
-                None => "the template already has a draft; edit it with PUT or publish it first"
-                    .to_owned(),
-            },
-        )),
-    }
+    let (template, meta) = ops::create_version(&state.db, &user.ctx(), &id, &req.content).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(version_view(&template, meta, req.content)),
+    ))
 }
 
 /// Read one version with its full content (admin, reviewer, inspector).
@@ -593,21 +436,9 @@ async fn update_version(
     ApiPath((id, version)): ApiPath<(String, i64)>,
     ApiJson(req): ApiJson<VersionContent>,
 ) -> AppResult<Json<ChecklistVersion>> {
-    let template = db::by_id(&state.db, &id).await?.ok_or_else(no_template)?;
-    // Immutability is reported before content problems: no content could be accepted.
-    match db::version(&state.db, &id, version).await? {
-        None => return Err(no_version()),
-        Some(v) if v.meta.status == db::VersionStatus::Published => {
-            return Err(published_error(version))
-        }
-        Some(_) => {}
-    }
-    check_content(&req.content)?;
-    match db::update_draft(&state.db, &id, version, &req.content, Some(&user.id)).await? {
-        db::Change::Done(meta) => Ok(Json(version_view(&template, meta, req.content))),
-        db::Change::NotFound => Err(no_version()),
-        db::Change::Published | db::Change::ContentChanged => Err(published_error(version)),
-    }
+    let (template, meta) =
+        ops::update_draft(&state.db, &user.ctx(), &id, version, &req.content).await?;
+    Ok(Json(version_view(&template, meta, req.content)))
 }
 
 /// Publish a draft (admin). Its content is validated again; once published it never changes.
@@ -626,23 +457,8 @@ async fn publish_version(
     user: Authorized<Admins>,
     ApiPath((id, version)): ApiPath<(String, i64)>,
 ) -> AppResult<Json<ChecklistVersion>> {
-    let template = db::by_id(&state.db, &id).await?.ok_or_else(no_template)?;
-    let v = db::version(&state.db, &id, version)
-        .await?
-        .ok_or_else(no_version)?;
-    if v.meta.status == db::VersionStatus::Published {
-        return Err(published_error(version));
-    }
-    check_content(&v.content)?;
-    match db::publish(&state.db, &id, version, &v.content_json, Some(&user.id)).await? {
-        db::Change::Done(meta) => Ok(Json(version_view(&template, meta, v.content))),
-        db::Change::NotFound => Err(no_version()),
-        db::Change::Published => Err(published_error(version)),
-        db::Change::ContentChanged => Err(AppError::conflict(
-            "conflict",
-            "the draft was changed while being published; review it and publish again",
-        )),
-    }
+    let (template, v) = ops::publish(&state.db, &user.ctx(), &id, version).await?;
+    Ok(Json(version_view(&template, v.meta, v.content)))
 }
 
 /// Evaluate answers against a version's rule (admin, reviewer, inspector). Stores nothing.

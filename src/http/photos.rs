@@ -1,5 +1,6 @@
 //! `GET /api/v1/photos/{id}/{variant}`: the original (byte for byte, as evidence), the 1600 px
-//! preview or the 320 px thumbnail, with ETag and Range support.
+//! preview or the 320 px thumbnail, with ETag and Range support. Downloads of originals are
+//! audited (`ops::photos::evidence_downloaded`).
 
 use axum::body::Body;
 use axum::extract::State;
@@ -10,20 +11,12 @@ use utoipa_axum::routes;
 
 use super::extract::{ApiPath, Authorized, Staff};
 use super::AppState;
-use crate::auth::Role;
 use crate::error::{AppError, AppResult, ErrorEnvelope};
-use crate::store;
+use crate::ops;
+use crate::photo::files::rendition_key;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(photo_file))
-}
-
-/// Where a rendition of the content `sha256` is stored.
-pub fn rendition_key(sha256: &str, variant: &str) -> String {
-    format!(
-        "renditions/{}/{sha256}-{variant}.jpg",
-        &sha256[..2.min(sha256.len())]
-    )
 }
 
 /// Parses a single `bytes=` range against a file of `len` bytes: Some((start, end inclusive)).
@@ -57,7 +50,9 @@ fn parse_range(value: &str, len: u64) -> Result<Option<(u64, u64)>, ()> {
 
 /// A photo file: `original` (as uploaded), `preview` (1600 px JPEG) or `thumbnail` (320 px
 /// JPEG); renditions carry no EXIF. Inspectors get their team's photos, reviewers and admins
-/// all. `ETag`/`If-None-Match` and single `Range` requests are supported.
+/// all. `ETag`/`If-None-Match` and single `Range` requests are supported. Every download of an
+/// original (200 or 206) is recorded in the audit log (`evidence_downloaded`: who, which photo,
+/// which byte range); previews, thumbnails and 304 answers are not.
 #[utoipa::path(get, path = "/api/v1/photos/{id}/{variant}", tag = "uploads", security(("bearer" = [])),
     params(("id" = String, Path, description = "Photo record id"),
            ("variant" = String, Path, description = "`original`, `preview` or `thumbnail`")),
@@ -80,13 +75,13 @@ async fn photo_file(
             "the variant is original, preview or thumbnail",
         ));
     }
-    let photo = store::uploads::photo_file(&state.db, &id, &user.id)
-        .await?
-        .filter(|p| user.role != Role::Inspector || p.is_member == 1)
-        .ok_or_else(|| AppError::not_found("no such photo"))?;
-    let (Some(sha256), Some(key), Some(media)) =
-        (photo.sha256, photo.storage_key, photo.media_type)
-    else {
+    let ctx = user.ctx();
+    let photo = ops::photos::file(&state.db, &ctx, &id).await?;
+    let (Some(sha256), Some(key), Some(media)) = (
+        photo.sha256.clone(),
+        photo.storage_key.clone(),
+        photo.media_type.clone(),
+    ) else {
         return Err(AppError::not_found(
             "the photo's bytes have not been uploaded yet",
         ));
@@ -143,6 +138,11 @@ async fn photo_file(
         Some((a, b)) => (StatusCode::PARTIAL_CONTENT, a, b - a + 1),
         None => (StatusCode::OK, 0, len),
     };
+    if variant == "original" {
+        // The evidence itself: recorded before the first byte goes out (renditions are not).
+        let served = range.map(|(a, b)| format!("{a}-{b}/{len}"));
+        ops::photos::evidence_downloaded(&state.db, &ctx, &photo, served).await?;
+    }
     // Streamed: a 25 MB original is never held in memory.
     let body = if count == 0 {
         Body::empty()

@@ -10,9 +10,10 @@ use utoipa_axum::routes;
 
 use super::extract::{Admins, ApiJson, ApiPath, AuthUser, Authorized};
 use super::AppState;
-use crate::auth::{check_password_policy, password, Role, Username};
+use crate::auth::{NewUser, Role, User};
 use crate::error::{AppError, AppResult, ErrorEnvelope};
-use crate::store::{self, users::User};
+use crate::ops::accounts::{self, Target};
+use crate::store;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -93,76 +94,19 @@ async fn list_users(State(state): State<AppState>, user: AuthUser) -> AppResult<
         (status = 422, description = "`validation_failed`", body = ErrorEnvelope)))]
 async fn create_user(
     State(state): State<AppState>,
-    _: Authorized<Admins>,
+    user: Authorized<Admins>,
     ApiJson(req): ApiJson<CreateUser>,
 ) -> AppResult<(StatusCode, Json<UserView>)> {
-    let username = Username::parse(&req.username)
-        .map_err(|m| AppError::unprocessable("validation_failed", m))?;
-    check_password_policy(&req.password)
-        .map_err(|m| AppError::unprocessable("validation_failed", m))?;
-    let name = req.name.trim();
-    if name.is_empty() || name.chars().count() > 100 {
-        return Err(AppError::unprocessable(
-            "validation_failed",
-            "name must be 1 to 100 characters",
-        ));
-    }
-    let badge_no = req
-        .badge_no
-        .as_deref()
-        .map(str::trim)
-        .filter(|b| !b.is_empty());
-    if req.role == Role::Inspector && badge_no.is_none() {
-        return Err(AppError::unprocessable(
-            "validation_failed",
-            "inspectors need a badge_no (执法证号)",
-        ));
-    }
-    let hash = password::hash_password(req.password).await?;
-    let new = store::users::NewUser {
-        username: username.as_str(),
-        name,
-        role: req.role,
-        badge_no,
-        phone: req
-            .phone
-            .as_deref()
-            .map(str::trim)
-            .filter(|p| !p.is_empty()),
-        password_hash: &hash,
-    };
-    match store::users::create(&state.db, new).await {
-        Ok(created) => Ok((StatusCode::CREATED, Json(created.into()))),
-        Err(e) if store::is_unique_violation(&e) => Err(AppError::conflict(
-            "duplicate",
-            "a user with that username or badge number already exists",
-        )),
-        Err(e) => Err(e.into()),
-    }
-}
-
-async fn set_disabled(
-    state: &AppState,
-    actor: &AuthUser,
-    id: &str,
-    disabled: bool,
-) -> AppResult<StatusCode> {
-    actor.require(&[Role::Admin])?;
-    let target = store::users::by_id(&state.db, id)
-        .await?
-        .ok_or_else(|| AppError::not_found("no such user"))?;
-    if disabled && target.id == actor.id {
-        return Err(AppError::conflict(
-            "conflict",
-            "an admin cannot disable their own account",
-        ));
-    }
-    if disabled {
-        store::users::disable(&state.db, &target.username, Some(&actor.id)).await?;
-    } else {
-        store::users::enable(&state.db, &target.username, Some(&actor.id)).await?;
-    }
-    Ok(StatusCode::NO_CONTENT)
+    let new = NewUser::parse(
+        &req.username,
+        req.role,
+        &req.name,
+        req.badge_no.as_deref(),
+        req.phone.as_deref(),
+    )
+    .map_err(|m| AppError::unprocessable("validation_failed", m))?;
+    let created = accounts::create_user(&state.db, &user.ctx(), &new, req.password).await?;
+    Ok((StatusCode::CREATED, Json(created.into())))
 }
 
 /// Disable an account and revoke all its tokens at once (admin).
@@ -175,7 +119,8 @@ async fn disable_user(
     user: Authorized<Admins>,
     ApiPath(id): ApiPath<String>,
 ) -> AppResult<StatusCode> {
-    set_disabled(&state, &user, &id, true).await
+    accounts::disable_user(&state.db, &user.ctx(), Target::Id(&id)).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Re-enable an account (admin). Tokens revoked by disabling stay revoked.
@@ -187,5 +132,6 @@ async fn enable_user(
     user: Authorized<Admins>,
     ApiPath(id): ApiPath<String>,
 ) -> AppResult<StatusCode> {
-    set_disabled(&state, &user, &id, false).await
+    accounts::enable_user(&state.db, &user.ctx(), Target::Id(&id)).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -474,7 +474,12 @@ mod error;
 pub use crate::audit::Ctx;
 pub use error::{Error, Result};
 
+pub mod accounts;
 pub mod audit;
+pub mod bench;
+pub mod checklists;
 pub mod inspection_flags;
+pub mod jobs;
 pub mod photos;
 pub mod sync;
+pub mod uploads;

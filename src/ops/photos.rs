@@ -1,56 +1,69 @@
-//! Processing an uploaded photo, from the job queue: EXIF (capture time, GPS, orientation),
-//! upright 320 px and 1600 px JPEG renditions without EXIF, and geofence flags for reviewers.
-//! The original stays untouched as evidence.
+//! Photo use cases off the upload path: processing an uploaded photo from the job queue (EXIF
+//! capture time, GPS and orientation; upright 320 px and 1600 px JPEG renditions without EXIF;
+//! geofence flags for reviewers) and downloads of the files. The original stays untouched as
+//! evidence, and every download of an original is recorded.
 
+use serde_json::Value;
+
+use crate::audit::{Action, Ctx, Event, RecordKind};
+use crate::auth::Role;
 use crate::geo::Crs;
-use crate::http::photos::rendition_key;
+use crate::ops::{Error, Result};
+use crate::photo::files::rendition_key;
 use crate::photo::geofence::{self, GeofenceConfig};
 use crate::photo::media::{self, Limits};
 use crate::state::AppState;
-use crate::store::{self, uploads::Processed};
+use crate::store::jobs::Job;
+use crate::store::uploads::{PhotoFile, Processed};
+use crate::store::{self, Db};
 
-/// Processes one photo; an error fails this attempt (the queue retries with backoff, and a
-/// poisoned file fails alone).
-pub async fn process(state: &AppState, photo_id: &str) -> anyhow::Result<()> {
-    let Some(input) = store::uploads::processing_input(&state.db, photo_id).await? else {
-        anyhow::bail!("photo {photo_id} has no uploaded file");
+/// The renditions processing makes, by variant name.
+pub const RENDITIONS: [&str; 2] = ["thumbnail", "preview"];
+
+/// Processes one photo for `job`. What it found is saved, the job completed and a
+/// `PhotoProcessed` event recorded in one transaction; a file that cannot be decoded is
+/// recorded as `failed` (it will not decode next time either). An error fails this attempt:
+/// the queue retries with backoff (see [`attempt_failed`]), and a poisoned file fails alone.
+pub async fn process(state: &AppState, job: &Job, photo_id: &str) -> Result<()> {
+    let input = {
+        let mut conn = state.db.acquire().await?;
+        store::uploads::processing_input(&mut conn, photo_id).await?
+    };
+    let Some(input) = input else {
+        return Err(Error::Internal(anyhow::anyhow!(
+            "photo {photo_id} has no uploaded file"
+        )));
     };
     let original = state.storage.get_all(&input.storage_key).await?;
-    let outcome = tokio::task::spawn_blocking(move || {
+    let (exif, renditions) = tokio::task::spawn_blocking(move || {
         let exif = media::read_exif(&original);
         let renditions = media::renditions(&original, &Limits::default());
         (exif, renditions)
     })
-    .await?;
-    let (exif, renditions) = outcome;
+    .await
+    .map_err(|e| Error::Internal(e.into()))?;
     let renditions = match renditions {
         Ok(r) => r,
         Err(e) => {
-            // A file that cannot be decoded will not decode next time either: record it.
             let message = e.to_string();
-            store::uploads::save_processing(
-                &state.db,
-                photo_id,
-                &Processed {
-                    status: "failed",
-                    error: Some(&message),
-                    width: None,
-                    height: None,
-                    exif_json: None,
-                    exif_taken_at: None,
-                    exif_lng: None,
-                    exif_lat: None,
-                    flags_json: None,
-                },
-            )
-            .await?;
-            return Ok(());
+            let processed = Processed {
+                status: "failed",
+                error: Some(&message),
+                width: None,
+                height: None,
+                exif_json: None,
+                exif_taken_at: None,
+                exif_lng: None,
+                exif_lat: None,
+                flags_json: None,
+            };
+            return save(&state.db, job, photo_id, &processed, |e| e).await;
         }
     };
-    for (variant, bytes) in [
-        ("thumbnail", &renditions.thumbnail_jpeg),
-        ("preview", &renditions.preview_jpeg),
-    ] {
+    for (variant, bytes) in RENDITIONS
+        .iter()
+        .zip([&renditions.thumbnail_jpeg, &renditions.preview_jpeg])
+    {
         // A put is atomic: a reader never sees half a file.
         state
             .storage
@@ -80,25 +93,71 @@ pub async fn process(state: &AppState, photo_id: &str) -> anyhow::Result<()> {
             ..GeofenceConfig::default()
         },
     );
-    let exif_json = serde_json::to_string(&exif)?;
-    let flags_json = serde_json::to_string(&flags)?;
-    store::uploads::save_processing(
-        &state.db,
-        photo_id,
-        &Processed {
-            status: "processed",
-            error: None,
-            width: Some(i64::from(renditions.width)),
-            height: Some(i64::from(renditions.height)),
-            exif_json: Some(&exif_json),
-            exif_taken_at: exif.captured_at_ms,
-            exif_lng: exif.gps_lng,
-            exif_lat: exif.gps_lat,
-            flags_json: Some(&flags_json),
-        },
-    )
-    .await?;
+    let internal = |e: serde_json::Error| Error::Internal(e.into());
+    let exif_json = serde_json::to_string(&exif).map_err(internal)?;
+    let flags_json = serde_json::to_string(&flags).map_err(internal)?;
+    let (width, height) = (i64::from(renditions.width), i64::from(renditions.height));
+    let processed = Processed {
+        status: "processed",
+        error: None,
+        width: Some(width),
+        height: Some(height),
+        exif_json: Some(&exif_json),
+        exif_taken_at: exif.captured_at_ms,
+        exif_lng: exif.gps_lng,
+        exif_lat: exif.gps_lat,
+        flags_json: Some(&flags_json),
+    };
+    let flags = serde_json::to_value(&flags).unwrap_or(Value::Null);
+    save(&state.db, job, photo_id, &processed, |e| {
+        e.set("renditions", RENDITIONS)
+            .set("width", width)
+            .set("height", height)
+            .set("flags", flags)
+    })
+    .await
+}
+
+/// Saves what processing found, completes the job and records `PhotoProcessed` (with the
+/// status change and what `more` adds), in one transaction.
+async fn save(
+    db: &Db,
+    job: &Job,
+    photo_id: &str,
+    p: &Processed<'_>,
+    more: impl FnOnce(Event) -> Event,
+) -> Result<()> {
+    let mut tx = db.begin_write().await?;
+    let before = store::uploads::photo_state(tx.conn(), photo_id).await?;
+    store::uploads::save_processing(tx.conn(), photo_id, p).await?;
+    store::jobs::complete(tx.conn(), &job.id).await?;
+    let (status, error) = before
+        .map(|b| (Some(b.processing_status), b.processing_error))
+        .unwrap_or_default();
+    let event = Event::new(Action::PhotoProcessed, RecordKind::Photo, photo_id)
+        .change("processing_status", status, p.status)
+        .change("processing_error", error, p.error);
+    store::audit::append(tx.conn(), &Ctx::system(), &[more(event)]).await?;
+    tx.commit().await?;
     Ok(())
+}
+
+/// A failed processing attempt (storage unreachable, the file vanished...): the job is retried
+/// with backoff or fails for good, and the error is recorded as a `PhotoProcessed` event, in
+/// one transaction. Returns whether the job will be retried.
+pub async fn attempt_failed(db: &Db, job: &Job, photo_id: &str, error: &str) -> Result<bool> {
+    let mut tx = db.begin_write().await?;
+    let retry = store::jobs::fail(tx.conn(), job, error).await?;
+    let event = Event::new(Action::PhotoProcessed, RecordKind::Photo, photo_id)
+        .set(
+            "attempt_error",
+            error.chars().take(2000).collect::<String>(),
+        )
+        .set("attempt", job.attempts)
+        .set("will_retry", retry);
+    store::audit::append(tx.conn(), &Ctx::system(), &[event]).await?;
+    tx.commit().await?;
+    Ok(retry)
 }
 
 /// Runs queued jobs until `stop` is set. Several instances may run this against one
@@ -109,31 +168,10 @@ pub async fn worker(state: AppState, stop: tokio::sync::watch::Receiver<bool>) {
         if *stop.borrow() {
             return;
         }
-        match store::jobs::claim(&state.db, LEASE_MS).await {
+        match super::jobs::claim(&state.db, LEASE_MS).await {
             Ok(Some(job)) => {
-                let result = match job.kind.as_str() {
-                    store::uploads::PROCESS_JOB => {
-                        let photo = serde_json::from_str::<serde_json::Value>(&job.payload)
-                            .ok()
-                            .and_then(|v| v["photo_id"].as_str().map(str::to_string));
-                        match photo {
-                            Some(id) => process(&state, &id).await,
-                            None => Err(anyhow::anyhow!("bad payload {}", job.payload)),
-                        }
-                    }
-                    other => Err(anyhow::anyhow!("unknown job kind {other}")),
-                };
-                let saved = match result {
-                    Ok(()) => store::jobs::complete(&state.db, &job.id).await,
-                    Err(e) => {
-                        tracing::warn!(job = %job.id, kind = %job.kind, error = %e, "job attempt failed");
-                        store::jobs::fail(&state.db, &job, &format!("{e:#}"))
-                            .await
-                            .map(|_| ())
-                    }
-                };
-                if let Err(e) = saved {
-                    tracing::warn!(error = %e, "recording a job outcome failed");
+                if let Err(e) = run(&state, &job).await {
+                    tracing::warn!(job = %job.id, error = %e, "recording a job outcome failed");
                 }
             }
             Ok(None) => tokio::time::sleep(std::time::Duration::from_millis(500)).await,
@@ -143,4 +181,68 @@ pub async fn worker(state: AppState, stop: tokio::sync::watch::Receiver<bool>) {
             }
         }
     }
+}
+
+/// Runs one claimed job and records its outcome.
+async fn run(state: &AppState, job: &Job) -> Result<()> {
+    let photo = (job.kind == store::uploads::PROCESS_JOB)
+        .then(|| serde_json::from_str::<Value>(&job.payload).ok())
+        .flatten()
+        .and_then(|v| v["photo_id"].as_str().map(str::to_string));
+    let Some(photo_id) = photo else {
+        let error = if job.kind == store::uploads::PROCESS_JOB {
+            format!("bad payload {}", job.payload)
+        } else {
+            format!("unknown job kind {}", job.kind)
+        };
+        tracing::warn!(job = %job.id, kind = %job.kind, %error, "job attempt failed");
+        return super::jobs::fail(&state.db, job, &error).await.map(|_| ());
+    };
+    match process(state, job, &photo_id).await {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            let error = match &e {
+                Error::Internal(cause) => format!("{cause:#}"),
+                other => other.to_string(),
+            };
+            tracing::warn!(job = %job.id, kind = %job.kind, %error, "job attempt failed");
+            attempt_failed(&state.db, job, &photo_id, &error)
+                .await
+                .map(|_| ())
+        }
+    }
+}
+
+/// A photo's file as its download needs it, when the actor may see it: inspectors their
+/// team's photos, reviewers and admins all (labs none).
+pub async fn file(db: &Db, ctx: &Ctx, photo_id: &str) -> Result<PhotoFile> {
+    let role = ctx.actor.role;
+    if !matches!(role, Some(Role::Admin | Role::Reviewer | Role::Inspector)) {
+        return Err(Error::forbidden(
+            "this action needs the role admin or reviewer or inspector",
+        ));
+    }
+    let mut conn = db.acquire().await?;
+    store::uploads::photo_file(&mut conn, photo_id, ctx.user_id().unwrap_or(""))
+        .await?
+        .filter(|p| role != Some(Role::Inspector) || p.is_member == 1)
+        .ok_or_else(|| Error::not_found("no such photo"))
+}
+
+/// Records that the actor is being sent (part of) a photo's original, the evidence: before
+/// the first byte goes out, so no original leaves unrecorded. `range` is the byte range
+/// served (`start-end/length`), `None` for the whole file.
+pub async fn evidence_downloaded(
+    db: &Db,
+    ctx: &Ctx,
+    photo: &PhotoFile,
+    range: Option<String>,
+) -> Result<()> {
+    let mut tx = db.begin_write().await?;
+    let event = Event::new(Action::EvidenceDownloaded, RecordKind::Photo, &photo.id)
+        .set("sha256", &photo.sha256)
+        .set("range", range);
+    store::audit::append(tx.conn(), ctx, &[event]).await?;
+    tx.commit().await?;
+    Ok(())
 }

@@ -1,13 +1,15 @@
 //! Checklist templates and their versions (draft → published, published is immutable).
 //!
-//! Callers validate content ([`TemplateContent::validate`]) before handing it here; this module
-//! only stores it. Immutability is enforced twice: every UPDATE is conditioned on
-//! `status = 'draft'`, and the migration adds triggers that refuse any change to a published row.
+//! Callers (`ops::checklists`) validate content ([`TemplateContent::validate`]) before handing
+//! it here; this module only stores it. Immutability is enforced twice: every UPDATE is
+//! conditioned on `status = 'draft'`, and the migration adds triggers that refuse any change to
+//! a published row. Rows decode into the domain types of [`crate::checklist::version`].
 
 use sqlx::{AnyConnection, FromRow};
 
-use super::{audit, is_unique_violation, now_ms, Db};
-use crate::checklist::{self, TemplateContent};
+use super::Db;
+pub use crate::checklist::version::{Template, Version, VersionMeta, VersionStatus};
+use crate::checklist::TemplateContent;
 
 /// Fixed id of the default template (the 2016 national catering table), the same on every
 /// installation so that it can be referred to in documentation and seed data.
@@ -17,41 +19,27 @@ pub const DEFAULT_TEMPLATE_CODE: &str = "catering-2016";
 /// Name of the default template.
 pub const DEFAULT_TEMPLATE_NAME: &str = "餐饮服务日常监督检查要点表（2016 国家版）";
 
-/// Lifecycle of a template version.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum VersionStatus {
-    Draft,
-    Published,
+#[derive(FromRow)]
+struct TemplateRow {
+    id: String,
+    code: String,
+    name: String,
+    created_by: Option<String>,
+    created_at: i64,
+    updated_at: i64,
 }
 
-impl VersionStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            VersionStatus::Draft => "draft",
-            VersionStatus::Published => "published",
+impl From<TemplateRow> for Template {
+    fn from(r: TemplateRow) -> Self {
+        Template {
+            id: r.id,
+            code: r.code,
+            name: r.name,
+            created_by: r.created_by,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
         }
     }
-
-    fn parse(s: &str) -> Result<Self, sqlx::Error> {
-        match s {
-            "draft" => Ok(VersionStatus::Draft),
-            "published" => Ok(VersionStatus::Published),
-            other => Err(sqlx::Error::Decode(
-                format!("unknown checklist version status {other:?}").into(),
-            )),
-        }
-    }
-}
-
-/// A template: a stable code and name; the content lives in its versions.
-#[derive(Debug, Clone, FromRow)]
-pub struct Template {
-    pub id: String,
-    pub code: String,
-    pub name: String,
-    pub created_by: Option<String>,
-    pub created_at: i64,
-    pub updated_at: i64,
 }
 
 /// A template with the numbers of its latest published version and of its draft, if any.
@@ -72,23 +60,6 @@ struct SummaryRow {
     updated_at: i64,
     latest_published: Option<i64>,
     draft_version: Option<i64>,
-}
-
-/// One version without its content.
-#[derive(Debug, Clone)]
-pub struct VersionMeta {
-    pub template_id: String,
-    pub version: i64,
-    pub status: VersionStatus,
-    pub title: String,
-    pub rule_kind: String,
-    pub item_count: i64,
-    pub key_count: i64,
-    pub created_by: Option<String>,
-    pub created_at: i64,
-    pub updated_at: i64,
-    pub published_at: Option<i64>,
-    pub published_by: Option<String>,
 }
 
 #[derive(FromRow)]
@@ -113,7 +84,7 @@ impl TryFrom<MetaRow> for VersionMeta {
         Ok(VersionMeta {
             template_id: r.template_id,
             version: r.version,
-            status: VersionStatus::parse(&r.status)?,
+            status: parse_status(&r.status)?,
             title: r.title,
             rule_kind: r.rule_kind,
             item_count: r.item_count,
@@ -127,13 +98,10 @@ impl TryFrom<MetaRow> for VersionMeta {
     }
 }
 
-/// One version with its content.
-#[derive(Debug, Clone)]
-pub struct Version {
-    pub meta: VersionMeta,
-    pub content: TemplateContent,
-    /// The content exactly as stored, to publish only what was validated.
-    pub content_json: String,
+fn parse_status(s: &str) -> Result<VersionStatus, sqlx::Error> {
+    VersionStatus::parse(s).ok_or_else(|| {
+        sqlx::Error::Decode(format!("unknown checklist version status {s:?}").into())
+    })
 }
 
 #[derive(FromRow)]
@@ -182,15 +150,18 @@ impl Stored {
     }
 }
 
-async fn insert_version(
+/// Inserts a version; published versions get `published_at`/`published_by` at once. The
+/// one-draft index and the primary key make a concurrent second draft a unique violation.
+pub async fn insert_version(
     conn: &mut AnyConnection,
     template_id: &str,
     version: i64,
     status: VersionStatus,
-    stored: &Stored,
+    content: &TemplateContent,
     actor: Option<&str>,
     now: i64,
 ) -> Result<VersionMeta, sqlx::Error> {
+    let stored = Stored::of(content)?;
     let published = status == VersionStatus::Published;
     let row: MetaRow = sqlx::query_as(&format!(
         "INSERT INTO checklist_versions (template_id, version, status, title, content, \
@@ -215,58 +186,68 @@ async fn insert_version(
     row.try_into()
 }
 
-async fn touch_template(conn: &mut AnyConnection, id: &str, now: i64) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE checklist_templates SET updated_at = $1 WHERE id = $2")
+/// Sets `updated_at`; false when there is no such template. Writing first also takes the
+/// write lock (SQLite) or the template's row lock (PostgreSQL), so concurrent version changes
+/// of one template queue up behind it.
+pub async fn touch_template(
+    conn: &mut AnyConnection,
+    id: &str,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let n = sqlx::query("UPDATE checklist_templates SET updated_at = $1 WHERE id = $2")
         .bind(now)
         .bind(id)
         .execute(conn)
-        .await?;
-    Ok(())
+        .await?
+        .rows_affected();
+    Ok(n == 1)
 }
 
-/// Installs the 2016 national catering table ([`checklist::catering_2016`]) as published
-/// version 1 of template [`DEFAULT_TEMPLATE_CODE`] with id [`DEFAULT_TEMPLATE_ID`].
+/// What [`insert_default`] did.
+#[derive(Debug, Default)]
+pub struct DefaultInstall {
+    /// The template row was inserted now.
+    pub template: Option<Template>,
+    /// Version 1 was inserted now.
+    pub version: Option<VersionMeta>,
+    /// Another template holds the default code: nothing was installed.
+    pub code_taken: bool,
+}
+
+/// Inserts the default template with `content` as published version 1, as far as missing.
 ///
-/// Idempotent and safe for several instances starting at once: both inserts are
-/// `ON CONFLICT DO NOTHING`, so the first instance installs it and the others (and every later
-/// start) change nothing. An existing version 1 is never touched, even if the embedded table
-/// changes in a later release; such a change needs a new version. If an admin already created
-/// another template with the code `catering-2016`, nothing is installed (and a warning logged).
-pub async fn ensure_default(db: &Db) -> Result<(), sqlx::Error> {
-    let content = checklist::catering_2016();
-    let stored = Stored::of(&content)?;
-    let now = now_ms();
-    let mut tx = db.begin_write().await?;
-    let inserted = sqlx::query(
+/// Both inserts are `ON CONFLICT DO NOTHING`, so of several instances starting at once the
+/// first installs it and the others (and every later start) change nothing. An existing
+/// version 1 is never touched.
+pub async fn insert_default(
+    conn: &mut AnyConnection,
+    content: &TemplateContent,
+    now: i64,
+) -> Result<DefaultInstall, sqlx::Error> {
+    let stored = Stored::of(content)?;
+    let template: Option<TemplateRow> = sqlx::query_as(&format!(
         "INSERT INTO checklist_templates (id, code, name, created_by, created_at, updated_at) \
-         VALUES ($1, $2, $3, NULL, $4, $4) ON CONFLICT DO NOTHING",
-    )
+         VALUES ($1, $2, $3, NULL, $4, $4) ON CONFLICT DO NOTHING RETURNING {TEMPLATE_COLUMNS}"
+    ))
     .bind(DEFAULT_TEMPLATE_ID)
     .bind(DEFAULT_TEMPLATE_CODE)
     .bind(DEFAULT_TEMPLATE_NAME)
     .bind(now)
-    .execute(tx.conn())
-    .await?
-    .rows_affected();
-    let ours: Option<(String,)> =
-        sqlx::query_as("SELECT id FROM checklist_templates WHERE id = $1")
-            .bind(DEFAULT_TEMPLATE_ID)
-            .fetch_optional(tx.conn())
-            .await?;
-    if ours.is_none() {
-        tracing::warn!(
-            code = DEFAULT_TEMPLATE_CODE,
-            "a different template already uses the default template's code; not installing the 2016 catering table"
-        );
-        return Ok(());
+    .fetch_optional(&mut *conn)
+    .await?;
+    if template.is_none() && by_id_in(conn, DEFAULT_TEMPLATE_ID).await?.is_none() {
+        return Ok(DefaultInstall {
+            code_taken: true,
+            ..DefaultInstall::default()
+        });
     }
-    let version_inserted = sqlx::query(
+    let version: Option<MetaRow> = sqlx::query_as(&format!(
         "INSERT INTO checklist_versions (template_id, version, status, title, content, \
          rule_kind, item_count, key_count, created_by, created_at, updated_at, published_at, \
          published_by) \
          VALUES ($1, 1, 'published', $2, $3, $4, $5, $6, NULL, $7, $7, $7, NULL) \
-         ON CONFLICT DO NOTHING",
-    )
+         ON CONFLICT DO NOTHING RETURNING {META_COLUMNS}"
+    ))
     .bind(DEFAULT_TEMPLATE_ID)
     .bind(&stored.title)
     .bind(&stored.json)
@@ -274,21 +255,13 @@ pub async fn ensure_default(db: &Db) -> Result<(), sqlx::Error> {
     .bind(stored.item_count)
     .bind(stored.key_count)
     .bind(now)
-    .execute(tx.conn())
-    .await?
-    .rows_affected();
-    if inserted > 0 || version_inserted > 0 {
-        audit(
-            tx.conn(),
-            None,
-            "checklist.install_default",
-            "checklist_template",
-            DEFAULT_TEMPLATE_ID,
-            Some(DEFAULT_TEMPLATE_CODE),
-        )
-        .await?;
-    }
-    tx.commit().await
+    .fetch_optional(conn)
+    .await?;
+    Ok(DefaultInstall {
+        template: template.map(Into::into),
+        version: version.map(TryInto::try_into).transpose()?,
+        code_taken: false,
+    })
 }
 
 /// Every template with its latest published version and its draft, ordered by code.
@@ -321,12 +294,18 @@ pub async fn list(db: &Db) -> Result<Vec<TemplateSummary>, sqlx::Error> {
 }
 
 pub async fn by_id(db: &Db, id: &str) -> Result<Option<Template>, sqlx::Error> {
-    sqlx::query_as(&format!(
+    let mut conn = db.acquire().await?;
+    by_id_in(&mut conn, id).await
+}
+
+pub async fn by_id_in(conn: &mut AnyConnection, id: &str) -> Result<Option<Template>, sqlx::Error> {
+    let row: Option<TemplateRow> = sqlx::query_as(&format!(
         "SELECT {TEMPLATE_COLUMNS} FROM checklist_templates WHERE id = $1"
     ))
     .bind(id)
-    .fetch_optional(db.pool())
-    .await
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.map(Into::into))
 }
 
 /// All versions of a template, oldest first, without content.
@@ -368,158 +347,53 @@ pub async fn version_in(
     row.map(TryInto::try_into).transpose()
 }
 
-async fn status_of(
+/// Inserts a template row. A taken code is a unique violation.
+pub async fn insert_template(
     conn: &mut AnyConnection,
-    template_id: &str,
-    version: i64,
-) -> Result<Option<VersionStatus>, sqlx::Error> {
-    let row: Option<(String,)> = sqlx::query_as(
-        "SELECT status FROM checklist_versions WHERE template_id = $1 AND version = $2",
-    )
-    .bind(template_id)
-    .bind(version)
-    .fetch_optional(conn)
-    .await?;
-    row.map(|(s,)| VersionStatus::parse(&s)).transpose()
-}
-
-pub struct NewTemplate<'a> {
-    pub code: &'a str,
-    pub name: &'a str,
-    pub content: &'a TemplateContent,
-    pub actor: Option<&'a str>,
-}
-
-/// Creates a template with version 1 as a draft. A taken code is a unique violation
-/// ([`is_unique_violation`]).
-pub async fn create(db: &Db, new: NewTemplate<'_>) -> Result<(Template, VersionMeta), sqlx::Error> {
-    let id = uuid::Uuid::new_v4().to_string();
-    let now = now_ms();
-    let stored = Stored::of(new.content)?;
-    let mut tx = db.begin_write().await?;
-    let template: Template = sqlx::query_as(&format!(
+    id: &str,
+    code: &str,
+    name: &str,
+    actor: Option<&str>,
+    now: i64,
+) -> Result<Template, sqlx::Error> {
+    let row: TemplateRow = sqlx::query_as(&format!(
         "INSERT INTO checklist_templates (id, code, name, created_by, created_at, updated_at) \
          VALUES ($1, $2, $3, $4, $5, $5) RETURNING {TEMPLATE_COLUMNS}"
     ))
-    .bind(&id)
-    .bind(new.code)
-    .bind(new.name)
-    .bind(new.actor)
+    .bind(id)
+    .bind(code)
+    .bind(name)
+    .bind(actor)
     .bind(now)
-    .fetch_one(tx.conn())
+    .fetch_one(conn)
     .await?;
-    let meta = insert_version(
-        tx.conn(),
-        &id,
-        1,
-        VersionStatus::Draft,
-        &stored,
-        new.actor,
-        now,
-    )
-    .await?;
-    audit(
-        tx.conn(),
-        new.actor,
-        "checklist.create",
-        "checklist_template",
-        &id,
-        Some(new.code),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok((template, meta))
+    Ok(row.into())
 }
 
-pub enum NewVersion {
-    Created(VersionMeta),
-    NoTemplate,
-    /// The template already has a draft (its number, when known).
-    DraftExists(Option<i64>),
-}
-
-/// Adds a draft version numbered one above the highest existing version.
-pub async fn create_version(
-    db: &Db,
+/// The highest version number of a template and the number of its draft, if any.
+pub async fn version_numbers(
+    conn: &mut AnyConnection,
     template_id: &str,
-    content: &TemplateContent,
-    actor: Option<&str>,
-) -> Result<NewVersion, sqlx::Error> {
-    let now = now_ms();
-    let stored = Stored::of(content)?;
-    let mut tx = db.begin_write().await?;
-    // Write first (SQLite takes the write lock at once; PostgreSQL locks the template row, so
-    // concurrent version creations for one template queue up here).
-    let touched = sqlx::query("UPDATE checklist_templates SET updated_at = $1 WHERE id = $2")
-        .bind(now)
-        .bind(template_id)
-        .execute(tx.conn())
-        .await?
-        .rows_affected();
-    if touched == 0 {
-        return Ok(NewVersion::NoTemplate);
-    }
-    let (max, draft): (Option<i64>, Option<i64>) = sqlx::query_as(
+) -> Result<(Option<i64>, Option<i64>), sqlx::Error> {
+    sqlx::query_as(
         "SELECT MAX(version), MAX(CASE WHEN status = 'draft' THEN version END) \
          FROM checklist_versions WHERE template_id = $1",
     )
     .bind(template_id)
-    .fetch_one(tx.conn())
-    .await?;
-    if draft.is_some() {
-        return Ok(NewVersion::DraftExists(draft));
-    }
-    let next = max.unwrap_or(0).saturating_add(1);
-    let meta = match insert_version(
-        tx.conn(),
-        template_id,
-        next,
-        VersionStatus::Draft,
-        &stored,
-        actor,
-        now,
-    )
+    .fetch_one(conn)
     .await
-    {
-        Ok(meta) => meta,
-        // The one-draft index or the primary key: another draft got in first.
-        Err(e) if is_unique_violation(&e) => return Ok(NewVersion::DraftExists(None)),
-        Err(e) => return Err(e),
-    };
-    audit(
-        tx.conn(),
-        actor,
-        "checklist.version_create",
-        "checklist_template",
-        template_id,
-        Some(&format!("version {next}")),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(NewVersion::Created(meta))
 }
 
-/// Outcome of a change to one version.
-pub enum Change {
-    Done(VersionMeta),
-    NotFound,
-    /// The version is published, hence immutable.
-    Published,
-    /// Publishing only: the draft's content changed since it was read and validated.
-    ContentChanged,
-}
-
-/// Replaces the content of a draft. Published versions are left alone ([`Change::Published`]).
+/// Replaces the content of a draft; `None` when there is no such draft (published versions
+/// are left alone).
 pub async fn update_draft(
-    db: &Db,
+    conn: &mut AnyConnection,
     template_id: &str,
     version: i64,
     content: &TemplateContent,
-    actor: Option<&str>,
-) -> Result<Change, sqlx::Error> {
-    let now = now_ms();
+    now: i64,
+) -> Result<Option<VersionMeta>, sqlx::Error> {
     let stored = Stored::of(content)?;
-    let mut tx = db.begin_write().await?;
     let row: Option<MetaRow> = sqlx::query_as(&format!(
         "UPDATE checklist_versions SET content = $1, title = $2, rule_kind = $3, \
          item_count = $4, key_count = $5, updated_at = $6 \
@@ -533,39 +407,21 @@ pub async fn update_draft(
     .bind(now)
     .bind(template_id)
     .bind(version)
-    .fetch_optional(tx.conn())
+    .fetch_optional(conn)
     .await?;
-    let Some(row) = row else {
-        return Ok(match status_of(tx.conn(), template_id, version).await? {
-            None => Change::NotFound,
-            Some(_) => Change::Published,
-        });
-    };
-    touch_template(tx.conn(), template_id, now).await?;
-    audit(
-        tx.conn(),
-        actor,
-        "checklist.version_update",
-        "checklist_template",
-        template_id,
-        Some(&format!("version {version}")),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(Change::Done(row.try_into()?))
+    row.map(TryInto::try_into).transpose()
 }
 
 /// Publishes a draft, provided its stored content is still `expected_content` (the JSON the
-/// caller read and validated).
+/// caller read and validated); `None` when it is not such a draft (any more).
 pub async fn publish(
-    db: &Db,
+    conn: &mut AnyConnection,
     template_id: &str,
     version: i64,
     expected_content: &str,
     actor: Option<&str>,
-) -> Result<Change, sqlx::Error> {
-    let now = now_ms();
-    let mut tx = db.begin_write().await?;
+    now: i64,
+) -> Result<Option<VersionMeta>, sqlx::Error> {
     let row: Option<MetaRow> = sqlx::query_as(&format!(
         "UPDATE checklist_versions SET status = 'published', published_at = $1, \
          published_by = $2, updated_at = $1 \
@@ -577,25 +433,7 @@ pub async fn publish(
     .bind(template_id)
     .bind(version)
     .bind(expected_content)
-    .fetch_optional(tx.conn())
+    .fetch_optional(conn)
     .await?;
-    let Some(row) = row else {
-        return Ok(match status_of(tx.conn(), template_id, version).await? {
-            None => Change::NotFound,
-            Some(VersionStatus::Published) => Change::Published,
-            Some(VersionStatus::Draft) => Change::ContentChanged,
-        });
-    };
-    touch_template(tx.conn(), template_id, now).await?;
-    audit(
-        tx.conn(),
-        actor,
-        "checklist.publish",
-        "checklist_template",
-        template_id,
-        Some(&format!("version {version}")),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(Change::Done(row.try_into()?))
+    row.map(TryInto::try_into).transpose()
 }

@@ -1,10 +1,11 @@
-//! The durable job queue. On PostgreSQL a job is claimed with `FOR UPDATE SKIP LOCKED`, so
-//! several API instances share the work without taking the same job; on SQLite the single
-//! writer makes the claim atomic.
+//! The durable job queue: SQL only, on the caller's connection (`ops::jobs` opens the
+//! transactions). On PostgreSQL a job is claimed with `FOR UPDATE SKIP LOCKED`, so several API
+//! instances share the work without taking the same job; on SQLite the single writer makes the
+//! claim atomic.
 
 use sqlx::{AnyConnection, FromRow};
 
-use super::{now_ms, Backend, Db};
+use super::{backend_of, now_ms, Backend};
 
 #[derive(Debug, Clone, FromRow)]
 pub struct Job {
@@ -40,14 +41,13 @@ pub async fn enqueue(
 
 /// Claims the next runnable job (queued and due, or running with an expired lease — its
 /// worker died) for `lease_ms`.
-pub async fn claim(db: &Db, lease_ms: i64) -> Result<Option<Job>, sqlx::Error> {
+pub async fn claim(conn: &mut AnyConnection, lease_ms: i64) -> Result<Option<Job>, sqlx::Error> {
     let now = now_ms();
-    let lock = match db.backend() {
+    let lock = match backend_of(conn) {
         Backend::Postgres => "FOR UPDATE SKIP LOCKED",
         Backend::Sqlite => "",
     };
-    let mut tx = db.begin_write().await?;
-    let job: Option<Job> = sqlx::query_as(&format!(
+    sqlx::query_as(&format!(
         "UPDATE jobs SET state = 'running', attempts = attempts + 1, locked_until = $1, updated_at = $2 \
          WHERE id = (SELECT id FROM jobs WHERE (state = 'queued' AND run_after <= $2) \
                      OR (state = 'running' AND locked_until < $2) ORDER BY run_after LIMIT 1 {lock}) \
@@ -55,31 +55,27 @@ pub async fn claim(db: &Db, lease_ms: i64) -> Result<Option<Job>, sqlx::Error> {
     ))
     .bind(now + lease_ms)
     .bind(now)
-    .fetch_optional(tx.conn())
-    .await?;
-    tx.commit().await?;
-    Ok(job)
+    .fetch_optional(conn)
+    .await
 }
 
-pub async fn complete(db: &Db, id: &str) -> Result<(), sqlx::Error> {
-    let mut tx = db.begin_write().await?;
+pub async fn complete(conn: &mut AnyConnection, id: &str) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE jobs SET state = 'done', locked_until = NULL, updated_at = $1 WHERE id = $2",
     )
     .bind(now_ms())
     .bind(id)
-    .execute(tx.conn())
+    .execute(conn)
     .await?;
-    tx.commit().await
+    Ok(())
 }
 
 /// A failed attempt: retried after an exponential backoff, or failed for good after the
 /// last attempt. Returns whether it will be retried.
-pub async fn fail(db: &Db, job: &Job, error: &str) -> Result<bool, sqlx::Error> {
+pub async fn fail(conn: &mut AnyConnection, job: &Job, error: &str) -> Result<bool, sqlx::Error> {
     let now = now_ms();
     let retry = job.attempts < job.max_attempts;
     let backoff = 5_000i64.saturating_mul(1i64 << job.attempts.clamp(0, 16));
-    let mut tx = db.begin_write().await?;
     sqlx::query(
         "UPDATE jobs SET state = $1, run_after = $2, locked_until = NULL, last_error = $3, updated_at = $4 WHERE id = $5",
     )
@@ -88,16 +84,18 @@ pub async fn fail(db: &Db, job: &Job, error: &str) -> Result<bool, sqlx::Error> 
     .bind(error.chars().take(2000).collect::<String>())
     .bind(now)
     .bind(&job.id)
-    .execute(tx.conn())
+    .execute(conn)
     .await?;
-    tx.commit().await?;
     Ok(retry)
 }
 
 /// (state, count) of jobs of a kind, for tests and monitoring.
-pub async fn counts(db: &Db, kind: &str) -> Result<Vec<(String, i64)>, sqlx::Error> {
+pub async fn counts(
+    conn: &mut AnyConnection,
+    kind: &str,
+) -> Result<Vec<(String, i64)>, sqlx::Error> {
     sqlx::query_as("SELECT state, COUNT(*) FROM jobs WHERE kind = $1 GROUP BY state ORDER BY state")
         .bind(kind)
-        .fetch_all(db.pool())
+        .fetch_all(conn)
         .await
 }

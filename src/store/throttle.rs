@@ -7,7 +7,7 @@
 //! When the attempt ends it settles: a wrong password becomes a failure, anything else is
 //! just removed.
 
-use super::{now_ms, Db};
+use sqlx::AnyConnection;
 
 /// An in-flight attempt lives at most this long (a request that crashed between reserving and
 /// settling stops counting after it).
@@ -65,16 +65,17 @@ pub enum Outcome {
     Neutral,
 }
 
-/// Reserves an attempt on every `(key, max)`: `Ok(Ok(reservation))`, or `Ok(Err(verdict))`
-/// (Refuse or Wait) for the first key that stands in the way, with nothing recorded.
+/// Reserves an attempt on every `(key, max)` inside the caller's transaction, which must be
+/// its own and commit at once on `Ok(Ok(reservation))` (the reservation only counts once
+/// committed). `Ok(Err(verdict))` (Refuse or Wait) names the first key that stands in the way;
+/// the caller then rolls back.
 pub async fn reserve(
-    db: &Db,
+    conn: &mut AnyConnection,
     limits: &[(&str, u32)],
     window_ms: i64,
+    now: i64,
 ) -> Result<Result<Reservation, Verdict>, sqlx::Error> {
-    let now = now_ms();
     let id = uuid::Uuid::new_v4().to_string();
-    let mut tx = db.begin_write().await?;
     for (key, max) in limits {
         // Touching the counter row first takes its lock (PostgreSQL; SQLite has one writer),
         // so the count below cannot change under us. A window that has passed starts anew.
@@ -88,24 +89,24 @@ pub async fn reserve(
         .bind(*key)
         .bind(now)
         .bind(window_ms)
-        .fetch_one(tx.conn())
+        .fetch_one(&mut *conn)
         .await?;
         let (in_flight,): (i64,) = sqlx::query_as(
             "SELECT COUNT(*) FROM login_attempts WHERE scope_key = $1 AND expires_at > $2",
         )
         .bind(*key)
         .bind(now)
-        .fetch_one(tx.conn())
+        .fetch_one(&mut *conn)
         .await?;
         match verdict(failures, in_flight, *max, window_start, window_ms, now) {
             Verdict::Allow => {}
-            other => return Ok(Err(other)), // dropping `tx` rolls back
+            other => return Ok(Err(other)),
         }
         sqlx::query("INSERT INTO login_attempts (id, scope_key, expires_at) VALUES ($1, $2, $3)")
             .bind(format!("{id}:{key}"))
             .bind(*key)
             .bind(now + ATTEMPT_LEASE_MS)
-            .execute(tx.conn())
+            .execute(&mut *conn)
             .await?;
     }
     // Expired leases of these keys go with this transaction (they no longer count anyway).
@@ -113,30 +114,28 @@ pub async fn reserve(
         sqlx::query("DELETE FROM login_attempts WHERE scope_key = $1 AND expires_at <= $2")
             .bind(*key)
             .bind(now)
-            .execute(tx.conn())
+            .execute(&mut *conn)
             .await?;
     }
-    tx.commit().await?;
     Ok(Ok(Reservation {
         id,
         keys: limits.iter().map(|(k, _)| k.to_string()).collect(),
     }))
 }
 
-/// Ends an attempt: removes it from the in-flight set and counts its outcome, in one
-/// transaction.
+/// Ends an attempt inside the caller's transaction: removes it from the in-flight set and
+/// counts its outcome.
 pub async fn settle(
-    db: &Db,
+    conn: &mut AnyConnection,
     reservation: Reservation,
     outcome: Outcome,
     window_ms: i64,
+    now: i64,
 ) -> Result<(), sqlx::Error> {
-    let now = now_ms();
-    let mut tx = db.begin_write().await?;
     for (i, key) in reservation.keys.iter().enumerate() {
         sqlx::query("DELETE FROM login_attempts WHERE id = $1")
             .bind(format!("{}:{key}", reservation.id))
-            .execute(tx.conn())
+            .execute(&mut *conn)
             .await?;
         match outcome {
             Outcome::Failed => {
@@ -149,19 +148,19 @@ pub async fn settle(
                 .bind(key)
                 .bind(now)
                 .bind(window_ms)
-                .execute(tx.conn())
+                .execute(&mut *conn)
                 .await?;
             }
             Outcome::Succeeded if i == 0 => {
                 sqlx::query("DELETE FROM login_throttle WHERE scope_key = $1")
                     .bind(key)
-                    .execute(tx.conn())
+                    .execute(&mut *conn)
                     .await?;
             }
             Outcome::Succeeded | Outcome::Neutral => {}
         }
     }
-    tx.commit().await
+    Ok(())
 }
 
 #[cfg(test)]

@@ -29,35 +29,54 @@ pub async fn insert(
     Ok(())
 }
 
-/// Starts a new token family (a session) for a login on a device and returns its id. An
-/// earlier live session of the same user and device is revoked: one device holds one session.
+/// Revokes the live sessions (and their refresh tokens) of a user, or of one user's device,
+/// and returns their ids.
+pub async fn revoke_sessions_of(
+    conn: &mut AnyConnection,
+    user_id: &str,
+    device_id: Option<&str>,
+    now: i64,
+) -> Result<Vec<String>, sqlx::Error> {
+    // `$3 IS NULL` needs a typed parameter on PostgreSQL; two statements keep it plain.
+    let (tokens, sessions) = match device_id {
+        Some(_) => (
+            "UPDATE refresh_tokens SET revoked_at = $1 \
+             WHERE user_id = $2 AND device_id = $3 AND revoked_at IS NULL",
+            "UPDATE sessions SET revoked_at = $1 \
+             WHERE user_id = $2 AND device_id = $3 AND revoked_at IS NULL RETURNING id",
+        ),
+        None => (
+            "UPDATE refresh_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
+            "UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL \
+             RETURNING id",
+        ),
+    };
+    let mut q = sqlx::query(tokens).bind(now).bind(user_id);
+    if let Some(d) = device_id {
+        q = q.bind(d);
+    }
+    q.execute(&mut *conn).await?;
+    let mut q = sqlx::query_as(sessions).bind(now).bind(user_id);
+    if let Some(d) = device_id {
+        q = q.bind(d);
+    }
+    let ids: Vec<(String,)> = q.fetch_all(conn).await?;
+    let mut ids: Vec<String> = ids.into_iter().map(|(id,)| id).collect();
+    ids.sort();
+    Ok(ids)
+}
+
+/// Starts a new token family (a session) for a login on a device with its first refresh
+/// token, and returns its id. The caller revokes the device's earlier session first (one
+/// device holds one session).
 pub async fn start_family(
-    db: &Db,
+    conn: &mut AnyConnection,
     user_id: &str,
     device_id: &str,
     token_hash: &str,
     expires_at: i64,
+    now: i64,
 ) -> Result<String, sqlx::Error> {
-    let now = now_ms();
-    let mut tx = db.begin_write().await?;
-    sqlx::query(
-        "UPDATE refresh_tokens SET revoked_at = $1 \
-         WHERE user_id = $2 AND device_id = $3 AND revoked_at IS NULL",
-    )
-    .bind(now)
-    .bind(user_id)
-    .bind(device_id)
-    .execute(tx.conn())
-    .await?;
-    sqlx::query(
-        "UPDATE sessions SET revoked_at = $1 \
-         WHERE user_id = $2 AND device_id = $3 AND revoked_at IS NULL",
-    )
-    .bind(now)
-    .bind(user_id)
-    .bind(device_id)
-    .execute(tx.conn())
-    .await?;
     let family = uuid::Uuid::new_v4().to_string();
     sqlx::query(
         "INSERT INTO sessions (id, user_id, device_id, created_at) VALUES ($1, $2, $3, $4)",
@@ -66,45 +85,36 @@ pub async fn start_family(
     .bind(user_id)
     .bind(device_id)
     .bind(now)
-    .execute(tx.conn())
+    .execute(&mut *conn)
     .await?;
-    insert(
-        tx.conn(),
-        user_id,
-        device_id,
-        &family,
-        token_hash,
-        expires_at,
-    )
-    .await?;
-    super::audit(
-        tx.conn(),
-        Some(user_id),
-        "auth.login",
-        "device",
-        device_id,
-        None,
-    )
-    .await?;
-    tx.commit().await?;
+    insert(conn, user_id, device_id, &family, token_hash, expires_at).await?;
     Ok(family)
+}
+
+/// The session a presented refresh token belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Family {
+    pub user_id: String,
+    /// The device the token is bound to.
+    pub device_id: String,
+    pub session_id: String,
 }
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Rotation {
-    /// The presented token was live and is now used, and the successor replaces it; or it was
-    /// rotated moments ago and this is the same device's retry (the successor stands).
-    Issued {
-        user_id: String,
-        device_id: String,
-        session_id: String,
-    },
-    /// The presented token had already been rotated: its whole session is now revoked.
-    Reused,
+    /// The presented token was live and is now used, and the successor replaces it
+    /// (`retry: false`); or it was rotated moments ago and this is the same device's retry
+    /// (`retry: true`: the successor stands). The caller still checks the account.
+    Issued { family: Family, retry: bool },
+    /// The presented token had already been rotated: its whole session is now revoked
+    /// (`revoked`: it was live until now).
+    Reused { family: Family, revoked: bool },
     /// Presented for another device than its own: its whole session is now revoked.
-    WrongDevice,
+    WrongDevice { family: Family, revoked: bool },
     /// Unknown, expired or revoked.
     Invalid,
+    /// Lost the claim to concurrent rotations twice: refused, nothing revoked here.
+    Contended,
 }
 
 #[derive(FromRow)]
@@ -130,14 +140,14 @@ pub struct Presentation<'a> {
     pub device_id: Option<&'a str>,
 }
 
+/// Decides and applies a refresh inside the caller's transaction: nothing is committed here.
 pub async fn rotate(
-    db: &Db,
+    conn: &mut AnyConnection,
     p: &Presentation<'_>,
     grace_ms: i64,
     new_expires_at: i64,
+    now: i64,
 ) -> Result<Rotation, sqlx::Error> {
-    let now = now_ms();
-    let mut tx = db.begin_write().await?;
     // Twice at most: a rotation lost to a concurrent one is decided again as what it now is
     // (usually a retry within the window).
     for _ in 0..2 {
@@ -148,7 +158,7 @@ pub async fn rotate(
              WHERE t.token_hash = $1",
         )
         .bind(p.token_hash)
-        .fetch_optional(tx.conn())
+        .fetch_optional(&mut *conn)
         .await?;
         let Some(row) = row else {
             return Ok(Rotation::Invalid);
@@ -158,7 +168,7 @@ pub async fn rotate(
              WHERE token_hash = $1",
         )
         .bind(p.successor_hash)
-        .fetch_optional(tx.conn())
+        .fetch_optional(&mut *conn)
         .await?;
         let successor_live = matches!(&successor,
             Some((family, expires, None, None)) if *family == row.family_id && *expires > now);
@@ -172,84 +182,67 @@ pub async fn rotate(
             successor_live,
         };
         let decision = decide(&presented, p.device_id, now, grace_ms);
-        let (action, answer) = match decision {
+        let family = Family {
+            user_id: row.user_id.clone(),
+            device_id: row.device_id.clone(),
+            session_id: row.family_id.clone(),
+        };
+        match decision {
             Decision::Invalid => return Ok(Rotation::Invalid),
-            Decision::RevokeReused => ("auth.refresh_reuse", Rotation::Reused),
-            Decision::RevokeWrongDevice => ("auth.refresh_wrong_device", Rotation::WrongDevice),
-            Decision::Retry | Decision::Rotate => {
-                let disabled: Option<(i64,)> =
-                    sqlx::query_as("SELECT disabled FROM users WHERE id = $1")
-                        .bind(&row.user_id)
-                        .fetch_optional(tx.conn())
-                        .await?;
-                if !matches!(disabled, Some((0,))) {
-                    return Ok(Rotation::Invalid);
-                }
-                if decision == Decision::Rotate {
-                    // Conditional on `used_at IS NULL`: of two concurrent rotations of one
-                    // token only one claims it; the other is decided again.
-                    let claimed = sqlx::query(
-                        "UPDATE refresh_tokens SET used_at = $1 WHERE id = $2 AND used_at IS NULL",
-                    )
-                    .bind(now)
-                    .bind(&row.id)
-                    .execute(tx.conn())
-                    .await?
-                    .rows_affected();
-                    if claimed != 1 {
-                        continue;
-                    }
-                    insert(
-                        tx.conn(),
-                        &row.user_id,
-                        &row.device_id,
-                        &row.family_id,
-                        p.successor_hash,
-                        new_expires_at,
-                    )
-                    .await?;
-                } else {
-                    super::audit(
-                        tx.conn(),
-                        Some(&row.user_id),
-                        "auth.refresh_retry",
-                        "token_family",
-                        &row.family_id,
-                        None,
-                    )
-                    .await?;
-                }
-                tx.commit().await?;
+            Decision::Retry => {
                 return Ok(Rotation::Issued {
-                    user_id: row.user_id,
-                    device_id: row.device_id,
-                    session_id: row.family_id,
+                    family,
+                    retry: true,
+                })
+            }
+            Decision::Rotate => {
+                // Conditional on `used_at IS NULL`: of two concurrent rotations of one token
+                // only one claims it; the other is decided again.
+                let claimed = sqlx::query(
+                    "UPDATE refresh_tokens SET used_at = $1 WHERE id = $2 AND used_at IS NULL",
+                )
+                .bind(now)
+                .bind(&row.id)
+                .execute(&mut *conn)
+                .await?
+                .rows_affected();
+                if claimed != 1 {
+                    continue;
+                }
+                insert(
+                    conn,
+                    &row.user_id,
+                    &row.device_id,
+                    &row.family_id,
+                    p.successor_hash,
+                    new_expires_at,
+                )
+                .await?;
+                return Ok(Rotation::Issued {
+                    family,
+                    retry: false,
                 });
             }
-        };
-        revoke_family(tx.conn(), &row.family_id, now).await?;
-        super::audit(
-            tx.conn(),
-            Some(&row.user_id),
-            action,
-            "device",
-            &row.device_id,
-            None,
-        )
-        .await?;
-        tx.commit().await?;
-        return Ok(answer);
+            Decision::RevokeReused => {
+                let revoked = revoke_family(conn, &row.family_id, now).await?;
+                return Ok(Rotation::Reused { family, revoked });
+            }
+            Decision::RevokeWrongDevice => {
+                let revoked = revoke_family(conn, &row.family_id, now).await?;
+                return Ok(Rotation::WrongDevice { family, revoked });
+            }
+        }
     }
-    // Lost the claim twice: treat as reuse without revoking anything ourselves.
-    Ok(Rotation::Reused)
+    Ok(Rotation::Contended)
 }
 
-/// Revokes a session: its refresh tokens, and (through `sessions`) its access tokens.
-async fn revoke_family(
+/// Revokes a session: its refresh tokens, and (through `sessions`) its access tokens. True
+/// when the session was live until now.
+pub async fn revoke_family(
     conn: &mut AnyConnection,
     family_id: &str,
     now: i64,
-) -> Result<(), sqlx::Error> {
+) -> Result<bool, sqlx::Error> {
     sqlx::query(
         "UPDATE refresh_tokens SET revoked_at = $1 WHERE family_id = $2 AND revoked_at IS NULL",
     )
@@ -257,12 +250,13 @@ async fn revoke_family(
     .bind(family_id)
     .execute(&mut *conn)
     .await?;
-    sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+    let n = sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
         .bind(now)
         .bind(family_id)
         .execute(conn)
-        .await?;
-    Ok(())
+        .await?
+        .rows_affected();
+    Ok(n == 1)
 }
 
 /// True when the session exists, belongs to the user and has not been revoked.
@@ -277,26 +271,20 @@ pub async fn session_live(db: &Db, session_id: &str, user_id: &str) -> Result<bo
     Ok(row.is_some())
 }
 
-/// Logout: revokes the family of the presented token. Unknown tokens are ignored (logout is
-/// idempotent and reveals nothing).
-pub async fn revoke_by_token(db: &Db, token_hash: &str) -> Result<(), sqlx::Error> {
-    let mut tx = db.begin_write().await?;
-    let row: Option<(String, String)> =
-        sqlx::query_as("SELECT family_id, user_id FROM refresh_tokens WHERE token_hash = $1")
-            .bind(token_hash)
-            .fetch_optional(tx.conn())
-            .await?;
-    if let Some((family, user_id)) = row {
-        revoke_family(tx.conn(), &family, now_ms()).await?;
-        super::audit(
-            tx.conn(),
-            Some(&user_id),
-            "auth.logout",
-            "token_family",
-            &family,
-            None,
-        )
-        .await?;
-    }
-    tx.commit().await
+/// The session of a refresh token (live or not), by the token's hash.
+pub async fn family_of(
+    conn: &mut AnyConnection,
+    token_hash: &str,
+) -> Result<Option<Family>, sqlx::Error> {
+    let row: Option<(String, String, String)> = sqlx::query_as(
+        "SELECT user_id, device_id, family_id FROM refresh_tokens WHERE token_hash = $1",
+    )
+    .bind(token_hash)
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.map(|(user_id, device_id, session_id)| Family {
+        user_id,
+        device_id,
+        session_id,
+    }))
 }

@@ -1,8 +1,10 @@
-//! Resumable uploads (tus) and content-addressed blobs.
+//! Resumable uploads (tus) and content-addressed blobs: SQL only. Every function runs on the
+//! caller's connection; the use cases in `ops::uploads` and `ops::photos` compose them inside
+//! their one write transaction.
 
 use sqlx::{AnyConnection, FromRow};
 
-use super::{now_ms, Db};
+use super::{backend_of, now_ms, Backend};
 
 /// The job kind that processes an uploaded photo.
 pub const PROCESS_JOB: &str = "photo.process";
@@ -19,7 +21,7 @@ pub struct PhotoTarget {
 }
 
 pub async fn photo_target(
-    db: &Db,
+    conn: &mut AnyConnection,
     photo_id: &str,
     user: &str,
 ) -> Result<Option<PhotoTarget>, sqlx::Error> {
@@ -31,7 +33,7 @@ pub async fn photo_target(
     )
     .bind(photo_id)
     .bind(user)
-    .fetch_optional(db.pool())
+    .fetch_optional(conn)
     .await
 }
 
@@ -61,76 +63,57 @@ pub struct NewUpload<'a> {
     pub expires_at: i64,
 }
 
-/// What [`create`] did.
-#[derive(Debug)]
-pub enum Created {
-    /// A new upload; the listed uploads of other users for the same photo were replaced
-    /// (their partial data is the caller's to remove).
-    New { replaced: Vec<String> },
-    /// The caller already has an open upload for this photo record: that one goes on.
-    Existing(UploadRow),
-    /// The caller's open uploads already reserve this many bytes; the new one would pass the cap.
-    OverCap { open_bytes: i64 },
-}
-
-/// Creates an upload, keeping one open upload per photo record and at most `cap_bytes` of
-/// declared length in a user's open uploads, in one transaction (two parallel POSTs cannot
-/// both pass the checks: the photo's and the user's rows are locked on PostgreSQL, SQLite has one writer).
-pub async fn create(db: &Db, u: &NewUpload<'_>, cap_bytes: i64) -> Result<Created, sqlx::Error> {
-    let now = now_ms();
-    let mut tx = db.begin_write().await?;
-    if db.backend() == super::Backend::Postgres {
-        // Always the photo first, then the user: no lock cycle between two creations.
+/// Locks the photo's and the user's rows on PostgreSQL, so that two parallel creations cannot
+/// both pass the one-open-upload and open-bytes checks (SQLite has one writer). Always the
+/// photo first, then the user: no lock cycle between two creations.
+pub async fn lock_for_create(
+    conn: &mut AnyConnection,
+    photo_id: &str,
+    user: &str,
+) -> Result<(), sqlx::Error> {
+    if backend_of(conn) == Backend::Postgres {
         sqlx::query("SELECT id FROM photos WHERE id = $1 FOR UPDATE")
-            .bind(u.photo_id)
-            .fetch_optional(tx.conn())
+            .bind(photo_id)
+            .fetch_optional(&mut *conn)
             .await?;
         sqlx::query("SELECT id FROM users WHERE id = $1 FOR UPDATE")
-            .bind(u.created_by)
-            .fetch_optional(tx.conn())
+            .bind(user)
+            .fetch_optional(&mut *conn)
             .await?;
     }
-    let open: Vec<UploadRow> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM uploads WHERE photo_id = $1 AND completed = 0"
-    ))
-    .bind(u.photo_id)
-    .fetch_all(tx.conn())
-    .await?;
-    if let Some(mine) = open
-        .iter()
-        .find(|o| o.created_by == u.created_by && o.expires_at > now)
-    {
-        return Ok(Created::Existing(mine.clone()));
-    }
-    // Someone else's (a team mate's other device) or an expired one: the newest upload wins.
-    let replaced: Vec<String> = open.into_iter().map(|o| o.id).collect();
-    for id in &replaced {
-        sqlx::query("DELETE FROM uploads WHERE id = $1")
-            .bind(id)
-            .execute(tx.conn())
-            .await?;
-    }
-    let (open_bytes,): (i64,) = sqlx::query_as(
-        "SELECT CAST(COALESCE(SUM(length), 0) AS BIGINT) FROM uploads WHERE created_by = $1 AND completed = 0",
-    )
-    .bind(u.created_by)
-    .fetch_one(tx.conn())
-    .await?;
-    if open_bytes + u.length > cap_bytes {
-        drop(tx); // rolls back
-        return Ok(Created::OverCap { open_bytes });
-    }
-    insert(tx.conn(), u, 0, 0, now).await?;
-    tx.commit().await?;
-    Ok(Created::New { replaced })
+    Ok(())
 }
 
-async fn insert(
+/// The open (incomplete) uploads of a photo record.
+pub async fn open_for_photo(
+    conn: &mut AnyConnection,
+    photo_id: &str,
+) -> Result<Vec<UploadRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM uploads WHERE photo_id = $1 AND completed = 0"
+    ))
+    .bind(photo_id)
+    .fetch_all(conn)
+    .await
+}
+
+/// The declared bytes a user's open uploads reserve.
+pub async fn open_bytes(conn: &mut AnyConnection, user: &str) -> Result<i64, sqlx::Error> {
+    let (n,): (i64,) = sqlx::query_as(
+        "SELECT CAST(COALESCE(SUM(length), 0) AS BIGINT) FROM uploads WHERE created_by = $1 AND completed = 0",
+    )
+    .bind(user)
+    .fetch_one(conn)
+    .await?;
+    Ok(n)
+}
+
+/// Inserts an upload at `offset`, complete or not.
+pub async fn insert(
     conn: &mut AnyConnection,
     u: &NewUpload<'_>,
     offset: i64,
-    completed: i64,
-    now: i64,
+    completed: bool,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO uploads (id, photo_id, created_by, length, upload_offset, sha256, metadata, completed, expires_at, created_at, updated_at) \
@@ -143,9 +126,9 @@ async fn insert(
     .bind(offset)
     .bind(u.sha256)
     .bind(u.metadata)
-    .bind(completed)
+    .bind(i64::from(completed))
     .bind(u.expires_at)
-    .bind(now)
+    .bind(now_ms())
     .execute(conn)
     .await?;
     Ok(())
@@ -153,7 +136,11 @@ async fn insert(
 
 /// Whether `user` is in the team of a task whose photos already hold this content: only then
 /// may an upload skip sending the bytes (anyone else proves possession by sending them).
-pub async fn team_holds_blob(db: &Db, sha256: &str, user: &str) -> Result<bool, sqlx::Error> {
+pub async fn team_holds_blob(
+    conn: &mut AnyConnection,
+    sha256: &str,
+    user: &str,
+) -> Result<bool, sqlx::Error> {
     let row: Option<(i64,)> = sqlx::query_as(
         "SELECT 1 FROM photos p JOIN inspections i ON i.id = p.inspection_id \
          JOIN task_members tm ON tm.task_id = i.task_id \
@@ -161,198 +148,191 @@ pub async fn team_holds_blob(db: &Db, sha256: &str, user: &str) -> Result<bool, 
     )
     .bind(sha256)
     .bind(user)
-    .fetch_optional(db.pool())
+    .fetch_optional(conn)
     .await?;
     Ok(row.is_some())
 }
 
-/// An upload complete at creation (the team already holds the content): the upload row, the
-/// attachment and the processing job in one transaction.
-pub async fn create_complete(
-    db: &Db,
-    u: &NewUpload<'_>,
-    media_type: &str,
-    storage_key: &str,
-) -> Result<(), sqlx::Error> {
-    let now = now_ms();
-    let mut tx = db.begin_write().await?;
-    insert(tx.conn(), u, u.length, 1, now).await?;
-    attach_photo(
-        tx.conn(),
-        u.photo_id,
-        u.sha256,
-        u.length,
-        media_type,
-        storage_key,
-        now,
-    )
-    .await?;
-    tx.commit().await
-}
-
 /// Uploads whose offset reached their length but that were never attached (a crash between the
 /// two in an older version, or a crash after the final offset write): start-up repairs them.
-pub async fn stuck(db: &Db) -> Result<Vec<UploadRow>, sqlx::Error> {
+pub async fn stuck(conn: &mut AnyConnection) -> Result<Vec<UploadRow>, sqlx::Error> {
     sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM uploads WHERE completed = 0 AND upload_offset = length LIMIT 1000"
     ))
-    .fetch_all(db.pool())
+    .fetch_all(conn)
     .await
 }
 
 /// Sets the offset back to what the partial file really holds (its data was lost).
-pub async fn rewind(db: &Db, id: &str, to: i64) -> Result<(), sqlx::Error> {
-    let mut tx = db.begin_write().await?;
+pub async fn rewind(conn: &mut AnyConnection, id: &str, to: i64) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE uploads SET upload_offset = $1, updated_at = $2 WHERE id = $3 AND completed = 0",
     )
     .bind(to)
     .bind(now_ms())
     .bind(id)
-    .execute(tx.conn())
+    .execute(conn)
     .await?;
-    tx.commit().await
+    Ok(())
 }
 
-/// A file refused for what it is (not JPEG/PNG/WebP, or not the declared content): the upload
-/// is removed and the photo record, unless it already has its file, says why, so the device
-/// sees `failed` on its next pull.
-pub async fn refuse(
-    db: &Db,
-    upload_id: &str,
+/// Marks a photo record without its file as refused (`failed` with the reason), so the device
+/// sees it on its next pull. Returns whether the record changed (one that already has its
+/// file keeps it).
+pub async fn mark_refused(
+    conn: &mut AnyConnection,
     photo_id: &str,
     reason: &str,
-) -> Result<(), sqlx::Error> {
-    let now = now_ms();
-    let mut tx = db.begin_write().await?;
-    sqlx::query("DELETE FROM uploads WHERE id = $1")
-        .bind(upload_id)
-        .execute(tx.conn())
-        .await?;
-    let seq = super::sync::next_seq(tx.conn()).await?;
-    sqlx::query(
+) -> Result<bool, sqlx::Error> {
+    let seq = super::sync::next_seq(conn).await?;
+    let n = sqlx::query(
         "UPDATE photos SET processing_status = 'failed', processing_error = $1, seq = $2, updated_at = $3 \
          WHERE id = $4 AND blob_sha256 IS NULL",
     )
     .bind(reason)
     .bind(seq)
-    .bind(now)
+    .bind(now_ms())
     .bind(photo_id)
-    .execute(tx.conn())
-    .await?;
-    tx.commit().await
+    .execute(conn)
+    .await?
+    .rows_affected();
+    Ok(n == 1)
 }
 
-pub async fn get(db: &Db, id: &str) -> Result<Option<UploadRow>, sqlx::Error> {
+pub async fn get(conn: &mut AnyConnection, id: &str) -> Result<Option<UploadRow>, sqlx::Error> {
     sqlx::query_as(&format!("SELECT {COLUMNS} FROM uploads WHERE id = $1"))
         .bind(id)
-        .fetch_optional(db.pool())
+        .fetch_optional(conn)
         .await
 }
 
 /// Records progress only if the offset is still `from` (two PATCHes of one upload cannot both
-/// advance it).
+/// advance it). Returns whether it was.
 pub async fn advance(
-    db: &Db,
+    conn: &mut AnyConnection,
     id: &str,
     from: i64,
     to: i64,
     expires_at: i64,
 ) -> Result<bool, sqlx::Error> {
-    let mut tx = db.begin_write().await?;
     let n = sqlx::query("UPDATE uploads SET upload_offset = $1, expires_at = $2, updated_at = $3 WHERE id = $4 AND upload_offset = $5 AND completed = 0")
         .bind(to)
         .bind(expires_at)
         .bind(now_ms())
         .bind(id)
         .bind(from)
-        .execute(tx.conn())
+        .execute(conn)
         .await?
         .rows_affected();
-    tx.commit().await?;
     Ok(n == 1)
 }
 
-pub async fn delete(db: &Db, id: &str) -> Result<(), sqlx::Error> {
-    let mut tx = db.begin_write().await?;
+pub async fn delete(conn: &mut AnyConnection, id: &str) -> Result<(), sqlx::Error> {
     sqlx::query("DELETE FROM uploads WHERE id = $1")
         .bind(id)
-        .execute(tx.conn())
+        .execute(conn)
         .await?;
-    tx.commit().await
+    Ok(())
 }
 
 /// Incomplete uploads whose expiry passed.
-pub async fn expired(db: &Db, now: i64) -> Result<Vec<String>, sqlx::Error> {
+pub async fn expired(conn: &mut AnyConnection, now: i64) -> Result<Vec<String>, sqlx::Error> {
     let rows: Vec<(String,)> =
         sqlx::query_as("SELECT id FROM uploads WHERE completed = 0 AND expires_at < $1 LIMIT 1000")
             .bind(now)
-            .fetch_all(db.pool())
+            .fetch_all(conn)
             .await?;
     Ok(rows.into_iter().map(|r| r.0).collect())
 }
 
-pub async fn blob_exists(db: &Db, sha256: &str) -> Result<bool, sqlx::Error> {
-    let row: Option<(String,)> = sqlx::query_as("SELECT sha256 FROM blobs WHERE sha256 = $1")
-        .bind(sha256)
-        .fetch_optional(db.pool())
-        .await?;
-    Ok(row.is_some())
+/// Deletes an upload only if it is still open and expired (a PATCH may have revived it since
+/// it was listed). Returns whether it did.
+pub async fn delete_expired(
+    conn: &mut AnyConnection,
+    id: &str,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let n = sqlx::query("DELETE FROM uploads WHERE id = $1 AND completed = 0 AND expires_at < $2")
+        .bind(id)
+        .bind(now)
+        .execute(conn)
+        .await?
+        .rows_affected();
+    Ok(n == 1)
 }
 
-/// The final step of an upload, in one transaction: the offset reaches the length, the blob
-/// is recorded (once per content), the photo gets it (devices see it on their next pull) and
-/// processing is queued. Only if the upload is still at offset `from` and open; returns
-/// whether it was (else nothing is written).
-pub async fn complete(
-    db: &Db,
-    upload: &UploadRow,
+/// Sets the final offset and marks the upload complete, only if it is still at offset `from`
+/// and open; returns whether it was.
+pub async fn mark_complete(
+    conn: &mut AnyConnection,
+    id: &str,
     from: i64,
-    sha256: &str,
-    media_type: &str,
-    storage_key: &str,
 ) -> Result<bool, sqlx::Error> {
-    let now = now_ms();
-    let mut tx = db.begin_write().await?;
     let n = sqlx::query(
         "UPDATE uploads SET upload_offset = length, completed = 1, updated_at = $1 \
          WHERE id = $2 AND upload_offset = $3 AND completed = 0",
     )
-    .bind(now)
-    .bind(&upload.id)
+    .bind(now_ms())
+    .bind(id)
     .bind(from)
-    .execute(tx.conn())
+    .execute(conn)
     .await?
     .rows_affected();
-    if n != 1 {
-        drop(tx); // rolls back
-        return Ok(false);
-    }
-    attach_photo(
-        tx.conn(),
-        &upload.photo_id,
-        sha256,
-        upload.length,
-        media_type,
-        storage_key,
-        now,
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(true)
+    Ok(n == 1)
 }
 
-async fn attach_photo(
+/// A photo record's file and processing state, before an attachment or processing changes it.
+#[derive(Debug, Clone, FromRow)]
+pub struct PhotoState {
+    pub blob_sha256: Option<String>,
+    pub processing_status: String,
+    pub processing_error: Option<String>,
+}
+
+pub async fn photo_state(
     conn: &mut AnyConnection,
     photo_id: &str,
+) -> Result<Option<PhotoState>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT blob_sha256, processing_status, processing_error FROM photos WHERE id = $1",
+    )
+    .bind(photo_id)
+    .fetch_optional(conn)
+    .await
+}
+
+/// The content stored once per sha256. Returns whether it is new (else it was stored before).
+pub async fn insert_blob(
+    conn: &mut AnyConnection,
     sha256: &str,
     byte_size: i64,
     media_type: &str,
     storage_key: &str,
-    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let n = sqlx::query(
+        "INSERT INTO blobs (sha256, byte_size, media_type, storage_key, created_at) VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (sha256) DO NOTHING",
+    )
+    .bind(sha256)
+    .bind(byte_size)
+    .bind(media_type)
+    .bind(storage_key)
+    .bind(now_ms())
+    .execute(conn)
+    .await?
+    .rows_affected();
+    Ok(n == 1)
+}
+
+/// Gives the photo record its file (devices see it on their next pull: a new `seq`).
+pub async fn attach_photo(
+    conn: &mut AnyConnection,
+    photo_id: &str,
+    sha256: &str,
+    media_type: &str,
 ) -> Result<(), sqlx::Error> {
+    let now = now_ms();
     let seq = super::sync::next_seq(conn).await?;
-    attach_in(conn, sha256, byte_size, media_type, storage_key, now).await?;
     sqlx::query(
         "UPDATE photos SET blob_sha256 = $1, media_type = $2, uploaded_at = $3, processing_status = 'uploaded', \
          processing_error = NULL, seq = $4, updated_at = $3 WHERE id = $5",
@@ -362,39 +342,14 @@ async fn attach_photo(
     .bind(now)
     .bind(seq)
     .bind(photo_id)
-    .execute(&mut *conn)
-    .await?;
-    // Processing (EXIF, renditions, flags) runs off the request path, from the job queue.
-    let payload = serde_json::json!({ "photo_id": photo_id }).to_string();
-    super::jobs::enqueue(conn, PROCESS_JOB, &payload, 5).await?;
-    Ok(())
-}
-
-async fn attach_in(
-    conn: &mut AnyConnection,
-    sha256: &str,
-    byte_size: i64,
-    media_type: &str,
-    storage_key: &str,
-    now: i64,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO blobs (sha256, byte_size, media_type, storage_key, created_at) VALUES ($1, $2, $3, $4, $5) \
-         ON CONFLICT (sha256) DO NOTHING",
-    )
-    .bind(sha256)
-    .bind(byte_size)
-    .bind(media_type)
-    .bind(storage_key)
-    .bind(now)
     .execute(conn)
     .await?;
     Ok(())
 }
 
-pub async fn count_blobs(db: &Db) -> Result<i64, sqlx::Error> {
+pub async fn count_blobs(conn: &mut AnyConnection) -> Result<i64, sqlx::Error> {
     let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM blobs")
-        .fetch_one(db.pool())
+        .fetch_one(conn)
         .await?;
     Ok(n)
 }
@@ -417,14 +372,17 @@ pub struct ProcessingInput {
 }
 
 pub async fn processing_input(
-    db: &Db,
+    conn: &mut AnyConnection,
     photo_id: &str,
 ) -> Result<Option<ProcessingInput>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT p.id AS photo_id, b.sha256, b.storage_key, b.media_type, p.taken_at, i.started_at, i.finished_at,          i.lng AS insp_lng, i.lat AS insp_lat, i.crs AS insp_crs, e.lng AS est_lng, e.lat AS est_lat          FROM photos p JOIN blobs b ON b.sha256 = p.blob_sha256 JOIN inspections i ON i.id = p.inspection_id          JOIN establishments e ON e.id = i.establishment_id WHERE p.id = $1",
+        "SELECT p.id AS photo_id, b.sha256, b.storage_key, b.media_type, p.taken_at, i.started_at, i.finished_at, \
+         i.lng AS insp_lng, i.lat AS insp_lat, i.crs AS insp_crs, e.lng AS est_lng, e.lat AS est_lat \
+         FROM photos p JOIN blobs b ON b.sha256 = p.blob_sha256 JOIN inspections i ON i.id = p.inspection_id \
+         JOIN establishments e ON e.id = i.establishment_id WHERE p.id = $1",
     )
     .bind(photo_id)
-    .fetch_optional(db.pool())
+    .fetch_optional(conn)
     .await
 }
 
@@ -442,15 +400,14 @@ pub struct Processed<'a> {
 }
 
 pub async fn save_processing(
-    db: &Db,
+    conn: &mut AnyConnection,
     photo_id: &str,
     p: &Processed<'_>,
 ) -> Result<(), sqlx::Error> {
-    let now = now_ms();
-    let mut tx = db.begin_write().await?;
-    let seq = super::sync::next_seq(tx.conn()).await?;
+    let seq = super::sync::next_seq(conn).await?;
     sqlx::query(
-        "UPDATE photos SET processing_status = $1, processing_error = $2, width = $3, height = $4, exif = $5,          exif_taken_at = $6, exif_lng = $7, exif_lat = $8, flags = $9, seq = $10, updated_at = $11 WHERE id = $12",
+        "UPDATE photos SET processing_status = $1, processing_error = $2, width = $3, height = $4, exif = $5, \
+         exif_taken_at = $6, exif_lng = $7, exif_lat = $8, flags = $9, seq = $10, updated_at = $11 WHERE id = $12",
     )
     .bind(p.status)
     .bind(p.error)
@@ -462,11 +419,11 @@ pub async fn save_processing(
     .bind(p.exif_lat)
     .bind(p.flags_json)
     .bind(seq)
-    .bind(now)
+    .bind(now_ms())
     .bind(photo_id)
-    .execute(tx.conn())
+    .execute(conn)
     .await?;
-    tx.commit().await
+    Ok(())
 }
 
 /// A photo as its download endpoint needs it, with whether `user` is in its task's team.
@@ -481,15 +438,19 @@ pub struct PhotoFile {
 }
 
 pub async fn photo_file(
-    db: &Db,
+    conn: &mut AnyConnection,
     photo_id: &str,
     user: &str,
 ) -> Result<Option<PhotoFile>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT p.id, b.sha256, b.storage_key, b.media_type, p.processing_status,          CASE WHEN EXISTS (SELECT 1 FROM task_members tm WHERE tm.task_id = i.task_id AND tm.inspector_id = $2)               THEN 1 ELSE 0 END AS is_member          FROM photos p JOIN inspections i ON i.id = p.inspection_id LEFT JOIN blobs b ON b.sha256 = p.blob_sha256          WHERE p.id = $1",
+        "SELECT p.id, b.sha256, b.storage_key, b.media_type, p.processing_status, \
+         CASE WHEN EXISTS (SELECT 1 FROM task_members tm WHERE tm.task_id = i.task_id AND tm.inspector_id = $2) \
+              THEN 1 ELSE 0 END AS is_member \
+         FROM photos p JOIN inspections i ON i.id = p.inspection_id LEFT JOIN blobs b ON b.sha256 = p.blob_sha256 \
+         WHERE p.id = $1",
     )
     .bind(photo_id)
     .bind(user)
-    .fetch_optional(db.pool())
+    .fetch_optional(conn)
     .await
 }

@@ -274,9 +274,12 @@ async fn disabling_a_user_revokes_everything(app: TestApp) {
     let access = t["access_token"].as_str().unwrap();
     let (s, _) = app.get("/api/v1/me", access).await;
     assert_eq!(s, StatusCode::OK);
-    assert!(foodcheck::store::users::disable(app.db(), "wu.shi", None)
+    let system = foodcheck::audit::Ctx::system();
+    let wu = foodcheck::ops::accounts::Target::Username("wu.shi");
+    let disabled = foodcheck::ops::accounts::disable_user(app.db(), &system, wu)
         .await
-        .unwrap());
+        .unwrap();
+    assert!(disabled.disabled);
     let (s, b) = app.get("/api/v1/me", access).await;
     assert_error(s, &b, 401, "account_disabled");
     let (s, b) = refresh(&app, t["refresh_token"].as_str().unwrap()).await;
@@ -291,9 +294,10 @@ async fn disabling_a_user_revokes_everything(app: TestApp) {
         .await;
     assert_error(s, &b, 401, "account_disabled");
     // Re-enabling does not resurrect the old access token.
-    assert!(foodcheck::store::users::enable(app.db(), "wu.shi", None)
+    let enabled = foodcheck::ops::accounts::enable_user(app.db(), &system, wu)
         .await
-        .unwrap());
+        .unwrap();
+    assert!(!enabled.disabled);
     let (s, b) = app.get("/api/v1/me", access).await;
     assert_error(s, &b, 401, "invalid_token");
     let fresh = app.login_full("wu.shi", "phone").await;

@@ -2,10 +2,11 @@
 //! evaluation through HTTP, roles and error envelopes.
 
 use foodcheck::auth::Role;
-use foodcheck::store;
+use foodcheck::ops;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
+use crate::accounts::{audit_where, call_with_id};
 use crate::common::{assert_error, TestApp};
 
 both_backends!(
@@ -116,10 +117,10 @@ async fn default_template_is_installed_and_published(app: TestApp) {
     assert_eq!(content["rule"]["basic_min_general_pass_rate_pct"], 70);
 
     // Installing again (another instance starting, a restart) changes nothing.
-    store::checklists::ensure_default(app.db()).await.unwrap();
+    ops::checklists::ensure_default(app.db()).await.unwrap();
     let (a, b) = tokio::join!(
-        store::checklists::ensure_default(app.db()),
-        store::checklists::ensure_default(app.db())
+        ops::checklists::ensure_default(app.db()),
+        ops::checklists::ensure_default(app.db())
     );
     a.unwrap();
     b.unwrap();
@@ -127,6 +128,23 @@ async fn default_template_is_installed_and_published(app: TestApp) {
     assert_eq!(again, v);
     let (_, detail2) = app.get(&default_path(""), &inspector).await;
     assert_eq!(detail2["versions"].as_array().unwrap().len(), 1);
+
+    // Installed once, by the system; the later starts recorded nothing.
+    let events = [
+        audit_where(&app, "record_id = $1", DEFAULT_ID).await,
+        audit_where(&app, "record_id = $1", &format!("{DEFAULT_ID}/1")).await,
+    ]
+    .concat();
+    let actions: Vec<&str> = events.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        ["checklist_template_created", "checklist_version_created"]
+    );
+    assert!(events
+        .iter()
+        .all(|e| e.actor_id.is_none() && e.request_id.is_none()));
+    assert_eq!(events[1].change("status").1, "published");
+    assert_eq!(events[1].change("key_count").1, 7);
 }
 
 async fn draft_publish_and_immutability(app: TestApp) {
@@ -166,9 +184,15 @@ async fn draft_publish_and_immutability(app: TestApp) {
     assert_eq!(v["content"], content);
 
     // Publish.
-    let (s, v) = app
-        .post(&format!("{base}/versions/1/publish"), &admin, json!({}))
-        .await;
+    let (s, v) = call_with_id(
+        &app,
+        Method::POST,
+        &format!("{base}/versions/1/publish"),
+        Some(&admin),
+        json!({}),
+        "rid-publish-1",
+    )
+    .await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["status"], "published");
     assert!(v["published_by"].is_string());
@@ -236,30 +260,48 @@ async fn draft_publish_and_immutability(app: TestApp) {
         .await;
     assert_error(s, &b, 404, "not_found");
 
-    // The writes are in the audit log.
-    // (Transitional: untyped entries keep their old action name in their changes.)
-    let rows: Vec<(String,)> =
-        sqlx::query_as("SELECT changes FROM audit_events WHERE record_id = $1 ORDER BY id")
-            .bind(&id)
-            .fetch_all(app.db().pool())
-            .await
-            .unwrap();
-    let actions: Vec<String> = rows
-        .iter()
-        .map(|r| {
-            let v: serde_json::Value = serde_json::from_str(&r.0).unwrap();
-            v[0]["after"].as_str().unwrap_or_default().to_owned()
-        })
-        .collect();
-    let actions: Vec<&str> = actions.iter().map(String::as_str).collect();
+    // The writes are in the audit log, typed, with who and which request; the refused ones
+    // (409, 404) left nothing.
+    let admin_id = app.get("/api/v1/me", &admin).await.1["id"].clone();
+    let version_id = format!("{id}/1");
+    let events = audit_where(&app, "record_id = $1", &id).await;
+    let events = [
+        events,
+        audit_where(&app, "record_id = $1", &version_id).await,
+    ]
+    .concat();
+    let actions: Vec<&str> = events.iter().map(|e| e.action.as_str()).collect();
     assert_eq!(
         actions,
         [
-            "checklist.create",
-            "checklist.version_update",
-            "checklist.publish"
+            "checklist_template_created",
+            "checklist_version_created",
+            "checklist_draft_updated",
+            "checklist_version_published"
         ]
     );
+    for e in &events {
+        assert_eq!(e.actor_id.as_deref(), admin_id.as_str(), "{e:?}");
+        assert_eq!(e.actor_role.as_deref(), Some("admin"));
+    }
+    let (created, version, updated, publish) = (&events[0], &events[1], &events[2], &events[3]);
+    assert_eq!(created.record_type, "checklist_template");
+    assert_eq!(created.change("code"), (Value::Null, json!("tianjin-2024")));
+    assert_eq!(version.record_type, "checklist_version");
+    assert_eq!(version.change("status"), (Value::Null, json!("draft")));
+    assert_eq!(version.change("item_count"), (Value::Null, json!(30)));
+    // Only an item's text changed: the summary shows a new content hash and nothing else.
+    assert_eq!(updated.fields(), ["content_sha256"]);
+    let (old_sha, new_sha) = updated.change("content_sha256");
+    assert_eq!(old_sha, version.change("content_sha256").1);
+    assert_ne!(old_sha, new_sha);
+    assert_eq!(publish.request_id.as_deref(), Some("rid-publish-1"));
+    assert_eq!(
+        publish.change("status"),
+        (json!("draft"), json!("published"))
+    );
+    assert!(publish.change("published_at").1.is_i64());
+    assert_eq!(publish.change("content_sha256").1, new_sha);
 }
 
 async fn new_versions_increment_and_old_ones_stay(app: TestApp) {

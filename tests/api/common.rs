@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use foodcheck::auth::{password, Role};
 use foodcheck::config::{Config, Secret};
 use foodcheck::http::AppState;
-use foodcheck::store::{self, Backend, Db};
+use foodcheck::store::{Backend, Db};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
@@ -180,16 +180,19 @@ impl TestApp {
             .await
             .unwrap();
         let badge = format!("TJ-{username}");
-        store::users::create(
+        let new = foodcheck::auth::NewUser::parse(
+            username,
+            role,
+            &format!("Name of {username}"),
+            (role == Role::Inspector).then_some(badge.as_str()),
+            Some("13800138000"),
+        )
+        .unwrap();
+        foodcheck::ops::accounts::create_user_with_hash(
             self.db(),
-            store::users::NewUser {
-                username,
-                name: &format!("Name of {username}"),
-                role,
-                badge_no: (role == Role::Inspector).then_some(badge.as_str()),
-                phone: Some("13800138000"),
-                password_hash: &hash,
-            },
+            &foodcheck::audit::Ctx::system(),
+            &new,
+            &hash,
         )
         .await
         .unwrap()

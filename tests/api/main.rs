@@ -3,12 +3,14 @@
 #[macro_use]
 mod common;
 
+mod accounts;
 mod audit;
 mod auth;
 mod checklists;
 mod errors;
 mod establishments;
 mod hostile;
+mod permissions;
 mod plans;
 mod spec;
 mod sync;

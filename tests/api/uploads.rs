@@ -1,6 +1,7 @@
 //! Photo bytes by tus 1.0: creation, resumable chunks, checksum 460, completion checks,
 //! content-addressed de-duplication, ownership.
 
+use foodcheck::audit::Ctx;
 use foodcheck::auth::Role;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -16,7 +17,9 @@ both_backends!(
     dedupe_never_skips_proof_of_possession,
     one_open_upload_per_record,
     type_refused_at_first_chunk,
-    tus_resumable_on_every_response
+    tus_resumable_on_every_response,
+    uploads_and_evidence_downloads_are_audited,
+    refused_uploads_are_audited
 );
 
 mod queue {
@@ -28,12 +31,11 @@ mod queue {
 
     /// Jobs survive in the database, are retried with backoff, and fail alone for good.
     async fn jobs_retry_with_backoff_then_fail(app: TestApp) {
-        use foodcheck::store::jobs;
+        use foodcheck::ops::jobs;
+        use foodcheck::store::jobs::enqueue;
         let mut tx = app.db().begin_write().await.unwrap();
-        jobs::enqueue(tx.conn(), "test.job", "{}", 2).await.unwrap();
-        jobs::enqueue(tx.conn(), "test.other", "{}", 2)
-            .await
-            .unwrap();
+        enqueue(tx.conn(), "test.job", "{}", 2).await.unwrap();
+        enqueue(tx.conn(), "test.other", "{}", 2).await.unwrap();
         tx.commit().await.unwrap();
         let first = jobs::claim(app.db(), 60_000).await.unwrap().unwrap();
         let second = jobs::claim(app.db(), 60_000).await.unwrap().unwrap();
@@ -68,9 +70,7 @@ mod queue {
         );
         // A worker that died mid-job: its lease runs out and the job is claimed again.
         let mut tx = app.db().begin_write().await.unwrap();
-        jobs::enqueue(tx.conn(), "test.lease", "{}", 3)
-            .await
-            .unwrap();
+        enqueue(tx.conn(), "test.lease", "{}", 3).await.unwrap();
         tx.commit().await.unwrap();
         let held = jobs::claim(app.db(), -1).await.unwrap().unwrap();
         let reclaimed = jobs::claim(app.db(), 60_000).await.unwrap().unwrap();
@@ -109,7 +109,7 @@ mod queue {
             .await
             .unwrap();
         assert_eq!(
-            foodcheck::http::uploads::sweep_expired(&app.state)
+            foodcheck::ops::uploads::sweep_expired(&app.state, &Ctx::system())
                 .await
                 .unwrap(),
             1
@@ -122,6 +122,32 @@ mod queue {
         );
         let res = tus(&app, Method::HEAD, &location, &token, &[], vec![]).await;
         assert_eq!(res.status(), 404);
+        // Recorded as the system's housekeeping, naming the uploads removed.
+        let upload_id = location.rsplit('/').next().unwrap();
+        let entries = audit_entries(&app, "uploads_expired", "uploads").await;
+        assert_eq!(entries.len(), 1, "{entries:?}");
+        assert_eq!(
+            (
+                entries[0].actor_id.as_deref(),
+                entries[0].actor_role.as_deref()
+            ),
+            (None, None)
+        );
+        assert_eq!(entries[0].after["removed"], json!(1));
+        assert_eq!(entries[0].after["upload_ids"], json!([upload_id]));
+        // Nothing left to remove: nothing recorded.
+        assert_eq!(
+            foodcheck::ops::uploads::sweep_expired(&app.state, &Ctx::system())
+                .await
+                .unwrap(),
+            0
+        );
+        assert_eq!(
+            audit_entries(&app, "uploads_expired", "uploads")
+                .await
+                .len(),
+            1
+        );
     }
 
     /// A crash after the last chunk's bytes were written and the final offset recorded, but
@@ -226,7 +252,7 @@ mod queue {
         drop(f);
         // Start-up finishes the third without any client.
         assert_eq!(
-            foodcheck::http::uploads::repair_stuck(&app.state)
+            foodcheck::ops::uploads::repair_stuck(&app.state, &Ctx::system())
                 .await
                 .unwrap(),
             2
@@ -262,7 +288,7 @@ mod queue {
         assert_eq!(status(photos[4].0.clone()).await, attached);
         // Each photo attached once, processing queued once each; no partial file left.
         assert_eq!(
-            foodcheck::store::jobs::counts(app.db(), "photo.process")
+            foodcheck::ops::jobs::counts(app.db(), "photo.process")
                 .await
                 .unwrap(),
             vec![("queued".to_string(), 5)]
@@ -338,6 +364,13 @@ fn jpeg(n: usize, seed: u8) -> Vec<u8> {
     let mut v = vec![0xFF, 0xD8, 0xFF, 0xE0];
     v.extend((0..n - 4).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)));
     v
+}
+
+async fn count_blobs(app: &TestApp) -> i64 {
+    let mut conn = app.db().acquire().await.unwrap();
+    foodcheck::store::uploads::count_blobs(&mut conn)
+        .await
+        .unwrap()
 }
 
 fn hex_sha256(b: &[u8]) -> String {
@@ -612,12 +645,7 @@ async fn tus_upload_resumes_verifies_and_dedupes(app: TestApp) {
     // The same bytes for another photo record: stored once, complete at creation.
     let res = create(&app, &token, &twin, &bytes).await;
     assert_eq!((res.status().as_u16(), offset(&res)), (201, 300_000));
-    assert_eq!(
-        foodcheck::store::uploads::count_blobs(app.db())
-            .await
-            .unwrap(),
-        1
-    );
+    assert_eq!(count_blobs(&app).await, 1);
     // Reviewers see the record; uploads are the inspectors'.
     let res = create(&app, &admin, &photo, &bytes).await;
     assert_eq!(res.status(), 403);
@@ -735,12 +763,7 @@ async fn tus_refusals(app: TestApp) {
     )
     .await;
     assert_eq!(res.status(), 415);
-    assert_eq!(
-        foodcheck::store::uploads::count_blobs(app.db())
-            .await
-            .unwrap(),
-        0
-    );
+    assert_eq!(count_blobs(&app).await, 0);
     // Termination.
     let res = create(&app, &token, &other, &jpeg(50_000, 2)).await;
     let location = res.headers()["location"].to_str().unwrap().to_string();
@@ -925,7 +948,7 @@ async fn processing_and_download(app: TestApp) {
         .unwrap();
     assert_eq!(res.status(), 404);
     assert_eq!(
-        foodcheck::store::jobs::counts(app.db(), "photo.process")
+        foodcheck::ops::jobs::counts(app.db(), "photo.process")
             .await
             .unwrap(),
         vec![("done".to_string(), 1)]
@@ -1001,12 +1024,7 @@ async fn dedupe_never_skips_proof_of_possession(app: TestApp) {
         .unwrap();
     assert_eq!(res.status(), 200);
     assert_eq!(res.bytes().await.unwrap().to_vec(), bytes);
-    assert_eq!(
-        foodcheck::store::uploads::count_blobs(app.db())
-            .await
-            .unwrap(),
-        1
-    );
+    assert_eq!(count_blobs(&app).await, 1);
 }
 
 /// A repeated POST for a photo record goes on with the caller's open upload; a team mate's
@@ -1253,5 +1271,353 @@ async fn tus_resumable_on_every_response(app: TestApp) {
             (412, v.clone()),
             (409, v.clone())
         ]
+    );
+}
+
+/// One audit entry as stored: who (user, role, device), which request, and the changes by
+/// field (`{field: after}`, plus `before` when a field had one).
+#[derive(Debug)]
+struct Entry {
+    actor_id: Option<String>,
+    actor_role: Option<String>,
+    device_id: Option<String>,
+    request_id: Option<String>,
+    after: serde_json::Map<String, Value>,
+    before: serde_json::Map<String, Value>,
+}
+
+async fn audit_entries(app: &TestApp, action: &str, record_id: &str) -> Vec<Entry> {
+    type Row = (
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        String,
+    );
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT actor_id, actor_role, device_id, request_id, changes FROM audit_events \
+         WHERE action = $1 AND record_id = $2 ORDER BY id",
+    )
+    .bind(action)
+    .bind(record_id)
+    .fetch_all(app.db().pool())
+    .await
+    .unwrap();
+    rows.into_iter()
+        .map(|(actor_id, actor_role, device_id, request_id, changes)| {
+            let changes: Vec<Value> = serde_json::from_str(&changes).unwrap();
+            let mut after = serde_json::Map::new();
+            let mut before = serde_json::Map::new();
+            for c in changes {
+                let field = c["field"].as_str().unwrap().to_string();
+                after.insert(field.clone(), c["after"].clone());
+                before.insert(field, c["before"].clone());
+            }
+            Entry {
+                actor_id,
+                actor_role,
+                device_id,
+                request_id,
+                after,
+                before,
+            }
+        })
+        .collect()
+}
+
+async fn user_id(app: &TestApp, username: &str) -> String {
+    let (id,): (String,) = sqlx::query_as("SELECT id FROM users WHERE username = $1")
+        .bind(username)
+        .fetch_one(app.db().pool())
+        .await
+        .unwrap();
+    id
+}
+
+fn request_id(id: &str) -> (&'static str, String) {
+    ("x-request-id", id.to_string())
+}
+
+/// A finished upload records `photo_uploaded` with the caller (user, role, device) and the
+/// request id, the content and the upload, in the transaction that attaches the file; content
+/// the team already holds records it as deduplicated. Processing records `photo_processed`
+/// (system). Downloads of the original record `evidence_downloaded` (whole file or range);
+/// previews, thumbnails, 304s and refused downloads record nothing.
+async fn uploads_and_evidence_downloads_are_audited(app: TestApp) {
+    let photo = Uuid::new_v4().to_string();
+    let twin = Uuid::new_v4().to_string();
+    let bytes = real_jpeg(640, 480);
+    let (token, admin) = setup(&app, &[(&photo, &bytes), (&twin, &bytes)]).await;
+    let insp_a = user_id(&app, "insp-a").await;
+    let sha = hex_sha256(&bytes);
+    let res = create(&app, &token, &photo, &bytes).await;
+    let location = res.headers()["location"].to_str().unwrap().to_string();
+    let upload_id = location.rsplit('/').next().unwrap().to_string();
+    let half = bytes.len() / 2;
+    let res = tus(
+        &app,
+        Method::PATCH,
+        &location,
+        &token,
+        &[
+            octet(),
+            ("upload-offset", "0".into()),
+            request_id("req-chunk"),
+        ],
+        bytes[..half].to_vec(),
+    )
+    .await;
+    assert_eq!(res.status(), 204);
+    assert!(
+        audit_entries(&app, "photo_uploaded", &photo)
+            .await
+            .is_empty(),
+        "nothing is recorded before the file is attached"
+    );
+    let res = tus(
+        &app,
+        Method::PATCH,
+        &location,
+        &token,
+        &[
+            octet(),
+            ("upload-offset", half.to_string()),
+            request_id("req-last-chunk"),
+        ],
+        bytes[half..].to_vec(),
+    )
+    .await;
+    assert_eq!(res.status(), 204);
+    let entries = audit_entries(&app, "photo_uploaded", &photo).await;
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    let e = &entries[0];
+    assert_eq!(
+        (
+            e.actor_id.as_deref(),
+            e.actor_role.as_deref(),
+            e.device_id.as_deref(),
+            e.request_id.as_deref()
+        ),
+        (
+            Some(insp_a.as_str()),
+            Some("inspector"),
+            Some("phone"),
+            Some("req-last-chunk")
+        )
+    );
+    assert_eq!(e.after["sha256"], json!(sha));
+    assert_eq!(e.after["byte_size"], json!(bytes.len()));
+    assert_eq!(e.after["upload_id"], json!(upload_id));
+    assert_eq!(e.after["media_type"], json!("image/jpeg"));
+    assert_eq!(e.after["deduplicated"], json!(false));
+    assert_eq!(e.after["new_content"], json!(true));
+    assert_eq!(
+        (
+            &e.before["processing_status"],
+            &e.after["processing_status"]
+        ),
+        (&json!("awaiting_upload"), &json!("uploaded"))
+    );
+    // The same content for the team's other record: complete at creation, deduplicated.
+    let meta = format!("photo_id {},sha256 {}", b64(&twin), b64(&sha));
+    let res = tus(
+        &app,
+        Method::POST,
+        "/api/v1/uploads",
+        &token,
+        &[
+            ("upload-length", bytes.len().to_string()),
+            ("upload-metadata", meta),
+            request_id("req-twin"),
+        ],
+        vec![],
+    )
+    .await;
+    assert_eq!(
+        (res.status().as_u16(), offset(&res)),
+        (201, bytes.len() as i64)
+    );
+    let entries = audit_entries(&app, "photo_uploaded", &twin).await;
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert_eq!(entries[0].request_id.as_deref(), Some("req-twin"));
+    assert_eq!(entries[0].after["deduplicated"], json!(true));
+    assert_eq!(entries[0].after["new_content"], json!(false));
+    assert_eq!(entries[0].after["sha256"], json!(sha));
+
+    // Processing (the worker, no user) records what it made.
+    let mut processed = Vec::new();
+    for _ in 0..100 {
+        processed = audit_entries(&app, "photo_processed", &photo).await;
+        if !processed.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(processed.len(), 1, "{processed:?}");
+    let p = &processed[0];
+    assert_eq!(
+        (p.actor_id.as_deref(), p.request_id.as_deref()),
+        (None, None)
+    );
+    assert_eq!(p.after["processing_status"], json!("processed"));
+    assert_eq!(p.before["processing_status"], json!("uploaded"));
+    assert_eq!(p.after["renditions"], json!(["thumbnail", "preview"]));
+    assert_eq!(
+        (&p.after["width"], &p.after["height"]),
+        (&json!(640), &json!(480))
+    );
+
+    let get = |path: String, token: &str, extra: Vec<(&'static str, String)>| {
+        let mut req = app.client.get(app.url(&path)).bearer_auth(token);
+        for (k, v) in extra {
+            req = req.header(k, v);
+        }
+        req.send()
+    };
+    let original = format!("/api/v1/photos/{photo}/original");
+    let res = get(original.clone(), &admin, vec![request_id("req-dl-1")])
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let etag = res.headers()["etag"].to_str().unwrap().to_string();
+    assert_eq!(res.bytes().await.unwrap().to_vec(), bytes);
+    let res = get(
+        original.clone(),
+        &token,
+        vec![request_id("req-dl-2"), ("range", "bytes=10-19".into())],
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 206);
+    // Not recorded: renditions, a 304 (nothing sent), another team's inspector (404).
+    for variant in ["thumbnail", "preview"] {
+        let res = get(format!("/api/v1/photos/{photo}/{variant}"), &token, vec![])
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "{variant}");
+    }
+    let res = get(original.clone(), &token, vec![("if-none-match", etag)])
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 304);
+    let outsider = app.login_full("outsider", "phone-o").await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let res = get(original.clone(), &outsider, vec![]).await.unwrap();
+    assert_eq!(res.status(), 404);
+
+    let downloads = audit_entries(&app, "evidence_downloaded", &photo).await;
+    assert_eq!(downloads.len(), 2, "{downloads:?}");
+    let admin_id = user_id(&app, "admin").await;
+    let who: Vec<_> = downloads
+        .iter()
+        .map(|d| {
+            (
+                d.actor_id.clone().unwrap(),
+                d.actor_role.clone().unwrap(),
+                d.request_id.clone().unwrap(),
+                d.after.get("range").cloned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        who,
+        vec![
+            (admin_id, "admin".into(), "req-dl-1".into(), None),
+            (
+                insp_a,
+                "inspector".into(),
+                "req-dl-2".into(),
+                Some(json!(format!("10-19/{}", bytes.len())))
+            ),
+        ]
+    );
+    assert_eq!(downloads[0].after["sha256"], json!(sha));
+}
+
+/// An upload discarded for what it holds records `photo_upload_refused` with the reason code
+/// the client saw: the type at the first chunk (and the record marked failed), or a file that
+/// does not hash to the declared sha256. Refusals that write nothing record nothing.
+async fn refused_uploads_are_audited(app: TestApp) {
+    let heic_photo = Uuid::new_v4().to_string();
+    let liar = Uuid::new_v4().to_string();
+    let heic_bytes = heic(30_000);
+    let declared = jpeg(30_000, 5);
+    let (token, _) = setup(&app, &[(&heic_photo, &heic_bytes), (&liar, &declared)]).await;
+    let insp_a = user_id(&app, "insp-a").await;
+
+    let res = create(&app, &token, &heic_photo, &heic_bytes).await;
+    let location = res.headers()["location"].to_str().unwrap().to_string();
+    let upload_id = location.rsplit('/').next().unwrap().to_string();
+    let res = tus(
+        &app,
+        Method::PATCH,
+        &location,
+        &token,
+        &[
+            octet(),
+            ("upload-offset", "0".into()),
+            request_id("req-heic"),
+        ],
+        heic_bytes.clone(),
+    )
+    .await;
+    assert_eq!(res.status(), 415);
+    let entries = audit_entries(&app, "photo_upload_refused", &heic_photo).await;
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    let e = &entries[0];
+    assert_eq!(
+        (
+            e.actor_id.as_deref(),
+            e.actor_role.as_deref(),
+            e.request_id.as_deref()
+        ),
+        (Some(insp_a.as_str()), Some("inspector"), Some("req-heic"))
+    );
+    assert_eq!(e.after["reason"], json!("unsupported_media_type"));
+    assert_eq!(e.after["upload_id"], json!(upload_id));
+    assert_eq!(e.after["processing_status"], json!("failed"));
+    assert!(e.after["message"].as_str().unwrap().contains("HEIC"));
+
+    // Other bytes than the record declares: all sent, then discarded at completion.
+    let res = create(&app, &token, &liar, &declared).await;
+    let location = res.headers()["location"].to_str().unwrap().to_string();
+    let other = jpeg(30_000, 6);
+    let res = tus(
+        &app,
+        Method::PATCH,
+        &location,
+        &token,
+        &[
+            octet(),
+            ("upload-offset", "0".into()),
+            request_id("req-liar"),
+        ],
+        other.clone(),
+    )
+    .await;
+    let status = res.status();
+    let body: Value = res.json().await.unwrap();
+    assert_error(status, &body, 409, "sha256_mismatch");
+    let entries = audit_entries(&app, "photo_upload_refused", &liar).await;
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert_eq!(entries[0].request_id.as_deref(), Some("req-liar"));
+    assert_eq!(entries[0].after["reason"], json!("sha256_mismatch"));
+    assert_eq!(entries[0].after["actual_sha256"], json!(hex_sha256(&other)));
+    assert!(
+        audit_entries(&app, "photo_uploaded", &liar)
+            .await
+            .is_empty(),
+        "nothing was attached"
+    );
+    // A creation refused before anything is written (wrong sha256) records nothing.
+    let res = create(&app, &token, &liar, &other).await;
+    assert_eq!(res.status(), 409);
+    assert_eq!(
+        audit_entries(&app, "photo_upload_refused", &liar)
+            .await
+            .len(),
+        1
     );
 }

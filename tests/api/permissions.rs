@@ -1,0 +1,845 @@
+//! The permission matrix: every operation of the generated OpenAPI spec, called with no token,
+//! with a token of each role and as an inspector of another team, against fixtures made
+//! through the API (so every path parameter names a real record). The expected outcome of each
+//! cell is data ([`TABLE`]); an operation the spec has and the table lacks fails, as does a row
+//! the spec no longer has, so the matrix grows with the API. Beyond the status class: no answer
+//! to team B names team A's records, a hidden record is answered exactly as a missing one, and
+//! team B's push cannot change team A's inspection.
+//!
+//! A new operation needs its row in [`TABLE`] and, when it names a new kind of record in its
+//! path or needs a query parameter, a fixture in `World::path_value` / `World::call`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use foodcheck::auth::Role;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::common::{Kind, TestApp};
+
+// No background workers: an uploaded photo stays as uploaded while the walk runs.
+async fn spawn(kind: Kind) -> TestApp {
+    TestApp::spawn_with(kind, |c| c.run_workers = false).await
+}
+
+both_backends!(@spawn spawn; every_operation_answers_each_caller_as_the_table_says);
+
+/// What a caller must get.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Expect {
+    /// No token needed (an operation without `security`): anything but 401/403/404/405/5xx.
+    Public,
+    /// Let through: anything but 401/403/404/405/5xx (a 4xx for the minimal or invalid body the
+    /// walk sends is fine; every path names a record the caller may see).
+    Allow,
+    /// 401: no token.
+    Unauth,
+    /// 403: the caller's role may not do this.
+    Deny,
+    /// 404: a record the caller may not know about (another team's).
+    Hidden,
+}
+
+const P: Expect = Expect::Public;
+const A: Expect = Expect::Allow;
+const U: Expect = Expect::Unauth;
+const D: Expect = Expect::Deny;
+const H: Expect = Expect::Hidden;
+
+impl Expect {
+    fn admits(self, status: u16) -> bool {
+        match self {
+            Expect::Public | Expect::Allow => {
+                status < 500 && !matches!(status, 401 | 403 | 404 | 405)
+            }
+            Expect::Unauth => status == 401,
+            Expect::Deny => status == 403,
+            Expect::Hidden => status == 404,
+        }
+    }
+}
+
+/// The callers, in the table's column order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Caller {
+    Anonymous,
+    Admin,
+    Reviewer,
+    /// A member of team A, which owns the task, inspection, photo and upload of the fixtures
+    /// (and created the upload).
+    Inspector,
+    Lab,
+    /// An inspector of team B.
+    OtherTeam,
+}
+
+const COLUMNS: [Caller; 6] = [
+    Caller::Anonymous,
+    Caller::Admin,
+    Caller::Reviewer,
+    Caller::Inspector,
+    Caller::Lab,
+    Caller::OtherTeam,
+];
+
+/// The order of the calls of one operation: those that may change something come last, so a
+/// destructive operation (e.g. DELETE of the fixture upload) has been refused to everyone else
+/// before the one caller allowed runs it.
+const CALL_ORDER: [Caller; 6] = [
+    Caller::Anonymous,
+    Caller::Lab,
+    Caller::Reviewer,
+    Caller::OtherTeam,
+    Caller::Inspector,
+    Caller::Admin,
+];
+
+/// Operations that destroy a fixture or end a session: walked after all others.
+const DESTRUCTIVE: &[&str] = &[
+    "DELETE /api/v1/uploads/{id}",
+    "DELETE /api/v1/conflicts/{id}",
+    "POST /api/v1/users/{id}/disable",
+    "POST /api/v1/auth/logout",
+];
+
+/// The intended policy. Columns: no token, admin, reviewer, inspector of team A (the owner),
+/// lab, inspector of team B.
+#[rustfmt::skip]
+const TABLE: &[(&str, [Expect; 6])] = &[
+    //                                                        none admin rev insp lab other
+    ("POST /api/v1/auth/login",                                [P, P, P, P, P, P]),
+    ("POST /api/v1/auth/logout",                               [P, P, P, P, P, P]),
+    ("POST /api/v1/auth/refresh",                              [P, P, P, P, P, P]),
+    ("GET /api/v1/me",                                         [U, A, A, A, A, A]),
+    ("GET /api/v1/audit",                                      [U, A, D, D, D, D]),
+    ("GET /api/v1/audit/consistency",                          [U, A, A, D, D, D]),
+    ("GET /api/v1/audit/proof",                                [U, A, A, D, D, D]),
+    ("GET /api/v1/audit/records/{type}/{id}",                  [U, A, A, D, D, D]),
+    ("GET /api/v1/checklists",                                 [U, A, A, A, D, A]),
+    ("POST /api/v1/checklists",                                [U, A, D, D, D, D]),
+    ("GET /api/v1/checklists/{id}",                            [U, A, A, A, D, A]),
+    ("POST /api/v1/checklists/{id}/versions",                  [U, A, D, D, D, D]),
+    ("GET /api/v1/checklists/{id}/versions/{version}",         [U, A, A, A, D, A]),
+    ("PUT /api/v1/checklists/{id}/versions/{version}",         [U, A, D, D, D, D]),
+    ("POST /api/v1/checklists/{id}/versions/{version}/evaluate", [U, A, A, A, D, A]),
+    ("POST /api/v1/checklists/{id}/versions/{version}/publish", [U, A, D, D, D, D]),
+    ("GET /api/v1/conflicts",                                  [U, A, D, D, D, D]),
+    ("POST /api/v1/conflicts",                                 [U, A, D, D, D, D]),
+    ("DELETE /api/v1/conflicts/{id}",                          [U, A, D, D, D, D]),
+    ("GET /api/v1/establishments",                             [U, A, A, D, D, D]),
+    ("POST /api/v1/establishments",                            [U, A, D, D, D, D]),
+    ("POST /api/v1/establishments/import",                     [U, A, D, D, D, D]),
+    ("GET /api/v1/establishments/import-template.xlsx",        [U, A, D, D, D, D]),
+    ("GET /api/v1/establishments/{id}",                        [U, A, A, D, D, D]),
+    ("PUT /api/v1/establishments/{id}",                        [U, A, D, D, D, D]),
+    ("GET /api/v1/inspections",                                [U, A, A, D, D, D]),
+    ("GET /api/v1/photos/{id}/{variant}",                      [U, A, A, A, D, H]),
+    ("GET /api/v1/plans",                                      [U, A, A, D, D, D]),
+    ("POST /api/v1/plans",                                     [U, A, D, D, D, D]),
+    ("GET /api/v1/plans/{id}",                                 [U, A, A, D, D, D]),
+    ("POST /api/v1/plans/{id}/draw",                           [U, A, D, D, D, D]),
+    ("GET /api/v1/plans/{id}/draw/record",                     [U, A, D, D, D, D]),
+    ("POST /api/v1/plans/{id}/draw/verify",                    [U, A, A, D, D, D]),
+    ("GET /api/v1/sync",                                       [U, D, D, A, D, A]),
+    ("POST /api/v1/sync",                                      [U, D, D, A, D, A]),
+    ("GET /api/v1/tasks",                                      [U, A, A, A, D, A]),
+    ("GET /api/v1/tasks/{id}",                                 [U, A, A, A, D, H]),
+    ("POST /api/v1/tasks/{id}/cancel",                         [U, A, D, D, D, D]),
+    ("POST /api/v1/tasks/{id}/start",                          [U, D, D, A, D, H]),
+    ("POST /api/v1/uploads",                                   [U, D, D, A, D, H]),
+    ("OPTIONS /api/v1/uploads",                                [P, P, P, P, P, P]),
+    ("HEAD /api/v1/uploads/{id}",                              [U, D, D, A, D, H]),
+    ("PATCH /api/v1/uploads/{id}",                             [U, D, D, A, D, H]),
+    ("DELETE /api/v1/uploads/{id}",                            [U, D, D, A, D, H]),
+    ("GET /api/v1/users",                                      [U, A, D, D, D, D]),
+    ("POST /api/v1/users",                                     [U, A, D, D, D, D]),
+    ("POST /api/v1/users/{id}/disable",                        [U, A, D, D, D, D]),
+    ("POST /api/v1/users/{id}/enable",                         [U, A, D, D, D, D]),
+    ("GET /healthz",                                           [P, P, P, P, P, P]),
+    ("GET /readyz",                                            [P, P, P, P, P, P]),
+    ("GET /public/v1/audit/checkpoint",                        [P, P, P, P, P, P]),
+    ("GET /public/v1/audit/key",                               [P, P, P, P, P, P]),
+    ("GET /public/v1/plans/{id}/draw",                         [P, P, P, P, P, P]),
+    ("GET /public/v1/plans/{id}/draw/record",                  [P, P, P, P, P, P]),
+];
+
+const HTTP_METHODS: [&str; 8] = [
+    "get", "put", "post", "delete", "options", "head", "patch", "trace",
+];
+
+/// One operation of the spec.
+struct Operation {
+    method: String,
+    path: String,
+    secured: bool,
+    /// `(name, in, required)` of each parameter.
+    params: Vec<(String, String, bool)>,
+    /// Content types of the request body.
+    body_types: Vec<String>,
+}
+
+impl Operation {
+    fn key(&self) -> String {
+        format!("{} {}", self.method, self.path)
+    }
+}
+
+fn spec_operations() -> Vec<Operation> {
+    let spec: Value = serde_json::from_str(&foodcheck::http::openapi_json()).unwrap();
+    let mut ops = Vec::new();
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for method in HTTP_METHODS {
+            let Some(op) = item.get(method) else { continue };
+            let params = op["parameters"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .iter()
+                .map(|p| {
+                    (
+                        p["name"].as_str().unwrap_or_default().to_string(),
+                        p["in"].as_str().unwrap_or_default().to_string(),
+                        p["required"].as_bool().unwrap_or(false),
+                    )
+                })
+                .collect();
+            ops.push(Operation {
+                method: method.to_uppercase(),
+                path: path.clone(),
+                secured: op["security"].as_array().is_some_and(|s| !s.is_empty()),
+                params,
+                body_types: op["requestBody"]["content"]
+                    .as_object()
+                    .map(|c| c.keys().cloned().collect())
+                    .unwrap_or_default(),
+            });
+        }
+    }
+    ops
+}
+
+/// The records the walk names, made through the API.
+struct World {
+    app: TestApp,
+    tokens: BTreeMap<Caller, String>,
+    template: String,
+    plan: String,
+    establishment: String,
+    /// Team A's task, inspection and photo records.
+    task: String,
+    inspection: String,
+    /// Uploaded in full: its original can be downloaded.
+    photo: String,
+    /// An open upload (of a second photo record) by the team A inspector.
+    upload: String,
+    upload_photo: String,
+    upload_bytes: Vec<u8>,
+    conflict: String,
+    /// An account to disable and enable.
+    user: String,
+    cursor: i64,
+}
+
+fn hex_sha256(b: &[u8]) -> String {
+    hex::encode(Sha256::digest(b))
+}
+
+fn b64(s: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(s)
+}
+
+/// A JPEG-looking file (JPEG signature, then deterministic noise).
+fn jpeg(n: usize, seed: u8) -> Vec<u8> {
+    let mut v = vec![0xFF, 0xD8, 0xFF, 0xE0];
+    v.extend((0..n - 4).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)));
+    v
+}
+
+/// An id no fixture has.
+const GHOST: &str = "00000000-0000-4000-8000-00000000dead";
+
+/// The `error.message` of an envelope.
+fn message(text: &str) -> String {
+    serde_json::from_str::<Value>(text)
+        .ok()
+        .and_then(|v| v["error"]["message"].as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+/// Sends one request; returns the status, the error code of an envelope (if any) and the body.
+async fn send(
+    app: &TestApp,
+    method: &str,
+    path_and_query: &str,
+    token: Option<&str>,
+    headers: &[(&str, String)],
+    body: Option<(&str, Vec<u8>)>,
+) -> (u16, String, String) {
+    let method = Method::from_bytes(method.as_bytes()).unwrap();
+    let mut req = app.client.request(method, app.url(path_and_query));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    for (k, v) in headers {
+        req = req.header(*k, v);
+    }
+    if let Some((content_type, bytes)) = body {
+        req = req.header("content-type", content_type).body(bytes);
+    }
+    let res = req.send().await.expect("request");
+    let status = res.status().as_u16();
+    // Lossy: an XLSX or a photo is not text, and only ids are looked for in it.
+    let bytes = res.bytes().await.unwrap_or_default();
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let code = serde_json::from_str::<Value>(&text)
+        .ok()
+        .and_then(|v| v["error"]["code"].as_str().map(str::to_string))
+        .unwrap_or_default();
+    (status, code, text)
+}
+
+async fn created(app: &TestApp, path: &str, token: &str, body: Value) -> Value {
+    let (s, v) = app.post(path, token, body).await;
+    assert_eq!(s, StatusCode::CREATED, "POST {path}: {v}");
+    v
+}
+
+async fn login(app: &TestApp, username: &str) -> String {
+    app.login_full(username, &format!("{username}-phone")).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+async fn tus_create(app: &TestApp, token: &str, photo: &str, bytes: &[u8]) -> reqwest::Response {
+    let meta = format!("photo_id {},sha256 {}", b64(photo), b64(&hex_sha256(bytes)));
+    app.client
+        .post(app.url("/api/v1/uploads"))
+        .bearer_auth(token)
+        .header("tus-resumable", "1.0.0")
+        .header("upload-length", bytes.len().to_string())
+        .header("upload-metadata", meta)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn world(app: TestApp) -> World {
+    // The first admin comes from the store (as the CLI makes it); every other account through
+    // the API.
+    app.user("admin", Role::Admin).await;
+    let admin = login(&app, "admin").await;
+    let mut user_ids = BTreeMap::new();
+    for (name, role) in [
+        ("reviewer", "reviewer"),
+        ("lab", "lab"),
+        ("insp-1", "inspector"),
+        ("insp-2", "inspector"),
+        ("insp-3", "inspector"),
+        ("insp-4", "inspector"),
+        ("throwaway", "lab"),
+    ] {
+        let u = created(
+            &app,
+            "/api/v1/users",
+            &admin,
+            json!({"username": name, "password": format!("password-{name}"), "role": role,
+                   "name": format!("Name of {name}"), "badge_no": (role == "inspector").then(|| format!("TJ-{name}"))}),
+        )
+        .await;
+        user_ids.insert(name, u["id"].as_str().unwrap().to_string());
+    }
+
+    // A checklist template of our own, version 1 published.
+    let (s, v) = app
+        .get(
+            "/api/v1/checklists/00000000-0000-4000-8000-000000002016/versions/1",
+            &admin,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let t = created(
+        &app,
+        "/api/v1/checklists",
+        &admin,
+        json!({"code": "matrix", "name": "Matrix", "content": v["content"]}),
+    )
+    .await;
+    let template = t["template"]["id"]
+        .as_str()
+        .or(t["id"].as_str())
+        .unwrap()
+        .to_string();
+    let (s, v) = app
+        .post(
+            &format!("/api/v1/checklists/{template}/versions/1/publish"),
+            &admin,
+            json!(null),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "publish: {v}");
+
+    // Two establishments and a plan drawn over both with two teams of two.
+    let mut establishments = Vec::new();
+    for i in 1..=2 {
+        let e = created(
+            &app,
+            "/api/v1/establishments",
+            &admin,
+            json!({"sign_name": format!("矩阵店{i}"), "licensed_name": format!("矩阵餐饮有限公司{i}"),
+                   "license_no": format!("JY2120115000000{i}"), "category": "small_restaurant",
+                   "address": format!("测试路{i}号"), "town": "周良街道", "risk_grade": "C"}),
+        )
+        .await;
+        establishments.push(e["id"].as_str().unwrap().to_string());
+    }
+    let inspectors: Vec<&String> = (1..=4)
+        .map(|i| &user_ids[format!("insp-{i}").as_str()])
+        .collect();
+    let plan = created(
+        &app,
+        "/api/v1/plans",
+        &admin,
+        json!({"name": "matrix", "round_title": "r", "theme": "t", "period_start": "2024-03-01",
+               "period_end": "2024-03-31", "due_date": "2099-01-01", "template_id": template,
+               "template_version": 1, "quotas": {"explicit": {"C": 2}}, "inspector_ids": inspectors,
+               "team_size": 2}),
+    )
+    .await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    created(
+        &app,
+        &format!("/api/v1/plans/{plan}/draw"),
+        &admin,
+        json!({"seed": "matrix"}),
+    )
+    .await;
+
+    // Team A: the team of insp-1's task; team B: the other task's.
+    let (s, tasks) = app
+        .get(&format!("/api/v1/tasks?plan_id={plan}"), &admin)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{tasks}");
+    let tasks = tasks["items"].as_array().unwrap().clone();
+    assert_eq!(tasks.len(), 2, "two tasks: {tasks:?}");
+    let members = |t: &Value| -> Vec<String> {
+        t["team"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["inspector_id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let insp_1 = &user_ids["insp-1"];
+    let (task_a, task_b) = if members(&tasks[0]).contains(insp_1) {
+        (&tasks[0], &tasks[1])
+    } else {
+        (&tasks[1], &tasks[0])
+    };
+    assert!(members(task_a).contains(insp_1));
+    let other_id = members(task_b)[0].clone();
+    assert!(
+        !members(task_a).contains(&other_id),
+        "the teams are disjoint"
+    );
+    let other_name = user_ids
+        .iter()
+        .find(|(_, id)| **id == other_id)
+        .map(|(n, _)| *n)
+        .unwrap();
+    let task = task_a["id"].as_str().unwrap().to_string();
+    let establishment = task_a["establishment"]["id"].as_str().unwrap().to_string();
+
+    let inspector = login(&app, "insp-1").await;
+    let other = login(&app, other_name).await;
+
+    // Team A's inspection with two photo records, pushed by sync.
+    let (s, pulled) = app
+        .get(
+            "/api/v1/sync?last_pulled_at=null&schema_version=2",
+            &inspector,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{pulled}");
+    let cursor = pulled["timestamp"].as_i64().unwrap();
+    let inspection = Uuid::new_v4().to_string();
+    let photo = Uuid::new_v4().to_string();
+    let upload_photo = Uuid::new_v4().to_string();
+    let photo_bytes = jpeg(5_000, 1);
+    let upload_bytes = jpeg(6_000, 2);
+    let record = |id: &str, bytes: &[u8]| {
+        json!({"id": id, "inspection_id": inspection, "item_code": null, "sha256": hex_sha256(bytes),
+               "byte_size": bytes.len(), "taken_at": 1_710_000_000_000i64})
+    };
+    let (s, r) = app
+        .post(
+            &format!("/api/v1/sync?last_pulled_at={cursor}"),
+            &inspector,
+            json!({"changes": {
+                "inspections": {"created": [{"id": inspection, "task_id": task, "establishment_id": establishment,
+                    "started_at": 1_710_000_000_000i64, "team": "[]", "representative_signed": false,
+                    "representative_refused": false, "submitted": false}]},
+                "photos": {"created": [record(&photo, &photo_bytes), record(&upload_photo, &upload_bytes)]}}}),
+        )
+        .await;
+    assert_eq!((s, r), (StatusCode::OK, json!({})));
+
+    // The first photo's bytes in full; the second's upload left open.
+    let res = tus_create(&app, &inspector, &photo, &photo_bytes).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let location = res.headers()["location"].to_str().unwrap().to_string();
+    let res = app
+        .client
+        .patch(app.url(&location))
+        .bearer_auth(&inspector)
+        .header("tus-resumable", "1.0.0")
+        .header("content-type", "application/offset+octet-stream")
+        .header("upload-offset", "0")
+        .body(photo_bytes.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let res = tus_create(&app, &inspector, &upload_photo, &upload_bytes).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let upload = res.headers()["location"]
+        .to_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_string();
+
+    let conflict = created(
+        &app,
+        "/api/v1/conflicts",
+        &admin,
+        json!({"inspector_id": other_id, "establishment_id": establishment, "reason": "亲属经营"}),
+    )
+    .await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let mut tokens = BTreeMap::new();
+    tokens.insert(Caller::Admin, admin);
+    tokens.insert(Caller::Reviewer, login(&app, "reviewer").await);
+    tokens.insert(Caller::Lab, login(&app, "lab").await);
+    tokens.insert(Caller::Inspector, inspector);
+    tokens.insert(Caller::OtherTeam, other);
+    let user = user_ids["throwaway"].clone();
+    World {
+        app,
+        tokens,
+        template,
+        plan,
+        establishment,
+        task,
+        inspection,
+        photo,
+        upload,
+        upload_photo,
+        upload_bytes,
+        conflict,
+        user,
+        cursor,
+    }
+}
+
+impl World {
+    /// Ids of team A's records, which no answer to team B may carry.
+    fn team_a_records(&self) -> [(&'static str, &str); 5] {
+        [
+            ("task", &self.task),
+            ("inspection", &self.inspection),
+            ("photo record", &self.photo),
+            ("photo record", &self.upload_photo),
+            ("upload", &self.upload),
+        ]
+    }
+
+    /// Team B pushes an update of team A's inspection: it must be refused (409, or listed as
+    /// rejected) and the stored inspection must stay as it was. `Some(problem)` otherwise.
+    async fn other_team_push_changes_nothing(&self) -> Option<String> {
+        let admin = &self.tokens[&Caller::Admin];
+        let other = &self.tokens[&Caller::OtherTeam];
+        let listed = format!("/api/v1/inspections?task_id={}", self.task);
+        let (s, before) = self.app.get(&listed, admin).await;
+        assert_eq!(s, StatusCode::OK, "{before}");
+        let (s, pulled) = self
+            .app
+            .get("/api/v1/sync?last_pulled_at=null&schema_version=2", other)
+            .await;
+        assert_eq!(s, StatusCode::OK, "{pulled}");
+        let (status, answer) = self
+            .app
+            .post(
+                &format!("/api/v1/sync?last_pulled_at={}", pulled["timestamp"]),
+                other,
+                json!({"changes": {"inspections": {"updated": [{"id": self.inspection, "task_id": self.task,
+                    "establishment_id": self.establishment, "started_at": 1_710_000_000_000i64, "team": "[]",
+                    "representative_name": "乙队改写", "representative_signed": true,
+                    "representative_refused": false, "submitted": false}]}}}),
+            )
+            .await;
+        let (_, after) = self.app.get(&listed, admin).await;
+        let refused = status == StatusCode::CONFLICT
+            || (status == StatusCode::OK
+                && answer["experimentalRejectedIds"]["inspections"]
+                    .as_array()
+                    .is_some_and(|ids| ids.contains(&json!(self.inspection))));
+        (!refused || before != after).then(|| {
+            format!(
+                "POST /api/v1/sync as OtherTeam: an update of team A's inspection got {status} \
+                 {answer}; stored before {before}, after {after}"
+            )
+        })
+    }
+}
+
+/// A request for one operation, the same for every caller but the token.
+struct Call {
+    path_and_query: String,
+    headers: Vec<(&'static str, String)>,
+    body: Option<(&'static str, Vec<u8>)>,
+}
+
+impl World {
+    /// The value of the path parameter `name` that follows the literal segment `after`; with
+    /// `ghost`, an id that names nothing instead of a record's.
+    fn path_value(&self, after: &str, name: &str, ghost: bool) -> Option<String> {
+        if ghost && name == "id" {
+            return Some(GHOST.into());
+        }
+        Some(match (after, name) {
+            ("checklists", "id") => self.template.clone(),
+            ("versions", "version") => "1".into(),
+            ("conflicts", "id") => self.conflict.clone(),
+            ("establishments", "id") => self.establishment.clone(),
+            ("photos", "id") => self.photo.clone(),
+            ("photos", "variant") => "original".into(),
+            ("plans", "id") => self.plan.clone(),
+            ("records", "type") => "user".into(),
+            ("records", "id") => self.user.clone(),
+            ("tasks", "id") => self.task.clone(),
+            ("uploads", "id") => self.upload.clone(),
+            ("users", "id") => self.user.clone(),
+            _ => return None,
+        })
+    }
+
+    /// The request the walk sends for `op`: real ids in the path, required query parameters,
+    /// and a body that changes nothing shared (mostly `{}`, refused as invalid by those let
+    /// through). With `ghost`, the same request naming records that do not exist.
+    fn call(&self, op: &Operation, ghost: bool) -> Result<Call, String> {
+        let mut path = String::new();
+        let mut after = "";
+        for segment in op.path.split('/').skip(1) {
+            path.push('/');
+            match segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                Some(name) => {
+                    path.push_str(&self.path_value(after, name, ghost).ok_or_else(|| {
+                        format!("no fixture for the path parameter {{{name}}} after /{after}/")
+                    })?)
+                }
+                None => {
+                    path.push_str(segment);
+                    after = segment;
+                }
+            }
+        }
+        let key = op.key();
+        let query = match key.as_str() {
+            "GET /api/v1/inspections" => format!("task_id={}", self.task),
+            "GET /api/v1/audit/proof" => "entry=0".into(),
+            "GET /api/v1/audit/consistency" => "from=1".into(),
+            "POST /api/v1/establishments/import" => "dry_run=true".into(),
+            "POST /api/v1/sync" => format!("last_pulled_at={}", self.cursor),
+            _ => String::new(),
+        };
+        for (name, location, required) in &op.params {
+            if location == "query" && *required && !query.contains(&format!("{name}=")) {
+                return Err(format!(
+                    "no fixture for the required query parameter {name}"
+                ));
+            }
+        }
+        let mut headers = Vec::new();
+        if op.path.starts_with("/api/v1/uploads") {
+            headers.push(("tus-resumable", "1.0.0".to_string()));
+        }
+        if key == "POST /api/v1/uploads" {
+            // The open upload's record: its creator is answered that upload, nothing changes.
+            headers.push(("upload-length", self.upload_bytes.len().to_string()));
+            headers.push((
+                "upload-metadata",
+                format!(
+                    "photo_id {},sha256 {}",
+                    b64(if ghost { GHOST } else { &self.upload_photo }),
+                    b64(&hex_sha256(&self.upload_bytes))
+                ),
+            ));
+        }
+        if key == "PATCH /api/v1/uploads/{id}" {
+            // The wrong offset: 409 for the owner, nothing appended.
+            headers.push(("upload-offset", "999999".to_string()));
+        }
+        let json_body = match key.as_str() {
+            "POST /api/v1/auth/logout" => json!({"refresh_token": "not-a-refresh-token"}),
+            "POST /api/v1/checklists/{id}/versions/{version}/evaluate" => json!({"answers": []}),
+            "POST /api/v1/sync" => json!({"changes": {}}),
+            _ => json!({}),
+        };
+        let body = if op.body_types.iter().any(|t| t == "application/json") {
+            Some(("application/json", serde_json::to_vec(&json_body).unwrap()))
+        } else if op
+            .body_types
+            .iter()
+            .any(|t| t == "application/octet-stream")
+        {
+            Some(("application/octet-stream", Vec::new()))
+        } else if op
+            .body_types
+            .iter()
+            .any(|t| t == "application/offset+octet-stream")
+        {
+            Some(("application/offset+octet-stream", Vec::new()))
+        } else if let Some(other) = op.body_types.first() {
+            return Err(format!("no fixture body for the content type {other}"));
+        } else {
+            None
+        };
+        Ok(Call {
+            path_and_query: if query.is_empty() {
+                path
+            } else {
+                format!("{path}?{query}")
+            },
+            headers,
+            body,
+        })
+    }
+}
+
+async fn every_operation_answers_each_caller_as_the_table_says(app: TestApp) {
+    let mut problems: Vec<String> = Vec::new();
+    let mut table: BTreeMap<&str, [Expect; 6]> = BTreeMap::new();
+    for (key, cells) in TABLE {
+        if table.insert(key, *cells).is_some() {
+            problems.push(format!("{key}: the table has two rows for it"));
+        }
+    }
+    let mut ops = spec_operations();
+    let in_spec: BTreeSet<String> = ops.iter().map(Operation::key).collect();
+    for key in table.keys() {
+        if !in_spec.contains(*key) {
+            problems.push(format!(
+                "{key}: in the table but not in the spec (remove the row)"
+            ));
+        }
+    }
+    // Destructive operations last, the rest in spec order.
+    ops.sort_by_key(|op| DESTRUCTIVE.contains(&op.key().as_str()));
+
+    let w = world(app).await;
+    let mut walked = 0;
+    for op in &ops {
+        let key = op.key();
+        let Some(cells) = table.get(key.as_str()) else {
+            problems.push(format!(
+                "{key}: in the spec but not in the table (add a row with the intended policy)"
+            ));
+            continue;
+        };
+        // Public exactly where the spec says no token is needed.
+        let public = cells[0] == Expect::Public;
+        if public == op.secured {
+            problems.push(format!(
+                "{key}: the spec says {} but the table's no-token cell is {:?}",
+                if op.secured {
+                    "a token is required"
+                } else {
+                    "no token is needed"
+                },
+                cells[0]
+            ));
+        }
+        let (call, ghost) = match (w.call(op, false), w.call(op, true)) {
+            (Ok(c), Ok(g)) => (c, g),
+            (Err(e), _) | (_, Err(e)) => {
+                problems.push(format!("{key}: {e}"));
+                continue;
+            }
+        };
+        for caller in CALL_ORDER {
+            let column = COLUMNS.iter().position(|c| *c == caller).unwrap();
+            let expected = cells[column];
+            let token = w.tokens.get(&caller).map(String::as_str);
+            let (status, code, text) = send(
+                &w.app,
+                &op.method,
+                &call.path_and_query,
+                token,
+                &call.headers,
+                call.body.clone(),
+            )
+            .await;
+            walked += 1;
+            // A hidden record is answered exactly as one that does not exist: its id reveals
+            // nothing.
+            if expected == Expect::Hidden {
+                let (s, c, t) = send(
+                    &w.app,
+                    &op.method,
+                    &ghost.path_and_query,
+                    token,
+                    &ghost.headers,
+                    ghost.body.clone(),
+                )
+                .await;
+                if (s, &c, message(&t)) != (status, &code, message(&text)) {
+                    problems.push(format!(
+                        "{key} as {caller:?}: the hidden record is answered {status} {code} {:?}, \
+                         a missing one {s} {c} {:?}",
+                        message(&text),
+                        message(&t)
+                    ));
+                }
+            }
+            if !expected.admits(status) {
+                problems.push(format!(
+                    "{key} as {caller:?}: expected {expected:?}, got {status} {code}"
+                ));
+            }
+            // What team B is let through to read never names team A's records.
+            if caller == Caller::OtherTeam {
+                for (what, id) in w.team_a_records() {
+                    if text.contains(id) {
+                        problems.push(format!(
+                            "{key} as {caller:?}: the answer names team A's {what} {id}"
+                        ));
+                    }
+                }
+            }
+        }
+    }
+
+    // Sync is owned too: team B's push cannot change team A's inspection.
+    if let Some(p) = w.other_team_push_changes_nothing().await {
+        problems.push(p);
+    }
+
+    assert!(
+        problems.is_empty(),
+        "{} problem(s) in the permission matrix ({walked} calls):\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
+    // The walk did run: every cell of every operation of the spec.
+    assert_eq!(walked, ops.len() * COLUMNS.len());
+}
