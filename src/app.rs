@@ -28,11 +28,18 @@ pub async fn state(config: Config) -> anyhow::Result<AppState> {
     };
     let storage =
         crate::storage::Storage::from_config(&config.data_dir, config.storage_url.as_deref())?;
+    let audit_key = crate::audit::checkpoint::NoteSigner::load_or_generate(
+        &config.audit_origin,
+        &config.data_dir,
+        config.audit_signing_key_file.as_deref(),
+    )
+    .context("loading the audit checkpoint signing key")?;
     Ok(AppState {
         db,
         config: Arc::new(config),
         keys: Arc::new(keys),
         storage,
+        audit_key: Arc::new(audit_key),
     })
 }
 
@@ -67,6 +74,18 @@ impl Server {
             .config
             .run_workers
             .then(|| tokio::spawn(crate::ops::photos::worker(self.state.clone(), stopped)));
+        // The audit integrator: sequences what writes recorded, signs checkpoints.
+        let (stop_audit, audit_stopped) = tokio::sync::watch::channel(false);
+        let audit_every = self.state.config.audit_integrate_interval_ms;
+        let auditor = (audit_every > 0).then(|| {
+            tokio::spawn(crate::ops::audit::background(
+                self.state.db.clone(),
+                self.state.audit_key.clone(),
+                std::time::Duration::from_millis(audit_every),
+                std::time::Duration::from_secs(self.state.config.audit_checkpoint_interval_secs),
+                audit_stopped,
+            ))
+        });
         let header_timeout =
             std::time::Duration::from_secs(self.state.config.header_read_timeout_secs);
         let router = http::router(self.state);
@@ -76,6 +95,11 @@ impl Server {
         let _ = stop_worker.send(true);
         if let Some(worker) = worker {
             let _ = tokio::time::timeout(std::time::Duration::from_secs(30), worker).await;
+        }
+        // Entries of the last requests are integrated and signed before the pool closes.
+        let _ = stop_audit.send(true);
+        if let Some(auditor) = auditor {
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(30), auditor).await;
         }
         db.close().await;
         Ok(())

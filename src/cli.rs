@@ -80,6 +80,10 @@ pub enum Command {
     /// Bulk-import data from a file.
     #[command(subcommand)]
     Import(ImportCommand),
+    /// The tamper-evident audit log: verify it, sign a checkpoint, print the verifier key,
+    /// and check published checkpoints and proofs offline (no database needed).
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Print the OpenAPI document (or write it with --write).
     Openapi {
         #[arg(long)]
@@ -108,6 +112,64 @@ pub enum DrawCommand {
         /// public one (GET /public/v1/plans/{id}/draw/record). Needs no database.
         #[arg(long)]
         record: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Verify every entry (fields, chain, order), the Merkle tree and the latest signed
+    /// checkpoint. Exit code 1 naming the first broken entry.
+    Verify {
+        /// Verifier key (string or file) to check the checkpoint with; default: this
+        /// installation's own key.
+        #[arg(long)]
+        key: Option<String>,
+    },
+    /// Integrate pending entries now and sign a checkpoint if the log grew.
+    Checkpoint,
+    /// Print the verifier key of the checkpoints (`name+keyid+key`).
+    Key {
+        /// Instead, write a new signing key file at this path (mode 0600) for
+        /// `audit_signing_key_file`, and print its verifier key.
+        #[arg(long)]
+        generate: Option<PathBuf>,
+    },
+    /// Check a checkpoint note's signature (offline).
+    VerifyCheckpoint {
+        /// The note, as served by GET /public/v1/audit/checkpoint.
+        #[arg(long)]
+        checkpoint: PathBuf,
+        /// The verifier key (string or file), from GET /public/v1/audit/key.
+        #[arg(long)]
+        key: String,
+    },
+    /// Check that an entry is in a signed checkpoint (offline): recomputes the entry's hash
+    /// from its fields and follows the proof to the checkpoint's root.
+    VerifyInclusion {
+        /// The answer of GET /api/v1/audit/proof?entry=N (JSON).
+        #[arg(long)]
+        proof: PathBuf,
+        /// The checkpoint note; default: the one inside the proof file.
+        #[arg(long)]
+        checkpoint: Option<PathBuf>,
+        /// The verifier key (string or file).
+        #[arg(long)]
+        key: String,
+    },
+    /// Check that a newer checkpoint extends an older one without rewriting it (offline).
+    VerifyConsistency {
+        /// The older checkpoint note (e.g. one published earlier).
+        #[arg(long)]
+        old: PathBuf,
+        /// The newer checkpoint note.
+        #[arg(long)]
+        new: PathBuf,
+        /// The answer of GET /api/v1/audit/consistency?from=OLD&to=NEW (JSON).
+        #[arg(long)]
+        proof: PathBuf,
+        /// The verifier key (string or file).
+        #[arg(long)]
+        key: String,
     },
 }
 
@@ -201,6 +263,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
         return report_verification(verify_record_text(&text)?);
     }
+    if let Command::Audit(cmd) = &cli.command {
+        if let Some(outcome) = audit_offline(cmd) {
+            return outcome;
+        }
+    }
     if let Command::Bench { postgres_url, only } = &cli.command {
         crate::telemetry::init(crate::config::LogFormat::Text, "warn,sqlx=error");
         let rows = crate::bench::run(crate::bench::Options {
@@ -280,6 +347,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 crate::plan::draw::verify_record(&record),
             ))
         }
+        Command::Audit(cmd) => audit_command(&config, cmd).await,
         Command::Openapi { .. }
         | Command::Bench { .. }
         | Command::Draw(_)
@@ -467,5 +535,246 @@ fn report_verification((kind, differences): (String, Vec<String>)) -> anyhow::Re
             "the recorded draw does not match a re-run ({} difference(s))",
             differences.len()
         )
+    }
+}
+
+fn read(path: &std::path::Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+}
+
+/// A verifier key given as the string itself or as a file holding it.
+fn verifier_key(arg: &str) -> anyhow::Result<crate::audit::checkpoint::NoteVerifier> {
+    let p = std::path::Path::new(arg);
+    let text = if !arg.contains('+') && p.exists() {
+        read(p)?
+    } else {
+        arg.to_owned()
+    };
+    crate::audit::checkpoint::NoteVerifier::parse(&text)
+        .map_err(|e| anyhow::anyhow!("the verifier key: {e}"))
+}
+
+fn open_note(
+    key: &crate::audit::checkpoint::NoteVerifier,
+    note: &str,
+    what: &str,
+) -> anyhow::Result<crate::audit::checkpoint::Checkpoint> {
+    key.open_checkpoint(note)
+        .map_err(|e| anyhow::anyhow!("the {what} checkpoint is not valid: {e}"))
+}
+
+fn decode_hash(what: &str, s: &str) -> anyhow::Result<crate::audit::merkle::Hash> {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD
+        .decode(s)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .with_context(|| format!("{what} is not a base64 SHA-256 hash"))
+}
+
+/// The audit commands that need no database; None for the others.
+fn audit_offline(cmd: &AuditCommand) -> Option<anyhow::Result<()>> {
+    use crate::audit::merkle;
+    let run = || -> anyhow::Result<()> {
+        match cmd {
+            AuditCommand::VerifyCheckpoint { checkpoint, key } => {
+                let cp = open_note(&verifier_key(key)?, &read(checkpoint)?, "")?;
+                println!(
+                    "OK: signed checkpoint of {} for {} entries, root {}, time {}",
+                    cp.origin,
+                    cp.size,
+                    hex::encode(cp.root),
+                    crate::http::rfc3339(cp.time_ms)
+                );
+            }
+            AuditCommand::VerifyInclusion {
+                proof,
+                checkpoint,
+                key,
+            } => {
+                let p: crate::http::audit::InclusionProofView =
+                    serde_json::from_str(&read(proof)?).context("the proof file")?;
+                let note = match checkpoint {
+                    Some(f) => read(f)?,
+                    None => p
+                        .checkpoint
+                        .clone()
+                        .context("the proof holds no checkpoint; pass --checkpoint")?,
+                };
+                let cp = open_note(&verifier_key(key)?, &note, "")?;
+                if cp.size != p.tree_size {
+                    bail!(
+                        "the proof is for a tree of {} entries, the checkpoint covers {}",
+                        p.tree_size,
+                        cp.size
+                    );
+                }
+                let prev = decode_hash("prev_hash", &p.prev_hash)?;
+                let h = p.entry.hash(&prev);
+                if h != decode_hash("entry_hash", &p.entry_hash)? {
+                    bail!(
+                        "entry {}: its fields do not hash to the proof's entry_hash",
+                        p.entry.seq
+                    );
+                }
+                let path = p
+                    .proof
+                    .iter()
+                    .map(|s| decode_hash("a proof hash", s))
+                    .collect::<anyhow::Result<Vec<_>>>()?;
+                if !merkle::verify_inclusion(
+                    p.entry.seq,
+                    cp.size,
+                    &merkle::leaf_hash(&h),
+                    &path,
+                    &cp.root,
+                ) {
+                    bail!(
+                        "entry {} is NOT included in the signed checkpoint of {} entries",
+                        p.entry.seq,
+                        cp.size
+                    );
+                }
+                println!(
+                    "OK: entry {} ({} {} {}) is in the signed checkpoint of {} entries",
+                    p.entry.seq, p.entry.action, p.entry.record_type, p.entry.record_id, cp.size
+                );
+            }
+            AuditCommand::VerifyConsistency {
+                old,
+                new,
+                proof,
+                key,
+            } => {
+                let key = verifier_key(key)?;
+                let a = open_note(&key, &read(old)?, "old")?;
+                let b = open_note(&key, &read(new)?, "new")?;
+                let p: crate::http::audit::ConsistencyProofView =
+                    serde_json::from_str(&read(proof)?).context("the proof file")?;
+                if (p.from, p.to) != (a.size, b.size) {
+                    bail!(
+                        "the proof is from {} to {} entries, the checkpoints are of {} and {}",
+                        p.from,
+                        p.to,
+                        a.size,
+                        b.size
+                    );
+                }
+                let path = p
+                    .proof
+                    .iter()
+                    .map(|s| decode_hash("a proof hash", s))
+                    .collect::<anyhow::Result<Vec<_>>>()?;
+                if !merkle::verify_consistency(a.size, b.size, &a.root, &b.root, &path) {
+                    bail!(
+                        "INCONSISTENT: the checkpoint of {} entries does not extend the one of {}: history was rewritten",
+                        b.size,
+                        a.size
+                    );
+                }
+                println!(
+                    "OK: the checkpoint of {} entries extends the one of {} (nothing before was changed)",
+                    b.size, a.size
+                );
+            }
+            _ => unreachable!("only offline commands here"),
+        }
+        Ok(())
+    };
+    match cmd {
+        AuditCommand::VerifyCheckpoint { .. }
+        | AuditCommand::VerifyInclusion { .. }
+        | AuditCommand::VerifyConsistency { .. } => Some(run()),
+        _ => None,
+    }
+}
+
+fn audit_signer(config: &Config) -> anyhow::Result<crate::audit::checkpoint::NoteSigner> {
+    crate::audit::checkpoint::NoteSigner::load_or_generate(
+        &config.audit_origin,
+        &config.data_dir,
+        config.audit_signing_key_file.as_deref(),
+    )
+}
+
+async fn audit_command(config: &Config, cmd: AuditCommand) -> anyhow::Result<()> {
+    match cmd {
+        AuditCommand::Key {
+            generate: Some(path),
+        } => {
+            if path.exists() {
+                bail!("{} exists; not overwriting a key", path.display());
+            }
+            crate::audit::checkpoint::generate_key_file(&path)?;
+            let text = read(&path)?;
+            let seed: [u8; 32] = hex::decode(text.trim())
+                .ok()
+                .and_then(|k| k.try_into().ok())
+                .context("the generated key")?;
+            let s = crate::audit::checkpoint::NoteSigner::from_seed(&config.audit_origin, seed)?;
+            eprintln!("wrote {}; set audit_signing_key_file to it", path.display());
+            println!("{}", s.verifier_key());
+            Ok(())
+        }
+        AuditCommand::Key { generate: None } => {
+            println!("{}", audit_signer(config)?.verifier_key());
+            Ok(())
+        }
+        AuditCommand::Checkpoint => {
+            let signer = audit_signer(config)?;
+            let db = open_db(config).await?;
+            let result = async {
+                let i = crate::ops::audit::integrate_all(&db).await?;
+                let c = crate::ops::audit::checkpoint(&db, &signer).await?;
+                anyhow::Ok((i, c))
+            }
+            .await;
+            db.close().await;
+            let (i, c) = result?;
+            eprintln!("integrated {} entries; the log has {}", i.added, i.size);
+            match c {
+                Some(c) => print!("{}", c.note),
+                None => eprintln!("the latest checkpoint already covers the log; nothing signed"),
+            }
+            Ok(())
+        }
+        AuditCommand::Verify { key } => {
+            let key = match key {
+                Some(k) => verifier_key(&k)?,
+                None => crate::audit::checkpoint::NoteVerifier::parse(
+                    &audit_signer(config)?.verifier_key(),
+                )
+                .map_err(anyhow::Error::msg)?,
+            };
+            let db = open_db(config).await?;
+            let t0 = std::time::Instant::now();
+            let v = crate::ops::audit::verify(&db, &key).await;
+            db.close().await;
+            let v = v?;
+            match v.result {
+                Ok(r) => {
+                    println!(
+                        "OK: {} entries verified in {:.1} s, root {}{}{}",
+                        r.entries,
+                        t0.elapsed().as_secs_f64(),
+                        hex::encode(r.root),
+                        match r.checkpoint_size {
+                            Some(n) => format!("; the signed checkpoint of {n} entries matches"),
+                            None => "; no checkpoint signed yet".into(),
+                        },
+                        if v.pending > 0 {
+                            format!("; {} entries pending integration", v.pending)
+                        } else {
+                            String::new()
+                        }
+                    );
+                    Ok(())
+                }
+                Err(b) => bail!("BROKEN: {b}"),
+            }
+        }
+        AuditCommand::VerifyCheckpoint { .. }
+        | AuditCommand::VerifyInclusion { .. }
+        | AuditCommand::VerifyConsistency { .. } => Ok(()),
     }
 }

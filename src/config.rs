@@ -101,6 +101,18 @@ pub struct Config {
     /// The bureau's time zone: every calendar date (due dates, overdue counts) is a day there,
     /// whatever the host's zone. `Asia/Shanghai` (default), `UTC` or a fixed offset `+08:00`.
     pub time_zone: crate::clock::BureauZone,
+    /// Names the audit log in its signed checkpoints (their first line) and names the
+    /// checkpoint signing key. One word, no spaces or `+`, e.g. `scjg.example.gov.cn/audit`.
+    pub audit_origin: String,
+    /// The Ed25519 checkpoint signing key (a 32-byte seed in hex). When unset, one is generated
+    /// once into `<data_dir>/audit-checkpoint-ed25519.key` (mode 0600). A configured file must
+    /// exist: a missing one is an error, never silently replaced.
+    pub audit_signing_key_file: Option<PathBuf>,
+    /// Pending audit entries are integrated (sequenced, chained, added to the Merkle tree)
+    /// every this many milliseconds by a background task; 0 = not in this process.
+    pub audit_integrate_interval_ms: u64,
+    /// A new signed checkpoint is made at most this often, and only when the log grew.
+    pub audit_checkpoint_interval_secs: u64,
     /// `text` or `json`.
     pub log_format: LogFormat,
     /// tracing filter, e.g. `info,foodcheck=debug`.
@@ -135,6 +147,10 @@ impl Default for Config {
             header_read_timeout_secs: 30,
             body_read_timeout_secs: 300,
             time_zone: crate::clock::BureauZone::default(),
+            audit_origin: "foodcheck/audit".into(),
+            audit_signing_key_file: None,
+            audit_integrate_interval_ms: 1000,
+            audit_checkpoint_interval_secs: 60,
             log_format: LogFormat::Text,
             log_level: "info".into(),
         }
@@ -179,6 +195,9 @@ impl Config {
         }
         if self.header_read_timeout_secs == 0 || self.body_read_timeout_secs == 0 {
             anyhow::bail!("header_read_timeout_secs and body_read_timeout_secs must be positive");
+        }
+        if self.audit_checkpoint_interval_secs == 0 {
+            anyhow::bail!("audit_checkpoint_interval_secs must be positive");
         }
         Ok(())
     }

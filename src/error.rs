@@ -315,6 +315,8 @@ pub const ERROR_CODES: &[(&str, u16, &str)] = &[
     ("invalid_table", 422, "An uploaded table cannot be read: missing required columns, duplicate columns, no rows, too many rows."),
     ("draft_exists", 409, "The checklist template already has a draft version; edit or publish that draft instead of starting another."),
     ("version_published", 409, "The checklist version is published and immutable; create a new version to change it."),
+    ("out_of_range", 422, "An audit proof asks for an entry or tree size the log does not have (entry ≥ size, size above the integrated tree, `from` 0 or above `to`)."),
+    ("no_checkpoint", 409, "No audit checkpoint has been signed yet; pass an explicit tree size or retry shortly."),
     ("validation_failed", 422, "Semantically invalid input; `details` lists every problem."),
     ("too_many_requests", 429, "Throttled; retry after the number of seconds in `Retry-After`."),
     ("unavailable", 503, "A dependency (the database) is unreachable."),

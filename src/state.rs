@@ -14,4 +14,6 @@ pub struct AppState {
     pub keys: Arc<SigningKey>,
     /// Photo files (local directory or S3-compatible storage).
     pub storage: crate::storage::Storage,
+    /// Signs the audit log's checkpoints (Ed25519).
+    pub audit_key: Arc<crate::audit::checkpoint::NoteSigner>,
 }

@@ -7,6 +7,11 @@
 //! Entries are *sequenced* later, in batches, by the integrator (see `ops::audit`): the write
 //! path never waits on the chain.
 
+pub mod chain;
+pub mod checkpoint;
+pub mod merkle;
+pub mod verify;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;

@@ -1,6 +1,7 @@
 //! The HTTP edge: router, extractors, handlers. Handlers parse, authorize, call the domain or
 //! the store, and shape the response.
 
+pub mod audit;
 pub mod auth;
 pub mod checklists;
 pub mod establishments;
@@ -53,6 +54,7 @@ pub use crate::state::AppState;
         (name = "tasks", description = "Inspection tasks: one per drawn establishment, for its team"),
         (name = "sync", description = "Offline sync for inspectors' apps (WatermelonDB protocol); see api-spec/sync.md"),
         (name = "uploads", description = "Photo bytes by the tus 1.0 resumable upload protocol"),
+        (name = "audit", description = "The tamper-evident audit log: entries, one record's history, Merkle inclusion and consistency proofs against signed checkpoints"),
         (name = "public", description = "Public, unauthenticated data (一公开): never personal data"),
     )
 )]
@@ -91,6 +93,7 @@ fn api(import_limit: usize) -> OpenApiRouter<AppState> {
         .merge(sync::router())
         .merge(uploads::router())
         .merge(photos::router())
+        .merge(audit::router())
 }
 
 /// Unix milliseconds as an RFC 3339 UTC string, the API's time format.

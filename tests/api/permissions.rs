@@ -113,6 +113,10 @@ const TABLE: &[(&str, [Expect; 6])] = &[
     ("POST /api/v1/auth/logout",                               [P, P, P, P, P, P]),
     ("POST /api/v1/auth/refresh",                              [P, P, P, P, P, P]),
     ("GET /api/v1/me",                                         [U, A, A, A, A, A]),
+    ("GET /api/v1/audit",                                      [U, A, D, D, D, D]),
+    ("GET /api/v1/audit/consistency",                          [U, A, A, D, D, D]),
+    ("GET /api/v1/audit/proof",                                [U, A, A, D, D, D]),
+    ("GET /api/v1/audit/records/{type}/{id}",                  [U, A, A, D, D, D]),
     ("GET /api/v1/checklists",                                 [U, A, A, A, D, A]),
     ("POST /api/v1/checklists",                                [U, A, D, D, D, D]),
     ("GET /api/v1/checklists/{id}",                            [U, A, A, A, D, A]),
@@ -155,6 +159,8 @@ const TABLE: &[(&str, [Expect; 6])] = &[
     ("POST /api/v1/users/{id}/enable",                         [U, A, D, D, D, D]),
     ("GET /healthz",                                           [P, P, P, P, P, P]),
     ("GET /readyz",                                            [P, P, P, P, P, P]),
+    ("GET /public/v1/audit/checkpoint",                        [P, P, P, P, P, P]),
+    ("GET /public/v1/audit/key",                               [P, P, P, P, P, P]),
     ("GET /public/v1/plans/{id}/draw",                         [P, P, P, P, P, P]),
     ("GET /public/v1/plans/{id}/draw/record",                  [P, P, P, P, P, P]),
 ];
@@ -618,6 +624,8 @@ impl World {
             ("photos", "id") => self.photo.clone(),
             ("photos", "variant") => "original".into(),
             ("plans", "id") => self.plan.clone(),
+            ("records", "type") => "user".into(),
+            ("records", "id") => self.user.clone(),
             ("tasks", "id") => self.task.clone(),
             ("uploads", "id") => self.upload.clone(),
             ("users", "id") => self.user.clone(),
@@ -648,6 +656,8 @@ impl World {
         let key = op.key();
         let query = match key.as_str() {
             "GET /api/v1/inspections" => format!("task_id={}", self.task),
+            "GET /api/v1/audit/proof" => "entry=0".into(),
+            "GET /api/v1/audit/consistency" => "from=1".into(),
             "POST /api/v1/establishments/import" => "dry_run=true".into(),
             "POST /api/v1/sync" => format!("last_pulled_at={}", self.cursor),
             _ => String::new(),
