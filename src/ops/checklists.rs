@@ -99,6 +99,27 @@ fn parse_code(raw: &str) -> std::result::Result<String, TemplateProblem> {
     }
 }
 
+/// The draft `version` of `template_id`, with the template row locked (touched) for the rest of
+/// the caller's transaction: 404 for an unknown template or version, 409 `version_published`
+/// when it is no longer a draft.
+async fn lock_draft(
+    conn: &mut sqlx::AnyConnection,
+    template_id: &str,
+    version: i64,
+    now: i64,
+) -> Result<Version> {
+    if !db::touch_template(conn, template_id, now).await? {
+        return Err(no_template());
+    }
+    let draft = db::version_in(conn, template_id, version)
+        .await?
+        .ok_or_else(no_version)?;
+    if draft.meta.status == VersionStatus::Published {
+        return Err(published_error(version));
+    }
+    Ok(draft)
+}
+
 fn no_template() -> Error {
     Error::not_found("no such checklist template")
 }
@@ -327,15 +348,7 @@ pub async fn update_draft(
     require_admin(ctx)?;
     let now = store::now_ms();
     let mut tx = db.begin_write().await?;
-    if !db::touch_template(tx.conn(), template_id, now).await? {
-        return Err(no_template());
-    }
-    let before = db::version_in(tx.conn(), template_id, version)
-        .await?
-        .ok_or_else(no_version)?;
-    if before.meta.status == VersionStatus::Published {
-        return Err(published_error(version));
-    }
+    let before = lock_draft(tx.conn(), template_id, version, now).await?;
     check_content(content)?;
     let after = db::update_draft(tx.conn(), template_id, version, content, now)
         .await?
@@ -371,15 +384,7 @@ pub async fn publish(
     require_admin(ctx)?;
     let now = store::now_ms();
     let mut tx = db.begin_write().await?;
-    if !db::touch_template(tx.conn(), template_id, now).await? {
-        return Err(no_template());
-    }
-    let draft = db::version_in(tx.conn(), template_id, version)
-        .await?
-        .ok_or_else(no_version)?;
-    if draft.meta.status == VersionStatus::Published {
-        return Err(published_error(version));
-    }
+    let draft = lock_draft(tx.conn(), template_id, version, now).await?;
     check_content(&draft.content)?;
     let Some(meta) = db::publish(
         tx.conn(),
