@@ -160,10 +160,11 @@ impl Ctx {
 /// One changed field: its value before and after (JSON; `null` for "absent").
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Change {
+    /// The field (for answers: the checklist item code).
     pub field: String,
-    #[schema(value_type = Object)]
+    /// Its value before, any JSON value; `null` when it was absent (a creation).
     pub before: Value,
-    #[schema(value_type = Object)]
+    /// Its value after, any JSON value; `null` when it is gone (a deletion).
     pub after: Value,
 }
 
