@@ -115,6 +115,27 @@ stored_enum! {
     }
 }
 
+impl RecordKind {
+    /// Whether a reviewer may read the history of records of this kind: the field work they
+    /// review (registry, checklists, plans, draws, tasks, inspections, answers, photos). Not
+    /// accounts and sessions (colleagues' logins, devices and addresses), conflict-of-interest
+    /// declarations (admin only, like the records themselves), reads of the log or housekeeping.
+    pub fn reviewer_may_read(self) -> bool {
+        matches!(
+            self,
+            RecordKind::Establishment
+                | RecordKind::ChecklistTemplate
+                | RecordKind::ChecklistVersion
+                | RecordKind::Plan
+                | RecordKind::Draw
+                | RecordKind::Task
+                | RecordKind::Inspection
+                | RecordKind::Answer
+                | RecordKind::Photo
+        )
+    }
+}
+
 /// Who acted: a user (with the role they had at the time and the device of their session),
 /// or the system itself (background jobs, CLI without a user).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

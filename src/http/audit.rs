@@ -202,13 +202,15 @@ async fn list_audit(
     Ok(Json(to_page(rows, more)))
 }
 
-/// The history of one record, newest first (admin, reviewer). Reading it is recorded.
+/// The history of one record, newest first. Admins: any record; reviewers: the field work they
+/// review (establishments, checklists, plans, draws, tasks, inspections, answers, photos), not
+/// accounts, sessions or conflict declarations. Reading it is recorded.
 #[utoipa::path(get, path = "/api/v1/audit/records/{type}/{id}", tag = "audit", security(("bearer" = [])),
     params(("type" = String, Path, description = "Record type, e.g. `inspection`, `plan`, `user`"),
         ("id" = String, Path, description = "Record id"), PageParams),
     responses((status = 200, body = AuditPage),
         (status = 400, description = "`bad_request`: a malformed cursor", body = ErrorEnvelope),
-        (status = 403, description = "`forbidden`: neither admin nor reviewer", body = ErrorEnvelope),
+        (status = 403, description = "`forbidden`: neither admin nor reviewer, or a reviewer asking for a kind they do not review (`user`, `session`, `conflict`, `audit_log`, `batch`: admin only)", body = ErrorEnvelope),
         (status = 404, description = "`not_found`: no such record type", body = ErrorEnvelope),
         (status = 422, description = "`validation_failed`: limit out of range", body = ErrorEnvelope)))]
 async fn record_history(

@@ -331,12 +331,38 @@ pub async fn consistency(db: &Db, from: u64, to: Option<u64>) -> Result<Consiste
     })
 }
 
+/// Admins and the system read the whole log; a reviewer only the history of one record of a
+/// kind they review ([`RecordKind::reviewer_may_read`]); nobody else anything.
+fn may_list(ctx: &Ctx, filter: &Filter) -> Result<()> {
+    use crate::auth::Role;
+    match ctx.actor.role {
+        None | Some(Role::Admin) => Ok(()),
+        Some(Role::Reviewer) => {
+            let kind = filter.record_type.as_deref().and_then(RecordKind::parse);
+            match (kind, &filter.record_id) {
+                (Some(k), Some(_)) if k.reviewer_may_read() => Ok(()),
+                (Some(k), Some(_)) => Err(Error::forbidden(format!(
+                    "reviewers may not read the history of {} records",
+                    k.as_str()
+                ))),
+                _ => Err(Error::forbidden(
+                    "reviewers read the history of one record at a time",
+                )),
+            }
+        }
+        Some(_) => Err(Error::forbidden(
+            "only admins and reviewers read the audit log",
+        )),
+    }
+}
+
 /// Largest page of the listing.
 pub const MAX_PAGE: usize = 500;
 
 /// A page of entries matching `filter`, newest first, and whether more follow. Reading the
 /// log is itself recorded (`audit_log_read`, with the filter), in the same transaction.
 pub async fn list(db: &Db, ctx: &Ctx, filter: &Filter, limit: usize) -> Result<(Vec<Row>, bool)> {
+    may_list(ctx, filter)?;
     let limit = limit.clamp(1, MAX_PAGE);
     let mut tx = db.begin_write().await?;
     let mut rows = store::list(tx.conn(), filter, limit + 1).await?;

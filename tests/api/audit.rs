@@ -641,6 +641,17 @@ async fn listing_filters_and_pages(app: TestApp) {
     assert!(reads.len() >= 2, "{b}");
     assert_eq!(reads[0]["record_id"], "plan/plan-1");
     assert_eq!(reads[0]["actor_role"], "reviewer");
+    // Not colleagues' accounts and sessions, nor conflict declarations: admin only.
+    for kind in ["user", "session", "conflict", "audit_log", "batch"] {
+        let (s, b) = app
+            .get(&format!("/api/v1/audit/records/{kind}/x-1"), &reviewer)
+            .await;
+        assert_error(s, &b, 403, "forbidden");
+        let (s, b) = app
+            .get(&format!("/api/v1/audit/records/{kind}/x-1"), &admin)
+            .await;
+        assert_eq!(s, StatusCode::OK, "{kind}: {b}");
+    }
 
     // Integrated entries carry their seq and hash.
     ops::audit::integrate_all(app.db()).await.unwrap();

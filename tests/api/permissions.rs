@@ -624,7 +624,8 @@ impl World {
             ("photos", "id") => self.photo.clone(),
             ("photos", "variant") => "original".into(),
             ("plans", "id") => self.plan.clone(),
-            ("records", "type") => "user".into(),
+            // A kind a reviewer may read (accounts are admin-only: tests/api/audit.rs).
+            ("records", "type") => "plan".into(),
             ("records", "id") => self.user.clone(),
             ("tasks", "id") => self.task.clone(),
             ("uploads", "id") => self.upload.clone(),
