@@ -9,6 +9,8 @@
 //!   benchmark pushes) with and without the 40 audit events the push records for that,
 //!   appended in it and their integration charged to the same round; rounds alternated.
 
+mod common;
+
 use std::time::{Duration, Instant};
 
 use foodcheck::audit::checkpoint::{NoteSigner, NoteVerifier};
@@ -22,33 +24,6 @@ fn pct(mut v: Vec<Duration>, p: f64) -> f64 {
     v.sort();
     let i = ((v.len() as f64 * p).ceil() as usize).clamp(1, v.len()) - 1;
     v[i].as_secs_f64() * 1000.0
-}
-
-async fn fresh_db(
-    backend: &str,
-    dir: &std::path::Path,
-) -> anyhow::Result<(String, Option<(String, String)>)> {
-    if backend == "sqlite" {
-        return Ok((
-            format!("sqlite://{}?mode=rwc", dir.join("bench.db").display()),
-            None,
-        ));
-    }
-    let admin = std::env::var("FOODCHECK_BENCH_POSTGRES_URL")?;
-    sqlx::any::install_default_drivers();
-    let name = format!(
-        "fc_auditbench_{}",
-        &Uuid::new_v4().simple().to_string()[..8]
-    );
-    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin).await?;
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut conn)
-        .await?;
-    let server = admin
-        .rsplit_once('/')
-        .map(|(s, _)| s.to_string())
-        .unwrap_or(admin.clone());
-    Ok((format!("{server}/{name}"), Some((admin, name))))
 }
 
 /// `n` pending entries shaped like real ones (a user, a request, two changed fields).
@@ -146,7 +121,7 @@ async fn push_like(db: &Db, with_audit: bool) -> anyhow::Result<()> {
 
 async fn run(backend: &str, n: u64) -> anyhow::Result<Vec<String>> {
     let dir = tempfile::tempdir()?;
-    let (url, cleanup) = fresh_db(backend, dir.path()).await?;
+    let (url, cleanup) = common::fresh_db(backend, dir.path(), "auditbench").await?;
     let db = Db::connect(&url, 8).await?;
     db.migrate().await?;
     let signer = NoteSigner::from_seed("bench/audit", [5; 32])?;

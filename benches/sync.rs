@@ -6,6 +6,8 @@
 //! - 200 simulated devices syncing concurrently over HTTP against one server: errors, lost or
 //!   duplicated records (counted in the database afterwards) and latency percentiles.
 
+mod common;
+
 use std::time::{Duration, Instant};
 
 use foodcheck::audit::Ctx;
@@ -23,30 +25,6 @@ fn stats(mut v: Vec<Duration>) -> (f64, f64, f64) {
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     let at = |p: f64| ms(v[((v.len() as f64 * p).ceil() as usize).clamp(1, v.len()) - 1]);
     (at(0.5), at(0.95), at(0.99))
-}
-
-async fn fresh_db(
-    backend: &str,
-    dir: &std::path::Path,
-) -> anyhow::Result<(String, Option<(String, String)>)> {
-    if backend == "sqlite" {
-        return Ok((
-            format!("sqlite://{}?mode=rwc", dir.join("bench.db").display()),
-            None,
-        ));
-    }
-    let admin = std::env::var("FOODCHECK_BENCH_POSTGRES_URL")?;
-    sqlx::any::install_default_drivers();
-    let name = format!("fc_syncbench_{}", &Uuid::new_v4().simple().to_string()[..8]);
-    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin).await?;
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut conn)
-        .await?;
-    let server = admin
-        .rsplit_once('/')
-        .map(|(s, _)| s.to_string())
-        .unwrap_or(admin.clone());
-    Ok((format!("{server}/{name}"), Some((admin, name))))
 }
 
 /// A 40-item local table (the domain guide mentions 40-item editions): 8 key, 32 general.
@@ -168,7 +146,7 @@ async fn tasks_of(db: &Db, user: &str) -> anyhow::Result<Vec<(String, String)>> 
 
 async fn run(backend: &str) -> anyhow::Result<Vec<String>> {
     let dir = tempfile::tempdir()?;
-    let (url, cleanup) = fresh_db(backend, dir.path()).await?;
+    let (url, cleanup) = common::fresh_db(backend, dir.path(), "syncbench").await?;
     let config = Config {
         listen: "127.0.0.1:0".into(),
         data_dir: dir.path().into(),

@@ -1,0 +1,31 @@
+//! Shared by the benchmark programs (each includes it with `mod common;`).
+
+use uuid::Uuid;
+
+/// A fresh database URL for one benchmark run: a SQLite file in `dir`, or a new PostgreSQL
+/// database (`fc_<prefix>_<random>`) on `FOODCHECK_BENCH_POSTGRES_URL`, returned with
+/// (admin URL, database name) so the caller can drop it afterwards.
+pub async fn fresh_db(
+    backend: &str,
+    dir: &std::path::Path,
+    prefix: &str,
+) -> anyhow::Result<(String, Option<(String, String)>)> {
+    if backend == "sqlite" {
+        return Ok((
+            format!("sqlite://{}?mode=rwc", dir.join("bench.db").display()),
+            None,
+        ));
+    }
+    let admin = std::env::var("FOODCHECK_BENCH_POSTGRES_URL")?;
+    sqlx::any::install_default_drivers();
+    let name = format!("fc_{prefix}_{}", &Uuid::new_v4().simple().to_string()[..8]);
+    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin).await?;
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await?;
+    let server = admin
+        .rsplit_once('/')
+        .map(|(s, _)| s.to_string())
+        .unwrap_or(admin.clone());
+    Ok((format!("{server}/{name}"), Some((admin, name))))
+}
