@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 
 use crate::audit::{Action, Change, Event, RecordKind};
 use crate::sync::decide::{result_code, Loaded, Writes};
+use crate::sync::push::AnswerRec;
 
 /// Events for `w`, in a stable order: inspections, answers (one event per inspection, one
 /// change per item), photos, deletions, task starts, submissions.
@@ -34,9 +35,9 @@ pub fn events(loaded: &Loaded, w: &Writes) -> Vec<Event> {
         let before = loaded
             .answers
             .get(&a.id)
-            .map(|s| json!({"status": s.rec.status, "note": s.rec.note}))
+            .map(|s| answer_state(&s.rec))
             .unwrap_or(Value::Null);
-        let after = json!({"status": a.status, "note": a.note});
+        let after = answer_state(a);
         if before != after {
             answers.entry(&a.inspection_id).or_default().push(Change {
                 field: a.item_code.clone(),
@@ -55,7 +56,7 @@ pub fn events(loaded: &Loaded, w: &Writes) -> Vec<Event> {
                 .or_default()
                 .push(Change {
                     field: s.rec.item_code.clone(),
-                    before: json!({"status": s.rec.status, "note": s.rec.note}),
+                    before: answer_state(&s.rec),
                     after: Value::Null,
                 });
         }
@@ -131,11 +132,16 @@ pub fn events(loaded: &Loaded, w: &Writes) -> Vec<Event> {
     out
 }
 
+/// What an answer change records of an answer: its status and note.
+fn answer_state(a: &AnswerRec) -> Value {
+    json!({"status": a.status, "note": a.note})
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::sync::decide::{StoredAnswer, StoredInspection};
-    use crate::sync::push::{AnswerRec, InspectionRec};
+    use crate::sync::push::InspectionRec;
 
     fn inspection(id: &str, opinion: Option<&str>) -> InspectionRec {
         InspectionRec {

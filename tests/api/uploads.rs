@@ -393,37 +393,8 @@ async fn setup(app: &TestApp, photos: &[(&str, &[u8])]) -> (String, String) {
             "category": "small_restaurant", "address": "地址", "town": "周良街道", "risk_grade": "C"}))
         .await;
     assert_eq!(s, StatusCode::CREATED, "{e}");
-    let (_, plan) = app
-        .post("/api/v1/plans", &admin, json!({"name": "n", "round_title": "r", "theme": "t", "period_start": "2024-03-01",
-            "period_end": "2024-03-31", "due_date": "2099-01-01", "template_id": TEMPLATE, "template_version": 1,
-            "quotas": {"explicit": {"C": 1}}, "inspector_ids": [a, b], "team_size": 2}))
-        .await;
-    app.post(
-        &format!("/api/v1/plans/{}/draw", plan["id"].as_str().unwrap()),
-        &admin,
-        json!({"seed": "s"}),
-    )
-    .await;
-    let token = app.login_full("insp-a", "phone").await["access_token"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let (_, p) = app
-        .get("/api/v1/sync?last_pulled_at=null&schema_version=2", &token)
-        .await;
-    let task = &p["changes"]["tasks"]["created"][0];
-    let iid = Uuid::new_v4().to_string();
-    let records: Vec<Value> = photos
-        .iter()
-        .map(|(id, bytes)| json!({"id": id, "inspection_id": iid, "item_code": null, "sha256": hex_sha256(bytes), "byte_size": bytes.len(), "taken_at": 1_710_000_000_000i64}))
-        .collect();
-    let (s, r) = app
-        .post(&format!("/api/v1/sync?last_pulled_at={}", p["timestamp"]), &token,
-            json!({"changes": {"inspections": {"created": [{"id": iid, "task_id": task["id"], "establishment_id": task["establishment_id"],
-                "started_at": 1_710_000_000_000i64, "team": "[]", "representative_signed": false, "representative_refused": false, "submitted": false}]},
-                "photos": {"created": records}}}))
-        .await;
-    assert_eq!((s, r), (StatusCode::OK, json!({})));
+    let token =
+        team_with_photos(app, &admin, ("insp-a", &a), ("insp-b", &b), "phone", photos).await;
     (token, admin)
 }
 
@@ -432,21 +403,43 @@ async fn setup(app: &TestApp, photos: &[(&str, &[u8])]) -> (String, String) {
 async fn second_team(app: &TestApp, admin: &str, photos: &[(&str, &[u8])]) -> String {
     let c = app.user("insp-c", Role::Inspector).await;
     let d = app.user("insp-d", Role::Inspector).await;
+    team_with_photos(
+        app,
+        admin,
+        ("insp-c", &c),
+        ("insp-d", &d),
+        "phone-c",
+        photos,
+    )
+    .await
+}
+
+/// A plan drawn for the team of `first` and `second` (username, id) on the C-grade
+/// establishment, and an inspection of its task synced by `first` from `device` with the given
+/// photo records; returns `first`'s token.
+async fn team_with_photos(
+    app: &TestApp,
+    admin: &str,
+    first: (&str, &str),
+    second: (&str, &str),
+    device: &str,
+    photos: &[(&str, &[u8])],
+) -> String {
     let (s, plan) = app
-        .post("/api/v1/plans", admin, json!({"name": "n2", "round_title": "r2", "theme": "t", "period_start": "2024-03-01",
+        .post("/api/v1/plans", admin, json!({"name": format!("plan of {}", first.0), "round_title": "r", "theme": "t", "period_start": "2024-03-01",
             "period_end": "2024-03-31", "due_date": "2099-01-01", "template_id": TEMPLATE, "template_version": 1,
-            "quotas": {"explicit": {"C": 1}}, "inspector_ids": [c, d], "team_size": 2}))
+            "quotas": {"explicit": {"C": 1}}, "inspector_ids": [first.1, second.1], "team_size": 2}))
         .await;
     assert_eq!(s, StatusCode::CREATED, "{plan}");
     let (s, draw) = app
         .post(
             &format!("/api/v1/plans/{}/draw", plan["id"].as_str().unwrap()),
             admin,
-            json!({"seed": "s2"}),
+            json!({"seed": first.0}),
         )
         .await;
     assert!(s.is_success(), "{draw}");
-    let token = app.login_full("insp-c", "phone-c").await["access_token"]
+    let token = app.login_full(first.0, device).await["access_token"]
         .as_str()
         .unwrap()
         .to_string();
