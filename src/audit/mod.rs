@@ -82,6 +82,13 @@ stored_enum! {
         PhotoProcessed => "photo_processed",
         TombstonesPurged => "tombstones_purged",
         UploadsExpired => "uploads_expired",
+        // Review and follow-up (整改 → 复查), and the working-day calendar.
+        InspectionReviewed => "inspection_reviewed",
+        FollowupOpened => "followup_opened",
+        RecheckTaskCreated => "recheck_task_created",
+        FollowupClosed => "followup_closed",
+        FollowupEscalated => "followup_escalated",
+        CalendarYearSet => "calendar_year_set",
         // Reads that matter.
         PersonalDataExported => "personal_data_exported",
         EvidenceDownloaded => "evidence_downloaded",
@@ -109,6 +116,8 @@ stored_enum! {
         Answer => "answer",
         Photo => "photo",
         Upload => "upload",
+        Followup => "followup",
+        CalendarYear => "calendar_year",
         AuditLog => "audit_log",
         // Housekeeping over many records (sweeps, imports, demo data).
         Batch => "batch",
@@ -132,6 +141,8 @@ impl RecordKind {
                 | RecordKind::Inspection
                 | RecordKind::Answer
                 | RecordKind::Photo
+                | RecordKind::Followup
+                | RecordKind::CalendarYear
         )
     }
 }

@@ -10,6 +10,7 @@ pub mod accounts;
 pub mod audit;
 pub mod checklists;
 pub mod demo;
+pub mod followup;
 pub mod establishments;
 pub mod inspection_flags;
 pub mod jobs;

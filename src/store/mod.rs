@@ -133,10 +133,33 @@ impl Db {
             Backend::Sqlite => &SQLITE_MIGRATIONS,
             Backend::Postgres => &POSTGRES_MIGRATIONS,
         };
-        migrator
-            .run(&self.pool)
-            .await
-            .context("applying database migrations")?;
+        if self.backend == Backend::Postgres {
+            migrator
+                .run(&self.pool)
+                .await
+                .context("applying database migrations")?;
+            return Ok(());
+        }
+        // SQLite changes a column's constraints only by rebuilding its table (0014 rebuilds
+        // `tasks`), and dropping a parent table with foreign keys on would cascade-check its
+        // children mid-rebuild. So, as SQLite's ALTER TABLE procedure says: keys off on one
+        // connection for the migrations, every key checked after, keys on again.
+        let mut conn = self.pool.acquire().await?;
+        conn.execute("PRAGMA foreign_keys = OFF").await?;
+        let ran = migrator.run(&mut *conn).await;
+        let broken: Vec<(String, Option<i64>, String, i64)> = sqlx::query_as("PRAGMA foreign_key_check")
+            .fetch_all(&mut *conn)
+            .await;
+        conn.execute("PRAGMA foreign_keys = ON").await?;
+        ran.context("applying database migrations")?;
+        let broken = broken.context("checking foreign keys after the migrations")?;
+        if let Some((table, rowid, parent, _)) = broken.first() {
+            anyhow::bail!(
+                "after the migrations, {table} row {rowid:?} names a missing {parent} \
+                 ({} broken references in all)",
+                broken.len()
+            );
+        }
         Ok(())
     }
 
