@@ -10,6 +10,7 @@ pub mod health;
 pub mod photos;
 pub mod plans;
 pub mod public;
+pub mod review;
 mod spec_rules;
 pub mod sync;
 pub mod tasks;
@@ -55,6 +56,7 @@ pub use crate::state::AppState;
         (name = "sync", description = "Offline sync for inspectors' apps (WatermelonDB protocol); see api-spec/sync.md"),
         (name = "uploads", description = "Photo bytes by the tus 1.0 resumable upload protocol"),
         (name = "audit", description = "The tamper-evident audit log: entries, one record's history, Merkle inclusion and consistency proofs against signed checkpoints"),
+        (name = "review", description = "The food-safety section's decisions on submitted inspections: approve, return with comments, reject with a reason"),
         (name = "public", description = "Public, unauthenticated data (一公开): never personal data"),
     )
 )]
@@ -94,6 +96,7 @@ fn api(import_limit: usize) -> OpenApiRouter<AppState> {
         .merge(uploads::router())
         .merge(photos::router())
         .merge(audit::router())
+        .merge(review::router())
 }
 
 /// Unix milliseconds as an RFC 3339 UTC string, the API's time format.

@@ -16,6 +16,7 @@ pub mod inspection_flags;
 pub mod jobs;
 pub mod photos;
 pub mod plans;
+pub mod review;
 pub mod sync;
 pub mod tasks;
 pub mod uploads;

@@ -13,6 +13,7 @@ pub mod establishments;
 pub mod inspection_flags;
 pub mod jobs;
 pub mod plans;
+pub mod review;
 pub mod sync;
 pub mod throttle;
 pub mod tokens;
