@@ -7,6 +7,7 @@ use serde_json::{json, Map, Value};
 
 use crate::ops::Error;
 use crate::plan::TaskState;
+use crate::review::ReviewState;
 use crate::store::sync::{self as q, Author};
 use crate::store::{self, Db};
 use crate::sync::decide::{
@@ -160,7 +161,7 @@ pub async fn pull(
             let team = teams.remove(&t.id).unwrap_or_else(|| "[]".into());
             let rec = json!({"id": t.id, "plan_id": t.plan_id, "establishment_id": t.establishment_id, "template_id": t.template_id,
                 "template_version": t.template_version, "due_date": t.due_date, "state": t.state,
-                "must_check_items": t.must_check_items, "round_title": t.round_title, "team": team});
+                "must_check_items": t.must_check_items, "round_title": t.round_title, "team": team, "kind": t.kind});
             push_rec(&mut changes, "tasks", version, new, rec);
         }
         for e in q::pull_establishments(&mut tx, user, since_for("establishments")).await? {
@@ -201,6 +202,18 @@ pub async fn pull(
                     "exif_lat": num(p.exif_lat), "flags": text(p.flags.as_deref()),
                     "processing_error": text(p.processing_error.as_deref())});
                 push_rec(&mut changes, "photos", version, new, rec);
+            }
+        }
+        if changes.contains_key("reviews") {
+            for r in q::pull_reviews(&mut tx, user, since_for("reviews")).await? {
+                // Written by reviewers, never by a device: new to the device once after its
+                // cursor (or when the table is new to it).
+                let new = new_tables.contains("reviews") || is_new(r.created_seq, None);
+                let rec = json!({"id": r.id, "inspection_id": r.inspection_id, "round": r.round, "decision": r.decision,
+                    "comment": text(r.comment.as_deref()), "item_comments": r.item_comments,
+                    "override_result": text(r.override_result.as_deref()), "override_reason": text(r.override_reason.as_deref()),
+                    "decided_at": r.decided_at, "reviewer_name": r.reviewer_name});
+                push_rec(&mut changes, "reviews", version, new, rec);
             }
         }
         if let Some(s) = since {
@@ -253,7 +266,8 @@ pub fn inspection_json(i: &q::InspectionRow) -> Value {
         "business_opinion": text(i.business_opinion.as_deref()), "other_findings": text(i.other_findings.as_deref()),
         "declared_result": text(i.declared_result.as_deref()), "submitted": i.submitted != 0,
         "computed_result": text(i.computed_result.as_deref()), "review_state": text(i.review_state.as_deref()),
-        "server_flags": text(i.server_flags.as_deref())})
+        "server_flags": text(i.server_flags.as_deref()), "review_round": i.review_round,
+        "override_result": text(i.override_result.as_deref()), "override_reason": text(i.override_reason.as_deref())})
 }
 
 pub use crate::sync::decide::Rejected;
@@ -400,12 +414,25 @@ async fn load(
             .chain(inspections.iter().map(|i| i.task_id.clone())),
     );
     for i in inspections {
+        let review_state = i
+            .review_state
+            .as_deref()
+            .map(|s| {
+                ReviewState::parse(s).ok_or_else(|| {
+                    Error::Internal(anyhow::anyhow!(
+                        "inspection {} has review_state {s:?}",
+                        i.id
+                    ))
+                })
+            })
+            .transpose()?;
         loaded.inspections.insert(
             i.id.clone(),
             StoredInspection {
                 rec: i.as_rec(),
                 submitted: i.submitted != 0,
-                review_state: i.review_state.clone(),
+                review_state,
+                review_round: i.review_round,
                 seq: i.seq,
             },
         );
@@ -508,6 +535,7 @@ async fn write(conn: &mut sqlx::AnyConnection, w: &Writes, by: &Author<'_>) -> R
             code,
             &evaluation_json,
             &flags_json,
+            s.round,
             seq,
         )
         .await?;

@@ -68,6 +68,8 @@ pub struct TaskSync {
     pub state: String,
     pub must_check_items: String,
     pub round_title: String,
+    /// `inspection` or `recheck`.
+    pub kind: String,
     pub created_seq: i64,
 }
 
@@ -78,7 +80,7 @@ pub async fn pull_tasks(
 ) -> Result<Vec<TaskSync>, sqlx::Error> {
     sqlx::query_as(&format!(
         "SELECT t.id, t.plan_id, t.establishment_id, t.template_id, t.template_version, t.due_date, t.state, \
-         t.must_check_items, p.round_title, t.created_seq FROM tasks t JOIN plans p ON p.id = t.plan_id \
+         t.must_check_items, p.round_title, t.kind, t.created_seq FROM tasks t JOIN plans p ON p.id = t.plan_id \
          WHERE t.id IN ({MY_TASKS}) AND t.seq > $2"
     ))
     .bind(user)
@@ -173,6 +175,11 @@ pub struct InspectionRow {
     pub computed_result: Option<String>,
     pub review_state: Option<String>,
     pub server_flags: Option<String>,
+    pub review_round: i64,
+    pub override_result: Option<String>,
+    pub override_reason: Option<String>,
+    pub reviewed_by: Option<String>,
+    pub reviewed_at: Option<i64>,
     pub submitted_at: Option<i64>,
     pub created_by: String,
     pub origin_device: Option<String>,
@@ -183,7 +190,8 @@ pub struct InspectionRow {
 const INSPECTION_COLUMNS: &str = "i.id, i.task_id, i.establishment_id, i.started_at, i.finished_at, i.lng, i.lat, \
     i.gps_accuracy_m, i.crs, i.team, i.representative_name, i.representative_signed, i.representative_refused, \
     i.business_opinion, i.other_findings, i.declared_result, i.submitted, i.computed_result, i.review_state, \
-    i.server_flags, i.submitted_at, i.created_by, i.origin_device, i.created_seq, i.seq";
+    i.server_flags, i.review_round, i.override_result, i.override_reason, i.reviewed_by, i.reviewed_at, \
+    i.submitted_at, i.created_by, i.origin_device, i.created_seq, i.seq";
 
 impl InspectionRow {
     /// The record as the device wrote it, to tell a replay from a change.
@@ -310,6 +318,40 @@ pub async fn pull_photos(
     sqlx::query_as(&format!(
         "SELECT {PHOTO_COLUMNS} FROM photos p JOIN inspections i ON i.id = p.inspection_id \
          WHERE i.task_id IN ({MY_TASKS}) AND p.seq > $2"
+    ))
+    .bind(user)
+    .bind(since)
+    .fetch_all(conn)
+    .await
+}
+
+/// A review decision as the team's devices get it (never the internal note).
+#[derive(Debug, Clone, FromRow)]
+pub struct ReviewSync {
+    pub id: String,
+    pub inspection_id: String,
+    pub round: i64,
+    pub decision: String,
+    pub comment: Option<String>,
+    pub item_comments: String,
+    pub override_result: Option<String>,
+    pub override_reason: Option<String>,
+    pub decided_at: i64,
+    pub reviewer_name: String,
+    pub created_seq: i64,
+}
+
+/// Decisions on the inspections of the user's tasks recorded after `since`.
+pub async fn pull_reviews(
+    conn: &mut AnyConnection,
+    user: &str,
+    since: i64,
+) -> Result<Vec<ReviewSync>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT r.id, r.inspection_id, r.round, r.decision, r.comment, r.item_comments, r.override_result, \
+         r.override_reason, r.decided_at, u.name AS reviewer_name, r.created_seq \
+         FROM reviews r JOIN inspections i ON i.id = r.inspection_id JOIN users u ON u.id = r.reviewer_id \
+         WHERE i.task_id IN ({MY_TASKS}) AND r.seq > $2"
     ))
     .bind(user)
     .bind(since)
@@ -515,24 +557,29 @@ pub async fn upsert_inspection(
     Ok(())
 }
 
-/// Locks a checked inspection with the server's result.
+/// Locks a checked inspection with the server's result and puts it in the review queue as
+/// round `round`. The previous round's decision (reviewer, override) is cleared from the
+/// inspection: it stays in `reviews`.
 pub async fn submit_inspection(
     conn: &mut AnyConnection,
     id: &str,
     computed: &str,
     evaluation: &str,
     flags: &str,
+    round: i64,
     seq: i64,
 ) -> Result<(), sqlx::Error> {
     let now = now_ms();
     sqlx::query(
         "UPDATE inspections SET submitted = 1, computed_result = $1, evaluation = $2, server_flags = $3, submitted_at = $4, \
-         seq = $5, updated_at = $4 WHERE id = $6",
+         review_state = 'submitted', review_round = $5, override_result = NULL, override_reason = NULL, \
+         reviewed_by = NULL, reviewed_at = NULL, seq = $6, updated_at = $4 WHERE id = $7",
     )
     .bind(computed)
     .bind(evaluation)
     .bind(flags)
     .bind(now)
+    .bind(round)
     .bind(seq)
     .bind(id)
     .execute(conn)

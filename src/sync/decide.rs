@@ -5,8 +5,12 @@
 //! Rules, each checked against the **stored** record as well as the pushed one:
 //! - a record never moves: an answer's `inspection_id`/`item_code`, a photo's `inspection_id`
 //!   (and once uploaded its `sha256`/`byte_size`), an inspection's `task_id` are immutable;
-//! - a submitted inspection (not returned by review) and its answers and photos never change;
-//! - any change to a record changed or deleted after the cursor is a conflict.
+//! - a submitted, approved or rejected inspection and its answers and photos never change
+//!   (refused per record with the lock's code, `review::device_lock`); a returned one does,
+//!   but it is never deleted (its review history stays);
+//! - any change to a record changed or deleted after the cursor is a conflict, except where
+//!   the record is locked anyway: then it is refused per record, and the rest of the push
+//!   applies.
 
 use std::collections::{HashMap, HashSet};
 
@@ -18,21 +22,32 @@ use crate::checklist::rule::{evaluate, Answer, Evaluation, ItemStatus, ResultCod
 use crate::checklist::TemplateContent;
 use crate::plan::draw::MIN_TEAM_SIZE;
 use crate::plan::TaskState;
+use crate::review::{device_lock, Lock, ReviewState};
 
 /// An inspection as stored.
 #[derive(Debug, Clone)]
 pub struct StoredInspection {
     pub rec: InspectionRec,
     pub submitted: bool,
-    pub review_state: Option<String>,
+    pub review_state: Option<ReviewState>,
+    /// Submissions so far.
+    pub review_round: i64,
     /// Sequence number of its last change.
     pub seq: i64,
 }
 
 impl StoredInspection {
-    /// The read-only rule: submitted and not returned by review.
+    /// Why devices may not change it, if they may not.
+    pub fn lock(&self) -> Option<Lock> {
+        device_lock(self.submitted, self.review_state)
+    }
+    /// The read-only rule: submitted (waiting for review), approved or rejected.
     pub fn locked(&self) -> bool {
-        self.submitted && self.review_state.as_deref() != Some("returned")
+        self.lock().is_some()
+    }
+    /// Returned by a reviewer: editable, to be resubmitted, never deleted.
+    pub fn returned(&self) -> bool {
+        self.review_state == Some(ReviewState::Returned)
     }
 }
 
@@ -112,6 +127,8 @@ pub struct Submission {
     pub establishment_id: String,
     pub evaluation: Evaluation,
     pub flags: Vec<String>,
+    /// The round this submission opens (`review_round` after it: 1 for the first).
+    pub round: i64,
 }
 
 /// The writes of a push, in the order they are made.
@@ -139,11 +156,8 @@ type Refusal = (&'static str, String);
 /// An inspection accepted for writing: the record, its WGS-84 point, the officers counted.
 type Accepted = (InspectionRec, Option<(f64, f64)>, usize);
 
-fn read_only() -> Refusal {
-    (
-        "read_only",
-        "the inspection is submitted and read-only".into(),
-    )
+fn locked(lock: Lock) -> Refusal {
+    (lock.code(), lock.message().into())
 }
 
 impl Decision {
@@ -196,6 +210,10 @@ pub fn decide(loaded: &Loaded, push: &Push, last: i64) -> Result<Decision, Confl
         table,
         id: id.to_string(),
     };
+    // A change that could never apply (its stored inspection is locked, e.g. approved after
+    // the cursor) is refused per record below instead: a 409 would only make the device pull
+    // and push the same refused change again, holding up the rest of its push.
+    let locked_inspection = |id: &str| loaded.inspections.get(id).is_some_and(|e| e.locked());
     let mut noop: HashSet<(&str, &str)> = HashSet::new();
     for r in &push.inspections {
         if deleted_after("inspections", &r.id) {
@@ -204,7 +222,7 @@ pub fn decide(loaded: &Loaded, push: &Push, last: i64) -> Result<Decision, Confl
         if let Some(e) = loaded.inspections.get(&r.id) {
             if e.rec == *r {
                 noop.insert(("inspections", &r.id));
-            } else if e.seq > last {
+            } else if e.seq > last && !e.locked() {
                 return Err(conflict("inspections", &r.id));
             }
         }
@@ -216,7 +234,10 @@ pub fn decide(loaded: &Loaded, push: &Push, last: i64) -> Result<Decision, Confl
         if let Some(e) = loaded.answers.get(&r.id) {
             if e.rec == *r {
                 noop.insert(("answers", &r.id));
-            } else if e.seq > last {
+            } else if e.seq > last
+                && !locked_inspection(&e.rec.inspection_id)
+                && !locked_inspection(&r.inspection_id)
+            {
                 return Err(conflict("answers", &r.id));
             }
         }
@@ -228,18 +249,30 @@ pub fn decide(loaded: &Loaded, push: &Push, last: i64) -> Result<Decision, Confl
         if let Some(e) = loaded.photos.get(&r.id) {
             if e.rec == *r {
                 noop.insert(("photos", &r.id));
-            } else if e.seq > last {
+            } else if e.seq > last
+                && !locked_inspection(&e.rec.inspection_id)
+                && !locked_inspection(&r.inspection_id)
+            {
                 return Err(conflict("photos", &r.id));
             }
         }
     }
     for (table, id) in &push.deleted {
         let changed = match *table {
-            "inspections" => loaded.inspections.get(id).map(|e| e.seq),
-            "answers" => loaded.answers.get(id).map(|e| e.seq),
-            _ => loaded.photos.get(id).map(|e| e.seq),
+            "inspections" => loaded
+                .inspections
+                .get(id)
+                .map(|e| (e.seq, e.rec.id.as_str())),
+            "answers" => loaded
+                .answers
+                .get(id)
+                .map(|e| (e.seq, e.rec.inspection_id.as_str())),
+            _ => loaded
+                .photos
+                .get(id)
+                .map(|e| (e.seq, e.rec.inspection_id.as_str())),
         };
-        if changed.is_some_and(|s| s > last) {
+        if changed.is_some_and(|(s, parent)| s > last && !locked_inspection(parent)) {
             return Err(conflict(table, id));
         }
     }
@@ -282,8 +315,8 @@ pub fn decide(loaded: &Loaded, push: &Push, last: i64) -> Result<Decision, Confl
                 out.reject("inspections", &r.id, refusal);
                 continue;
             }
-            if e.locked() {
-                out.reject("inspections", &r.id, read_only());
+            if let Some(lock) = e.lock() {
+                out.reject("inspections", &r.id, locked(lock));
                 continue;
             }
             if e.rec.task_id != r.task_id {
@@ -334,8 +367,8 @@ pub fn decide(loaded: &Loaded, push: &Push, last: i64) -> Result<Decision, Confl
         if let Some(e) = loaded.inspections.get(inspection_id) {
             let t = writable_task(&e.rec.task_id)?;
             // A pushed (accepted) inspection is unlocked; a refused one stays as stored.
-            if e.locked() {
-                return Err(read_only());
+            if let Some(lock) = e.lock() {
+                return Err(locked(lock));
             }
             return Ok(t);
         }
@@ -549,6 +582,7 @@ pub fn decide(loaded: &Loaded, push: &Push, last: i64) -> Result<Decision, Confl
                 establishment_id: r.establishment_id.clone(),
                 evaluation,
                 flags,
+                round: loaded.inspections.get(*id).map_or(0, |e| e.review_round) + 1,
             });
         }
     }
@@ -625,8 +659,19 @@ pub fn decide(loaded: &Loaded, push: &Push, last: i64) -> Result<Decision, Confl
                 continue;
             }
         };
-        if e.locked() {
-            out.reject(table, id, read_only());
+        if let Some(lock) = e.lock() {
+            out.reject(table, id, locked(lock));
+            continue;
+        }
+        if *table == "inspections" && e.returned() {
+            out.reject(
+                table,
+                id,
+                (
+                    "inspection_returned",
+                    "a returned inspection keeps its review history and cannot be deleted; fix it and submit it again".into(),
+                ),
+            );
             continue;
         }
         if *table == "inspections" {
@@ -755,8 +800,15 @@ mod tests {
         l
     }
 
-    /// A stored record: (task 0/1, submitted, seq).
-    type StoredInsp = (u8, bool, i64);
+    /// A stored record: (task 0/1, submitted, seq, review state index into [`STATES`]).
+    type StoredInsp = (u8, bool, i64, u8);
+    const STATES: [Option<ReviewState>; 5] = [
+        None,
+        Some(ReviewState::Submitted),
+        Some(ReviewState::Approved),
+        Some(ReviewState::Returned),
+        Some(ReviewState::Rejected),
+    ];
     /// (inspection index, item index, seq).
     type StoredChild = (u8, u8, i64);
 
@@ -792,7 +844,7 @@ mod tests {
             (0u8..3, 0u8..10).prop_map(|(a, b)| Op::Delete(a, b)),
         ];
         (
-            prop::collection::vec((0u8..2, any::<bool>(), 1i64..10), 0..5),
+            prop::collection::vec((0u8..2, any::<bool>(), 1i64..10, 0u8..5), 0..5),
             prop::collection::vec((0u8..5, 0u8..8, 1i64..10), 0..8),
             prop::collection::vec((0u8..5, any::<bool>(), 1i64..10), 0..4),
             prop::collection::vec((0u8..3, 0u8..10, 1i64..10), 0..4),
@@ -824,7 +876,7 @@ mod tests {
 
     fn build(case: &Case) -> (Loaded, Push) {
         let mut l = world();
-        for (n, (task, submitted, seq)) in case.inspections.iter().enumerate() {
+        for (n, (task, submitted, seq, state)) in case.inspections.iter().enumerate() {
             let id = insp_id(n as u8);
             let task = if *task == 0 { "t1" } else { "t2" };
             l.inspections.insert(
@@ -832,7 +884,8 @@ mod tests {
                 StoredInspection {
                     rec: insp(&id, task, *submitted, 0),
                     submitted: *submitted,
-                    review_state: None,
+                    review_state: STATES[*state as usize],
+                    review_round: i64::from(*state > 0),
                     seq: *seq,
                 },
             );
@@ -971,8 +1024,45 @@ mod tests {
             || p.photos.iter().any(|r| {
                 deleted_after("photos", &r.id) || deleted_after("inspections", &r.inspection_id)
             });
+        let locked = |inspection: &str| l.inspections.get(inspection).is_some_and(|e| e.locked());
+        // The inspection a pushed or deleted record belongs to, as pushed and as stored.
+        let parents = |table: &str, id: &str| -> Vec<String> {
+            let pushed = match table {
+                "inspections" => Some(id.to_string()),
+                "answers" => p
+                    .answers
+                    .iter()
+                    .find(|a| a.id == id)
+                    .map(|a| a.inspection_id.clone()),
+                _ => p
+                    .photos
+                    .iter()
+                    .find(|a| a.id == id)
+                    .map(|a| a.inspection_id.clone()),
+            };
+            let stored = match table {
+                "inspections" => None,
+                "answers" => l.answers.get(id).map(|a| a.rec.inspection_id.clone()),
+                _ => l.photos.get(id).map(|a| a.rec.inspection_id.clone()),
+            };
+            pushed.into_iter().chain(stored).collect()
+        };
         let d = match decide(l, p, last) {
-            Err(_) => return Ok(()),
+            Err(c) => {
+                // A 409 is never for a change a lock refuses anyway (unless it would undo a
+                // deletion made after the cursor).
+                let undoes = deleted_after(c.table, &c.id)
+                    || parents(c.table, &c.id)
+                        .iter()
+                        .any(|i| deleted_after("inspections", i));
+                prop_assert!(
+                    undoes || parents(c.table, &c.id).iter().all(|i| !locked(i)),
+                    "a conflict on {} {} whose inspection is locked",
+                    c.table,
+                    c.id
+                );
+                return Ok(());
+            }
             Ok(d) => d,
         };
         // No deletion is undone without a 409.
@@ -982,7 +1072,6 @@ mod tests {
             task.and_then(|t| l.tasks.get(t))
                 .is_some_and(|t| t.is_member && t.team.iter().any(|o| o.user_id == PUSHER))
         };
-        let locked = |inspection: &str| l.inspections.get(inspection).is_some_and(|e| e.locked());
         // No record changes owner; only the pusher's team's records change.
         for (r, _) in &w.inspections {
             if let Some(e) = l.inspections.get(&r.id) {
@@ -1025,6 +1114,12 @@ mod tests {
             let parent = parent.expect("only stored records are deleted");
             prop_assert_eq!(task_of(l, w, &parent), Some(task.as_str()));
             prop_assert!(!locked(&parent), "a submitted inspection lost a record");
+            if *table == "inspections" {
+                prop_assert!(
+                    !l.inspections[id].returned(),
+                    "a returned inspection was deleted"
+                );
+            }
         }
         for s in &w.submissions {
             prop_assert!(!locked(&s.inspection_id));
@@ -1040,6 +1135,29 @@ mod tests {
             let written = w.answers.iter().any(|a| a.id == r.id);
             let noop = l.answers.get(&r.id).is_some_and(|e| e.rec == *r);
             prop_assert!(written || noop || refused.contains(&("answers", r.id.as_str())));
+        }
+        // A change to a locked inspection is refused, with the lock's code when the pusher
+        // may write the task at all.
+        for r in &p.inspections {
+            if let Some(e) = l.inspections.get(&r.id).filter(|e| e.rec != *r) {
+                if let Some(lock) = e.lock() {
+                    let got = d
+                        .rejected
+                        .iter()
+                        .find(|x| x.table == "inspections" && x.id == r.id);
+                    prop_assert!(
+                        got.is_some(),
+                        "a change to a locked inspection was not refused"
+                    );
+                    let code = got.map(|x| x.code.as_str()).unwrap_or_default();
+                    prop_assert!(
+                        code == lock.code() || code == "not_your_task",
+                        "refused with {}, not {}",
+                        code,
+                        lock.code()
+                    );
+                }
+            }
         }
         Ok(())
     }

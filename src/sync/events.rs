@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use serde_json::{json, Value};
 
 use crate::audit::{Action, Change, Event, RecordKind};
+use crate::review::ReviewState;
 use crate::sync::decide::{result_code, Loaded, Writes};
 use crate::sync::push::AnswerRec;
 
@@ -115,6 +116,7 @@ pub fn events(loaded: &Loaded, w: &Writes) -> Vec<Event> {
     }
 
     for s in &w.submissions {
+        let stored = loaded.inspections.get(&s.inspection_id);
         out.push(
             Event::new(
                 Action::InspectionSubmitted,
@@ -122,6 +124,16 @@ pub fn events(loaded: &Loaded, w: &Writes) -> Vec<Event> {
                 &s.inspection_id,
             )
             .change("submitted", false, true)
+            .change(
+                "review_state",
+                stored.and_then(|i| i.review_state),
+                ReviewState::Submitted,
+            )
+            .change(
+                "review_round",
+                stored.map_or(0, |i| i.review_round),
+                s.round,
+            )
             .set("computed_result", result_code(s.evaluation.result))
             .set("evaluation", &s.evaluation)
             .set("flags", &s.flags)
@@ -194,6 +206,7 @@ mod tests {
                 rec: inspection("i1", None),
                 submitted: false,
                 review_state: None,
+                review_round: 0,
                 seq: 1,
             },
         );

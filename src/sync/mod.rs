@@ -9,7 +9,7 @@ pub mod push;
 
 /// The client schema version the server is built for; older ones down to
 /// [`OLDEST_SCHEMA_VERSION`] are served too (tables and columns they lack are left out).
-pub const CURRENT_SCHEMA_VERSION: u32 = 4;
+pub const CURRENT_SCHEMA_VERSION: u32 = 5;
 pub const OLDEST_SCHEMA_VERSION: u32 = 1;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,7 +96,7 @@ pub static TABLES: &[Table] = &[
         name: "tasks",
         read_only: true,
         since: 1,
-        doc: "The user's team's inspection tasks (one per drawn establishment).",
+        doc: "The user's team's tasks: one per drawn establishment, and (since version 5) rechecks (复查) of follow-ups. `state` goes back from `submitted` to `in_progress` when a reviewer returns the inspection, and to `assigned` when a reviewer rejects it (redo it with a new inspection).",
         columns: &[
             col("plan_id", S, "The round (plan) id."),
             idx(col("establishment_id", S, "Id of the establishment to inspect (`establishments`).")),
@@ -107,6 +107,7 @@ pub static TABLES: &[Table] = &[
             col("must_check_items", S, "JSON array of item codes failed at the previous inspection: they must be checked."),
             col("round_title", S, "期 title, e.g. `2024年3·15 随机查餐厅 第3期`."),
             since(4, col("team", S, "JSON array of the drawn team's officers in draw order, `[{user_id, name, badge_no, role: \"officer\"}]`, the same shape as `inspections.team`: the app can fill an inspection's team offline (badges as the accounts hold them; the server checks the submitted team against the accounts).")),
+            since(5, col("kind", S, "`inspection` (drawn in a round) or `recheck` (复查 of a follow-up: `must_check_items` are the items to recheck).")),
         ],
     },
     Table {
@@ -142,7 +143,7 @@ pub static TABLES: &[Table] = &[
         name: "inspections",
         read_only: false,
         since: 1,
-        doc: "An inspection of a task, written on the device. Read-only once submitted.",
+        doc: "An inspection of a task, written on the device. Read-only once submitted, unless a reviewer returns it (`review_state` `returned`, `submitted` false again): then the team fixes it and submits it again, a new round. Approved and rejected inspections stay read-only for good.",
         columns: &[
             idx(col("task_id", S, "The task (`tasks`); the user must be in its team.")),
             col("establishment_id", S, "Must be the task's establishment."),
@@ -161,8 +162,11 @@ pub static TABLES: &[Table] = &[
             opt("declared_result", S, "The inspectors' declared result: `compliant`, `basically_compliant` or `non_compliant`."),
             col("submitted", B, "Set true to submit; the server then checks coverage, computes the result and locks the record."),
             server(opt("computed_result", S, "Server: result by the template's rule at submission: `compliant` (符合), `basically_compliant` (基本符合), `non_compliant` (不符合).")),
-            server(opt("review_state", S, "Server: review state (null until review exists).")),
+            server(opt("review_state", S, "Server: review state: null while the team works on it, `submitted` (waiting for review), then `approved` (final), `returned` (sent back with comments, see `reviews`: editable and to be submitted again) or `rejected` (voided; the task goes back to `assigned`).")),
             since(2, server(opt("server_flags", S, "Server: JSON array of flags for reviewers, e.g. `declared_result_differs`."))),
+            since(5, server(col("review_round", N, "Server: submissions so far (integer; 0 before the first, 1 after it, 2 after a resubmission of a returned inspection...)."))),
+            since(5, server(opt("override_result", S, "Server: the reviewer's overriding result (`compliant`, `basically_compliant`, `non_compliant`), shown beside `computed_result`; the result that stands is this one if set."))),
+            since(5, server(opt("override_reason", S, "Server: why the reviewer overrode the computed result."))),
         ],
     },
     Table {
@@ -196,6 +200,23 @@ pub static TABLES: &[Table] = &[
             since(3, server(opt("exif_lat", N, "Server: EXIF GPS latitude, WGS-84 degrees."))),
             since(3, server(opt("flags", S, "Server: JSON array of geofence flags for reviewers: `outside_radius` (farther than the configured radius, default 300 m, from the establishment), `captured_outside_inspection` (capture time outside the inspection's start–finish window ± 30 min), `no_location` (nothing to compare)."))),
             since(4, server(opt("processing_error", S, "Server: why processing failed when `processing_status` is `failed` (e.g. the file is not a decodable JPEG or exceeds the decode limits), so the inspector can take the photo again; `null` otherwise."))),
+        ],
+    },
+    Table {
+        name: "reviews",
+        read_only: true,
+        since: 5,
+        doc: "Reviewers' decisions on the team's inspections, one record per decision, never changed: the history of every round. A return's comments arrive here with the inspection they concern (the section's internal notes never do).",
+        columns: &[
+            idx(col("inspection_id", S, "The inspection (`inspections`).")),
+            col("round", N, "The submission round decided (integer, 1 = the first submission); equals the inspection's `review_round` at the decision."),
+            col("decision", S, "`approved`, `returned` or `rejected`."),
+            opt("comment", S, "The general comment to the team; for `rejected`, the reason."),
+            col("item_comments", S, "JSON array of comments on checklist items, `[{item_code, comment}]` (empty `[]` if none)."),
+            opt("override_result", S, "The result the reviewer set instead of the computed one (approvals only): `compliant`, `basically_compliant` or `non_compliant`."),
+            opt("override_reason", S, "Why the computed result was overridden."),
+            col("decided_at", N, "When the decision was made, Unix milliseconds (integer)."),
+            col("reviewer_name", S, "The reviewer's name."),
         ],
     },
 ];
@@ -248,6 +269,16 @@ mod tests {
         let insp = table("inspections").unwrap();
         assert!(insp.columns_at(1).all(|c| c.name != "server_flags"));
         assert!(insp.columns_at(2).any(|c| c.name == "server_flags"));
+        assert!(tables_at(4).all(|t| t.name != "reviews"));
+        assert!(tables_at(5).any(|t| t.name == "reviews" && t.read_only));
+        assert!(insp.columns_at(4).all(|c| c.name != "review_round"));
+        assert!(insp
+            .columns_at(5)
+            .any(|c| c.name == "override_result" && c.server_only));
+        assert!(table("tasks")
+            .unwrap()
+            .columns_at(5)
+            .any(|c| c.name == "kind"));
     }
 
     #[test]
