@@ -12,6 +12,7 @@ mod establishments;
 mod hostile;
 mod permissions;
 mod plans;
+mod review;
 mod spec;
 mod sync;
 mod sync_edge;

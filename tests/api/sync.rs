@@ -568,6 +568,15 @@ async fn submission_computes_the_result_and_locks(app: TestApp) {
     let got = &p2["changes"]["inspections"]["updated"][0];
     assert_eq!(got["computed_result"], "non_compliant");
     assert_eq!(got["submitted"], true);
+    // In the review queue, as its first round (schema 2 has no review_round column).
+    assert_eq!(got["review_state"], "submitted");
+    assert!(got.get("review_round").is_none());
+    let (round,): (i64,) = sqlx::query_as("SELECT review_round FROM inspections WHERE id = $1")
+        .bind(&iid)
+        .fetch_one(w.app.db().pool())
+        .await
+        .unwrap();
+    assert_eq!(round, 1);
     assert_eq!(got["server_flags"], json!("[\"declared_result_differs\"]"));
     assert_eq!(p2["changes"]["tasks"]["updated"][0]["state"], "submitted");
     // The submission is an audit event with the computed result, beside the refusals' nothing.
@@ -595,7 +604,7 @@ async fn submission_computes_the_result_and_locks(app: TestApp) {
         .iter()
         .map(|x| x["code"].as_str().unwrap())
         .collect();
-    assert_eq!(codes, vec!["read_only", "read_only"]);
+    assert_eq!(codes, vec!["inspection_submitted", "inspection_submitted"]);
     // The failed key items are must-check items in the next round.
     let (failed,): (String,) = sqlx::query_as(
         "SELECT failed_items FROM establishment_followups WHERE establishment_id = $1",
@@ -742,7 +751,7 @@ async fn bad_push_input_is_4xx_and_applies_nothing(app: TestApp) {
         "last_pulled_at=-5",
         "last_pulled_at=99999999",
         "last_pulled_at=x",
-        "schema_version=5",
+        "schema_version=6",
         "schema_version=0",
         "migration=%7Bbad",
     ] {
