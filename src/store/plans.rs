@@ -577,7 +577,8 @@ pub async fn record_draw(
 pub struct TaskRow {
     pub id: String,
     pub plan_id: String,
-    pub draw_id: String,
+    /// None for a recheck task (复查, from a follow-up, not drawn).
+    pub draw_id: Option<String>,
     pub establishment_id: String,
     pub template_id: String,
     pub template_version: i64,
@@ -642,7 +643,8 @@ pub async fn list_tasks(
         ));
     }
     if f.current_only {
-        clauses.push("t.draw_id = p.current_draw_id".into());
+        // Recheck tasks have no draw and are never superseded.
+        clauses.push("(t.draw_id IS NULL OR t.draw_id = p.current_draw_id)".into());
     }
     let where_sql = if clauses.is_empty() {
         String::new()
