@@ -9,6 +9,7 @@
 //                                                 one task per seedTask(), team = inspectors a + b
 //   POST /api/v1/tasks/{id}/cancel                server-side cancellation
 //   GET  /api/v1/inspections?task_id=              what the server stored (admin/reviewer view)
+//   POST /api/v1/inspections/{id}/review           a reviewer's decision (a reviewer of this run)
 //
 // Every run makes its own users, towns and licence numbers, so the scenarios also run against a
 // long-lived server that already holds data.
@@ -163,6 +164,25 @@ class RealServer {
 
   async inspection(taskId, inspectionId) {
     return (await this.inspectionsOfTask(taskId)).find((i) => i.id === inspectionId) || null
+  }
+
+  /** The reviewer of this run (created on first use): { id, name, token }. */
+  async reviewer() {
+    if (!this._reviewer) {
+      const username = `wm-${this.run}-reviewer`
+      const password = `pw-${crypto.randomUUID()}`
+      const user = await this.api('POST', '/api/v1/users',
+        { username, password, role: 'reviewer', name: `审核员-${this.run}` }, { expect: 201 })
+      const token = await this.login({ username, password, deviceId: `wmdb-harness-reviewer-${this.run}` })
+      this._reviewer = { id: user.id, name: user.name, token }
+    }
+    return this._reviewer
+  }
+
+  /** POST /api/v1/inspections/{id}/review as the run's reviewer; returns the review view. */
+  async review(inspectionId, body, { expect = 200 } = {}) {
+    const { token } = await this.reviewer()
+    return this.api('POST', `/api/v1/inspections/${inspectionId}/review`, body, { token, expect })
   }
 }
 

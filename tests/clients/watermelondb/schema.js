@@ -6,7 +6,11 @@
 //   * the fake server's whitelists (fake-server.js),
 //   * the README table the server engineer implements against.
 //
-// Version 2 is current. Version 1 lacked the `photos` table and `inspections.server_flags`.
+// The scenarios run at version 2 unless they ask for another (CURRENT_VERSION is their
+// default). Version 1 lacked the `photos` table and `inspections.server_flags`; version 5 adds
+// review: the pull-only `reviews` table, `inspections.review_round` / `override_result` /
+// `override_reason` and `tasks.kind` (the server's own columns of versions 3 and 4 are left
+// out here: WatermelonDB drops pulled columns its schema lacks). See api-spec/sync.md.
 
 // type: 'string' | 'number' | 'boolean'; optional → nullable (default null instead of '' / 0 / false)
 const TABLES = {
@@ -22,6 +26,7 @@ const TABLES = {
       { name: 'state', type: 'string' },
       { name: 'must_check_items', type: 'string' }, // JSON array of item codes
       { name: 'round_title', type: 'string' },
+      { name: 'kind', type: 'string', sinceVersion: 5 }, // inspection | recheck
     ],
   },
   establishments: {
@@ -71,6 +76,9 @@ const TABLES = {
       { name: 'computed_result', type: 'string', isOptional: true, serverOnly: true },
       { name: 'review_state', type: 'string', isOptional: true, serverOnly: true },
       { name: 'server_flags', type: 'string', isOptional: true, serverOnly: true, sinceVersion: 2 },
+      { name: 'review_round', type: 'number', serverOnly: true, sinceVersion: 5 },
+      { name: 'override_result', type: 'string', isOptional: true, serverOnly: true, sinceVersion: 5 },
+      { name: 'override_reason', type: 'string', isOptional: true, serverOnly: true, sinceVersion: 5 },
     ],
   },
   answers: {
@@ -92,6 +100,22 @@ const TABLES = {
       { name: 'byte_size', type: 'number' },
       { name: 'taken_at', type: 'number' },
       { name: 'processing_status', type: 'string', isOptional: true },
+    ],
+  },
+  // ---- read-only on device, since version 5: reviewers' decisions, one record each ----
+  reviews: {
+    readOnly: true,
+    sinceVersion: 5,
+    columns: [
+      { name: 'inspection_id', type: 'string', isIndexed: true },
+      { name: 'round', type: 'number' },
+      { name: 'decision', type: 'string' }, // approved | returned | rejected
+      { name: 'comment', type: 'string', isOptional: true },
+      { name: 'item_comments', type: 'string' }, // JSON [{item_code, comment}]
+      { name: 'override_result', type: 'string', isOptional: true },
+      { name: 'override_reason', type: 'string', isOptional: true },
+      { name: 'decided_at', type: 'number' },
+      { name: 'reviewer_name', type: 'string' },
     ],
   },
 }

@@ -895,7 +895,7 @@ describe('foodcheck sync with WatermelonDB 0.28.0 against the real server', { sk
     }
   })
 
-  scenario('12. refusal codes: duplicate_answer, and read_only for a submitted inspection, its answers and photos', async () => {
+  scenario('12. refusal codes: duplicate_answer, and inspection_submitted for a submitted inspection, its answers and photos', async () => {
     const s = await world.seedTask()
     const a = await newDevice('locked', 'a')
     await a.sync()
@@ -932,9 +932,9 @@ describe('foodcheck sync with WatermelonDB 0.28.0 against the real server', { sk
     )
     const { post: post2 } = await syncAndGet(a)
     assertRefused(post2, {
-      inspections: { [insp.id]: 'read_only' },
-      answers: { [changed.id]: 'read_only', [deleted.id]: 'read_only', [added.id]: 'read_only' },
-      photos: { [photo.id]: 'read_only' },
+      inspections: { [insp.id]: 'inspection_submitted' },
+      answers: { [changed.id]: 'inspection_submitted', [deleted.id]: 'inspection_submitted', [added.id]: 'inspection_submitted' },
+      photos: { [photo.id]: 'inspection_submitted' },
     })
     const onServer = await world.inspection(s.taskId, insp.id)
     assert.equal(onServer.computed_result, EXPECTED_RESULT)
@@ -970,6 +970,148 @@ describe('foodcheck sync with WatermelonDB 0.28.0 against the real server', { sk
     })
     assert.equal((await lib.rawOf(a.db, 'inspections', notUuid.id))._status, 'created')
     assert.deepEqual(await world.inspectionsOfTask(s.taskId), [], 'nothing applied')
+  })
+
+  scenario('15. review on schema 5: submitted → returned with an item comment → the device sees the comment and the unlocked inspection, fixes it offline and resubmits → approved → further local edits are refused', async () => {
+    const s = await world.seedTask()
+    const reviewer = await world.reviewer()
+    const a = await newDevice('review-a', 'a', { version: 5 })
+    const { get: first } = await syncAndGet(a)
+    assert.equal(query(first).schema_version, '5')
+    assert.deepEqual(first.responseBody.changes.reviews, { created: [], updated: [], deleted: [] })
+    assert.equal((await a.db.get('tasks').find(s.taskId)).kind, 'inspection')
+    const insp = await createInspection(a.db, s)
+    await addAnswers(a.db, insp.id, FULL_ANSWERS)
+    await submit(a.db, insp.id)
+    assertPushAccepted((await syncAndGet(a)).post, 'submission')
+    await a.sync()
+    let local = await a.db.get('inspections').find(insp.id)
+    assert.equal(local.reviewState, 'submitted', 'the submission waits for review')
+    assert.equal(local.reviewRound, 1)
+    assert.equal(local.computedResult, EXPECTED_RESULT)
+
+    // The reviewer returns it with a general comment and one on the failed item 2.3.
+    const returned = await world.review(insp.id, {
+      decision: 'returned',
+      comment: '请按意见复核后重新提交',
+      item_comments: [{ item_code: '2.3', comment: '冷藏温度需复测并拍照' }],
+      internal_note: '科内：该店去年也有同类问题',
+    })
+    assert.equal(returned.review_state, 'returned')
+    assert.equal(returned.review_round, 1)
+
+    const { get, post } = await syncAndGet(a)
+    assert.equal(post, undefined, 'nothing local to push')
+    const c = get.responseBody.changes
+    assert.deepEqual(ids(c.reviews.created), [returned.review.id], 'the decision arrives as a new record')
+    assert.ok(!JSON.stringify(get.responseBody).includes('科内'), 'the internal note never reaches a device')
+    assert.ok(ids(c.inspections.updated).includes(insp.id))
+    assert.ok(ids(c.tasks.updated).includes(s.taskId))
+    const review = await a.db.get('reviews').find(returned.review.id)
+    assert.equal(review._raw._status, 'synced')
+    assert.equal(review.inspectionId, insp.id)
+    assert.equal(review.decision, 'returned')
+    assert.equal(review.round, 1)
+    assert.equal(review.comment, '请按意见复核后重新提交')
+    assert.deepEqual(JSON.parse(review.itemComments), [{ item_code: '2.3', comment: '冷藏温度需复测并拍照' }])
+    assert.equal(review.reviewerName, reviewer.name)
+    assert.ok(Number.isInteger(review.decidedAt))
+    local = await a.db.get('inspections').find(insp.id)
+    assert.equal(local.submitted, false, 'unlocked on the device')
+    assert.equal(local.reviewState, 'returned')
+    assert.equal(local._raw._status, 'synced')
+    assert.equal((await a.db.get('tasks').find(s.taskId)).state, 'in_progress')
+    // Returned and not yet resubmitted: a reviewer cannot approve it.
+    const early = await world.review(insp.id, { decision: 'approved' }, { expect: 409 })
+    assert.equal(early.error.code, 'review_conflict')
+
+    // Offline: the item is rechecked (it passes now) and the inspection submitted again.
+    const rechecked = await a.db.get('answers').find(lib.answerId(insp.id, '2.3'))
+    await a.db.write(() => rechecked.update((x) => { x.status = 'pass'; x.note = '复测 3℃，已拍照' }))
+    await submit(a.db, insp.id, { otherFindings: '已按审核意见复核第2.3项', declaredResult: 'compliant' })
+    const { post: post2 } = await syncAndGet(a)
+    assertPushAccepted(post2, 'resubmission')
+    assert.equal(post2.requestBody.changes.inspections.updated[0].submitted, true)
+    await a.sync()
+    local = await a.db.get('inspections').find(insp.id)
+    assert.equal(local.submitted, true)
+    assert.equal(local.reviewState, 'submitted')
+    assert.equal(local.reviewRound, 2, 'a new round')
+    assert.equal(local.computedResult, 'compliant', 'recomputed with the fixed answer')
+    assert.equal((await a.db.get('tasks').find(s.taskId)).state, 'submitted')
+    let onServer = await world.inspection(s.taskId, insp.id)
+    assert.equal(onServer.review_round, 2)
+    assert.equal(onServer.other_findings, '已按审核意见复核第2.3项')
+    assert.equal(onServer.answers.find((x) => x.item_code === '2.3').status, 'pass')
+
+    // Approved: the device pulls it, with the whole history.
+    const approved = await world.review(insp.id, { decision: 'approved', comment: '同意' })
+    assert.equal(approved.review_round, 2)
+    assert.equal(approved.effective_result, 'compliant')
+    const { get: get3 } = await syncAndGet(a)
+    assert.deepEqual(ids(get3.responseBody.changes.reviews.created), [approved.review.id])
+    local = await a.db.get('inspections').find(insp.id)
+    assert.equal(local.reviewState, 'approved')
+    const history = (await a.db.get('reviews').query().fetch())
+      .filter((r) => r.inspectionId === insp.id)
+      .map((r) => `${r.round}:${r.decision}`)
+    assert.deepEqual(sorted(history), ['1:returned', '2:approved'], 'every round stays')
+
+    // Further local edits are refused per record with the lock's code and stay unsynced.
+    await a.db.write(() => local.update((r) => { r.businessOpinion = '补充意见' }))
+    const late = await a.db.get('answers').find(lib.answerId(insp.id, '1.1'))
+    await a.db.write(() => late.update((x) => { x.status = 'fail' }))
+    const { post: post4 } = await syncAndGet(a)
+    assertRefused(post4, {
+      inspections: { [insp.id]: 'inspection_approved' },
+      answers: { [late.id]: 'inspection_approved' },
+    })
+    onServer = await world.inspection(s.taskId, insp.id)
+    assert.equal(onServer.business_opinion, null, 'nothing of the refused edit applied')
+    assert.equal(onServer.answers.find((x) => x.item_code === '1.1').status, 'pass')
+    assert.equal(onServer.review_state, 'approved')
+    const dirty = await lib.dirtyState(a.db)
+    assert.deepEqual(dirty.inspections.updated, [insp.id])
+    assert.deepEqual(dirty.answers.updated, [late.id])
+  })
+
+  scenario('15b. app upgrade 2 → 5: the migration pull brings the review history as new records and the new columns', async () => {
+    const s = await world.seedTask()
+    const a = await newDevice('review-upgrade-a', 'a', { version: 5 })
+    const b = await newDevice('review-upgrade-b', 'b') // schema 2
+    await a.sync()
+    const insp = await createInspection(a.db, s)
+    await addAnswers(a.db, insp.id, FULL_ANSWERS)
+    await submit(a.db, insp.id)
+    assertPushAccepted((await syncAndGet(a)).post, 'submission')
+    const returned = await world.review(insp.id, {
+      decision: 'returned', item_comments: [{ item_code: '2.3', comment: '复测' }],
+    })
+    const { get: old } = await syncAndGet(b)
+    assert.ok(!('reviews' in old.responseBody.changes), 'no table the v2 app does not know')
+    const oldInsp = [...old.responseBody.changes.inspections.created, ...old.responseBody.changes.inspections.updated]
+      .find((r) => r.id === insp.id)
+    assert.equal(oldInsp.review_state, 'returned')
+    assert.ok(!('review_round' in oldInsp))
+
+    await b.upgrade(5)
+    const logsBefore = lib.watermelonLogs.length
+    const { get } = await syncAndGet(b)
+    assert.deepEqual(JSON.parse(query(get).migration), {
+      from: 2,
+      tables: ['reviews'],
+      columns: [
+        { table: 'tasks', columns: ['kind'] },
+        { table: 'inspections', columns: ['review_round', 'override_result', 'override_reason'] },
+      ],
+    })
+    assert.ok(ids(get.responseBody.changes.reviews.created).includes(returned.review.id),
+      `the reviews of the team's inspections come as created: ${clip(get.responseBody.changes.reviews)}`)
+    const wmErrors = lib.watermelonLogs.slice(logsBefore).filter((l) => l.level === 'error')
+    assert.deepEqual(wmErrors, [], 'WatermelonDB logged no error while applying the migration pull')
+    assert.equal((await b.db.get('reviews').find(returned.review.id)).decision, 'returned')
+    assert.equal((await b.db.get('inspections').find(insp.id)).reviewRound, 1)
+    assert.equal((await b.db.get('tasks').find(s.taskId)).kind, 'inspection')
   })
 
   // Last in the file: it purges every tombstone on the server (as the hourly sweep does after
