@@ -47,7 +47,8 @@ pub struct TaskView {
     pub id: String,
     pub plan_id: String,
     pub round_title: String,
-    pub draw_id: String,
+    /// The draw that made the task; null for a recheck task (复查, from a follow-up).
+    pub draw_id: Option<String>,
     /// `assigned` → `in_progress` → `submitted`; or `cancelled` (see `cancel_reason`).
     pub state: TaskState,
     pub cancel_reason: Option<String>,

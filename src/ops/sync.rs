@@ -308,6 +308,7 @@ pub async fn push(
         .map(|(r, _)| r.id.clone())
         .collect();
     crate::ops::inspection_flags::refresh(tx.conn(), &written, geofence).await?;
+    crate::ops::followup::on_submissions(tx.conn(), ctx, &written).await?;
     tx.commit().await?;
     Ok(decision.rejected)
 }

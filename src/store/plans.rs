@@ -577,7 +577,8 @@ pub async fn record_draw(
 pub struct TaskRow {
     pub id: String,
     pub plan_id: String,
-    pub draw_id: String,
+    /// None for a recheck task (复查, from a follow-up, not drawn).
+    pub draw_id: Option<String>,
     pub establishment_id: String,
     pub template_id: String,
     pub template_version: i64,
