@@ -210,7 +210,8 @@ impl Config {
         }
         if !(1..=crate::followup::MAX_PERIOD_WORKING_DAYS)
             .contains(&self.rectification_period_working_days)
-            || !(1..=crate::followup::MAX_PERIOD_WORKING_DAYS).contains(&self.recheck_due_working_days)
+            || !(1..=crate::followup::MAX_PERIOD_WORKING_DAYS)
+                .contains(&self.recheck_due_working_days)
         {
             anyhow::bail!(
                 "rectification_period_working_days and recheck_due_working_days must be 1 to {}",

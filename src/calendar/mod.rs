@@ -443,11 +443,17 @@ mod tests {
             Err(CalendarError::BadYear(_))
         ));
         assert_eq!(
-            Calendar::default_sources().keys().copied().collect::<Vec<_>>(),
+            Calendar::default_sources()
+                .keys()
+                .copied()
+                .collect::<Vec<_>>(),
             [2024, 2025, 2026]
         );
         let bundled = Calendar::default_year_data();
-        assert_eq!(bundled.keys().copied().collect::<Vec<_>>(), [2024, 2025, 2026]);
+        assert_eq!(
+            bundled.keys().copied().collect::<Vec<_>>(),
+            [2024, 2025, 2026]
+        );
         assert!(bundled[&2026].off.contains_key("春节"));
     }
 
@@ -462,14 +468,19 @@ mod tests {
         );
         assert_eq!(
             cal.due_date_warnings(d("2026-02-17"), today),
-            [DateWarning::DueDateInPast, DateWarning::DueDateNotWorkingDay]
+            [
+                DateWarning::DueDateInPast,
+                DateWarning::DueDateNotWorkingDay
+            ]
         );
         assert_eq!(
             cal.due_date_warnings(d("2027-03-01"), today),
             [DateWarning::CalendarYearMissing]
         );
         // A 调休 Saturday is a fine due date.
-        assert!(cal.due_date_warnings(d("2026-02-28"), d("2026-02-01")).is_empty());
+        assert!(cal
+            .due_date_warnings(d("2026-02-28"), d("2026-02-01"))
+            .is_empty());
     }
 
     proptest! {

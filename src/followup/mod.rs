@@ -412,7 +412,10 @@ mod tests {
     #[test]
     fn compliant_opens_nothing_and_basic_opens_an_order_in_working_days() {
         let order = FollowupOrder::default();
-        assert_eq!(opening(&order, ResultCode::Compliant, "2026-03-02"), Ok(None));
+        assert_eq!(
+            opening(&order, ResultCode::Compliant, "2026-03-02"),
+            Ok(None)
+        );
         let o = opening(&order, ResultCode::BasicallyCompliant, "2026-03-02")
             .unwrap()
             .unwrap();

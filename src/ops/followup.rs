@@ -285,10 +285,14 @@ async fn assign(
             .set("due_date", due_date.to_string())
             .set("must_check_items", &followup.failed_items)
             .set("team", &team),
-        Event::new(Action::RecheckTaskCreated, RecordKind::Followup, &followup.id)
-            .change("state", followup.state, FollowupState::RecheckAssigned)
-            .set("recheck_task_id", &task_id)
-            .change("recheck_team", &followup.recheck_team, &team),
+        Event::new(
+            Action::RecheckTaskCreated,
+            RecordKind::Followup,
+            &followup.id,
+        )
+        .change("state", followup.state, FollowupState::RecheckAssigned)
+        .set("recheck_task_id", &task_id)
+        .change("recheck_team", &followup.recheck_team, &team),
     ];
     store::audit::append(tx.conn(), ctx, &events).await?;
     tx.commit().await?;
@@ -451,7 +455,8 @@ pub async fn set_calendar_year(
     source: Option<&str>,
 ) -> Result<()> {
     access::require(ctx, &[Role::Admin])?;
-    Calendar::from_year(year, data).map_err(|e| Error::invalid("invalid_calendar", e.to_string()))?;
+    Calendar::from_year(year, data)
+        .map_err(|e| Error::invalid("invalid_calendar", e.to_string()))?;
     let source = source.map(str::trim).filter(|s| !s.is_empty());
     if source.is_some_and(|s| s.chars().count() > 500) {
         return Err(Error::invalid(
@@ -462,8 +467,14 @@ pub async fn set_calendar_year(
     let json = serde_json::to_string(data).map_err(internal)?;
     let mut tx = db.begin_write().await?;
     let before = store::calendar::year(tx.conn(), i64::from(year)).await?;
-    store::calendar::put_year(tx.conn(), i64::from(year), &json, source, access::author(ctx))
-        .await?;
+    store::calendar::put_year(
+        tx.conn(),
+        i64::from(year),
+        &json,
+        source,
+        access::author(ctx),
+    )
+    .await?;
     let before_data: Option<serde_json::Value> = before
         .as_ref()
         .and_then(|b| serde_json::from_str(&b.data).ok());
@@ -473,7 +484,11 @@ pub async fn set_calendar_year(
         year.to_string(),
     )
     .change("data", before_data, data)
-    .change("source", before.as_ref().and_then(|b| b.source.clone()), source);
+    .change(
+        "source",
+        before.as_ref().and_then(|b| b.source.clone()),
+        source,
+    );
     store::audit::append(tx.conn(), ctx, &[event]).await?;
     tx.commit().await?;
     Ok(())

@@ -269,8 +269,8 @@ pub async fn assign_recheck(
     if claimed != 1 {
         return Ok(false);
     }
-    let must_check =
-        serde_json::to_string(&t.followup.failed_items).map_err(|e| decode_err("failed_items", e))?;
+    let must_check = serde_json::to_string(&t.followup.failed_items)
+        .map_err(|e| decode_err("failed_items", e))?;
     sqlx::query(
         "INSERT INTO tasks (id, kind, plan_id, draw_id, followup_id, establishment_id, template_id, template_version, \
          due_date, state, must_check_items, draw_order, created_at, updated_at, seq, created_seq) \
@@ -289,12 +289,14 @@ pub async fn assign_recheck(
     .execute(&mut *conn)
     .await?;
     for (i, member) in t.team.iter().enumerate() {
-        sqlx::query("INSERT INTO task_members (task_id, inspector_id, position) VALUES ($1, $2, $3)")
-            .bind(t.id)
-            .bind(member.as_str())
-            .bind(i as i64)
-            .execute(&mut *conn)
-            .await?;
+        sqlx::query(
+            "INSERT INTO task_members (task_id, inspector_id, position) VALUES ($1, $2, $3)",
+        )
+        .bind(t.id)
+        .bind(member.as_str())
+        .bind(i as i64)
+        .execute(&mut *conn)
+        .await?;
     }
     Ok(true)
 }
