@@ -86,7 +86,8 @@ async fn push_like(db: &Db, with_audit: bool) -> anyhow::Result<()> {
     }
     if with_audit {
         // What the sync push records for it (src/sync/events.rs): per inspection one
-        // `inspection_created` with every field and one `answers_changed` with a change per item.
+        // `inspection_created` with every field and one `answers_changed` whose `status` change
+        // maps every item code.
         let ctx = Ctx::new(
             Actor::user("bench-user", Role::Inspector, Some("bench-device")),
             Some(Uuid::new_v4().to_string()),
@@ -104,13 +105,17 @@ async fn push_like(db: &Db, with_audit: bool) -> anyhow::Result<()> {
                         "representative_refused": false, "declared_result": null, "submitted": false}),
                 ),
             );
+            // The compact shape: one `status` change mapping each item code (35).
             let mut answers = Event::new(Action::AnswersChanged, RecordKind::Inspection, &id);
-            for item in 0..35 {
-                answers = answers.set(
-                    &format!("{}.{}", item / 5 + 1, item % 5 + 1),
-                    serde_json::json!({"status": "pass", "note": null}),
-                );
-            }
+            let codes = (0..35).map(|item| format!("{}.{}", item / 5 + 1, item % 5 + 1));
+            answers.changes.push(foodcheck::audit::Change {
+                field: "status".into(),
+                before: codes
+                    .clone()
+                    .map(|c| (c, serde_json::Value::Null))
+                    .collect(),
+                after: codes.map(|c| (c, serde_json::json!("pass"))).collect(),
+            });
             evs.push(answers);
         }
         store::audit::append(tx.conn(), &ctx, &evs).await?;
@@ -157,7 +162,7 @@ async fn run(backend: &str, n: u64) -> anyhow::Result<Vec<String>> {
         .map_err(|e| anyhow::anyhow!("{e}"))?;
 
     let t = Instant::now();
-    let v = ops::audit::verify(&db, &key)
+    let v = ops::audit::verify(&db, &key, &[])
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let secs = t.elapsed().as_secs_f64();

@@ -231,6 +231,9 @@ async fn run(backend: &str) -> anyhow::Result<Vec<String>> {
     }
     pushes.remove(0);
 
+    #[cfg(feature = "bench-switches")]
+    let audit_ab = audit_ab(&db, &t.id, &items).await?;
+
     // 200 devices over HTTP.
     registry(&db, 100, "负载镇", 2).await?;
     let mut load_users = Vec::new();
@@ -291,6 +294,22 @@ async fn run(backend: &str) -> anyhow::Result<Vec<String>> {
             .await?;
     }
 
+    #[cfg(feature = "bench-switches")]
+    let audit_rows = {
+        let (on, off) = audit_ab;
+        let (onm, onp, _) = stats(on.clone());
+        let (offm, offp, _) = stats(off.clone());
+        vec![
+            format!("| push 20 × 35, audit events off (A/B, alternated) | {backend} | {offm:.2} ms | {offp:.2} ms | {} | | |", off.len()),
+            format!(
+                "| push 20 × 35, audit events on (A/B, alternated) | {backend} | {onm:.2} ms | {onp:.2} ms | {} | throughput ≥ 90 % of off | {:.1} % of off |",
+                on.len(),
+                100.0 * offm / onm
+            ),
+        ]
+    };
+    #[cfg(not(feature = "bench-switches"))]
+    let audit_rows: Vec<String> = Vec::new();
     let (fm, fp, _) = stats(first);
     let (im, ip, _) = stats(incremental);
     let (pm, pp, _) = stats(pushes);
@@ -307,7 +326,63 @@ async fn run(backend: &str) -> anyhow::Result<Vec<String>> {
             after.0 - before.0,
             latencies.len()
         ),
-    ])
+    ]
+    .into_iter()
+    .chain(audit_rows)
+    .collect())
+}
+
+/// The push's audit events on and off (`bench-switches`), in one run: 48 pushes of 20
+/// inspections × 35 answers on fresh tasks, in the order on, off, off, on, … (so drift of the
+/// shared machine falls on both), with the server's audit integrator running as deployed.
+/// Server time per push, (on, off), the first of each dropped.
+#[cfg(feature = "bench-switches")]
+async fn audit_ab(
+    db: &Db,
+    template: &str,
+    items: &[String],
+) -> anyhow::Result<(Vec<Duration>, Vec<Duration>)> {
+    use std::sync::atomic::Ordering;
+    registry(db, 960, "审计镇", 3).await?;
+    let carol = inspector(db, "carol").await?;
+    let dave = inspector(db, "dave").await?;
+    plan_and_draw(db, template, "审计镇", &[carol.clone(), dave.clone()], 960).await?;
+    let who = Syncer {
+        user_id: &carol,
+        device_id: Some("ab-phone"),
+    };
+    let tasks = tasks_of(db, &carol).await?;
+    anyhow::ensure!(tasks.len() == 960, "carol has {} tasks", tasks.len());
+    let (mut on, mut off) = (Vec::new(), Vec::new());
+    for (i, chunk) in tasks.chunks(20).enumerate() {
+        let audit = matches!(i % 4, 0 | 3);
+        foodcheck::ops::sync::bench::PUSH_AUDIT.store(audit, Ordering::Relaxed);
+        let body = inspection_push(chunk, items, 35);
+        let cursor = pull(db, &who, None, 2, None).await?.body["timestamp"]
+            .as_i64()
+            .unwrap_or(0);
+        let bytes = serde_json::to_vec(&body)?;
+        let start = Instant::now();
+        let parsed =
+            foodcheck::sync::push::parse_slice(&bytes, foodcheck::sync::push::DEFAULT_MAX_RECORDS)
+                .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        let ctx = foodcheck::audit::Ctx::new(
+            foodcheck::audit::Actor::user(&carol, Role::Inspector, who.device_id),
+            None,
+        );
+        let rejected = push(db, &ctx, &who, cursor, parsed, &Default::default()).await?;
+        let took = start.elapsed();
+        anyhow::ensure!(rejected.is_empty(), "rejected: {:?}", rejected.first());
+        if audit {
+            on.push(took)
+        } else {
+            off.push(took)
+        }
+    }
+    foodcheck::ops::sync::bench::PUSH_AUDIT.store(true, Ordering::Relaxed);
+    on.remove(0);
+    off.remove(0);
+    Ok((on, off))
 }
 
 /// One device: log in, first pull, push one inspection with 35 answers, pull again.

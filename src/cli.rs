@@ -143,6 +143,10 @@ pub enum AuditCommand {
         /// installation's own key.
         #[arg(long)]
         key: Option<String>,
+        /// An older checkpoint note to check as well (e.g. one published or printed earlier);
+        /// repeatable. The log's first N entries must give its root.
+        #[arg(long = "checkpoint")]
+        checkpoints: Vec<PathBuf>,
     },
     /// Integrate pending entries now and sign a checkpoint if the log grew.
     Checkpoint,
@@ -785,7 +789,11 @@ async fn audit_command(config: &Config, cmd: AuditCommand) -> anyhow::Result<()>
             }
             Ok(())
         }
-        AuditCommand::Verify { key } => {
+        AuditCommand::Verify { key, checkpoints } => {
+            let older = checkpoints
+                .iter()
+                .map(|p| read(p))
+                .collect::<anyhow::Result<Vec<_>>>()?;
             let key = match key {
                 Some(k) => verifier_key(&k)?,
                 None => crate::audit::checkpoint::NoteVerifier::parse(
@@ -795,7 +803,7 @@ async fn audit_command(config: &Config, cmd: AuditCommand) -> anyhow::Result<()>
             };
             let db = open_db(config).await?;
             let t0 = std::time::Instant::now();
-            let v = crate::ops::audit::verify(&db, &key).await;
+            let v = crate::ops::audit::verify(&db, &key, &older).await;
             db.close().await;
             let v = v?;
             match v.result {
@@ -805,9 +813,16 @@ async fn audit_command(config: &Config, cmd: AuditCommand) -> anyhow::Result<()>
                         r.entries,
                         t0.elapsed().as_secs_f64(),
                         hex::encode(r.root),
-                        match r.checkpoint_size {
-                            Some(n) => format!("; the signed checkpoint of {n} entries matches"),
-                            None => "; no checkpoint signed yet".into(),
+                        match r.checkpoints_matched.as_slice() {
+                            [] => "; no checkpoint signed yet".into(),
+                            [n] => format!("; the signed checkpoint of {n} entries matches"),
+                            all => format!(
+                                "; the signed checkpoints of {} entries match",
+                                all.iter()
+                                    .map(u64::to_string)
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            ),
                         },
                         if v.pending > 0 {
                             format!("; {} entries pending integration", v.pending)

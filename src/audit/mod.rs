@@ -192,7 +192,8 @@ impl Ctx {
 /// One changed field: its value before and after (JSON; `null` for "absent").
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Change {
-    /// The field (for answers: the checklist item code).
+    /// The field. For `answers_changed`: `status` or `note`, whose before/after map each
+    /// changed item code to its value (`null`: no answer).
     pub field: String,
     /// Its value before, any JSON value; `null` when it was absent (a creation).
     pub before: Value,

@@ -1,7 +1,7 @@
 //! The streaming verifier: fed sequenced entries in seq order, it recomputes every entry hash,
 //! the chain and the Merkle root with O(log n) memory, and names the FIRST broken entry.
-//! Finally the recomputed root is checked against the latest signed checkpoint, whose
-//! signature is checked first.
+//! The recomputed root is checked against every signed checkpoint it is given (the latest
+//! stored one, and any older one an auditor kept), each signature checked first.
 
 use serde::Serialize;
 
@@ -61,8 +61,10 @@ pub struct Report {
     /// The recomputed root of all entries.
     #[serde(serialize_with = "hex_hash")]
     pub root: Hash,
-    /// The size of the checkpoint that matched, when one was given.
+    /// The size of the largest checkpoint that matched, when one was given.
     pub checkpoint_size: Option<u64>,
+    /// The sizes of every checkpoint that matched, smallest first.
+    pub checkpoints_matched: Vec<u64>,
 }
 
 fn hex_hash<S: serde::Serializer>(h: &Hash, s: S) -> Result<S::Ok, S::Error> {
@@ -73,26 +75,44 @@ fn hex_hash<S: serde::Serializer>(h: &Hash, s: S) -> Result<S::Ok, S::Error> {
 pub struct Verifier {
     prev: Hash,
     tree: Builder,
-    checkpoint: Option<Checkpoint>,
-    checkpoint_ok: bool,
+    /// Checkpoints not reached yet, largest first (the next one is last).
+    ahead: Vec<Checkpoint>,
+    matched: Vec<u64>,
     broken: Option<Break>,
 }
 
 impl Verifier {
-    /// A verifier against an optional signed checkpoint note, verified here with `key`.
-    pub fn new(checkpoint: Option<(&str, &NoteVerifier)>) -> Result<Verifier, Break> {
-        let checkpoint = match checkpoint {
-            Some((note, key)) => Some(key.open_checkpoint(note).map_err(Break::Checkpoint)?),
-            None => None,
-        };
-        let checkpoint_ok = checkpoint.as_ref().is_some_and(|c| c.size == 0);
-        Ok(Verifier {
+    /// A verifier against signed checkpoint notes, each opened here with its key.
+    pub fn new(checkpoints: &[(&str, &NoteVerifier)]) -> Result<Verifier, Break> {
+        let mut ahead = checkpoints
+            .iter()
+            .map(|(note, key)| key.open_checkpoint(note).map_err(Break::Checkpoint))
+            .collect::<Result<Vec<_>, _>>()?;
+        ahead.sort_by_key(|c| std::cmp::Reverse(c.size));
+        let mut v = Verifier {
             prev: GENESIS,
             tree: Builder::default(),
-            checkpoint,
-            checkpoint_ok,
+            ahead,
+            matched: Vec::new(),
             broken: None,
-        })
+        };
+        v.check_checkpoints()?; // those of size 0
+        Ok(v)
+    }
+
+    /// Checks the checkpoints of the current size against the current root.
+    fn check_checkpoints(&mut self) -> Result<(), Break> {
+        while let Some(cp) = self.ahead.last() {
+            if cp.size != self.tree.size() {
+                break;
+            }
+            if self.tree.root() != cp.root {
+                return Err(Break::CheckpointMismatch { size: cp.size });
+            }
+            self.matched.push(cp.size);
+            self.ahead.pop();
+        }
+        Ok(())
     }
 
     /// Checks the next entry. After the first break every call returns that break.
@@ -126,15 +146,7 @@ impl Verifier {
         }
         self.prev = h;
         self.tree.push(leaf_hash(&h));
-        if let Some(cp) = &self.checkpoint {
-            if cp.size == self.tree.size() {
-                if self.tree.root() != cp.root {
-                    return Err(Break::CheckpointMismatch { size: cp.size });
-                }
-                self.checkpoint_ok = true;
-            }
-        }
-        Ok(())
+        self.check_checkpoints()
     }
 
     /// Entries checked so far.
@@ -148,13 +160,11 @@ impl Verifier {
         if let Some(b) = self.broken {
             return Err(b);
         }
-        if let Some(cp) = &self.checkpoint {
-            if !self.checkpoint_ok {
-                return Err(Break::Truncated {
-                    seq: self.tree.size(),
-                    checkpoint_size: cp.size,
-                });
-            }
+        if let Some(cp) = self.ahead.first() {
+            return Err(Break::Truncated {
+                seq: self.tree.size(),
+                checkpoint_size: cp.size,
+            });
         }
         let root = self.tree.root();
         if let Some(stored) = stored_root {
@@ -172,7 +182,8 @@ impl Verifier {
         Ok(Report {
             entries: self.tree.size(),
             root,
-            checkpoint_size: self.checkpoint.map(|c| c.size),
+            checkpoint_size: self.matched.last().copied(),
+            checkpoints_matched: self.matched,
         })
     }
 }
@@ -230,7 +241,7 @@ mod tests {
     }
 
     fn run(entries: &[Stored], cp: Option<(&str, &NoteVerifier)>) -> Result<Report, Break> {
-        let mut v = Verifier::new(cp)?;
+        let mut v = Verifier::new(cp.as_slice())?;
         for s in entries {
             if v.push(s).is_err() {
                 break;
@@ -291,6 +302,19 @@ mod tests {
             run(&rewritten, cp),
             Err(Break::CheckpointMismatch { size: 10 })
         );
+
+        // Re-signed after the rewrite (the key holder is the forger), the latest checkpoint
+        // matches; a checkpoint published before the rewrite, kept by an auditor, does not.
+        let (forged_note, key) = signed(&rewritten, 10);
+        assert!(run(&rewritten, Some((&forged_note, &key))).is_ok());
+        let (older, _) = signed(&l, 5);
+        let both = [(forged_note.as_str(), &key), (older.as_str(), &key)];
+        let mut v = Verifier::new(&both).unwrap();
+        let first = rewritten.iter().map(|s| v.push(s)).find(Result::is_err);
+        assert_eq!(first, Some(Err(Break::CheckpointMismatch { size: 5 })));
+        let mut v = Verifier::new(&[(older.as_str(), &key), (note.as_str(), &key)]).unwrap();
+        l.iter().for_each(|s| v.push(s).unwrap());
+        assert_eq!(v.finish(None).unwrap().checkpoints_matched, [5, 10]);
 
         let bad_note = note.replacen("\n10\n", "\n9\n", 1);
         assert!(matches!(

@@ -137,13 +137,20 @@ pub struct Verification {
     pub pending: u64,
 }
 
-/// Verifies every sequenced entry (fields, chain, order), the stored tree's root and the
-/// latest signed checkpoint (signature checked with `key`), in one read snapshot, streaming.
-pub async fn verify(db: &Db, key: &NoteVerifier) -> Result<Verification> {
+/// Verifies every sequenced entry (fields, chain, order), the stored tree's root, the latest
+/// signed checkpoint and any `older` checkpoint notes an auditor kept (each signature checked
+/// with `key`), in one read snapshot, streaming.
+pub async fn verify(db: &Db, key: &NoteVerifier, older: &[String]) -> Result<Verification> {
     let mut tx = db.begin_snapshot().await?;
     let checkpoint = store::latest_checkpoint(&mut tx).await?;
     let pending = store::pending_count(&mut tx).await?;
-    let mut v = match Verifier::new(checkpoint.as_ref().map(|c| (c.note.as_str(), key))) {
+    let notes: Vec<(&str, &NoteVerifier)> = checkpoint
+        .iter()
+        .map(|c| c.note.as_str())
+        .chain(older.iter().map(String::as_str))
+        .map(|n| (n, key))
+        .collect();
+    let mut v = match Verifier::new(&notes) {
         Ok(v) => v,
         Err(b) => {
             return Ok(Verification {

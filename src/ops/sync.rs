@@ -297,8 +297,10 @@ pub async fn push(
     };
     write(tx.conn(), &decision.writes, &by).await?;
     // Recorded in the push's own transaction: the change and its audit entries commit together.
-    let events = crate::sync::events::events(&loaded, &decision.writes);
-    store::audit::append(tx.conn(), ctx, &events).await?;
+    if bench::push_audit_on() {
+        let events = crate::sync::events::events(&loaded, &decision.writes);
+        store::audit::append(tx.conn(), ctx, &events).await?;
+    }
     // After the submission writes, which set `server_flags`: the inspection's own point
     // against the shop.
     let written: Vec<String> = decision
@@ -542,4 +544,20 @@ pub async fn purge_tombstones(
     }
     tx.commit().await?;
     Ok(n)
+}
+
+/// A benchmark's switch for the push's audit events, so `benches/sync.rs` can measure their
+/// cost against pushes without them in the same run. Compiled only with the `bench-switches`
+/// feature (never in a normal build, where the events are always recorded).
+pub mod bench {
+    #[cfg(feature = "bench-switches")]
+    pub static PUSH_AUDIT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+    #[inline]
+    pub(super) fn push_audit_on() -> bool {
+        #[cfg(feature = "bench-switches")]
+        return PUSH_AUDIT.load(std::sync::atomic::Ordering::Relaxed);
+        #[cfg(not(feature = "bench-switches"))]
+        true
+    }
 }

@@ -29,42 +29,44 @@ pub fn events(loaded: &Loaded, w: &Writes) -> Vec<Event> {
         }
     }
 
-    // Answers, grouped by inspection; a change per item code: {status, note} before and after.
-    let mut answers: BTreeMap<&str, Vec<Change>> = BTreeMap::new();
+    // Answers, grouped by inspection: one event per inspection with (at most) two changes,
+    // `status` and `note`, each mapping only the item codes that changed to their value before
+    // and after (null: no answer). Compact on purpose: a full checklist is one small map, not
+    // 35 objects (the push's throughput, BENCHMARKS.md).
+    let mut answers: BTreeMap<&str, AnswerChanges> = BTreeMap::new();
     for a in &w.answers {
-        let before = loaded
-            .answers
-            .get(&a.id)
-            .map(|s| answer_state(&s.rec))
-            .unwrap_or(Value::Null);
-        let after = answer_state(a);
-        if before != after {
-            answers.entry(&a.inspection_id).or_default().push(Change {
-                field: a.item_code.clone(),
-                before,
-                after,
-            });
-        }
+        let before = loaded.answers.get(&a.id).map(|s| &s.rec);
+        answers
+            .entry(&a.inspection_id)
+            .or_default()
+            .record(&a.item_code, before, Some(a));
     }
     for (table, id, _) in &w.deletes {
         if *table != "answers" {
             continue;
         }
         if let Some(s) = loaded.answers.get(id) {
-            answers
-                .entry(&s.rec.inspection_id)
-                .or_default()
-                .push(Change {
-                    field: s.rec.item_code.clone(),
-                    before: answer_state(&s.rec),
-                    after: Value::Null,
-                });
+            answers.entry(&s.rec.inspection_id).or_default().record(
+                &s.rec.item_code,
+                Some(&s.rec),
+                None,
+            );
         }
     }
-    for (inspection, changes) in answers {
+    for (inspection, c) in answers {
         let mut e = Event::new(Action::AnswersChanged, RecordKind::Inspection, inspection);
-        e.changes = changes;
-        out.push(e);
+        for (field, (before, after)) in [("status", c.status), ("note", c.note)] {
+            if !after.is_empty() {
+                e.changes.push(Change {
+                    field: field.into(),
+                    before: Value::Object(before),
+                    after: Value::Object(after),
+                });
+            }
+        }
+        if !e.changes.is_empty() {
+            out.push(e);
+        }
     }
 
     for p in &w.photos {
@@ -132,9 +134,32 @@ pub fn events(loaded: &Loaded, w: &Writes) -> Vec<Event> {
     out
 }
 
-/// What an answer change records of an answer: its status and note.
-fn answer_state(a: &AnswerRec) -> Value {
-    json!({"status": a.status, "note": a.note})
+type Map = serde_json::Map<String, Value>;
+
+/// The changed item codes of one inspection's answers: (before, after) per field.
+#[derive(Default)]
+struct AnswerChanges {
+    status: (Map, Map),
+    note: (Map, Map),
+}
+
+impl AnswerChanges {
+    fn record(&mut self, code: &str, before: Option<&AnswerRec>, after: Option<&AnswerRec>) {
+        let status = |a: Option<&AnswerRec>| a.map_or(Value::Null, |a| json!(a.status));
+        let note = |a: Option<&AnswerRec>| {
+            a.and_then(|a| a.note.as_deref())
+                .map_or(Value::Null, |n| json!(n))
+        };
+        for ((b, a), (bv, av)) in [
+            (&mut self.status, (status(before), status(after))),
+            (&mut self.note, (note(before), note(after))),
+        ] {
+            if bv != av {
+                b.insert(code.to_owned(), bv);
+                a.insert(code.to_owned(), av);
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -184,8 +209,11 @@ mod tests {
         let first = events(&loaded, &w);
         let kinds: Vec<_> = first.iter().map(|e| e.action).collect();
         assert_eq!(kinds, [Action::InspectionCreated, Action::AnswersChanged]);
-        assert_eq!(first[1].changes[0].field, "1.1");
-        assert_eq!(first[1].changes[0].before, Value::Null);
+        // A new answer without a note: its status, from nothing; no note change.
+        assert_eq!(first[1].changes.len(), 1);
+        assert_eq!(first[1].changes[0].field, "status");
+        assert_eq!(first[1].changes[0].before, json!({"1.1": null}));
+        assert_eq!(first[1].changes[0].after, json!({"1.1": "pass"}));
 
         // The same push again, now stored: nothing changed, nothing recorded.
         loaded.inspections.insert(
@@ -216,14 +244,27 @@ mod tests {
         assert_eq!(e[0].changes.len(), 1);
         assert_eq!(e[0].changes[0].field, "business_opinion");
         assert_eq!(e[0].changes[0].after, json!("无异议"));
-        assert_eq!(e[1].changes[0].before["status"], json!("pass"));
-        assert_eq!(e[1].changes[0].after["status"], json!("fail"));
+        assert_eq!(e[1].changes[0].field, "status");
+        assert_eq!(e[1].changes[0].before, json!({"1.1": "pass"}));
+        assert_eq!(e[1].changes[0].after, json!({"1.1": "fail"}));
+
+        // Only the note changed: one `note` change, no `status` change.
+        let mut w4 = Writes::default();
+        let mut noted = answer("a1", "1.1", "pass");
+        noted.note = Some("记录不全".into());
+        w4.answers.push(noted);
+        let e = events(&loaded, &w4);
+        assert_eq!(e.len(), 1);
+        assert_eq!(e[0].changes.len(), 1);
+        assert_eq!(e[0].changes[0].field, "note");
+        assert_eq!(e[0].changes[0].after, json!({"1.1": "记录不全"}));
 
         // A deleted answer: before is kept, after is null.
         let mut w3 = Writes::default();
         w3.deletes.push(("answers", "a1".into(), "t1".into()));
         let e = events(&loaded, &w3);
         assert_eq!(e.len(), 1);
-        assert_eq!(e[0].changes[0].after, Value::Null);
+        assert_eq!(e[0].changes[0].before, json!({"1.1": "pass"}));
+        assert_eq!(e[0].changes[0].after, json!({"1.1": null}));
     }
 }

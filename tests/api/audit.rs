@@ -57,7 +57,7 @@ async fn integrate_and_sign(app: &TestApp) -> u64 {
 }
 
 async fn verify(app: &TestApp) -> Result<foodcheck::audit::verify::Report, Break> {
-    ops::audit::verify(app.db(), &key(app))
+    ops::audit::verify(app.db(), &key(app), &[])
         .await
         .unwrap()
         .result
@@ -735,7 +735,7 @@ async fn cli_verify_and_offline_tools(app: TestApp) {
     let forged_f = write("forged.json", &forged.to_string());
     let db_url = app.state.config.database_url();
     let data_dir = dir.to_string_lossy().to_string();
-    let run = |args: Vec<String>| async move {
+    let run_env = |args: Vec<String>, env: Vec<(&'static str, String)>| async move {
         let mut c = tokio::process::Command::new(env!("CARGO_BIN_EXE_foodcheck"));
         c.env_remove("RUST_LOG");
         for (k, _) in std::env::vars_os() {
@@ -743,6 +743,7 @@ async fn cli_verify_and_offline_tools(app: TestApp) {
                 c.env_remove(k);
             }
         }
+        c.envs(env);
         let out = c.args(&args).output().await.unwrap();
         (
             out.status.success(),
@@ -753,6 +754,7 @@ async fn cli_verify_and_offline_tools(app: TestApp) {
             ),
         )
     };
+    let run = |args: Vec<String>| run_env(args, Vec::new());
     let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
     let db_args = |cmd: &[&str]| {
         let mut a = s(&["--data-dir", &data_dir, "--database-url", &db_url]);
@@ -856,6 +858,52 @@ async fn cli_verify_and_offline_tools(app: TestApp) {
         out.contains(&format!("OK: {new_size} entries verified")),
         "{out}"
     );
+    // An older checkpoint the auditor kept is checked too.
+    let (ok, out) = run(db_args(&["audit", "verify", "--checkpoint", &old_f])).await;
+    assert!(ok, "{out}");
+    assert!(
+        out.contains(&format!(
+            "checkpoints of {old_size}, {new_size} entries match"
+        )),
+        "{out}"
+    );
+    let (ok, out) = run(db_args(&[
+        "audit",
+        "verify",
+        "--checkpoint",
+        &tampered_note,
+    ]))
+    .await;
+    assert!(!ok, "{out}");
+    assert!(out.contains("checkpoint is not valid"), "{out}");
+
+    // A new signing key: written 0600, never overwritten, its verifier key printed.
+    let key_path = dir.join("new-signing.key");
+    let key_arg = key_path.to_string_lossy().to_string();
+    let (ok, out) = run(db_args(&["audit", "key", "--generate", &key_arg])).await;
+    assert!(ok, "{out}");
+    let printed = out.lines().next().unwrap().trim().to_string();
+    NoteVerifier::parse(&printed).expect("a verifier key");
+    assert_ne!(printed, vkey.trim(), "a new key, not the installation's");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key_path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let written = std::fs::read_to_string(&key_path).unwrap();
+    let (ok, out) = run(db_args(&["audit", "key", "--generate", &key_arg])).await;
+    assert!(!ok && out.contains("not overwriting"), "{out}");
+    assert_eq!(std::fs::read_to_string(&key_path).unwrap(), written);
+    // The installation signs with it once configured, and prints the same verifier key.
+    let (ok, out) = run_env(
+        db_args(&["audit", "key"]),
+        vec![("FOODCHECK_AUDIT_SIGNING_KEY_FILE", key_arg.clone())],
+    )
+    .await;
+    assert!(ok, "{out}");
+    assert_eq!(out.trim(), printed);
+
     exec(&app, "UPDATE audit_events SET at = at + 1 WHERE seq = 5").await;
     let (ok, out) = run(db_args(&["audit", "verify"])).await;
     assert!(!ok, "{out}");
