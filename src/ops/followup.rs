@@ -364,7 +364,9 @@ pub async fn on_submissions(
                 .set("must_check_not_passed", not_passed),
         );
     }
-    store::audit::append(conn, ctx, &events).await?;
+    if !events.is_empty() {
+        store::audit::append(conn, ctx, &events).await?;
+    }
     Ok(())
 }
 

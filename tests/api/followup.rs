@@ -1054,3 +1054,81 @@ async fn plan_due_dates_get_warnings(app: TestApp) {
     // A year the calendar does not hold.
     assert_eq!(create("2099-03-31").await, ["calendar_year_missing"]);
 }
+
+/// The server's own sweep (`recheck_sweep_interval_secs`), on a server that runs it every
+/// second.
+mod background {
+    use super::*;
+
+    both_backends!(@spawn sweeping_every_second; the_background_sweep_creates_due_rechecks);
+
+    /// A server whose recheck sweep runs every second.
+    async fn sweeping_every_second(kind: crate::common::Kind) -> TestApp {
+        TestApp::spawn_with(kind, |c| c.recheck_sweep_interval_secs = 1).await
+    }
+
+    async fn the_background_sweep_creates_due_rechecks(app: TestApp) {
+        let w = world(app).await;
+        // The sweep counts from the real date: make sure the calendar holds this year and the
+        // next (the bundled data ends in 2026), so the recheck's due date can be computed.
+        let this_year = chrono::Datelike::year(&chrono::Utc::now().date_naive());
+        for year in [this_year, this_year + 1] {
+            if year > 2026 {
+                let (s, b) = w
+                    .app
+                    .call(
+                        reqwest::Method::PUT,
+                        &format!("/api/v1/calendar/years/{year}"),
+                        Some(&w.admin),
+                        Some(json!({"off": {}})),
+                    )
+                    .await;
+                assert_eq!(s, StatusCode::OK, "{b}");
+            }
+        }
+        let t = &w.tasks[0];
+        let iid = w
+            .submit(&t.id, &t.establishment, &t.members, &["3.1"])
+            .await;
+        // Ordered on 2 March 2026: the deadline (16 March 2026) has passed.
+        let id = approve_fixture(
+            &w,
+            &iid,
+            ResultCode::BasicallyCompliant,
+            &FollowupOrder::default(),
+            "2026-03-02",
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        let mut state = Value::Null;
+        for _ in 0..100 {
+            state = w.followup(&id).await["state"].clone();
+            if state == "recheck_assigned" {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert_eq!(state, "recheck_assigned", "the sweep did not run");
+        // It keeps running without making a second task.
+        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+        assert_eq!(
+            scalar(
+                &w.app,
+                "SELECT COUNT(*) FROM tasks WHERE followup_id = $1",
+                &id
+            )
+            .await,
+            1
+        );
+        let (actor,): (Option<String>,) = sqlx::query_as(
+            "SELECT actor_id FROM audit_events WHERE record_type = 'followup' AND record_id = $1 \
+         AND action = 'recheck_task_created'",
+        )
+        .bind(&id)
+        .fetch_one(w.app.db().pool())
+        .await
+        .unwrap();
+        assert_eq!(actor, None, "the system made it");
+    }
+}
