@@ -477,6 +477,13 @@ mod tests {
             cal.due_date_warnings(d("2027-03-01"), today),
             [DateWarning::CalendarYearMissing]
         );
+        for w in [
+            DateWarning::DueDateInPast,
+            DateWarning::DueDateNotWorkingDay,
+            DateWarning::CalendarYearMissing,
+        ] {
+            assert_eq!(serde_json::to_value(w).unwrap(), w.code());
+        }
         // A 调休 Saturday is a fine due date.
         assert!(cal
             .due_date_warnings(d("2026-02-28"), d("2026-02-01"))

@@ -168,7 +168,7 @@ pub struct PlanWarning {
     /// `due_date_in_past` (before today, the bureau's date), `due_date_not_working_day` (a
     /// weekend day or public holiday on the working-day calendar), `calendar_year_missing` (the
     /// calendar has no data for the due date's year, so it could not be checked).
-    pub code: String,
+    pub code: crate::calendar::DateWarning,
     pub message: String,
 }
 
@@ -193,10 +193,7 @@ fn warning(w: crate::calendar::DateWarning, due: chrono::NaiveDate) -> PlanWarni
             chrono::Datelike::year(&due)
         ),
     };
-    PlanWarning {
-        code: w.code().to_string(),
-        message,
-    }
+    PlanWarning { code: w, message }
 }
 
 /// Create a plan (admin). It can be drawn once created. A due date in the past or on a
