@@ -68,6 +68,13 @@ impl Server {
     ) -> anyhow::Result<()> {
         let db = self.state.db.clone();
         let sweeper = tokio::spawn(sweep(self.state.clone()));
+        let recheck_every = self.state.config.recheck_sweep_interval_secs;
+        let rechecks = (recheck_every > 0).then(|| {
+            tokio::spawn(recheck_sweep(
+                self.state.clone(),
+                std::time::Duration::from_secs(recheck_every),
+            ))
+        });
         let (stop_worker, stopped) = tokio::sync::watch::channel(false);
         let worker = self
             .state
@@ -91,6 +98,10 @@ impl Server {
         let router = http::router(self.state);
         serve(self.listener, router, header_timeout, shutdown).await;
         sweeper.abort();
+        // Each recheck is its own transaction: an abort between two loses nothing.
+        if let Some(r) = rechecks {
+            r.abort();
+        }
         // The worker finishes the job in hand (a job whose lease ends is claimed again).
         let _ = stop_worker.send(true);
         if let Some(worker) = worker {
@@ -216,6 +227,30 @@ async fn sweep(state: AppState) {
             Ok(0) => {}
             Ok(n) => tracing::info!(removed = n, "expired partial uploads removed"),
             Err(e) => tracing::warn!(error = %e, "upload sweep failed"),
+        }
+    }
+}
+
+/// Every `every`: follow-ups whose deadline has come get their recheck task (复查). Several
+/// instances may run it at once: each follow-up is claimed by a conditional update.
+async fn recheck_sweep(state: AppState, every: std::time::Duration) {
+    let settings = crate::followup::Settings::from_config(&state.config);
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let ctx = crate::audit::Ctx::system();
+        let today = settings.today();
+        match crate::ops::followup::create_due_rechecks(&state.db, &ctx, &settings, today).await {
+            Ok(r) => {
+                if !r.created.is_empty() {
+                    tracing::info!(created = r.created.len(), "recheck tasks created");
+                }
+                for (id, why) in &r.skipped {
+                    tracing::warn!(followup = %id, reason = %why, "recheck task not created");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "recheck sweep failed"),
         }
     }
 }

@@ -59,6 +59,9 @@ pub enum Command {
     /// Sync housekeeping.
     #[command(subcommand)]
     Sync(SyncCommand),
+    /// Follow-ups (整改 → 复查).
+    #[command(subcommand)]
+    Followup(FollowupCommand),
     /// Print the sync protocol document (or write it with --write api-spec/sync.md).
     SyncDoc {
         #[arg(long)]
@@ -99,6 +102,22 @@ pub enum SyncCommand {
         #[arg(long)]
         older_than_days: u32,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FollowupCommand {
+    /// Create the recheck tasks (复查) of follow-ups whose deadline has come, as the server's
+    /// sweep does (`recheck_sweep_interval_secs`). Idempotent; safe beside running servers.
+    CreateDueRechecks {
+        /// Count "today" as this day (`YYYY-MM-DD`) instead of the bureau's date.
+        #[arg(long, value_parser = parse_date)]
+        today: Option<chrono::NaiveDate>,
+    },
+}
+
+fn parse_date(s: &str) -> Result<chrono::NaiveDate, String> {
+    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .map_err(|_| format!("{s:?} is not a date YYYY-MM-DD"))
 }
 
 #[derive(Debug, Subcommand)]
@@ -320,6 +339,34 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             db.close().await;
             let n = result?;
             println!("{n} tombstones purged");
+            Ok(())
+        }
+        Command::Followup(FollowupCommand::CreateDueRechecks { today }) => {
+            let db = open_db(&config).await?;
+            let settings = crate::followup::Settings {
+                today,
+                ..crate::followup::Settings::from_config(&config)
+            };
+            let result = crate::ops::followup::create_due_rechecks(
+                &db,
+                &crate::audit::Ctx::system(),
+                &settings,
+                settings.today(),
+            )
+            .await;
+            db.close().await;
+            let report = result?;
+            for (followup, task) in &report.created {
+                println!("follow-up {followup}: recheck task {task} created");
+            }
+            for (followup, why) in &report.skipped {
+                println!("follow-up {followup}: not created: {why}");
+            }
+            println!(
+                "{} recheck tasks created, {} follow-ups left open",
+                report.created.len(),
+                report.skipped.len()
+            );
             Ok(())
         }
         Command::DemoData {

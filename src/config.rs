@@ -113,6 +113,15 @@ pub struct Config {
     pub audit_integrate_interval_ms: u64,
     /// A new signed checkpoint is made at most this often, and only when the log grew.
     pub audit_checkpoint_interval_secs: u64,
+    /// Default 整改期限 of a 书面限期整改 order, in working days on the bureau's calendar (a
+    /// reviewer may give another period with the approval).
+    pub rectification_period_working_days: u32,
+    /// A recheck task (复查) is due this many working days after it is created.
+    pub recheck_due_working_days: u32,
+    /// Follow-ups whose deadline has come get their recheck task from a background sweep this
+    /// often, seconds; 0 = not in this process (another instance, or the CLI's
+    /// `followup create-due-rechecks` from cron, must).
+    pub recheck_sweep_interval_secs: u64,
     /// `text` or `json`.
     pub log_format: LogFormat,
     /// tracing filter, e.g. `info,foodcheck=debug`.
@@ -151,6 +160,9 @@ impl Default for Config {
             audit_signing_key_file: None,
             audit_integrate_interval_ms: 1000,
             audit_checkpoint_interval_secs: 60,
+            rectification_period_working_days: 10,
+            recheck_due_working_days: 5,
+            recheck_sweep_interval_secs: 300,
             log_format: LogFormat::Text,
             log_level: "info".into(),
         }
@@ -195,6 +207,16 @@ impl Config {
         }
         if self.header_read_timeout_secs == 0 || self.body_read_timeout_secs == 0 {
             anyhow::bail!("header_read_timeout_secs and body_read_timeout_secs must be positive");
+        }
+        if !(1..=crate::followup::MAX_PERIOD_WORKING_DAYS)
+            .contains(&self.rectification_period_working_days)
+            || !(1..=crate::followup::MAX_PERIOD_WORKING_DAYS)
+                .contains(&self.recheck_due_working_days)
+        {
+            anyhow::bail!(
+                "rectification_period_working_days and recheck_due_working_days must be 1 to {}",
+                crate::followup::MAX_PERIOD_WORKING_DAYS
+            );
         }
         if self.audit_checkpoint_interval_secs == 0 {
             anyhow::bail!("audit_checkpoint_interval_secs must be positive");

@@ -11,7 +11,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{Datelike, Days, NaiveDate, Weekday};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// The default calendar data (2024–2026), as published in the State Council notices.
 pub const DEFAULT_JSON: &str = include_str!("cn-workday-calendar.json");
@@ -56,15 +57,41 @@ pub struct OutOfRange {
 
 #[derive(Deserialize)]
 struct FileShape {
-    years: BTreeMap<String, YearShape>,
+    years: BTreeMap<String, YearData>,
 }
 
-#[derive(Deserialize)]
-struct YearShape {
-    /// Holiday name → its days off.
-    off: BTreeMap<String, Vec<String>>,
+/// One year's holiday arrangement as the notice gives it (the shape of one year of
+/// `cn-workday-calendar.json`; admins enter later years in it).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct YearData {
+    /// Holiday name → its days off (`YYYY-MM-DD`), the weekend days inside the block included,
+    /// e.g. `{"春节": ["2027-02-06", …]}`.
+    pub off: BTreeMap<String, Vec<String>>,
+    /// Weekend days that are working days (调休上班), `YYYY-MM-DD`.
     #[serde(default)]
-    workdays: Vec<String>,
+    pub workdays: Vec<String>,
+}
+
+/// Why a plan's due date deserves a second look (the plan is not refused).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DateWarning {
+    /// The date is before today (the bureau's date).
+    DueDateInPast,
+    /// The date is a weekend day or a public holiday on the calendar.
+    DueDateNotWorkingDay,
+    /// The calendar has no data for the date's year, so working days cannot be checked.
+    CalendarYearMissing,
+}
+
+impl DateWarning {
+    pub fn code(self) -> &'static str {
+        match self {
+            DateWarning::DueDateInPast => "due_date_in_past",
+            DateWarning::DueDateNotWorkingDay => "due_date_not_working_day",
+            DateWarning::CalendarYearMissing => "calendar_year_missing",
+        }
+    }
 }
 
 fn date(s: &str) -> Result<NaiveDate, CalendarError> {
@@ -75,7 +102,90 @@ fn is_weekend(d: NaiveDate) -> bool {
     matches!(d.weekday(), Weekday::Sat | Weekday::Sun)
 }
 
+impl Year {
+    fn parse(year: i32, data: &YearData) -> Result<Year, CalendarError> {
+        let mut out = Year::default();
+        for d in data.off.values().flatten() {
+            out.off.insert(date(d)?);
+        }
+        for d in &data.workdays {
+            let d = date(d)?;
+            if !is_weekend(d) {
+                return Err(CalendarError::WorkdayNotWeekend(d));
+            }
+            out.workdays.insert(d);
+        }
+        for d in out.off.iter().chain(&out.workdays) {
+            if d.year() != year {
+                return Err(CalendarError::WrongYear { date: *d, year });
+            }
+        }
+        if let Some(d) = out.off.intersection(&out.workdays).next() {
+            return Err(CalendarError::Both(*d));
+        }
+        Ok(out)
+    }
+}
+
 impl Calendar {
+    /// One year entered by an admin, checked like the bundled data: real dates, all inside
+    /// `year`, make-up days on weekends only, no day both off and working.
+    pub fn from_year(year: i32, data: &YearData) -> Result<Calendar, CalendarError> {
+        if !(1949..=9999).contains(&year) {
+            return Err(CalendarError::BadYear(year.to_string()));
+        }
+        let mut cal = Calendar::default();
+        cal.years.insert(year, Year::parse(year, data)?);
+        Ok(cal)
+    }
+
+    /// The bundled data's years with their source notices.
+    pub fn default_sources() -> BTreeMap<i32, String> {
+        #[derive(Deserialize)]
+        struct Sources {
+            #[serde(default)]
+            sources: BTreeMap<String, String>,
+        }
+        serde_json::from_str::<Sources>(DEFAULT_JSON)
+            .map(|s| {
+                s.sources
+                    .into_iter()
+                    .filter_map(|(y, src)| Some((y.parse().ok()?, src)))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The bundled data per year, as entered.
+    pub fn default_year_data() -> BTreeMap<i32, YearData> {
+        serde_json::from_str::<FileShape>(DEFAULT_JSON)
+            .map(|f| {
+                f.years
+                    .into_iter()
+                    .filter_map(|(y, data)| Some((y.parse().ok()?, data)))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    pub fn has_year(&self, year: i32) -> bool {
+        self.years.contains_key(&year)
+    }
+
+    /// Warnings for a plan due on `due` when today is `today`.
+    pub fn due_date_warnings(&self, due: NaiveDate, today: NaiveDate) -> Vec<DateWarning> {
+        let mut out = Vec::new();
+        if due < today {
+            out.push(DateWarning::DueDateInPast);
+        }
+        match self.is_working_day(due) {
+            Ok(true) => {}
+            Ok(false) => out.push(DateWarning::DueDateNotWorkingDay),
+            Err(_) => out.push(DateWarning::CalendarYearMissing),
+        }
+        out
+    }
+
     /// The default data (2024–2026).
     pub fn default_cn() -> Calendar {
         Calendar::from_json(DEFAULT_JSON).expect("the bundled calendar data is valid")
@@ -93,26 +203,7 @@ impl Calendar {
                 .ok()
                 .filter(|y| (1949..=9999).contains(y))
                 .ok_or(CalendarError::BadYear(y.clone()))?;
-            let mut out = Year::default();
-            for d in data.off.values().flatten() {
-                out.off.insert(date(d)?);
-            }
-            for d in &data.workdays {
-                let d = date(d)?;
-                if !is_weekend(d) {
-                    return Err(CalendarError::WorkdayNotWeekend(d));
-                }
-                out.workdays.insert(d);
-            }
-            for d in out.off.iter().chain(&out.workdays) {
-                if d.year() != year {
-                    return Err(CalendarError::WrongYear { date: *d, year });
-                }
-            }
-            if let Some(d) = out.off.intersection(&out.workdays).next() {
-                return Err(CalendarError::Both(*d));
-            }
-            cal.years.insert(year, out);
+            cal.years.insert(year, Year::parse(year, &data)?);
         }
         Ok(cal)
     }
@@ -305,6 +396,100 @@ mod tests {
         ));
     }
 
+    #[test]
+    fn spring_festival_2026() {
+        let cal = Calendar::default_cn();
+        // Off 15–23 February 2026; Saturday 14 and Saturday 28 February work (调休).
+        assert!(cal.is_working_day(d("2026-02-14")).unwrap());
+        for day in 15..=23 {
+            assert!(!cal
+                .is_working_day(NaiveDate::from_ymd_opt(2026, 2, day).unwrap())
+                .unwrap());
+        }
+        assert!(cal.is_working_day(d("2026-02-24")).unwrap());
+        assert!(cal.is_working_day(d("2026-02-28")).unwrap());
+        // Friday 13 + 1 = Saturday 14 (调休); + 2 = Tuesday 24.
+        assert_eq!(
+            cal.add_working_days(d("2026-02-13"), 1).unwrap(),
+            d("2026-02-14")
+        );
+        assert_eq!(
+            cal.add_working_days(d("2026-02-13"), 2).unwrap(),
+            d("2026-02-24")
+        );
+        assert_eq!(
+            cal.working_days_between(d("2026-02-13"), d("2026-02-24"))
+                .unwrap(),
+            2
+        );
+    }
+
+    #[test]
+    fn one_year_as_admins_enter_it() {
+        let data: YearData = serde_json::from_str(
+            r#"{"off": {"元旦": ["2027-01-01"], "春节": ["2027-02-06", "2027-02-07"]}, "workdays": ["2027-01-30"]}"#,
+        )
+        .unwrap();
+        let cal = Calendar::from_year(2027, &data).unwrap();
+        assert!(cal.has_year(2027) && !cal.has_year(2026));
+        assert!(cal.is_working_day(d("2027-01-30")).unwrap());
+        assert!(!cal.is_working_day(d("2027-01-01")).unwrap());
+        assert!(matches!(
+            Calendar::from_year(2028, &data),
+            Err(CalendarError::WrongYear { .. })
+        ));
+        assert!(matches!(
+            Calendar::from_year(12, &data),
+            Err(CalendarError::BadYear(_))
+        ));
+        assert_eq!(
+            Calendar::default_sources()
+                .keys()
+                .copied()
+                .collect::<Vec<_>>(),
+            [2024, 2025, 2026]
+        );
+        let bundled = Calendar::default_year_data();
+        assert_eq!(
+            bundled.keys().copied().collect::<Vec<_>>(),
+            [2024, 2025, 2026]
+        );
+        assert!(bundled[&2026].off.contains_key("春节"));
+    }
+
+    #[test]
+    fn due_date_warnings() {
+        let cal = Calendar::default_cn();
+        let today = d("2026-03-02");
+        assert!(cal.due_date_warnings(d("2026-03-03"), today).is_empty());
+        assert_eq!(
+            cal.due_date_warnings(d("2026-03-07"), today),
+            [DateWarning::DueDateNotWorkingDay]
+        );
+        assert_eq!(
+            cal.due_date_warnings(d("2026-02-17"), today),
+            [
+                DateWarning::DueDateInPast,
+                DateWarning::DueDateNotWorkingDay
+            ]
+        );
+        assert_eq!(
+            cal.due_date_warnings(d("2027-03-01"), today),
+            [DateWarning::CalendarYearMissing]
+        );
+        for w in [
+            DateWarning::DueDateInPast,
+            DateWarning::DueDateNotWorkingDay,
+            DateWarning::CalendarYearMissing,
+        ] {
+            assert_eq!(serde_json::to_value(w).unwrap(), w.code());
+        }
+        // A 调休 Saturday is a fine due date.
+        assert!(cal
+            .due_date_warnings(d("2026-02-28"), d("2026-02-01"))
+            .is_empty());
+    }
+
     proptest! {
         /// The deadline is a working day (for n > 0), exactly n working days after the start,
         /// and later deadlines never come earlier.
@@ -324,6 +509,31 @@ mod tests {
                     prop_assert!(next > due);
                 }
             }
+        }
+
+        /// Counting back: the working days between a start and its deadline are n, so adding
+        /// n and counting back gives n again, from any start (holidays and 调休 included).
+        #[test]
+        fn adding_then_counting_back_gives_n(offset in 0u64..1090, n in 0u32..80) {
+            let cal = Calendar::default_cn();
+            let start = d("2024-01-01").checked_add_days(Days::new(offset)).unwrap();
+            if let Ok(due) = cal.add_working_days(start, n) {
+                prop_assert_eq!(cal.working_days_between(start, due).unwrap(), n);
+            }
+        }
+
+        /// Every make-up day (调休, a weekend day in `workdays`) counts as a working day: the
+        /// deadline one working day before it lands on it.
+        #[test]
+        fn make_up_weekend_days_count(i in 0usize..64) {
+            let cal = Calendar::default_cn();
+            let make_up: Vec<NaiveDate> = cal.years.values().flat_map(|y| y.workdays.iter().copied()).collect();
+            prop_assume!(!make_up.is_empty());
+            let day = make_up[i % make_up.len()];
+            prop_assert!(is_weekend(day));
+            prop_assert!(cal.is_working_day(day).unwrap());
+            let before = day.pred_opt().unwrap();
+            prop_assert_eq!(cal.add_working_days(before, 1).unwrap(), day);
         }
     }
 }

@@ -3,9 +3,11 @@
 
 pub mod audit;
 pub mod auth;
+pub mod calendar;
 pub mod checklists;
 pub mod establishments;
 pub mod extract;
+pub mod followups;
 pub mod health;
 pub mod photos;
 pub mod plans;
@@ -57,6 +59,8 @@ pub use crate::state::AppState;
         (name = "uploads", description = "Photo bytes by the tus 1.0 resumable upload protocol"),
         (name = "audit", description = "The tamper-evident audit log: entries, one record's history, Merkle inclusion and consistency proofs against signed checkpoints"),
         (name = "review", description = "The food-safety section's decisions on submitted inspections: approve, return with comments, reject with a reason"),
+        (name = "followups", description = "整改 → 复查: follow-ups opened by approving 基本符合/不符合 inspections, with working-day deadlines and recheck tasks"),
+        (name = "calendar", description = "The working-day calendar (工作日, 调休): bundled years and years admins add"),
         (name = "public", description = "Public, unauthenticated data (一公开): never personal data"),
     )
 )]
@@ -97,6 +101,8 @@ fn api(import_limit: usize) -> OpenApiRouter<AppState> {
         .merge(photos::router())
         .merge(audit::router())
         .merge(review::router())
+        .merge(followups::router())
+        .merge(calendar::router())
 }
 
 /// Unix milliseconds as an RFC 3339 UTC string, the API's time format.

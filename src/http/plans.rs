@@ -162,20 +162,68 @@ async fn list_plans(
     }))
 }
 
-/// Create a plan (admin). It can be drawn once created.
+/// A warning about a created plan: it is stored as given, but deserves a second look.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PlanWarning {
+    /// `due_date_in_past` (before today, the bureau's date), `due_date_not_working_day` (a
+    /// weekend day or public holiday on the working-day calendar), `calendar_year_missing` (the
+    /// calendar has no data for the due date's year, so it could not be checked).
+    pub code: crate::calendar::DateWarning,
+    pub message: String,
+}
+
+/// The created plan, with warnings about its due date.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PlanCreated {
+    #[serde(flatten)]
+    pub plan: PlanView,
+    /// Empty when nothing deserves a second look.
+    pub warnings: Vec<PlanWarning>,
+}
+
+fn warning(w: crate::calendar::DateWarning, due: chrono::NaiveDate) -> PlanWarning {
+    use crate::calendar::DateWarning as W;
+    let message = match w {
+        W::DueDateInPast => format!("the due date {due} is in the past"),
+        W::DueDateNotWorkingDay => {
+            format!("the due date {due} is a weekend day or public holiday")
+        }
+        W::CalendarYearMissing => format!(
+            "the working-day calendar has no data for {}; the due date could not be checked",
+            chrono::Datelike::year(&due)
+        ),
+    };
+    PlanWarning { code: w, message }
+}
+
+/// Create a plan (admin). It can be drawn once created. A due date in the past or on a
+/// non-working day is accepted with a warning.
 #[utoipa::path(post, path = "/api/v1/plans", tag = "plans", security(("bearer" = [])),
     request_body = RawPlan,
     responses(
-        (status = 201, body = PlanView),
+        (status = 201, body = PlanCreated),
         (status = 403, body = ErrorEnvelope),
         (status = 422, description = "`validation_failed` (`details`: `{field, code, message}`), e.g. a template version that is not published or users that are not active inspectors", body = ErrorEnvelope)))]
 async fn create_plan(
     State(state): State<AppState>,
     user: Authorized<Admins>,
     ApiJson(raw): ApiJson<RawPlan>,
-) -> AppResult<(StatusCode, Json<PlanView>)> {
+) -> AppResult<(StatusCode, Json<PlanCreated>)> {
     let plan = ops::plans::create_plan(&state.db, &user.ctx(), raw).await?;
-    Ok((StatusCode::CREATED, Json(plan_view(plan, None))))
+    let settings = crate::followup::Settings::from_config(&state.config);
+    let due = plan.due_date;
+    let warnings = ops::followup::due_date_warnings(&state.db, &settings, due)
+        .await?
+        .into_iter()
+        .map(|w| warning(w, due))
+        .collect();
+    Ok((
+        StatusCode::CREATED,
+        Json(PlanCreated {
+            plan: plan_view(plan, None),
+            warnings,
+        }),
+    ))
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -324,6 +324,14 @@ pub async fn push(
         .map(|(r, _)| r.id.clone())
         .collect();
     crate::ops::inspection_flags::refresh(tx.conn(), &written, geofence).await?;
+    // A submitted recheck (复查) closes or escalates its follow-up in the same transaction.
+    let submitted: Vec<String> = decision
+        .writes
+        .submissions
+        .iter()
+        .map(|s| s.inspection_id.clone())
+        .collect();
+    crate::ops::followup::on_submissions(tx.conn(), ctx, &submitted).await?;
     tx.commit().await?;
     Ok(decision.rejected)
 }

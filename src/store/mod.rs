@@ -8,8 +8,10 @@
 //! - every integer column is BIGINT on PostgreSQL so both backends decode to `i64`.
 
 pub mod audit;
+pub mod calendar;
 pub mod checklists;
 pub mod establishments;
+pub mod followup;
 pub mod inspection_flags;
 pub mod jobs;
 pub mod plans;

@@ -9,6 +9,7 @@ mod auth;
 mod checklists;
 mod errors;
 mod establishments;
+mod followup;
 mod hostile;
 mod permissions;
 mod plans;

@@ -117,6 +117,8 @@ const TABLE: &[(&str, [Expect; 6])] = &[
     ("GET /api/v1/audit/consistency",                          [U, A, A, D, D, D]),
     ("GET /api/v1/audit/proof",                                [U, A, A, D, D, D]),
     ("GET /api/v1/audit/records/{type}/{id}",                  [U, A, A, D, D, D]),
+    ("GET /api/v1/calendar/years",                             [U, A, A, D, D, D]),
+    ("PUT /api/v1/calendar/years/{year}",                      [U, A, D, D, D, D]),
     ("GET /api/v1/checklists",                                 [U, A, A, A, D, A]),
     ("POST /api/v1/checklists",                                [U, A, D, D, D, D]),
     ("GET /api/v1/checklists/{id}",                            [U, A, A, A, D, A]),
@@ -134,6 +136,8 @@ const TABLE: &[(&str, [Expect; 6])] = &[
     ("GET /api/v1/establishments/import-template.xlsx",        [U, A, D, D, D, D]),
     ("GET /api/v1/establishments/{id}",                        [U, A, A, D, D, D]),
     ("PUT /api/v1/establishments/{id}",                        [U, A, D, D, D, D]),
+    ("GET /api/v1/followups/{id}",                             [U, A, A, A, D, H]),
+    ("POST /api/v1/followups/{id}/recheck",                    [U, A, A, D, D, D]),
     ("GET /api/v1/inspections",                                [U, A, A, D, D, D]),
     ("POST /api/v1/inspections/{id}/review",                   [U, A, A, D, D, D]),
     ("GET /api/v1/photos/{id}/{variant}",                      [U, A, A, A, D, H]),
@@ -238,6 +242,8 @@ struct World {
     upload_photo: String,
     upload_bytes: Vec<u8>,
     conflict: String,
+    /// A follow-up of team A's inspection (team A is its recheck team).
+    followup: String,
     /// An account to disable and enable.
     user: String,
     cursor: i64,
@@ -527,6 +533,46 @@ async fn world(app: TestApp) -> World {
         .unwrap()
         .to_string();
 
+    // A follow-up of team A's inspection, stored directly (the walk only needs the record; an
+    // approval that opens one is tested in tests/api/followup.rs).
+    let followup = Uuid::new_v4().to_string();
+    let day = chrono::NaiveDate::from_ymd_opt(2026, 3, 2).unwrap();
+    let mut conn = app.db().acquire().await.unwrap();
+    let (plan_of_task,): (String,) = sqlx::query_as("SELECT plan_id FROM tasks WHERE id = $1")
+        .bind(&task)
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+    foodcheck::store::followup::insert(
+        &mut conn,
+        &foodcheck::followup::Followup {
+            id: followup.clone(),
+            inspection_id: inspection.clone(),
+            establishment_id: establishment.clone(),
+            plan_id: plan_of_task,
+            origin_result: foodcheck::checklist::rule::ResultCode::BasicallyCompliant,
+            state: foodcheck::followup::FollowupState::Open,
+            order_text: None,
+            ordered_on: day,
+            period_working_days: 10,
+            deadline: day,
+            failed_items: vec!["3.1".into()],
+            stop_operating: false,
+            case_opened: false,
+            recheck_team: members(task_a),
+            recheck_task_id: None,
+            recheck_inspection_id: None,
+            outcome_result: None,
+            closed_at: None,
+            created_by: "system".into(),
+            created_at: 0,
+            updated_at: 0,
+        },
+    )
+    .await
+    .unwrap();
+    drop(conn);
+
     let mut tokens = BTreeMap::new();
     tokens.insert(Caller::Admin, admin);
     tokens.insert(Caller::Reviewer, login(&app, "reviewer").await);
@@ -547,6 +593,7 @@ async fn world(app: TestApp) -> World {
         upload_photo,
         upload_bytes,
         conflict,
+        followup,
         user,
         cursor,
     }
@@ -554,9 +601,10 @@ async fn world(app: TestApp) -> World {
 
 impl World {
     /// Ids of team A's records, which no answer to team B may carry.
-    fn team_a_records(&self) -> [(&'static str, &str); 5] {
+    fn team_a_records(&self) -> [(&'static str, &str); 6] {
         [
             ("task", &self.task),
+            ("follow-up", &self.followup),
             ("inspection", &self.inspection),
             ("photo record", &self.photo),
             ("photo record", &self.upload_photo),
@@ -623,6 +671,8 @@ impl World {
             ("conflicts", "id") => self.conflict.clone(),
             ("establishments", "id") => self.establishment.clone(),
             ("inspections", "id") => self.inspection.clone(),
+            ("followups", "id") => self.followup.clone(),
+            ("years", "year") => "2030".into(),
             ("photos", "id") => self.photo.clone(),
             ("photos", "variant") => "original".into(),
             ("plans", "id") => self.plan.clone(),
