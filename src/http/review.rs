@@ -135,6 +135,7 @@ async fn review_inspection(
     ApiPath(id): ApiPath<String>,
     ApiJson(req): ApiJson<ReviewRequest>,
 ) -> AppResult<Json<ReviewView>> {
-    let reviewed = crate::ops::review::decide(&state.db, &user.ctx(), &id, &req).await?;
+    let settings = crate::followup::Settings::from_config(&state.config);
+    let reviewed = crate::ops::review::decide(&state.db, &user.ctx(), &id, &req, &settings).await?;
     Ok(Json(reviewed.into()))
 }

@@ -109,6 +109,7 @@ pub async fn decide(
     ctx: &Ctx,
     inspection_id: &str,
     req: &ReviewRequest,
+    settings: &crate::followup::Settings,
 ) -> Result<Reviewed> {
     access::require(ctx, &[Role::Reviewer, Role::Admin])?;
     let reviewer = access::author(ctx).to_string();
@@ -205,8 +206,15 @@ pub async fn decide(
     }
     let followup_id = match &v.followup {
         Some(order) => {
-            crate::ops::followup::open_on_approval(tx.conn(), ctx, &t.id, v.effective, order)
-                .await?
+            crate::ops::followup::open_on_approval(
+                tx.conn(),
+                ctx,
+                &t.id,
+                v.effective,
+                order,
+                settings,
+            )
+            .await?
         }
         None => None,
     };
