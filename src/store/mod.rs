@@ -80,16 +80,42 @@ impl std::fmt::Debug for Db {
 
 /// A write transaction; on SQLite it also holds the process-wide writer lock.
 pub struct WriteTx {
-    tx: Transaction<'static, Any>,
-    _guard: Option<OwnedMutexGuard<()>>,
+    /// `None` once committed.
+    tx: Option<Transaction<'static, Any>>,
+    guard: Option<OwnedMutexGuard<()>>,
 }
 
 impl WriteTx {
     pub fn conn(&mut self) -> &mut AnyConnection {
-        &mut self.tx
+        let tx = self
+            .tx
+            .as_mut()
+            .expect("a write transaction is open until commit");
+        &mut **tx
     }
-    pub async fn commit(self) -> Result<(), sqlx::Error> {
-        self.tx.commit().await
+    pub async fn commit(mut self) -> Result<(), sqlx::Error> {
+        let tx = self.tx.take().expect("a write transaction commits once");
+        tx.commit().await
+    }
+}
+
+impl Drop for WriteTx {
+    /// A use case that fails drops its transaction. The rollback is awaited *before* the
+    /// SQLite writer lock is released: released first, the next writer could start while this
+    /// connection still holds SQLite's write lock and fail with "database is locked".
+    fn drop(&mut self) {
+        let Some(tx) = self.tx.take() else { return };
+        let guard = self.guard.take();
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                rt.spawn(async move {
+                    let _ = tx.rollback().await;
+                    drop(guard);
+                });
+            }
+            // No runtime (shutdown): sqlx rolls back when the connection is dropped.
+            Err(_) => drop((tx, guard)),
+        }
     }
 }
 
@@ -191,8 +217,16 @@ impl Db {
             Some(lock) => Some(lock.clone().lock_owned().await),
             None => None,
         };
-        let tx = self.pool.begin().await?;
-        Ok(WriteTx { tx, _guard: guard })
+        // SQLite: IMMEDIATE takes the write lock now (waiting `busy_timeout` for another
+        // process, e.g. the CLI), so a transaction that reads first never fails upgrading.
+        let tx = match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        };
+        Ok(WriteTx {
+            tx: Some(tx),
+            guard,
+        })
     }
 
     /// Begins a read transaction that sees one consistent snapshot: REPEATABLE READ on

@@ -3,9 +3,8 @@
 //! task reaching the team by sync and not outsiders, the recheck closing or escalating the
 //! follow-up, a reviewer scheduling early, the calendar years, and plan due-date warnings.
 //!
-//! Until the review endpoint (`POST /api/v1/inspections/{id}/review`) merges, approval goes
-//! through [`approve_fixture`], a test-only stand-in that sets `review_state` and calls the
-//! seam `ops::followup::open_on_approval` in one write transaction, as the review will.
+//! Approval goes through the review use case with a chosen "today" ([`approve_fixture`]);
+//! tests/api/review_loop.rs runs the whole loop over HTTP.
 
 use chrono::NaiveDate;
 use foodcheck::audit::{Actor, Ctx};
@@ -13,6 +12,7 @@ use foodcheck::auth::Role;
 use foodcheck::checklist::rule::ResultCode;
 use foodcheck::followup::{FollowupOrder, Settings};
 use foodcheck::ops;
+use foodcheck::review::{Decision, ReviewRequest};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -241,9 +241,9 @@ async fn world(app: TestApp) -> World {
     }
 }
 
-/// TEST-ONLY stand-in for approving through `POST /api/v1/inspections/{id}/review` until
-/// the review work merges: in one write transaction, the inspection becomes `approved` and the
-/// seam opens its follow-up, as the review use case does. "Today" is `today`.
+/// Approves through the review use case (`ops::review::decide`, what
+/// `POST /api/v1/inspections/{id}/review` runs) with "today" set, overriding the computed
+/// result (with a reason) when `result` differs from it. The follow-up's id, if one opened.
 async fn approve_fixture(
     w: &World,
     inspection: &str,
@@ -255,23 +255,29 @@ async fn approve_fixture(
         today: Some(d(today)),
         ..Settings::default()
     };
-    let mut tx = w.app.db().begin_write().await.unwrap();
-    sqlx::query("UPDATE inspections SET review_state = 'approved' WHERE id = $1")
-        .bind(inspection)
-        .execute(tx.conn())
-        .await
-        .unwrap();
-    let opened = ops::followup::open_on_approval(
-        tx.conn(),
-        &w.reviewer_ctx(),
-        inspection,
-        result,
-        order,
-        &settings,
+    let computed: Option<String> = sqlx::query_as::<_, (Option<String>,)>(
+        "SELECT computed_result FROM inspections WHERE id = $1",
     )
-    .await?;
-    tx.commit().await.unwrap();
-    Ok(opened)
+    .bind(inspection)
+    .fetch_optional(w.app.db().pool())
+    .await
+    .unwrap()
+    .and_then(|(c,)| c);
+    let wanted = serde_json::to_value(result).unwrap();
+    let differs = computed.as_deref() != wanted.as_str();
+    let req = ReviewRequest {
+        decision: Decision::Approved,
+        comment: None,
+        item_comments: Vec::new(),
+        reason: None,
+        override_result: differs.then_some(result),
+        override_reason: differs.then(|| "复核现场记录后更正结果".to_string()),
+        internal_note: None,
+        followup: Some(order.clone()),
+    };
+    ops::review::decide(w.app.db(), &w.reviewer_ctx(), inspection, &req, &settings)
+        .await
+        .map(|r| r.followup_id)
 }
 
 async fn scalar(app: &TestApp, sql: &str, bind: &str) -> i64 {
