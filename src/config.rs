@@ -113,6 +113,9 @@ pub struct Config {
     pub audit_integrate_interval_ms: u64,
     /// A new signed checkpoint is made at most this often, and only when the log grew.
     pub audit_checkpoint_interval_secs: u64,
+    /// The public site's base URL (scheme and host, optional path, no trailing slash needed):
+    /// the printed result record's QR code points to `{public_base_url}/public/inspections/{id}`.
+    pub public_base_url: String,
     /// `text` or `json`.
     pub log_format: LogFormat,
     /// tracing filter, e.g. `info,foodcheck=debug`.
@@ -151,6 +154,7 @@ impl Default for Config {
             audit_signing_key_file: None,
             audit_integrate_interval_ms: 1000,
             audit_checkpoint_interval_secs: 60,
+            public_base_url: "http://127.0.0.1:8080".into(),
             log_format: LogFormat::Text,
             log_level: "info".into(),
         }
@@ -195,6 +199,16 @@ impl Config {
         }
         if self.header_read_timeout_secs == 0 || self.body_read_timeout_secs == 0 {
             anyhow::bail!("header_read_timeout_secs and body_read_timeout_secs must be positive");
+        }
+        let base = self.public_base_url.as_str();
+        if !(base.starts_with("https://") || base.starts_with("http://"))
+            || base.len() > 200
+            || base.chars().any(|c| c.is_whitespace() || c.is_control() || "\"'<>".contains(c))
+        {
+            anyhow::bail!(
+                "public_base_url must be an http:// or https:// URL of at most 200 characters, \
+                 without spaces or quotes"
+            );
         }
         if self.audit_checkpoint_interval_secs == 0 {
             anyhow::bail!("audit_checkpoint_interval_secs must be positive");

@@ -7,9 +7,12 @@ pub mod checklists;
 pub mod establishments;
 pub mod extract;
 pub mod health;
+pub mod inspections;
 pub mod photos;
 pub mod plans;
 pub mod public;
+pub mod record;
+pub mod review_queues;
 mod spec_rules;
 pub mod sync;
 pub mod tasks;
@@ -54,6 +57,7 @@ pub use crate::state::AppState;
         (name = "tasks", description = "Inspection tasks: one per drawn establishment, for its team"),
         (name = "sync", description = "Offline sync for inspectors' apps (WatermelonDB protocol); see api-spec/sync.md"),
         (name = "uploads", description = "Photo bytes by the tus 1.0 resumable upload protocol"),
+        (name = "review", description = "The food-safety section's review: inspection detail, work queues and counts, the printable result record (监督检查结果记录表)"),
         (name = "audit", description = "The tamper-evident audit log: entries, one record's history, Merkle inclusion and consistency proofs against signed checkpoints"),
         (name = "public", description = "Public, unauthenticated data (一公开): never personal data"),
     )
@@ -94,6 +98,9 @@ fn api(import_limit: usize) -> OpenApiRouter<AppState> {
         .merge(uploads::router())
         .merge(photos::router())
         .merge(audit::router())
+        .merge(inspections::router())
+        .merge(record::router())
+        .merge(review_queues::router())
 }
 
 /// Unix milliseconds as an RFC 3339 UTC string, the API's time format.

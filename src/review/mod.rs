@@ -1,6 +1,9 @@
 //! Review of submitted inspections by the food-safety section: the states and decisions
 //! (domain types; the pure rules live beside them, filled in by the review work).
 
+pub mod detail;
+pub mod queues;
+
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 

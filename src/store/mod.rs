@@ -10,9 +10,11 @@
 pub mod audit;
 pub mod checklists;
 pub mod establishments;
+pub mod inspection_detail;
 pub mod inspection_flags;
 pub mod jobs;
 pub mod plans;
+pub mod queues;
 pub mod sync;
 pub mod throttle;
 pub mod tokens;
