@@ -203,7 +203,9 @@ impl Config {
         let base = self.public_base_url.as_str();
         if !(base.starts_with("https://") || base.starts_with("http://"))
             || base.len() > 200
-            || base.chars().any(|c| c.is_whitespace() || c.is_control() || "\"'<>".contains(c))
+            || base
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || "\"'<>".contains(c))
         {
             anyhow::bail!(
                 "public_base_url must be an http:// or https:// URL of at most 200 characters, \

@@ -117,7 +117,11 @@ pub fn render(r: &ResultRecord) -> String {
     ]
     .iter()
     .map(|c| {
-        let mark = if r.effective_result == Some(*c) { "☑" } else { "☐" };
+        let mark = if r.effective_result == Some(*c) {
+            "☑"
+        } else {
+            "☐"
+        };
         format!("<span class=\"box\">{mark}{}</span>", c.label_zh())
     })
     .collect::<String>();
@@ -147,10 +151,7 @@ pub fn render(r: &ResultRecord) -> String {
             .join("　")
     };
     let signature = match r.signature {
-        Signature::Signed => format!(
-            "已签字：{}",
-            or_slash(r.representative_name.as_deref())
-        ),
+        Signature::Signed => format!("已签字：{}", or_slash(r.representative_name.as_deref())),
         Signature::Refused => "拒绝签字（检查人员已记录）".to_string(),
         Signature::Missing => "/".to_string(),
     };

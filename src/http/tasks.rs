@@ -12,12 +12,12 @@ use utoipa_axum::routes;
 use super::extract::{Admins, ApiJson, ApiPath, ApiQuery, AuthUser, Authorized, Inspectors, Staff};
 use super::{rfc3339, AppState};
 use crate::auth::Role;
-use crate::error::{AppError, AppResult, ErrorEnvelope};
 use crate::checklist::rule::ResultCode;
+use crate::error::{AppError, AppResult, ErrorEnvelope};
 use crate::plan::TaskState;
+use crate::plan::TeamMember;
 use crate::review::detail::effective_result;
 use crate::review::ReviewState;
-use crate::plan::TeamMember;
 use crate::store::{self, plans::TaskRow};
 
 pub fn router() -> OpenApiRouter<AppState> {

@@ -115,9 +115,7 @@ pub fn arrange_answers(template: &TemplateContent, answers: &[StoredAnswer]) -> 
             )
         })
         .collect();
-    lines.sort_by(|a, b| {
-        (a.0, a.1, &a.2.item_code).cmp(&(b.0, b.1, &b.2.item_code))
-    });
+    lines.sort_by(|a, b| (a.0, a.1, &a.2.item_code).cmp(&(b.0, b.1, &b.2.item_code)));
     lines.into_iter().map(|(_, _, l)| l).collect()
 }
 
@@ -583,7 +581,10 @@ impl InspectionDetail {
                 location: c.establishment_location.as_ref().map(PointView::from),
             },
             effective_result: effective_result(c.computed_result, c.override_result),
-            rule_edition: parts.template.as_ref().map(|t| t.rule.version_label().to_string()),
+            rule_edition: parts
+                .template
+                .as_ref()
+                .map(|t| t.rule.version_label().to_string()),
             template_title: parts.template.map(|t| t.title),
             id: c.id,
             task_id: c.task_id,

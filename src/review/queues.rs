@@ -208,9 +208,7 @@ impl RawFilter {
             Some(r) => Some(parse_result(&r).ok_or_else(|| {
                 (
                     "invalid_filter",
-                    format!(
-                        "result {r:?} is not compliant, basically_compliant or non_compliant"
-                    ),
+                    format!("result {r:?} is not compliant, basically_compliant or non_compliant"),
                 )
             })?),
         };

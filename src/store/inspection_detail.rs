@@ -155,10 +155,9 @@ pub async fn load(conn: &mut AnyConnection, id: &str) -> Result<Option<DetailPar
         return Ok(None);
     };
     let core = InspectionCore::try_from(core)?;
-    let template =
-        super::checklists::version_in(conn, &core.template_id, core.template_version)
-            .await?
-            .map(|v| v.content);
+    let template = super::checklists::version_in(conn, &core.template_id, core.template_version)
+        .await?
+        .map(|v| v.content);
 
     let answers: Vec<(String, String, Option<String>)> = sqlx::query_as(
         "SELECT item_code, status, note FROM answers WHERE inspection_id = $1 ORDER BY item_code",

@@ -149,10 +149,11 @@ impl Db {
         let mut conn = self.pool.acquire().await?;
         conn.execute("PRAGMA foreign_keys = OFF").await?;
         let ran = migrator.run(&mut *conn).await;
-        let broken: Result<Vec<(String, Option<i64>, String, i64)>, _> =
-            sqlx::query_as("PRAGMA foreign_key_check")
-                .fetch_all(&mut *conn)
-                .await;
+        // (table, rowid, parent table, key index) per broken reference.
+        type Broken = (String, Option<i64>, String, i64);
+        let broken: Result<Vec<Broken>, _> = sqlx::query_as("PRAGMA foreign_key_check")
+            .fetch_all(&mut *conn)
+            .await;
         conn.execute("PRAGMA foreign_keys = ON").await?;
         ran.context("applying database migrations")?;
         let broken = broken.context("checking foreign keys after the migrations")?;

@@ -3,9 +3,10 @@
 //!
 //! | queue | index |
 //! |---|---|
-//! | waiting, returned, flagged | `inspections_review (review_state, submitted_at, id)` |
+//! | waiting, returned, flagged | `inspections_review_flags (review_state, submitted_at, id, server_flags)` (0015); flagged photos by `photos_flagged` (0015) |
 //! | overdue_tasks | `tasks_open_due (due_date, id) WHERE state IN ('assigned', 'in_progress')` (0015) |
-//! | rectifications_due, rechecks_due | `followups_state_deadline (state, deadline, id)` |
+//! | rectifications_due | `followups_state_deadline (state, deadline, id)` |
+//! | rechecks_due | `followups_state_deadline`, the recheck task by `tasks_open_rechecks` (0015) |
 
 use sqlx::{AnyConnection, FromRow};
 
@@ -102,13 +103,57 @@ fn columns(queue: Queue) -> String {
     )
 }
 
+/// Which joined tables a statement needs besides the queue's own: a page shows the task, plan
+/// and establishment; a count joins only what its filters name, so it counts index entries.
+#[derive(Debug, Clone, Copy)]
+struct Joins {
+    inspection: bool,
+    task: bool,
+    plan: bool,
+    establishment: bool,
+}
+
+impl Joins {
+    fn all() -> Joins {
+        Joins {
+            inspection: true,
+            task: true,
+            plan: true,
+            establishment: true,
+        }
+    }
+
+    fn for_filters(f: &QueueFilter) -> Joins {
+        Joins {
+            inspection: f.result.is_some() || f.flag.is_some(),
+            task: f.member.is_some() || f.plan_id.is_some(),
+            plan: f.round.is_some(),
+            establishment: f.town.is_some(),
+        }
+    }
+}
+
 /// FROM, the queue's own condition, and its order (the index's order).
-fn base(queue: Queue, today: &str, horizon: &str, sql: &mut Sql) -> (String, String, String) {
-    match queue {
+fn base(
+    queue: Queue,
+    joins: Joins,
+    today: &str,
+    horizon: &str,
+    sql: &mut Sql,
+) -> (String, String, String) {
+    let mut from = String::new();
+    let (cond, order) = match queue {
         Queue::Waiting | Queue::Returned | Queue::Flagged => {
-            let from = "inspections i JOIN tasks t ON t.id = i.task_id JOIN plans p ON p.id = t.plan_id \
-                        JOIN establishments e ON e.id = i.establishment_id"
-                .to_string();
+            from.push_str("inspections i");
+            if joins.task || joins.plan {
+                from.push_str(" JOIN tasks t ON t.id = i.task_id");
+            }
+            if joins.plan {
+                from.push_str(" JOIN plans p ON p.id = t.plan_id");
+            }
+            if joins.establishment {
+                from.push_str(" JOIN establishments e ON e.id = i.establishment_id");
+            }
             let cond = match queue {
                 Queue::Waiting => "i.review_state = 'submitted'".to_string(),
                 Queue::Returned => "i.review_state = 'returned'".to_string(),
@@ -117,43 +162,66 @@ fn base(queue: Queue, today: &str, horizon: &str, sql: &mut Sql) -> (String, Str
                      OR EXISTS (SELECT 1 {FLAGGED_PHOTOS}))"
                 ),
             };
-            (from, cond, "i.submitted_at, i.id".into())
+            (cond, "i.submitted_at, i.id")
         }
         Queue::OverdueTasks => {
-            let from = "tasks t JOIN plans p ON p.id = t.plan_id JOIN establishments e ON e.id = t.establishment_id"
-                .to_string();
+            from.push_str("tasks t");
+            if joins.plan {
+                from.push_str(" JOIN plans p ON p.id = t.plan_id");
+            }
+            if joins.establishment {
+                from.push_str(" JOIN establishments e ON e.id = t.establishment_id");
+            }
             // Written exactly as the partial index's predicate, so both planners use it.
             let cond = format!(
                 "t.state IN ('assigned', 'in_progress') AND t.due_date < {}",
                 sql.bind(Param::Text(today.into()))
             );
-            (from, cond, "t.due_date, t.id".into())
+            (cond, "t.due_date, t.id")
         }
-        Queue::RectificationsDue => {
-            let from = "followups f JOIN inspections i ON i.id = f.inspection_id JOIN tasks t ON t.id = i.task_id \
-                        JOIN plans p ON p.id = f.plan_id JOIN establishments e ON e.id = f.establishment_id"
-                .to_string();
-            let cond = format!(
-                "f.state = 'open' AND f.deadline <= {}",
-                sql.bind(Param::Text(horizon.into()))
-            );
-            (from, cond, "f.deadline, f.id".into())
+        Queue::RectificationsDue | Queue::RechecksDue => {
+            from.push_str("followups f");
+            let recheck = queue == Queue::RechecksDue;
+            if joins.inspection || (joins.task && !recheck) {
+                from.push_str(" JOIN inspections i ON i.id = f.inspection_id");
+            }
+            // `t` is the recheck task for rechecks (its team and due date are what matter),
+            // else the inspected task.
+            if recheck {
+                from.push_str(" JOIN tasks t ON t.id = f.recheck_task_id");
+            } else if joins.task {
+                from.push_str(" JOIN tasks t ON t.id = i.task_id");
+            }
+            if joins.plan {
+                from.push_str(" JOIN plans p ON p.id = f.plan_id");
+            }
+            if joins.establishment {
+                from.push_str(" JOIN establishments e ON e.id = f.establishment_id");
+            }
+            let cond = if recheck {
+                // As the partial index `tasks_open_rechecks` says it.
+                "f.state = 'recheck_assigned' AND t.kind = 'recheck' AND t.state <> 'submitted'"
+                    .to_string()
+            } else {
+                format!(
+                    "f.state = 'open' AND f.deadline <= {}",
+                    sql.bind(Param::Text(horizon.into()))
+                )
+            };
+            (cond, "f.deadline, f.id")
         }
-        Queue::RechecksDue => {
-            // `t` is the recheck task here: its team and due date are what matter.
-            let from = "followups f JOIN inspections i ON i.id = f.inspection_id JOIN tasks t ON t.id = f.recheck_task_id \
-                        JOIN plans p ON p.id = f.plan_id JOIN establishments e ON e.id = f.establishment_id"
-                .to_string();
-            let cond = "f.state = 'recheck_assigned' AND t.state <> 'submitted'".to_string();
-            (from, cond, "f.deadline, f.id".into())
-        }
-    }
+    };
+    (from, cond, order.to_string())
 }
 
 fn filters(queue: Queue, f: &QueueFilter, sql: &mut Sql) -> Vec<String> {
     let mut out = Vec::new();
     if let Some(v) = &f.plan_id {
-        out.push(format!("p.id = {}", sql.bind(Param::Text(v.clone()))));
+        let column = match queue.entry_kind() {
+            EntryKind::Followup => "f.plan_id",
+            _ => "t.plan_id",
+        };
+        out.push(format!("{column} = {}", sql.bind(Param::Text(v.clone()))));
     }
     if let Some(v) = &f.round {
         let a = sql.bind(Param::Text(v.clone()));
@@ -187,7 +255,7 @@ fn filters(queue: Queue, f: &QueueFilter, sql: &mut Sql) -> Vec<String> {
             let a = sql.bind(Param::Text(pattern.clone()));
             let b = sql.bind(Param::Text(pattern));
             out.push(format!(
-                "(i.server_flags LIKE {a} OR EXISTS (SELECT 1 FROM photos ph WHERE ph.inspection_id = i.id AND ph.flags LIKE {b}))"
+                "(i.server_flags LIKE {a} OR EXISTS (SELECT 1 {FLAGGED_PHOTOS} AND ph.flags LIKE {b}))"
             ));
         } else {
             out.push("1 = 0".into());
@@ -196,8 +264,9 @@ fn filters(queue: Queue, f: &QueueFilter, sql: &mut Sql) -> Vec<String> {
     out
 }
 
-/// The page query of a queue: the entries after `after`, in the queue's order, `limit` rows.
-pub fn queue_sql(
+/// The ids of a page: the entries after `after`, in the queue's order, `limit` of them, joining
+/// only what the filters need (so the ordered index walk does the work).
+pub fn key_sql(
     queue: Queue,
     f: &QueueFilter,
     today: &str,
@@ -206,7 +275,7 @@ pub fn queue_sql(
     limit: u32,
 ) -> Sql {
     let mut sql = Sql::default();
-    let (from, cond, order) = base(queue, today, horizon, &mut sql);
+    let (from, cond, order) = base(queue, Joins::for_filters(f), today, horizon, &mut sql);
     let mut clauses = vec![cond];
     clauses.extend(filters(queue, f, &mut sql));
     if let Some(c) = after {
@@ -219,10 +288,39 @@ pub fn queue_sql(
         clauses.push(format!("({order}) > ({key}, {id})"));
     }
     sql.text = format!(
-        "SELECT {} FROM {from} WHERE {} ORDER BY {order} LIMIT {}",
-        columns(queue),
+        "SELECT {} FROM {from} WHERE {} ORDER BY {order} LIMIT {limit}",
+        primary_key(queue),
         clauses.join(" AND "),
-        limit
+    );
+    sql
+}
+
+fn primary_key(queue: Queue) -> &'static str {
+    match queue.entry_kind() {
+        EntryKind::Inspection => "i.id",
+        EntryKind::Task => "t.id",
+        EntryKind::Followup => "f.id",
+    }
+}
+
+/// The page query of a queue: the page's ids first ([`key_sql`]), then only those rows joined
+/// with what the entries show, so no planner joins (or sorts) more rows than the page has.
+pub fn queue_sql(
+    queue: Queue,
+    f: &QueueFilter,
+    today: &str,
+    horizon: &str,
+    after: Option<&Cursor>,
+    limit: u32,
+) -> Sql {
+    let mut sql = key_sql(queue, f, today, horizon, after, limit);
+    // The outer statement has no condition of its own: its parameters stay the keys'.
+    let (from, _, order) = base(queue, Joins::all(), today, horizon, &mut Sql::default());
+    sql.text = format!(
+        "SELECT {} FROM {from} WHERE {} IN ({}) ORDER BY {order}",
+        columns(queue),
+        primary_key(queue),
+        sql.text
     );
     sql
 }
@@ -230,7 +328,7 @@ pub fn queue_sql(
 /// The count query of a queue with the same filters.
 pub fn count_sql(queue: Queue, f: &QueueFilter, today: &str, horizon: &str) -> Sql {
     let mut sql = Sql::default();
-    let (from, cond, _) = base(queue, today, horizon, &mut sql);
+    let (from, cond, _) = base(queue, Joins::for_filters(f), today, horizon, &mut sql);
     let mut clauses = vec![cond];
     clauses.extend(filters(queue, f, &mut sql));
     sql.text = format!(
@@ -291,8 +389,8 @@ fn decode(queue: Queue, r: QueueRow, today: &str) -> Result<QueueEntry, sqlx::Er
     } else {
         r.due_date.as_deref()
     };
-    let overdue = queue.entry_kind() != EntryKind::Inspection
-        && overdue_on.is_some_and(|d| d < today);
+    let overdue =
+        queue.entry_kind() != EntryKind::Inspection && overdue_on.is_some_and(|d| d < today);
     Ok(QueueEntry {
         kind: queue.entry_kind(),
         id: r.id,
@@ -391,10 +489,12 @@ pub async fn explain(conn: &mut AnyConnection, sql: &Sql) -> Result<Vec<String>,
             Ok(rows.into_iter().map(|r| r.3).collect())
         }
         super::Backend::Postgres => {
-            let rows: Vec<(String,)> =
-                bind_all(sqlx::query_as(&format!("EXPLAIN {}", sql.text)), &sql.params)
-                    .fetch_all(&mut *conn)
-                    .await?;
+            let rows: Vec<(String,)> = bind_all(
+                sqlx::query_as(&format!("EXPLAIN {}", sql.text)),
+                &sql.params,
+            )
+            .fetch_all(&mut *conn)
+            .await?;
             Ok(rows.into_iter().map(|r| r.0).collect())
         }
     }
@@ -423,7 +523,17 @@ pub async fn task_results(
             "SELECT i.task_id, i.id, i.review_state, i.computed_result, i.override_result, i.created_at \
              FROM inspections i WHERE i.task_id IN {list} ORDER BY i.task_id, i.created_at DESC, i.id DESC"
         );
-        let mut q = sqlx::query_as::<_, (String, String, Option<String>, Option<String>, Option<String>, i64)>(&sql);
+        let mut q = sqlx::query_as::<
+            _,
+            (
+                String,
+                String,
+                Option<String>,
+                Option<String>,
+                Option<String>,
+                i64,
+            ),
+        >(&sql);
         for id in chunk {
             q = q.bind(id.as_str());
         }

@@ -29,7 +29,8 @@ async fn detail_has_everything_in_one_call(app: TestApp) {
     // An earlier inspection at the same establishment, in another plan.
     let est = s.plans[0].tasks[0].1.clone();
     let first = s.submit(0, 0, Submission::default()).await;
-    s.sql_review_state(&first, "approved", 1_710_000_700_000).await;
+    s.sql_review_state(&first, "approved", 1_710_000_700_000)
+        .await;
     s.draw_plan("2024年第2期", 2).await;
     let task = s.plans[1].tasks.iter().position(|t| t.1 == est).unwrap();
     let iid = s
@@ -45,12 +46,21 @@ async fn detail_has_everything_in_one_call(app: TestApp) {
             },
         )
         .await;
-    s.sql_review_state(&iid, "submitted", 1_710_000_800_000).await;
-    s.sql_flags(&iid, Some(r#"["declared_result_differs"]"#), Some(r#"["outside_radius"]"#))
+    s.sql_review_state(&iid, "submitted", 1_710_000_800_000)
         .await;
-    s.sql_override(&iid, "basically_compliant", "现场已整改部分问题").await;
+    s.sql_flags(
+        &iid,
+        Some(r#"["declared_result_differs"]"#),
+        Some(r#"["outside_radius"]"#),
+    )
+    .await;
+    s.sql_override(&iid, "basically_compliant", "现场已整改部分问题")
+        .await;
 
-    let (st, d) = s.app.get(&format!("/api/v1/inspections/{iid}"), &s.reviewer).await;
+    let (st, d) = s
+        .app
+        .get(&format!("/api/v1/inspections/{iid}"), &s.reviewer)
+        .await;
     assert_eq!(st, StatusCode::OK, "{d}");
     assert_eq!(d["id"], iid.as_str());
     assert_eq!(d["plan_id"], s.plans[1].id.as_str());
@@ -58,13 +68,20 @@ async fn detail_has_everything_in_one_call(app: TestApp) {
     // Failed items first, in the checklist's order, with text and key flag.
     let answers = d["answers"].as_array().unwrap();
     assert_eq!(answers.len(), 14);
-    let codes: Vec<&str> = answers.iter().map(|a| a["item_code"].as_str().unwrap()).collect();
+    let codes: Vec<&str> = answers
+        .iter()
+        .map(|a| a["item_code"].as_str().unwrap())
+        .collect();
     assert_eq!(&codes[..3], &["2.3", "3.1", "3.2"], "{codes:?}");
     assert!(answers[..3].iter().all(|a| a["status"] == "fail"));
     assert!(answers[3..].iter().all(|a| a["status"] != "fail"));
     assert_eq!(answers[1]["key"], true);
     assert_eq!(answers[0]["key"], false);
-    assert!(answers[1]["text"].as_str().unwrap().chars().count() > 4, "{}", answers[1]);
+    assert!(
+        answers[1]["text"].as_str().unwrap().chars().count() > 4,
+        "{}",
+        answers[1]
+    );
     assert_eq!(answers[1]["section_code"], "3");
     assert!(answers[1]["section_title"].is_string());
     assert_eq!(answers[1]["note"], "餐具未消毒");
@@ -73,7 +90,10 @@ async fn detail_has_everything_in_one_call(app: TestApp) {
     assert_eq!(d["evaluation"]["key_failed"], 2);
     assert_eq!(d["evaluation"]["general_checked"], 7);
     assert_eq!(d["evaluation"]["general_passed"], 6);
-    assert_eq!(d["evaluation"]["failed_items"], json!(["2.3", "3.1", "3.2"]));
+    assert_eq!(
+        d["evaluation"]["failed_items"],
+        json!(["2.3", "3.1", "3.2"])
+    );
     assert_eq!(d["rule_edition"], "pass_rate_2016");
     assert_eq!(d["override_result"], "basically_compliant");
     assert_eq!(d["override_reason"], "现场已整改部分问题");
@@ -86,15 +106,24 @@ async fn detail_has_everything_in_one_call(app: TestApp) {
     assert_eq!(photos.len(), 1);
     let pid = photos[0]["id"].as_str().unwrap();
     assert_eq!(photos[0]["item_code"], KEY[0]);
-    assert_eq!(photos[0]["thumbnail_url"], format!("/api/v1/photos/{pid}/thumbnail").as_str());
-    assert_eq!(photos[0]["preview_url"], format!("/api/v1/photos/{pid}/preview").as_str());
+    assert_eq!(
+        photos[0]["thumbnail_url"],
+        format!("/api/v1/photos/{pid}/thumbnail").as_str()
+    );
+    assert_eq!(
+        photos[0]["preview_url"],
+        format!("/api/v1/photos/{pid}/preview").as_str()
+    );
     assert_eq!(photos[0]["flags"], json!(["outside_radius"]));
     assert!(photos[0].get("exif_taken_at").is_some());
     // The point as reported, in WGS-84 too, and the distance to the registered location.
     assert_eq!(d["point"]["crs"], "gcj02");
     assert_eq!(d["point"]["lng"], 117.2903);
     let wlng = d["point"]["wgs84_lng"].as_f64().unwrap();
-    assert!((wlng - 117.2903).abs() > 0.001 && (wlng - 117.2903).abs() < 0.02, "{wlng}");
+    assert!(
+        (wlng - 117.2903).abs() > 0.001 && (wlng - 117.2903).abs() < 0.02,
+        "{wlng}"
+    );
     assert_eq!(d["establishment"]["id"], est.as_str());
     assert_eq!(d["establishment"]["location"]["crs"], "gcj02");
     assert_eq!(d["establishment"]["license_no"].as_str().unwrap().len(), 16);
@@ -104,7 +133,9 @@ async fn detail_has_everything_in_one_call(app: TestApp) {
     // The team with badges.
     let team = d["team"].as_array().unwrap();
     assert_eq!(team.len(), 2);
-    assert!(team.iter().all(|m| m["badge_no"].as_str().unwrap().starts_with("TJ-insp")));
+    assert!(team
+        .iter()
+        .all(|m| m["badge_no"].as_str().unwrap().starts_with("TJ-insp")));
     // The establishment's earlier result, not this one.
     let prev = d["previous_results"].as_array().unwrap();
     assert_eq!(prev.len(), 1, "{prev:?}");
@@ -116,7 +147,10 @@ async fn detail_has_everything_in_one_call(app: TestApp) {
     // Unknown ids: 404; labs: 403.
     let (st, b) = s
         .app
-        .get("/api/v1/inspections/00000000-0000-4000-8000-00000000dead", &s.reviewer)
+        .get(
+            "/api/v1/inspections/00000000-0000-4000-8000-00000000dead",
+            &s.reviewer,
+        )
         .await;
     assert_error(st, &b, 404, "not_found");
     let lab = s.app.token_for("lab", Role::Lab).await;
@@ -126,8 +160,18 @@ async fn detail_has_everything_in_one_call(app: TestApp) {
 
 async fn detail_is_scoped_to_the_team_and_hides_internal_notes(app: TestApp) {
     let s = scene(app, &["老王面馆", "小李饭店"], &["周良街道"]).await;
-    let iid = s.submit(0, 0, Submission { failed: &[KEY[0]], ..Submission::default() }).await;
-    s.sql_review_state(&iid, "submitted", 1_710_000_800_000).await;
+    let iid = s
+        .submit(
+            0,
+            0,
+            Submission {
+                failed: &[KEY[0]],
+                ..Submission::default()
+            },
+        )
+        .await;
+    s.sql_review_state(&iid, "submitted", 1_710_000_800_000)
+        .await;
     s.sql_review_row(
         &iid,
         1,
@@ -138,10 +182,21 @@ async fn detail_is_scoped_to_the_team_and_hides_internal_notes(app: TestApp) {
         1_710_000_900_000,
     )
     .await;
-    s.sql_review_row(&iid, 2, "approved", None, json!([]), Some("第二次"), 1_710_001_000_000)
-        .await;
+    s.sql_review_row(
+        &iid,
+        2,
+        "approved",
+        None,
+        json!([]),
+        Some("第二次"),
+        1_710_001_000_000,
+    )
+    .await;
 
-    let (st, d) = s.app.get(&format!("/api/v1/inspections/{iid}"), &s.reviewer).await;
+    let (st, d) = s
+        .app
+        .get(&format!("/api/v1/inspections/{iid}"), &s.reviewer)
+        .await;
     assert_eq!(st, StatusCode::OK, "{d}");
     let reviews = d["reviews"].as_array().unwrap();
     assert_eq!(reviews.len(), 2);
@@ -155,56 +210,106 @@ async fn detail_is_scoped_to_the_team_and_hides_internal_notes(app: TestApp) {
 
     // A member of the task's team reads it without internal notes.
     let member = s.token(&s.plans[0].tasks[0].2[1]).await;
-    let (st, m) = s.app.get(&format!("/api/v1/inspections/{iid}"), &member).await;
+    let (st, m) = s
+        .app
+        .get(&format!("/api/v1/inspections/{iid}"), &member)
+        .await;
     assert_eq!(st, StatusCode::OK, "{m}");
     assert_eq!(m["reviews"][0]["comment"], "请补拍3.1照片");
-    assert!(m["reviews"].as_array().unwrap().iter().all(|r| r.get("internal_note").is_none()), "{m}");
+    assert!(
+        m["reviews"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r.get("internal_note").is_none()),
+        "{m}"
+    );
     assert!(!m.to_string().contains("内部"), "{m}");
     // Another team's inspector: exactly as a missing id.
     let other = s.token(&s.outsider(0, 0)).await;
-    let (st, b) = s.app.get(&format!("/api/v1/inspections/{iid}"), &other).await;
+    let (st, b) = s
+        .app
+        .get(&format!("/api/v1/inspections/{iid}"), &other)
+        .await;
     assert_error(st, &b, 404, "not_found");
     let (st2, b2) = s
         .app
-        .get("/api/v1/inspections/00000000-0000-4000-8000-00000000dead", &other)
+        .get(
+            "/api/v1/inspections/00000000-0000-4000-8000-00000000dead",
+            &other,
+        )
         .await;
-    assert_eq!((st, b["error"]["message"].clone()), (st2, b2["error"]["message"].clone()));
+    assert_eq!(
+        (st, b["error"]["message"].clone()),
+        (st2, b2["error"]["message"].clone())
+    );
 }
 
 async fn task_list_shows_results_and_review_state(app: TestApp) {
     let s = scene(app, &["老王面馆", "小李饭店"], &["周良街道"]).await;
-    let iid = s.submit(0, 0, Submission { failed: &[KEY[0], KEY[1]], ..Submission::default() }).await;
-    s.sql_review_state(&iid, "approved", 1_710_000_800_000).await;
+    let iid = s
+        .submit(
+            0,
+            0,
+            Submission {
+                failed: &[KEY[0], KEY[1]],
+                ..Submission::default()
+            },
+        )
+        .await;
+    s.sql_review_state(&iid, "approved", 1_710_000_800_000)
+        .await;
     s.sql_override(&iid, "basically_compliant", "理由").await;
     let (st, tasks) = s
         .app
-        .get(&format!("/api/v1/tasks?plan_id={}", s.plans[0].id), &s.reviewer)
+        .get(
+            &format!("/api/v1/tasks?plan_id={}", s.plans[0].id),
+            &s.reviewer,
+        )
         .await;
     assert_eq!(st, StatusCode::OK, "{tasks}");
     let items = tasks["items"].as_array().unwrap();
-    let done = items.iter().find(|t| t["id"] == s.plans[0].tasks[0].0.as_str()).unwrap();
+    let done = items
+        .iter()
+        .find(|t| t["id"] == s.plans[0].tasks[0].0.as_str())
+        .unwrap();
     assert_eq!(
         done["result"],
         json!({"inspection_id": iid, "review_state": "approved", "computed_result": "non_compliant",
                "override_result": "basically_compliant", "effective_result": "basically_compliant"})
     );
-    let open = items.iter().find(|t| t["id"] == s.plans[0].tasks[1].0.as_str()).unwrap();
+    let open = items
+        .iter()
+        .find(|t| t["id"] == s.plans[0].tasks[1].0.as_str())
+        .unwrap();
     assert_eq!(open["result"], Value::Null);
     // The team sees its own task's result too.
     let member = s.token(&s.plans[0].tasks[0].2[0]).await;
-    let (_, mine) = s.app.get(&format!("/api/v1/tasks/{}", s.plans[0].tasks[0].0), &member).await;
+    let (_, mine) = s
+        .app
+        .get(&format!("/api/v1/tasks/{}", s.plans[0].tasks[0].0), &member)
+        .await;
     assert_eq!(mine["result"]["effective_result"], "basically_compliant");
     // GET /api/v1/inspections?task_id= still works.
     let (st, list) = s
         .app
-        .get(&format!("/api/v1/inspections?task_id={}", s.plans[0].tasks[0].0), &s.reviewer)
+        .get(
+            &format!("/api/v1/inspections?task_id={}", s.plans[0].tasks[0].0),
+            &s.reviewer,
+        )
         .await;
     assert_eq!(st, StatusCode::OK, "{list}");
     assert_eq!(list["items"][0]["id"], iid.as_str());
 }
 
 async fn get_html(app: &TestApp, path: &str, token: &str) -> (StatusCode, String, String) {
-    let res = app.client.get(app.url(path)).bearer_auth(token).send().await.unwrap();
+    let res = app
+        .client
+        .get(app.url(path))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
     let status = res.status();
     let ct = res
         .headers()
@@ -230,13 +335,34 @@ async fn record_prints_the_approved_result_and_nothing_internal(app: TestApp) {
         .await;
     let path = format!("/api/v1/inspections/{iid}/record");
     // Not approved yet: 409.
-    s.sql_review_state(&iid, "submitted", 1_710_000_800_000).await;
+    s.sql_review_state(&iid, "submitted", 1_710_000_800_000)
+        .await;
     let (st, b) = s.app.get(&path, &s.reviewer).await;
     assert_error(st, &b, 409, "not_approved");
-    s.sql_review_row(&iid, 1, "returned", Some("RETURN-COMMENT-7f3"), json!([{"item_code": "3.1", "comment": "ITEM-COMMENT-7f3"}]), Some("INTERNAL-NOTE-7f3"), 1_710_000_900_000).await;
-    s.sql_review_row(&iid, 2, "approved", Some("APPROVE-COMMENT-7f3"), json!([]), Some("INTERNAL-NOTE-2-7f3"), 1_710_001_000_000).await;
-    s.sql_review_state(&iid, "approved", 1_710_000_800_000).await;
-    s.sql_override(&iid, "basically_compliant", "OVERRIDE-REASON-7f3").await;
+    s.sql_review_row(
+        &iid,
+        1,
+        "returned",
+        Some("RETURN-COMMENT-7f3"),
+        json!([{"item_code": "3.1", "comment": "ITEM-COMMENT-7f3"}]),
+        Some("INTERNAL-NOTE-7f3"),
+        1_710_000_900_000,
+    )
+    .await;
+    s.sql_review_row(
+        &iid,
+        2,
+        "approved",
+        Some("APPROVE-COMMENT-7f3"),
+        json!([]),
+        Some("INTERNAL-NOTE-2-7f3"),
+        1_710_001_000_000,
+    )
+    .await;
+    s.sql_review_state(&iid, "approved", 1_710_000_800_000)
+        .await;
+    s.sql_override(&iid, "basically_compliant", "OVERRIDE-REASON-7f3")
+        .await;
     s.sql_followup(0, 0, &iid, "open", "2024-03-22").await;
 
     let (st, ct, html) = get_html(&s.app, &path, &s.reviewer).await;
@@ -276,7 +402,13 @@ async fn record_prints_the_approved_result_and_nothing_internal(app: TestApp) {
     assert!(failed_row < passed_row);
     assert!(!html.contains("{{"), "an unfilled placeholder");
     // Never the section's own texts.
-    for secret in ["RETURN-COMMENT", "ITEM-COMMENT", "INTERNAL-NOTE", "APPROVE-COMMENT", "OVERRIDE-REASON"] {
+    for secret in [
+        "RETURN-COMMENT",
+        "ITEM-COMMENT",
+        "INTERNAL-NOTE",
+        "APPROVE-COMMENT",
+        "OVERRIDE-REASON",
+    ] {
         assert!(!html.contains(secret), "{secret} is on the record");
     }
     // Admins too; inspectors and labs not; unknown ids 404.
@@ -287,7 +419,10 @@ async fn record_prints_the_approved_result_and_nothing_internal(app: TestApp) {
     assert_error(st, &b, 403, "forbidden");
     let (st, b) = s
         .app
-        .get("/api/v1/inspections/00000000-0000-4000-8000-00000000dead/record", &s.reviewer)
+        .get(
+            "/api/v1/inspections/00000000-0000-4000-8000-00000000dead/record",
+            &s.reviewer,
+        )
         .await;
     assert_error(st, &b, 404, "not_found");
 }
@@ -305,13 +440,25 @@ async fn record_escapes_every_text(app: TestApp) {
             },
         )
         .await;
-    s.sql_review_state(&iid, "approved", 1_710_000_800_000).await;
-    let (st, _, html) = get_html(&s.app, &format!("/api/v1/inspections/{iid}/record"), &s.reviewer).await;
+    s.sql_review_state(&iid, "approved", 1_710_000_800_000)
+        .await;
+    let (st, _, html) = get_html(
+        &s.app,
+        &format!("/api/v1/inspections/{iid}/record"),
+        &s.reviewer,
+    )
+    .await;
     assert_eq!(st, StatusCode::OK, "{html}");
     assert!(!html.contains("<script>"), "{html}");
     assert!(!html.contains("<b>黑店"), "{html}");
-    assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;&amp;&quot;&#39;"), "{html}");
-    assert!(html.contains("&lt;b&gt;黑店&lt;/b&gt;&amp;&quot;&#39;"), "{html}");
+    assert!(
+        html.contains("&lt;script&gt;alert(1)&lt;/script&gt;&amp;&quot;&#39;"),
+        "{html}"
+    );
+    assert!(
+        html.contains("&lt;b&gt;黑店&lt;/b&gt;&amp;&quot;&#39;"),
+        "{html}"
+    );
     assert!(html.contains("☑符合"));
     assert!(html.contains("已签字：王店长"));
 }

@@ -146,10 +146,7 @@ impl Scene {
                 )
             })
             .collect();
-        self.plans.push(Plan {
-            id: plan_id,
-            tasks,
-        });
+        self.plans.push(Plan { id: plan_id, tasks });
         self.plans.len() - 1
     }
 
@@ -222,7 +219,8 @@ impl Scene {
                 json!({"id": Uuid::new_v4(), "inspection_id": iid, "item_code": c, "status": status, "note": note})
             })
             .collect();
-        let mut changes = json!({"inspections": {"created": [rec]}, "answers": {"created": answers}});
+        let mut changes =
+            json!({"inspections": {"created": [rec]}, "answers": {"created": answers}});
         if let Some(item) = sub.photo_item {
             changes["photos"] = json!({"created": [{"id": Uuid::new_v4(), "inspection_id": iid, "item_code": item,
                 "sha256": "ab".repeat(32), "byte_size": 1000, "taken_at": 1_710_000_100_000i64}]});
@@ -301,7 +299,14 @@ impl Scene {
     }
 
     /// TEST-ONLY SQL: a follow-up of an inspection; returns its id.
-    pub async fn sql_followup(&self, plan: usize, task: usize, inspection: &str, state: &str, deadline: &str) -> String {
+    pub async fn sql_followup(
+        &self,
+        plan: usize,
+        task: usize,
+        inspection: &str,
+        state: &str,
+        deadline: &str,
+    ) -> String {
         let id = Uuid::new_v4().to_string();
         let est = &self.plans[plan].tasks[task].1;
         self.exec(
@@ -324,7 +329,14 @@ impl Scene {
 
     /// TEST-ONLY SQL: the recheck task (复查) of a follow-up, for the given team, as the
     /// follow-up work will create it.
-    pub async fn sql_recheck_task(&self, plan: usize, task: usize, followup: &str, due: &str, members: &[&str]) -> String {
+    pub async fn sql_recheck_task(
+        &self,
+        plan: usize,
+        task: usize,
+        followup: &str,
+        due: &str,
+        members: &[&str],
+    ) -> String {
         let id = Uuid::new_v4().to_string();
         let est = &self.plans[plan].tasks[task].1;
         self.exec(
@@ -350,7 +362,12 @@ impl Scene {
     }
 
     /// TEST-ONLY SQL: flags as the photo worker and the submission write them.
-    pub async fn sql_flags(&self, inspection: &str, inspection_flags: Option<&str>, photo_flags: Option<&str>) {
+    pub async fn sql_flags(
+        &self,
+        inspection: &str,
+        inspection_flags: Option<&str>,
+        photo_flags: Option<&str>,
+    ) {
         if let Some(f) = inspection_flags {
             self.exec(
                 "UPDATE inspections SET server_flags = $1 WHERE id = $2",
