@@ -122,6 +122,9 @@ pub struct Config {
     /// often, seconds; 0 = not in this process (another instance, or the CLI's
     /// `followup create-due-rechecks` from cron, must).
     pub recheck_sweep_interval_secs: u64,
+    /// The public site's base URL (scheme and host, optional path, no trailing slash needed):
+    /// the printed result record's QR code points to `{public_base_url}/public/inspections/{id}`.
+    pub public_base_url: String,
     /// `text` or `json`.
     pub log_format: LogFormat,
     /// tracing filter, e.g. `info,foodcheck=debug`.
@@ -163,6 +166,7 @@ impl Default for Config {
             rectification_period_working_days: 10,
             recheck_due_working_days: 5,
             recheck_sweep_interval_secs: 300,
+            public_base_url: "http://127.0.0.1:8080".into(),
             log_format: LogFormat::Text,
             log_level: "info".into(),
         }
@@ -216,6 +220,18 @@ impl Config {
             anyhow::bail!(
                 "rectification_period_working_days and recheck_due_working_days must be 1 to {}",
                 crate::followup::MAX_PERIOD_WORKING_DAYS
+            );
+        }
+        let base = self.public_base_url.as_str();
+        if !(base.starts_with("https://") || base.starts_with("http://"))
+            || base.len() > 200
+            || base
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || "\"'<>".contains(c))
+        {
+            anyhow::bail!(
+                "public_base_url must be an http:// or https:// URL of at most 200 characters, \
+                 without spaces or quotes"
             );
         }
         if self.audit_checkpoint_interval_secs == 0 {

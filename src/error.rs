@@ -39,6 +39,10 @@ pub enum AppError {
     /// 404
     #[error("{0}")]
     NotFound(String),
+    /// 404 with its own code (e.g. `unknown_queue`): the path names a kind of thing that does
+    /// not exist, as opposed to a missing record.
+    #[error("{message}")]
+    NotFoundCode { code: &'static str, message: String },
     /// 409: the request conflicts with the current state (duplicates, already drawn...).
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
@@ -136,7 +140,7 @@ impl AppError {
             AppError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             AppError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
-            AppError::NotFound(_) => StatusCode::NOT_FOUND,
+            AppError::NotFound(_) | AppError::NotFoundCode { .. } => StatusCode::NOT_FOUND,
             AppError::Conflict { .. } => StatusCode::CONFLICT,
             AppError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -156,6 +160,7 @@ impl AppError {
             AppError::BadRequest { code, .. }
             | AppError::Unauthorized { code, .. }
             | AppError::Conflict { code, .. }
+            | AppError::NotFoundCode { code, .. }
             | AppError::Unprocessable { code, .. } => code,
             AppError::Forbidden(_) => "forbidden",
             AppError::NotFound(_) => "not_found",
@@ -297,7 +302,7 @@ pub const ERROR_CODES: &[(&str, u16, &str)] = &[
     ("invalid_state", 409, "The record's state does not allow this transition (e.g. starting a cancelled task)."),
     ("draw_impossible", 422, "The draw cannot be made with these inputs (e.g. a quota exceeds the candidates of its grade)."),
     ("sync_conflict", 409, "A pushed record changed on the server after `last_pulled_at`; nothing was applied. Pull, merge and push again."),
-    ("invalid_cursor", 400, "`last_pulled_at` is missing (push), negative, not a number or ahead of the server."),
+    ("invalid_cursor", 400, "`last_pulled_at` is missing (push), negative, not a number or ahead of the server; or a review queue `cursor` is not one this API returned for that queue."),
     ("unsupported_schema_version", 400, "The app's sync schema version is not served; update the app."),
     ("unknown_table", 422, "A push names a table that does not sync."),
     ("unknown_column", 422, "A pushed record has a column the table does not have."),
@@ -329,6 +334,9 @@ pub const ERROR_CODES: &[(&str, u16, &str)] = &[
     ("recheck_inspector_conflict", 422, "A recheck team member has a declared conflict of interest (回避) at the establishment."),
     ("calendar_year_missing", 422, "A working-day deadline falls in a year the calendar has no data for; the message names the year. An admin adds it with `PUT /api/v1/calendar/years/{year}`."),
     ("invalid_calendar", 422, "Calendar year data is refused: not a date, a date outside the year, a make-up working day that is not a weekend day, a date both off and a working day, or a year outside 1949–9999."),
+    ("unknown_queue", 404, "`GET /api/v1/review/queues/{queue}` names no queue (`waiting`, `returned`, `overdue_tasks`, `flagged`, `rectifications_due`, `rechecks_due`)."),
+    ("invalid_filter", 400, "A review queue filter or page parameter is unknown or out of range (`result`, `flag`, `within_days`, `limit`, a value over 200 characters)."),
+    ("not_approved", 409, "The printable result record exists only for approved inspections."),
     ("validation_failed", 422, "Semantically invalid input; `details` lists every problem."),
     ("too_many_requests", 429, "Throttled; retry after the number of seconds in `Retry-After`."),
     ("unavailable", 503, "A dependency (the database) is unreachable."),

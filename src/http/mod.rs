@@ -9,10 +9,13 @@ pub mod establishments;
 pub mod extract;
 pub mod followups;
 pub mod health;
+pub mod inspections;
 pub mod photos;
 pub mod plans;
 pub mod public;
+pub mod record;
 pub mod review;
+pub mod review_queues;
 mod spec_rules;
 pub mod sync;
 pub mod tasks;
@@ -58,7 +61,7 @@ pub use crate::state::AppState;
         (name = "sync", description = "Offline sync for inspectors' apps (WatermelonDB protocol); see api-spec/sync.md"),
         (name = "uploads", description = "Photo bytes by the tus 1.0 resumable upload protocol"),
         (name = "audit", description = "The tamper-evident audit log: entries, one record's history, Merkle inclusion and consistency proofs against signed checkpoints"),
-        (name = "review", description = "The food-safety section's decisions on submitted inspections: approve, return with comments, reject with a reason"),
+        (name = "review", description = "The food-safety section's review: decisions on submitted inspections (approve, return with comments, reject with a reason), inspection detail, work queues and counts, the printable result record (监督检查结果记录表)"),
         (name = "followups", description = "整改 → 复查: follow-ups opened by approving 基本符合/不符合 inspections, with working-day deadlines and recheck tasks"),
         (name = "calendar", description = "The working-day calendar (工作日, 调休): bundled years and years admins add"),
         (name = "public", description = "Public, unauthenticated data (一公开): never personal data"),
@@ -103,6 +106,9 @@ fn api(import_limit: usize) -> OpenApiRouter<AppState> {
         .merge(review::router())
         .merge(followups::router())
         .merge(calendar::router())
+        .merge(inspections::router())
+        .merge(record::router())
+        .merge(review_queues::router())
 }
 
 /// Unix milliseconds as an RFC 3339 UTC string, the API's time format.

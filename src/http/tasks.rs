@@ -12,9 +12,12 @@ use utoipa_axum::routes;
 use super::extract::{Admins, ApiJson, ApiPath, ApiQuery, AuthUser, Authorized, Inspectors, Staff};
 use super::{rfc3339, AppState};
 use crate::auth::Role;
+use crate::checklist::rule::ResultCode;
 use crate::error::{AppError, AppResult, ErrorEnvelope};
 use crate::plan::TaskState;
 use crate::plan::TeamMember;
+use crate::review::detail::effective_result;
+use crate::review::ReviewState;
 use crate::store::{self, plans::TaskRow};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -67,6 +70,23 @@ pub struct TaskView {
     pub submitted_at: Option<String>,
     pub created_at: String,
     pub updated_at: String,
+    /// The task's latest inspection's result and review state; null before any inspection
+    /// was synced.
+    pub result: Option<TaskResult>,
+}
+
+/// The result of a task's latest inspection, as the task list shows it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TaskResult {
+    pub inspection_id: String,
+    /// Null while the team works on it; `submitted`, `approved`, `returned`, `rejected`.
+    pub review_state: Option<ReviewState>,
+    /// The server's result at submission.
+    pub computed_result: Option<ResultCode>,
+    /// A reviewer's override (its reason is in the inspection detail).
+    pub override_result: Option<ResultCode>,
+    /// `override_result`, else `computed_result`.
+    pub effective_result: Option<ResultCode>,
 }
 
 fn view(t: TaskRow, team: Vec<TeamMember>, today: &str) -> TaskView {
@@ -100,6 +120,7 @@ fn view(t: TaskRow, team: Vec<TeamMember>, today: &str) -> TaskView {
         submitted_at: t.submitted_at.map(rfc3339),
         created_at: rfc3339(t.created_at),
         updated_at: rfc3339(t.updated_at),
+        result: None,
     }
 }
 
@@ -113,12 +134,29 @@ async fn with_teams(state: &AppState, rows: Vec<TaskRow>) -> AppResult<Vec<TaskV
             .or_default()
             .push(TeamMember::officer(inspector, name, badge));
     }
+    let mut results: HashMap<String, TaskResult> = HashMap::new();
+    for r in store::queues::task_results(&mut conn, &ids).await? {
+        results.insert(
+            r.task_id,
+            TaskResult {
+                inspection_id: r.inspection_id,
+                review_state: r.review_state,
+                computed_result: r.computed_result,
+                override_result: r.override_result,
+                effective_result: effective_result(r.computed_result, r.override_result),
+            },
+        );
+    }
     let today = state.config.time_zone.today();
     Ok(rows
         .into_iter()
         .map(|r| {
             let team = teams.remove(&r.id).unwrap_or_default();
-            view(r, team, &today)
+            let result = results.remove(&r.id);
+            TaskView {
+                result,
+                ..view(r, team, &today)
+            }
         })
         .collect())
 }

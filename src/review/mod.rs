@@ -8,6 +8,9 @@
 
 use std::collections::HashSet;
 
+pub mod detail;
+pub mod queues;
+
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 

@@ -1,0 +1,190 @@
+// The printable result record (监督检查结果记录表) in a real browser: a REAL foodcheck server
+// (started by tests/clients/run-record-tests.sh), an inspection submitted through the real sync
+// push, rendered by Debian's headless Chromium through playwright-core. Checks the text as the
+// browser lays it out, that nothing internal is on it and injected markup stays text, prints it
+// to an A4 PDF and takes a screenshot (saved under target/record/).
+//
+// TEST-ONLY SQL FIXTURE (testOnlySqlApprove): the approval and a review row with an internal
+// note are written with SQL until the review decision endpoint
+// (POST /api/v1/inspections/{id}/review) merges; switch it to that endpoint then.
+
+'use strict'
+
+const test = require('node:test')
+const assert = require('node:assert/strict')
+const crypto = require('node:crypto')
+const fs = require('node:fs')
+const path = require('node:path')
+const { execFileSync } = require('node:child_process')
+const { chromium } = require('playwright-core')
+
+const BASE = (process.env.FOODCHECK_URL || '').replace(/\/+$/, '')
+const ADMIN = process.env.FOODCHECK_ADMIN_USERNAME
+const ADMIN_PASSWORD = process.env.FOODCHECK_ADMIN_PASSWORD
+const PUBLIC_BASE = process.env.FOODCHECK_PUBLIC_BASE_URL
+const CHROMIUM = process.env.CHROMIUM_BIN || '/usr/bin/chromium'
+const OUT = process.env.FOODCHECK_RECORD_OUT || path.resolve(__dirname, '../../../target/record')
+const TEMPLATE_ID = '00000000-0000-4000-8000-000000002016'
+const KEY = ['3.1', '3.2', '4.1', '4.2', '6.1', '8.4', '9.3']
+const GENERAL = ['1.1', '2.1', '2.2', '2.3', '4.3', '4.4', '5.1']
+const run = crypto.randomUUID().slice(0, 8)
+
+async function api(method, p, { token, body, expect } = {}) {
+  const headers = { accept: 'application/json' }
+  if (token) headers.authorization = `Bearer ${token}`
+  if (body !== undefined) headers['content-type'] = 'application/json'
+  const res = await fetch(`${BASE}${p}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) })
+  const text = await res.text()
+  const json = text ? JSON.parse(text) : null
+  const ok = expect !== undefined ? res.status === expect : res.ok
+  if (!ok) throw new Error(`${method} ${p} → ${res.status} ${text}`)
+  return json
+}
+
+async function login(username, password, device) {
+  return (await api('POST', '/api/v1/auth/login', { body: { username, password, device_id: device } })).access_token
+}
+
+/** TEST-ONLY SQL: what the review decision endpoint will write for an approval. */
+function testOnlySqlApprove(inspectionId, reviewerId) {
+  const reviewId = crypto.randomUUID()
+  const now = Date.now()
+  const statements = [
+    `UPDATE inspections SET review_state = 'approved', review_round = 1, override_result = 'basically_compliant', ` +
+      `override_reason = 'OVERRIDE-REASON-${run}', reviewed_by = '${reviewerId}', reviewed_at = ${now} WHERE id = '${inspectionId}'`,
+    `INSERT INTO reviews (id, inspection_id, round, decision, comment, item_comments, override_result, override_reason, internal_note, ` +
+      `reviewer_id, decided_at, created_seq, seq) VALUES ('${reviewId}', '${inspectionId}', 1, 'approved', 'APPROVE-COMMENT-${run}', '[]', ` +
+      `'basically_compliant', 'OVERRIDE-REASON-${run}', 'INTERNAL-NOTE-${run}', '${reviewerId}', ${now}, 1, 1)`,
+  ]
+  const url = process.env.FOODCHECK_DATABASE_URL || ''
+  if (url.startsWith('postgres')) {
+    for (const s of statements) execFileSync('psql', [url, '-qX', '-v', 'ON_ERROR_STOP=1', '-c', s])
+  } else {
+    const db = path.join(process.env.FOODCHECK_TEST_DATA_DIR, 'foodcheck.db')
+    const py = 'import sqlite3, sys\nc = sqlite3.connect(sys.argv[1])\nfor s in sys.argv[2:]:\n    c.execute(s)\nc.commit()\n'
+    execFileSync('python3', ['-c', py, db, ...statements])
+  }
+}
+
+test('the printable result record renders in headless Chromium', async (t) => {
+  assert.ok(BASE, 'FOODCHECK_URL is set by run-record-tests.sh')
+  assert.ok(fs.existsSync(CHROMIUM), `no Chromium at ${CHROMIUM} (apt-get install -y chromium)`)
+  const admin = await login(ADMIN, ADMIN_PASSWORD, `record-admin-${run}`)
+
+  // People: a reviewer and a team of two inspectors.
+  const people = {}
+  for (const [label, role, name] of [['rev', 'reviewer', '审核员'], ['a', 'inspector', '张三'], ['b', 'inspector', '李四']]) {
+    const username = `rec-${run}-${label}`
+    const password = `pw-${crypto.randomUUID()}`
+    const body = { username, password, role, name: `${name}${run}` }
+    if (role === 'inspector') body.badge_no = `REC${run}${label.toUpperCase()}`
+    const user = await api('POST', '/api/v1/users', { token: admin, body, expect: 201 })
+    people[label] = { ...body, id: user.id }
+  }
+
+  // The establishment, with markup in its name that must stay text.
+  const town = `记录表测试镇-${run}`
+  const est = await api('POST', '/api/v1/establishments', {
+    token: admin,
+    expect: 201,
+    body: {
+      sign_name: `老王面馆<b>${run}</b>`, licensed_name: `某某区老王面馆（个体工商户）${run}`,
+      license_no: `JY2${String(crypto.randomInt(1e12)).padStart(13, '0')}`, category: 'small_restaurant',
+      address: '幸福路 8 号', town, risk_grade: 'C', location: { lng: 117.29, lat: 39.71, crs: 'gcj02' },
+    },
+  })
+  const plan = await api('POST', '/api/v1/plans', {
+    token: admin,
+    expect: 201,
+    body: {
+      name: `record ${run}`, round_title: `2024年第3期 ${run}`, theme: '餐饮具清洗消毒', period_start: '2024-03-01',
+      period_end: '2024-03-31', due_date: '2099-03-31', template_id: TEMPLATE_ID, template_version: 1,
+      filter: { towns: [town] }, quotas: { explicit: { C: 1 } }, inspector_ids: [people.a.id, people.b.id], team_size: 2,
+    },
+  })
+  await api('POST', `/api/v1/plans/${plan.id}/draw`, { token: admin, body: { seed: `record-${run}` }, expect: 201 })
+  const task = (await api('GET', `/api/v1/tasks?plan_id=${plan.id}`, { token: admin })).items[0]
+  assert.equal(task.establishment.id, est.id)
+
+  // The team submits through the real sync push: two key items failed (不符合).
+  const inspector = await login(people.a.username, people.a.password, `record-phone-${run}`)
+  const pulled = await api('GET', '/api/v1/sync?last_pulled_at=null&schema_version=2&migration=null', { token: inspector })
+  const iid = crypto.randomUUID()
+  const team = JSON.stringify(task.team.map((m) => ({ user_id: m.user_id, name: m.name, badge_no: m.badge_no })))
+  const failed = [KEY[0], KEY[1]]
+  const answers = [...KEY, ...GENERAL].map((c) => ({
+    id: crypto.randomUUID(), inspection_id: iid, item_code: c, status: failed.includes(c) ? 'fail' : 'pass', note: null,
+  }))
+  const pushed = await api('POST', `/api/v1/sync?last_pulled_at=${pulled.timestamp}`, {
+    token: inspector,
+    body: {
+      changes: {
+        inspections: {
+          created: [{
+            id: iid, task_id: task.id, establishment_id: est.id, started_at: 1710000000000, finished_at: 1710000600000,
+            lng: 117.2903, lat: 39.7102, gps_accuracy_m: 10, crs: 'gcj02', team, representative_name: '王店长',
+            representative_signed: false, representative_refused: true,
+            business_opinion: `<script>document.title='pwned'</script>已知悉`, other_findings: null,
+            declared_result: 'non_compliant', submitted: true,
+          }],
+        },
+        answers: { created: answers },
+      },
+    },
+  })
+  assert.deepEqual(pushed, {})
+
+  const reviewer = await login(people.rev.username, people.rev.password, `record-desk-${run}`)
+  const recordPath = `/api/v1/inspections/${iid}/record`
+  // Not approved: 409 not_approved.
+  const early = await fetch(`${BASE}${recordPath}`, { headers: { authorization: `Bearer ${reviewer}` } })
+  assert.equal(early.status, 409)
+  assert.equal((await early.json()).error.code, 'not_approved')
+  testOnlySqlApprove(iid, people.rev.id)
+
+  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'] })
+  t.after(() => browser.close())
+  const context = await browser.newContext({ extraHTTPHeaders: { authorization: `Bearer ${reviewer}` }, locale: 'zh-CN' })
+  const page = await context.newPage()
+  const scripts = []
+  page.on('dialog', (d) => { scripts.push(d.message()); d.dismiss() })
+  const res = await page.goto(`${BASE}${recordPath}`)
+  assert.equal(res.status(), 200)
+  assert.match(res.headers()['content-type'], /^text\/html/)
+
+  const text = await page.innerText('body')
+  for (const want of [
+    '监督检查结果记录表', `老王面馆<b>${run}</b>`, `某某区老王面馆（个体工商户）${run}`, est.license_no || '', '幸福路 8 号',
+    '2024-03-10', `2024年第3期 ${run}`, '*3.1', '*3.2', '☑基本符合', '☐不符合', '复核认定：基本符合（系统判定：不符合）',
+    `${people.a.name}（${people.a.badge_no}）`, `${people.b.name}（${people.b.badge_no}）`,
+    "<script>document.title='pwned'</script>已知悉", '拒绝签字', '扫码查看公示信息',
+    `${PUBLIC_BASE}/public/inspections/${iid}`,
+  ]) {
+    assert.ok(text.includes(want), `the rendered record lacks ${JSON.stringify(want)}:\n${text}`)
+  }
+  for (const secret of ['INTERNAL-NOTE', 'APPROVE-COMMENT', 'OVERRIDE-REASON']) {
+    assert.ok(!text.includes(secret) && !(await page.content()).includes(secret), `${secret} is on the record`)
+  }
+  // Injected markup stayed text: no <b> element from the name, no script ran.
+  assert.equal(await page.locator('#sign-name b').count(), 0)
+  assert.equal(await page.title(), `监督检查结果记录表 · 老王面馆<b>${run}</b>`)
+  assert.deepEqual(scripts, [])
+  // Failed items first, marked; the QR code is an inline SVG of a real size.
+  const rows = await page.locator('table.items tbody tr').evaluateAll((trs) => trs.map((r) => [r.dataset.item, r.className]))
+  assert.deepEqual(rows.slice(0, 2), [['3.1', 'failed'], ['3.2', 'failed']])
+  assert.equal(rows.length, 14)
+  const qr = await page.locator('.qr svg').boundingBox()
+  assert.ok(qr && qr.width > 80 && Math.abs(qr.width - qr.height) < 1, `QR box ${JSON.stringify(qr)}`)
+
+  fs.mkdirSync(OUT, { recursive: true })
+  await page.screenshot({ path: path.join(OUT, 'record.png'), fullPage: true })
+  const pdfPath = path.join(OUT, 'record.pdf')
+  await page.pdf({ path: pdfPath, preferCSSPageSize: true, printBackground: true })
+  const pdf = fs.readFileSync(pdfPath).toString('latin1')
+  // A4 is 595 × 842 pt.
+  const box = pdf.match(/\/MediaBox\s*\[\s*0\s+0\s+([\d.]+)\s+([\d.]+)\s*\]/)
+  assert.ok(box, 'the PDF has a MediaBox')
+  assert.ok(Math.abs(Number(box[1]) - 595.28) < 1.5 && Math.abs(Number(box[2]) - 841.89) < 1.5, `page size ${box[1]} × ${box[2]}`)
+  assert.ok(fs.statSync(path.join(OUT, 'record.png')).size > 10000)
+  console.log(`record: screenshot and PDF in ${OUT}`)
+})
