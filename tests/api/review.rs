@@ -369,7 +369,19 @@ async fn approve_with_override_is_final_and_reaches_the_devices(app: TestApp) {
     assert_eq!(v["effective_result"], "non_compliant");
     assert_eq!(v["reviewed_by"], rev_id.as_str());
     assert!(v["reviewed_at"].as_str().is_some_and(|t| t.ends_with('Z')));
-    assert_eq!(v["followup_id"], Value::Null);
+    // The result that stands (the override, 不符合) opens the follow-up, not the computed one.
+    let followup = v["followup_id"]
+        .as_str()
+        .expect("a follow-up for 不符合")
+        .to_string();
+    let (origin,): (String,) =
+        sqlx::query_as("SELECT origin_result FROM followups WHERE id = $1 AND inspection_id = $2")
+            .bind(&followup)
+            .bind(&s.iid)
+            .fetch_one(w.app.db().pool())
+            .await
+            .unwrap();
+    assert_eq!(origin, "non_compliant");
     assert_eq!(v["review"]["decision"], "approved");
     assert_eq!(v["review"]["round"], 1);
     assert_eq!(v["review"]["internal_note"], "科内：下月重点关注");
@@ -505,6 +517,10 @@ async fn approve_with_override_is_final_and_reaches_the_devices(app: TestApp) {
         change(&events[0], "internal_note")["after"],
         "科内：下月重点关注"
     );
+    assert_eq!(
+        change(&events[0], "followup_id")["after"],
+        followup.as_str()
+    );
     assert_eq!(change(&events[0], "submitted"), Value::Null, "still locked");
     assert_eq!(w.task_state(&s.task).await, "submitted");
 }
@@ -619,6 +635,7 @@ async fn return_fix_resubmit_approve_over_sync(app: TestApp) {
     assert_eq!(v["computed_result"], "compliant");
     assert_eq!(v["effective_result"], "compliant");
     assert_eq!(v["override_result"], Value::Null);
+    assert_eq!(v["followup_id"], Value::Null, "符合: no follow-up");
     assert_eq!(
         reviews_of(&w.app, &s.iid).await,
         vec![(1, "returned".to_string()), (2, "approved".to_string())]
