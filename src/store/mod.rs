@@ -93,7 +93,7 @@ impl WriteTx {
             .tx
             .as_mut()
             .expect("a write transaction is open until commit");
-        &mut **tx
+        tx
     }
     pub async fn commit(mut self) -> Result<(), sqlx::Error> {
         let tx = self.tx.take().expect("a write transaction commits once");
