@@ -1114,6 +1114,67 @@ describe('foodcheck sync with WatermelonDB 0.28.0 against the real server', { sk
     assert.equal((await b.db.get('tasks').find(s.taskId)).kind, 'inspection')
   })
 
+  scenario('16. 整改 → 复查: a 基本符合 inspection is approved with a written order; when it is due the recheck task reaches the team\'s device with the failed items as must-check items; the recheck done offline and submitted closes the follow-up', { skip: PURGE_SKIP }, async () => {
+    const s = await world.seedTask()
+    const a = await newDevice('followup-a', 'a', { version: 5 })
+    await a.sync()
+    const insp = await createInspection(a.db, s)
+    await addAnswers(a.db, insp.id, FULL_ANSWERS)
+    await submit(a.db, insp.id)
+    assertPushAccepted((await syncAndGet(a)).post, 'submission')
+    // The deadline is counted from the real date: make sure the calendar has the next year.
+    const { token } = await world.reviewer()
+    const years = (await world.api('GET', '/api/v1/calendar/years')).years.map((y) => y.year)
+    const next = new Date().getUTCFullYear() + 1
+    if (!years.includes(next)) {
+      await world.api('PUT', `/api/v1/calendar/years/${next}`, { off: {}, workdays: [] })
+    }
+
+    const approved = await world.review(insp.id, {
+      decision: 'approved',
+      followup: { period_working_days: 3, order_text: '冷藏设施温度超标，限期整改' },
+    })
+    assert.equal(approved.effective_result, EXPECTED_RESULT)
+    assert.ok(approved.followup_id, 'a 基本符合 approval opens a follow-up')
+    let f = await world.api('GET', `/api/v1/followups/${approved.followup_id}`, undefined, { token })
+    assert.equal(f.state, 'open')
+    assert.equal(f.period_working_days, 3)
+    assert.deepEqual(f.failed_items, ['2.3'])
+
+    // Not due yet: the sweep creates nothing; on the deadline it creates the recheck task.
+    const sweep = (today) => require('node:child_process').execFileSync(
+      process.env.FOODCHECK_TEST_BIN,
+      ['--data-dir', process.env.FOODCHECK_TEST_DATA_DIR, 'followup', 'create-due-rechecks', '--today', today],
+      { cwd: process.env.FOODCHECK_TEST_DATA_DIR, env: process.env, encoding: 'utf8' },
+    )
+    assert.doesNotMatch(sweep(f.ordered_on), new RegExp(`follow-up ${f.id}: recheck task`))
+    assert.match(sweep(f.deadline), new RegExp(`follow-up ${f.id}: recheck task \\S+ created`))
+    f = await world.api('GET', `/api/v1/followups/${f.id}`, undefined, { token })
+    assert.equal(f.state, 'recheck_assigned')
+
+    // The device pulls the recheck task: kind recheck, the failed item to check.
+    const { get } = await syncAndGet(a)
+    assert.deepEqual(ids(get.responseBody.changes.tasks.created), [f.recheck_task_id])
+    const task = await a.db.get('tasks').find(f.recheck_task_id)
+    assert.equal(task.kind, 'recheck')
+    assert.deepEqual(JSON.parse(task.mustCheckItems), ['2.3'])
+    assert.equal(task.establishmentId, s.establishmentId)
+
+    // Offline: the recheck, every item answered and the must-check item passing now.
+    // The recheck team is, by default, the inspection's team.
+    const recheck = await createInspection(a.db, { taskId: task.id, establishmentId: s.establishmentId, team: s.team })
+    await addAnswers(a.db, recheck.id, FULL_ANSWERS.map(([code, status, note]) =>
+      code === '2.3' ? [code, 'pass', '复查：冷藏 3℃'] : [code, status, note]))
+    await submit(a.db, recheck.id)
+    assertPushAccepted((await syncAndGet(a)).post, 'recheck submission')
+    await a.sync()
+    assert.equal((await a.db.get('inspections').find(recheck.id)).reviewState, 'submitted')
+    f = await world.api('GET', `/api/v1/followups/${f.id}`, undefined, { token })
+    assert.equal(f.state, 'closed', 'the passed recheck closes the follow-up')
+    assert.equal(f.recheck_inspection_id, recheck.id)
+    assert.ok(f.closed_at)
+  })
+
   // Last in the file: it purges every tombstone on the server (as the hourly sweep does after
   // `tombstone_retention_days`), so it must not run before scenarios that rely on tombstones.
   scenario('14. a device offline past tombstone retention gets a replacement pull: the deleted answer goes, its own records stay, nothing lost', { skip: PURGE_SKIP }, async () => {
