@@ -351,3 +351,41 @@ pub async fn read_raw_response(mut stream: tokio::net::TcpStream) -> (u16, Value
     };
     (status, json)
 }
+
+/// A drawn task as the tests use it: (task id, establishment id, the team's usernames in draw
+/// order), from `GET /api/v1/tasks?plan_id=` as `admin`; `inspectors` are (username, user id).
+pub async fn drawn_tasks(
+    app: &TestApp,
+    admin: &str,
+    plan: &str,
+    inspectors: &[(String, String)],
+) -> Vec<(String, String, Vec<String>)> {
+    let (_, tasks) = app
+        .get(&format!("/api/v1/tasks?plan_id={plan}"), admin)
+        .await;
+    tasks["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            let members = t["team"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| {
+                    inspectors
+                        .iter()
+                        .find(|(_, id)| m["user_id"] == id.as_str())
+                        .unwrap()
+                        .0
+                        .clone()
+                })
+                .collect();
+            (
+                t["id"].as_str().unwrap().to_string(),
+                t["establishment"]["id"].as_str().unwrap().to_string(),
+                members,
+            )
+        })
+        .collect()
+}

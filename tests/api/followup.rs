@@ -205,29 +205,13 @@ async fn world(app: TestApp) -> World {
         )
         .await;
     assert_eq!(s, StatusCode::CREATED, "{draw}");
-    let (_, tasks) = app
-        .get(&format!("/api/v1/tasks?plan_id={plan}"), &admin)
-        .await;
-    let tasks = tasks["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| Task {
-            id: t["id"].as_str().unwrap().to_string(),
-            establishment: t["establishment"]["id"].as_str().unwrap().to_string(),
-            members: t["team"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|m| {
-                    inspectors
-                        .iter()
-                        .find(|(_, id)| m["user_id"] == id.as_str())
-                        .unwrap()
-                        .0
-                        .clone()
-                })
-                .collect(),
+    let tasks = crate::common::drawn_tasks(&app, &admin, &plan, &inspectors)
+        .await
+        .into_iter()
+        .map(|(id, establishment, members)| Task {
+            id,
+            establishment,
+            members,
         })
         .collect::<Vec<_>>();
     assert_eq!(tasks.len(), 3);

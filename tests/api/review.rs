@@ -95,34 +95,7 @@ async fn world(app: TestApp) -> World {
         )
         .await;
     assert_eq!(s, StatusCode::CREATED, "{draw}");
-    let (_, tasks) = app
-        .get(&format!("/api/v1/tasks?plan_id={plan}"), &admin)
-        .await;
-    let tasks: Vec<(String, String, Vec<String>)> = tasks["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| {
-            let members = t["team"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|m| {
-                    inspectors
-                        .iter()
-                        .find(|(_, id)| m["user_id"] == id.as_str())
-                        .unwrap()
-                        .0
-                        .clone()
-                })
-                .collect();
-            (
-                t["id"].as_str().unwrap().to_string(),
-                t["establishment"]["id"].as_str().unwrap().to_string(),
-                members,
-            )
-        })
-        .collect();
+    let tasks = crate::common::drawn_tasks(&app, &admin, &plan, &inspectors).await;
     assert_eq!(tasks.len(), 2);
     World {
         app,

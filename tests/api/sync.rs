@@ -78,37 +78,8 @@ async fn world(app: TestApp) -> World {
         )
         .await;
     assert_eq!(s, StatusCode::CREATED, "{draw}");
-    let (_, tasks) = app
-        .get(
-            &format!("/api/v1/tasks?plan_id={}", plan["id"].as_str().unwrap()),
-            &admin,
-        )
-        .await;
-    let tasks = tasks["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| {
-            let members = t["team"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|m| {
-                    inspectors
-                        .iter()
-                        .find(|(_, id)| m["user_id"] == id.as_str())
-                        .unwrap()
-                        .0
-                        .clone()
-                })
-                .collect();
-            (
-                t["id"].as_str().unwrap().to_string(),
-                t["establishment"]["id"].as_str().unwrap().to_string(),
-                members,
-            )
-        })
-        .collect();
+    let plan = plan["id"].as_str().unwrap();
+    let tasks = crate::common::drawn_tasks(&app, &admin, plan, &inspectors).await;
     World {
         app,
         admin,
