@@ -13,6 +13,7 @@ use super::queues::ReviewFlag;
 use super::ReviewState;
 use crate::checklist::rule::{Evaluation, ItemStatus, ResultCode};
 use crate::checklist::TemplateContent;
+use crate::followup::FollowupState;
 use crate::geo::{distance_m, Crs, Location};
 use crate::plan::MemberRole;
 
@@ -272,8 +273,7 @@ pub struct EstablishmentView {
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct FollowupBrief {
     pub id: String,
-    /// `open`, `recheck_assigned`, `closed` or `escalated`.
-    pub state: String,
+    pub state: FollowupState,
     /// `YYYY-MM-DD` (bureau's local date).
     pub ordered_on: String,
     /// 整改期限, `YYYY-MM-DD`.

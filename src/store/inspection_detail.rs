@@ -6,6 +6,7 @@
 use sqlx::{AnyConnection, FromRow};
 
 use crate::checklist::rule::{ItemStatus, ResultCode};
+use crate::followup::FollowupState;
 use crate::geo::{Crs, Location};
 use crate::review::detail::{
     DetailParts, FollowupBrief, InspectionCore, ItemComment, StoredAnswer, StoredPhoto,
@@ -315,16 +316,23 @@ pub async fn load(conn: &mut AnyConnection, id: &str) -> Result<Option<DetailPar
     .bind(id)
     .fetch_optional(&mut *conn)
     .await?;
-    let followup = followup.map(|f| FollowupBrief {
-        id: f.0,
-        state: f.1,
-        ordered_on: f.2,
-        deadline: f.3,
-        period_working_days: f.4,
-        order_text: f.5,
-        stop_operating: f.6 != 0,
-        case_opened: f.7 != 0,
-    });
+    let followup = followup
+        .map(|f| {
+            // Decoded into the enum here, so an unknown stored state fails loudly.
+            let state = FollowupState::parse(&f.1)
+                .ok_or_else(|| bad("follow-up state", format!("{:?}", f.1)))?;
+            Ok::<_, sqlx::Error>(FollowupBrief {
+                id: f.0,
+                state,
+                ordered_on: f.2,
+                deadline: f.3,
+                period_working_days: f.4,
+                order_text: f.5,
+                stop_operating: f.6 != 0,
+                case_opened: f.7 != 0,
+            })
+        })
+        .transpose()?;
 
     Ok(Some(DetailParts {
         core,

@@ -1,5 +1,7 @@
 //! The inspection detail (`GET /api/v1/inspections/{id}`), the task list's results and the
-//! printable result record (`GET /api/v1/inspections/{id}/record`).
+//! printable result record (`GET /api/v1/inspections/{id}/record`), over state written by the
+//! real paths: sync submissions, review decisions, follow-ups opened by approval (see
+//! tests/api/review_fixture.rs).
 
 use foodcheck::auth::Role;
 use reqwest::StatusCode;
@@ -7,6 +9,11 @@ use serde_json::{json, Value};
 
 use crate::common::{assert_error, Kind, TestApp};
 use crate::review_fixture::{scene, Submission, GENERAL, KEY};
+
+/// The day approvals that open a follow-up are decided: the Monday after the inspections
+/// (10 March 2024); 10 working days later is Monday 25 March.
+const APPROVED_ON: &str = "2024-03-11";
+const DEADLINE: &str = "2024-03-25";
 
 async fn spawn(kind: Kind) -> TestApp {
     TestApp::spawn_with(kind, |c| {
@@ -29,8 +36,7 @@ async fn detail_has_everything_in_one_call(app: TestApp) {
     // An earlier inspection at the same establishment, in another plan.
     let est = s.plans[0].tasks[0].1.clone();
     let first = s.submit(0, 0, Submission::default()).await;
-    s.sql_review_state(&first, "approved", 1_710_000_700_000)
-        .await;
+    s.review(&first, json!({"decision": "approved"})).await;
     s.draw_plan("2024年第2期", 2).await;
     let task = s.plans[1].tasks.iter().position(|t| t.1 == est).unwrap();
     let iid = s
@@ -46,16 +52,17 @@ async fn detail_has_everything_in_one_call(app: TestApp) {
             },
         )
         .await;
-    s.sql_review_state(&iid, "submitted", 1_710_000_800_000)
-        .await;
-    s.sql_flags(
-        &iid,
-        Some(r#"["declared_result_differs"]"#),
-        Some(r#"["outside_radius"]"#),
-    )
-    .await;
-    s.sql_override(&iid, "basically_compliant", "现场已整改部分问题")
-        .await;
+    // Declared 基本符合, computed 不符合: the submission flags it.
+    s.sql_photo_flags(&iid, r#"["outside_radius"]"#).await;
+    let followup = s
+        .approve_on(
+            &iid,
+            json!({"decision": "approved", "override_result": "basically_compliant",
+                   "override_reason": "现场已整改部分问题"}),
+            APPROVED_ON,
+        )
+        .await
+        .expect("基本符合 opens a follow-up");
 
     let (st, d) = s
         .app
@@ -100,7 +107,13 @@ async fn detail_has_everything_in_one_call(app: TestApp) {
     assert_eq!(d["effective_result"], "basically_compliant");
     assert_eq!(d["declared_result"], "basically_compliant");
     assert_eq!(d["flags"], json!(["declared_result_differs"]));
-    assert_eq!(d["review_state"], "submitted");
+    assert_eq!(d["review_state"], "approved");
+    // The 整改 order the approval opened.
+    assert_eq!(d["followup"]["id"], followup.as_str());
+    assert_eq!(d["followup"]["state"], "open");
+    assert_eq!(d["followup"]["ordered_on"], APPROVED_ON);
+    assert_eq!(d["followup"]["deadline"], DEADLINE);
+    assert_eq!(d["followup"]["stop_operating"], false);
     // Photos with links and flags.
     let photos = d["photos"].as_array().unwrap();
     assert_eq!(photos.len(), 1);
@@ -160,36 +173,23 @@ async fn detail_has_everything_in_one_call(app: TestApp) {
 
 async fn detail_is_scoped_to_the_team_and_hides_internal_notes(app: TestApp) {
     let s = scene(app, &["老王面馆", "小李饭店"], &["周良街道"]).await;
-    let iid = s
-        .submit(
-            0,
-            0,
-            Submission {
-                failed: &[KEY[0]],
-                ..Submission::default()
-            },
-        )
-        .await;
-    s.sql_review_state(&iid, "submitted", 1_710_000_800_000)
-        .await;
-    s.sql_review_row(
+    let sub = || Submission {
+        failed: &[KEY[0]],
+        ..Submission::default()
+    };
+    let iid = s.submit(0, 0, sub()).await;
+    s.review(
         &iid,
-        1,
-        "returned",
-        Some("请补拍3.1照片"),
-        json!([{"item_code": "3.1", "comment": "照片模糊"}]),
-        Some("内部：该店上次也有类似问题"),
-        1_710_000_900_000,
+        json!({"decision": "returned", "comment": "请补拍3.1照片",
+               "item_comments": [{"item_code": "3.1", "comment": "照片模糊"}],
+               "internal_note": "内部：该店上次也有类似问题"}),
     )
     .await;
-    s.sql_review_row(
+    s.resubmit(0, 0, &iid, sub()).await;
+    s.approve_on(
         &iid,
-        2,
-        "approved",
-        None,
-        json!([]),
-        Some("第二次"),
-        1_710_001_000_000,
+        json!({"decision": "approved", "internal_note": "第二次"}),
+        APPROVED_ON,
     )
     .await;
 
@@ -207,6 +207,8 @@ async fn detail_is_scoped_to_the_team_and_hides_internal_notes(app: TestApp) {
     assert_eq!(reviews[0]["internal_note"], "内部：该店上次也有类似问题");
     assert_eq!(reviews[0]["reviewer_name"], "Name of reviewer");
     assert_eq!(reviews[1]["decision"], "approved");
+    assert_eq!(reviews[1]["round"], 2);
+    assert_eq!(reviews[1]["internal_note"], "第二次");
 
     // A member of the task's team reads it without internal notes.
     let member = s.token(&s.plans[0].tasks[0].2[1]).await;
@@ -225,6 +227,7 @@ async fn detail_is_scoped_to_the_team_and_hides_internal_notes(app: TestApp) {
         "{m}"
     );
     assert!(!m.to_string().contains("内部"), "{m}");
+    assert!(!m.to_string().contains("第二次"), "{m}");
     // Another team's inspector: exactly as a missing id.
     let other = s.token(&s.outsider(0, 0)).await;
     let (st, b) = s
@@ -257,9 +260,13 @@ async fn task_list_shows_results_and_review_state(app: TestApp) {
             },
         )
         .await;
-    s.sql_review_state(&iid, "approved", 1_710_000_800_000)
-        .await;
-    s.sql_override(&iid, "basically_compliant", "理由").await;
+    s.approve_on(
+        &iid,
+        json!({"decision": "approved", "override_result": "basically_compliant",
+               "override_reason": "理由"}),
+        APPROVED_ON,
+    )
+    .await;
     let (st, tasks) = s
         .app
         .get(
@@ -321,49 +328,39 @@ async fn get_html(app: &TestApp, path: &str, token: &str) -> (StatusCode, String
 
 async fn record_prints_the_approved_result_and_nothing_internal(app: TestApp) {
     let s = scene(app, &["老王面馆"], &["周良街道"]).await;
-    let iid = s
-        .submit(
-            0,
-            0,
-            Submission {
-                failed: &[KEY[0], KEY[1]],
-                business_opinion: Some("已知悉，将按期整改"),
-                refused: true,
-                ..Submission::default()
-            },
-        )
-        .await;
+    // One key item failed: 基本符合, overridden to 不符合 on approval (立即停止经营 and 立案 are
+    // for 不符合 only).
+    let sub = || Submission {
+        failed: &[KEY[0]],
+        business_opinion: Some("已知悉，将按期整改"),
+        refused: true,
+        ..Submission::default()
+    };
+    let iid = s.submit(0, 0, sub()).await;
     let path = format!("/api/v1/inspections/{iid}/record");
-    // Not approved yet: 409.
-    s.sql_review_state(&iid, "submitted", 1_710_000_800_000)
-        .await;
+    // Not approved yet (submitted, then returned): 409.
     let (st, b) = s.app.get(&path, &s.reviewer).await;
     assert_error(st, &b, 409, "not_approved");
-    s.sql_review_row(
+    s.review(
         &iid,
-        1,
-        "returned",
-        Some("RETURN-COMMENT-7f3"),
-        json!([{"item_code": "3.1", "comment": "ITEM-COMMENT-7f3"}]),
-        Some("INTERNAL-NOTE-7f3"),
-        1_710_000_900_000,
+        json!({"decision": "returned", "comment": "RETURN-COMMENT-7f3",
+               "item_comments": [{"item_code": "3.1", "comment": "ITEM-COMMENT-7f3"}],
+               "internal_note": "INTERNAL-NOTE-7f3"}),
     )
     .await;
-    s.sql_review_row(
+    let (st, b) = s.app.get(&path, &s.reviewer).await;
+    assert_error(st, &b, 409, "not_approved");
+    s.resubmit(0, 0, &iid, sub()).await;
+    s.approve_on(
         &iid,
-        2,
-        "approved",
-        Some("APPROVE-COMMENT-7f3"),
-        json!([]),
-        Some("INTERNAL-NOTE-2-7f3"),
-        1_710_001_000_000,
+        json!({"decision": "approved", "comment": "APPROVE-COMMENT-7f3",
+               "internal_note": "INTERNAL-NOTE-2-7f3", "override_result": "non_compliant",
+               "override_reason": "OVERRIDE-REASON-7f3",
+               "followup": {"stop_operating": true, "case_opened": true}}),
+        APPROVED_ON,
     )
-    .await;
-    s.sql_review_state(&iid, "approved", 1_710_000_800_000)
-        .await;
-    s.sql_override(&iid, "basically_compliant", "OVERRIDE-REASON-7f3")
-        .await;
-    s.sql_followup(0, 0, &iid, "open", "2024-03-22").await;
+    .await
+    .expect("不符合 opens a follow-up");
 
     let (st, ct, html) = get_html(&s.app, &path, &s.reviewer).await;
     assert_eq!(st, StatusCode::OK, "{html}");
@@ -378,12 +375,14 @@ async fn record_prints_the_approved_result_and_nothing_internal(app: TestApp) {
         "2024年第1期",
         "*3.1",
         "*3.2",
-        "☑基本符合",
+        "☑不符合",
+        "☐基本符合",
         "☐符合",
-        "复核认定：基本符合（系统判定：不符合）",
-        "书面限期整改",
+        "复核认定：不符合（系统判定：基本符合）",
+        "限期整改",
         "立即停止经营",
-        "2024-03-22",
+        "立案调查",
+        DEADLINE,
         "Name of insp",
         "TJ-insp",
         "已知悉，将按期整改",
@@ -440,8 +439,7 @@ async fn record_escapes_every_text(app: TestApp) {
             },
         )
         .await;
-    s.sql_review_state(&iid, "approved", 1_710_000_800_000)
-        .await;
+    s.review(&iid, json!({"decision": "approved"})).await;
     let (st, _, html) = get_html(
         &s.app,
         &format!("/api/v1/inspections/{iid}/record"),

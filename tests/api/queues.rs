@@ -23,7 +23,8 @@ both_backends!(@spawn spawn;
     every_queue_walks_an_index,
 );
 
-/// Six establishments in two towns; inspections in several review states.
+/// Eight establishments in two towns; inspections in several review states, follow-ups in
+/// several states, all written by the real paths (tests/api/review_fixture.rs).
 struct World {
     s: Scene,
     /// Waiting, oldest first: (inspection id, task index).
@@ -37,17 +38,33 @@ struct World {
     recheck_task: String,
 }
 
+/// Approvals of the past: 10 working days after Monday 11 March 2024 is Monday 25 March.
+const PAST: &str = "2024-03-11";
+const PAST_DEADLINE: &str = "2024-03-25";
+/// Far ahead (a calendar year the admin adds): Monday 5 January 2099; 10 working days later
+/// is 19 January, 5 later is 12 January.
+const FUTURE: &str = "2099-01-05";
+const FUTURE_RECHECK_DUE: &str = "2099-01-12";
+
 async fn world(app: TestApp) -> World {
     let s = scene(
         app,
-        &["一号店", "二号店", "三号店", "四号店", "五号店", "六号店"],
+        &[
+            "一号店",
+            "二号店",
+            "三号店",
+            "四号店",
+            "五号店",
+            "六号店",
+            "七号店",
+            "八号店",
+        ],
         &["周良街道", "宝平街道"],
     )
     .await;
-    // Waiting: three, submitted out of order; one of them 不符合 and flagged by a photo, one
-    // flagged itself.
-    let a = s.submit(0, 0, Submission::default()).await;
-    // Declared as computed: only the fixture's flags are on them.
+    // Waiting: three, submitted in another order than their tasks' (the queue is oldest
+    // submission first); one of them 不符合 with flagged photos, one flagged itself.
+    // Declared as computed: only the photos' flags are on it.
     let b = s
         .submit(
             0,
@@ -60,49 +77,59 @@ async fn world(app: TestApp) -> World {
             },
         )
         .await;
-    let c = s.submit(0, 2, Submission::default()).await;
-    s.sql_review_state(&a, "submitted", 3_000).await;
-    s.sql_review_state(&b, "submitted", 1_000).await;
-    s.sql_review_state(&c, "submitted", 2_000).await;
-    s.sql_flags(
-        &b,
-        None,
-        Some(r#"["outside_radius","captured_outside_inspection"]"#),
-    )
-    .await;
-    s.sql_flags(&c, Some(r#"["declared_result_differs"]"#), None)
+    s.sql_photo_flags(&b, r#"["outside_radius","captured_outside_inspection"]"#)
         .await;
-    let returned = s.submit(0, 3, Submission::default()).await;
-    s.sql_review_state(&returned, "returned", 500).await;
-    let approved = s
+    // Declared 不符合, computed 符合: the submission flags it `declared_result_differs`.
+    let c = s
         .submit(
             0,
-            4,
+            2,
             Submission {
-                failed: &[KEY[0], KEY[1]],
                 declared: "non_compliant",
                 ..Submission::default()
             },
         )
         .await;
-    s.sql_review_state(&approved, "approved", 400).await;
+    let a = s.submit(0, 0, Submission::default()).await;
+    // Returned with a comment, not resubmitted.
+    let returned = s.submit(0, 3, Submission::default()).await;
+    s.review(
+        &returned,
+        serde_json::json!({"decision": "returned", "comment": "请补充照片"}),
+    )
+    .await;
+    // Approved 不符合 in March 2024: its rectification deadline has passed.
+    let non_compliant = || Submission {
+        failed: &[KEY[0], KEY[1]],
+        declared: "non_compliant",
+        ..Submission::default()
+    };
+    let approved = s.submit(0, 4, non_compliant()).await;
+    let approve = serde_json::json!({"decision": "approved"});
+    let rectification_overdue = s
+        .approve_on(&approved, approve.clone(), PAST)
+        .await
+        .unwrap();
     // Task 5 is not submitted and past its due date.
     let overdue_task = s.plans[0].tasks[5].0.clone();
     s.sql_due_date(&overdue_task, "2020-01-01").await;
-    // Follow-ups: one overdue, one due far ahead, one with its recheck assigned.
-    let rectification_overdue = s.sql_followup(0, 4, &approved, "open", "2020-02-01").await;
-    let rectification_later = s.sql_followup(0, 3, &returned, "open", "2999-01-01").await;
-    let recheck_followup = s.sql_followup(0, 1, &b, "open", "2021-01-01").await;
-    let members = s.plans[0].tasks[5].2.clone();
-    let recheck_task = s
-        .sql_recheck_task(
-            0,
-            1,
-            &recheck_followup,
-            "2099-01-01",
-            &[&members[0], &members[1]],
+    // Approved far ahead: its deadline is beyond any horizon.
+    s.add_calendar_year(2099).await;
+    let later = s.submit(0, 6, non_compliant()).await;
+    let rectification_later = s.approve_on(&later, approve, FUTURE).await.unwrap();
+    // Approved with another recheck team (task 5's) and its recheck scheduled: the task is
+    // with that team, due far ahead.
+    let rechecked = s.submit(0, 7, non_compliant()).await;
+    let team: Vec<String> = s.plans[0].tasks[5].2.iter().map(|m| s.user_id(m)).collect();
+    let recheck_followup = s
+        .approve_on(
+            &rechecked,
+            serde_json::json!({"decision": "approved", "followup": {"recheck_team": team}}),
+            PAST,
         )
-        .await;
+        .await
+        .unwrap();
+    let recheck_task = s.schedule_recheck_on(&recheck_followup, FUTURE).await;
     World {
         waiting: vec![(b, 1), (c, 2), (a, 0)],
         s,
@@ -183,7 +210,7 @@ async fn queues_list_the_right_entries_in_order(app: TestApp) {
     assert_eq!(ids(&due), vec![w.rectification_overdue.clone()]);
     assert_eq!(due["items"][0]["overdue"], true);
     assert_eq!(due["items"][0]["inspection_id"], w.approved.as_str());
-    assert_eq!(due["items"][0]["due_date"], "2020-02-01");
+    assert_eq!(due["items"][0]["due_date"], PAST_DEADLINE);
     // A wider horizon takes in the later one too, after the overdue one.
     let wide = page(&w, "rectifications_due", "within_days=366").await;
     assert_eq!(ids(&wide), vec![w.rectification_overdue.clone()]);
@@ -197,13 +224,13 @@ async fn queues_list_the_right_entries_in_order(app: TestApp) {
     assert_error(st, &b, 400, "invalid_filter");
     assert!(
         !ids(&wide).contains(&w.rectification_later),
-        "2999 is beyond any horizon"
+        "2099 is beyond any horizon"
     );
 
     let rechecks = page(&w, "rechecks_due", "").await;
     assert_eq!(ids(&rechecks), vec![w.recheck_followup.clone()]);
     assert_eq!(rechecks["items"][0]["task_id"], w.recheck_task.as_str());
-    assert_eq!(rechecks["items"][0]["recheck_due_date"], "2099-01-01");
+    assert_eq!(rechecks["items"][0]["recheck_due_date"], FUTURE_RECHECK_DUE);
     assert_eq!(rechecks["items"][0]["overdue"], false);
     assert_eq!(rechecks["items"][0]["team"].as_array().unwrap().len(), 2);
 

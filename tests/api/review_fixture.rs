@@ -1,14 +1,26 @@
 //! Scenes for the reviewer's read side (tests/api/inspections.rs, tests/api/queues.rs): a plan
-//! drawn over a few establishments, inspections submitted through the real sync push.
+//! drawn over a few establishments, inspections submitted (and resubmitted) through the real
+//! sync push, and decided through the real review use case:
+//! - [`Scene::review`]: `POST /api/v1/inspections/{id}/review` with the reviewer's token, for
+//!   decisions whose outcome does not depend on the date (return, reject, approve 符合);
+//! - [`Scene::approve_on`]: the same use case (`ops::review::decide`, what the endpoint runs)
+//!   with "today" set, for approvals that open a follow-up: its deadline is counted in working
+//!   days from today, so a fixed today gives fixed (and, when wanted, overdue) deadlines and
+//!   never runs past the calendar's years;
+//! - [`Scene::schedule_recheck_on`]: a reviewer scheduling a follow-up's recheck task
+//!   (`ops::followup::schedule_recheck`, what `POST /api/v1/followups/{id}/recheck` runs) with
+//!   "today" set, so the task's due date is fixed.
 //!
-//! TEST-ONLY SQL FIXTURE (`Sql*` functions below): review states, review rows and follow-ups
-//! are written with SQL directly until the review decision endpoint
-//! (`POST /api/v1/inspections/{id}/review`), the submission's `review_state = 'submitted'` and
-//! the follow-up work merge. At the merge, switch each of them to the real endpoints; nothing
-//! else in the tests writes SQL for review data.
+//! Only two things are still written with SQL ([`Scene::sql_photo_flags`],
+//! [`Scene::sql_due_date`]): no use case writes them directly today (see each).
 
+use chrono::NaiveDate;
+use foodcheck::audit::{Actor, Ctx};
 use foodcheck::auth::Role;
-use reqwest::StatusCode;
+use foodcheck::followup::Settings;
+use foodcheck::ops;
+use foodcheck::review::ReviewRequest;
+use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -186,11 +198,23 @@ impl Scene {
             .to_string()
     }
 
-    /// Submits an inspection of the task through the real sync push (the first member's
-    /// device); returns the inspection id.
-    pub async fn submit(&self, plan: usize, task: usize, sub: Submission<'_>) -> String {
+    /// The inspection record a member's device pushes for `sub`.
+    fn record(&self, plan: usize, task: usize, iid: &str, sub: &Submission<'_>) -> Value {
         let (task_id, est, members) = &self.plans[plan].tasks[task];
-        let t = self.token(&members[0]).await;
+        let team: Vec<Value> = members
+            .iter()
+            .map(|n| json!({"user_id": self.user_id(n), "name": format!("Name of {n}"), "badge_no": format!("TJ-{n}")}))
+            .collect();
+        json!({"id": iid, "task_id": task_id, "establishment_id": est, "started_at": 1_710_000_000_000i64,
+            "finished_at": 1_710_000_600_000i64, "lng": 117.2903, "lat": 39.7102, "gps_accuracy_m": 12.5, "crs": "gcj02",
+            "team": serde_json::to_string(&team).unwrap(), "representative_name": "王店长",
+            "representative_signed": !sub.refused, "representative_refused": sub.refused,
+            "business_opinion": sub.business_opinion, "other_findings": null, "declared_result": sub.declared, "submitted": true})
+    }
+
+    /// The first member's device: its token and the cursor of a full pull.
+    async fn device(&self, plan: usize, task: usize) -> (String, i64) {
+        let t = self.token(&self.plans[plan].tasks[task].2[0]).await;
         let (s, p) = self
             .app
             .get(
@@ -199,17 +223,17 @@ impl Scene {
             )
             .await;
         assert_eq!(s, StatusCode::OK, "{p}");
-        let cursor = p["timestamp"].as_i64().unwrap();
+        (t, p["timestamp"].as_i64().unwrap())
+    }
+
+    /// Submits an inspection of the task through the real sync push (the first member's
+    /// device); returns the inspection id. The push sets `review_state = 'submitted'`, the
+    /// submission time the queues order by, and `declared_result_differs` when `declared`
+    /// is not the computed result.
+    pub async fn submit(&self, plan: usize, task: usize, sub: Submission<'_>) -> String {
+        let (t, cursor) = self.device(plan, task).await;
         let iid = Uuid::new_v4().to_string();
-        let team: Vec<Value> = members
-            .iter()
-            .map(|n| json!({"user_id": self.user_id(n), "name": format!("Name of {n}"), "badge_no": format!("TJ-{n}")}))
-            .collect();
-        let rec = json!({"id": iid, "task_id": task_id, "establishment_id": est, "started_at": 1_710_000_000_000i64,
-            "finished_at": 1_710_000_600_000i64, "lng": 117.2903, "lat": 39.7102, "gps_accuracy_m": 12.5, "crs": "gcj02",
-            "team": serde_json::to_string(&team).unwrap(), "representative_name": "王店长",
-            "representative_signed": !sub.refused, "representative_refused": sub.refused,
-            "business_opinion": sub.business_opinion, "other_findings": null, "declared_result": sub.declared, "submitted": true});
+        let rec = self.record(plan, task, &iid, &sub);
         let answers: Vec<Value> = KEY
             .iter()
             .chain(GENERAL.iter())
@@ -237,165 +261,128 @@ impl Scene {
         iid
     }
 
-    async fn exec(&self, sql: &str, binds: &[Bind<'_>]) {
+    /// After a return: the team's device pulls, fixes the record (`other_findings`) and
+    /// resubmits it through the sync push (the next review round). `sub` is what was submitted.
+    pub async fn resubmit(&self, plan: usize, task: usize, iid: &str, sub: Submission<'_>) {
+        let (t, cursor) = self.device(plan, task).await;
+        let mut rec = self.record(plan, task, iid, &sub);
+        rec["other_findings"] = json!("已按审核意见补充");
+        let (s, r) = self
+            .app
+            .post(
+                &format!("/api/v1/sync?last_pulled_at={cursor}"),
+                &t,
+                json!({"changes": {"inspections": {"updated": [rec]}}}),
+            )
+            .await;
+        assert_eq!((s, &r), (StatusCode::OK, &json!({})), "resubmission: {r}");
+    }
+
+    /// A reviewer's decision over HTTP (`POST /api/v1/inspections/{id}/review`); asserts 200
+    /// and returns the answer.
+    pub async fn review(&self, inspection: &str, body: Value) -> Value {
+        let (s, v) = self
+            .app
+            .post(
+                &format!("/api/v1/inspections/{inspection}/review"),
+                &self.reviewer,
+                body,
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "review of {inspection}: {v}");
+        v
+    }
+
+    fn reviewer_ctx(&self) -> Ctx {
+        Ctx::new(Actor::user(&self.reviewer_id, Role::Reviewer, None), None)
+    }
+
+    /// An approval (the endpoint's body, `decision` included) through the review use case
+    /// with today set to `today` (`YYYY-MM-DD`): the follow-up it opens is ordered that day.
+    /// Returns the follow-up's id, if one opened.
+    pub async fn approve_on(&self, inspection: &str, body: Value, today: &str) -> Option<String> {
+        let req: ReviewRequest = serde_json::from_value(body).unwrap();
+        let settings = Settings {
+            today: Some(day(today)),
+            ..Settings::default()
+        };
+        ops::review::decide(
+            self.app.db(),
+            &self.reviewer_ctx(),
+            inspection,
+            &req,
+            &settings,
+        )
+        .await
+        .unwrap()
+        .followup_id
+    }
+
+    /// The reviewer schedules the follow-up's recheck task (复查) with today set to `today`
+    /// (the task is due `recheck_due_working_days` working days later) for the follow-up's
+    /// recheck team. Returns the task's id.
+    pub async fn schedule_recheck_on(&self, followup: &str, today: &str) -> String {
+        let settings = Settings {
+            today: Some(day(today)),
+            ..Settings::default()
+        };
+        ops::followup::schedule_recheck(
+            self.app.db(),
+            &self.reviewer_ctx(),
+            &settings,
+            followup,
+            None,
+        )
+        .await
+        .unwrap()
+        .recheck_task_id
+        .expect("the recheck task")
+    }
+
+    /// An admin adds a working-day calendar year (`PUT /api/v1/calendar/years/{year}`): weekends
+    /// and 元旦 off. For dates far ahead, beyond the bundled years.
+    pub async fn add_calendar_year(&self, year: i32) {
+        let (s, b) = self
+            .app
+            .call(
+                Method::PUT,
+                &format!("/api/v1/calendar/years/{year}"),
+                Some(&self.admin),
+                Some(json!({"off": {"元旦": [format!("{year}-01-01")]}, "source": "测试"})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+    }
+
+    async fn exec(&self, sql: &str, binds: &[&str]) {
         let mut q = sqlx::query(sql);
         for b in binds {
-            q = match b {
-                Bind::T(s) => q.bind(*s),
-                Bind::O(s) => q.bind(*s),
-                Bind::I(n) => q.bind(*n),
-            };
+            q = q.bind(*b);
         }
         q.execute(self.app.db().pool()).await.unwrap();
     }
 
-    /// TEST-ONLY SQL: the review state the decision endpoint (or the submission) will set,
-    /// with the submission time (Unix ms) that orders the queues.
-    pub async fn sql_review_state(&self, inspection: &str, state: &str, submitted_at: i64) {
+    /// TEST-ONLY SQL: the flags of the inspection's photos, as the photo worker writes them.
+    /// They come from the EXIF of the uploaded bytes, which these scenes do not upload (photo
+    /// records only, no worker); no use case sets them otherwise. The inspection's own flags
+    /// need no SQL: the submission sets `declared_result_differs`, the geofence its own.
+    pub async fn sql_photo_flags(&self, inspection: &str, flags: &str) {
         self.exec(
-            "UPDATE inspections SET review_state = $1, review_round = 1, submitted_at = $2 WHERE id = $3",
-            &[Bind::T(state), Bind::I(submitted_at), Bind::T(inspection)],
+            "UPDATE photos SET flags = $1 WHERE inspection_id = $2",
+            &[flags, inspection],
         )
         .await;
     }
 
-    /// TEST-ONLY SQL: a reviewer's override with its reason.
-    pub async fn sql_override(&self, inspection: &str, result: &str, reason: &str) {
-        self.exec(
-            "UPDATE inspections SET override_result = $1, override_reason = $2, reviewed_by = $3, reviewed_at = $4 WHERE id = $5",
-            &[Bind::T(result), Bind::T(reason), Bind::T(&self.reviewer_id), Bind::I(1_710_100_000_000), Bind::T(inspection)],
-        )
-        .await;
-    }
-
-    /// TEST-ONLY SQL: one row of the review history.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn sql_review_row(
-        &self,
-        inspection: &str,
-        round: i64,
-        decision: &str,
-        comment: Option<&str>,
-        item_comments: Value,
-        internal_note: Option<&str>,
-        decided_at: i64,
-    ) {
-        self.exec(
-            "INSERT INTO reviews (id, inspection_id, round, decision, comment, item_comments, internal_note, reviewer_id, \
-             decided_at, created_seq, seq) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 1, 1)",
-            &[
-                Bind::T(&Uuid::new_v4().to_string()),
-                Bind::T(inspection),
-                Bind::I(round),
-                Bind::T(decision),
-                Bind::O(comment),
-                Bind::T(&item_comments.to_string()),
-                Bind::O(internal_note),
-                Bind::T(&self.reviewer_id),
-                Bind::I(decided_at),
-            ],
-        )
-        .await;
-    }
-
-    /// TEST-ONLY SQL: a follow-up of an inspection; returns its id.
-    pub async fn sql_followup(
-        &self,
-        plan: usize,
-        task: usize,
-        inspection: &str,
-        state: &str,
-        deadline: &str,
-    ) -> String {
-        let id = Uuid::new_v4().to_string();
-        let est = &self.plans[plan].tasks[task].1;
-        self.exec(
-            "INSERT INTO followups (id, inspection_id, establishment_id, plan_id, origin_result, state, order_text, ordered_on, \
-             period_working_days, deadline, failed_items, stop_operating, case_opened, recheck_team, created_by, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, 'non_compliant', $5, '整改', '2024-03-10', 10, $6, '[]', 1, 0, '[]', $7, 1, 1)",
-            &[
-                Bind::T(&id),
-                Bind::T(inspection),
-                Bind::T(est),
-                Bind::T(&self.plans[plan].id),
-                Bind::T(state),
-                Bind::T(deadline),
-                Bind::T(&self.reviewer_id),
-            ],
-        )
-        .await;
-        id
-    }
-
-    /// TEST-ONLY SQL: the recheck task (复查) of a follow-up, for the given team, as the
-    /// follow-up work will create it.
-    pub async fn sql_recheck_task(
-        &self,
-        plan: usize,
-        task: usize,
-        followup: &str,
-        due: &str,
-        members: &[&str],
-    ) -> String {
-        let id = Uuid::new_v4().to_string();
-        let est = &self.plans[plan].tasks[task].1;
-        self.exec(
-            "INSERT INTO tasks (id, kind, plan_id, draw_id, followup_id, establishment_id, template_id, template_version, due_date, \
-             state, must_check_items, draw_order, created_at, updated_at) \
-             VALUES ($1, 'recheck', $2, NULL, $3, $4, $5, 1, $6, 'assigned', '[]', 0, 1, 1)",
-            &[Bind::T(&id), Bind::T(&self.plans[plan].id), Bind::T(followup), Bind::T(est), Bind::T(TEMPLATE), Bind::T(due)],
-        )
-        .await;
-        for (pos, m) in members.iter().enumerate() {
-            self.exec(
-                "INSERT INTO task_members (task_id, inspector_id, position) VALUES ($1, $2, $3)",
-                &[Bind::T(&id), Bind::T(&self.user_id(m)), Bind::I(pos as i64)],
-            )
-            .await;
-        }
-        self.exec(
-            "UPDATE followups SET state = 'recheck_assigned', recheck_task_id = $1 WHERE id = $2",
-            &[Bind::T(&id), Bind::T(followup)],
-        )
-        .await;
-        id
-    }
-
-    /// TEST-ONLY SQL: flags as the photo worker and the submission write them.
-    pub async fn sql_flags(
-        &self,
-        inspection: &str,
-        inspection_flags: Option<&str>,
-        photo_flags: Option<&str>,
-    ) {
-        if let Some(f) = inspection_flags {
-            self.exec(
-                "UPDATE inspections SET server_flags = $1 WHERE id = $2",
-                &[Bind::T(f), Bind::T(inspection)],
-            )
-            .await;
-        }
-        if let Some(f) = photo_flags {
-            self.exec(
-                "UPDATE photos SET flags = $1 WHERE inspection_id = $2",
-                &[Bind::T(f), Bind::T(inspection)],
-            )
-            .await;
-        }
-    }
-
-    /// TEST-ONLY SQL: a task's due date (to make it overdue).
+    /// TEST-ONLY SQL: a task's due date (to make it overdue). Tasks take their plan's due
+    /// date when drawn; no use case moves one task's due date.
     pub async fn sql_due_date(&self, task: &str, due: &str) {
-        self.exec(
-            "UPDATE tasks SET due_date = $1 WHERE id = $2",
-            &[Bind::T(due), Bind::T(task)],
-        )
-        .await;
+        self.exec("UPDATE tasks SET due_date = $1 WHERE id = $2", &[due, task])
+            .await;
     }
 }
 
-enum Bind<'a> {
-    T(&'a str),
-    O(Option<&'a str>),
-    I(i64),
+/// `YYYY-MM-DD`.
+pub fn day(s: &str) -> NaiveDate {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
 }

@@ -2,11 +2,9 @@
 // (started by tests/clients/run-record-tests.sh), an inspection submitted through the real sync
 // push, rendered by Debian's headless Chromium through playwright-core. Checks the text as the
 // browser lays it out, that nothing internal is on it and injected markup stays text, prints it
-// to an A4 PDF and takes a screenshot (saved under target/record/).
-//
-// TEST-ONLY SQL FIXTURE (testOnlySqlApprove): the approval and a review row with an internal
-// note are written with SQL until the review decision endpoint
-// (POST /api/v1/inspections/{id}/review) merges; switch it to that endpoint then.
+// to an A4 PDF and takes a screenshot (saved under target/record/). The reviewer approves through
+// the real decision endpoint (POST /api/v1/inspections/{id}/review) with an override, a comment
+// and an internal note, none of whose texts may reach the page.
 
 'use strict'
 
@@ -15,7 +13,6 @@ const assert = require('node:assert/strict')
 const crypto = require('node:crypto')
 const fs = require('node:fs')
 const path = require('node:path')
-const { execFileSync } = require('node:child_process')
 const { chromium } = require('playwright-core')
 
 const BASE = (process.env.FOODCHECK_URL || '').replace(/\/+$/, '')
@@ -45,24 +42,21 @@ async function login(username, password, device) {
   return (await api('POST', '/api/v1/auth/login', { body: { username, password, device_id: device } })).access_token
 }
 
-/** TEST-ONLY SQL: what the review decision endpoint will write for an approval. */
-function testOnlySqlApprove(inspectionId, reviewerId) {
-  const reviewId = crypto.randomUUID()
-  const now = Date.now()
-  const statements = [
-    `UPDATE inspections SET review_state = 'approved', review_round = 1, override_result = 'basically_compliant', ` +
-      `override_reason = 'OVERRIDE-REASON-${run}', reviewed_by = '${reviewerId}', reviewed_at = ${now} WHERE id = '${inspectionId}'`,
-    `INSERT INTO reviews (id, inspection_id, round, decision, comment, item_comments, override_result, override_reason, internal_note, ` +
-      `reviewer_id, decided_at, created_seq, seq) VALUES ('${reviewId}', '${inspectionId}', 1, 'approved', 'APPROVE-COMMENT-${run}', '[]', ` +
-      `'basically_compliant', 'OVERRIDE-REASON-${run}', 'INTERNAL-NOTE-${run}', '${reviewerId}', ${now}, 1, 1)`,
-  ]
-  const url = process.env.FOODCHECK_DATABASE_URL || ''
-  if (url.startsWith('postgres')) {
-    for (const s of statements) execFileSync('psql', [url, '-qX', '-v', 'ON_ERROR_STOP=1', '-c', s])
-  } else {
-    const db = path.join(process.env.FOODCHECK_TEST_DATA_DIR, 'foodcheck.db')
-    const py = 'import sqlite3, sys\nc = sqlite3.connect(sys.argv[1])\nfor s in sys.argv[2:]:\n    c.execute(s)\nc.commit()\n'
-    execFileSync('python3', ['-c', py, db, ...statements])
+/**
+ * The approval opens a 整改 order whose deadline is counted in working days from the server's
+ * today, and the server refuses deadlines in years its calendar lacks (bundled: 2024–2026). So the
+ * admin adds this year and the next when missing (weekends and 元旦 off): the record then renders
+ * whatever today is. The harness's server is fresh, so nothing else sees these years.
+ */
+async function ensureCalendarYears(admin) {
+  const have = new Set((await api('GET', '/api/v1/calendar/years', { token: admin })).years.map((y) => y.year))
+  const year = new Date().getUTCFullYear()
+  for (const y of [year, year + 1]) {
+    if (have.has(y)) continue
+    await api('PUT', `/api/v1/calendar/years/${y}`, {
+      token: admin,
+      body: { off: { 元旦: [`${y}-01-01`] }, source: 'record test: weekends and 元旦 only' },
+    })
   }
 }
 
@@ -140,7 +134,22 @@ test('the printable result record renders in headless Chromium', async (t) => {
   const early = await fetch(`${BASE}${recordPath}`, { headers: { authorization: `Bearer ${reviewer}` } })
   assert.equal(early.status, 409)
   assert.equal((await early.json()).error.code, 'not_approved')
-  testOnlySqlApprove(iid, people.rev.id)
+  // The reviewer approves over HTTP, overriding 不符合 to 基本符合 with a reason, with a comment and
+  // an internal note: the decision is recorded with all three, the page shows none of them.
+  await ensureCalendarYears(admin)
+  const decided = await api('POST', `/api/v1/inspections/${iid}/review`, {
+    token: reviewer,
+    body: {
+      decision: 'approved', comment: `APPROVE-COMMENT-${run}`, internal_note: `INTERNAL-NOTE-${run}`,
+      override_result: 'basically_compliant', override_reason: `OVERRIDE-REASON-${run}`,
+    },
+  })
+  assert.equal(decided.review_state, 'approved')
+  assert.equal(decided.computed_result, 'non_compliant')
+  assert.equal(decided.effective_result, 'basically_compliant')
+  assert.equal(decided.review.internal_note, `INTERNAL-NOTE-${run}`)
+  assert.ok(decided.followup_id, '基本符合 opens a 整改 order')
+  const followup = await api('GET', `/api/v1/followups/${decided.followup_id}`, { token: reviewer })
 
   const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'] })
   t.after(() => browser.close())
@@ -156,6 +165,7 @@ test('the printable result record renders in headless Chromium', async (t) => {
   for (const want of [
     '监督检查结果记录表', `老王面馆<b>${run}</b>`, `某某区老王面馆（个体工商户）${run}`, est.license_no || '', '幸福路 8 号',
     '2024-03-10', `2024年第3期 ${run}`, '*3.1', '*3.2', '☑基本符合', '☐不符合', '复核认定：基本符合（系统判定：不符合）',
+    '书面限期整改', followup.deadline,
     `${people.a.name}（${people.a.badge_no}）`, `${people.b.name}（${people.b.badge_no}）`,
     "<script>document.title='pwned'</script>已知悉", '拒绝签字', '扫码查看公示信息',
     `${PUBLIC_BASE}/public/inspections/${iid}`,
