@@ -237,10 +237,24 @@ async fn recheck_sweep(state: AppState, every: std::time::Duration) {
     let settings = crate::followup::Settings::from_config(&state.config);
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut warned = false;
     loop {
         tick.tick().await;
         let ctx = crate::audit::Ctx::system();
         let today = settings.today();
+        if !warned {
+            let soon = today + chrono::Duration::days(60);
+            if let Ok(Some(year)) =
+                crate::ops::followup::missing_calendar_year(&state.db, today, soon).await
+            {
+                tracing::warn!(
+                    year,
+                    "the working-day calendar has no data for {year}: deadlines counted into it \
+                     are refused until an admin adds it (PUT /api/v1/calendar/years/{year})"
+                );
+                warned = true;
+            }
+        }
         match crate::ops::followup::create_due_rechecks(&state.db, &ctx, &settings, today).await {
             Ok(r) => {
                 if !r.created.is_empty() {

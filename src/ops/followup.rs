@@ -46,6 +46,21 @@ pub async fn effective_calendar(conn: &mut AnyConnection) -> Result<Calendar> {
     Ok(cal)
 }
 
+/// The first year from `from`'s to `until`'s that the calendar lacks, if any: a deadline counted
+/// into it is refused (`calendar_year_missing`) until an admin adds the year, so the server
+/// warns ahead (the recheck sweep checks the next 60 days).
+pub async fn missing_calendar_year(
+    db: &Db,
+    from: chrono::NaiveDate,
+    until: chrono::NaiveDate,
+) -> Result<Option<i32>> {
+    use chrono::Datelike;
+    let mut conn = db.acquire().await?;
+    let have: std::collections::BTreeSet<i32> =
+        effective_calendar(&mut conn).await?.years().collect();
+    Ok((from.year()..=until.year()).find(|y| !have.contains(y)))
+}
+
 /// The facts about a proposed recheck team at an establishment.
 async fn team_facts(
     conn: &mut AnyConnection,

@@ -389,3 +389,34 @@ pub async fn drawn_tasks(
         })
         .collect()
 }
+
+/// Tests that approve over HTTP count deadlines from the real date; the bundled calendar ends
+/// with its last State Council notice. Adds this year and the next (New Year's Day off only)
+/// when the calendar lacks them, so such tests keep passing after the bundled years.
+pub async fn cover_this_and_next_year(app: &TestApp, admin: &str) {
+    let (_, have) = app.get("/api/v1/calendar/years", admin).await;
+    let have: Vec<i64> = have["years"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|y| y["year"].as_i64().unwrap())
+        .collect();
+    let this = chrono::Utc::now()
+        .format("%Y")
+        .to_string()
+        .parse::<i64>()
+        .unwrap();
+    for year in [this, this + 1] {
+        if !have.contains(&year) {
+            let (s, b) = app
+                .call(
+                    reqwest::Method::PUT,
+                    &format!("/api/v1/calendar/years/{year}"),
+                    Some(admin),
+                    Some(serde_json::json!({"off": {"元旦": [format!("{year}-01-01")]}, "source": "测试"})),
+                )
+                .await;
+            assert_eq!(s, StatusCode::OK, "{b}");
+        }
+    }
+}

@@ -27,6 +27,7 @@ both_backends!(
     reviewer_schedules_a_recheck_early,
     calendar_years_put_and_get,
     plan_due_dates_get_warnings,
+    the_server_sees_a_missing_calendar_year_coming,
 );
 
 const TEMPLATE: &str = "00000000-0000-4000-8000-000000002016";
@@ -1121,4 +1122,30 @@ mod background {
         .unwrap();
         assert_eq!(actor, None, "the system made it");
     }
+}
+
+/// What the recheck sweep warns about: a year inside the next 60 days that the calendar lacks
+/// (2027 is not bundled), until an admin adds it.
+async fn the_server_sees_a_missing_calendar_year_coming(app: TestApp) {
+    let admin = app.token_for("admin", Role::Admin).await;
+    let missing = |from: &'static str, until: &'static str| {
+        let db = app.db().clone();
+        async move {
+            ops::followup::missing_calendar_year(&db, d(from), d(until))
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(missing("2026-10-01", "2026-11-30").await, None);
+    assert_eq!(missing("2026-12-01", "2027-01-30").await, Some(2027));
+    let (s, b) = app
+        .call(
+            reqwest::Method::PUT,
+            "/api/v1/calendar/years/2027",
+            Some(&admin),
+            Some(json!({"off": {"元旦": ["2027-01-01"]}, "source": "测试"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(missing("2026-12-01", "2027-01-30").await, None);
 }

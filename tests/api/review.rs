@@ -48,6 +48,7 @@ struct Submitted {
 
 async fn world(app: TestApp) -> World {
     let admin = app.token_for("admin", Role::Admin).await;
+    crate::common::cover_this_and_next_year(&app, &admin).await;
     let mut reviewers = Vec::new();
     for name in ["rev1", "rev2"] {
         let id = app.user(name, Role::Reviewer).await;
