@@ -17,6 +17,7 @@ both_backends!(
     concurrent_decisions_exactly_one_wins,
     only_reviewers_and_admins_decide_and_they_cannot_push,
     schema_5_tables_and_the_migration_pull,
+    inspections_submitted_before_review_are_backfilled,
 );
 
 const TEMPLATE: &str = "00000000-0000-4000-8000-000000002016";
@@ -1102,4 +1103,53 @@ fn url_escape(s: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+/// Migration 0016: an inspection submitted before review existed (review_state NULL) enters the
+/// `waiting` queue as round 1, with a new sync seq so the team's devices pull the state.
+async fn inspections_submitted_before_review_are_backfilled(app: TestApp) {
+    let w = world(app).await;
+    let s = w.submit(0, "phone-a", &["2.3"]).await;
+    let db = w.app.db();
+    // As such a row was before the review work: no review state, no round.
+    sqlx::query("UPDATE inspections SET review_state = NULL, review_round = 0 WHERE id = $1")
+        .bind(&s.iid)
+        .execute(db.pool())
+        .await
+        .unwrap();
+    let seq_before = scalar(&w.app, "SELECT seq FROM inspections WHERE id = $1", &s.iid).await;
+    sqlx::query("DELETE FROM _sqlx_migrations WHERE version = 16")
+        .execute(db.pool())
+        .await
+        .unwrap();
+    db.migrate().await.unwrap();
+    let (state, round): (Option<String>, i64) =
+        sqlx::query_as("SELECT review_state, review_round FROM inspections WHERE id = $1")
+            .bind(&s.iid)
+            .fetch_one(db.pool())
+            .await
+            .unwrap();
+    assert_eq!((state.as_deref(), round), (Some("submitted"), 1));
+    let seq_after = scalar(&w.app, "SELECT seq FROM inspections WHERE id = $1", &s.iid).await;
+    assert!(seq_after > seq_before, "{seq_before} → {seq_after}");
+    let p = pull(&w.app, &s.token, Some(s.cursor), 5).await;
+    assert_eq!(
+        pulled(&p, "inspections", &s.iid).expect("pulled again")["review_state"],
+        "submitted"
+    );
+    // The reviewer's queue lists it, and it can be decided.
+    let (st, q) = w
+        .app
+        .get("/api/v1/review/queues/waiting", &w.reviewers[0].0)
+        .await;
+    assert_eq!(st, StatusCode::OK, "{q}");
+    assert!(q.to_string().contains(&s.iid), "{q}");
+    let (st, v) = w
+        .review(
+            &w.reviewers[0].0,
+            &s.iid,
+            json!({"decision": "returned", "comment": "补充"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
 }
