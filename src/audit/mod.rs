@@ -69,6 +69,7 @@ stored_enum! {
         DrawMade => "draw_made",
         TaskCancelled => "task_cancelled",
         TaskStateChanged => "task_state_changed",
+        TaskReassigned => "task_reassigned",
         // Field work (sync and uploads).
         InspectionCreated => "inspection_created",
         InspectionUpdated => "inspection_updated",
@@ -88,6 +89,7 @@ stored_enum! {
         RecheckTaskCreated => "recheck_task_created",
         FollowupClosed => "followup_closed",
         FollowupEscalated => "followup_escalated",
+        FollowupReopened => "followup_reopened",
         CalendarYearSet => "calendar_year_set",
         // Reads that matter.
         PersonalDataExported => "personal_data_exported",

@@ -9,7 +9,9 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::extract::{Admins, ApiJson, ApiPath, ApiQuery, AuthUser, Authorized, Inspectors, Staff};
+use super::extract::{
+    Admins, ApiJson, ApiPath, ApiQuery, AuthUser, Authorized, Inspectors, Office, Staff,
+};
 use super::{rfc3339, AppState};
 use crate::auth::Role;
 use crate::checklist::rule::ResultCode;
@@ -26,6 +28,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_task))
         .routes(routes!(start_task))
         .routes(routes!(cancel_task))
+        .routes(routes!(reassign_task))
 }
 
 /// What an inspector needs to find and identify the establishment (no contact data).
@@ -293,5 +296,38 @@ async fn cancel_task(
 ) -> AppResult<Json<TaskView>> {
     user.require(&[Role::Admin])?;
     crate::ops::tasks::cancel(&state.db, &user.ctx(), &id, &req.reason).await?;
+    get_task(State(state), user.0, ApiPath(id)).await
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ReassignRequest {
+    /// The new team: user ids of at least two distinct, enabled inspectors without a declared
+    /// conflict (回避) at the establishment, in the team's order (the first leads).
+    pub team: Vec<String>,
+    /// Why, e.g. 原检查组检查结果被驳回，另派检查组. 1–500 characters; kept in the audit log.
+    pub reason: String,
+}
+
+/// Give a task to another team (admin, reviewer). Allowed while the task is `assigned` and
+/// every inspection it has is rejected: after a reviewer rejected the inspection, or before the
+/// team started. By sync, the new members' devices receive the task (and its rejected
+/// inspections, read-only) as new; the removed members' devices are told to delete the task and
+/// its records, and pushes from them for it are refused `not_your_task`; members who stay see
+/// the new `team` on the task. A recheck task's follow-up records the new team.
+#[utoipa::path(put, path = "/api/v1/tasks/{id}/team", tag = "tasks", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Task id")),
+    request_body = ReassignRequest,
+    responses((status = 200, description = "The task with its new team", body = TaskView),
+        (status = 400, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope),
+        (status = 409, description = "`invalid_state`: the task is not `assigned`; `task_has_inspection`: an inspection of it is not rejected", body = ErrorEnvelope),
+        (status = 422, description = "`team_too_small`, `inspector_not_active`, `inspector_conflict`, `team_unchanged`, `validation_failed` (reason)", body = ErrorEnvelope)))]
+async fn reassign_task(
+    State(state): State<AppState>,
+    user: Authorized<Office>,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(req): ApiJson<ReassignRequest>,
+) -> AppResult<Json<TaskView>> {
+    user.require(&[Role::Admin, Role::Reviewer])?;
+    crate::ops::tasks::reassign(&state.db, &user.ctx(), &id, &req.team, &req.reason).await?;
     get_task(State(state), user.0, ApiPath(id)).await
 }

@@ -61,8 +61,8 @@ pub async fn missing_calendar_year(
     Ok((from.year()..=until.year()).find(|y| !have.contains(y)))
 }
 
-/// The facts about a proposed recheck team at an establishment.
-async fn team_facts(
+/// The facts about a proposed team (recheck or reassigned) at an establishment.
+pub(crate) async fn team_facts(
     conn: &mut AnyConnection,
     establishment_id: &str,
     team: &[String],
@@ -383,6 +383,39 @@ pub async fn on_submissions(
         store::audit::append(conn, ctx, &events).await?;
     }
     Ok(())
+}
+
+/// Called by `ops::review` inside its write transaction when a reviewer returns or rejects an
+/// inspection: when it is the recheck that closed or escalated a follow-up, the follow-up waits
+/// for its recheck again, and the resubmission (or, after a rejection, the task's next
+/// inspection) decides it anew. Returns the follow-up reopened.
+pub async fn on_recheck_undone(
+    conn: &mut AnyConnection,
+    ctx: &Ctx,
+    task_id: &str,
+    inspection_id: &str,
+    review_id: &str,
+) -> Result<Option<String>> {
+    let Some(id) = store::plans::followup_of_task(conn, task_id).await? else {
+        return Ok(None);
+    };
+    let Some(f) = q::get(conn, &id).await? else {
+        return Ok(None);
+    };
+    if !q::reopen(conn, &id, inspection_id).await? {
+        return Ok(None);
+    }
+    let event = Event::new(Action::FollowupReopened, RecordKind::Followup, &id)
+        .change("state", f.state, FollowupState::RecheckAssigned)
+        .change(
+            "recheck_inspection_id",
+            &f.recheck_inspection_id,
+            None::<String>,
+        )
+        .change("outcome_result", f.outcome_result, None::<ResultCode>)
+        .set("review_id", review_id);
+    store::audit::append(conn, ctx, &[event]).await?;
+    Ok(Some(id))
 }
 
 /// One follow-up, for admins, reviewers and inspectors of its origin or recheck team (others

@@ -204,6 +204,14 @@ pub async fn decide(
             );
         }
     }
+    // A returned or rejected recheck no longer decides its follow-up.
+    let reopened = match v.decision {
+        Decision::Returned | Decision::Rejected => {
+            crate::ops::followup::on_recheck_undone(tx.conn(), ctx, &t.task_id, &t.id, &review_id)
+                .await?
+        }
+        Decision::Approved => None,
+    };
     let followup_id = match &v.followup {
         Some(order) => {
             crate::ops::followup::open_on_approval(
@@ -244,6 +252,9 @@ pub async fn decide(
     }
     if let Some(f) = &followup_id {
         event = event.set("followup_id", f);
+    }
+    if let Some(f) = &reopened {
+        event = event.set("followup_reopened", f);
     }
     events.push(event);
     events.extend(task_event);

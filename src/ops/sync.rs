@@ -150,6 +150,8 @@ pub async fn pull(
         // A first pull (no cursor) finds an empty database: everything is new to it.
         last.is_none_or(|l| created_seq > l && !own)
     };
+    // A record of a task the user joined after the cursor is new to the device, whoever made it.
+    let joined = |added_seq: i64| last.is_none_or(|l| added_seq > l);
 
     // Nothing at all has changed since the cursor: answer at once.
     let unchanged = since == Some(now) && migrated_tables.is_empty();
@@ -157,7 +159,7 @@ pub async fn pull(
         let tasks = q::pull_tasks(&mut tx, user, since_for("tasks")).await?;
         let mut teams = task_teams(&mut tx, &tasks).await?;
         for t in tasks {
-            let new = is_new(t.created_seq, None);
+            let new = is_new(t.created_seq, None) || joined(t.added_seq);
             let team = teams.remove(&t.id).unwrap_or_else(|| "[]".into());
             let rec = json!({"id": t.id, "plan_id": t.plan_id, "establishment_id": t.establishment_id, "template_id": t.template_id,
                 "template_version": t.template_version, "due_date": t.due_date, "state": t.state,
@@ -177,8 +179,9 @@ pub async fn pull(
                 "title": v.title, "content": v.content});
             push_rec(&mut changes, "checklist_versions", version, new, rec);
         }
-        for i in q::pull_inspections(&mut tx, user, since_for("inspections")).await? {
-            let new = is_new(i.created_seq, i.origin_device.as_deref());
+        for s in q::pull_inspections(&mut tx, user, since_for("inspections")).await? {
+            let i = s.row;
+            let new = is_new(i.created_seq, i.origin_device.as_deref()) || joined(s.added_seq);
             push_rec(
                 &mut changes,
                 "inspections",
@@ -187,15 +190,18 @@ pub async fn pull(
                 inspection_json(&i),
             );
         }
-        for a in q::pull_answers(&mut tx, user, since_for("answers")).await? {
-            let new = is_new(a.created_seq, a.origin_device.as_deref());
+        for s in q::pull_answers(&mut tx, user, since_for("answers")).await? {
+            let a = s.row;
+            let new = is_new(a.created_seq, a.origin_device.as_deref()) || joined(s.added_seq);
             let rec = json!({"id": a.id, "inspection_id": a.inspection_id, "item_code": a.item_code, "status": a.status, "note": text(a.note.as_deref())});
             push_rec(&mut changes, "answers", version, new, rec);
         }
         if changes.contains_key("photos") {
-            for p in q::pull_photos(&mut tx, user, since_for("photos")).await? {
+            for s in q::pull_photos(&mut tx, user, since_for("photos")).await? {
+                let p = s.row;
                 let new = new_tables.contains("photos")
-                    || is_new(p.created_seq, p.origin_device.as_deref());
+                    || is_new(p.created_seq, p.origin_device.as_deref())
+                    || joined(s.added_seq);
                 let rec = json!({"id": p.id, "inspection_id": p.inspection_id, "item_code": text(p.item_code.as_deref()),
                     "sha256": p.sha256, "byte_size": p.byte_size, "taken_at": p.taken_at, "processing_status": p.processing_status,
                     "width": p.width, "height": p.height, "exif_taken_at": p.exif_taken_at, "exif_lng": num(p.exif_lng),
@@ -208,7 +214,9 @@ pub async fn pull(
             for r in q::pull_reviews(&mut tx, user, since_for("reviews")).await? {
                 // Written by reviewers, never by a device: new to the device once after its
                 // cursor (or when the table is new to it).
-                let new = new_tables.contains("reviews") || is_new(r.created_seq, None);
+                let new = new_tables.contains("reviews")
+                    || is_new(r.created_seq, None)
+                    || joined(r.added_seq);
                 let rec = json!({"id": r.id, "inspection_id": r.inspection_id, "round": r.round, "decision": r.decision,
                     "comment": text(r.comment.as_deref()), "item_comments": r.item_comments,
                     "override_result": text(r.override_result.as_deref()), "override_reason": text(r.override_reason.as_deref()),
@@ -217,7 +225,12 @@ pub async fn pull(
             }
         }
         if let Some(s) = since {
-            for (table, id) in q::pull_tombstones(&mut tx, user, s, device).await? {
+            // Deleted records, and everything of a task the user left (a reassigned team).
+            let deletions = q::pull_tombstones(&mut tx, user, s, device)
+                .await?
+                .into_iter()
+                .chain(q::pull_removed(&mut tx, user, s).await?);
+            for (table, id) in deletions {
                 if let Some(c) = changes.get_mut(table.as_str()) {
                     c.deleted.push(id);
                 }

@@ -74,3 +74,77 @@ async fn transition(
     tx.commit().await?;
     Ok(())
 }
+
+/// Gives a task to another team (admin, reviewer): after its inspection was rejected, or before
+/// its team started ([`crate::plan::reassign`] says when). One write transaction: the members
+/// change at one sync sequence number, so the new members' devices get the task and its
+/// records as new, the removed members' devices are told to delete them, and those who stay
+/// see the new team. A recheck task's follow-up records its new team.
+pub async fn reassign(
+    db: &Db,
+    ctx: &Ctx,
+    id: &str,
+    team: &[String],
+    reason: &str,
+) -> Result<crate::plan::reassign::Reassignment> {
+    use crate::plan::reassign::{self, Facts};
+    access::require(ctx, &[Role::Admin, Role::Reviewer])?;
+    let mut tx = db.begin_write().await?;
+    // Taken first: it orders this transaction after every earlier commit (a push that moved
+    // the task or added an inspection is seen below).
+    let seq = store::sync::next_seq(tx.conn()).await?;
+    let task = store::plans::get_task(tx.conn(), id)
+        .await?
+        .ok_or_else(|| Error::not_found("no such task"))?;
+    let current: Vec<String> = store::plans::members_of(tx.conn(), &[id.to_string()])
+        .await?
+        .into_iter()
+        .map(|(_, inspector, _, _, _)| inspector)
+        .collect();
+    let mut inspections = Vec::new();
+    for (submitted, state) in store::plans::inspection_states(tx.conn(), id).await? {
+        let state = match state.as_deref() {
+            Some(s) => Some(crate::review::ReviewState::parse(s).ok_or_else(|| {
+                Error::Internal(anyhow::anyhow!("review_state of an inspection is {s:?}"))
+            })?),
+            // Submitted before review existed counts as waiting.
+            None if submitted != 0 => Some(crate::review::ReviewState::Submitted),
+            None => None,
+        };
+        inspections.push(state);
+    }
+    let facts = super::followup::team_facts(tx.conn(), &task.establishment_id, team).await?;
+    let r = reassign::decide(
+        &Facts {
+            state: task.state,
+            current: &current,
+            inspections: &inspections,
+            team: &facts,
+        },
+        team,
+        reason,
+    )
+    .map_err(|e| {
+        if e.is_conflict() {
+            Error::conflict(e.code(), e.to_string())
+        } else {
+            Error::invalid(e.code(), e.to_string())
+        }
+    })?;
+    store::sync::change_team(tx.conn(), id, &r.team, &r.added, &r.removed, seq).await?;
+    let followup = store::plans::followup_of_task(tx.conn(), id).await?;
+    if let Some(f) = &followup {
+        store::followup::set_recheck_team(tx.conn(), f, &r.team).await?;
+    }
+    let mut event = Event::new(Action::TaskReassigned, RecordKind::Task, id)
+        .change("team", &current, &r.team)
+        .set("added", &r.added)
+        .set("removed", &r.removed)
+        .set("reason", &r.reason);
+    if let Some(f) = &followup {
+        event = event.set("followup_id", f);
+    }
+    store::audit::append(tx.conn(), ctx, &[event]).await?;
+    tx.commit().await?;
+    Ok(r)
+}

@@ -2,6 +2,7 @@
 //! Pure logic, no I/O.
 
 pub mod draw;
+pub mod reassign;
 
 use std::collections::BTreeMap;
 

@@ -146,8 +146,7 @@ pub struct PhotoLine {
     pub item_code: Option<String>,
     /// Device capture time (RFC 3339).
     pub taken_at: String,
-    /// `awaiting_upload`, `uploaded`, `processed`, `failed`.
-    pub processing_status: String,
+    pub processing_status: crate::photo::ProcessingStatus,
     pub width: Option<i64>,
     pub height: Option<i64>,
     /// EXIF capture time (RFC 3339), when the file has one.
@@ -480,7 +479,7 @@ pub struct StoredPhoto {
     pub id: String,
     pub item_code: Option<String>,
     pub taken_at: i64,
-    pub processing_status: String,
+    pub processing_status: crate::photo::ProcessingStatus,
     pub width: Option<i64>,
     pub height: Option<i64>,
     pub exif_taken_at: Option<i64>,

@@ -290,11 +290,12 @@ pub async fn assign_recheck(
     .await?;
     for (i, member) in t.team.iter().enumerate() {
         sqlx::query(
-            "INSERT INTO task_members (task_id, inspector_id, position) VALUES ($1, $2, $3)",
+            "INSERT INTO task_members (task_id, inspector_id, position, added_seq) VALUES ($1, $2, $3, $4)",
         )
         .bind(t.id)
         .bind(member.as_str())
         .bind(i as i64)
+        .bind(seq)
         .execute(&mut *conn)
         .await?;
     }
@@ -351,6 +352,44 @@ pub async fn finish(
     .bind(outcome.map(result_str))
     .bind(now)
     .bind(followup_id)
+    .execute(conn)
+    .await?
+    .rows_affected();
+    Ok(n == 1)
+}
+
+/// Records the recheck task's new team on its follow-up (the task was reassigned).
+pub async fn set_recheck_team(
+    conn: &mut AnyConnection,
+    followup_id: &str,
+    team: &[String],
+) -> Result<(), sqlx::Error> {
+    let team = serde_json::to_string(team).map_err(|e| decode_err("recheck_team", e))?;
+    sqlx::query("UPDATE followups SET recheck_team = $1, updated_at = $2 WHERE id = $3")
+        .bind(team)
+        .bind(now_ms())
+        .bind(followup_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Puts a follow-up that `recheck_inspection_id` closed or escalated back to waiting for its
+/// recheck (the reviewer returned or rejected that inspection). False when it was not that
+/// inspection's to reopen.
+pub async fn reopen(
+    conn: &mut AnyConnection,
+    followup_id: &str,
+    recheck_inspection_id: &str,
+) -> Result<bool, sqlx::Error> {
+    let n = sqlx::query(
+        "UPDATE followups SET state = 'recheck_assigned', recheck_inspection_id = NULL, outcome_result = NULL, \
+         closed_at = NULL, updated_at = $1 \
+         WHERE id = $2 AND recheck_inspection_id = $3 AND state IN ('closed', 'escalated')",
+    )
+    .bind(now_ms())
+    .bind(followup_id)
+    .bind(recheck_inspection_id)
     .execute(conn)
     .await?
     .rows_affected();

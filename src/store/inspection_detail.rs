@@ -204,19 +204,27 @@ pub async fn load(conn: &mut AnyConnection, id: &str) -> Result<Option<DetailPar
     .await?;
     let photos = photos
         .into_iter()
-        .map(|p| StoredPhoto {
-            id: p.0,
-            item_code: p.1,
-            taken_at: p.2,
-            processing_status: p.3,
-            width: p.4,
-            height: p.5,
-            exif_taken_at: p.6,
-            exif_lng: p.7,
-            exif_lat: p.8,
-            flags: ReviewFlag::decode_list(p.9.as_deref()),
+        .map(|p| {
+            let processing_status =
+                crate::photo::ProcessingStatus::parse(&p.3).ok_or_else(|| {
+                    sqlx::Error::Decode(
+                        format!("photo {} has processing_status {:?}", p.0, p.3).into(),
+                    )
+                })?;
+            Ok(StoredPhoto {
+                id: p.0,
+                item_code: p.1,
+                taken_at: p.2,
+                processing_status,
+                width: p.4,
+                height: p.5,
+                exif_taken_at: p.6,
+                exif_lng: p.7,
+                exif_lat: p.8,
+                flags: ReviewFlag::decode_list(p.9.as_deref()),
+            })
         })
-        .collect();
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
 
     // Through tasks (tasks_establishment index), then each task's inspections: bounded.
     type PreviousTuple = (

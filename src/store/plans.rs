@@ -561,12 +561,12 @@ pub async fn record_draw(
         .collect();
     for chunk in members.chunks(1000) {
         let sql = format!(
-            "INSERT INTO task_members (task_id, inspector_id, position) VALUES {}",
-            placeholders(backend, chunk.len(), 3)
+            "INSERT INTO task_members (task_id, inspector_id, position, added_seq) VALUES {}",
+            placeholders(backend, chunk.len(), 4)
         );
         let mut q = sqlx::query(&sql);
         for (task, inspector, pos) in chunk {
-            q = q.bind(*task).bind(*inspector).bind(*pos);
+            q = q.bind(*task).bind(*inspector).bind(*pos).bind(seq);
         }
         q.execute(&mut *conn).await?;
     }
@@ -698,6 +698,30 @@ pub async fn members_of(
         out.extend(q.fetch_all(&mut *conn).await?);
     }
     Ok(out)
+}
+
+/// (submitted, review state) of each inspection of a task.
+pub async fn inspection_states(
+    conn: &mut AnyConnection,
+    task_id: &str,
+) -> Result<Vec<(i64, Option<String>)>, sqlx::Error> {
+    sqlx::query_as("SELECT submitted, review_state FROM inspections WHERE task_id = $1")
+        .bind(task_id)
+        .fetch_all(conn)
+        .await
+}
+
+/// The follow-up whose recheck task this is, if any.
+pub async fn followup_of_task(
+    conn: &mut AnyConnection,
+    task_id: &str,
+) -> Result<Option<String>, sqlx::Error> {
+    let row: Option<(Option<String>,)> =
+        sqlx::query_as("SELECT followup_id FROM tasks WHERE id = $1")
+            .bind(task_id)
+            .fetch_optional(conn)
+            .await?;
+    Ok(row.and_then(|r| r.0))
 }
 
 pub async fn is_member(

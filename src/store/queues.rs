@@ -3,7 +3,8 @@
 //!
 //! | queue | index |
 //! |---|---|
-//! | waiting, returned, flagged | `inspections_review_flags (review_state, submitted_at, id, server_flags)` (0015); flagged photos by `photos_flagged` (0015) |
+//! | waiting, returned | `inspections_review_flags (review_state, submitted_at, id, server_flags)` (0015) |
+//! | flagged | `inspections_flagged (review_state, submitted_at, id) WHERE flagged = 1` (0017), kept by triggers |
 //! | overdue_tasks | `tasks_open_due (due_date, id) WHERE state IN ('assigned', 'in_progress')` (0015) |
 //! | rectifications_due | `followups_state_deadline (state, deadline, id)` |
 //! | rechecks_due | `followups_state_deadline`, the recheck task by `tasks_open_rechecks` (0015) |
@@ -157,10 +158,9 @@ fn base(
             let cond = match queue {
                 Queue::Waiting => "i.review_state = 'submitted'".to_string(),
                 Queue::Returned => "i.review_state = 'returned'".to_string(),
-                _ => format!(
-                    "i.review_state = 'submitted' AND ((i.server_flags IS NOT NULL AND i.server_flags <> '[]') \
-                     OR EXISTS (SELECT 1 {FLAGGED_PHOTOS}))"
-                ),
+                // `flagged` is kept by triggers (0017): the server's own flags or a flagged
+                // photo. Written as the partial index's predicate.
+                _ => "i.review_state = 'submitted' AND i.flagged = 1".to_string(),
             };
             (cond, "i.submitted_at, i.id")
         }

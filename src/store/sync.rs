@@ -42,12 +42,24 @@ pub async fn purge_tombstones(
             .bind(before_ms)
             .fetch_one(&mut *conn)
             .await?;
-    let Some(max) = max else { return Ok(0) };
+    // Team removals are deletions for the removed user's devices: purged alike.
+    let (max_removal,): (Option<i64>,) =
+        sqlx::query_as("SELECT MAX(seq) FROM task_member_removals WHERE removed_at < $1")
+            .bind(before_ms)
+            .fetch_one(&mut *conn)
+            .await?;
+    let Some(max) = max.into_iter().chain(max_removal).max() else {
+        return Ok(0);
+    };
     let n = sqlx::query("DELETE FROM sync_tombstones WHERE seq <= $1")
         .bind(max)
         .execute(&mut *conn)
         .await?
         .rows_affected();
+    sqlx::query("DELETE FROM task_member_removals WHERE seq <= $1")
+        .bind(max)
+        .execute(&mut *conn)
+        .await?;
     sqlx::query("UPDATE sync_state SET tombstones_purged_through = $1 WHERE id = 1 AND tombstones_purged_through < $1")
         .bind(max)
         .execute(&mut *conn)
@@ -56,6 +68,10 @@ pub async fn purge_tombstones(
 }
 
 const MY_TASKS: &str = "SELECT tm.task_id FROM task_members tm WHERE tm.inspector_id = $1";
+
+// A device's scope is its user's task memberships: a task's records reach it when they change
+// after its cursor, or when the user joined the task after it (`tm.added_seq`, then every record
+// of the task is new to the device, however old).
 
 #[derive(Debug, FromRow)]
 pub struct TaskSync {
@@ -71,6 +87,8 @@ pub struct TaskSync {
     /// `inspection` or `recheck`.
     pub kind: String,
     pub created_seq: i64,
+    /// When the user joined the task's team (the task's creation for its first team).
+    pub added_seq: i64,
 }
 
 pub async fn pull_tasks(
@@ -80,8 +98,9 @@ pub async fn pull_tasks(
 ) -> Result<Vec<TaskSync>, sqlx::Error> {
     sqlx::query_as(&format!(
         "SELECT t.id, t.plan_id, t.establishment_id, t.template_id, t.template_version, t.due_date, t.state, \
-         t.must_check_items, p.round_title, t.kind, t.created_seq FROM tasks t JOIN plans p ON p.id = t.plan_id \
-         WHERE t.id IN ({MY_TASKS}) AND t.seq > $2"
+         t.must_check_items, p.round_title, t.kind, t.created_seq, tm.added_seq \
+         FROM task_members tm JOIN tasks t ON t.id = tm.task_id JOIN plans p ON p.id = t.plan_id \
+         WHERE tm.inspector_id = $1 AND (t.seq > $2 OR tm.added_seq > $2)"
     ))
     .bind(user)
     .bind(since)
@@ -101,7 +120,7 @@ pub struct EstablishmentSync {
     pub raw_lng: Option<f64>,
     pub raw_lat: Option<f64>,
     pub crs: Option<String>,
-    /// When the user's first task for it was created: newer than the cursor means new to them.
+    /// When the user first joined a task for it: newer than the cursor means new to them.
     pub first_seq: i64,
 }
 
@@ -112,8 +131,9 @@ pub async fn pull_establishments(
     since: i64,
 ) -> Result<Vec<EstablishmentSync>, sqlx::Error> {
     sqlx::query_as(&format!(
-        "WITH mine AS (SELECT t.establishment_id, MIN(t.created_seq) AS first_seq, MAX(t.created_seq) AS last_seq \
-                       FROM tasks t WHERE t.id IN ({MY_TASKS}) GROUP BY t.establishment_id) \
+        "WITH mine AS (SELECT t.establishment_id, MIN(tm.added_seq) AS first_seq, MAX(tm.added_seq) AS last_seq \
+                       FROM task_members tm JOIN tasks t ON t.id = tm.task_id WHERE tm.inspector_id = $1 \
+                       GROUP BY t.establishment_id) \
          SELECT e.id, e.sign_name, e.licensed_name, e.address, e.town, e.category, e.risk_grade, e.raw_lng, e.raw_lat, \
                 e.crs, mine.first_seq FROM establishments e JOIN mine ON mine.establishment_id = e.id \
          WHERE e.seq > $2 OR mine.last_seq > $2"
@@ -140,9 +160,10 @@ pub async fn pull_versions(
     since: i64,
 ) -> Result<Vec<VersionSync>, sqlx::Error> {
     sqlx::query_as(&format!(
-        "WITH mine AS (SELECT t.template_id, t.template_version, MIN(t.created_seq) AS first_seq, \
-                              MAX(t.created_seq) AS last_seq \
-                       FROM tasks t WHERE t.id IN ({MY_TASKS}) GROUP BY t.template_id, t.template_version) \
+        "WITH mine AS (SELECT t.template_id, t.template_version, MIN(tm.added_seq) AS first_seq, \
+                              MAX(tm.added_seq) AS last_seq \
+                       FROM task_members tm JOIN tasks t ON t.id = tm.task_id WHERE tm.inspector_id = $1 \
+                       GROUP BY t.template_id, t.template_version) \
          SELECT v.template_id, v.version, v.title, v.content, mine.first_seq FROM checklist_versions v \
          JOIN mine ON mine.template_id = v.template_id AND mine.template_version = v.version \
          WHERE mine.last_seq > $2"
@@ -187,6 +208,26 @@ pub struct InspectionRow {
     pub seq: i64,
 }
 
+/// A pulled record with when its user joined the record's task (see the scope note above).
+#[derive(Debug, Clone)]
+pub struct Scoped<T> {
+    pub row: T,
+    pub added_seq: i64,
+}
+
+impl<'r, T> FromRow<'r, sqlx::any::AnyRow> for Scoped<T>
+where
+    T: FromRow<'r, sqlx::any::AnyRow>,
+{
+    fn from_row(row: &'r sqlx::any::AnyRow) -> Result<Self, sqlx::Error> {
+        use sqlx::Row;
+        Ok(Scoped {
+            row: T::from_row(row)?,
+            added_seq: row.try_get("added_seq")?,
+        })
+    }
+}
+
 const INSPECTION_COLUMNS: &str = "i.id, i.task_id, i.establishment_id, i.started_at, i.finished_at, i.lng, i.lat, \
     i.gps_accuracy_m, i.crs, i.team, i.representative_name, i.representative_signed, i.representative_refused, \
     i.business_opinion, i.other_findings, i.declared_result, i.submitted, i.computed_result, i.review_state, \
@@ -222,8 +263,11 @@ pub async fn pull_inspections(
     conn: &mut AnyConnection,
     user: &str,
     since: i64,
-) -> Result<Vec<InspectionRow>, sqlx::Error> {
-    sqlx::query_as(&format!("SELECT {INSPECTION_COLUMNS} FROM inspections i WHERE i.task_id IN ({MY_TASKS}) AND i.seq > $2"))
+) -> Result<Vec<Scoped<InspectionRow>>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {INSPECTION_COLUMNS}, tm.added_seq FROM task_members tm JOIN inspections i ON i.task_id = tm.task_id \
+         WHERE tm.inspector_id = $1 AND (i.seq > $2 OR tm.added_seq > $2)"
+    ))
         .bind(user)
         .bind(since)
         .fetch_all(conn)
@@ -261,10 +305,10 @@ pub async fn pull_answers(
     conn: &mut AnyConnection,
     user: &str,
     since: i64,
-) -> Result<Vec<AnswerRow>, sqlx::Error> {
+) -> Result<Vec<Scoped<AnswerRow>>, sqlx::Error> {
     sqlx::query_as(&format!(
-        "SELECT {ANSWER_COLUMNS} FROM answers a JOIN inspections i ON i.id = a.inspection_id \
-         WHERE i.task_id IN ({MY_TASKS}) AND a.seq > $2"
+        "SELECT {ANSWER_COLUMNS}, tm.added_seq FROM task_members tm JOIN inspections i ON i.task_id = tm.task_id \
+         JOIN answers a ON a.inspection_id = i.id WHERE tm.inspector_id = $1 AND (a.seq > $2 OR tm.added_seq > $2)"
     ))
     .bind(user)
     .bind(since)
@@ -314,10 +358,10 @@ pub async fn pull_photos(
     conn: &mut AnyConnection,
     user: &str,
     since: i64,
-) -> Result<Vec<PhotoRow>, sqlx::Error> {
+) -> Result<Vec<Scoped<PhotoRow>>, sqlx::Error> {
     sqlx::query_as(&format!(
-        "SELECT {PHOTO_COLUMNS} FROM photos p JOIN inspections i ON i.id = p.inspection_id \
-         WHERE i.task_id IN ({MY_TASKS}) AND p.seq > $2"
+        "SELECT {PHOTO_COLUMNS}, tm.added_seq FROM task_members tm JOIN inspections i ON i.task_id = tm.task_id \
+         JOIN photos p ON p.inspection_id = i.id WHERE tm.inspector_id = $1 AND (p.seq > $2 OR tm.added_seq > $2)"
     ))
     .bind(user)
     .bind(since)
@@ -339,6 +383,7 @@ pub struct ReviewSync {
     pub decided_at: i64,
     pub reviewer_name: String,
     pub created_seq: i64,
+    pub added_seq: i64,
 }
 
 /// Decisions on the inspections of the user's tasks recorded after `since`.
@@ -349,9 +394,9 @@ pub async fn pull_reviews(
 ) -> Result<Vec<ReviewSync>, sqlx::Error> {
     sqlx::query_as(&format!(
         "SELECT r.id, r.inspection_id, r.round, r.decision, r.comment, r.item_comments, r.override_result, \
-         r.override_reason, r.decided_at, u.name AS reviewer_name, r.created_seq \
-         FROM reviews r JOIN inspections i ON i.id = r.inspection_id JOIN users u ON u.id = r.reviewer_id \
-         WHERE i.task_id IN ({MY_TASKS}) AND r.seq > $2"
+         r.override_reason, r.decided_at, u.name AS reviewer_name, r.created_seq, tm.added_seq \
+         FROM task_members tm JOIN inspections i ON i.task_id = tm.task_id JOIN reviews r ON r.inspection_id = i.id \
+         JOIN users u ON u.id = r.reviewer_id WHERE tm.inspector_id = $1 AND (r.seq > $2 OR tm.added_seq > $2)"
     ))
     .bind(user)
     .bind(since)
@@ -375,6 +420,104 @@ pub async fn pull_tombstones(
     .bind(origin)
     .fetch_all(conn)
     .await
+}
+
+/// What the user's device must delete because the user left a task's team after `since` (and
+/// has not rejoined it): the task, its inspections with their answers, photos and reviews, and
+/// the establishments and checklist versions no task of theirs still needs. (table, id) pairs.
+pub async fn pull_removed(
+    conn: &mut AnyConnection,
+    user: &str,
+    since: i64,
+) -> Result<Vec<(String, String)>, sqlx::Error> {
+    sqlx::query_as(
+        "WITH gone AS (SELECT r.task_id FROM task_member_removals r WHERE r.inspector_id = $1 AND r.seq > $2 \
+                       AND NOT EXISTS (SELECT 1 FROM task_members tm WHERE tm.task_id = r.task_id AND tm.inspector_id = $1)), \
+              mine AS (SELECT t.establishment_id, t.template_id, t.template_version FROM task_members tm \
+                       JOIN tasks t ON t.id = tm.task_id WHERE tm.inspector_id = $1) \
+         SELECT 'tasks' AS table_name, g.task_id AS record_id FROM gone g \
+         UNION ALL SELECT 'inspections', i.id FROM gone g JOIN inspections i ON i.task_id = g.task_id \
+         UNION ALL SELECT 'answers', a.id FROM gone g JOIN inspections i ON i.task_id = g.task_id \
+                   JOIN answers a ON a.inspection_id = i.id \
+         UNION ALL SELECT 'photos', p.id FROM gone g JOIN inspections i ON i.task_id = g.task_id \
+                   JOIN photos p ON p.inspection_id = i.id \
+         UNION ALL SELECT 'reviews', r.id FROM gone g JOIN inspections i ON i.task_id = g.task_id \
+                   JOIN reviews r ON r.inspection_id = i.id \
+         UNION ALL SELECT DISTINCT 'establishments', t.establishment_id FROM gone g JOIN tasks t ON t.id = g.task_id \
+                   WHERE NOT EXISTS (SELECT 1 FROM mine WHERE mine.establishment_id = t.establishment_id) \
+         UNION ALL SELECT DISTINCT 'checklist_versions', t.template_id || ':' || CAST(t.template_version AS TEXT) \
+                   FROM gone g JOIN tasks t ON t.id = g.task_id \
+                   WHERE NOT EXISTS (SELECT 1 FROM mine WHERE mine.template_id = t.template_id \
+                                     AND mine.template_version = t.template_version)",
+    )
+    .bind(user)
+    .bind(since)
+    .fetch_all(conn)
+    .await
+}
+
+/// Takes `removed` off the task's team and puts `added` on it at change `seq`, with the team's
+/// order as given. A removal is remembered for the removed user's devices (see
+/// [`pull_removed`]); rejoining forgets it.
+pub async fn change_team(
+    conn: &mut AnyConnection,
+    task_id: &str,
+    team: &[String],
+    added: &[String],
+    removed: &[String],
+    seq: i64,
+) -> Result<(), sqlx::Error> {
+    let now = now_ms();
+    for user in removed {
+        sqlx::query("DELETE FROM task_members WHERE task_id = $1 AND inspector_id = $2")
+            .bind(task_id)
+            .bind(user.as_str())
+            .execute(&mut *conn)
+            .await?;
+        sqlx::query(
+            "INSERT INTO task_member_removals (task_id, inspector_id, seq, removed_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (task_id, inspector_id) DO UPDATE SET seq = excluded.seq, removed_at = excluded.removed_at",
+        )
+        .bind(task_id)
+        .bind(user.as_str())
+        .bind(seq)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    }
+    for user in added {
+        sqlx::query("DELETE FROM task_member_removals WHERE task_id = $1 AND inspector_id = $2")
+            .bind(task_id)
+            .bind(user.as_str())
+            .execute(&mut *conn)
+            .await?;
+        sqlx::query(
+            "INSERT INTO task_members (task_id, inspector_id, position, added_seq) VALUES ($1, $2, 0, $3)",
+        )
+        .bind(task_id)
+        .bind(user.as_str())
+        .bind(seq)
+        .execute(&mut *conn)
+        .await?;
+    }
+    for (i, user) in team.iter().enumerate() {
+        sqlx::query(
+            "UPDATE task_members SET position = $1 WHERE task_id = $2 AND inspector_id = $3",
+        )
+        .bind(i as i64)
+        .bind(task_id)
+        .bind(user.as_str())
+        .execute(&mut *conn)
+        .await?;
+    }
+    // Members who stay see the new team on the task.
+    sqlx::query("UPDATE tasks SET seq = $1, updated_at = $2 WHERE id = $3")
+        .bind(seq)
+        .bind(now)
+        .bind(task_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }
 
 /// What a push needs to know about a task.

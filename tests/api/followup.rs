@@ -133,6 +133,36 @@ impl World {
         iid
     }
 
+    /// The member's device resubmits a returned inspection `iid` (all items passed now).
+    async fn resubmit(&self, iid: &str, task_id: &str, est: &str, members: &[String]) {
+        let token = self.device(&members[0]).await;
+        let (s, p) = pull(&self.app, &token, None).await;
+        assert_eq!(s, StatusCode::OK, "{p}");
+        let cursor = p["timestamp"].as_i64().unwrap();
+        let back = p["changes"]["inspections"]["created"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["id"] == iid)
+            .unwrap_or_else(|| panic!("{iid} not pulled: {p}"));
+        assert_eq!(
+            back["submitted"], false,
+            "a returned inspection is unlocked"
+        );
+        let rec = json!({"id": iid, "task_id": task_id, "establishment_id": est, "started_at": 1_770_000_000_000i64,
+            "finished_at": 1_770_000_600_000i64, "team": self.team_json(members), "representative_name": "王店长",
+            "representative_signed": true, "representative_refused": false, "submitted": true});
+        let (s, r) = self
+            .app
+            .post(
+                &format!("/api/v1/sync?last_pulled_at={cursor}"),
+                &token,
+                json!({"changes": {"inspections": {"updated": [rec]}}}),
+            )
+            .await;
+        assert_eq!((s, &r), (StatusCode::OK, &json!({})), "resubmit");
+    }
+
     async fn followup(&self, id: &str) -> Value {
         let (s, f) = self
             .app
@@ -757,6 +787,65 @@ async fn recheck_reaches_the_team_by_sync_and_closes_or_escalates(app: TestApp) 
     w.submit(&t2.id, &t2.establishment, &t2.members, &["3.1"])
         .await;
     assert_eq!(w.followup(&followups[1]).await, f1);
+
+    // The reviewer returns the closing recheck: the follow-up waits for it again, and its
+    // resubmission (fixed offline) closes it anew.
+    let (s, v) = w
+        .app
+        .post(
+            &format!("/api/v1/inspections/{r0}/review"),
+            &w.reviewer,
+            json!({"decision": "returned", "comment": "复查照片不清，请补拍"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let f0 = w.followup(&followups[0]).await;
+    assert_eq!(f0["state"], "recheck_assigned", "{f0}");
+    assert_eq!(f0["recheck_inspection_id"], Value::Null);
+    assert_eq!(f0["outcome_result"], Value::Null);
+    assert_eq!(f0["closed_at"], Value::Null);
+    w.resubmit(&r0, &recheck, &w.tasks[0].establishment, &members0)
+        .await;
+    let f0 = w.followup(&followups[0]).await;
+    assert_eq!(f0["state"], "closed", "{f0}");
+    assert_eq!(f0["recheck_inspection_id"], r0);
+    assert_eq!(
+        audit_actions(&w.app, "followup", &followups[0]).await,
+        [
+            "followup_opened",
+            "recheck_task_created",
+            "followup_closed",
+            "followup_reopened",
+            "followup_closed"
+        ]
+    );
+    // The escalating recheck is rejected: the follow-up waits again, the task is free for a
+    // new inspection, and that one decides (passed now: closed).
+    let (s, v) = w
+        .app
+        .post(
+            &format!("/api/v1/inspections/{r1}/review"),
+            &w.reviewer,
+            json!({"decision": "rejected", "reason": "复查人员与原检查组不符"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let f1 = w.followup(&followups[1]).await;
+    assert_eq!(f1["state"], "recheck_assigned", "{f1}");
+    let r1b = w
+        .submit(&recheck1, &w.tasks[1].establishment, &members1, &[])
+        .await;
+    let f1 = w.followup(&followups[1]).await;
+    assert_eq!(f1["state"], "closed", "{f1}");
+    assert_eq!(f1["recheck_inspection_id"], r1b);
+    // Returning an ordinary inspection reopens nothing.
+    let n = scalar(
+        &w.app,
+        "SELECT COUNT(*) FROM audit_events WHERE action = $1",
+        "followup_reopened",
+    )
+    .await;
+    assert_eq!(n, 2);
 }
 
 async fn reviewer_schedules_a_recheck_early(app: TestApp) {

@@ -157,6 +157,7 @@ const TABLE: &[(&str, [Expect; 6])] = &[
     ("GET /api/v1/tasks/{id}",                                 [U, A, A, A, D, H]),
     ("POST /api/v1/tasks/{id}/cancel",                         [U, A, D, D, D, D]),
     ("POST /api/v1/tasks/{id}/start",                          [U, D, D, A, D, H]),
+    ("PUT /api/v1/tasks/{id}/team",                            [U, A, A, D, D, D]),
     ("POST /api/v1/uploads",                                   [U, D, D, A, D, H]),
     ("OPTIONS /api/v1/uploads",                                [P, P, P, P, P, P]),
     ("HEAD /api/v1/uploads/{id}",                              [U, D, D, A, D, H]),

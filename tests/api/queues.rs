@@ -21,6 +21,7 @@ both_backends!(@spawn spawn;
     cursor_paging_walks_each_queue_once,
     bad_queue_filter_and_cursor_are_4xx,
     every_queue_walks_an_index,
+    flagged_marker_follows_every_write,
 );
 
 /// Eight establishments in two towns; inspections in several review states, follow-ups in
@@ -524,4 +525,57 @@ async fn every_queue_walks_an_index(app: TestApp) {
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n\n"));
+}
+
+/// The flagged queue reads a marker the database keeps (0017's triggers): it follows the
+/// photos' flags (set, cleared, photo deleted) and the inspection's own flags, whatever writes
+/// them, and the count agrees with the queue at each step.
+async fn flagged_marker_follows_every_write(app: TestApp) {
+    let w = world(app).await;
+    let by_photo = w.waiting[0].0.clone();
+    let by_server = w.waiting[1].0.clone();
+    let flagged = || async {
+        let listed = ids(&page(&w, "flagged", "").await);
+        let (_, counts) = w.s.app.get("/api/v1/review/counts", &w.s.reviewer).await;
+        assert_eq!(counts["flagged"], listed.len() as i64, "{counts}");
+        listed
+    };
+    let pool = w.s.app.db().pool().clone();
+    let exec = |sql: &'static str, id: String| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query(sql).bind(id).execute(&pool).await.unwrap();
+        }
+    };
+    assert_eq!(flagged().await, [by_photo.clone(), by_server.clone()]);
+    exec(
+        "UPDATE photos SET flags = '[]' WHERE inspection_id = $1",
+        by_photo.clone(),
+    )
+    .await;
+    assert_eq!(flagged().await, [by_server.clone()]);
+    exec(
+        "UPDATE photos SET flags = '[\"exif_far\"]' WHERE inspection_id = $1",
+        by_photo.clone(),
+    )
+    .await;
+    assert_eq!(flagged().await, [by_photo.clone(), by_server.clone()]);
+    exec(
+        "DELETE FROM photos WHERE inspection_id = $1",
+        by_photo.clone(),
+    )
+    .await;
+    assert_eq!(flagged().await, [by_server.clone()]);
+    exec(
+        "UPDATE inspections SET server_flags = '[]' WHERE id = $1",
+        by_server.clone(),
+    )
+    .await;
+    assert!(flagged().await.is_empty());
+    exec(
+        "UPDATE inspections SET server_flags = '[\"outside_radius\"]' WHERE id = $1",
+        by_server.clone(),
+    )
+    .await;
+    assert_eq!(flagged().await, [by_server]);
 }

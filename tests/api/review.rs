@@ -13,6 +13,7 @@ both_backends!(
     approve_with_override_is_final_and_reaches_the_devices,
     return_fix_resubmit_approve_over_sync,
     reject_voids_it_and_the_task_is_redone,
+    reassigned_task_moves_between_the_teams_devices,
     bad_input_is_4xx_and_changes_nothing,
     concurrent_decisions_exactly_one_wins,
     only_reviewers_and_admins_decide_and_they_cannot_push,
@@ -736,6 +737,241 @@ async fn reject_voids_it_and_the_task_is_redone(app: TestApp) {
     assert_eq!(
         reviews_of(&w.app, &redo).await,
         vec![(1, "approved".to_string())]
+    );
+}
+
+/// The ids of `table`'s records in one part (`created`, `updated`, `deleted`) of a pull.
+fn part(p: &Value, table: &str, k: &str) -> Vec<String> {
+    let mut v: Vec<String> = p["changes"][table][k]
+        .as_array()
+        .unwrap_or_else(|| panic!("no {table}.{k} in {p}"))
+        .iter()
+        .map(|r| r.as_str().or(r["id"].as_str()).unwrap().to_string())
+        .collect();
+    v.sort();
+    v
+}
+
+/// A rejected inspection's task goes to another team: the leaving member's device deletes the
+/// task and everything of it, the joining member's device gets it all as new (the rejected
+/// inspection read-only), the staying member's device sees the new team; the leaver can no
+/// longer push for it, the new team redoes it and it is approved. Refusals before and bad
+/// requests change nothing.
+async fn reassigned_task_moves_between_the_teams_devices(app: TestApp) {
+    let w = world(app).await;
+    let id_of = |n: &str| w.inspectors.iter().find(|(m, _)| m == n).unwrap().1.clone();
+    let [leaver, stayer] = [0, 1].map(|i| w.tasks[0].2[i].clone());
+    let joiner = w.tasks[1].2[0].clone();
+    let s = w.submit(0, "phone-a", &[]).await;
+    let (rev, _) = &w.reviewers[0];
+    let path = format!("/api/v1/tasks/{}/team", s.task);
+    let new_team = json!([id_of(&stayer), id_of(&joiner)]);
+    let body = json!({"team": new_team, "reason": "原检查结果被驳回，另派检查组"});
+    // Not while a team's inspection stands (the task is submitted).
+    let (st, e) = w.app.put(&path, rev, body.clone()).await;
+    assert_error(st, &e, 409, "invalid_state");
+    let (st, v) = w
+        .review(
+            rev,
+            &s.iid,
+            json!({"decision": "rejected", "reason": "检查对象错误"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    // Each device pulls what it has before the move.
+    let p = pull(&w.app, &s.token, Some(s.cursor), 5).await;
+    let leaver_cursor = p["timestamp"].as_i64().unwrap();
+    let stayer_token = w.device(&stayer, "phone-s").await;
+    let stayer_cursor = pull(&w.app, &stayer_token, None, 5).await["timestamp"]
+        .as_i64()
+        .unwrap();
+    let joiner_token = w.device(&joiner, "phone-j").await;
+    let first = pull(&w.app, &joiner_token, None, 5).await;
+    assert!(pulled(&first, "tasks", &s.task).is_none());
+    let joiner_cursor = first["timestamp"].as_i64().unwrap();
+
+    // Bad requests: 4xx, nothing written.
+    let before = scalar(
+        &w.app,
+        "SELECT value FROM sync_counter WHERE id = 1 AND '' <> $1",
+        "x",
+    )
+    .await;
+    for (body, status, code) in [
+        (
+            json!({"team": [id_of(&stayer)], "reason": "r"}),
+            422,
+            "team_too_small",
+        ),
+        (
+            json!({"team": [id_of(&stayer), id_of(&stayer)], "reason": "r"}),
+            422,
+            "team_too_small",
+        ),
+        (
+            json!({"team": [id_of(&stayer), Uuid::new_v4().to_string()], "reason": "r"}),
+            422,
+            "inspector_not_active",
+        ),
+        (
+            json!({"team": [id_of(&stayer), w.reviewers[1].1.clone()], "reason": "r"}),
+            422,
+            "inspector_not_active",
+        ),
+        (
+            json!({"team": [id_of(&leaver), id_of(&stayer)], "reason": "r"}),
+            422,
+            "team_unchanged",
+        ),
+        (
+            json!({"team": new_team, "reason": "  "}),
+            422,
+            "validation_failed",
+        ),
+        (json!({"team": new_team}), 422, "invalid_body"),
+    ] {
+        let (st, e) = w.app.put(&path, rev, body.clone()).await;
+        assert_error(st, &e, status, code);
+    }
+    let (st, e) = w
+        .app
+        .put("/api/v1/tasks/no-such-task/team", rev, body.clone())
+        .await;
+    assert_error(st, &e, 404, "not_found");
+    let (st, e) = w.app.put(&path, &s.token, body.clone()).await;
+    assert_error(st, &e, 403, "forbidden");
+    let after = scalar(
+        &w.app,
+        "SELECT value FROM sync_counter WHERE id = 1 AND '' <> $1",
+        "x",
+    )
+    .await;
+    assert_eq!(before, after, "a refused reassignment wrote a change");
+
+    let (st, t) = w.app.put(&path, rev, body.clone()).await;
+    assert_eq!(st, StatusCode::OK, "{t}");
+    let team: Vec<&str> = t["team"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["user_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(team, [id_of(&stayer), id_of(&joiner)]);
+    assert_eq!(t["state"], "assigned");
+
+    // The leaver's device deletes the task and all of it.
+    let answer_ids: Vec<String> = {
+        let mut v: Vec<String> = answers(&s.iid, &[])
+            .iter()
+            .map(|a| a["id"].as_str().unwrap().to_string())
+            .collect();
+        v.sort();
+        v
+    };
+    let review_ids: Vec<(String,)> =
+        sqlx::query_as("SELECT id FROM reviews WHERE inspection_id = $1")
+            .bind(&s.iid)
+            .fetch_all(w.app.db().pool())
+            .await
+            .unwrap();
+    let review_ids: Vec<String> = review_ids.into_iter().map(|r| r.0).collect();
+    let lp = pull(&w.app, &s.token, Some(leaver_cursor), 5).await;
+    assert_eq!(part(&lp, "tasks", "deleted"), [s.task.clone()], "{lp}");
+    assert_eq!(part(&lp, "inspections", "deleted"), [s.iid.clone()]);
+    assert_eq!(part(&lp, "answers", "deleted"), answer_ids);
+    assert_eq!(part(&lp, "reviews", "deleted"), review_ids);
+    assert_eq!(part(&lp, "establishments", "deleted"), [s.est.clone()]);
+    assert!(pulled(&lp, "tasks", &s.task).is_none());
+    // … and a first pull no longer has it.
+    let fresh = pull(&w.app, &s.token, None, 5).await;
+    assert!(pulled(&fresh, "tasks", &s.task).is_none());
+    assert!(pulled(&fresh, "inspections", &s.iid).is_none());
+
+    // The joiner's device gets the task and its records as new, however old they are.
+    let jp = pull(&w.app, &joiner_token, Some(joiner_cursor), 5).await;
+    assert_eq!(part(&jp, "tasks", "created"), [s.task.clone()], "{jp}");
+    assert_eq!(part(&jp, "inspections", "created"), [s.iid.clone()]);
+    assert_eq!(part(&jp, "answers", "created"), answer_ids);
+    assert_eq!(part(&jp, "reviews", "created"), review_ids);
+    assert!(part(&jp, "establishments", "created").contains(&s.est));
+    assert!(part(&jp, "tasks", "deleted").is_empty());
+    assert_eq!(
+        pulled(&jp, "inspections", &s.iid).unwrap()["review_state"],
+        "rejected"
+    );
+    let joiner_cursor = jp["timestamp"].as_i64().unwrap();
+
+    // The stayer's device sees the new team on the task, and deletes nothing.
+    let sp = pull(&w.app, &stayer_token, Some(stayer_cursor), 5).await;
+    assert_eq!(part(&sp, "tasks", "updated"), [s.task.clone()], "{sp}");
+    assert!(part(&sp, "tasks", "deleted").is_empty());
+    assert!(part(&sp, "inspections", "created").is_empty());
+    let team: Value = serde_json::from_str(
+        pulled(&sp, "tasks", &s.task).unwrap()["team"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(team.as_array().unwrap().len(), 2);
+    assert!(team.to_string().contains(&id_of(&joiner)));
+
+    // The leaver can no longer push for the task.
+    let redo = Uuid::new_v4().to_string();
+    let mut rec = inspection(&redo, &s.task, &s.est, &w.team_json(0));
+    rec["submitted"] = json!(true);
+    let lc = lp["timestamp"].as_i64().unwrap();
+    let (st, r) = push(
+        &w.app,
+        &s.token,
+        lc,
+        json!({"inspections": {"created": [rec]}}),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{r}");
+    assert_eq!(
+        refusals(&r),
+        vec![(
+            "inspections".to_string(),
+            redo.clone(),
+            "not_your_task".to_string()
+        )]
+    );
+    // The new team redoes it; it is approved.
+    let team_json = serde_json::to_string(&json!([
+        {"user_id": id_of(&stayer), "name": stayer, "badge_no": format!("TJ-{stayer}")},
+        {"user_id": id_of(&joiner), "name": joiner, "badge_no": format!("TJ-{joiner}")}
+    ]))
+    .unwrap();
+    let redo = Uuid::new_v4().to_string();
+    let mut rec = inspection(&redo, &s.task, &s.est, &team_json);
+    rec["submitted"] = json!(true);
+    let (st, r) = push(
+        &w.app,
+        &joiner_token,
+        joiner_cursor,
+        json!({"inspections": {"created": [rec]}, "answers": {"created": answers(&redo, &[])}}),
+    )
+    .await;
+    assert_eq!((st, &r), (StatusCode::OK, &json!({})));
+    assert_eq!(w.task_state(&s.task).await, "submitted");
+    let (st, v) = w.review(rev, &redo, json!({"decision": "approved"})).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    // Once the task has a standing inspection it no longer moves.
+    let (st, e) = w
+        .app
+        .put(
+            &path,
+            rev,
+            json!({"team": [id_of(&leaver), id_of(&stayer)], "reason": "再换"}),
+        )
+        .await;
+    assert_error(st, &e, 409, "invalid_state");
+
+    let rows = audit_of(&w.app, &s.task, "task_reassigned").await;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        change(&rows[0], "team"),
+        json!({"field": "team", "before": [id_of(&leaver), id_of(&stayer)], "after": [id_of(&stayer), id_of(&joiner)]})
     );
 }
 

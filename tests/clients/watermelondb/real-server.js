@@ -179,6 +179,12 @@ class RealServer {
     return this._reviewer
   }
 
+  /** PUT /api/v1/tasks/{id}/team as the run's reviewer: the task goes to `userIds`. */
+  async reassign(taskId, userIds, reason = '同步测试：原检查被驳回，另派检查组', { expect = 200 } = {}) {
+    const { token } = await this.reviewer()
+    return this.api('PUT', `/api/v1/tasks/${taskId}/team`, { team: userIds, reason }, { token, expect })
+  }
+
   /** POST /api/v1/inspections/{id}/review as the run's reviewer; returns the review view. */
   async review(inspectionId, body, { expect = 200 } = {}) {
     const { token } = await this.reviewer()

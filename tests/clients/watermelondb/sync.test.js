@@ -1177,6 +1177,73 @@ describe('foodcheck sync with WatermelonDB 0.28.0 against the real server', { sk
 
   // Last in the file: it purges every tombstone on the server (as the hourly sweep does after
   // `tombstone_retention_days`), so it must not run before scenarios that rely on tombstones.
+  scenario('17. a rejected inspection\'s task goes to another team: the leaver\'s device drops the task and all of it, the joiner\'s device gets it all, the one who stays sees the new team; the new team redoes it', async () => {
+    const s = await world.seedTask()
+    const a = await newDevice('move-a', 'a', { version: 5 })
+    const b = await newDevice('move-b', 'b', { version: 5 })
+    const o = await newDevice('move-o', 'outsider', { version: 5 })
+    await a.sync()
+    await b.sync()
+    await o.sync()
+    assert.equal((await o.db.get('tasks').query().fetch()).filter((t) => t.id === s.taskId).length, 0)
+    const insp = await createInspection(a.db, s)
+    await addAnswers(a.db, insp.id, FULL_ANSWERS)
+    await submit(a.db, insp.id)
+    assertPushAccepted((await syncAndGet(a)).post, 'submission')
+    await a.sync()
+    await b.sync()
+    // While the inspection stands, the task does not move.
+    const early = await world.reassign(s.taskId, [world.inspectors.b.id, world.inspectors.outsider.id], undefined, { expect: 409 })
+    assert.equal(early.error.code, 'invalid_state')
+    const rejected = await world.review(insp.id, { decision: 'rejected', reason: '检查对象错误：实为隔壁门店' })
+    assert.equal(rejected.review_state, 'rejected')
+    const moved = await world.reassign(s.taskId, [world.inspectors.b.id, world.inspectors.outsider.id])
+    assert.deepEqual(moved.team.map((m) => m.user_id), [world.inspectors.b.id, world.inspectors.outsider.id])
+
+    // The leaver's device: the task, its inspection, answers, review and establishment go.
+    const { get: ga } = await syncAndGet(a)
+    const ca = ga.responseBody.changes
+    assert.deepEqual(ca.tasks.deleted, [s.taskId])
+    assert.deepEqual(ca.inspections.deleted, [insp.id])
+    assert.equal(ca.answers.deleted.length, FULL_ANSWERS.length)
+    assert.deepEqual(ca.establishments.deleted, [s.establishmentId])
+    for (const table of ['tasks', 'inspections', 'answers', 'reviews', 'establishments']) {
+      const left = (await a.db.get(table).query().fetch()).filter((r) =>
+        [s.taskId, insp.id, s.establishmentId].includes(r.id) || r._raw.inspection_id === insp.id)
+      assert.deepEqual(left.map((r) => r.id), [], `${table} left on the leaver's device`)
+    }
+    // The joiner's device: all of it, new, the rejected inspection read-only.
+    const { get: go } = await syncAndGet(o)
+    const co = go.responseBody.changes
+    assert.deepEqual(ids(co.tasks.created), [s.taskId])
+    assert.deepEqual(ids(co.inspections.created), [insp.id])
+    assert.equal(co.answers.created.length, FULL_ANSWERS.length)
+    assert.deepEqual(ids(co.reviews.created), [rejected.review.id])
+    assert.ok(ids(co.establishments.created).includes(s.establishmentId))
+    const seen = await o.db.get('inspections').find(insp.id)
+    assert.equal(seen.reviewState, 'rejected')
+    assert.equal(seen.submitted, true)
+    assert.equal(seen._raw._status, 'synced')
+    // The one who stays: the task with its new team, nothing deleted.
+    const { get: gb } = await syncAndGet(b)
+    const cb = gb.responseBody.changes
+    assert.deepEqual(ids(cb.tasks.updated), [s.taskId])
+    assert.deepEqual(cb.tasks.deleted, [])
+    // (This test app's schema leaves out `tasks.team`; the pull carries it.)
+    const team = JSON.parse(cb.tasks.updated[0].team)
+    assert.deepEqual(team.map((m) => m.user_id), [world.inspectors.b.id, world.inspectors.outsider.id])
+
+    // The new team redoes it on the joiner's device; it is approved.
+    const newTeam = JSON.parse(co.tasks.created[0].team)
+    const redo = await createInspection(o.db, { ...s, team: newTeam })
+    await addAnswers(o.db, redo.id, FULL_ANSWERS)
+    await submit(o.db, redo.id)
+    assertPushAccepted((await syncAndGet(o)).post, 'the redo')
+    const approved = await world.review(redo.id, { decision: 'approved' })
+    assert.equal(approved.review_state, 'approved')
+    assert.equal((await world.task(s.taskId)).state, 'submitted')
+  })
+
   scenario('14. a device offline past tombstone retention gets a replacement pull: the deleted answer goes, its own records stay, nothing lost', { skip: PURGE_SKIP }, async () => {
     const s = await world.seedTask()
     const a = await newDevice('repl-deleter', 'a')
