@@ -560,6 +560,40 @@ async fn run(backend: &str) -> anyhow::Result<Vec<String>> {
     }
     eprintln!("{backend}: counts {counts:?}");
     row("dashboard counts (6 queues)", v, 50.0);
+    // The flagged count before 0017 (every waiting inspection's photos probed) against the
+    // trigger-kept marker, alternated in one run so the machine's load hits both alike.
+    let probe = "SELECT COUNT(*) FROM inspections i WHERE i.review_state = 'submitted' AND \
+        ((i.server_flags IS NOT NULL AND i.server_flags <> '[]') OR EXISTS (SELECT 1 FROM photos ph \
+        WHERE ph.inspection_id = i.id AND ph.flags IS NOT NULL AND ph.flags <> '[]'))";
+    let marker =
+        "SELECT COUNT(*) FROM inspections i WHERE i.review_state = 'submitted' AND i.flagged = 1";
+    let (mut old, mut new) = (Vec::with_capacity(RUNS), Vec::with_capacity(RUNS));
+    for i in 0..2 * RUNS {
+        let (sql, into) = if i % 2 == 0 {
+            (probe, &mut old)
+        } else {
+            (marker, &mut new)
+        };
+        let t0 = Instant::now();
+        let mut conn = db.acquire().await?;
+        let (n,): (i64,) = sqlx::query_as(sql).fetch_one(&mut *conn).await?;
+        into.push(t0.elapsed());
+        assert_eq!(
+            Some(n),
+            counts
+                .iter()
+                .find(|(q, _)| *q == Queue::Flagged)
+                .map(|c| c.1)
+        );
+    }
+    let (old50, old99) = stats(old.clone());
+    let (new50, new99) = stats(new.clone());
+    eprintln!(
+        "{backend}: flagged count, photo probe p50 {old50:.2} / p99 {old99:.2} ms, marker p50 {new50:.2} / p99 {new99:.2} ms: {:.1}x faster at p50",
+        old50 / new50
+    );
+    row("flagged count, pre-0017 photo probe (baseline)", old, 50.0);
+    row("flagged count, trigger-kept marker (0017)", new, 50.0);
     db.close().await;
     if let Some((admin, name)) = pg {
         let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin).await?;

@@ -123,7 +123,7 @@ pub struct Config {
     /// `followup create-due-rechecks` from cron, must).
     pub recheck_sweep_interval_secs: u64,
     /// The public site's base URL (scheme and host, optional path, no trailing slash needed):
-    /// the printed result record's QR code points to `{public_base_url}/public/inspections/{id}`.
+    /// the printed result record's QR code points to `{public_base_url}/public/establishments/{id}`.
     pub public_base_url: String,
     /// `text` or `json`.
     pub log_format: LogFormat,

@@ -22,6 +22,7 @@ pub mod http;
 pub mod ops;
 pub mod photo;
 pub mod plan;
+pub mod public;
 pub mod review;
 pub mod state;
 pub mod storage;

@@ -13,6 +13,9 @@ pub mod inspections;
 pub mod photos;
 pub mod plans;
 pub mod public;
+pub mod public_cache;
+pub mod public_data;
+pub mod public_pages;
 pub mod record;
 pub mod review;
 pub mod review_queues;
@@ -99,6 +102,8 @@ fn api(import_limit: usize) -> OpenApiRouter<AppState> {
         .merge(plans::router())
         .merge(tasks::router())
         .merge(public::router())
+        .merge(public_data::router())
+        .merge(public_pages::router())
         .merge(sync::router())
         .merge(uploads::router())
         .merge(photos::router())
@@ -240,6 +245,7 @@ pub fn router(state: AppState) -> Router {
             )
         })
         .with_state(state.clone())
+        .layer(axum::middleware::from_fn(public_cache::layer))
         .layer(DefaultBodyLimit::max(state.config.max_json_body_bytes))
         .layer(axum::middleware::from_fn_with_state(
             Duration::from_secs(state.config.body_read_timeout_secs),

@@ -78,7 +78,10 @@ pub struct PublicDraw {
     pub record_url: String,
 }
 
-async fn load(state: &AppState, plan_id: &str) -> AppResult<(crate::plan::Plan, DrawRecord)> {
+pub(super) async fn load(
+    state: &AppState,
+    plan_id: &str,
+) -> AppResult<(crate::plan::Plan, DrawRecord)> {
     let mut conn = state.db.acquire().await?;
     let plan = store::plans::get_plan(&mut conn, plan_id)
         .await?

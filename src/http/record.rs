@@ -206,7 +206,7 @@ pub fn render(r: &ResultRecord) -> String {
 /// the items with their result (failed first, key items marked `*`), the result (符合 / 基本符合 /
 /// 不符合, and the override beside the computed result), the team's names and badges, the
 /// business's opinion and signature state, the 整改期限 when a follow-up exists, and a QR code
-/// of the public page `{public_base_url}/public/inspections/{id}`. No review comments, internal
+/// of the establishment's public page `{public_base_url}/public/establishments/{id}`. No review comments, internal
 /// notes or override reason appear on it.
 #[utoipa::path(get, path = "/api/v1/inspections/{id}/record", tag = "review", security(("bearer" = [])),
     params(("id" = String, Path, description = "Inspection id")),
@@ -267,7 +267,7 @@ mod tests {
 
     #[test]
     fn qr_is_inline_svg() {
-        let s = qr_svg("https://example.gov.cn/public/inspections/abc");
+        let s = qr_svg("https://example.gov.cn/public/establishments/abc");
         assert!(s.starts_with("<svg"), "{s}");
         assert!(!s.contains("<?xml"));
     }

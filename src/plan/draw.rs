@@ -386,6 +386,23 @@ pub fn canonical_pool(mut cands: Vec<Candidate>) -> Result<Vec<Candidate>, DrawE
 
 /// SHA-256 over `text(id) ":" letter "\n"` for each candidate in the given order, as lowercase
 /// hex. Pass the canonical pool.
+/// A public commitment to the declared conflicts of interest (回避) the draw used: SHA-256 over
+/// the pairs in canonical order, one line `inspector_id:establishment_id\n` each (lower-case
+/// hyphenated UUIDs, ascending, each pair once). The list itself stays internal (who declared a
+/// conflict where is personal); an auditor given it recomputes this hash. Inspector ids are
+/// random UUIDs, so the hash does not reveal the pairs.
+pub fn conflicts_hash(conflicts: &[Conflict]) -> String {
+    let pairs: std::collections::BTreeSet<(String, String)> = conflicts
+        .iter()
+        .map(|c| (c.inspector_id.to_string(), c.establishment_id.to_string()))
+        .collect();
+    let mut hasher = Sha256::new();
+    for (inspector, establishment) in pairs {
+        hasher.update(format!("{inspector}:{establishment}\n").as_bytes());
+    }
+    hex::encode(hasher.finalize())
+}
+
 pub fn pool_hash(pool: &[Candidate]) -> String {
     const LINE: usize = 39;
     const LINES_PER_CHUNK: usize = 256;
@@ -980,6 +997,29 @@ mod tests {
 
     fn cand(n: u128, grade: Grade) -> Candidate {
         Candidate { id: uid(n), grade }
+    }
+
+    #[test]
+    fn conflicts_hash_ignores_order_and_repeats_and_sees_every_pair() {
+        let c = |i, e| Conflict {
+            inspector_id: uid(i),
+            establishment_id: uid(e),
+        };
+        let a = conflicts_hash(&[c(1, 10), c(2, 20)]);
+        assert_eq!(a, conflicts_hash(&[c(2, 20), c(1, 10), c(1, 10)]));
+        assert_ne!(a, conflicts_hash(&[c(1, 10)]));
+        assert_ne!(a, conflicts_hash(&[c(1, 20), c(2, 10)]));
+        // Empty list: the hash of nothing, published as such.
+        assert_eq!(
+            conflicts_hash(&[]),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+        // The documented line format, so an auditor can recompute it by hand.
+        let line = format!("{}:{}\n", uid(1), uid(10));
+        assert_eq!(
+            conflicts_hash(&[c(1, 10)]),
+            hex::encode(Sha256::digest(line.as_bytes()))
+        );
     }
 
     fn map(pairs: &[(Grade, u32)]) -> BTreeMap<Grade, u32> {

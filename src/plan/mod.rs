@@ -375,6 +375,10 @@ pub struct PublicDrawRecord {
     pub allocation: BTreeMap<draw::Grade, u32>,
     /// Drawn establishment ids, in draw order.
     pub drawn: Vec<Uuid>,
+    /// Commitment to the conflict-of-interest list the draw used ([`draw::conflicts_hash`]).
+    /// Absent from records published before it existed.
+    #[serde(default)]
+    pub conflicts_hash: String,
 }
 
 impl PublicDrawRecord {
@@ -388,6 +392,7 @@ impl PublicDrawRecord {
             quotas: r.input.quotas.clone(),
             allocation: r.outcome.allocation.clone(),
             drawn: r.outcome.drawn.clone(),
+            conflicts_hash: draw::conflicts_hash(&r.input.conflicts),
         }
     }
 

@@ -422,14 +422,15 @@ impl ResultRecord {
             rectification_deadline: d.followup.as_ref().map(|f| f.deadline.clone()),
             stop_operating: d.followup.as_ref().is_some_and(|f| f.stop_operating),
             case_opened: d.followup.as_ref().is_some_and(|f| f.case_opened),
-            public_url: public_inspection_url(public_base_url, &d.id),
+            public_url: public_establishment_url(public_base_url, &d.establishment.id),
         }
     }
 }
 
-/// `{public_base_url}/public/inspections/{id}`, with one slash between.
-pub fn public_inspection_url(base: &str, id: &str) -> String {
-    format!("{}/public/inspections/{id}", base.trim_end_matches('/'))
+/// `{public_base_url}/public/establishments/{id}`, with one slash between: the establishment's
+/// public page (its published results and list entries), what the QR code opens.
+pub fn public_establishment_url(base: &str, id: &str) -> String {
+    format!("{}/public/establishments/{id}", base.trim_end_matches('/'))
 }
 
 /// The inspection's own row, decoded.
@@ -720,8 +721,8 @@ mod tests {
         // The same place in two systems is the same place.
         assert!(distance(Some(&a), Some(&c)).unwrap() < 1.0);
         assert_eq!(
-            public_inspection_url("https://x.gov.cn/", "abc"),
-            "https://x.gov.cn/public/inspections/abc"
+            public_establishment_url("https://x.gov.cn/", "abc"),
+            "https://x.gov.cn/public/establishments/abc"
         );
     }
 }

@@ -16,6 +16,7 @@ pub mod inspection_detail;
 pub mod inspection_flags;
 pub mod jobs;
 pub mod plans;
+pub mod public;
 pub mod queues;
 pub mod review;
 pub mod sync;

@@ -388,13 +388,15 @@ async fn record_prints_the_approved_result_and_nothing_internal(app: TestApp) {
         "已知悉，将按期整改",
         "拒绝签字",
         "<svg",
-        "https://scjg.example.gov.cn/bd/public/inspections/",
+        "https://scjg.example.gov.cn/bd/public/establishments/",
         "@page",
         "A4",
     ] {
         assert!(html.contains(want), "the record lacks {want:?}:\n{html}");
     }
-    assert!(html.contains(&format!("/public/inspections/{iid}")));
+    // The QR code opens the establishment's public page.
+    let est = &s.plans[0].tasks[0].1;
+    assert!(html.contains(&format!("/public/establishments/{est}")));
     // Failed items first, marked.
     let failed_row = html.find("class=\"failed\" data-item=\"3.1\"").unwrap();
     let passed_row = html.find("class=\"pass\"").unwrap();

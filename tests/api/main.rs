@@ -14,6 +14,7 @@ mod hostile;
 mod inspections;
 mod permissions;
 mod plans;
+mod public_data;
 mod queues;
 mod review;
 mod review_fixture;

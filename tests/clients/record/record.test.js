@@ -168,7 +168,7 @@ test('the printable result record renders in headless Chromium', async (t) => {
     '书面限期整改', followup.deadline,
     `${people.a.name}（${people.a.badge_no}）`, `${people.b.name}（${people.b.badge_no}）`,
     "<script>document.title='pwned'</script>已知悉", '拒绝签字', '扫码查看公示信息',
-    `${PUBLIC_BASE}/public/inspections/${iid}`,
+    `${PUBLIC_BASE}/public/establishments/${est.id}`,
   ]) {
     assert.ok(text.includes(want), `the rendered record lacks ${JSON.stringify(want)}:\n${text}`)
   }

@@ -1,0 +1,412 @@
+//! `/public/v1` open data (一公开), no login: published red/black list issues and their
+//! entries, establishments' public histories, published round results, the index of drawn
+//! plans with their pools, and the photos made public with entries. Built from
+//! [`crate::public`] types only (they cannot hold personal or internal data). Every list has
+//! the paging meta `{total_count, page, page_size, total_pages, extract_date}`; ETag/304,
+//! Cache-Control and CORS are added for every `/public` response by [`super::public_cache`].
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::extract::{ApiPath, ApiQuery};
+use super::AppState;
+use crate::error::{AppError, AppResult, ErrorEnvelope};
+use crate::public::{
+    self, PageMeta, PublicEntry, PublicEstablishment, PublicHistory, PublicIssue, PublicListType,
+    PublicPlan, PublicResult,
+};
+use crate::store::public as q;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_issues))
+        .routes(routes!(get_issue))
+        .routes(routes!(issue_entries))
+        .routes(routes!(all_entries))
+        .routes(routes!(establishment_history))
+        .routes(routes!(list_plans))
+        .routes(routes!(plan_results))
+        .routes(routes!(draw_pool))
+        .routes(routes!(public_photo))
+}
+
+/// The extract date: today in the bureau.
+fn today(state: &AppState) -> String {
+    state.config.time_zone.today()
+}
+
+fn paging(page: Option<u32>, size: Option<u32>) -> AppResult<(u32, u32, i64)> {
+    public::paging(page, size).map_err(|m| AppError::bad_request("invalid_paging", m))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageParams {
+    /// From 1 (default 1).
+    pub page: Option<u32>,
+    /// 1–200 (default 50).
+    pub page_size: Option<u32>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IssuePage {
+    pub meta: PageMeta,
+    pub items: Vec<PublicIssue>,
+}
+
+/// Published red/black list issues, newest first (every revision; a corrected one shows
+/// `superseded_by`).
+#[utoipa::path(get, path = "/public/v1/lists", tag = "public", params(PageParams),
+    responses((status = 200, body = IssuePage), (status = 304, description = "Not modified (If-None-Match)"),
+        (status = 400, description = "`invalid_paging`", body = ErrorEnvelope)))]
+async fn list_issues(
+    State(state): State<AppState>,
+    ApiQuery(p): ApiQuery<PageParams>,
+) -> AppResult<Json<IssuePage>> {
+    let (page, size, offset) = paging(p.page, p.page_size)?;
+    let mut conn = state.db.acquire().await?;
+    let (items, total) = q::issues(&mut conn, offset, size).await?;
+    Ok(Json(IssuePage {
+        meta: PageMeta::new(total, page, size, today(&state)),
+        items,
+    }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IssueView {
+    #[serde(flatten)]
+    pub issue: PublicIssue,
+    /// Results reflect conditions at the time of inspection.
+    pub disclaimer: &'static str,
+    pub licence: &'static str,
+    pub entries_url: String,
+    pub page_url: String,
+}
+
+/// One published issue (a draft or unknown id is 404).
+#[utoipa::path(get, path = "/public/v1/lists/{id}", tag = "public",
+    params(("id" = String, Path, description = "Issue id")),
+    responses((status = 200, body = IssueView), (status = 304, description = "Not modified"),
+        (status = 404, description = "No such published issue", body = ErrorEnvelope)))]
+async fn get_issue(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> AppResult<Json<IssueView>> {
+    let mut conn = state.db.acquire().await?;
+    let issue = q::issue(&mut conn, &id)
+        .await?
+        .ok_or_else(|| AppError::not_found("no such published issue"))?;
+    Ok(Json(IssueView {
+        entries_url: format!("/public/v1/lists/{}/entries", issue.id),
+        page_url: format!("/public/lists/{}", issue.id),
+        issue,
+        disclaimer: public::DISCLAIMER,
+        licence: public::LICENCE,
+    }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct EntryParams {
+    /// `red` or `black`.
+    pub list_type: Option<String>,
+    /// 街道/乡镇, exactly.
+    pub town: Option<String>,
+    /// 业态 code, exactly.
+    pub category: Option<String>,
+    /// Issues whose period ends on or after this day (`YYYY-MM-DD`).
+    pub from: Option<String>,
+    /// Issues whose period starts on or before this day (`YYYY-MM-DD`).
+    pub to: Option<String>,
+    pub page: Option<u32>,
+    /// 1–200 (default 50).
+    pub page_size: Option<u32>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EntryPage {
+    pub meta: PageMeta,
+    pub items: Vec<PublicEntry>,
+}
+
+fn entry_filter(p: &EntryParams) -> AppResult<q::EntryFilter> {
+    let list_type = p
+        .list_type
+        .as_deref()
+        .map(|s| {
+            PublicListType::parse(s)
+                .ok_or_else(|| AppError::bad_request("invalid_filter", "list_type is red or black"))
+        })
+        .transpose()?;
+    let date = |v: &Option<String>, name: &str| -> AppResult<Option<String>> {
+        v.as_deref()
+            .map(|s| {
+                chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                    .map(|d| d.to_string())
+                    .map_err(|_| {
+                        AppError::bad_request("invalid_filter", format!("{name} is YYYY-MM-DD"))
+                    })
+            })
+            .transpose()
+    };
+    let text = |v: &Option<String>| v.as_deref().map(str::trim).map(String::from);
+    Ok(q::EntryFilter {
+        list_type,
+        town: text(&p.town),
+        category: text(&p.category),
+        from: date(&p.from, "from")?,
+        to: date(&p.to, "to")?,
+        ..q::EntryFilter::default()
+    })
+}
+
+/// The entries of one published issue, black before red, in list order; filters as
+/// `/public/v1/entries`.
+#[utoipa::path(get, path = "/public/v1/lists/{id}/entries", tag = "public",
+    params(("id" = String, Path, description = "Issue id"), EntryParams),
+    responses((status = 200, body = EntryPage), (status = 304, description = "Not modified"),
+        (status = 400, description = "`invalid_filter`, `invalid_paging`", body = ErrorEnvelope),
+        (status = 404, description = "No such published issue", body = ErrorEnvelope)))]
+async fn issue_entries(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(p): ApiQuery<EntryParams>,
+) -> AppResult<Json<EntryPage>> {
+    let (page, size, offset) = paging(p.page, p.page_size)?;
+    let filter = q::EntryFilter {
+        issue_id: Some(id.clone()),
+        ..entry_filter(&p)?
+    };
+    let mut conn = state.db.acquire().await?;
+    if q::issue(&mut conn, &id).await?.is_none() {
+        return Err(AppError::not_found("no such published issue"));
+    }
+    let (items, total) = q::entries(&mut conn, &filter, offset, size).await?;
+    Ok(Json(EntryPage {
+        meta: PageMeta::new(total, page, size, today(&state)),
+        items,
+    }))
+}
+
+/// Entries of the current revision of every published issue, by list type, town, category and
+/// period.
+#[utoipa::path(get, path = "/public/v1/entries", tag = "public", params(EntryParams),
+    responses((status = 200, body = EntryPage), (status = 304, description = "Not modified"),
+        (status = 400, description = "`invalid_filter`, `invalid_paging`", body = ErrorEnvelope)))]
+async fn all_entries(
+    State(state): State<AppState>,
+    ApiQuery(p): ApiQuery<EntryParams>,
+) -> AppResult<Json<EntryPage>> {
+    let (page, size, offset) = paging(p.page, p.page_size)?;
+    let filter = entry_filter(&p)?;
+    let mut conn = state.db.acquire().await?;
+    let (items, total) = q::entries(&mut conn, &filter, offset, size).await?;
+    Ok(Json(EntryPage {
+        meta: PageMeta::new(total, page, size, today(&state)),
+        items,
+    }))
+}
+
+/// An establishment's public history: published inspection results (routine and rechecks),
+/// its entries in published issues with their lifecycle, and its rectification orders. 404
+/// when nothing about it is published.
+#[utoipa::path(get, path = "/public/v1/establishments/{id}", tag = "public",
+    params(("id" = String, Path, description = "Establishment id")),
+    responses((status = 200, body = PublicHistory), (status = 304, description = "Not modified"),
+        (status = 404, description = "Nothing published about this establishment", body = ErrorEnvelope)))]
+async fn establishment_history(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> AppResult<Json<PublicHistory>> {
+    let mut conn = state.db.acquire().await?;
+    q::history(&mut conn, &id, state.config.time_zone)
+        .await?
+        .map(Json)
+        .ok_or_else(|| AppError::not_found("nothing is published about this establishment"))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PlanPage {
+    pub meta: PageMeta,
+    pub items: Vec<PublicPlan>,
+}
+
+/// Drawn plans (rounds), newest draw first, with links to their draw and, once published,
+/// their results.
+#[utoipa::path(get, path = "/public/v1/plans", tag = "public", params(PageParams),
+    responses((status = 200, body = PlanPage), (status = 304, description = "Not modified"),
+        (status = 400, description = "`invalid_paging`", body = ErrorEnvelope)))]
+async fn list_plans(
+    State(state): State<AppState>,
+    ApiQuery(p): ApiQuery<PageParams>,
+) -> AppResult<Json<PlanPage>> {
+    let (page, size, offset) = paging(p.page, p.page_size)?;
+    let mut conn = state.db.acquire().await?;
+    let (items, total) = q::plans(&mut conn, offset, size).await?;
+    Ok(Json(PlanPage {
+        meta: PageMeta::new(total, page, size, today(&state)),
+        items,
+    }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ResultPage {
+    pub meta: PageMeta,
+    pub items: Vec<PublicResult>,
+}
+
+/// A round's published results: its approved inspections (and rechecks), newest first. 404
+/// until the section publishes the round's results.
+#[utoipa::path(get, path = "/public/v1/plans/{id}/results", tag = "public",
+    params(("id" = String, Path, description = "Plan id"), PageParams),
+    responses((status = 200, body = ResultPage), (status = 304, description = "Not modified"),
+        (status = 400, description = "`invalid_paging`", body = ErrorEnvelope),
+        (status = 404, description = "No such plan, or its results are not published", body = ErrorEnvelope)))]
+async fn plan_results(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(p): ApiQuery<PageParams>,
+) -> AppResult<Json<ResultPage>> {
+    let (page, size, offset) = paging(p.page, p.page_size)?;
+    let mut conn = state.db.acquire().await?;
+    if q::results_published(&mut conn, &id).await? != Some(true) {
+        return Err(AppError::not_found(
+            "no such plan, or its results are not published",
+        ));
+    }
+    let (items, total) = q::results(
+        &mut conn,
+        &q::ResultScope::Plan(&id),
+        state.config.time_zone,
+        offset,
+        size,
+    )
+    .await?;
+    Ok(Json(ResultPage {
+        meta: PageMeta::new(total, page, size, today(&state)),
+        items,
+    }))
+}
+
+/// A pool entry with its public identity.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PoolEntry {
+    /// Position in the canonical pool (ascending id), from 1.
+    pub position: usize,
+    /// The grade the draw used.
+    pub grade: String,
+    /// Its public identity as the registry holds it now (null if it left the registry).
+    pub establishment: Option<PublicEstablishment>,
+    pub establishment_id: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PoolPage {
+    pub meta: PageMeta,
+    /// SHA-256 of the whole canonical pool (as in the draw record).
+    pub pool_hash: String,
+    pub items: Vec<PoolEntry>,
+}
+
+/// The candidate pool of a plan's current draw, in canonical order, with each candidate's
+/// public identity (牌匾名称, 营业执照名称, licence number, town, risk grade), so anyone can check
+/// the pool against the shops they know and re-run the selection from public data.
+#[utoipa::path(get, path = "/public/v1/plans/{id}/draw/pool", tag = "public",
+    params(("id" = String, Path, description = "Plan id"), PageParams),
+    responses((status = 200, body = PoolPage), (status = 304, description = "Not modified"),
+        (status = 400, description = "`invalid_paging`", body = ErrorEnvelope),
+        (status = 404, description = "No such plan, or not drawn yet", body = ErrorEnvelope)))]
+async fn draw_pool(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(p): ApiQuery<PageParams>,
+) -> AppResult<Json<PoolPage>> {
+    let (page, size, offset) = paging(p.page, p.page_size)?;
+    let (_, record) = super::public::load(&state, &id).await?;
+    let pool = &record.input.pool;
+    let start = usize::try_from(offset)
+        .unwrap_or(usize::MAX)
+        .min(pool.len());
+    let end = (start + size as usize).min(pool.len());
+    let slice = &pool[start..end];
+    let ids: Vec<String> = slice.iter().map(|c| c.id.to_string()).collect();
+    let mut conn = state.db.acquire().await?;
+    let mut known: std::collections::HashMap<String, PublicEstablishment> =
+        q::establishments(&mut conn, &ids)
+            .await?
+            .into_iter()
+            .map(|e| (e.id.clone(), e))
+            .collect();
+    let items = slice
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let id = c.id.to_string();
+            PoolEntry {
+                position: start + i + 1,
+                grade: c.grade.letter().to_string(),
+                establishment: known.remove(&id),
+                establishment_id: id,
+            }
+        })
+        .collect();
+    Ok(Json(PoolPage {
+        meta: PageMeta::new(pool.len() as i64, page, size, today(&state)),
+        pool_hash: record.outcome.pool_hash.clone(),
+        items,
+    }))
+}
+
+/// A photo made public with a list entry, as its EXIF-free rendition (`preview` 1600 px or
+/// `thumbnail` 320 px JPEG). Any other photo is 404, whatever its id.
+#[utoipa::path(get, path = "/public/v1/photos/{id}/{variant}", tag = "public",
+    params(("id" = String, Path, description = "Photo id"), ("variant" = String, Path, description = "`preview` or `thumbnail`")),
+    responses((status = 200, description = "image/jpeg"), (status = 304, description = "Not modified"),
+        (status = 404, description = "No such public photo", body = ErrorEnvelope)))]
+async fn public_photo(
+    State(state): State<AppState>,
+    ApiPath((id, variant)): ApiPath<(String, String)>,
+) -> AppResult<Response> {
+    if !matches!(variant.as_str(), "preview" | "thumbnail") {
+        return Err(AppError::not_found("the variant is preview or thumbnail"));
+    }
+    let mut conn = state.db.acquire().await?;
+    let sha256 = q::public_photo(&mut conn, &id)
+        .await?
+        .ok_or_else(|| AppError::not_found("no such public photo"))?;
+    drop(conn);
+    let key = crate::photo::files::rendition_key(&sha256, &variant);
+    let len = state
+        .storage
+        .size(&key)
+        .await
+        .ok_or_else(|| AppError::not_found("no such public photo"))?;
+    let body = Body::from_stream(
+        state
+            .storage
+            .stream(&key, 0, len)
+            .await
+            .map_err(AppError::Internal)?,
+    );
+    let mut res = (StatusCode::OK, body).into_response();
+    let h = res.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("image/jpeg"));
+    if let Ok(v) = HeaderValue::from_str(&len.to_string()) {
+        h.insert(header::CONTENT_LENGTH, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&format!("\"{sha256}-{variant}\"")) {
+        h.insert(header::ETAG, v);
+    }
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=86400"),
+    );
+    Ok(res)
+}

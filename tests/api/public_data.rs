@@ -1,0 +1,383 @@
+//! `/public/v1` open data and the public pages: round results appear only once the section
+//! publishes them; paging meta; ETag/304, Cache-Control and CORS; the draw's pool with public
+//! identities and the conflict-list commitment; nothing personal or internal anywhere.
+
+use reqwest::{header, Method, StatusCode};
+use serde_json::{json, Value};
+
+use crate::common::{assert_error, TestApp};
+use crate::review_fixture::{scene, Scene, Submission, KEY};
+
+both_backends!(
+    round_results_are_public_only_once_published,
+    public_reads_cache_and_allow_any_origin,
+    the_pool_is_public_with_identities_and_a_conflict_commitment,
+);
+
+/// Texts that must never appear on a public route: the inspectors' and reviewer's names,
+/// badges, usernames and ids, the registry's phone numbers, review comments, internal notes
+/// and override reasons (the scene writes them with these markers).
+pub fn secrets(s: &Scene) -> Vec<String> {
+    let mut v: Vec<String> = vec![
+        "Name of".into(),
+        "TJ-insp".into(),
+        "13800138000".into(),
+        "COMMENT-MARK".into(),
+        "INTERNAL-MARK".into(),
+        "OVERRIDE-MARK".into(),
+        "REJECT-MARK".into(),
+        s.reviewer_id.clone(),
+    ];
+    for (name, id) in &s.inspectors {
+        v.push(format!("\"{name}\""));
+        v.push(id.clone());
+    }
+    v
+}
+
+#[track_caller]
+pub fn assert_no_secret(what: &str, body: &str, secrets: &[String]) {
+    for s in secrets {
+        assert!(!body.contains(s.as_str()), "{what} leaks {s:?}: {body}");
+    }
+}
+
+async fn get(app: &TestApp, path: &str) -> (StatusCode, reqwest::header::HeaderMap, String) {
+    let res = app.client.get(app.url(path)).send().await.unwrap();
+    let status = res.status();
+    let headers = res.headers().clone();
+    (status, headers, res.text().await.unwrap())
+}
+
+fn json_of(body: &str) -> Value {
+    serde_json::from_str(body).unwrap_or_else(|_| panic!("not JSON: {body}"))
+}
+
+/// Three shops, one round: 符合, and 不符合 (approved with an order), reviewed with comments
+/// and internal notes carrying the secret markers.
+async fn round(app: TestApp) -> (Scene, Vec<String>) {
+    let admin = app.token_for("boss", foodcheck::auth::Role::Admin).await;
+    crate::common::cover_this_and_next_year(&app, &admin).await;
+    let s = scene(app, &["老王面馆", "小李饺子", "张记包子"], &["周良街道"]).await;
+    let ok = s.submit(0, 0, Submission::default()).await;
+    s.review(
+        &ok,
+        json!({"decision": "approved", "comment": "COMMENT-MARK", "internal_note": "INTERNAL-MARK"}),
+    )
+    .await;
+    let bad = s
+        .submit(
+            0,
+            1,
+            Submission {
+                failed: &[KEY[0], KEY[1]],
+                declared: "non_compliant",
+                ..Submission::default()
+            },
+        )
+        .await;
+    s.approve_on(
+        &bad,
+        json!({"decision": "approved", "internal_note": "INTERNAL-MARK"}),
+        "2024-03-20",
+    )
+    .await
+    .expect("不符合 opens a follow-up");
+    (s, vec![ok, bad])
+}
+
+async fn round_results_are_public_only_once_published(app: TestApp) {
+    let (s, inspections) = round(app).await;
+    let plan = s.plans[0].id.clone();
+    let est = s.plans[0].tasks[1].1.clone();
+    let secrets = secrets(&s);
+    // Before publication: the round is listed (drawn) without results; nothing else.
+    let (st, _, body) = get(&s.app, "/public/v1/plans").await;
+    assert_eq!(st, StatusCode::OK, "{body}");
+    let plans = json_of(&body);
+    assert_eq!(plans["meta"]["total_count"], 1);
+    assert_eq!(plans["items"][0]["id"], plan.as_str());
+    assert_eq!(plans["items"][0]["results_url"], Value::Null);
+    for path in [
+        format!("/public/v1/plans/{plan}/results"),
+        format!("/public/v1/establishments/{est}"),
+        format!("/public/establishments/{est}"),
+    ] {
+        let (st, _, body) = get(&s.app, &path).await;
+        assert_eq!(st, StatusCode::NOT_FOUND, "{path}: {body}");
+    }
+    // Inspectors cannot publish; a reviewer does, once.
+    let member = s.app.login_full("insp0", "p").await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let publish = format!("/api/v1/plans/{plan}/publish-results");
+    let (st, b) = s.app.post(&publish, &member, json!({})).await;
+    assert_error(st, &b, 403, "forbidden");
+    let (st, b) = s.app.post(&publish, &s.reviewer, json!({})).await;
+    assert_eq!(st, StatusCode::OK, "{b}");
+    let (st, b) = s.app.post(&publish, &s.reviewer, json!({})).await;
+    assert_error(st, &b, 409, "already_published");
+
+    let (st, _, body) = get(&s.app, &format!("/public/v1/plans/{plan}/results")).await;
+    assert_eq!(st, StatusCode::OK, "{body}");
+    assert_no_secret("results", &body, &secrets);
+    let r = json_of(&body);
+    assert_eq!(r["meta"]["total_count"], 2);
+    assert_eq!(r["meta"]["total_pages"], 1);
+    assert!(r["meta"]["extract_date"].is_string());
+    let mut got: Vec<(String, String)> = r["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["inspection_id"].as_str().unwrap().to_string(),
+                i["result"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    got.sort();
+    let mut want = vec![
+        (inspections[0].clone(), "compliant".to_string()),
+        (inspections[1].clone(), "non_compliant".to_string()),
+    ];
+    want.sort();
+    assert_eq!(got, want);
+    // Paging: one per page.
+    let (_, _, body) = get(
+        &s.app,
+        &format!("/public/v1/plans/{plan}/results?page=2&page_size=1"),
+    )
+    .await;
+    let p2 = json_of(&body);
+    assert_eq!(p2["meta"]["total_pages"], 2);
+    assert_eq!(p2["meta"]["page"], 2);
+    assert_eq!(p2["items"].as_array().unwrap().len(), 1);
+    for bad in [
+        "page=0",
+        "page_size=0",
+        "page_size=201",
+        "page=9999&page_size=200",
+    ] {
+        let (st, _, body) = get(&s.app, &format!("/public/v1/plans/{plan}/results?{bad}")).await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{bad}: {body}");
+        assert_eq!(json_of(&body)["error"]["code"], "invalid_paging");
+    }
+    // The establishment's history: its result and its rectification order (dates only).
+    let (st, _, body) = get(&s.app, &format!("/public/v1/establishments/{est}")).await;
+    assert_eq!(st, StatusCode::OK, "{body}");
+    assert_no_secret("history", &body, &secrets);
+    let h = json_of(&body);
+    assert_eq!(h["establishment"]["id"], est.as_str());
+    assert_eq!(h["inspections"][0]["result"], "non_compliant");
+    assert_eq!(h["inspections"][0]["kind"], "routine");
+    assert_eq!(h["rectifications"][0]["state"], "open");
+    assert_eq!(h["rectifications"][0]["ordered_on"], "2024-03-20");
+    assert!(h["establishment"].get("contact_phone").is_none());
+    // The page the printed record's QR code opens.
+    let (st, headers, html) = get(&s.app, &format!("/public/establishments/{est}")).await;
+    assert_eq!(st, StatusCode::OK, "{html}");
+    assert!(headers[header::CONTENT_TYPE]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    assert_no_secret("establishment page", &html, &secrets);
+    for want in ["小李饺子", "不符合", "整改中", "检查结果仅反映检查当时"] {
+        assert!(html.contains(want), "the page lacks {want:?}: {html}");
+    }
+    // The plan index links the results now.
+    let (_, _, body) = get(&s.app, "/public/v1/plans").await;
+    assert_eq!(
+        json_of(&body)["items"][0]["results_url"],
+        format!("/public/v1/plans/{plan}/results")
+    );
+}
+
+async fn public_reads_cache_and_allow_any_origin(app: TestApp) {
+    let (s, _) = round(app).await;
+    let (st, headers, body) = get(&s.app, "/public/v1/plans").await;
+    assert_eq!(st, StatusCode::OK);
+    let etag = headers[header::ETAG].to_str().unwrap().to_string();
+    assert!(etag.starts_with('"') && etag.len() > 10, "{etag}");
+    assert_eq!(headers[header::ACCESS_CONTROL_ALLOW_ORIGIN], "*");
+    assert!(headers[header::CACHE_CONTROL]
+        .to_str()
+        .unwrap()
+        .contains("public"));
+    // The same answer has the same tag; If-None-Match gets 304 without a body.
+    let again = s
+        .app
+        .client
+        .get(s.app.url("/public/v1/plans"))
+        .header(header::IF_NONE_MATCH, &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+    assert_eq!(again.headers()[header::ETAG].to_str().unwrap(), etag);
+    assert_eq!(again.text().await.unwrap(), "");
+    // A change makes a new tag: publishing the results changes the plan index.
+    let plan = &s.plans[0].id;
+    let (st, b) = s
+        .app
+        .post(
+            &format!("/api/v1/plans/{plan}/publish-results"),
+            &s.reviewer,
+            json!({}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{b}");
+    let changed = s
+        .app
+        .client
+        .get(s.app.url("/public/v1/plans"))
+        .header(header::IF_NONE_MATCH, &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(changed.status(), StatusCode::OK);
+    assert_ne!(changed.headers()[header::ETAG].to_str().unwrap(), etag);
+    assert_ne!(changed.text().await.unwrap(), body);
+    // A browser on another origin may read; the preflight is answered.
+    let pre = s
+        .app
+        .client
+        .request(Method::OPTIONS, s.app.url("/public/v1/lists"))
+        .header(header::ORIGIN, "https://open.example.org")
+        .header(header::ACCESS_CONTROL_REQUEST_METHOD, "GET")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pre.status(), StatusCode::NO_CONTENT);
+    assert_eq!(pre.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN], "*");
+    assert!(pre.headers()[header::ACCESS_CONTROL_ALLOW_METHODS]
+        .to_str()
+        .unwrap()
+        .contains("GET"));
+    // Not under /public: no CORS.
+    let (_, headers, _) = get(&s.app, "/api/v1/health").await;
+    assert!(headers.get(header::ACCESS_CONTROL_ALLOW_ORIGIN).is_none());
+    // Errors are envelopes (and not cached).
+    let (st, headers, body) = get(&s.app, "/public/v1/lists/nope").await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    assert!(headers.get(header::ETAG).is_none());
+    assert_eq!(json_of(&body)["error"]["code"], "not_found");
+}
+
+async fn the_pool_is_public_with_identities_and_a_conflict_commitment(app: TestApp) {
+    let (s, _) = round(app).await;
+    let plan = &s.plans[0].id;
+    let secrets = secrets(&s);
+    let (st, _, body) = get(
+        &s.app,
+        &format!("/public/v1/plans/{plan}/draw/pool?page_size=2"),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{body}");
+    assert_no_secret("pool", &body, &secrets);
+    let pool = json_of(&body);
+    assert_eq!(pool["meta"]["total_count"], 3);
+    assert_eq!(pool["meta"]["total_pages"], 2);
+    let (_, _, rec) = get(&s.app, &format!("/public/v1/plans/{plan}/draw/record")).await;
+    let rec = json_of(&rec);
+    assert_eq!(pool["pool_hash"], rec["pool_hash"]);
+    let first = &pool["items"][0];
+    assert_eq!(first["position"], 1);
+    assert_eq!(first["establishment_id"], rec["pool"][0]["id"]);
+    assert!(first["establishment"]["sign_name"].is_string());
+    assert!(first["establishment"]["license_no"]
+        .as_str()
+        .unwrap()
+        .starts_with("JY"));
+    assert!(first["establishment"].get("contact_phone").is_none());
+    // No conflicts were declared: the commitment is the hash of the empty list.
+    assert_eq!(
+        rec["conflicts_hash"],
+        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+    );
+    // The draw page shows the method and the drawn shops, without any personal data.
+    let (st, _, html) = get(&s.app, &format!("/public/plans/{plan}/draw")).await;
+    assert_eq!(st, StatusCode::OK, "{html}");
+    assert_no_secret("draw page", &html, &secrets);
+    for want in [
+        "随机种子",
+        "seed-2024年第1期",
+        "回避名单承诺值",
+        "老王面馆",
+        "张记包子",
+    ] {
+        assert!(html.contains(want), "the draw page lacks {want:?}");
+    }
+}
+
+/// Ids the crawl substitutes into `/public` paths, by the segment before the parameter.
+#[derive(Default)]
+pub struct CrawlIds {
+    pub lists: Vec<String>,
+    pub establishments: Vec<String>,
+    pub plans: Vec<String>,
+    pub photos: Vec<String>,
+}
+
+/// Visits every `/public` GET route of the spec with every id given (and each list route with
+/// its filters), and fails on any 5xx, on any answer that is not an envelope, 200 or 304, and on
+/// any body holding a secret. Returns how many pages were read with 200.
+pub async fn crawl(app: &TestApp, ids: &CrawlIds, secrets: &[String]) -> usize {
+    let spec: Value = serde_json::from_str(&foodcheck::http::openapi_json()).unwrap();
+    let mut paths: Vec<String> = Vec::new();
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        if !path.starts_with("/public") || item.get("get").is_none() {
+            continue;
+        }
+        let mut filled = vec![String::new()];
+        let mut after = "";
+        for segment in path.split('/').skip(1) {
+            let values: Vec<String> =
+                match segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                    Some("variant") => vec!["preview".into(), "thumbnail".into()],
+                    Some(_) => match after {
+                        "lists" => ids.lists.clone(),
+                        "establishments" => ids.establishments.clone(),
+                        "plans" => ids.plans.clone(),
+                        "photos" => ids.photos.clone(),
+                        other => panic!("the crawl has no ids for {path} (after /{other}/)"),
+                    },
+                    None => {
+                        after = segment;
+                        vec![segment.to_string()]
+                    }
+                };
+            filled = filled
+                .iter()
+                .flat_map(|p| values.iter().map(move |v| format!("{p}/{v}")))
+                .collect();
+        }
+        for p in filled {
+            paths.push(p.clone());
+            if p.ends_with("/entries") {
+                for q in [
+                    "list_type=red",
+                    "list_type=black",
+                    "page_size=1&page=2",
+                    "town=周良街道",
+                    "from=2024-01-01&to=2024-12-31",
+                ] {
+                    paths.push(format!("{p}?{q}"));
+                }
+            }
+        }
+    }
+    let mut ok = 0;
+    for p in &paths {
+        let (status, _, body) = get(app, p).await;
+        assert!(matches!(status.as_u16(), 200 | 404), "{p}: {status} {body}");
+        if status == StatusCode::NOT_FOUND {
+            assert_eq!(json_of(&body)["error"]["code"], "not_found", "{p}: {body}");
+            continue;
+        }
+        ok += 1;
+        assert_no_secret(p, &body, secrets);
+    }
+    ok
+}
