@@ -216,6 +216,15 @@ async fn lifecycle_from_candidates_to_rectification(app: TestApp) {
     assert_eq!(st, StatusCode::OK, "{p2}");
     let old = detail(&s, &id).await;
     assert_eq!(old["superseded_by"], rid.as_str());
+    // The listing pages by state, newest first.
+    let (st, l) = s.app.get("/api/v1/lists?state=published&page_size=1", &s.reviewer).await;
+    assert_eq!(st, StatusCode::OK, "{l}");
+    assert_eq!(l["total_count"], 2);
+    assert_eq!(l["items"].as_array().unwrap().len(), 1);
+    let (_, l) = s.app.get("/api/v1/lists?state=draft", &s.reviewer).await;
+    assert_eq!(l["total_count"], 0);
+    let (st, e) = s.app.get("/api/v1/lists?state=nope", &s.reviewer).await;
+    assert_error(st, &e, 400, "bad_request");
     // The superseded issue is not revised again.
     let (st, e) = s
         .app
