@@ -19,6 +19,7 @@ pub mod export;
 pub mod followup;
 pub mod geo;
 pub mod http;
+pub mod lists;
 pub mod ops;
 pub mod photo;
 pub mod plan;

@@ -91,6 +91,17 @@ stored_enum! {
         FollowupEscalated => "followup_escalated",
         FollowupReopened => "followup_reopened",
         CalendarYearSet => "calendar_year_set",
+        // The red/black list (红黑榜) and 一公开 of a plan's results.
+        ListIssueCreated => "list_issue_created",
+        ListEntryAdded => "list_entry_added",
+        ListEntryUpdated => "list_entry_updated",
+        ListEntryRemoved => "list_entry_removed",
+        ListIssuePublished => "list_issue_published",
+        ListIssueSuperseded => "list_issue_superseded",
+        ListRevisionCreated => "list_revision_created",
+        ListEntryRectified => "list_entry_rectified",
+        ListEntryRevoked => "list_entry_revoked",
+        PlanResultsPublished => "plan_results_published",
         // Reads that matter.
         PersonalDataExported => "personal_data_exported",
         EvidenceDownloaded => "evidence_downloaded",
@@ -120,6 +131,8 @@ stored_enum! {
         Upload => "upload",
         Followup => "followup",
         CalendarYear => "calendar_year",
+        ListIssue => "list_issue",
+        ListEntry => "list_entry",
         AuditLog => "audit_log",
         // Housekeeping over many records (sweeps, imports, demo data).
         Batch => "batch",
@@ -145,6 +158,8 @@ impl RecordKind {
                 | RecordKind::Photo
                 | RecordKind::Followup
                 | RecordKind::CalendarYear
+                | RecordKind::ListIssue
+                | RecordKind::ListEntry
         )
     }
 }

@@ -10,6 +10,7 @@ pub mod extract;
 pub mod followups;
 pub mod health;
 pub mod inspections;
+pub mod lists;
 pub mod photos;
 pub mod plans;
 pub mod public;
@@ -66,6 +67,7 @@ pub use crate::state::AppState;
         (name = "audit", description = "The tamper-evident audit log: entries, one record's history, Merkle inclusion and consistency proofs against signed checkpoints"),
         (name = "review", description = "The food-safety section's review: decisions on submitted inspections (approve, return with comments, reject with a reason), inspection detail, work queues and counts, the printable result record (监督检查结果记录表)"),
         (name = "followups", description = "整改 → 复查: follow-ups opened by approving 基本符合/不符合 inspections, with working-day deadlines and recheck tasks"),
+        (name = "lists", description = "The red/black list (红黑榜): draft issues composed from approved inspections, publication with an audit checkpoint, revisions, and each entry's lifecycle (rectified, revoked)"),
         (name = "calendar", description = "The working-day calendar (工作日, 调休): bundled years and years admins add"),
         (name = "public", description = "Public, unauthenticated data (一公开): never personal data"),
     )
@@ -114,6 +116,7 @@ fn api(import_limit: usize) -> OpenApiRouter<AppState> {
         .merge(inspections::router())
         .merge(record::router())
         .merge(review_queues::router())
+        .merge(lists::router())
 }
 
 /// Unix milliseconds as an RFC 3339 UTC string, the API's time format.

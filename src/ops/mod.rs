@@ -14,6 +14,7 @@ pub mod establishments;
 pub mod followup;
 pub mod inspection_flags;
 pub mod jobs;
+pub mod lists;
 pub mod photos;
 pub mod plans;
 pub mod review;

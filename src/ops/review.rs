@@ -226,6 +226,14 @@ pub async fn decide(
         }
         None => None,
     };
+    // A failing approval revokes the establishment's current red listings (same transaction).
+    let revoked = match v.decision {
+        Decision::Approved => {
+            crate::ops::lists::on_approval(tx.conn(), ctx, &t.id, v.effective, settings.zone)
+                .await?
+        }
+        _ => Vec::new(),
+    };
 
     let before_state = ReviewState::of(current.submitted, stored_state);
     let mut event = Event::new(Action::InspectionReviewed, RecordKind::Inspection, &t.id)
@@ -255,6 +263,9 @@ pub async fn decide(
     }
     if let Some(f) = &reopened {
         event = event.set("followup_reopened", f);
+    }
+    if !revoked.is_empty() {
+        event = event.set("list_entries_revoked", &revoked);
     }
     events.push(event);
     events.extend(task_event);

@@ -12,6 +12,7 @@ mod establishments;
 mod followup;
 mod hostile;
 mod inspections;
+mod lists;
 mod permissions;
 mod plans;
 mod public_data;

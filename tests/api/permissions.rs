@@ -143,6 +143,18 @@ const TABLE: &[(&str, [Expect; 6])] = &[
     ("PUT /api/v1/establishments/{id}",                        [U, A, D, D, D, D]),
     ("GET /api/v1/followups/{id}",                             [U, A, A, A, D, H]),
     ("POST /api/v1/followups/{id}/recheck",                    [U, A, A, D, D, D]),
+    ("GET /api/v1/lists",                                      [U, A, A, D, D, D]),
+    ("POST /api/v1/lists",                                     [U, A, A, D, D, D]),
+    ("GET /api/v1/lists/{id}",                                 [U, A, A, D, D, D]),
+    ("GET /api/v1/lists/{id}/candidates",                      [U, A, A, D, D, D]),
+    ("POST /api/v1/lists/{id}/entries",                        [U, A, A, D, D, D]),
+    ("PATCH /api/v1/lists/{id}/entries/{entry_id}",            [U, A, A, D, D, D]),
+    ("DELETE /api/v1/lists/{id}/entries/{entry_id}",           [U, A, A, D, D, D]),
+    ("POST /api/v1/lists/{id}/publish",                        [U, A, A, D, D, D]),
+    ("POST /api/v1/lists/{id}/revisions",                      [U, A, A, D, D, D]),
+    ("POST /api/v1/lists/entries/{entry_id}/rectification",    [U, A, A, D, D, D]),
+    ("POST /api/v1/lists/entries/{entry_id}/revocation",       [U, A, A, D, D, D]),
+    ("POST /api/v1/plans/{id}/publish-results",                [U, A, A, D, D, D]),
     ("GET /api/v1/inspections",                                [U, A, A, D, D, D]),
     ("POST /api/v1/inspections/{id}/review",                   [U, A, A, D, D, D]),
     ("GET /api/v1/inspections/{id}",                           [U, A, A, A, D, H]),
@@ -267,6 +279,9 @@ struct World {
     conflict: String,
     /// A follow-up of team A's inspection (team A is its recheck team).
     followup: String,
+    /// A published list issue and its entry (every write on them is refused as published).
+    list_issue: String,
+    list_entry: String,
     /// An account to disable and enable.
     user: String,
     cursor: i64,
@@ -594,6 +609,67 @@ async fn world(app: TestApp) -> World {
     )
     .await
     .unwrap();
+    // A published list issue with one entry, stored directly (the walk only needs the
+    // records; composing and publishing one is tested in tests/api/lists.rs).
+    let (list_issue, list_entry) = (Uuid::new_v4().to_string(), Uuid::new_v4().to_string());
+    let admin_id: (String,) = sqlx::query_as("SELECT id FROM users WHERE role = 'admin' LIMIT 1")
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+    foodcheck::store::lists::insert_issue(
+        &mut conn,
+        &foodcheck::store::lists::IssueRow {
+            id: list_issue.clone(),
+            issue_no: "2026年第1期".into(),
+            revision: 1,
+            revises_id: None,
+            revision_note: None,
+            title: "红黑榜".into(),
+            theme: "餐饮具清洗消毒".into(),
+            district: "武清区".into(),
+            period_start: "2026-01-01".into(),
+            period_end: "2026-12-31".into(),
+            criteria: "{}".into(),
+            state: "published".into(),
+            published_at: Some(1),
+            published_by: Some(admin_id.0.clone()),
+            checkpoint: None,
+            superseded_by: None,
+            created_by: admin_id.0.clone(),
+            created_at: 1,
+            updated_at: 1,
+        },
+    )
+    .await
+    .unwrap();
+    foodcheck::store::lists::insert_entry(
+        &mut conn,
+        &foodcheck::store::lists::EntryRow {
+            id: list_entry.clone(),
+            issue_id: list_issue.clone(),
+            list_type: "black".into(),
+            position: 1,
+            establishment_id: establishment.clone(),
+            inspection_id: Some(inspection.clone()),
+            inspected_on: Some("2026-03-02".into()),
+            result: Some("basically_compliant".into()),
+            sign_name: "店".into(),
+            licensed_name: "店".into(),
+            license_no: None,
+            address: "街".into(),
+            town: "镇".into(),
+            category: "small_restaurant".into(),
+            lng: None,
+            lat: None,
+            reason: "理由".into(),
+            measures: Some("措施".into()),
+            created_by: admin_id.0,
+            created_at: 1,
+            updated_at: 1,
+        },
+    )
+    .await
+    .unwrap();
     drop(conn);
 
     let mut tokens = BTreeMap::new();
@@ -617,6 +693,8 @@ async fn world(app: TestApp) -> World {
         upload_bytes,
         conflict,
         followup,
+        list_issue,
+        list_entry,
         user,
         cursor,
     }
@@ -694,6 +772,8 @@ impl World {
             ("conflicts", "id") => self.conflict.clone(),
             ("establishments", "id") => self.establishment.clone(),
             ("inspections", "id") => self.inspection.clone(),
+            ("lists", "id") => self.list_issue.clone(),
+            ("entries", "entry_id") => self.list_entry.clone(),
             ("followups", "id") => self.followup.clone(),
             ("years", "year") => "2030".into(),
             ("queues", "queue") => "waiting".into(),
