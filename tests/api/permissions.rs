@@ -780,8 +780,6 @@ impl World {
             ("photos", "id") => self.photo.clone(),
             ("photos", "variant") => "original".into(),
             ("plans", "id") => self.plan.clone(),
-            // No issue is published in this walk (tests/api/lists.rs publishes them).
-            ("lists", "id") => self.plan.clone(),
             // A kind a reviewer may read (accounts are admin-only: tests/api/audit.rs).
             ("records", "type") => "plan".into(),
             ("records", "id") => self.user.clone(),
