@@ -13,7 +13,7 @@ use foodcheck::export::geojson::GeoJsonWriter;
 use foodcheck::export::json::{IssueMeta, JsonWriter};
 use foodcheck::export::lives::{LivesFeed, LivesWriter};
 use foodcheck::export::rows::ResultCode;
-use foodcheck::export::xlsx::XlsxListWriter;
+use foodcheck::export::xlsx::{cell_text, XlsxListWriter};
 use foodcheck::export::{
     stream, DatedNote, ExportEntry, ExportInspection, ExportIssue, FailedItem, InspectionType,
     ListType, ENTRY_HEADERS, INSPECTION_HEADERS,
@@ -271,9 +271,9 @@ fn xlsx_sheets_headers_text_and_no_formulas() {
         assert_eq!(rows.len(), mine.len() + 1, "{t:?}");
         for (row, e) in rows[1..].iter().zip(&mine) {
             assert_eq!(row[0], Data::Float(f64::from(e.position)));
-            assert_eq!(row[2], Data::String(neutralise(&e.sign_name).into_owned()));
+            assert_eq!(row[2], Data::String(cell_text(&e.sign_name)));
             assert_eq!(row[3], Data::String(e.licensed_name.clone()));
-            assert_eq!(row[10], Data::String(e.reason.clone()));
+            assert_eq!(row[10], Data::String(e.reason.replace("\r\n", "\n")));
         }
         let formulas = wb.worksheet_formula(t.label_zh()).unwrap();
         assert!(
@@ -283,7 +283,8 @@ fn xlsx_sheets_headers_text_and_no_formulas() {
     }
     let red = wb.worksheet_range("红榜").unwrap();
     for (i, f) in FORMULAS.iter().enumerate() {
-        assert_eq!(red.get((i + 1, 2)), Some(&Data::String(format!("'{f}"))));
+        let lf = f.replace("\r\n", "\n").replace('\r', "\n");
+        assert_eq!(red.get((i + 1, 2)), Some(&Data::String(format!("'{lf}"))));
     }
     let notes = wb.worksheet_range("说明").unwrap();
     let text: Vec<String> = notes.rows().map(|r| format!("{}={}", r[0], r[1])).collect();

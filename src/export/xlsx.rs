@@ -9,6 +9,8 @@
 //! for a moment, then freed; the rows themselves are never held. The output needs `Seek`
 //! (a ZIP's directory is written last), so an HTTP download writes to a temp file first and
 //! streams that: XLSX is the one format whose first byte waits for the last row.
+//!
+//! Text cells go through [`cell_text`]: neutralised, CR/CRLF written as LF.
 
 use std::io::{Seek, Write};
 
@@ -96,7 +98,7 @@ impl XlsxListWriter {
             let col = col as u16;
             match c {
                 Cell::Text(t) => {
-                    ws.write_string(*row, col, neutralise(&t))?;
+                    ws.write_string(*row, col, cell_text(&t))?;
                 }
                 Cell::Int(n) => {
                     ws.write_number(*row, col, n as f64)?;
@@ -142,6 +144,18 @@ impl XlsxListWriter {
     }
 }
 
+/// A text cell as written: neutralised, and line breaks as Excel makes them (LF). A CR would be
+/// stored as the escape `_x000D_`, which Excel and calamine decode but openpyxl and others
+/// show literally.
+pub fn cell_text(text: &str) -> String {
+    let t = neutralise(text);
+    if t.contains('\r') {
+        t.replace("\r\n", "\n").replace('\r', "\n")
+    } else {
+        t.into_owned()
+    }
+}
+
 /// The 说明 sheet: label / value rows.
 fn notes_sheet(issue: &ExportIssue) -> Result<Worksheet> {
     let mut ws = Worksheet::new();
@@ -170,7 +184,7 @@ fn notes_sheet(issue: &ExportIssue) -> Result<Worksheet> {
     ];
     for (r, (label, value)) in rows.iter().enumerate() {
         ws.write_string_with_format(r as u32, 0, *label, &bold)?;
-        ws.write_string_with_format(r as u32, 1, neutralise(value), &wrap)?;
+        ws.write_string_with_format(r as u32, 1, cell_text(value), &wrap)?;
     }
     Ok(ws)
 }
