@@ -45,7 +45,8 @@ fn issue() -> ExportIssue {
         period_start: day("2026-10-01"),
         period_end: day("2026-10-31"),
         published_on: day("2026-11-05"),
-        criteria: "红榜：检查结果为符合且无重点项不符合；黑榜：检查结果为不符合或重点项不符合。".into(),
+        criteria: "红榜：检查结果为符合且无重点项不符合；黑榜：检查结果为不符合或重点项不符合。"
+            .into(),
     }
 }
 
@@ -253,7 +254,10 @@ fn inspection_csv_joins_failed_items() {
     let black = rows.iter().find(|r| r[2] == "不符合").unwrap();
     assert_eq!(black[3], "日常检查");
     assert_eq!(black[4], "4.1;8.4");
-    assert_eq!(black[5], "4.1 =未按要求贮存食品, \"冷藏\"；8.4 从业人员无健康证明");
+    assert_eq!(
+        black[5],
+        "4.1 =未按要求贮存食品, \"冷藏\"；8.4 从业人员无健康证明"
+    );
 }
 
 #[test]
@@ -290,8 +294,12 @@ fn xlsx_sheets_headers_text_and_no_formulas() {
     let text: Vec<String> = notes.rows().map(|r| format!("{}={}", r[0], r[1])).collect();
     assert!(text.contains(&"期号=2026年第11期".to_string()), "{text:?}");
     assert!(text.contains(&"修订说明=更正第3条的经营地址".to_string()));
-    assert!(text.iter().any(|t| t.starts_with("声明=检查结果仅反映检查时")));
-    assert!(text.iter().any(|t| t.starts_with("开放许可=") && t.contains("CC BY 4.0")));
+    assert!(text
+        .iter()
+        .any(|t| t.starts_with("声明=检查结果仅反映检查时")));
+    assert!(text
+        .iter()
+        .any(|t| t.starts_with("开放许可=") && t.contains("CC BY 4.0")));
     assert!(text.iter().any(|t| t.starts_with("上榜标准=红榜")));
 
     // Frozen header row and set widths, in the sheet XML itself.
@@ -301,7 +309,10 @@ fn xlsx_sheets_headers_text_and_no_formulas() {
         .unwrap()
         .read_to_string(&mut xml)
         .unwrap();
-    assert!(xml.contains(r#"ySplit="1""#) && xml.contains(r#"state="frozen""#), "{xml:.600}");
+    assert!(
+        xml.contains(r#"ySplit="1""#) && xml.contains(r#"state="frozen""#),
+        "{xml:.600}"
+    );
     assert!(xml.contains(r#"width="44.7"#) || xml.contains(r#"customWidth="1""#));
 }
 
@@ -316,7 +327,11 @@ fn geojson_is_wgs84_lng_lat_with_null_geometry_without_a_point() {
     for (f, e) in features.iter().zip(&es) {
         assert_eq!(f["type"], "Feature");
         let p = &f["properties"];
-        assert_eq!(p["sign_name"], e.sign_name.as_str(), "JSON keeps the text as is");
+        assert_eq!(
+            p["sign_name"],
+            e.sign_name.as_str(),
+            "JSON keeps the text as is"
+        );
         assert_eq!(p["list_type"], e.list_type.as_str());
         assert!(p.get("lng").is_none() && p.get("lat").is_none());
         match f["geometry"].as_object() {
@@ -330,7 +345,10 @@ fn geojson_is_wgs84_lng_lat_with_null_geometry_without_a_point() {
         }
     }
     let nulls = features.iter().filter(|f| f["geometry"].is_null()).count();
-    assert_eq!(nulls, 2, "the entry without a point and the one out of range");
+    assert_eq!(
+        nulls, 2,
+        "the entry without a point and the one out of range"
+    );
     assert_eq!(features[7]["properties"]["revocation"]["on"], "2026-11-20");
 }
 
@@ -356,19 +374,38 @@ fn lives_zip_has_the_five_files_and_no_contact_data() {
     names.sort();
     assert_eq!(
         names,
-        ["businesses.csv", "feed_info.csv", "inspections.csv", "legend.csv", "violations.csv"]
+        [
+            "businesses.csv",
+            "feed_info.csv",
+            "inspections.csv",
+            "legend.csv",
+            "violations.csv"
+        ]
     );
     let mut file = |name: &str| {
         let mut b = Vec::new();
         zip.by_name(name).unwrap().read_to_end(&mut b).unwrap();
-        assert!(!b.starts_with(b"\xEF\xBB\xBF"), "{name}: no BOM in the feed");
+        assert!(
+            !b.starts_with(b"\xEF\xBB\xBF"),
+            "{name}: no BOM in the feed"
+        );
         read_csv(&b)
     };
     let es = entries();
     let businesses = file("businesses.csv");
     assert_eq!(
         businesses[0],
-        ["business_id", "name", "address", "city", "state", "postal_code", "latitude", "longitude", "phone_number"]
+        [
+            "business_id",
+            "name",
+            "address",
+            "city",
+            "state",
+            "postal_code",
+            "latitude",
+            "longitude",
+            "phone_number"
+        ]
     );
     assert_eq!(businesses.len(), es.len() + 1);
     for (b, e) in businesses[1..].iter().zip(&es) {
@@ -380,12 +417,18 @@ fn lives_zip_has_the_five_files_and_no_contact_data() {
     assert_eq!(businesses[1][6], "39.717");
     assert_eq!(businesses[1][7], "117.3091");
     let inspections = file("inspections.csv");
-    assert_eq!(inspections[0], ["business_id", "score", "date", "description", "type"]);
+    assert_eq!(
+        inspections[0],
+        ["business_id", "score", "date", "description", "type"]
+    );
     assert_eq!(inspections.len(), es.len() + 1);
     assert_eq!(inspections[1][1..], ["100", "20261012", "符合", "routine"]);
     assert_eq!(inspections[9][1..], ["40", "20261012", "不符合", "routine"]);
     let violations = file("violations.csv");
-    assert_eq!(violations[0], ["business_id", "date", "code", "description"]);
+    assert_eq!(
+        violations[0],
+        ["business_id", "date", "code", "description"]
+    );
     assert_eq!(violations.len(), 1 + 4 * 2);
     assert_eq!(violations[1][2..], ["4.1", "'=未按要求贮存食品, \"冷藏\""]);
     let feed_info = file("feed_info.csv");

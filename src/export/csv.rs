@@ -160,6 +160,9 @@ mod tests {
         let out = csv_of(&[vec![Cell::text("=1+1"), Cell::Int(-1)]]);
         assert!(out.ends_with("'=1+1,-1\r\n"), "{out:?}");
         let out = csv_of(&[vec![Cell::text("=HYPERLINK(\"x\",\"y\")"), Cell::Empty]]);
-        assert!(out.ends_with("\"'=HYPERLINK(\"\"x\"\",\"\"y\"\")\",\r\n"), "{out:?}");
+        assert!(
+            out.ends_with("\"'=HYPERLINK(\"\"x\"\",\"\"y\"\")\",\r\n"),
+            "{out:?}"
+        );
     }
 }

@@ -244,7 +244,17 @@ impl<W: Write> LivesWriter<W> {
 
         let feed = &self.feed;
         let mut small = Vec::new();
-        write_record(&mut small, ["feed_date", "feed_version", "municipality_name", "municipality_url", "contact_email"].map(Cell::text))?;
+        write_record(
+            &mut small,
+            [
+                "feed_date",
+                "feed_version",
+                "municipality_name",
+                "municipality_url",
+                "contact_email",
+            ]
+            .map(Cell::text),
+        )?;
         write_record(
             &mut small,
             [
@@ -271,7 +281,11 @@ impl<W: Write> LivesWriter<W> {
             );
             write_record(
                 &mut small,
-                [Cell::Int(b.min.into()), Cell::Int(b.max.into()), Cell::Text(text.into())],
+                [
+                    Cell::Int(b.min.into()),
+                    Cell::Int(b.max.into()),
+                    Cell::Text(text.into()),
+                ],
             )?;
         }
         self.zip.start_file("legend.csv", options())?;

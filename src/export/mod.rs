@@ -25,8 +25,7 @@ pub use rows::{
 
 /// Shown with every published result (说明 sheet, JSON `meta`): like the FSA's, a result is the
 /// state found on the day.
-pub const DISCLAIMER: &str =
-    "检查结果仅反映检查时的现场状况，不代表检查日之前或之后的状况。";
+pub const DISCLAIMER: &str = "检查结果仅反映检查时的现场状况，不代表检查日之前或之后的状况。";
 
 /// The open-licence line of every export (the bureau's choice; CC BY 4.0 until it says
 /// otherwise).
@@ -169,7 +168,10 @@ pub fn inspection_cells(i: &ExportInspection) -> [Cell<'_>; 6] {
 }
 
 /// `YYYY-MM-DD` without chrono's format machinery (it runs once per date cell).
-pub(crate) fn write_date(out: &mut impl std::io::Write, d: chrono::NaiveDate) -> std::io::Result<()> {
+pub(crate) fn write_date(
+    out: &mut impl std::io::Write,
+    d: chrono::NaiveDate,
+) -> std::io::Result<()> {
     use chrono::Datelike;
     write!(out, "{:04}-{:02}-{:02}", d.year(), d.month(), d.day())
 }

@@ -153,7 +153,10 @@ pub fn result_label(r: Option<ResultCode>) -> &'static str {
 pub fn wgs84_point(lng: Option<f64>, lat: Option<f64>) -> Option<(f64, f64)> {
     match (lng, lat) {
         (Some(x), Some(y))
-            if x.is_finite() && y.is_finite() && (-180.0..=180.0).contains(&x) && (-90.0..=90.0).contains(&y) =>
+            if x.is_finite()
+                && y.is_finite()
+                && (-180.0..=180.0).contains(&x)
+                && (-90.0..=90.0).contains(&y) =>
         {
             Some((x, y))
         }

@@ -106,15 +106,22 @@ mod tests {
         let mut rx = spawn_writer(move |out| {
             // 4 MiB: far more than the channel holds.
             for i in 0..(4 * 1024 * 1024 / 8) {
-                write!(out, "{:07}\n", i % 10_000_000)?;
+                writeln!(out, "{:07}", i % 10_000_000)?;
             }
             d.store(true, Ordering::SeqCst);
             Ok(())
         });
         let first = rx.recv().await.unwrap().unwrap();
-        assert!(first.len() >= FIRST_CHUNK && first.len() < CHUNK, "{}", first.len());
+        assert!(
+            first.len() >= FIRST_CHUNK && first.len() < CHUNK,
+            "{}",
+            first.len()
+        );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        assert!(!done.load(Ordering::SeqCst), "the writer ran ahead of its reader");
+        assert!(
+            !done.load(Ordering::SeqCst),
+            "the writer ran ahead of its reader"
+        );
         let mut all = first.to_vec();
         while let Some(c) = rx.recv().await {
             all.extend_from_slice(&c.unwrap());
