@@ -1,0 +1,320 @@
+//! The LIVES open-data feed (Yelp with San Francisco and NYC): a ZIP of businesses.csv,
+//! inspections.csv, violations.csv, feed_info.csv and legend.csv.
+//!
+//! The archive is written as a stream (ZIP data descriptors, no `Seek`), so it can go straight
+//! into [`super::stream`]: businesses first, then inspections. violations.csv comes from the
+//! same inspection rows; it is spooled to an anonymous temp file while inspections.csv is
+//! written, then copied into the archive, so one pass over the rows suffices and memory stays
+//! at the buffers. The CSVs have no BOM (feed readers would take it into `business_id`) but are
+//! RFC 4180 and neutralised like every other CSV. No contact data: `phone_number` is always
+//! empty.
+//!
+//! LIVES wants a 0–100 score; the bureau gives a result, not a score. Each result is mapped to
+//! a band and a fixed score in it (符合 → 100, 基本符合 → 75, 不符合 → 40), and legend.csv
+//! says that the score stands for the result only.
+
+use std::fs::File;
+use std::io::{self, BufWriter, Seek, Write};
+
+use chrono::{Datelike, NaiveDate};
+use zip::write::{SimpleFileOptions, StreamWriter};
+use zip::{CompressionMethod, ZipWriter};
+
+use super::csv::write_record;
+use super::progress::{self, Progress};
+use super::rows::{wgs84_point, InspectionType, ResultCode};
+use super::{Cell, ExportEntry, ExportError, ExportInspection, Result};
+
+/// The feed's own description (feed_info.csv) and where its businesses are.
+#[derive(Debug, Clone)]
+pub struct LivesFeed {
+    pub feed_date: NaiveDate,
+    pub feed_version: String,
+    pub municipality_name: String,
+    pub municipality_url: String,
+    /// The bureau's public address for data questions (an office mailbox, never a person's).
+    pub contact_email: String,
+    /// `city` of every business (the district, e.g. 宝坻区).
+    pub city: String,
+    /// `state` of every business (the province-level unit, e.g. 天津市).
+    pub state: String,
+}
+
+/// A score band of legend.csv.
+pub struct Band {
+    pub result: ResultCode,
+    pub min: u8,
+    pub max: u8,
+    /// The score an inspection with this result gets.
+    pub score: u8,
+}
+
+pub const BANDS: [Band; 3] = [
+    Band {
+        result: ResultCode::Compliant,
+        min: 90,
+        max: 100,
+        score: 100,
+    },
+    Band {
+        result: ResultCode::BasicallyCompliant,
+        min: 60,
+        max: 89,
+        score: 75,
+    },
+    Band {
+        result: ResultCode::NonCompliant,
+        min: 0,
+        max: 59,
+        score: 40,
+    },
+];
+
+pub fn score(result: ResultCode) -> u8 {
+    BANDS
+        .iter()
+        .find(|b| b.result == result)
+        .map_or(0, |b| b.score)
+}
+
+const BUSINESS_HEADERS: [&str; 9] = [
+    "business_id",
+    "name",
+    "address",
+    "city",
+    "state",
+    "postal_code",
+    "latitude",
+    "longitude",
+    "phone_number",
+];
+const INSPECTION_HEADERS: [&str; 5] = ["business_id", "score", "date", "description", "type"];
+const VIOLATION_HEADERS: [&str; 4] = ["business_id", "date", "code", "description"];
+/// Rows are gathered to this size before going into the compressor.
+const BUFFER: usize = 64 * 1024;
+
+#[derive(PartialEq)]
+enum Phase {
+    Businesses,
+    Inspections,
+}
+
+pub struct LivesWriter<W: Write> {
+    zip: ZipWriter<StreamWriter<W>>,
+    buf: Vec<u8>,
+    phase: Phase,
+    violations: BufWriter<File>,
+    feed: LivesFeed,
+    progress: Option<Progress>,
+}
+
+fn options() -> SimpleFileOptions {
+    // large_file: the sizes are unknown when a streamed entry starts, so allow ZIP64.
+    SimpleFileOptions::default()
+        .compression_method(CompressionMethod::Deflated)
+        .large_file(true)
+}
+
+/// `YYYYMMDD`, LIVES' date.
+fn lives_date(d: NaiveDate) -> Cell<'static> {
+    Cell::Int(i64::from(d.year()) * 10_000 + i64::from(d.month()) * 100 + i64::from(d.day()))
+}
+
+impl<W: Write> LivesWriter<W> {
+    pub fn new(out: W, feed: LivesFeed) -> Result<LivesWriter<W>> {
+        let mut zip = ZipWriter::new_stream(out);
+        zip.start_file("businesses.csv", options())?;
+        let mut buf = Vec::with_capacity(BUFFER + 4096);
+        write_record(&mut buf, BUSINESS_HEADERS.iter().map(|h| Cell::text(h)))?;
+        let mut violations = BufWriter::with_capacity(BUFFER, tempfile::tempfile()?);
+        write_record(
+            &mut violations,
+            VIOLATION_HEADERS.iter().map(|h| Cell::text(h)),
+        )?;
+        Ok(LivesWriter {
+            zip,
+            buf,
+            phase: Phase::Businesses,
+            violations,
+            feed,
+            progress: None,
+        })
+    }
+
+    pub fn set_progress(&mut self, progress: Progress) {
+        self.progress = Some(progress);
+    }
+
+    fn spill(&mut self, at_least: usize) -> io::Result<()> {
+        if self.buf.len() >= at_least {
+            self.zip.write_all(&self.buf)?;
+            self.buf.clear();
+        }
+        Ok(())
+    }
+
+    /// A listed establishment (its public identity as listed). Every business comes before
+    /// the first inspection.
+    pub fn business(&mut self, e: &ExportEntry) -> Result<()> {
+        if self.phase != Phase::Businesses {
+            return Err(ExportError::OutOfOrder("a business after the inspections"));
+        }
+        let point = wgs84_point(e.lng, e.lat);
+        write_record(
+            &mut self.buf,
+            [
+                Cell::text(&e.establishment_id),
+                Cell::text(&e.sign_name),
+                Cell::text(&e.address),
+                Cell::text(&self.feed.city),
+                Cell::text(&self.feed.state),
+                Cell::Empty,
+                point.map_or(Cell::Empty, |p| Cell::Float(p.1)),
+                point.map_or(Cell::Empty, |p| Cell::Float(p.0)),
+                Cell::Empty,
+            ],
+        )?;
+        self.spill(BUFFER)?;
+        progress::tick(&mut self.progress);
+        Ok(())
+    }
+
+    /// An approved inspection of a business already written, and its failed items (as
+    /// violations).
+    pub fn inspection(&mut self, i: &ExportInspection) -> Result<()> {
+        if self.phase == Phase::Businesses {
+            self.spill(0)?;
+            self.zip.start_file("inspections.csv", options())?;
+            write_record(
+                &mut self.buf,
+                INSPECTION_HEADERS.iter().map(|h| Cell::text(h)),
+            )?;
+            self.phase = Phase::Inspections;
+        }
+        let kind = match i.kind {
+            InspectionType::Routine => "routine",
+            InspectionType::Recheck => "followup",
+        };
+        write_record(
+            &mut self.buf,
+            [
+                Cell::text(&i.establishment_id),
+                Cell::Int(score(i.result).into()),
+                lives_date(i.date),
+                Cell::text(i.result.label_zh()),
+                Cell::text(kind),
+            ],
+        )?;
+        for f in &i.failed_items {
+            write_record(
+                &mut self.violations,
+                [
+                    Cell::text(&i.establishment_id),
+                    lives_date(i.date),
+                    Cell::text(&f.code),
+                    Cell::text(&f.text),
+                ],
+            )?;
+        }
+        self.spill(BUFFER)?;
+        progress::tick(&mut self.progress);
+        Ok(())
+    }
+
+    /// Writes violations.csv, feed_info.csv and legend.csv and closes the archive.
+    pub fn finish(mut self) -> Result<W> {
+        if self.phase == Phase::Businesses {
+            self.spill(0)?;
+            self.zip.start_file("inspections.csv", options())?;
+            write_record(
+                &mut self.buf,
+                INSPECTION_HEADERS.iter().map(|h| Cell::text(h)),
+            )?;
+        }
+        self.spill(0)?;
+        progress::done(&mut self.progress);
+
+        self.zip.start_file("violations.csv", options())?;
+        let mut spool = self
+            .violations
+            .into_inner()
+            .map_err(|e| ExportError::Io(e.into_error()))?;
+        spool.rewind()?;
+        io::copy(&mut spool, &mut self.zip)?;
+
+        let feed = &self.feed;
+        let mut small = Vec::new();
+        write_record(
+            &mut small,
+            [
+                "feed_date",
+                "feed_version",
+                "municipality_name",
+                "municipality_url",
+                "contact_email",
+            ]
+            .map(Cell::text),
+        )?;
+        write_record(
+            &mut small,
+            [
+                lives_date(feed.feed_date),
+                Cell::text(&feed.feed_version),
+                Cell::text(&feed.municipality_name),
+                Cell::text(&feed.municipality_url),
+                Cell::text(&feed.contact_email),
+            ],
+        )?;
+        self.zip.start_file("feed_info.csv", options())?;
+        self.zip.write_all(&small)?;
+
+        small.clear();
+        write_record(
+            &mut small,
+            ["minimum_score", "maximum_score", "description"].map(Cell::text),
+        )?;
+        for b in &BANDS {
+            let text = format!(
+                "{}（检查结果，非评分：本数据源以分数{}代表该结果）",
+                b.result.label_zh(),
+                b.score
+            );
+            write_record(
+                &mut small,
+                [
+                    Cell::Int(b.min.into()),
+                    Cell::Int(b.max.into()),
+                    Cell::Text(text.into()),
+                ],
+            )?;
+        }
+        self.zip.start_file("legend.csv", options())?;
+        self.zip.write_all(&small)?;
+
+        Ok(self.zip.finish()?.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bands_cover_0_to_100_and_hold_their_scores() {
+        let mut covered = [false; 101];
+        for b in &BANDS {
+            assert!(b.min <= b.score && b.score <= b.max);
+            for s in b.min..=b.max {
+                assert!(!covered[s as usize], "{s} in two bands");
+                covered[s as usize] = true;
+            }
+        }
+        assert!(covered.iter().all(|c| *c));
+    }
+
+    #[test]
+    fn dates_are_yyyymmdd() {
+        let d = NaiveDate::from_ymd_opt(2026, 3, 5).unwrap();
+        assert_eq!(lives_date(d), Cell::Int(20260305));
+    }
+}

@@ -1,0 +1,159 @@
+//! A `std::io::Write` that feeds a bounded channel of byte chunks, so a blocking writer (CSV,
+//! GeoJSON, JSON, LIVES) can stream into an HTTP body: the writer runs on a `spawn_blocking`
+//! thread, each ~64 KiB chunk is handed over with `blocking_send`, and a slow reader slows the
+//! writer (at most `capacity` chunks wait). The first chunk goes out early (4 KiB) so the
+//! client sees bytes before the bulk of the rows is read. The http layer wraps the receiver in
+//! a body; nothing here knows HTTP.
+//!
+//! The rows usually come from an async `sqlx` stream: inside the blocking closure, pull them
+//! with `tokio::runtime::Handle::block_on(stream.next())` (allowed on a blocking thread).
+//!
+//! Items are `Result`s: a writer that fails half way sends an `Err` last, so the body ends in
+//! an error (the connection is cut) instead of looking like a complete, truncated file.
+
+use std::io::{self, Write};
+
+use bytes::{Bytes, BytesMut};
+use tokio::sync::mpsc;
+
+use super::ExportError;
+
+/// The size a chunk is sent at.
+pub const CHUNK: usize = 64 * 1024;
+/// The first chunk's size: small, for an early first byte.
+pub const FIRST_CHUNK: usize = 4 * 1024;
+/// Chunks that may wait for the reader (so at most about 0.5 MiB in flight).
+pub const CAPACITY: usize = 8;
+
+pub type Chunk = io::Result<Bytes>;
+
+pub struct ChannelWriter {
+    tx: mpsc::Sender<Chunk>,
+    buf: BytesMut,
+    threshold: usize,
+}
+
+impl ChannelWriter {
+    pub fn new(tx: mpsc::Sender<Chunk>) -> ChannelWriter {
+        ChannelWriter {
+            tx,
+            buf: BytesMut::with_capacity(CHUNK),
+            threshold: FIRST_CHUNK,
+        }
+    }
+
+    fn send(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = self.buf.split().freeze();
+        self.buf.reserve(CHUNK);
+        self.threshold = CHUNK;
+        self.tx
+            .blocking_send(Ok(chunk))
+            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the export's reader went away"))
+    }
+}
+
+impl Write for ChannelWriter {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= self.threshold {
+            self.send()?;
+        }
+        Ok(data.len())
+    }
+
+    /// Sends what is buffered (a partial chunk).
+    fn flush(&mut self) -> io::Result<()> {
+        self.send()
+    }
+}
+
+/// Runs `write` on a blocking thread with a [`ChannelWriter`] and returns the receiving end
+/// at once. What `write` leaves buffered is sent when it returns; if it fails, the error is
+/// the last item (unless the reader is gone). Must be called inside a tokio runtime.
+pub fn spawn_writer<F>(write: F) -> mpsc::Receiver<Chunk>
+where
+    F: FnOnce(&mut ChannelWriter) -> Result<(), ExportError> + Send + 'static,
+{
+    let (tx, rx) = mpsc::channel(CAPACITY);
+    tokio::task::spawn_blocking(move || {
+        let mut out = ChannelWriter::new(tx.clone());
+        let result = write(&mut out).and_then(|()| out.flush().map_err(ExportError::from));
+        if let Err(e) = result {
+            if e.is_disconnect() {
+                tracing::debug!("export abandoned by its reader");
+            } else {
+                tracing::warn!(error = %e, "export failed part way");
+                let _ = tx.blocking_send(Err(io::Error::other(e.to_string())));
+            }
+        }
+    });
+    rx
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn chunks_arrive_in_order_with_backpressure() {
+        let done = Arc::new(AtomicBool::new(false));
+        let d = done.clone();
+        let mut rx = spawn_writer(move |out| {
+            // 4 MiB: far more than the channel holds.
+            for i in 0..(4 * 1024 * 1024 / 8) {
+                writeln!(out, "{:07}", i % 10_000_000)?;
+            }
+            d.store(true, Ordering::SeqCst);
+            Ok(())
+        });
+        let first = rx.recv().await.unwrap().unwrap();
+        assert!(
+            first.len() >= FIRST_CHUNK && first.len() < CHUNK,
+            "{}",
+            first.len()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        assert!(
+            !done.load(Ordering::SeqCst),
+            "the writer ran ahead of its reader"
+        );
+        let mut all = first.to_vec();
+        while let Some(c) = rx.recv().await {
+            all.extend_from_slice(&c.unwrap());
+        }
+        assert!(done.load(Ordering::SeqCst));
+        assert_eq!(all.len(), 4 * 1024 * 1024);
+        assert!(all.starts_with(b"0000000\n0000001\n"));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failure_is_the_last_item() {
+        let mut rx = spawn_writer(|out| {
+            out.write_all(&[b'x'; 10])?;
+            Err(ExportError::OutOfOrder("test"))
+        });
+        assert!(rx.recv().await.unwrap().is_err());
+        assert!(rx.recv().await.is_none());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_dropped_reader_stops_the_writer() {
+        let (tx, stopped) = tokio::sync::oneshot::channel();
+        let rx = spawn_writer(move |out| {
+            let r = (|| -> io::Result<()> {
+                loop {
+                    out.write_all(&[b'y'; 1024])?;
+                }
+            })();
+            let _ = tx.send(r.unwrap_err().kind());
+            Ok(())
+        });
+        drop(rx);
+        assert_eq!(stopped.await.unwrap(), io::ErrorKind::BrokenPipe);
+    }
+}

@@ -1,0 +1,194 @@
+//! XLSX of a published issue: sheets 红榜 and 黑榜 (the entries, frozen header row, widths for
+//! Chinese text) and 说明 (the issue, its criteria, the disclaimer, the licence).
+//!
+//! Memory: the list sheets are rust_xlsxwriter "constant memory" sheets with inline strings, so
+//! while rows go in only the current row is held; earlier rows are spooled as sheet XML to an
+//! anonymous temp file (the OS temp dir). At [`XlsxListWriter::finish`], rust_xlsxwriter 0.79
+//! reads each spooled sheet back in one buffer to compress it into the archive, so the peak is
+//! the largest sheet's uncompressed XML (benches/export.rs: about 1 KB a row, 496 MB peak RSS
+//! for 500,000 rows a sheet)
+//! for a moment, then freed; the rows themselves are never held. The output needs `Seek`
+//! (a ZIP's directory is written last), so an HTTP download writes to a temp file first and
+//! streams that: XLSX is the one format whose first byte waits for the last row.
+//!
+//! Text cells go through [`cell_text`]: neutralised, CR/CRLF written as LF.
+
+use std::io::{Seek, Write};
+
+use rust_xlsxwriter::{Format, Workbook, Worksheet};
+
+use super::cell::neutralise;
+use super::progress::{self, Progress};
+use super::rows::ListType;
+use super::{entry_cells, Cell, ExportEntry, ExportError, ExportIssue, Result, ENTRY_HEADERS};
+
+/// Rows an XLSX sheet holds, header included.
+const MAX_ROWS: u32 = 1_048_576;
+
+/// Column widths in Excel's units (a digit's width; a Chinese character takes about two).
+const WIDTHS: [f64; 18] = [
+    6.0,  // 序号
+    38.0, // 主体编号 (a UUID)
+    26.0, // 牌匾名称
+    32.0, // 营业执照名称
+    20.0, // 许可证编号
+    44.0, // 经营地址
+    14.0, // 乡镇街道
+    14.0, // 业态
+    12.0, // 检查日期
+    10.0, // 检查结果
+    44.0, // 上榜理由
+    32.0, // 处理措施
+    44.0, // 整改后信息
+    12.0, // 整改日期
+    32.0, // 撤销说明
+    12.0, // 撤销日期
+    12.0, // 经度
+    12.0, // 纬度
+];
+
+pub struct XlsxListWriter {
+    workbook: Workbook,
+    /// 红榜, 黑榜, each with its next row.
+    sheets: [(Worksheet, u32); 2],
+    issue: ExportIssue,
+    progress: Option<Progress>,
+}
+
+impl XlsxListWriter {
+    pub fn new(issue: ExportIssue) -> Result<XlsxListWriter> {
+        let mut workbook = Workbook::new();
+        let header = Format::new().set_bold();
+        let mut sheet = |t: ListType| -> Result<(Worksheet, u32)> {
+            let mut ws = workbook.new_worksheet_with_constant_memory();
+            ws.set_name(t.label_zh())?;
+            for (col, w) in WIDTHS.iter().enumerate() {
+                ws.set_column_width(col as u16, *w)?;
+            }
+            // The 榜单 column is the sheet itself.
+            for (col, h) in ENTRY_HEADERS[1..].iter().enumerate() {
+                ws.write_string_with_format(0, col as u16, *h, &header)?;
+            }
+            ws.set_freeze_panes(1, 0)?;
+            Ok((ws, 1))
+        };
+        let sheets = [sheet(ListType::Red)?, sheet(ListType::Black)?];
+        Ok(XlsxListWriter {
+            workbook,
+            sheets,
+            issue,
+            progress: None,
+        })
+    }
+
+    pub fn set_progress(&mut self, progress: Progress) {
+        self.progress = Some(progress);
+    }
+
+    /// One entry, onto its list's sheet. Entries of each list must come in the order they are
+    /// to appear (the read side orders by list and position); the lists may interleave.
+    pub fn entry(&mut self, e: &ExportEntry) -> Result<()> {
+        let (ws, row) = match e.list_type {
+            ListType::Red => &mut self.sheets[0],
+            ListType::Black => &mut self.sheets[1],
+        };
+        if *row >= MAX_ROWS {
+            return Err(ExportError::TooManyRows(e.list_type.label_zh()));
+        }
+        for (col, c) in entry_cells(e).into_iter().skip(1).enumerate() {
+            let col = col as u16;
+            match c {
+                Cell::Text(t) => {
+                    ws.write_string(*row, col, cell_text(&t))?;
+                }
+                Cell::Int(n) => {
+                    ws.write_number(*row, col, n as f64)?;
+                }
+                Cell::Float(x) => {
+                    ws.write_number(*row, col, x)?;
+                }
+                Cell::Date(d) => {
+                    // Text, not an Excel serial: it reads the same in every program.
+                    ws.write_string(*row, col, d.format("%Y-%m-%d").to_string())?;
+                }
+                Cell::Empty => {}
+            }
+        }
+        *row += 1;
+        progress::tick(&mut self.progress);
+        Ok(())
+    }
+
+    /// Adds the 说明 sheet and writes the workbook to `out` (a file, or a `Cursor` in tests).
+    pub fn finish<W: Write + Seek + Send>(self, out: W) -> Result<W> {
+        let XlsxListWriter {
+            mut workbook,
+            sheets,
+            issue,
+            mut progress,
+        } = self;
+        for (ws, _) in sheets {
+            workbook.push_worksheet(ws);
+        }
+        workbook.push_worksheet(notes_sheet(&issue)?);
+        progress::done(&mut progress);
+        let mut out = out;
+        workbook.save_to_writer(&mut out)?;
+        Ok(out)
+    }
+
+    /// [`finish`](Self::finish) into an anonymous temp file, rewound, for streaming out.
+    pub fn finish_to_tempfile(self) -> Result<std::fs::File> {
+        let mut file = self.finish(tempfile::tempfile()?)?;
+        file.rewind()?;
+        Ok(file)
+    }
+}
+
+/// A text cell as written: neutralised, and line breaks as Excel makes them (LF). A CR would be
+/// stored as the escape `_x000D_`, which Excel and calamine decode but openpyxl and others
+/// show literally.
+pub fn cell_text(text: &str) -> String {
+    let t = neutralise(text);
+    if t.contains('\r') {
+        t.replace("\r\n", "\n").replace('\r', "\n")
+    } else {
+        t.into_owned()
+    }
+}
+
+/// The 说明 sheet: label / value rows.
+fn notes_sheet(issue: &ExportIssue) -> Result<Worksheet> {
+    let mut ws = Worksheet::new();
+    ws.set_name("说明")?;
+    ws.set_column_width(0, 14)?;
+    ws.set_column_width(1, 90)?;
+    let bold = Format::new().set_bold();
+    let wrap = Format::new().set_text_wrap();
+    let period = format!(
+        "{} 至 {}",
+        issue.period_start.format("%Y-%m-%d"),
+        issue.period_end.format("%Y-%m-%d")
+    );
+    let rows: [(&str, String); 11] = [
+        ("期号", issue.issue_no.clone()),
+        ("版次", format!("第{}版", issue.revision)),
+        ("修订说明", issue.revision_note.clone().unwrap_or_default()),
+        ("标题", issue.title.clone()),
+        ("主题", issue.theme.clone()),
+        ("辖区", issue.district.clone()),
+        ("检查期间", period),
+        (
+            "发布日期",
+            issue.published_on.format("%Y-%m-%d").to_string(),
+        ),
+        ("上榜标准", issue.criteria.clone()),
+        ("声明", super::DISCLAIMER.to_string()),
+        ("开放许可", super::OPEN_LICENCE.to_string()),
+    ];
+    for (r, (label, value)) in rows.iter().enumerate() {
+        ws.write_string_with_format(r as u32, 0, *label, &bold)?;
+        ws.write_string_with_format(r as u32, 1, cell_text(value), &wrap)?;
+    }
+    Ok(ws)
+}
