@@ -137,7 +137,11 @@ impl Criteria {
         if self.black_results.is_empty() && !self.black_on_failed_key_item {
             p.push("black_results is empty and black_on_failed_key_item is off: nothing is black");
         }
-        if self.red_results.iter().any(|r| self.black_results.contains(r)) {
+        if self
+            .red_results
+            .iter()
+            .any(|r| self.black_results.contains(r))
+        {
             p.push("a result cannot be both red and black");
         }
         p
@@ -299,7 +303,8 @@ pub fn qualifies(
             }
             let later = facts.inspections.iter().any(|i| {
                 period.contains(i.inspected_on)
-                    && (i.submitted_at, &i.inspection_id) > (basis.submitted_at, &basis.inspection_id)
+                    && (i.submitted_at, &i.inspection_id)
+                        > (basis.submitted_at, &basis.inspection_id)
             });
             if later {
                 return Err(Disqualified::NotLatest);
@@ -371,7 +376,10 @@ pub fn suggested_measures(f: Option<&FollowupFacts>) -> String {
 pub fn propose(c: &Criteria, period: &Period, facts: &[EstablishmentFacts]) -> Vec<Candidate> {
     let mut out = Vec::new();
     for f in facts {
-        let in_period = f.inspections.iter().filter(|i| period.contains(i.inspected_on));
+        let in_period = f
+            .inspections
+            .iter()
+            .filter(|i| period.contains(i.inspected_on));
         let latest_by = |pred: &dyn Fn(&InspectionFact) -> bool| {
             f.inspections
                 .iter()
@@ -688,13 +696,27 @@ mod tests {
                 false,
             ),
             est("b", vec![fact("b1", 3, ResultCode::Compliant, 0)], false),
-            est("c", vec![fact("c1", 3, ResultCode::BasicallyCompliant, 0)], true),
-            est("d", vec![fact("d1", 3, ResultCode::BasicallyCompliant, 1)], true),
+            est(
+                "c",
+                vec![fact("c1", 3, ResultCode::BasicallyCompliant, 0)],
+                true,
+            ),
+            est(
+                "d",
+                vec![fact("d1", 3, ResultCode::BasicallyCompliant, 1)],
+                true,
+            ),
         ];
         let out = propose(&c, &period(), &facts);
         let got: Vec<_> = out
             .iter()
-            .map(|c| (c.establishment_id.as_str(), c.list_type, c.inspection_id.as_str()))
+            .map(|c| {
+                (
+                    c.establishment_id.as_str(),
+                    c.list_type,
+                    c.inspection_id.as_str(),
+                )
+            })
             .collect();
         assert_eq!(
             got,
@@ -704,13 +726,17 @@ mod tests {
                 ("d", ListType::Black, "d1")
             ]
         );
-        assert!(out[0].reason.contains("重点项不符合：3.0 重点项0；3.1 重点项1"));
+        assert!(out[0]
+            .reason
+            .contains("重点项不符合：3.0 重点项0；3.1 重点项1"));
         assert_eq!(
             out[0].measures.as_deref(),
             Some("责令停止经营；下达责令改正通知书，限期10个工作日整改")
         );
         assert_eq!(out[1].measures, None);
-        assert!(out[1].reason.starts_with("2026年03月04日监督检查结果为“符合”"));
+        assert!(out[1]
+            .reason
+            .starts_with("2026年03月04日监督检查结果为“符合”"));
     }
 
     #[test]
@@ -721,8 +747,12 @@ mod tests {
             submitted_at: -1,
             ..fact("x0", 0, ResultCode::NonCompliant, 0)
         };
-        let f = est("x", vec![old_fail, fact("x1", 3, ResultCode::Compliant, 0)], false);
-        assert!(propose(&c, &period(), &[f.clone()]).is_empty());
+        let f = est(
+            "x",
+            vec![old_fail, fact("x1", 3, ResultCode::Compliant, 0)],
+            false,
+        );
+        assert!(propose(&c, &period(), std::slice::from_ref(&f)).is_empty());
         let short = Criteria {
             look_back_days: 30,
             ..Criteria::default()

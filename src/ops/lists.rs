@@ -21,8 +21,8 @@ use crate::clock::BureauZone;
 use crate::establishment::FieldError;
 use crate::lists::{
     self, Approval, Candidate, Criteria, EstablishmentFacts, FailedItem, FollowupFacts,
-    InspectionFact, IssueState, ListType, ListedEntry, Period, RectifyRefusal,
-    RectifyingFollowup, UpdateKind,
+    InspectionFact, IssueState, ListType, ListedEntry, Period, RectifyRefusal, RectifyingFollowup,
+    UpdateKind,
 };
 use crate::store::lists::{self as q, EntryRow, InspectionRow, IssueRow, ListedRow, UpdateRow};
 use crate::store::{self, Db};
@@ -42,7 +42,11 @@ fn day(s: &str) -> Result<NaiveDate> {
 /// The first instant (Unix ms) of bureau day `d`. The zone is a fixed offset within ±15 h of
 /// UTC, so a search over that window finds the exact second the day starts.
 pub fn day_start_ms(zone: BureauZone, d: NaiveDate) -> i64 {
-    let midnight = d.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc().timestamp();
+    let midnight = d
+        .and_hms_opt(0, 0, 0)
+        .unwrap_or_default()
+        .and_utc()
+        .timestamp();
     let (mut lo, mut hi) = (midnight - 15 * 3600, midnight + 15 * 3600);
     let on = |t: i64| zone.date_at(DateTime::<Utc>::from_timestamp(t, 0).unwrap_or_default());
     while lo < hi {
@@ -502,7 +506,10 @@ pub async fn list(
     access::require(ctx, OFFICE)?;
     let mut conn = db.acquire().await?;
     let (rows, total) = q::issues(&mut conn, state.map(|s| s.as_str()), page, page_size).await?;
-    Ok((rows.into_iter().map(issue_of).collect::<Result<_>>()?, total))
+    Ok((
+        rows.into_iter().map(issue_of).collect::<Result<_>>()?,
+        total,
+    ))
 }
 
 async fn detail_in(conn: &mut AnyConnection, id: &str) -> Result<IssueDetail> {
@@ -514,7 +521,10 @@ async fn detail_in(conn: &mut AnyConnection, id: &str) -> Result<IssueDetail> {
     }
     let mut updates: HashMap<String, Vec<EntryUpdate>> = HashMap::new();
     for u in q::updates_of_issue(conn, id).await? {
-        updates.entry(u.entry_id.clone()).or_default().push(update_of(u)?);
+        updates
+            .entry(u.entry_id.clone())
+            .or_default()
+            .push(update_of(u)?);
     }
     let entries = rows
         .into_iter()
@@ -565,11 +575,7 @@ pub async fn candidates(
 
 // ---- Entries -----------------------------------------------------------------------------
 
-async fn check_photos(
-    conn: &mut AnyConnection,
-    inspection_id: &str,
-    ids: &[String],
-) -> Result<()> {
+async fn check_photos(conn: &mut AnyConnection, inspection_id: &str, ids: &[String]) -> Result<()> {
     let mut seen = std::collections::HashSet::new();
     if ids.iter().any(|p| !seen.insert(p)) {
         return Err(Error::invalid("invalid_photo", "a photo is named twice"));
@@ -593,7 +599,12 @@ pub async fn add_entry(
     n: &NewEntry,
 ) -> Result<Entry> {
     access::require(ctx, OFFICE)?;
-    let p = lists::validate_entry(n.list_type, &n.reason, n.measures.as_deref(), n.photo_ids.len());
+    let p = lists::validate_entry(
+        n.list_type,
+        &n.reason,
+        n.measures.as_deref(),
+        n.photo_ids.len(),
+    );
     if !p.is_empty() {
         return Err(field_errors(p));
     }
@@ -641,9 +652,15 @@ pub async fn add_entry(
             "the basis inspection was not submitted in the issue's period",
         ));
     }
-    let facts =
-        establishment_facts(conn, &mut t, zone, &l.criteria, &l.period, &n.establishment_id)
-            .await?;
+    let facts = establishment_facts(
+        conn,
+        &mut t,
+        zone,
+        &l.criteria,
+        &l.period,
+        &n.establishment_id,
+    )
+    .await?;
     lists::qualifies(&l.criteria, &l.period, &facts, &fact, n.list_type)
         .map_err(|d| Error::invalid("basis_does_not_qualify", d.message()))?;
     check_photos(conn, &basis.id, &n.photo_ids).await?;
@@ -712,7 +729,12 @@ pub async fn update_entry(
     let reason = patch.reason.clone().unwrap_or_else(|| e.reason.clone());
     let measures = patch.measures.clone().or_else(|| e.measures.clone());
     let new_photos = patch.photo_ids.clone().unwrap_or(photos);
-    let p = lists::validate_entry(before.list_type, &reason, measures.as_deref(), new_photos.len());
+    let p = lists::validate_entry(
+        before.list_type,
+        &reason,
+        measures.as_deref(),
+        new_photos.len(),
+    );
     if !p.is_empty() {
         return Err(field_errors(p));
     }
@@ -731,8 +753,8 @@ pub async fn update_entry(
         photo_ids: new_photos,
         ..before.clone()
     };
-    let event = Event::new(Action::ListEntryUpdated, RecordKind::ListEntry, entry_id)
-        .diff(&before, &after);
+    let event =
+        Event::new(Action::ListEntryUpdated, RecordKind::ListEntry, entry_id).diff(&before, &after);
     store::audit::append(conn, ctx, &[event]).await?;
     tx.commit().await?;
     Ok(after)
@@ -767,13 +789,18 @@ pub async fn publish(db: &Db, ctx: &Ctx, signer: &NoteSigner, id: &str) -> Resul
         let l = load(&mut conn, id).await?;
         require_draft(&l.issue)?;
         if q::entry_count(&mut conn, id).await? == 0 {
-            return Err(Error::invalid("empty_issue", "an issue needs at least one entry"));
+            return Err(Error::invalid(
+                "empty_issue",
+                "an issue needs at least one entry",
+            ));
         }
     }
     crate::ops::audit::integrate_all(db).await?;
     let note = match crate::ops::audit::checkpoint(db, signer).await? {
         Some(c) => Some(c.note),
-        None => crate::ops::audit::latest_checkpoint(db).await?.map(|c| c.note),
+        None => crate::ops::audit::latest_checkpoint(db)
+            .await?
+            .map(|c| c.note),
     };
     let by = access::author(ctx).to_string();
     let now = store::now_ms();
@@ -787,11 +814,13 @@ pub async fn publish(db: &Db, ctx: &Ctx, signer: &NoteSigner, id: &str) -> Resul
             "the issue was published meanwhile",
         ));
     }
-    let mut events = vec![Event::new(Action::ListIssuePublished, RecordKind::ListIssue, id)
-        .change("state", IssueState::Draft, IssueState::Published)
-        .set("published_at", now)
-        .set("published_by", &by)
-        .set("checkpoint", &note)];
+    let mut events = vec![
+        Event::new(Action::ListIssuePublished, RecordKind::ListIssue, id)
+            .change("state", IssueState::Draft, IssueState::Published)
+            .set("published_at", now)
+            .set("published_by", &by)
+            .set("checkpoint", &note),
+    ];
     if let Some(old) = &l.issue.revises_id {
         if !q::supersede(conn, old, id, now).await? {
             return Err(Error::conflict(
@@ -847,11 +876,15 @@ async fn carry_updates(
         };
         q::insert_update(conn, &copy).await?;
         events.push(
-            Event::new(lifecycle_action(&copy.kind), RecordKind::ListEntry, &target.id)
-                .set("kind", &copy.kind)
-                .set("occurred_on", &copy.occurred_on)
-                .set("text", &copy.text)
-                .set("carried_from", &u.entry_id),
+            Event::new(
+                lifecycle_action(&copy.kind),
+                RecordKind::ListEntry,
+                &target.id,
+            )
+            .set("kind", &copy.kind)
+            .set("occurred_on", &copy.occurred_on)
+            .set("text", &copy.text)
+            .set("carried_from", &u.entry_id),
         );
     }
     Ok(())
@@ -876,7 +909,10 @@ pub async fn revise(db: &Db, ctx: &Ctx, id: &str, note: &str) -> Result<IssueDet
     let conn = tx.conn();
     let l = load(conn, id).await?;
     if l.issue.state != IssueState::Published {
-        return Err(Error::conflict("issue_not_published", "only a published issue is revised"));
+        return Err(Error::conflict(
+            "issue_not_published",
+            "only a published issue is revised",
+        ));
     }
     if l.issue.superseded_by.is_some() {
         return Err(Error::conflict(
@@ -934,10 +970,12 @@ pub async fn revise(db: &Db, ctx: &Ctx, id: &str, note: &str) -> Result<IssueDet
         q::set_photos(conn, &copy.id, &photos.remove(&old_id).unwrap_or_default()).await?;
     }
     // Updates the published entries already have carry over too.
-    let mut events = vec![Event::new(Action::ListRevisionCreated, RecordKind::ListIssue, &new_id)
-        .set("revises_id", id)
-        .set("revision", row.revision)
-        .set("revision_note", &row.revision_note)];
+    let mut events = vec![
+        Event::new(Action::ListRevisionCreated, RecordKind::ListIssue, &new_id)
+            .set("revises_id", id)
+            .set("revision", row.revision)
+            .set("revision_note", &row.revision_note),
+    ];
     carry_updates(conn, id, &new_id, &mut events).await?;
     store::audit::append(conn, ctx, &events).await?;
     let detail = detail_in(conn, &new_id).await?;
@@ -954,7 +992,10 @@ fn listed_of(r: &ListedRow, updates: &[String]) -> Result<ListedEntry> {
         issue_state: IssueState::parse(&r.state).ok_or_else(|| internal(&r.state))?,
         superseded: r.superseded_by.is_some(),
         basis_submitted_at: r.basis_submitted_at.unwrap_or(i64::MIN),
-        updates: updates.iter().filter_map(|u| UpdateKind::parse(u)).collect(),
+        updates: updates
+            .iter()
+            .filter_map(|u| UpdateKind::parse(u))
+            .collect(),
     })
 }
 
@@ -1092,7 +1133,10 @@ pub async fn revoke(
         ));
     }
     if e.updates.contains(&UpdateKind::Revoked) {
-        return Err(Error::conflict("already_revoked", "the entry is already revoked"));
+        return Err(Error::conflict(
+            "already_revoked",
+            "the entry is already revoked",
+        ));
     }
     let now = store::now_ms();
     let u = UpdateRow {

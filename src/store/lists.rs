@@ -282,13 +282,12 @@ pub async fn has_entry_for(
     issue_id: &str,
     establishment_id: &str,
 ) -> Result<bool, sqlx::Error> {
-    let r: Option<(String,)> = sqlx::query_as(
-        "SELECT id FROM list_entries WHERE issue_id = $1 AND establishment_id = $2",
-    )
-    .bind(issue_id)
-    .bind(establishment_id)
-    .fetch_optional(conn)
-    .await?;
+    let r: Option<(String,)> =
+        sqlx::query_as("SELECT id FROM list_entries WHERE issue_id = $1 AND establishment_id = $2")
+            .bind(issue_id)
+            .bind(establishment_id)
+            .fetch_optional(conn)
+            .await?;
     Ok(r.is_some())
 }
 
@@ -299,13 +298,15 @@ pub async fn update_entry(
     measures: Option<&str>,
     at: i64,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE list_entries SET reason = $1, measures = $2, updated_at = $3 WHERE id = $4")
-        .bind(reason)
-        .bind(measures)
-        .bind(at)
-        .bind(id)
-        .execute(conn)
-        .await?;
+    sqlx::query(
+        "UPDATE list_entries SET reason = $1, measures = $2, updated_at = $3 WHERE id = $4",
+    )
+    .bind(reason)
+    .bind(measures)
+    .bind(at)
+    .bind(id)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
@@ -332,12 +333,14 @@ pub async fn set_photos(
         .execute(&mut *conn)
         .await?;
     for (k, p) in photo_ids.iter().enumerate() {
-        sqlx::query("INSERT INTO list_entry_photos (entry_id, photo_id, position) VALUES ($1, $2, $3)")
-            .bind(entry_id)
-            .bind(p)
-            .bind(k as i64 + 1)
-            .execute(&mut *conn)
-            .await?;
+        sqlx::query(
+            "INSERT INTO list_entry_photos (entry_id, photo_id, position) VALUES ($1, $2, $3)",
+        )
+        .bind(entry_id)
+        .bind(p)
+        .bind(k as i64 + 1)
+        .execute(&mut *conn)
+        .await?;
     }
     Ok(())
 }
@@ -471,7 +474,10 @@ const LISTED: &str = "SELECT e.id, e.issue_id, e.list_type, e.establishment_id, 
     b.submitted_at AS basis_submitted_at FROM list_entries e JOIN list_issues i ON i.id = e.issue_id \
     LEFT JOIN inspections b ON b.id = e.inspection_id";
 
-pub async fn listed(conn: &mut AnyConnection, entry_id: &str) -> Result<Option<ListedRow>, sqlx::Error> {
+pub async fn listed(
+    conn: &mut AnyConnection,
+    entry_id: &str,
+) -> Result<Option<ListedRow>, sqlx::Error> {
     sqlx::query_as(&format!("{LISTED} WHERE e.id = $1"))
         .bind(entry_id)
         .fetch_optional(conn)
@@ -555,17 +561,17 @@ pub async fn candidate_establishments(
     page: u32,
     page_size: u32,
 ) -> Result<(Vec<String>, i64), sqlx::Error> {
-    const FROM: &str = "FROM inspections i WHERE i.review_state = 'approved' AND i.submitted_at >= $1 \
+    const FROM: &str =
+        "FROM inspections i WHERE i.review_state = 'approved' AND i.submitted_at >= $1 \
         AND i.submitted_at < $2 AND NOT EXISTS (SELECT 1 FROM list_entries e WHERE e.issue_id = $3 \
         AND e.establishment_id = i.establishment_id)";
-    let total: (i64,) = sqlx::query_as(&format!(
-        "SELECT COUNT(DISTINCT i.establishment_id) {FROM}"
-    ))
-    .bind(from_ms)
-    .bind(to_ms)
-    .bind(issue_id)
-    .fetch_one(&mut *conn)
-    .await?;
+    let total: (i64,) =
+        sqlx::query_as(&format!("SELECT COUNT(DISTINCT i.establishment_id) {FROM}"))
+            .bind(from_ms)
+            .bind(to_ms)
+            .bind(issue_id)
+            .fetch_one(&mut *conn)
+            .await?;
     let offset = i64::from(page.saturating_sub(1)) * i64::from(page_size);
     let ids: Vec<(String,)> = sqlx::query_as(&format!(
         "SELECT DISTINCT i.establishment_id {FROM} ORDER BY i.establishment_id LIMIT $4 OFFSET $5"

@@ -32,7 +32,12 @@ fn new_issue(no: &str) -> Value {
 /// operating), 丙 基本符合 (one general item failed); all approved through the review endpoint.
 /// Returns the scene and the inspection ids.
 async fn world(app: TestApp) -> (Scene, [String; 3]) {
-    let s = scene(app, &["甲餐厅", "乙餐厅", "丙餐厅"], &["河西务镇", "杨村街道"]).await;
+    let s = scene(
+        app,
+        &["甲餐厅", "乙餐厅", "丙餐厅"],
+        &["河西务镇", "杨村街道"],
+    )
+    .await;
     cover_this_and_next_year(&s.app, &s.admin).await;
     let a = s.submit(0, 0, Submission::default()).await;
     let b = s
@@ -73,7 +78,10 @@ fn est(s: &Scene, task: usize) -> String {
 }
 
 async fn create(s: &Scene, no: &str) -> Value {
-    let (st, i) = s.app.post("/api/v1/lists", &s.reviewer, new_issue(no)).await;
+    let (st, i) = s
+        .app
+        .post("/api/v1/lists", &s.reviewer, new_issue(no))
+        .await;
     assert_eq!(st, StatusCode::CREATED, "{i}");
     i
 }
@@ -102,8 +110,14 @@ async fn lifecycle_from_candidates_to_rectification(app: TestApp) {
     assert_eq!(cands["total_count"], 3);
     let items = cands["items"].as_array().unwrap();
     assert_eq!(items.len(), 2, "{cands}");
-    let red = items.iter().find(|c| c["establishment_id"] == est(&s, 0)).unwrap();
-    let black = items.iter().find(|c| c["establishment_id"] == est(&s, 1)).unwrap();
+    let red = items
+        .iter()
+        .find(|c| c["establishment_id"] == est(&s, 0))
+        .unwrap();
+    let black = items
+        .iter()
+        .find(|c| c["establishment_id"] == est(&s, 1))
+        .unwrap();
     assert_eq!(red["list_type"], "red");
     assert_eq!(red["inspection_id"], a.as_str());
     assert_eq!(red["measures"], Value::Null);
@@ -111,7 +125,10 @@ async fn lifecycle_from_candidates_to_rectification(app: TestApp) {
     assert_eq!(black["result"], "non_compliant");
     assert_eq!(black["failed_key_items"].as_array().unwrap().len(), 2);
     let reason = black["reason"].as_str().unwrap();
-    assert!(reason.contains("不符合") && reason.contains(KEY[0]), "{reason}");
+    assert!(
+        reason.contains("不符合") && reason.contains(KEY[0]),
+        "{reason}"
+    );
     assert!(!reason.contains("内部意见"), "{reason}");
     assert_eq!(
         black["measures"],
@@ -159,7 +176,11 @@ async fn lifecycle_from_candidates_to_rectification(app: TestApp) {
     // Publish: the checkpoint is taken first and stored.
     let (st, p) = s
         .app
-        .post(&format!("/api/v1/lists/{id}/publish"), &s.reviewer, json!({}))
+        .post(
+            &format!("/api/v1/lists/{id}/publish"),
+            &s.reviewer,
+            json!({}),
+        )
         .await;
     assert_eq!(st, StatusCode::OK, "{p}");
     assert_eq!(p["state"], "published");
@@ -217,7 +238,10 @@ async fn lifecycle_from_candidates_to_rectification(app: TestApp) {
     let old = detail(&s, &id).await;
     assert_eq!(old["superseded_by"], rid.as_str());
     // The listing pages by state, newest first.
-    let (st, l) = s.app.get("/api/v1/lists?state=published&page_size=1", &s.reviewer).await;
+    let (st, l) = s
+        .app
+        .get("/api/v1/lists?state=published&page_size=1", &s.reviewer)
+        .await;
     assert_eq!(st, StatusCode::OK, "{l}");
     assert_eq!(l["total_count"], 2);
     assert_eq!(l["items"].as_array().unwrap().len(), 1);
@@ -273,7 +297,10 @@ async fn lifecycle_from_candidates_to_rectification(app: TestApp) {
     assert_eq!(updates[0]["created_by"], "system");
     assert_eq!(updates[0]["occurred_on"], today().to_string());
     let text = updates[0]["text"].as_str().unwrap();
-    assert!(text.contains("不符合") && !text.contains("审核意见"), "{text}");
+    assert!(
+        text.contains("不符合") && !text.contains("审核意见"),
+        "{text}"
+    );
     // The superseded issue's entry is left as published.
     let old = detail(&s, &id).await;
     assert!(old["entries"]
@@ -303,9 +330,7 @@ async fn lifecycle_from_candidates_to_rectification(app: TestApp) {
         .as_str()
         .unwrap_or_else(|| panic!("{f}"))
         .to_string();
-    let recheck_task = s
-        .schedule_recheck_on(&followup, &today().to_string())
-        .await;
+    let recheck_task = s.schedule_recheck_on(&followup, &today().to_string()).await;
     let members = s.plans[0].tasks[1].2.clone();
     let black_est = est(&s, 1);
     s.plans[0].tasks.push((recheck_task, black_est, members));
@@ -432,41 +457,135 @@ async fn refusals_change_nothing(app: TestApp) {
     let t = today();
     let entries = format!("/api/v1/lists/{id}/entries");
     let cases: Vec<(Method, String, Value, u16, &str)> = vec![
-        (Method::POST, "/api/v1/lists".into(), new_issue("2026年第12期"), 409, "duplicate"),
-        (Method::POST, "/api/v1/lists".into(),
+        (
+            Method::POST,
+            "/api/v1/lists".into(),
+            new_issue("2026年第12期"),
+            409,
+            "duplicate",
+        ),
+        (
+            Method::POST,
+            "/api/v1/lists".into(),
             json!({"issue_no": "x", "title": "t", "theme": "t", "district": "d", "period_start": "2026-13-01", "period_end": t.to_string()}),
-            422, "validation_failed"),
-        (Method::POST, "/api/v1/lists".into(),
+            422,
+            "validation_failed",
+        ),
+        (
+            Method::POST,
+            "/api/v1/lists".into(),
             json!({"issue_no": "x", "title": "t", "theme": "t", "district": "d", "period_start": t.to_string(), "period_end": "2020-01-01"}),
-            422, "validation_failed"),
-        (Method::POST, "/api/v1/lists".into(),
+            422,
+            "validation_failed",
+        ),
+        (
+            Method::POST,
+            "/api/v1/lists".into(),
             json!({"issue_no": "", "title": "t", "theme": "t", "district": "d", "period_start": t.to_string(), "period_end": t.to_string()}),
-            422, "validation_failed"),
-        (Method::POST, entries.clone(),
-            json!({"establishment_id": est(&s, 0), "list_type": "red", "inspection_id": a, "reason": "再次"}), 409, "duplicate"),
-        (Method::POST, entries.clone(),
-            json!({"establishment_id": est(&s, 1), "list_type": "red", "inspection_id": b, "reason": "x"}), 422, "basis_does_not_qualify"),
-        (Method::POST, entries.clone(),
-            json!({"establishment_id": est(&s, 2), "list_type": "black", "inspection_id": c, "reason": "x", "measures": "m"}), 422, "basis_does_not_qualify"),
-        (Method::POST, entries.clone(),
-            json!({"establishment_id": est(&s, 2), "list_type": "red", "inspection_id": c, "reason": "x"}), 422, "basis_does_not_qualify"),
-        (Method::POST, entries.clone(),
-            json!({"establishment_id": est(&s, 2), "list_type": "black", "inspection_id": b, "reason": "x", "measures": "m"}), 422, "basis_not_found"),
-        (Method::POST, entries.clone(),
-            json!({"establishment_id": est(&s, 1), "list_type": "black", "inspection_id": b, "reason": "x"}), 422, "validation_failed"),
-        (Method::POST, entries.clone(),
+            422,
+            "validation_failed",
+        ),
+        (
+            Method::POST,
+            entries.clone(),
+            json!({"establishment_id": est(&s, 0), "list_type": "red", "inspection_id": a, "reason": "再次"}),
+            409,
+            "duplicate",
+        ),
+        (
+            Method::POST,
+            entries.clone(),
+            json!({"establishment_id": est(&s, 1), "list_type": "red", "inspection_id": b, "reason": "x"}),
+            422,
+            "basis_does_not_qualify",
+        ),
+        (
+            Method::POST,
+            entries.clone(),
+            json!({"establishment_id": est(&s, 2), "list_type": "black", "inspection_id": c, "reason": "x", "measures": "m"}),
+            422,
+            "basis_does_not_qualify",
+        ),
+        (
+            Method::POST,
+            entries.clone(),
+            json!({"establishment_id": est(&s, 2), "list_type": "red", "inspection_id": c, "reason": "x"}),
+            422,
+            "basis_does_not_qualify",
+        ),
+        (
+            Method::POST,
+            entries.clone(),
+            json!({"establishment_id": est(&s, 2), "list_type": "black", "inspection_id": b, "reason": "x", "measures": "m"}),
+            422,
+            "basis_not_found",
+        ),
+        (
+            Method::POST,
+            entries.clone(),
+            json!({"establishment_id": est(&s, 1), "list_type": "black", "inspection_id": b, "reason": "x"}),
+            422,
+            "validation_failed",
+        ),
+        (
+            Method::POST,
+            entries.clone(),
             json!({"establishment_id": est(&s, 1), "list_type": "black", "inspection_id": b, "reason": "x", "measures": "m",
-                   "photo_ids": [unprocessed.0]}), 422, "invalid_photo"),
-        (Method::PATCH, format!("{entries}/{entry}"), json!({"measures": "红榜无措施"}), 422, "validation_failed"),
-        (Method::PATCH, format!("{entries}/{entry}"), json!({"reason": "字".repeat(501)}), 422, "validation_failed"),
-        (Method::POST, format!("/api/v1/lists/{id}/revisions"), json!({"note": "n"}), 409, "issue_not_published"),
-        (Method::POST, format!("/api/v1/lists/entries/{entry}/revocation"), json!({"reason": "r"}), 409, "issue_not_published"),
-        (Method::POST, format!("/api/v1/lists/entries/{entry}/rectification"),
-            json!({"followup_id": "00000000-0000-4000-8000-000000000002"}), 422, "unknown_followup"),
-        (Method::POST, format!("/api/v1/plans/{}/publish-results", "00000000-0000-4000-8000-000000000003"), json!({}), 404, "not_found"),
+                   "photo_ids": [unprocessed.0]}),
+            422,
+            "invalid_photo",
+        ),
+        (
+            Method::PATCH,
+            format!("{entries}/{entry}"),
+            json!({"measures": "红榜无措施"}),
+            422,
+            "validation_failed",
+        ),
+        (
+            Method::PATCH,
+            format!("{entries}/{entry}"),
+            json!({"reason": "字".repeat(501)}),
+            422,
+            "validation_failed",
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/lists/{id}/revisions"),
+            json!({"note": "n"}),
+            409,
+            "issue_not_published",
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/lists/entries/{entry}/revocation"),
+            json!({"reason": "r"}),
+            409,
+            "issue_not_published",
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/lists/entries/{entry}/rectification"),
+            json!({"followup_id": "00000000-0000-4000-8000-000000000002"}),
+            422,
+            "unknown_followup",
+        ),
+        (
+            Method::POST,
+            format!(
+                "/api/v1/plans/{}/publish-results",
+                "00000000-0000-4000-8000-000000000003"
+            ),
+            json!({}),
+            404,
+            "not_found",
+        ),
     ];
     for (m, path, body, status, code) in cases {
-        let (st, e) = s.app.call(m.clone(), &path, Some(&s.reviewer), Some(body)).await;
+        let (st, e) = s
+            .app
+            .call(m.clone(), &path, Some(&s.reviewer), Some(body))
+            .await;
         assert_error(st, &e, status, code);
         assert_eq!(footprint(&s).await, before, "{m} {path} changed something");
     }
@@ -488,17 +607,32 @@ async fn refusals_change_nothing(app: TestApp) {
     // Once published, nothing about the issue's entries changes through the API.
     let (st, p) = s
         .app
-        .post(&format!("/api/v1/lists/{id}/publish"), &s.reviewer, json!({}))
+        .post(
+            &format!("/api/v1/lists/{id}/publish"),
+            &s.reviewer,
+            json!({}),
+        )
         .await;
     assert_eq!(st, StatusCode::OK, "{p}");
     let published = detail(&s, &id).await;
     let before = footprint(&s).await;
     for (m, path, body) in [
-        (Method::POST, entries.clone(),
-            json!({"establishment_id": est(&s, 1), "list_type": "black", "inspection_id": b, "reason": "x", "measures": "m"})),
-        (Method::PATCH, format!("{entries}/{entry}"), json!({"reason": "改"})),
+        (
+            Method::POST,
+            entries.clone(),
+            json!({"establishment_id": est(&s, 1), "list_type": "black", "inspection_id": b, "reason": "x", "measures": "m"}),
+        ),
+        (
+            Method::PATCH,
+            format!("{entries}/{entry}"),
+            json!({"reason": "改"}),
+        ),
         (Method::DELETE, format!("{entries}/{entry}"), Value::Null),
-        (Method::POST, format!("/api/v1/lists/{id}/publish"), json!({})),
+        (
+            Method::POST,
+            format!("/api/v1/lists/{id}/publish"),
+            json!({}),
+        ),
     ] {
         let body = (!body.is_null()).then_some(body);
         let (st, e) = s.app.call(m.clone(), &path, Some(&s.reviewer), body).await;
@@ -554,14 +688,24 @@ async fn published_rows_resist_direct_sql(app: TestApp) {
     let entry = e["id"].as_str().unwrap().to_string();
     let (st, p) = s
         .app
-        .post(&format!("/api/v1/lists/{id}/publish"), &s.reviewer, json!({}))
+        .post(
+            &format!("/api/v1/lists/{id}/publish"),
+            &s.reviewer,
+            json!({}),
+        )
         .await;
     assert_eq!(st, StatusCode::OK, "{p}");
     let pool = s.app.db().pool();
     for (sql, bind) in [
-        ("UPDATE list_entries SET reason = 'tampered' WHERE id = $1", &entry),
+        (
+            "UPDATE list_entries SET reason = 'tampered' WHERE id = $1",
+            &entry,
+        ),
         ("DELETE FROM list_entries WHERE id = $1", &entry),
-        ("UPDATE list_issues SET title = 'tampered' WHERE id = $1", &id),
+        (
+            "UPDATE list_issues SET title = 'tampered' WHERE id = $1",
+            &id,
+        ),
         ("DELETE FROM list_issues WHERE id = $1", &id),
     ] {
         let r = sqlx::query(sql).bind(bind).execute(pool).await;
@@ -585,14 +729,33 @@ async fn only_the_office_composes_lists(app: TestApp) {
     let before = footprint(&s).await;
     for token in [&inspector, &lab] {
         for (m, path, body) in [
-            (Method::POST, "/api/v1/lists".to_string(), new_issue("2026年第17期")),
+            (
+                Method::POST,
+                "/api/v1/lists".to_string(),
+                new_issue("2026年第17期"),
+            ),
             (Method::GET, "/api/v1/lists".to_string(), Value::Null),
             (Method::GET, format!("/api/v1/lists/{id}"), Value::Null),
-            (Method::GET, format!("/api/v1/lists/{id}/candidates"), Value::Null),
-            (Method::POST, format!("/api/v1/lists/{id}/entries"),
-                json!({"establishment_id": est(&s, 0), "list_type": "red", "inspection_id": a, "reason": "好"})),
-            (Method::POST, format!("/api/v1/lists/{id}/publish"), json!({})),
-            (Method::POST, format!("/api/v1/plans/{}/publish-results", s.plans[0].id), json!({})),
+            (
+                Method::GET,
+                format!("/api/v1/lists/{id}/candidates"),
+                Value::Null,
+            ),
+            (
+                Method::POST,
+                format!("/api/v1/lists/{id}/entries"),
+                json!({"establishment_id": est(&s, 0), "list_type": "red", "inspection_id": a, "reason": "好"}),
+            ),
+            (
+                Method::POST,
+                format!("/api/v1/lists/{id}/publish"),
+                json!({}),
+            ),
+            (
+                Method::POST,
+                format!("/api/v1/plans/{}/publish-results", s.plans[0].id),
+                json!({}),
+            ),
         ] {
             let body = (!body.is_null()).then_some(body);
             let (st, e) = s.app.call(m.clone(), &path, Some(token), body).await;
