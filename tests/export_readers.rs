@@ -266,7 +266,7 @@ fn xlsx_sheets_headers_text_and_no_formulas() {
     let mut wb = Xlsx::new(Cursor::new(bytes.clone())).unwrap();
     assert_eq!(wb.sheet_names(), vec!["红榜", "黑榜", "说明"]);
     let es = entries();
-    for t in ListType::ALL {
+    for &t in ListType::ALL {
         let range = wb.worksheet_range(t.label_zh()).unwrap();
         let rows: Vec<&[Data]> = range.rows().collect();
         let header: Vec<String> = rows[0].iter().map(|c| c.to_string()).collect();

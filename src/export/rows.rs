@@ -8,41 +8,11 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::checklist::rule::ResultCode;
 
-/// Which list an entry is on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ListType {
-    /// 红榜
-    Red,
-    /// 黑榜
-    Black,
-}
-
-impl ListType {
-    pub const ALL: [ListType; 2] = [ListType::Red, ListType::Black];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ListType::Red => "red",
-            ListType::Black => "black",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<ListType> {
-        ListType::ALL.into_iter().find(|t| t.as_str() == s)
-    }
-
-    /// The sheet name and the label in a CSV's first column.
-    pub fn label_zh(self) -> &'static str {
-        match self {
-            ListType::Red => "红榜",
-            ListType::Black => "黑榜",
-        }
-    }
-}
+/// Which list an entry is on (the list module's type; `label_zh` names the sheet).
+pub use crate::lists::ListType;
 
 /// Whether an inspection was the round's routine one or a recheck after a finding.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum InspectionType {
     Routine,
@@ -61,6 +31,15 @@ impl InspectionType {
         [InspectionType::Routine, InspectionType::Recheck]
             .into_iter()
             .find(|t| t.as_str() == s)
+    }
+
+    /// From a task's stored `kind` (`inspection`: a drawn task; `recheck`: 复查).
+    pub fn of_task_kind(kind: &str) -> Option<InspectionType> {
+        match kind {
+            "inspection" => Some(InspectionType::Routine),
+            "recheck" => Some(InspectionType::Recheck),
+            _ => None,
+        }
     }
 
     pub fn label_zh(self) -> &'static str {
@@ -170,7 +149,7 @@ mod tests {
 
     #[test]
     fn enums_round_trip() {
-        for t in ListType::ALL {
+        for &t in ListType::ALL {
             assert_eq!(ListType::parse(t.as_str()), Some(t));
             assert_eq!(serde_json::to_value(t).unwrap(), t.as_str());
         }

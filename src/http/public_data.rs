@@ -19,7 +19,7 @@ use super::extract::{ApiPath, ApiQuery};
 use super::AppState;
 use crate::error::{AppError, AppResult, ErrorEnvelope};
 use crate::public::{
-    self, PageMeta, PublicEntry, PublicEstablishment, PublicHistory, PublicIssue, PublicListType,
+    self, ListType, PageMeta, PublicEntry, PublicEstablishment, PublicHistory, PublicIssue,
     PublicPlan, PublicResult,
 };
 use crate::store::public as q;
@@ -141,7 +141,7 @@ fn entry_filter(p: &EntryParams) -> AppResult<q::EntryFilter> {
         .list_type
         .as_deref()
         .map(|s| {
-            PublicListType::parse(s)
+            ListType::parse(s)
                 .ok_or_else(|| AppError::bad_request("invalid_filter", "list_type is red or black"))
         })
         .transpose()?;

@@ -22,7 +22,7 @@ use super::AppState;
 use crate::checklist::rule::ResultCode;
 use crate::error::{AppError, AppResult, ErrorEnvelope};
 use crate::establishment::Category;
-use crate::public::{self, PublicEntry, PublicIssue, PublicListType};
+use crate::public::{self, ListType, PublicEntry, PublicIssue};
 use crate::store::public as q;
 
 /// Most entries of one list shown on an issue page (the exports hold all).
@@ -156,7 +156,7 @@ async fn index_page(
     Ok(layout("食品安全红黑榜", &body))
 }
 
-fn entry_rows(entries: &[PublicEntry], list: PublicListType) -> String {
+fn entry_rows(entries: &[PublicEntry], list: ListType) -> String {
     let mut rows = String::new();
     for (n, e) in entries.iter().enumerate() {
         let mut after = String::new();
@@ -178,8 +178,8 @@ fn entry_rows(entries: &[PublicEntry], list: PublicListType) -> String {
             after.push('/');
         }
         let measures = match list {
-            PublicListType::Black => format!("<td>{}</td>", or_slash(e.measures.as_deref())),
-            PublicListType::Red => String::new(),
+            ListType::Black => format!("<td>{}</td>", or_slash(e.measures.as_deref())),
+            ListType::Red => String::new(),
         };
         rows.push_str(&format!(
             "<tr data-entry=\"{id}\"><td>{n}</td><td><a href=\"/public/establishments/{est}\">{sign}</a></td><td>{licensed}</td>\
@@ -196,20 +196,20 @@ fn entry_rows(entries: &[PublicEntry], list: PublicListType) -> String {
     rows
 }
 
-fn entry_table(entries: &[PublicEntry], list: PublicListType, total: i64) -> String {
+fn entry_table(entries: &[PublicEntry], list: ListType, total: i64) -> String {
     let measures = match list {
-        PublicListType::Black => "<th scope=\"col\">处理措施</th>",
-        PublicListType::Red => "",
+        ListType::Black => "<th scope=\"col\">处理措施</th>",
+        ListType::Red => "",
     };
     let class = list.as_str();
     let mut s = format!(
         "<div class=\"table\"><table class=\"{class}\" id=\"{class}\">\n<caption>{label}（{total} 户）</caption>\n\
          <thead><tr><th scope=\"col\">序号</th><th scope=\"col\">牌匾名称</th><th scope=\"col\">营业执照名称</th>\
          <th scope=\"col\">经营地址</th><th scope=\"col\">上榜理由</th>{measures}<th scope=\"col\">整改后信息</th></tr></thead>\n<tbody>\n",
-        label = list.label(),
+        label = list.label_zh(),
     );
     if entries.is_empty() {
-        let cols = if list == PublicListType::Black { 7 } else { 6 };
+        let cols = if list == ListType::Black { 7 } else { 6 };
         s.push_str(&format!("<tr><td colspan=\"{cols}\">本期无</td></tr>\n"));
     }
     s.push_str(&entry_rows(entries, list));
@@ -238,7 +238,7 @@ async fn issue_page(
         .await?
         .ok_or_else(|| AppError::not_found("no such published issue"))?;
     let mut tables = String::new();
-    for list in [PublicListType::Red, PublicListType::Black] {
+    for list in [ListType::Red, ListType::Black] {
         let (entries, total) = q::entries(
             &mut conn,
             &q::EntryFilter {
@@ -250,7 +250,7 @@ async fn issue_page(
             PAGE_ENTRIES,
         )
         .await?;
-        tables.push_str(&format!("<h2>{}</h2>\n", list.label()));
+        tables.push_str(&format!("<h2>{}</h2>\n", list.label_zh()));
         tables.push_str(&entry_table(&entries, list, total));
     }
     let mut body = format!(
@@ -331,7 +331,7 @@ async fn establishment_page(
         body.push_str(&format!(
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
             escape(&r.inspected_on),
-            r.kind.label(),
+            r.kind.label_zh(),
             escape(&r.round_title),
             r.result.label_zh()
         ));
@@ -365,7 +365,7 @@ async fn establishment_page(
                 "<li><a href=\"/public/lists/{issue}\">{no}</a> {label}：{reason}",
                 issue = escape(&e.issue_id),
                 no = escape(&e.issue_no),
-                label = e.list_type.label(),
+                label = e.list_type.label_zh(),
                 reason = escape(&e.reason),
             );
             if let Some(m) = &e.measures {

@@ -11,6 +11,8 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::checklist::rule::ResultCode;
+pub use crate::export::rows::InspectionType;
+pub use crate::lists::ListType;
 
 /// Paging meta of every public list (after the FSA FHRS API's `meta`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
@@ -93,35 +95,6 @@ pub struct PublicIssue {
     pub audit_checkpoint: Option<String>,
 }
 
-/// Red (红榜) or black (黑榜).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum PublicListType {
-    Red,
-    Black,
-}
-
-impl PublicListType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PublicListType::Red => "red",
-            PublicListType::Black => "black",
-        }
-    }
-    pub fn parse(s: &str) -> Option<PublicListType> {
-        [PublicListType::Red, PublicListType::Black]
-            .into_iter()
-            .find(|t| t.as_str() == s)
-    }
-    /// 红榜 / 黑榜.
-    pub fn label(self) -> &'static str {
-        match self {
-            PublicListType::Red => "红榜",
-            PublicListType::Black => "黑榜",
-        }
-    }
-}
-
 /// A lifecycle step published on an entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct PublicUpdate {
@@ -148,7 +121,7 @@ pub struct PublicEntry {
     pub id: String,
     pub issue_id: String,
     pub issue_no: String,
-    pub list_type: PublicListType,
+    pub list_type: ListType,
     /// Order within its list, from 1.
     pub position: i64,
     pub establishment_id: String,
@@ -194,31 +167,6 @@ pub struct PublicEstablishment {
     pub risk_grade: String,
 }
 
-/// Routine inspection (drawn) or recheck (复查 of a rectification order).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum PublicInspectionKind {
-    Routine,
-    Recheck,
-}
-
-impl PublicInspectionKind {
-    pub fn parse(s: &str) -> Option<PublicInspectionKind> {
-        match s {
-            "inspection" => Some(PublicInspectionKind::Routine),
-            "recheck" => Some(PublicInspectionKind::Recheck),
-            _ => None,
-        }
-    }
-    /// 日常检查 / 复查.
-    pub fn label(self) -> &'static str {
-        match self {
-            PublicInspectionKind::Routine => "随机检查",
-            PublicInspectionKind::Recheck => "复查",
-        }
-    }
-}
-
 /// A published inspection result.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct PublicResult {
@@ -226,8 +174,9 @@ pub struct PublicResult {
     pub plan_id: String,
     /// 期, e.g. 2026年第11期 随机查餐厅.
     pub round_title: String,
-    pub kind: PublicInspectionKind,
-    /// `YYYY-MM-DD` in the bureau's zone.
+    pub kind: InspectionType,
+    /// The day the inspection reached the server (`submitted_at`), `YYYY-MM-DD` in the
+    /// bureau's zone: the server's clock, not the device's (as list entries date it).
     pub inspected_on: String,
     /// The result as approved (a reviewer's override if any, else the computed one).
     pub result: ResultCode,

@@ -12,8 +12,8 @@ use crate::checklist::rule::ResultCode;
 use crate::clock::BureauZone;
 use crate::followup::FollowupState;
 use crate::public::{
-    PublicEntry, PublicEstablishment, PublicInspectionKind, PublicIssue, PublicListType,
-    PublicPhoto, PublicPlan, PublicRectification, PublicResult, PublicUpdate,
+    InspectionType, ListType, PublicEntry, PublicEstablishment, PublicIssue, PublicPhoto,
+    PublicPlan, PublicRectification, PublicResult, PublicUpdate,
 };
 
 fn rfc3339(ms: i64) -> String {
@@ -116,7 +116,7 @@ pub struct EntryFilter {
     /// One issue (any revision); else the current revision of every issue.
     pub issue_id: Option<String>,
     pub establishment_id: Option<String>,
-    pub list_type: Option<PublicListType>,
+    pub list_type: Option<ListType>,
     pub town: Option<String>,
     pub category: Option<String>,
     /// Issues whose period overlaps `from..=to` (`YYYY-MM-DD`).
@@ -261,7 +261,7 @@ async fn with_children(
     }
     rows.into_iter()
         .map(|r| {
-            let list_type = PublicListType::parse(&r.list_type)
+            let list_type = ListType::parse(&r.list_type)
                 .ok_or_else(|| decode("an entry's list_type", &r.list_type))?;
             let result = r.result.as_deref().map(result_of).transpose()?;
             Ok(PublicEntry {
@@ -454,8 +454,9 @@ pub async fn results(
         .fetch_one(&mut *conn)
         .await?;
     let rows: Vec<ResultRow> = sqlx::query_as(&format!(
-        "SELECT i.id, t.plan_id, p.round_title, t.kind, i.started_at, i.override_result, i.computed_result, \
-         {ESTABLISHMENT_COLUMNS} {from} WHERE {filter} ORDER BY i.started_at DESC, i.id LIMIT $2 OFFSET $3"
+        "SELECT i.id, t.plan_id, p.round_title, t.kind, COALESCE(i.submitted_at, i.started_at), i.override_result, \
+         i.computed_result, {ESTABLISHMENT_COLUMNS} {from} WHERE {filter} \
+         ORDER BY COALESCE(i.submitted_at, i.started_at) DESC, i.id LIMIT $2 OFFSET $3"
     ))
     .bind(value)
     .bind(i64::from(limit))
@@ -473,7 +474,7 @@ pub async fn results(
                 inspection_id: r.0,
                 plan_id: r.1,
                 round_title: r.2,
-                kind: PublicInspectionKind::parse(&r.3)
+                kind: InspectionType::of_task_kind(&r.3)
                     .ok_or_else(|| decode("a task kind", &r.3))?,
                 inspected_on: chrono::DateTime::from_timestamp_millis(r.4)
                     .map(|t| zone.date_at(t).to_string())

@@ -409,6 +409,62 @@ async fn lifecycle_from_candidates_to_rectification(app: TestApp) {
     assert_eq!(st, StatusCode::OK, "{r}");
     let (st, e) = s.app.post(&path, &s.admin, json!({})).await;
     assert_error(st, &e, 409, "already_published");
+
+    // What the public sees: both revisions (the first marked superseded), the current one's
+    // lifecycle on its entries, never a draft, and nothing personal or internal on any route.
+    let draft = create(&s, "2026年第12期").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (st, _, body) = crate::public_data::get(&s.app, "/public/v1/lists").await;
+    assert_eq!(st, StatusCode::OK, "{body}");
+    let issues: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(issues["meta"]["total_count"], 2, "{issues}");
+    let first = issues["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["id"] == id.as_str())
+        .unwrap();
+    assert_eq!(first["superseded_by"], rid.as_str());
+    let (_, _, body) = crate::public_data::get(&s.app, &format!("/public/v1/lists/{rid}/entries")).await;
+    let entries: Value = serde_json::from_str(&body).unwrap();
+    let by_id = |e: &str| {
+        entries["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["id"] == e)
+            .cloned()
+            .unwrap_or_else(|| panic!("{e} not public: {entries}"))
+    };
+    assert!(by_id(red_id)["revocation"]["text"].is_string());
+    assert_eq!(by_id(&new_black)["rectification"]["occurred_on"], today().to_string());
+    // Across issues, only the current revision is listed.
+    let (_, _, body) = crate::public_data::get(&s.app, "/public/v1/entries").await;
+    let all: Value = serde_json::from_str(&body).unwrap();
+    assert!(all["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|e| e["issue_id"] == rid.as_str()));
+    for path in [
+        format!("/public/v1/lists/{draft}"),
+        format!("/public/lists/{draft}"),
+    ] {
+        let (st, _, _) = crate::public_data::get(&s.app, &path).await;
+        assert_eq!(st, StatusCode::NOT_FOUND, "{path}: a draft is public");
+    }
+    let mut secrets = crate::public_data::secrets(&s);
+    secrets.extend(["内部意见".to_string(), "审核意见".to_string()]);
+    let ids = crate::public_data::CrawlIds {
+        lists: vec![id.clone(), rid.clone(), draft],
+        establishments: (0..3).map(|t| est(&s, t)).collect(),
+        plans: s.plans.iter().map(|p| p.id.clone()).collect(),
+        photos: vec!["00000000-0000-4000-8000-00000000beef".into()],
+    };
+    let read = crate::public_data::crawl(&s.app, &ids, &secrets).await;
+    assert!(read >= 30, "the crawl read only {read} pages");
 }
 
 /// Rows of the list tables and their audit events: what a refused request must not change.
