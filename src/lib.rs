@@ -24,6 +24,7 @@ pub mod photo;
 pub mod plan;
 pub mod review;
 pub mod state;
+pub mod stats;
 pub mod storage;
 pub mod store;
 pub mod sync;

@@ -91,6 +91,10 @@ stored_enum! {
         FollowupEscalated => "followup_escalated",
         FollowupReopened => "followup_reopened",
         CalendarYearSet => "calendar_year_set",
+        // Campaign statistics (3·15 活动统计表).
+        CampaignCreated => "campaign_created",
+        ReportingUnitCreated => "reporting_unit_created",
+        CampaignReportSaved => "campaign_report_saved",
         // Reads that matter.
         PersonalDataExported => "personal_data_exported",
         EvidenceDownloaded => "evidence_downloaded",
@@ -120,6 +124,9 @@ stored_enum! {
         Upload => "upload",
         Followup => "followup",
         CalendarYear => "calendar_year",
+        Campaign => "campaign",
+        ReportingUnit => "reporting_unit",
+        CampaignReport => "campaign_report",
         AuditLog => "audit_log",
         // Housekeeping over many records (sweeps, imports, demo data).
         Batch => "batch",

@@ -17,6 +17,7 @@ pub mod jobs;
 pub mod photos;
 pub mod plans;
 pub mod review;
+pub mod stats;
 pub mod sync;
 pub mod tasks;
 pub mod uploads;

@@ -18,6 +18,7 @@ pub mod jobs;
 pub mod plans;
 pub mod queues;
 pub mod review;
+pub mod stats;
 pub mod sync;
 pub mod throttle;
 pub mod tokens;
