@@ -26,6 +26,7 @@ pub mod plan;
 pub mod public;
 pub mod review;
 pub mod state;
+pub mod stats;
 pub mod storage;
 pub mod store;
 pub mod sync;

@@ -102,6 +102,10 @@ stored_enum! {
         ListEntryRectified => "list_entry_rectified",
         ListEntryRevoked => "list_entry_revoked",
         PlanResultsPublished => "plan_results_published",
+        // Campaign statistics (3·15 活动统计表).
+        CampaignCreated => "campaign_created",
+        ReportingUnitCreated => "reporting_unit_created",
+        CampaignReportSaved => "campaign_report_saved",
         // Reads that matter.
         PersonalDataExported => "personal_data_exported",
         EvidenceDownloaded => "evidence_downloaded",
@@ -133,6 +137,9 @@ stored_enum! {
         CalendarYear => "calendar_year",
         ListIssue => "list_issue",
         ListEntry => "list_entry",
+        Campaign => "campaign",
+        ReportingUnit => "reporting_unit",
+        CampaignReport => "campaign_report",
         AuditLog => "audit_log",
         // Housekeeping over many records (sweeps, imports, demo data).
         Batch => "batch",

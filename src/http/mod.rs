@@ -21,6 +21,7 @@ pub mod record;
 pub mod review;
 pub mod review_queues;
 mod spec_rules;
+pub mod stats;
 pub mod sync;
 pub mod tasks;
 pub mod uploads;
@@ -69,6 +70,7 @@ pub use crate::state::AppState;
         (name = "followups", description = "整改 → 复查: follow-ups opened by approving 基本符合/不符合 inspections, with working-day deadlines and recheck tasks"),
         (name = "lists", description = "The red/black list (红黑榜): draft issues composed from approved inspections, publication with an audit checkpoint, revisions, and each entry's lifecycle (rectified, revoked)"),
         (name = "calendar", description = "The working-day calendar (工作日, 调休): bundled years and years admins add"),
+        (name = "stats", description = "Campaign statistics counted from the records (JSON, XLSX) and the 3·15 活动统计表: campaigns, reporting units, each unit's form, its prefill, the total"),
         (name = "public", description = "Public, unauthenticated data (一公开): never personal data"),
     )
 )]
@@ -117,6 +119,7 @@ fn api(import_limit: usize) -> OpenApiRouter<AppState> {
         .merge(record::router())
         .merge(review_queues::router())
         .merge(lists::router())
+        .merge(stats::router())
 }
 
 /// Unix milliseconds as an RFC 3339 UTC string, the API's time format.

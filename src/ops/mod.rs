@@ -18,6 +18,7 @@ pub mod lists;
 pub mod photos;
 pub mod plans;
 pub mod review;
+pub mod stats;
 pub mod sync;
 pub mod tasks;
 pub mod uploads;

@@ -20,6 +20,7 @@ mod queues;
 mod review;
 mod review_fixture;
 mod spec;
+mod stats;
 mod sync;
 mod sync_edge;
 mod uploads;

@@ -122,6 +122,19 @@ const TABLE: &[(&str, [Expect; 6])] = &[
     ("GET /api/v1/audit/consistency",                          [U, A, A, D, D, D]),
     ("GET /api/v1/audit/proof",                                [U, A, A, D, D, D]),
     ("GET /api/v1/audit/records/{type}/{id}",                  [U, A, A, D, D, D]),
+    ("GET /api/v1/campaign-form",                              [U, A, A, D, D, D]),
+    ("GET /api/v1/campaigns",                                  [U, A, A, D, D, D]),
+    ("POST /api/v1/campaigns",                                 [U, A, D, D, D, D]),
+    ("GET /api/v1/campaigns/{id}/reports/{unit_id}",           [U, A, A, D, D, D]),
+    ("PUT /api/v1/campaigns/{id}/reports/{unit_id}",           [U, A, A, D, D, D]),
+    ("GET /api/v1/campaigns/{id}/reports/{unit_id}/form.xlsx", [U, A, A, D, D, D]),
+    ("GET /api/v1/campaigns/{id}/reports/{unit_id}/prefill",   [U, A, A, D, D, D]),
+    ("GET /api/v1/campaigns/{id}/total",                       [U, A, A, D, D, D]),
+    ("GET /api/v1/campaigns/{id}/total/form.xlsx",             [U, A, A, D, D, D]),
+    ("GET /api/v1/reporting-units",                            [U, A, A, D, D, D]),
+    ("POST /api/v1/reporting-units",                           [U, A, D, D, D, D]),
+    ("GET /api/v1/stats",                                      [U, A, A, D, D, D]),
+    ("GET /api/v1/stats.xlsx",                                 [U, A, A, D, D, D]),
     ("GET /api/v1/calendar/years",                             [U, A, A, D, D, D]),
     ("PUT /api/v1/calendar/years/{year}",                      [U, A, D, D, D, D]),
     ("GET /api/v1/checklists",                                 [U, A, A, A, D, A]),
@@ -286,6 +299,9 @@ struct World {
     /// An account to disable and enable.
     user: String,
     cursor: i64,
+    /// A campaign and a reporting unit (3·15 form).
+    campaign: String,
+    unit: String,
 }
 
 fn hex_sha256(b: &[u8]) -> String {
@@ -680,6 +696,26 @@ async fn world(app: TestApp) -> World {
     tokens.insert(Caller::Inspector, inspector);
     tokens.insert(Caller::OtherTeam, other);
     let user = user_ids["throwaway"].clone();
+    let campaign = created(
+        &app,
+        "/api/v1/campaigns",
+        &tokens[&Caller::Admin],
+        json!({"name": "3·15", "period_start": "2026-03-01", "period_end": "2026-03-31"}),
+    )
+    .await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let unit = created(
+        &app,
+        "/api/v1/reporting-units",
+        &tokens[&Caller::Admin],
+        json!({"name": "科", "kind": "section"}),
+    )
+    .await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     World {
         app,
         tokens,
@@ -698,6 +734,8 @@ async fn world(app: TestApp) -> World {
         list_entry,
         user,
         cursor,
+        campaign,
+        unit,
     }
 }
 
@@ -769,6 +807,8 @@ impl World {
         }
         Some(match (after, name) {
             ("checklists", "id") => self.template.clone(),
+            ("campaigns", "id") => self.campaign.clone(),
+            ("reports", "unit_id") => self.unit.clone(),
             ("versions", "version") => "1".into(),
             ("conflicts", "id") => self.conflict.clone(),
             ("establishments", "id") => self.establishment.clone(),
@@ -818,6 +858,9 @@ impl World {
             "GET /api/v1/audit/consistency" => "from=1".into(),
             "POST /api/v1/establishments/import" => "dry_run=true".into(),
             "POST /api/v1/sync" => format!("last_pulled_at={}", self.cursor),
+            "GET /api/v1/stats" | "GET /api/v1/stats.xlsx" => {
+                "from=2026-03-01&to=2026-03-31".into()
+            }
             _ => String::new(),
         };
         for (name, location, required) in &op.params {
