@@ -62,6 +62,9 @@ pub enum Command {
     /// Follow-ups (整改 → 复查).
     #[command(subcommand)]
     Followup(FollowupCommand),
+    /// Export published data (一公开) to a file.
+    #[command(subcommand)]
+    Export(ExportCommand),
     /// Print the sync protocol document (or write it with --write api-spec/sync.md).
     SyncDoc {
         #[arg(long)]
@@ -101,6 +104,20 @@ pub enum SyncCommand {
     PurgeTombstones {
         #[arg(long)]
         older_than_days: u32,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ExportCommand {
+    /// A published red/black list issue, streamed from the database with a progress bar.
+    List {
+        /// The issue's id.
+        issue: String,
+        /// csv (UTF-8 with BOM), xlsx, json, geojson (WGS-84) or lives (a LIVES ZIP).
+        #[arg(long)]
+        format: String,
+        #[arg(long)]
+        out: PathBuf,
     },
 }
 
@@ -340,6 +357,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let n = result?;
             println!("{n} tombstones purged");
             Ok(())
+        }
+        Command::Export(ExportCommand::List { issue, format, out }) => {
+            let format = crate::export::ExportFormat::parse(&format).with_context(|| {
+                format!("unknown format {format:?}: csv, xlsx, json, geojson or lives")
+            })?;
+            let db = open_db(&config).await?;
+            let result = export_list(&db, &issue, format, &out).await;
+            db.close().await;
+            result
         }
         Command::Followup(FollowupCommand::CreateDueRechecks { today }) => {
             let db = open_db(&config).await?;
@@ -839,4 +865,48 @@ async fn audit_command(config: &Config, cmd: AuditCommand) -> anyhow::Result<()>
         | AuditCommand::VerifyInclusion { .. }
         | AuditCommand::VerifyConsistency { .. } => Ok(()),
     }
+}
+
+/// `foodcheck export list`: the issue's entries streamed into `out` (written to a temporary
+/// name beside it, renamed when complete, so a failed export leaves no partial file).
+async fn export_list(
+    db: &crate::store::Db,
+    issue: &str,
+    format: crate::export::ExportFormat,
+    out: &std::path::Path,
+) -> anyhow::Result<()> {
+    let (public, meta) = crate::ops::exports::issue(db, issue).await?;
+    let total = u64::try_from(public.red_count + public.black_count).unwrap_or(0);
+    let passes = if format == crate::export::ExportFormat::Lives {
+        2
+    } else {
+        1
+    };
+    let (progress, bar) = crate::export::progress::progress_bar(Some(total * passes));
+    let dir = out.parent().filter(|p| !p.as_os_str().is_empty());
+    let tmp = tempfile::NamedTempFile::new_in(dir.unwrap_or(std::path::Path::new(".")))
+        .context("creating the output file")?;
+    let db = db.clone();
+    let issue = issue.to_string();
+    let rt = tokio::runtime::Handle::current();
+    let tmp = tokio::task::spawn_blocking(move || -> anyhow::Result<tempfile::NamedTempFile> {
+        let mut file = std::io::BufWriter::new(tmp);
+        crate::ops::exports::write_issue(
+            &rt,
+            &db,
+            &meta,
+            &issue,
+            format,
+            &mut file,
+            Some(progress),
+        )?;
+        file.into_inner()
+            .map_err(|e| anyhow::anyhow!("writing the file: {e}"))
+    })
+    .await??;
+    bar.finish();
+    tmp.persist(out)
+        .with_context(|| format!("writing {}", out.display()))?;
+    println!("{} written ({total} entries)", out.display());
+    Ok(())
 }

@@ -35,6 +35,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(plan_results))
         .routes(routes!(draw_pool))
         .routes(routes!(public_photo))
+        .routes(routes!(export_issue))
 }
 
 /// The extract date: today in the bureau.
@@ -408,5 +409,56 @@ async fn public_photo(
         header::CACHE_CONTROL,
         HeaderValue::from_static("public, max-age=86400"),
     );
+    Ok(res)
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ExportParams {
+    /// `csv` (UTF-8 with BOM, RFC 4180, formula-like text neutralised), `xlsx` (红榜, 黑榜 and a
+    /// 说明 sheet), `json`, `geojson` (WGS-84 FeatureCollection) or `lives` (a LIVES ZIP:
+    /// businesses, inspections, violations, feed_info, legend).
+    pub format: String,
+}
+
+/// A published issue's entries as a file, streamed from the database (the first bytes leave
+/// before the last row is read; XLSX and LIVES are assembled in a temporary file first).
+#[utoipa::path(get, path = "/public/v1/lists/{id}/export", tag = "public",
+    params(("id" = String, Path, description = "Issue id"), ExportParams),
+    responses((status = 200, description = "The file, with Content-Disposition"),
+        (status = 400, description = "`invalid_format`", body = ErrorEnvelope),
+        (status = 404, description = "No such published issue", body = ErrorEnvelope)))]
+async fn export_issue(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(p): ApiQuery<ExportParams>,
+) -> AppResult<Response> {
+    let format = crate::export::ExportFormat::parse(&p.format).ok_or_else(|| {
+        AppError::bad_request(
+            "invalid_format",
+            "format is csv, xlsx, json, geojson or lives",
+        )
+    })?;
+    let (_, meta) = crate::ops::exports::issue(&state.db, &id).await?;
+    let db = state.db.clone();
+    let rt = tokio::runtime::Handle::current();
+    let file_name = format!("{}-r{}.{}", id, meta.revision, format.extension());
+    let rx = crate::export::stream::spawn_writer(move |out| {
+        crate::ops::exports::write_issue(&rt, &db, &meta, &id, format, out, None)
+            .map_err(|e| crate::export::ExportError::Io(std::io::Error::other(e.to_string())))
+    });
+    let chunks = futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|chunk| (chunk, rx))
+    });
+    let body = Body::from_stream(chunks);
+    let mut res = (StatusCode::OK, body).into_response();
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(format.content_type()),
+    );
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{file_name}\"")) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
     Ok(res)
 }

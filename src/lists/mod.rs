@@ -112,6 +112,33 @@ pub struct Criteria {
     pub red_excludes_open_followup: bool,
 }
 
+impl Criteria {
+    /// The criteria in words, for the 说明 of exports and pages.
+    pub fn describe_zh(&self) -> String {
+        let names = |v: &[ResultCode]| {
+            v.iter()
+                .map(|r| r.label_zh())
+                .collect::<Vec<_>>()
+                .join("、")
+        };
+        let mut red = format!("红榜：检查结果为{}", names(&self.red_results));
+        if self.black_on_failed_key_item {
+            red.push_str("且无重点项不符合");
+        }
+        if self.red_excludes_open_followup {
+            red.push_str(&format!(
+                "，且本期截止日前{}日内无未完成的整改",
+                self.look_back_days
+            ));
+        }
+        let mut black = format!("黑榜：检查结果为{}", names(&self.black_results));
+        if self.black_on_failed_key_item {
+            black.push_str("，或有重点项不符合");
+        }
+        format!("{red}。{black}。")
+    }
+}
+
 impl Default for Criteria {
     fn default() -> Self {
         Criteria {

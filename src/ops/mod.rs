@@ -11,6 +11,7 @@ pub mod audit;
 pub mod checklists;
 pub mod demo;
 pub mod establishments;
+pub mod exports;
 pub mod followup;
 pub mod inspection_flags;
 pub mod jobs;

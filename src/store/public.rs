@@ -566,3 +566,59 @@ pub async fn public_photo(
     .await?;
     Ok(row.map(|r| r.0))
 }
+
+/// An entry as exports write it (public columns, lifecycle joined in).
+#[derive(Debug, sqlx::FromRow)]
+pub struct ExportEntryRow {
+    pub list_type: String,
+    pub position: i64,
+    pub establishment_id: String,
+    pub sign_name: String,
+    pub licensed_name: String,
+    pub license_no: Option<String>,
+    pub address: String,
+    pub town: String,
+    pub category: String,
+    pub inspected_on: Option<String>,
+    pub result: Option<String>,
+    pub reason: String,
+    pub measures: Option<String>,
+    pub rectified_text: Option<String>,
+    pub rectified_on: Option<String>,
+    pub revoked_text: Option<String>,
+    pub revoked_on: Option<String>,
+    pub lng: Option<f64>,
+    pub lat: Option<f64>,
+}
+
+/// Every entry of one issue, black list first, in list order, as a stream: exports read it
+/// row by row, never holding the issue in memory. The caller checks the issue is published.
+pub fn export_entries<'c>(
+    conn: &'c mut AnyConnection,
+    issue_id: &'c str,
+) -> futures::stream::BoxStream<'c, Result<ExportEntryRow, sqlx::Error>> {
+    sqlx::query_as::<_, ExportEntryRow>(
+        "SELECT e.list_type, e.position, e.establishment_id, e.sign_name, e.licensed_name, e.license_no, e.address, \
+         e.town, e.category, e.inspected_on, e.result, e.reason, e.measures, r.text AS rectified_text, \
+         r.occurred_on AS rectified_on, v.text AS revoked_text, v.occurred_on AS revoked_on, e.lng, e.lat \
+         FROM list_entries e \
+         LEFT JOIN list_entry_updates r ON r.entry_id = e.id AND r.kind = 'rectified' \
+         LEFT JOIN list_entry_updates v ON v.entry_id = e.id AND v.kind = 'revoked' \
+         WHERE e.issue_id = $1 ORDER BY e.list_type, e.position, e.id",
+    )
+    .bind(issue_id)
+    .fetch(conn)
+}
+
+/// The criteria JSON of a published issue (for the exports' 说明).
+pub async fn issue_criteria(
+    conn: &mut AnyConnection,
+    id: &str,
+) -> Result<Option<String>, sqlx::Error> {
+    let row: Option<(String,)> =
+        sqlx::query_as("SELECT criteria FROM list_issues WHERE id = $1 AND state = 'published'")
+            .bind(id)
+            .fetch_optional(conn)
+            .await?;
+    Ok(row.map(|r| r.0))
+}

@@ -427,7 +427,8 @@ async fn lifecycle_from_candidates_to_rectification(app: TestApp) {
         .find(|i| i["id"] == id.as_str())
         .unwrap();
     assert_eq!(first["superseded_by"], rid.as_str());
-    let (_, _, body) = crate::public_data::get(&s.app, &format!("/public/v1/lists/{rid}/entries")).await;
+    let (_, _, body) =
+        crate::public_data::get(&s.app, &format!("/public/v1/lists/{rid}/entries")).await;
     let entries: Value = serde_json::from_str(&body).unwrap();
     let by_id = |e: &str| {
         entries["items"]
@@ -439,7 +440,10 @@ async fn lifecycle_from_candidates_to_rectification(app: TestApp) {
             .unwrap_or_else(|| panic!("{e} not public: {entries}"))
     };
     assert!(by_id(red_id)["revocation"]["text"].is_string());
-    assert_eq!(by_id(&new_black)["rectification"]["occurred_on"], today().to_string());
+    assert_eq!(
+        by_id(&new_black)["rectification"]["occurred_on"],
+        today().to_string()
+    );
     // Across issues, only the current revision is listed.
     let (_, _, body) = crate::public_data::get(&s.app, "/public/v1/entries").await;
     let all: Value = serde_json::from_str(&body).unwrap();
@@ -465,6 +469,7 @@ async fn lifecycle_from_candidates_to_rectification(app: TestApp) {
     };
     let read = crate::public_data::crawl(&s.app, &ids, &secrets).await;
     assert!(read >= 30, "the crawl read only {read} pages");
+    crate::public_data::exports_read_back(&s.app, &rid, &secrets).await;
 }
 
 /// Rows of the list tables and their audit events: what a refused request must not change.

@@ -355,6 +355,12 @@ pub async fn crawl(app: &TestApp, ids: &CrawlIds, secrets: &[String]) -> usize {
                 .collect();
         }
         for p in filled {
+            if p.ends_with("/export") {
+                for f in ["csv", "json", "geojson"] {
+                    paths.push(format!("{p}?format={f}"));
+                }
+                continue;
+            }
             paths.push(p.clone());
             if p.ends_with("/entries") {
                 for q in [
@@ -381,4 +387,101 @@ pub async fn crawl(app: &TestApp, ids: &CrawlIds, secrets: &[String]) -> usize {
         assert_no_secret(p, &body, secrets);
     }
     ok
+}
+
+/// Every export format of a published issue, read back by an independent reader: CSV (BOM,
+/// header, one line per entry), XLSX (calamine: 红榜, 黑榜, 说明), JSON, GeoJSON (a
+/// FeatureCollection with WGS-84 points) and the LIVES ZIP (its five files); none holds a
+/// secret, and an unknown format or unpublished issue is refused.
+pub async fn exports_read_back(app: &TestApp, issue: &str, secrets: &[String]) {
+    use std::io::Read;
+    let (_, _, body) = get(
+        app,
+        &format!("/public/v1/lists/{issue}/entries?page_size=200"),
+    )
+    .await;
+    let entries = json_of(&body);
+    let total = entries["meta"]["total_count"].as_i64().unwrap() as usize;
+    let signs: Vec<String> = entries["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["sign_name"].as_str().unwrap().to_string())
+        .collect();
+    let fetch = |format: &'static str| {
+        let url = app.url(&format!("/public/v1/lists/{issue}/export?format={format}"));
+        let client = app.client.clone();
+        async move {
+            let res = client.get(url).send().await.unwrap();
+            assert_eq!(res.status(), StatusCode::OK, "{format}");
+            let disposition = res.headers()[header::CONTENT_DISPOSITION]
+                .to_str()
+                .unwrap()
+                .to_string();
+            assert!(disposition.starts_with("attachment"), "{disposition}");
+            res.bytes().await.unwrap().to_vec()
+        }
+    };
+    let csv = fetch("csv").await;
+    assert!(csv.starts_with(b"\xEF\xBB\xBF"), "CSV without BOM");
+    let text = String::from_utf8(csv[3..].to_vec()).unwrap();
+    assert_no_secret("csv", &text, secrets);
+    assert_eq!(text.lines().count(), total + 1, "{text}");
+    for sign in &signs {
+        assert!(text.contains(sign.as_str()), "CSV lacks {sign}");
+    }
+    let xlsx = fetch("xlsx").await;
+    let mut wb: calamine::Xlsx<_> =
+        calamine::open_workbook_from_rs(std::io::Cursor::new(xlsx)).unwrap();
+    assert_eq!(
+        calamine::Reader::sheet_names(&wb),
+        vec!["红榜", "黑榜", "说明"]
+    );
+    let mut rows = 0;
+    for sheet in ["红榜", "黑榜"] {
+        let range = calamine::Reader::worksheet_range(&mut wb, sheet).unwrap();
+        rows += range.rows().count() - 1;
+    }
+    assert_eq!(rows, total);
+    let json: Value = serde_json::from_slice(&fetch("json").await).unwrap();
+    assert_no_secret("json", &json.to_string(), secrets);
+    let geo: Value = serde_json::from_slice(&fetch("geojson").await).unwrap();
+    assert_eq!(geo["type"], "FeatureCollection");
+    let features = geo["features"].as_array().unwrap();
+    assert_eq!(features.len(), total);
+    for f in features {
+        let c = &f["geometry"]["coordinates"];
+        let (lng, lat) = (c[0].as_f64().unwrap(), c[1].as_f64().unwrap());
+        // The shops are registered in GCJ-02 at 117.29, 39.71; WGS-84 is a few hundred metres off.
+        assert!(
+            (lng - 117.29).abs() < 0.02 && (lat - 39.71).abs() < 0.02,
+            "{c}"
+        );
+        assert!(lng != 117.29, "a GCJ-02 point was exported as WGS-84");
+    }
+    let lives = fetch("lives").await;
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(lives)).unwrap();
+    let mut names: Vec<String> = zip.file_names().map(String::from).collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "businesses.csv",
+            "feed_info.csv",
+            "inspections.csv",
+            "legend.csv",
+            "violations.csv"
+        ]
+    );
+    let mut businesses = String::new();
+    zip.by_name("businesses.csv")
+        .unwrap()
+        .read_to_string(&mut businesses)
+        .unwrap();
+    assert_no_secret("businesses.csv", &businesses, secrets);
+    assert_eq!(businesses.lines().count(), total + 1, "{businesses}");
+    let (st, _, body) = get(app, &format!("/public/v1/lists/{issue}/export?format=pdf")).await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{body}");
+    let (st, _, _) = get(app, "/public/v1/lists/nope/export?format=csv").await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
 }

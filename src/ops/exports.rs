@@ -1,0 +1,194 @@
+//! Exports of a published red/black list issue (CSV, XLSX, JSON, GeoJSON, LIVES ZIP), streamed
+//! from the database: the entries are read row by row from one query and written as they come
+//! ([`crate::export`] writers), so memory does not grow with the issue. The HTTP edge streams
+//! the bytes as they are written; the CLI writes a file with a progress bar.
+
+use std::io::{Seek, Write};
+
+use chrono::NaiveDate;
+use futures::StreamExt;
+
+use super::{Error, Result};
+use crate::export::json::IssueMeta;
+use crate::export::lives::LivesFeed;
+use crate::export::{
+    csv::EntryCsv, geojson::GeoJsonWriter, json::JsonWriter, lives::LivesWriter,
+    xlsx::XlsxListWriter, DatedNote, ExportEntry, ExportFormat, ExportInspection, ExportIssue,
+    InspectionType, ListType, Progress,
+};
+use crate::public::PublicIssue;
+use crate::store::{public as q, Db};
+
+fn internal(e: impl std::fmt::Display) -> Error {
+    Error::Internal(anyhow::anyhow!("export: {e}"))
+}
+
+fn day(s: &str) -> Option<NaiveDate> {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()
+}
+
+/// A published issue as its exports describe it, or 404.
+pub async fn issue(db: &Db, id: &str) -> Result<(PublicIssue, ExportIssue)> {
+    let mut conn = db.acquire().await?;
+    let issue = q::issue(&mut conn, id)
+        .await?
+        .ok_or_else(|| Error::not_found("no such published issue"))?;
+    let criteria: crate::lists::Criteria = q::issue_criteria(&mut conn, id)
+        .await?
+        .and_then(|c| serde_json::from_str(&c).ok())
+        .unwrap_or_default();
+    let export = ExportIssue {
+        issue_no: issue.issue_no.clone(),
+        revision: u32::try_from(issue.revision).unwrap_or(1),
+        revision_note: issue.revision_note.clone(),
+        title: issue.title.clone(),
+        theme: issue.theme.clone(),
+        district: issue.district.clone(),
+        period_start: day(&issue.period_start).ok_or_else(|| internal("period_start"))?,
+        period_end: day(&issue.period_end).ok_or_else(|| internal("period_end"))?,
+        published_on: issue
+            .published_at
+            .get(..10)
+            .and_then(day)
+            .ok_or_else(|| internal("published_at"))?,
+        criteria: criteria.describe_zh(),
+    };
+    Ok((issue, export))
+}
+
+fn entry_of(r: q::ExportEntryRow) -> Result<ExportEntry> {
+    let note = |text: Option<String>, on: Option<String>| match (text, on.as_deref().and_then(day))
+    {
+        (Some(text), Some(on)) => Some(DatedNote { text, on }),
+        _ => None,
+    };
+    Ok(ExportEntry {
+        list_type: ListType::parse(&r.list_type).ok_or_else(|| internal("list_type"))?,
+        position: u32::try_from(r.position).unwrap_or(0),
+        establishment_id: r.establishment_id,
+        sign_name: r.sign_name,
+        licensed_name: r.licensed_name,
+        license_no: r.license_no,
+        address: r.address,
+        town: r.town,
+        category: r.category,
+        inspected_on: r.inspected_on.as_deref().and_then(day),
+        result: r
+            .result
+            .as_deref()
+            .map(|s| serde_json::from_value(serde_json::Value::String(s.into())))
+            .transpose()
+            .map_err(internal)?,
+        reason: r.reason,
+        measures: r.measures,
+        rectification: note(r.rectified_text, r.rectified_on),
+        revocation: note(r.revoked_text, r.revoked_on),
+        lng: r.lng,
+        lat: r.lat,
+    })
+}
+
+/// Feeds every entry of the issue to `each`, in one pass over one query. Runs on a blocking
+/// thread (the writers are synchronous): the database stream is driven with `block_on`.
+fn for_each_entry(
+    rt: &tokio::runtime::Handle,
+    db: &Db,
+    issue_id: &str,
+    mut each: impl FnMut(&ExportEntry) -> Result<()>,
+) -> Result<()> {
+    rt.block_on(async {
+        let mut conn = db.acquire().await?;
+        let mut rows = q::export_entries(&mut conn, issue_id);
+        while let Some(row) = rows.next().await {
+            // The writer runs here, on this blocking thread, between two rows of the stream.
+            each(&entry_of(row?)?)?;
+        }
+        Ok(())
+    })
+}
+
+/// Writes the issue's export in `format` to `out`. Blocking: call it from a blocking thread
+/// (`spawn_blocking`) with the runtime's handle. XLSX is written to a temporary file first
+/// (the format needs to seek), then copied to `out`.
+pub fn write_issue(
+    rt: &tokio::runtime::Handle,
+    db: &Db,
+    issue: &ExportIssue,
+    issue_id: &str,
+    format: ExportFormat,
+    out: &mut (impl Write + ?Sized),
+    progress: Option<Progress>,
+) -> Result<()> {
+    let e = |err: crate::export::ExportError| internal(err);
+    match format {
+        ExportFormat::Csv => {
+            let mut w = EntryCsv::new(out).map_err(e)?;
+            if let Some(p) = progress {
+                w.0.set_progress(p);
+            }
+            for_each_entry(rt, db, issue_id, |x| w.entry(x).map_err(e))?;
+            w.finish().map_err(e)?;
+        }
+        ExportFormat::Json => {
+            let mut w = JsonWriter::new(out, &IssueMeta::new(issue)).map_err(e)?;
+            if let Some(p) = progress {
+                w.set_progress(p);
+            }
+            for_each_entry(rt, db, issue_id, |x| w.item(x).map_err(e))?;
+            w.finish().map_err(e)?;
+        }
+        ExportFormat::Geojson => {
+            let mut w = GeoJsonWriter::new(out, issue).map_err(e)?;
+            if let Some(p) = progress {
+                w.set_progress(p);
+            }
+            for_each_entry(rt, db, issue_id, |x| w.entry(x).map_err(e))?;
+            w.finish().map_err(e)?;
+        }
+        ExportFormat::Xlsx => {
+            let mut w = XlsxListWriter::new(issue.clone()).map_err(e)?;
+            if let Some(p) = progress {
+                w.set_progress(p);
+            }
+            for_each_entry(rt, db, issue_id, |x| w.entry(x).map_err(e))?;
+            let mut file = w.finish_to_tempfile().map_err(e)?;
+            file.rewind().map_err(internal)?;
+            std::io::copy(&mut file, out).map_err(internal)?;
+        }
+        ExportFormat::Lives => {
+            let feed = LivesFeed {
+                feed_date: issue.published_on,
+                feed_version: format!("{}-r{}", issue.issue_no, issue.revision),
+                municipality_name: issue.district.clone(),
+                municipality_url: String::new(),
+                contact_email: String::new(),
+                city: issue.district.clone(),
+                state: String::new(),
+            };
+            // The writer needs a seekable target for the archive: a temporary file.
+            let mut file = tempfile::tempfile().map_err(internal)?;
+            let mut w = LivesWriter::new(&mut file, feed).map_err(e)?;
+            if let Some(p) = progress {
+                w.set_progress(p);
+            }
+            // Businesses first, then each entry's basis inspection: two passes, one row each.
+            for_each_entry(rt, db, issue_id, |x| w.business(x).map_err(e))?;
+            for_each_entry(rt, db, issue_id, |x| match (x.inspected_on, x.result) {
+                (Some(date), Some(result)) => w
+                    .inspection(&ExportInspection {
+                        establishment_id: x.establishment_id.clone(),
+                        date,
+                        result,
+                        kind: InspectionType::Routine,
+                        failed_items: Vec::new(),
+                    })
+                    .map_err(e),
+                _ => Ok(()),
+            })?;
+            w.finish().map_err(e)?;
+            file.rewind().map_err(internal)?;
+            std::io::copy(&mut file, out).map_err(internal)?;
+        }
+    }
+    Ok(())
+}
