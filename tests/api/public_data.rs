@@ -480,6 +480,30 @@ pub async fn exports_read_back(app: &TestApp, issue: &str, secrets: &[String]) {
         .unwrap();
     assert_no_secret("businesses.csv", &businesses, secrets);
     assert_eq!(businesses.lines().count(), total + 1, "{businesses}");
+    // The command line writes the same CSV to a file (from the same database).
+    let out = app.dir.path().join("issue.csv");
+    let mut c = tokio::process::Command::new(env!("CARGO_BIN_EXE_foodcheck"));
+    c.env_remove("RUST_LOG");
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("FOODCHECK_") {
+            c.env_remove(k);
+        }
+    }
+    let run = c
+        .args(["--data-dir", &app.dir.path().to_string_lossy()])
+        .args(["--database-url", &app.state.config.database_url()])
+        .args(["export", "list", issue, "--format", "csv", "--out"])
+        .arg(&out)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert_eq!(std::fs::read(&out).unwrap(), csv, "the CLI's CSV differs from the API's");
     let (st, _, body) = get(app, &format!("/public/v1/lists/{issue}/export?format=pdf")).await;
     assert_eq!(st, StatusCode::BAD_REQUEST, "{body}");
     let (st, _, _) = get(app, "/public/v1/lists/nope/export?format=csv").await;
