@@ -96,12 +96,12 @@ pub async fn pull_tasks(
     user: &str,
     since: i64,
 ) -> Result<Vec<TaskSync>, sqlx::Error> {
-    sqlx::query_as(&format!(
+    sqlx::query_as(
         "SELECT t.id, t.plan_id, t.establishment_id, t.template_id, t.template_version, t.due_date, t.state, \
          t.must_check_items, p.round_title, t.kind, t.created_seq, tm.added_seq \
          FROM task_members tm JOIN tasks t ON t.id = tm.task_id JOIN plans p ON p.id = t.plan_id \
-         WHERE tm.inspector_id = $1 AND (t.seq > $2 OR tm.added_seq > $2)"
-    ))
+         WHERE tm.inspector_id = $1 AND (t.seq > $2 OR tm.added_seq > $2)",
+    )
     .bind(user)
     .bind(since)
     .fetch_all(conn)
@@ -130,14 +130,14 @@ pub async fn pull_establishments(
     user: &str,
     since: i64,
 ) -> Result<Vec<EstablishmentSync>, sqlx::Error> {
-    sqlx::query_as(&format!(
+    sqlx::query_as(
         "WITH mine AS (SELECT t.establishment_id, MIN(tm.added_seq) AS first_seq, MAX(tm.added_seq) AS last_seq \
                        FROM task_members tm JOIN tasks t ON t.id = tm.task_id WHERE tm.inspector_id = $1 \
                        GROUP BY t.establishment_id) \
          SELECT e.id, e.sign_name, e.licensed_name, e.address, e.town, e.category, e.risk_grade, e.raw_lng, e.raw_lat, \
                 e.crs, mine.first_seq FROM establishments e JOIN mine ON mine.establishment_id = e.id \
-         WHERE e.seq > $2 OR mine.last_seq > $2"
-    ))
+         WHERE e.seq > $2 OR mine.last_seq > $2",
+    )
     .bind(user)
     .bind(since)
     .fetch_all(conn)
@@ -159,15 +159,15 @@ pub async fn pull_versions(
     user: &str,
     since: i64,
 ) -> Result<Vec<VersionSync>, sqlx::Error> {
-    sqlx::query_as(&format!(
+    sqlx::query_as(
         "WITH mine AS (SELECT t.template_id, t.template_version, MIN(tm.added_seq) AS first_seq, \
                               MAX(tm.added_seq) AS last_seq \
                        FROM task_members tm JOIN tasks t ON t.id = tm.task_id WHERE tm.inspector_id = $1 \
                        GROUP BY t.template_id, t.template_version) \
          SELECT v.template_id, v.version, v.title, v.content, mine.first_seq FROM checklist_versions v \
          JOIN mine ON mine.template_id = v.template_id AND mine.template_version = v.version \
-         WHERE mine.last_seq > $2"
-    ))
+         WHERE mine.last_seq > $2",
+    )
     .bind(user)
     .bind(since)
     .fetch_all(conn)
@@ -392,12 +392,12 @@ pub async fn pull_reviews(
     user: &str,
     since: i64,
 ) -> Result<Vec<ReviewSync>, sqlx::Error> {
-    sqlx::query_as(&format!(
+    sqlx::query_as(
         "SELECT r.id, r.inspection_id, r.round, r.decision, r.comment, r.item_comments, r.override_result, \
          r.override_reason, r.decided_at, u.name AS reviewer_name, r.created_seq, tm.added_seq \
          FROM task_members tm JOIN inspections i ON i.task_id = tm.task_id JOIN reviews r ON r.inspection_id = i.id \
-         JOIN users u ON u.id = r.reviewer_id WHERE tm.inspector_id = $1 AND (r.seq > $2 OR tm.added_seq > $2)"
-    ))
+         JOIN users u ON u.id = r.reviewer_id WHERE tm.inspector_id = $1 AND (r.seq > $2 OR tm.added_seq > $2)",
+    )
     .bind(user)
     .bind(since)
     .fetch_all(conn)

@@ -553,7 +553,7 @@ async fn flagged_marker_follows_every_write(app: TestApp) {
         by_photo.clone(),
     )
     .await;
-    assert_eq!(flagged().await, [by_server.clone()]);
+    assert_eq!(flagged().await, std::slice::from_ref(&by_server));
     exec(
         "UPDATE photos SET flags = '[\"exif_far\"]' WHERE inspection_id = $1",
         by_photo.clone(),
@@ -565,7 +565,7 @@ async fn flagged_marker_follows_every_write(app: TestApp) {
         by_photo.clone(),
     )
     .await;
-    assert_eq!(flagged().await, [by_server.clone()]);
+    assert_eq!(flagged().await, std::slice::from_ref(&by_server));
     exec(
         "UPDATE inspections SET server_flags = '[]' WHERE id = $1",
         by_server.clone(),

@@ -197,4 +197,74 @@ test('the printable result record renders in headless Chromium', async (t) => {
   assert.ok(Math.abs(Number(box[1]) - 595.28) < 1.5 && Math.abs(Number(box[2]) - 841.89) < 1.5, `page size ${box[1]} × ${box[2]}`)
   assert.ok(fs.statSync(path.join(OUT, 'record.png')).size > 10000)
   console.log(`record: screenshot and PDF in ${OUT}`)
+
+  // 一公开: the section publishes the round's results and a black-list issue with this shop;
+  // the public pages (no login) show them, and the record's QR code opens the shop's page.
+  await api('POST', `/api/v1/plans/${plan.id}/publish-results`, { token: reviewer, body: {} })
+  const day = (offset) => new Date(Date.now() + offset * 86400000).toISOString().slice(0, 10)
+  const issue = await api('POST', '/api/v1/lists', {
+    token: reviewer,
+    expect: 201,
+    body: {
+      issue_no: `2026年第12期-${run}`, title: `宝坻区餐饮服务红黑榜 ${run}`, theme: '餐饮具清洗消毒', district: '宝坻区',
+      period_start: day(-30), period_end: day(1),
+    },
+  })
+  const candidates = await api('GET', `/api/v1/lists/${issue.id}/candidates`, { token: reviewer })
+  const mine = candidates.items.find((c) => c.establishment_id === est.id)
+  assert.ok(mine, `the shop is not a candidate: ${JSON.stringify(candidates)}`)
+  assert.equal(mine.list_type, 'black', 'two key items failed')
+  await api('POST', `/api/v1/lists/${issue.id}/entries`, {
+    token: reviewer,
+    expect: 201,
+    body: {
+      establishment_id: est.id, list_type: 'black', inspection_id: iid,
+      reason: `${mine.reason}<i>${run}</i>`, measures: mine.measures || '下达责令改正通知书',
+    },
+  })
+  await api('POST', `/api/v1/lists/${issue.id}/publish`, { token: reviewer, body: {} })
+
+  const origin = new URL(BASE).origin
+  const publicContext = await browser.newContext({ locale: 'zh-CN' })
+  const secrets = [
+    people.a.name, people.b.name, people.a.badge_no, people.b.badge_no, people.a.username, people.rev.name,
+    `APPROVE-COMMENT-${run}`, `INTERNAL-NOTE-${run}`, `OVERRIDE-REASON-${run}`,
+  ]
+  const pages = [
+    ['public-index', '/public/lists', [issue.issue_no, issue.title]],
+    ['public-issue', `/public/lists/${issue.id}`, [
+      issue.title, '黑榜', '红榜', '牌匾名称', '营业执照名称', '经营地址', '上榜理由', '处理措施', '整改后信息',
+      `老王面馆<b>${run}</b>`, '幸福路 8 号', `<i>${run}</i>`, '检查结果仅反映检查当时被检查单位的食品安全状况',
+    ]],
+    ['public-establishment', `/public/establishments/${est.id}`, [
+      `老王面馆<b>${run}</b>`, `某某区老王面馆（个体工商户）${run}`, '基本符合', issue.issue_no, '检查结果仅反映检查当时',
+    ]],
+    ['public-draw', `/public/plans/${plan.id}/draw`, [`record-${run}`, '回避名单承诺值', `老王面馆<b>${run}</b>`]],
+  ]
+  for (const [name, p, wants] of pages) {
+    const page = await publicContext.newPage()
+    const problems = []
+    page.on('console', (m) => { if (m.type() === 'error') problems.push(`console: ${m.text()}`) })
+    page.on('pageerror', (e) => problems.push(`page error: ${e.message}`))
+    page.on('request', (r) => { if (new URL(r.url()).origin !== origin) problems.push(`other origin: ${r.url()}`) })
+    const res = await page.goto(`${BASE}${p}`)
+    assert.equal(res.status(), 200, `${p}: ${res.status()}`)
+    assert.equal(await page.getAttribute('html', 'lang'), 'zh-CN')
+    const text = await page.innerText('body')
+    for (const want of wants) assert.ok(text.includes(want), `${p} lacks ${JSON.stringify(want)}:\n${text}`)
+    const html = await page.content()
+    for (const secret of secrets) assert.ok(!html.includes(secret), `${p} shows ${secret}`)
+    // Injected markup stayed text.
+    assert.equal(await page.locator('main b, main i').count(), 0, `${p}: markup from data was rendered`)
+    await page.screenshot({ path: path.join(OUT, `${name}.png`), fullPage: true })
+    assert.deepEqual(problems, [], `${p}: ${problems.join('; ')}`)
+    await page.close()
+  }
+  // The record's QR code names the page just checked.
+  const recordText = await context.newPage().then(async (pg) => {
+    await pg.goto(`${BASE}${recordPath}`)
+    return pg.innerText('body')
+  })
+  assert.ok(recordText.includes(`${PUBLIC_BASE}/public/establishments/${est.id}`))
+  console.log(`public pages: screenshots in ${OUT}`)
 })
