@@ -503,7 +503,11 @@ pub async fn exports_read_back(app: &TestApp, issue: &str, secrets: &[String]) {
         String::from_utf8_lossy(&run.stdout),
         String::from_utf8_lossy(&run.stderr)
     );
-    assert_eq!(std::fs::read(&out).unwrap(), csv, "the CLI's CSV differs from the API's");
+    assert_eq!(
+        std::fs::read(&out).unwrap(),
+        csv,
+        "the CLI's CSV differs from the API's"
+    );
     let (st, _, body) = get(app, &format!("/public/v1/lists/{issue}/export?format=pdf")).await;
     assert_eq!(st, StatusCode::BAD_REQUEST, "{body}");
     let (st, _, _) = get(app, "/public/v1/lists/nope/export?format=csv").await;

@@ -876,11 +876,21 @@ async fn reassigned_task_moves_between_the_teams_devices(app: TestApp) {
             .unwrap();
     let review_ids: Vec<String> = review_ids.into_iter().map(|r| r.0).collect();
     let lp = pull(&w.app, &s.token, Some(leaver_cursor), 5).await;
-    assert_eq!(part(&lp, "tasks", "deleted"), std::slice::from_ref(&s.task), "{lp}");
-    assert_eq!(part(&lp, "inspections", "deleted"), std::slice::from_ref(&s.iid));
+    assert_eq!(
+        part(&lp, "tasks", "deleted"),
+        std::slice::from_ref(&s.task),
+        "{lp}"
+    );
+    assert_eq!(
+        part(&lp, "inspections", "deleted"),
+        std::slice::from_ref(&s.iid)
+    );
     assert_eq!(part(&lp, "answers", "deleted"), answer_ids);
     assert_eq!(part(&lp, "reviews", "deleted"), review_ids);
-    assert_eq!(part(&lp, "establishments", "deleted"), std::slice::from_ref(&s.est));
+    assert_eq!(
+        part(&lp, "establishments", "deleted"),
+        std::slice::from_ref(&s.est)
+    );
     assert!(pulled(&lp, "tasks", &s.task).is_none());
     // … and a first pull no longer has it.
     let fresh = pull(&w.app, &s.token, None, 5).await;
@@ -889,8 +899,15 @@ async fn reassigned_task_moves_between_the_teams_devices(app: TestApp) {
 
     // The joiner's device gets the task and its records as new, however old they are.
     let jp = pull(&w.app, &joiner_token, Some(joiner_cursor), 5).await;
-    assert_eq!(part(&jp, "tasks", "created"), std::slice::from_ref(&s.task), "{jp}");
-    assert_eq!(part(&jp, "inspections", "created"), std::slice::from_ref(&s.iid));
+    assert_eq!(
+        part(&jp, "tasks", "created"),
+        std::slice::from_ref(&s.task),
+        "{jp}"
+    );
+    assert_eq!(
+        part(&jp, "inspections", "created"),
+        std::slice::from_ref(&s.iid)
+    );
     assert_eq!(part(&jp, "answers", "created"), answer_ids);
     assert_eq!(part(&jp, "reviews", "created"), review_ids);
     assert!(part(&jp, "establishments", "created").contains(&s.est));
@@ -903,7 +920,11 @@ async fn reassigned_task_moves_between_the_teams_devices(app: TestApp) {
 
     // The stayer's device sees the new team on the task, and deletes nothing.
     let sp = pull(&w.app, &stayer_token, Some(stayer_cursor), 5).await;
-    assert_eq!(part(&sp, "tasks", "updated"), std::slice::from_ref(&s.task), "{sp}");
+    assert_eq!(
+        part(&sp, "tasks", "updated"),
+        std::slice::from_ref(&s.task),
+        "{sp}"
+    );
     assert!(part(&sp, "tasks", "deleted").is_empty());
     assert!(part(&sp, "inspections", "created").is_empty());
     let team: Value = serde_json::from_str(
