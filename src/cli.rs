@@ -363,7 +363,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 format!("unknown format {format:?}: csv, xlsx, json, geojson or lives")
             })?;
             let db = open_db(&config).await?;
-            let result = export_list(&db, &issue, format, &out).await;
+            let result = export_list(&db, &issue, format, &out, config.time_zone).await;
             db.close().await;
             result
         }
@@ -874,8 +874,9 @@ async fn export_list(
     issue: &str,
     format: crate::export::ExportFormat,
     out: &std::path::Path,
+    zone: crate::clock::BureauZone,
 ) -> anyhow::Result<()> {
-    let (public, meta) = crate::ops::exports::issue(db, issue).await?;
+    let (public, meta) = crate::ops::exports::issue(db, issue, zone).await?;
     let total = u64::try_from(public.red_count + public.black_count).unwrap_or(0);
     let passes = if format == crate::export::ExportFormat::Lives {
         2

@@ -59,7 +59,7 @@ fn layout(title: &str, body: &str) -> Response {
     let html = format!(
         "<!DOCTYPE html>\n<html lang=\"zh-CN\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <title>{title}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n\
+         <title>{title}</title>\n<link rel=\"icon\" href=\"data:,\">\n<style>{STYLE}</style>\n</head>\n<body>\n\
          <a class=\"skip\" href=\"#main\">跳到正文</a>\n\
          <header><p>食品安全监督检查信息公开</p>\n<nav aria-label=\"导航\"><a href=\"/public/lists\">红黑榜</a></nav></header>\n\
          <main id=\"main\">\n{body}\n</main>\n\
@@ -85,7 +85,14 @@ fn result(r: Option<ResultCode>) -> &'static str {
     r.map(ResultCode::label_zh).unwrap_or("/")
 }
 
-fn issue_line(i: &PublicIssue) -> String {
+/// The bureau's day of an RFC 3339 instant (a published date as the bureau dates it).
+fn bureau_day(zone: crate::clock::BureauZone, at: &str) -> String {
+    chrono::DateTime::parse_from_rfc3339(at)
+        .map(|t| zone.date_at(t.with_timezone(&chrono::Utc)).to_string())
+        .unwrap_or_default()
+}
+
+fn issue_line(zone: crate::clock::BureauZone, i: &PublicIssue) -> String {
     let mut s = format!(
         "<li><a href=\"/public/lists/{id}\">{no} {title}</a> <span class=\"meta\">（{start} 至 {end}，红榜 {red} 户、黑榜 {black} 户，发布于 {at}）</span>",
         id = escape(&i.id),
@@ -95,7 +102,7 @@ fn issue_line(i: &PublicIssue) -> String {
         end = escape(&i.period_end),
         red = i.red_count,
         black = i.black_count,
-        at = escape(i.published_at.get(..10).unwrap_or("")),
+        at = bureau_day(zone, &i.published_at),
     );
     if i.revision > 1 {
         s.push_str(&format!(
@@ -129,7 +136,7 @@ async fn index_page(
     } else {
         body.push_str("<ul>\n");
         for i in &issues {
-            body.push_str(&issue_line(i));
+            body.push_str(&issue_line(state.config.time_zone, i));
             body.push('\n');
         }
         body.push_str("</ul>\n");
@@ -261,7 +268,7 @@ async fn issue_page(
         start = escape(&issue.period_start),
         end = escape(&issue.period_end),
         district = escape(&issue.district),
-        at = escape(issue.published_at.get(..10).unwrap_or("")),
+        at = bureau_day(state.config.time_zone, &issue.published_at),
     );
     if let Some(note) = &issue.revision_note {
         body.push_str(&format!(

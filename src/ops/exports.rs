@@ -28,7 +28,11 @@ fn day(s: &str) -> Option<NaiveDate> {
 }
 
 /// A published issue as its exports describe it, or 404.
-pub async fn issue(db: &Db, id: &str) -> Result<(PublicIssue, ExportIssue)> {
+pub async fn issue(
+    db: &Db,
+    id: &str,
+    zone: crate::clock::BureauZone,
+) -> Result<(PublicIssue, ExportIssue)> {
     let mut conn = db.acquire().await?;
     let issue = q::issue(&mut conn, id)
         .await?
@@ -46,11 +50,10 @@ pub async fn issue(db: &Db, id: &str) -> Result<(PublicIssue, ExportIssue)> {
         district: issue.district.clone(),
         period_start: day(&issue.period_start).ok_or_else(|| internal("period_start"))?,
         period_end: day(&issue.period_end).ok_or_else(|| internal("period_end"))?,
-        published_on: issue
-            .published_at
-            .get(..10)
-            .and_then(day)
-            .ok_or_else(|| internal("published_at"))?,
+        // The bureau's day of publication.
+        published_on: chrono::DateTime::parse_from_rfc3339(&issue.published_at)
+            .map(|t| zone.date_at(t.with_timezone(&chrono::Utc)))
+            .map_err(|_| internal("published_at"))?,
         criteria: criteria.describe_zh(),
     };
     Ok((issue, export))
