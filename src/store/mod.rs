@@ -304,3 +304,38 @@ pub fn is_unique_violation(e: &sqlx::Error) -> bool {
 pub fn flag(b: bool) -> i64 {
     i64::from(b)
 }
+
+/// An optional `f64` to bind. sqlx 0.8.6's `Any` driver declares a NULL `f64` to PostgreSQL as
+/// `real` (float4; `Real` and `Double` are swapped in its NULL mapping), so a statement first
+/// prepared with a NULL there keeps a float4 parameter, and the next execution on that pooled
+/// connection that binds a number (8 bytes) fails with "incorrect binary data format" (a 500).
+/// This declares the NULL as `double precision` instead. Bind every nullable float through it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct OptF64(pub Option<f64>);
+
+impl sqlx::Type<sqlx::Any> for OptF64 {
+    fn type_info() -> sqlx::any::AnyTypeInfo {
+        <f64 as sqlx::Type<sqlx::Any>>::type_info()
+    }
+}
+
+impl<'q> sqlx::Encode<'q, sqlx::Any> for OptF64 {
+    fn encode_by_ref(
+        &self,
+        buf: &mut sqlx_core::any::AnyArgumentBuffer<'q>,
+    ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+        match self.0 {
+            Some(v) => {
+                buf.0.push(sqlx_core::any::AnyValueKind::Double(v));
+                Ok(sqlx::encode::IsNull::No)
+            }
+            None => {
+                // `Real` is what 0.8.6 maps to a NULL float8 (see above).
+                buf.0.push(sqlx_core::any::AnyValueKind::Null(
+                    sqlx::any::AnyTypeInfoKind::Real,
+                ));
+                Ok(sqlx::encode::IsNull::Yes)
+            }
+        }
+    }
+}
