@@ -57,7 +57,7 @@ pub struct PageParams {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct IssuePage {
+pub struct PublicIssuePage {
     pub meta: PageMeta,
     pub items: Vec<PublicIssue>,
 }
@@ -65,23 +65,23 @@ pub struct IssuePage {
 /// Published red/black list issues, newest first (every revision; a corrected one shows
 /// `superseded_by`).
 #[utoipa::path(get, path = "/public/v1/lists", tag = "public", params(PageParams),
-    responses((status = 200, body = IssuePage), (status = 304, description = "Not modified (If-None-Match)"),
+    responses((status = 200, body = PublicIssuePage), (status = 304, description = "Not modified (If-None-Match)"),
         (status = 400, description = "`invalid_paging`", body = ErrorEnvelope)))]
 async fn list_issues(
     State(state): State<AppState>,
     ApiQuery(p): ApiQuery<PageParams>,
-) -> AppResult<Json<IssuePage>> {
+) -> AppResult<Json<PublicIssuePage>> {
     let (page, size, offset) = paging(p.page, p.page_size)?;
     let mut conn = state.db.acquire().await?;
     let (items, total) = q::issues(&mut conn, offset, size).await?;
-    Ok(Json(IssuePage {
+    Ok(Json(PublicIssuePage {
         meta: PageMeta::new(total, page, size, today(&state)),
         items,
     }))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct IssueView {
+pub struct PublicIssueView {
     #[serde(flatten)]
     pub issue: PublicIssue,
     /// Results reflect conditions at the time of inspection.
@@ -94,17 +94,17 @@ pub struct IssueView {
 /// One published issue (a draft or unknown id is 404).
 #[utoipa::path(get, path = "/public/v1/lists/{id}", tag = "public",
     params(("id" = String, Path, description = "Issue id")),
-    responses((status = 200, body = IssueView), (status = 304, description = "Not modified"),
+    responses((status = 200, body = PublicIssueView), (status = 304, description = "Not modified"),
         (status = 404, description = "No such published issue", body = ErrorEnvelope)))]
 async fn get_issue(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
-) -> AppResult<Json<IssueView>> {
+) -> AppResult<Json<PublicIssueView>> {
     let mut conn = state.db.acquire().await?;
     let issue = q::issue(&mut conn, &id)
         .await?
         .ok_or_else(|| AppError::not_found("no such published issue"))?;
-    Ok(Json(IssueView {
+    Ok(Json(PublicIssueView {
         entries_url: format!("/public/v1/lists/{}/entries", issue.id),
         page_url: format!("/public/lists/{}", issue.id),
         issue,
@@ -132,7 +132,7 @@ pub struct EntryParams {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct EntryPage {
+pub struct PublicEntryPage {
     pub meta: PageMeta,
     pub items: Vec<PublicEntry>,
 }
@@ -172,14 +172,14 @@ fn entry_filter(p: &EntryParams) -> AppResult<q::EntryFilter> {
 /// `/public/v1/entries`.
 #[utoipa::path(get, path = "/public/v1/lists/{id}/entries", tag = "public",
     params(("id" = String, Path, description = "Issue id"), EntryParams),
-    responses((status = 200, body = EntryPage), (status = 304, description = "Not modified"),
+    responses((status = 200, body = PublicEntryPage), (status = 304, description = "Not modified"),
         (status = 400, description = "`invalid_filter`, `invalid_paging`", body = ErrorEnvelope),
         (status = 404, description = "No such published issue", body = ErrorEnvelope)))]
 async fn issue_entries(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
     ApiQuery(p): ApiQuery<EntryParams>,
-) -> AppResult<Json<EntryPage>> {
+) -> AppResult<Json<PublicEntryPage>> {
     let (page, size, offset) = paging(p.page, p.page_size)?;
     let filter = q::EntryFilter {
         issue_id: Some(id.clone()),
@@ -190,7 +190,7 @@ async fn issue_entries(
         return Err(AppError::not_found("no such published issue"));
     }
     let (items, total) = q::entries(&mut conn, &filter, offset, size).await?;
-    Ok(Json(EntryPage {
+    Ok(Json(PublicEntryPage {
         meta: PageMeta::new(total, page, size, today(&state)),
         items,
     }))
@@ -199,17 +199,17 @@ async fn issue_entries(
 /// Entries of the current revision of every published issue, by list type, town, category and
 /// period.
 #[utoipa::path(get, path = "/public/v1/entries", tag = "public", params(EntryParams),
-    responses((status = 200, body = EntryPage), (status = 304, description = "Not modified"),
+    responses((status = 200, body = PublicEntryPage), (status = 304, description = "Not modified"),
         (status = 400, description = "`invalid_filter`, `invalid_paging`", body = ErrorEnvelope)))]
 async fn all_entries(
     State(state): State<AppState>,
     ApiQuery(p): ApiQuery<EntryParams>,
-) -> AppResult<Json<EntryPage>> {
+) -> AppResult<Json<PublicEntryPage>> {
     let (page, size, offset) = paging(p.page, p.page_size)?;
     let filter = entry_filter(&p)?;
     let mut conn = state.db.acquire().await?;
     let (items, total) = q::entries(&mut conn, &filter, offset, size).await?;
-    Ok(Json(EntryPage {
+    Ok(Json(PublicEntryPage {
         meta: PageMeta::new(total, page, size, today(&state)),
         items,
     }))
@@ -234,7 +234,7 @@ async fn establishment_history(
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct PlanPage {
+pub struct PublicPlanPage {
     pub meta: PageMeta,
     pub items: Vec<PublicPlan>,
 }
@@ -242,23 +242,23 @@ pub struct PlanPage {
 /// Drawn plans (rounds), newest draw first, with links to their draw and, once published,
 /// their results.
 #[utoipa::path(get, path = "/public/v1/plans", tag = "public", params(PageParams),
-    responses((status = 200, body = PlanPage), (status = 304, description = "Not modified"),
+    responses((status = 200, body = PublicPlanPage), (status = 304, description = "Not modified"),
         (status = 400, description = "`invalid_paging`", body = ErrorEnvelope)))]
 async fn list_plans(
     State(state): State<AppState>,
     ApiQuery(p): ApiQuery<PageParams>,
-) -> AppResult<Json<PlanPage>> {
+) -> AppResult<Json<PublicPlanPage>> {
     let (page, size, offset) = paging(p.page, p.page_size)?;
     let mut conn = state.db.acquire().await?;
     let (items, total) = q::plans(&mut conn, offset, size).await?;
-    Ok(Json(PlanPage {
+    Ok(Json(PublicPlanPage {
         meta: PageMeta::new(total, page, size, today(&state)),
         items,
     }))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct ResultPage {
+pub struct PublicResultPage {
     pub meta: PageMeta,
     pub items: Vec<PublicResult>,
 }
@@ -267,14 +267,14 @@ pub struct ResultPage {
 /// until the section publishes the round's results.
 #[utoipa::path(get, path = "/public/v1/plans/{id}/results", tag = "public",
     params(("id" = String, Path, description = "Plan id"), PageParams),
-    responses((status = 200, body = ResultPage), (status = 304, description = "Not modified"),
+    responses((status = 200, body = PublicResultPage), (status = 304, description = "Not modified"),
         (status = 400, description = "`invalid_paging`", body = ErrorEnvelope),
         (status = 404, description = "No such plan, or its results are not published", body = ErrorEnvelope)))]
 async fn plan_results(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
     ApiQuery(p): ApiQuery<PageParams>,
-) -> AppResult<Json<ResultPage>> {
+) -> AppResult<Json<PublicResultPage>> {
     let (page, size, offset) = paging(p.page, p.page_size)?;
     let mut conn = state.db.acquire().await?;
     if q::results_published(&mut conn, &id).await? != Some(true) {
@@ -290,7 +290,7 @@ async fn plan_results(
         size,
     )
     .await?;
-    Ok(Json(ResultPage {
+    Ok(Json(PublicResultPage {
         meta: PageMeta::new(total, page, size, today(&state)),
         items,
     }))
@@ -298,7 +298,7 @@ async fn plan_results(
 
 /// A pool entry with its public identity.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct PoolEntry {
+pub struct PublicPoolEntry {
     /// Position in the canonical pool (ascending id), from 1.
     pub position: usize,
     /// The grade the draw used.
@@ -309,11 +309,11 @@ pub struct PoolEntry {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct PoolPage {
+pub struct PublicPoolPage {
     pub meta: PageMeta,
     /// SHA-256 of the whole canonical pool (as in the draw record).
     pub pool_hash: String,
-    pub items: Vec<PoolEntry>,
+    pub items: Vec<PublicPoolEntry>,
 }
 
 /// The candidate pool of a plan's current draw, in canonical order, with each candidate's
@@ -321,14 +321,14 @@ pub struct PoolPage {
 /// the pool against the shops they know and re-run the selection from public data.
 #[utoipa::path(get, path = "/public/v1/plans/{id}/draw/pool", tag = "public",
     params(("id" = String, Path, description = "Plan id"), PageParams),
-    responses((status = 200, body = PoolPage), (status = 304, description = "Not modified"),
+    responses((status = 200, body = PublicPoolPage), (status = 304, description = "Not modified"),
         (status = 400, description = "`invalid_paging`", body = ErrorEnvelope),
         (status = 404, description = "No such plan, or not drawn yet", body = ErrorEnvelope)))]
 async fn draw_pool(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
     ApiQuery(p): ApiQuery<PageParams>,
-) -> AppResult<Json<PoolPage>> {
+) -> AppResult<Json<PublicPoolPage>> {
     let (page, size, offset) = paging(p.page, p.page_size)?;
     let (_, record) = super::public::load(&state, &id).await?;
     let pool = &record.input.pool;
@@ -350,7 +350,7 @@ async fn draw_pool(
         .enumerate()
         .map(|(i, c)| {
             let id = c.id.to_string();
-            PoolEntry {
+            PublicPoolEntry {
                 position: start + i + 1,
                 grade: c.grade.letter().to_string(),
                 establishment: known.remove(&id),
@@ -358,7 +358,7 @@ async fn draw_pool(
             }
         })
         .collect();
-    Ok(Json(PoolPage {
+    Ok(Json(PublicPoolPage {
         meta: PageMeta::new(pool.len() as i64, page, size, today(&state)),
         pool_hash: record.outcome.pool_hash.clone(),
         items,
