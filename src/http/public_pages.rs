@@ -17,7 +17,7 @@ use utoipa_axum::routes;
 
 use super::extract::{ApiPath, ApiQuery};
 use super::public_data::PageParams;
-use super::record::escape;
+use super::record::{escape, or_slash};
 use super::AppState;
 use crate::checklist::rule::ResultCode;
 use crate::error::{AppError, AppResult, ErrorEnvelope};
@@ -68,13 +68,6 @@ fn layout(title: &str, body: &str) -> Response {
         licence = escape(public::LICENCE),
     );
     ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response()
-}
-
-fn or_slash(v: Option<&str>) -> String {
-    match v.map(str::trim).filter(|s| !s.is_empty()) {
-        Some(s) => escape(s),
-        None => "/".into(),
-    }
 }
 
 fn category(code: &str) -> String {

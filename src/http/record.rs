@@ -40,7 +40,7 @@ pub fn escape(s: &str) -> String {
 }
 
 /// A missing value is written "/" on the paper form, never left blank.
-fn or_slash(v: Option<&str>) -> String {
+pub(super) fn or_slash(v: Option<&str>) -> String {
     match v.map(str::trim).filter(|s| !s.is_empty()) {
         Some(s) => escape(s),
         None => "/".into(),
