@@ -68,6 +68,13 @@ impl<'de> Deserialize<'de> for BureauZone {
     }
 }
 
+/// Unix milliseconds as an RFC 3339 UTC string with milliseconds, the API's time format.
+pub fn rfc3339(ms: i64) -> String {
+    DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

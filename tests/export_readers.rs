@@ -157,7 +157,7 @@ fn xlsx_bytes() -> Vec<u8> {
     for e in entries() {
         w.entry(&e).unwrap();
     }
-    w.finish(Cursor::new(Vec::new())).unwrap().into_inner()
+    w.finish(Vec::new()).unwrap()
 }
 
 fn geojson_bytes() -> Vec<u8> {
@@ -275,7 +275,7 @@ fn xlsx_sheets_headers_text_and_no_formulas() {
         assert_eq!(rows.len(), mine.len() + 1, "{t:?}");
         for (row, e) in rows[1..].iter().zip(&mine) {
             assert_eq!(row[0], Data::Float(f64::from(e.position)));
-            assert_eq!(row[2], Data::String(cell_text(&e.sign_name)));
+            assert_eq!(row[2], Data::String(cell_text(&e.sign_name).into_owned()));
             assert_eq!(row[3], Data::String(e.licensed_name.clone()));
             assert_eq!(row[10], Data::String(e.reason.replace("\r\n", "\n")));
         }

@@ -35,9 +35,7 @@ pub struct Checkpoint {
 impl Checkpoint {
     /// The checkpoint body: four lines, each ending in a newline.
     pub fn body(&self) -> String {
-        let time = chrono::DateTime::from_timestamp_millis(self.time_ms)
-            .unwrap_or_default()
-            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let time = crate::clock::rfc3339(self.time_ms);
         format!(
             "{}\n{}\n{}\ntime {time}\n",
             self.origin,

@@ -122,12 +122,7 @@ fn api(import_limit: usize) -> OpenApiRouter<AppState> {
         .merge(stats::router())
 }
 
-/// Unix milliseconds as an RFC 3339 UTC string, the API's time format.
-pub fn rfc3339(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .unwrap_or_default()
-        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
+pub use crate::clock::rfc3339;
 
 /// The OpenAPI document generated from the handlers.
 pub fn openapi() -> utoipa::openapi::OpenApi {

@@ -369,7 +369,14 @@ pub fn suggested_reason(i: &InspectionFact, list_type: ListType) -> String {
         let items: Vec<String> = i
             .failed_key_items
             .iter()
-            .map(|f| format!("{} {}", f.code, f.text))
+            // An item's text may end in its own full stop; the sentence adds one.
+            .map(|f| {
+                format!(
+                    "{} {}",
+                    f.code,
+                    f.text.trim_end_matches(['。', '；', ';', '.'])
+                )
+            })
             .collect();
         s.push_str(&items.join("；"));
     }
@@ -691,6 +698,21 @@ mod tests {
             inspections,
             unclosed_followup: unclosed,
         }
+    }
+
+    #[test]
+    fn suggested_reasons_end_in_one_full_stop() {
+        let mut f = fact("i", 3, ResultCode::NonCompliant, 2);
+        f.failed_key_items[0].text = "未建立进货查验记录。".into();
+        f.failed_key_items[1].text = "从业人员无健康证明；".into();
+        let s = suggested_reason(&f, ListType::Black);
+        assert_eq!(
+            s,
+            "2026年03月04日监督检查结果为“不符合”，重点项不符合：3.0 未建立进货查验记录；3.1 从业人员无健康证明。"
+        );
+        let red = suggested_reason(&fact("j", 1, ResultCode::Compliant, 0), ListType::Red);
+        assert!(red.ends_with("所检查项目均符合要求。"), "{red}");
+        assert!(!red.contains("。。"));
     }
 
     #[test]

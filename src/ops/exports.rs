@@ -3,18 +3,19 @@
 //! ([`crate::export`] writers), so memory does not grow with the issue. The HTTP edge streams
 //! the bytes as they are written; the CLI writes a file with a progress bar.
 
-use std::io::{Seek, Write};
+use std::io::Write;
 
 use chrono::NaiveDate;
 use futures::StreamExt;
 
+use super::templates::{failed_codes, Templates};
 use super::{Error, Result};
 use crate::export::json::IssueMeta;
 use crate::export::lives::LivesFeed;
 use crate::export::{
     csv::EntryCsv, geojson::GeoJsonWriter, json::JsonWriter, lives::LivesWriter,
     xlsx::XlsxListWriter, DatedNote, ExportEntry, ExportFormat, ExportInspection, ExportIssue,
-    InspectionType, ListType, Progress,
+    FailedItem, InspectionType, ListType, Progress,
 };
 use crate::public::PublicIssue;
 use crate::store::{public as q, Db};
@@ -110,16 +111,73 @@ fn for_each_entry(
     })
 }
 
+/// Feeds each entry's basis inspection (with its failed items, named by the checklist version
+/// it was made with) to `each`, in entry order; entries without an approved basis are
+/// skipped. Same threading as [`for_each_entry`].
+fn for_each_basis(
+    rt: &tokio::runtime::Handle,
+    db: &Db,
+    issue_id: &str,
+    mut each: impl FnMut(&ExportInspection) -> Result<()>,
+) -> Result<()> {
+    rt.block_on(async {
+        let mut conn = db.acquire().await?;
+        // Checklist versions are read on a second connection: the first is streaming.
+        let mut side = db.acquire().await?;
+        let mut templates = Templates::default();
+        let mut rows = q::export_bases(&mut conn, issue_id);
+        while let Some(row) = rows.next().await {
+            let r = row?;
+            let (Some(date), Some(result)) = (
+                r.inspected_on.as_deref().and_then(day),
+                r.result
+                    .as_deref()
+                    .and_then(crate::store::followup::parse_result),
+            ) else {
+                continue;
+            };
+            let mut failed_items = Vec::new();
+            if let (Some(id), Some(version)) = (&r.template_id, r.template_version) {
+                let codes = failed_codes(r.evaluation.as_deref());
+                if !codes.is_empty() {
+                    let content = templates.get(&mut side, id, version).await?;
+                    failed_items = codes
+                        .iter()
+                        .filter_map(|c| content.item(c))
+                        .map(|i| FailedItem {
+                            code: i.code.clone(),
+                            text: i.text.clone(),
+                        })
+                        .collect();
+                }
+            }
+            each(&ExportInspection {
+                establishment_id: r.establishment_id,
+                date,
+                result,
+                kind: r
+                    .task_kind
+                    .as_deref()
+                    .and_then(InspectionType::of_task_kind)
+                    .unwrap_or(InspectionType::Routine),
+                failed_items,
+            })?;
+        }
+        Ok(())
+    })
+}
+
 /// Writes the issue's export in `format` to `out`. Blocking: call it from a blocking thread
-/// (`spawn_blocking`) with the runtime's handle. XLSX is written to a temporary file first
-/// (the format needs to seek), then copied to `out`.
+/// (`spawn_blocking`) with the runtime's handle. Every format streams into `out` as the rows
+/// are read, except that an XLSX workbook's bytes start when its last row is in (the sheets
+/// are spooled to temporary files meanwhile).
 pub fn write_issue(
     rt: &tokio::runtime::Handle,
     db: &Db,
     issue: &ExportIssue,
     issue_id: &str,
     format: ExportFormat,
-    out: &mut (impl Write + ?Sized),
+    out: &mut (impl Write + Send + ?Sized),
     progress: Option<Progress>,
 ) -> Result<()> {
     let e = |err: crate::export::ExportError| internal(err);
@@ -154,9 +212,7 @@ pub fn write_issue(
                 w.set_progress(p);
             }
             for_each_entry(rt, db, issue_id, |x| w.entry(x).map_err(e))?;
-            let mut file = w.finish_to_tempfile().map_err(e)?;
-            file.rewind().map_err(internal)?;
-            std::io::copy(&mut file, out).map_err(internal)?;
+            w.finish(out).map_err(e)?;
         }
         ExportFormat::Lives => {
             let feed = LivesFeed {
@@ -168,29 +224,16 @@ pub fn write_issue(
                 city: issue.district.clone(),
                 state: String::new(),
             };
-            // The writer needs a seekable target for the archive: a temporary file.
-            let mut file = tempfile::tempfile().map_err(internal)?;
-            let mut w = LivesWriter::new(&mut file, feed).map_err(e)?;
+            // The archive is streamed (data descriptors): it goes straight to `out`.
+            let mut w = LivesWriter::new(&mut *out, feed).map_err(e)?;
             if let Some(p) = progress {
                 w.set_progress(p);
             }
-            // Businesses first, then each entry's basis inspection: two passes, one row each.
+            // Businesses first, then each entry's basis inspection with its failed items (as
+            // violations): two passes over the issue, one row at a time each.
             for_each_entry(rt, db, issue_id, |x| w.business(x).map_err(e))?;
-            for_each_entry(rt, db, issue_id, |x| match (x.inspected_on, x.result) {
-                (Some(date), Some(result)) => w
-                    .inspection(&ExportInspection {
-                        establishment_id: x.establishment_id.clone(),
-                        date,
-                        result,
-                        kind: InspectionType::Routine,
-                        failed_items: Vec::new(),
-                    })
-                    .map_err(e),
-                _ => Ok(()),
-            })?;
+            for_each_basis(rt, db, issue_id, |i| w.inspection(i).map_err(e))?;
             w.finish().map_err(e)?;
-            file.rewind().map_err(internal)?;
-            std::io::copy(&mut file, out).map_err(internal)?;
         }
     }
     Ok(())

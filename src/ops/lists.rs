@@ -11,12 +11,12 @@ use serde::{Deserialize, Serialize};
 use sqlx::AnyConnection;
 use utoipa::ToSchema;
 
+use super::templates::{failed_codes, Templates};
 use super::{access, Ctx, Error, Result};
 use crate::audit::checkpoint::NoteSigner;
 use crate::audit::{Action, Event, RecordKind};
 use crate::auth::Role;
 use crate::checklist::rule::ResultCode;
-use crate::checklist::TemplateContent;
 use crate::clock::BureauZone;
 use crate::establishment::FieldError;
 use crate::lists::{
@@ -285,28 +285,6 @@ fn field_errors(p: Vec<lists::Problem>) -> Error {
 
 // ---- Facts -------------------------------------------------------------------------------
 
-/// Checklist versions met while loading facts (one load per version per request).
-#[derive(Default)]
-struct Templates(HashMap<(String, i64), TemplateContent>);
-
-impl Templates {
-    async fn get(
-        &mut self,
-        conn: &mut AnyConnection,
-        id: &str,
-        version: i64,
-    ) -> Result<&TemplateContent> {
-        let k = (id.to_string(), version);
-        if !self.0.contains_key(&k) {
-            let v = store::checklists::version_in(conn, id, version)
-                .await?
-                .ok_or_else(|| internal(format!("checklist version {id}:{version} missing")))?;
-            self.0.insert(k.clone(), v.content);
-        }
-        Ok(&self.0[&k])
-    }
-}
-
 fn effective(r: &InspectionRow) -> Option<ResultCode> {
     r.override_result
         .as_deref()
@@ -323,12 +301,7 @@ async fn fact_of(
     let (Some(result), Some(at)) = (effective(r), r.submitted_at) else {
         return Ok(None);
     };
-    let failed: Vec<String> = r
-        .evaluation
-        .as_deref()
-        .and_then(|e| serde_json::from_str::<serde_json::Value>(e).ok())
-        .and_then(|v| serde_json::from_value(v["failed_items"].clone()).ok())
-        .unwrap_or_default();
+    let failed = failed_codes(r.evaluation.as_deref());
     let content = t.get(conn, &r.template_id, r.template_version).await?;
     let failed_key_items = failed
         .iter()

@@ -22,6 +22,7 @@ pub mod review;
 pub mod stats;
 pub mod sync;
 pub mod tasks;
+mod templates;
 pub mod uploads;
 
 pub use establishments::{

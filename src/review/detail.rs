@@ -515,12 +515,7 @@ pub struct DetailParts {
     pub followup: Option<FollowupBrief>,
 }
 
-/// Unix ms as RFC 3339 (UTC), the API's time format.
-fn time(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .unwrap_or_default()
-        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
+use crate::clock::rfc3339 as time;
 
 impl InspectionDetail {
     /// The detail for a reader (inspectors get no internal notes).

@@ -300,9 +300,7 @@ pub async fn load(conn: &mut AnyConnection, id: &str) -> Result<Option<DetailPar
                 internal_note: r.7,
                 reviewer_id: r.8,
                 reviewer_name: r.9.unwrap_or_default(),
-                decided_at: chrono::DateTime::from_timestamp_millis(r.10)
-                    .unwrap_or_default()
-                    .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                decided_at: crate::clock::rfc3339(r.10),
             })
         })
         .collect::<Result<Vec<_>, sqlx::Error>>()?;

@@ -16,11 +16,7 @@ use crate::public::{
     PublicPlan, PublicRectification, PublicResult, PublicUpdate,
 };
 
-fn rfc3339(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .unwrap_or_default()
-        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
+use crate::clock::rfc3339;
 
 fn decode(what: &str, value: &str) -> sqlx::Error {
     sqlx::Error::Decode(format!("{what} is {value:?}").into())
@@ -604,6 +600,37 @@ pub fn export_entries<'c>(
          FROM list_entries e \
          LEFT JOIN list_entry_updates r ON r.entry_id = e.id AND r.kind = 'rectified' \
          LEFT JOIN list_entry_updates v ON v.entry_id = e.id AND v.kind = 'revoked' \
+         WHERE e.issue_id = $1 ORDER BY e.list_type, e.position, e.id",
+    )
+    .bind(issue_id)
+    .fetch(conn)
+}
+
+/// The inspection an entry rests on, as LIVES' inspections.csv and violations.csv write it:
+/// its date and result as listed, the task's kind, and the evaluation (failed item codes) with
+/// the checklist version that names them. Public columns only.
+#[derive(Debug, sqlx::FromRow)]
+pub struct ExportBasisRow {
+    pub establishment_id: String,
+    pub inspected_on: Option<String>,
+    pub result: Option<String>,
+    pub task_kind: Option<String>,
+    pub evaluation: Option<String>,
+    pub template_id: Option<String>,
+    pub template_version: Option<i64>,
+}
+
+/// Every entry's basis inspection, in the order of [`export_entries`], as a stream.
+pub fn export_bases<'c>(
+    conn: &'c mut AnyConnection,
+    issue_id: &'c str,
+) -> futures::stream::BoxStream<'c, Result<ExportBasisRow, sqlx::Error>> {
+    sqlx::query_as::<_, ExportBasisRow>(
+        "SELECT e.establishment_id, e.inspected_on, e.result, t.kind AS task_kind, i.evaluation, \
+         t.template_id, t.template_version \
+         FROM list_entries e \
+         LEFT JOIN inspections i ON i.id = e.inspection_id \
+         LEFT JOIN tasks t ON t.id = i.task_id \
          WHERE e.issue_id = $1 ORDER BY e.list_type, e.position, e.id",
     )
     .bind(issue_id)

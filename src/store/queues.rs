@@ -421,11 +421,7 @@ fn decode(queue: Queue, r: QueueRow, today: &str) -> Result<QueueEntry, sqlx::Er
     })
 }
 
-fn rfc3339(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .unwrap_or_default()
-        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
+use crate::clock::rfc3339;
 
 fn bind_all<'q, O>(
     mut q: sqlx::query::QueryAs<'q, sqlx::Any, O, sqlx::any::AnyArguments<'q>>,

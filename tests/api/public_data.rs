@@ -480,6 +480,37 @@ pub async fn exports_read_back(app: &TestApp, issue: &str, secrets: &[String]) {
         .unwrap();
     assert_no_secret("businesses.csv", &businesses, secrets);
     assert_eq!(businesses.lines().count(), total + 1, "{businesses}");
+    // Each entry's basis inspection, and the failed items of those that failed any: every
+    // entry here rests on an approved inspection, and a shop that was not 符合 failed items.
+    let read = |zip: &mut zip::ZipArchive<_>, name: &str| {
+        let mut s = String::new();
+        zip.by_name(name).unwrap().read_to_string(&mut s).unwrap();
+        s
+    };
+    let inspections = read(&mut zip, "inspections.csv");
+    assert_eq!(inspections.lines().count(), total + 1, "{inspections}");
+    let violations = read(&mut zip, "violations.csv");
+    assert_no_secret("violations.csv", &violations, secrets);
+    let failing: Vec<&str> = entries["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["result"] != "compliant")
+        .map(|e| e["establishment_id"].as_str().unwrap())
+        .collect();
+    let mut lines = violations.lines();
+    assert_eq!(lines.next(), Some("business_id,date,code,description"));
+    let listed: Vec<&str> = lines.map(|l| l.split(',').next().unwrap()).collect();
+    for shop in &failing {
+        assert!(
+            listed.contains(shop),
+            "no violation of {shop}: {violations}"
+        );
+    }
+    assert!(
+        listed.iter().all(|b| failing.contains(b)),
+        "a violation of a compliant shop: {violations}"
+    );
     // The command line writes the same CSV to a file (from the same database).
     let out = app.dir.path().join("issue.csv");
     let mut c = tokio::process::Command::new(env!("CARGO_BIN_EXE_foodcheck"));
