@@ -421,8 +421,9 @@ pub struct ExportParams {
     pub format: String,
 }
 
-/// A published issue's entries as a file, streamed from the database (the first bytes leave
-/// before the last row is read; XLSX and LIVES are assembled in a temporary file first).
+/// A published issue's entries as a file, streamed from the database: the first bytes leave
+/// before the last row is read, except for XLSX, whose workbook is written once its last row is
+/// in (the sheets wait in temporary files meanwhile, so memory stays flat either way).
 #[utoipa::path(get, path = "/public/v1/lists/{id}/export", tag = "public",
     params(("id" = String, Path, description = "Issue id"), ExportParams),
     responses((status = 200, description = "The file, with Content-Disposition"),
