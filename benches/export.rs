@@ -278,7 +278,7 @@ fn main() {
             let mut r = Rows::new();
             let mut w = LivesWriter::new(Count(0), feed())?;
             for i in 0..n {
-                w.business(r.entry(i, n))?;
+                w.business(&r.entry(i, n).into())?;
             }
             for i in 0..n {
                 w.inspection(r.inspection(i))?;
@@ -334,7 +334,7 @@ fn main() {
             let mut r = Rows::new();
             let mut w = LivesWriter::new(out, feed())?;
             for i in 0..n {
-                w.business(r.entry(i, n))?;
+                w.business(&r.entry(i, n).into())?;
             }
             for i in 0..n {
                 w.inspection(r.inspection(i))?;

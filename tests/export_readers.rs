@@ -180,7 +180,7 @@ fn json_bytes() -> Vec<u8> {
 fn lives_bytes() -> Vec<u8> {
     let mut w = LivesWriter::new(Vec::new(), feed()).unwrap();
     for e in entries() {
-        w.business(&e).unwrap();
+        w.business(&(&e).into()).unwrap();
     }
     for i in inspections() {
         w.inspection(&i).unwrap();
@@ -444,7 +444,7 @@ fn lives_zip_has_the_five_files_and_no_contact_data() {
 fn lives_refuses_a_business_after_the_inspections() {
     let mut w = LivesWriter::new(Vec::new(), feed()).unwrap();
     w.inspection(&inspections()[0]).unwrap();
-    assert!(w.business(&entries()[0]).is_err());
+    assert!(w.business(&(&entries()[0]).into()).is_err());
 }
 
 /// The read side's shape: rows from an async stream, pulled on the blocking writer thread,

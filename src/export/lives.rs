@@ -40,6 +40,30 @@ pub struct LivesFeed {
     pub state: String,
 }
 
+/// A row of businesses.csv: public identity only (LIVES' phone number is always left empty).
+#[derive(Debug, Clone, Copy)]
+pub struct LivesBusiness<'a> {
+    pub id: &'a str,
+    /// The name on the sign (牌匾名称), as a consumer knows the shop.
+    pub name: &'a str,
+    pub address: &'a str,
+    /// WGS-84 degrees.
+    pub lng: Option<f64>,
+    pub lat: Option<f64>,
+}
+
+impl<'a> From<&'a ExportEntry> for LivesBusiness<'a> {
+    fn from(e: &'a ExportEntry) -> LivesBusiness<'a> {
+        LivesBusiness {
+            id: &e.establishment_id,
+            name: &e.sign_name,
+            address: &e.address,
+            lng: e.lng,
+            lat: e.lat,
+        }
+    }
+}
+
 /// A score band of legend.csv.
 pub struct Band {
     pub result: ResultCode,
@@ -153,9 +177,9 @@ impl<W: Write> LivesWriter<W> {
         Ok(())
     }
 
-    /// A listed establishment (its public identity as listed). Every business comes before
+    /// A business (its public identity as listed or published). Every business comes before
     /// the first inspection.
-    pub fn business(&mut self, e: &ExportEntry) -> Result<()> {
+    pub fn business(&mut self, e: &LivesBusiness<'_>) -> Result<()> {
         if self.phase != Phase::Businesses {
             return Err(ExportError::OutOfOrder("a business after the inspections"));
         }
@@ -163,9 +187,9 @@ impl<W: Write> LivesWriter<W> {
         write_record(
             &mut self.buf,
             [
-                Cell::text(&e.establishment_id),
-                Cell::text(&e.sign_name),
-                Cell::text(&e.address),
+                Cell::text(e.id),
+                Cell::text(e.name),
+                Cell::text(e.address),
                 Cell::text(&self.feed.city),
                 Cell::text(&self.feed.state),
                 Cell::Empty,

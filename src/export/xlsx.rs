@@ -20,7 +20,10 @@ use rust_xlsxwriter::{Format, Workbook, Worksheet};
 use super::cell::neutralise;
 use super::progress::{self, Progress};
 use super::rows::ListType;
-use super::{entry_cells, Cell, ExportEntry, ExportError, ExportIssue, Result, ENTRY_HEADERS};
+use super::{
+    entry_cells, inspection_cells, Cell, ExportEntry, ExportError, ExportInspection, ExportIssue,
+    Result, ENTRY_HEADERS, INSPECTION_HEADERS,
+};
 
 /// Rows an XLSX sheet holds, header included.
 const MAX_ROWS: u32 = 1_048_576;
@@ -58,21 +61,10 @@ pub struct XlsxListWriter {
 impl XlsxListWriter {
     pub fn new(issue: ExportIssue) -> Result<XlsxListWriter> {
         let mut workbook = Workbook::new();
-        // Most of the time goes into deflating the sheets' XML: level 2 takes about 0.57 of
-        // the default level's time for an 11% larger file (rust_xlsxwriter's measurements).
-        workbook.set_zip_compression_level(2);
-        let header = Format::new().set_bold();
+        fast_deflate(&mut workbook);
+        // The 榜单 column is the sheet itself.
         let mut sheet = |t: ListType| -> Result<(Worksheet, u32)> {
-            let mut ws = workbook.new_worksheet_with_constant_memory()?;
-            ws.set_name(t.label_zh())?;
-            for (col, w) in WIDTHS.iter().enumerate() {
-                ws.set_column_width(col as u16, *w)?;
-            }
-            // The 榜单 column is the sheet itself.
-            for (col, h) in ENTRY_HEADERS[1..].iter().enumerate() {
-                ws.write_string_with_format(0, col as u16, *h, &header)?;
-            }
-            ws.set_freeze_panes(1, 0)?;
+            let ws = data_sheet(&mut workbook, t.label_zh(), &ENTRY_HEADERS[1..], &WIDTHS)?;
             Ok((ws, 1))
         };
         let sheets = [sheet(ListType::Red)?, sheet(ListType::Black)?];
@@ -98,25 +90,7 @@ impl XlsxListWriter {
         if *row >= MAX_ROWS {
             return Err(ExportError::TooManyRows(e.list_type.label_zh()));
         }
-        for (col, c) in entry_cells(e).into_iter().skip(1).enumerate() {
-            let col = col as u16;
-            match c {
-                Cell::Text(t) => {
-                    ws.write_string(*row, col, cell_text(&t).as_ref())?;
-                }
-                Cell::Int(n) => {
-                    ws.write_number(*row, col, n as f64)?;
-                }
-                Cell::Float(x) => {
-                    ws.write_number(*row, col, x)?;
-                }
-                Cell::Date(d) => {
-                    // Text, not an Excel serial: it reads the same in every program.
-                    ws.write_string(*row, col, d.format("%Y-%m-%d").to_string())?;
-                }
-                Cell::Empty => {}
-            }
-        }
+        write_row(ws, *row, entry_cells(e).into_iter().skip(1))?;
         *row += 1;
         progress::tick(&mut self.progress);
         Ok(())
@@ -134,12 +108,125 @@ impl XlsxListWriter {
         for (ws, _) in sheets {
             workbook.push_worksheet(ws);
         }
-        workbook.push_worksheet(notes_sheet(&issue)?);
+        workbook.push_worksheet(notes_sheet(&issue_notes(&issue))?);
         progress::done(&mut progress);
-        let mut out = out;
-        workbook.save_to_writer(&mut out)?;
-        Ok(out)
+        save(workbook, out)
     }
+}
+
+/// Column widths of the 检查记录 sheet ([`INSPECTION_HEADERS`]).
+const HISTORY_WIDTHS: [f64; 6] = [38.0, 12.0, 10.0, 10.0, 20.0, 60.0];
+
+/// XLSX of an establishment's public history: a 检查记录 sheet (one row per published
+/// inspection, frozen header) and 说明 (the establishment as listed publicly, the disclaimer,
+/// the licence). Same memory profile as [`XlsxListWriter`].
+pub struct XlsxHistoryWriter {
+    workbook: Workbook,
+    sheet: Worksheet,
+    row: u32,
+    establishment: Vec<(&'static str, String)>,
+}
+
+impl XlsxHistoryWriter {
+    /// `establishment`: label / value rows for the 说明 sheet (public fields only).
+    pub fn new(establishment: Vec<(&'static str, String)>) -> Result<XlsxHistoryWriter> {
+        let mut workbook = Workbook::new();
+        fast_deflate(&mut workbook);
+        let sheet = data_sheet(
+            &mut workbook,
+            "检查记录",
+            &INSPECTION_HEADERS,
+            &HISTORY_WIDTHS,
+        )?;
+        Ok(XlsxHistoryWriter {
+            workbook,
+            sheet,
+            row: 1,
+            establishment,
+        })
+    }
+
+    pub fn inspection(&mut self, i: &ExportInspection) -> Result<()> {
+        if self.row >= MAX_ROWS {
+            return Err(ExportError::TooManyRows("检查记录"));
+        }
+        write_row(&mut self.sheet, self.row, inspection_cells(i))?;
+        self.row += 1;
+        Ok(())
+    }
+
+    pub fn finish<W: Write + Send>(self, out: W) -> Result<W> {
+        let XlsxHistoryWriter {
+            mut workbook,
+            sheet,
+            mut establishment,
+            ..
+        } = self;
+        workbook.push_worksheet(sheet);
+        establishment.push(("声明", super::DISCLAIMER.to_string()));
+        establishment.push(("开放许可", super::OPEN_LICENCE.to_string()));
+        workbook.push_worksheet(notes_sheet(&establishment)?);
+        save(workbook, out)
+    }
+}
+
+/// Most of a big workbook's time goes into deflating the sheets' XML: level 2 takes about 0.57
+/// of the default level's time for an 11% larger file (rust_xlsxwriter's measurements).
+fn fast_deflate(workbook: &mut Workbook) {
+    workbook.set_zip_compression_level(2);
+}
+
+fn save<W: Write + Send>(mut workbook: Workbook, mut out: W) -> Result<W> {
+    workbook.save_to_writer(&mut out)?;
+    Ok(out)
+}
+
+/// A constant-memory data sheet with a bold, frozen header row and column widths.
+fn data_sheet(
+    workbook: &mut Workbook,
+    name: &str,
+    headers: &[&str],
+    widths: &[f64],
+) -> Result<Worksheet> {
+    let header = Format::new().set_bold();
+    let mut ws = workbook.new_worksheet_with_constant_memory()?;
+    ws.set_name(name)?;
+    for (col, w) in widths.iter().enumerate() {
+        ws.set_column_width(col as u16, *w)?;
+    }
+    for (col, h) in headers.iter().enumerate() {
+        ws.write_string_with_format(0, col as u16, *h, &header)?;
+    }
+    ws.set_freeze_panes(1, 0)?;
+    Ok(ws)
+}
+
+/// One row of cells from column A.
+fn write_row<'a>(
+    ws: &mut Worksheet,
+    row: u32,
+    cells: impl IntoIterator<Item = Cell<'a>>,
+) -> Result<()> {
+    for (col, c) in cells.into_iter().enumerate() {
+        let col = col as u16;
+        match c {
+            Cell::Text(t) => {
+                ws.write_string(row, col, cell_text(&t).as_ref())?;
+            }
+            Cell::Int(n) => {
+                ws.write_number(row, col, n as f64)?;
+            }
+            Cell::Float(x) => {
+                ws.write_number(row, col, x)?;
+            }
+            Cell::Date(d) => {
+                // Text, not an Excel serial: it reads the same in every program.
+                ws.write_string(row, col, d.format("%Y-%m-%d").to_string())?;
+            }
+            Cell::Empty => {}
+        }
+    }
+    Ok(())
 }
 
 /// A text cell as written: neutralised, and line breaks as Excel makes them (LF). A CR would be
@@ -154,20 +241,14 @@ pub fn cell_text(text: &str) -> Cow<'_, str> {
     }
 }
 
-/// The 说明 sheet: label / value rows.
-fn notes_sheet(issue: &ExportIssue) -> Result<Worksheet> {
-    let mut ws = Worksheet::new();
-    ws.set_name("说明")?;
-    ws.set_column_width(0, 14)?;
-    ws.set_column_width(1, 90)?;
-    let bold = Format::new().set_bold();
-    let wrap = Format::new().set_text_wrap();
+/// An issue's 说明 rows.
+fn issue_notes(issue: &ExportIssue) -> Vec<(&'static str, String)> {
     let period = format!(
         "{} 至 {}",
         issue.period_start.format("%Y-%m-%d"),
         issue.period_end.format("%Y-%m-%d")
     );
-    let rows: [(&str, String); 11] = [
+    vec![
         ("期号", issue.issue_no.clone()),
         ("版次", format!("第{}版", issue.revision)),
         ("修订说明", issue.revision_note.clone().unwrap_or_default()),
@@ -182,7 +263,17 @@ fn notes_sheet(issue: &ExportIssue) -> Result<Worksheet> {
         ("上榜标准", issue.criteria.clone()),
         ("声明", super::DISCLAIMER.to_string()),
         ("开放许可", super::OPEN_LICENCE.to_string()),
-    ];
+    ]
+}
+
+/// The 说明 sheet: label / value rows.
+fn notes_sheet(rows: &[(&'static str, String)]) -> Result<Worksheet> {
+    let mut ws = Worksheet::new();
+    ws.set_name("说明")?;
+    ws.set_column_width(0, 14)?;
+    ws.set_column_width(1, 90)?;
+    let bold = Format::new().set_bold();
+    let wrap = Format::new().set_text_wrap();
     for (r, (label, value)) in rows.iter().enumerate() {
         ws.write_string_with_format(r as u32, 0, *label, &bold)?;
         ws.write_string_with_format(r as u32, 1, cell_text(value).as_ref(), &wrap)?;

@@ -36,6 +36,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(draw_pool))
         .routes(routes!(public_photo))
         .routes(routes!(export_issue))
+        .routes(routes!(export_history))
 }
 
 /// The extract date: today in the bureau.
@@ -402,7 +403,14 @@ async fn public_photo(
     if let Ok(v) = HeaderValue::from_str(&len.to_string()) {
         h.insert(header::CONTENT_LENGTH, v);
     }
-    if let Ok(v) = HeaderValue::from_str(&format!("\"{sha256}-{variant}\"")) {
+    // The validator is derived from the original's hash, never the hash itself: the
+    // original (with the phone's EXIF) stays internal, and its digest would identify it.
+    let tag = {
+        use sha2::Digest;
+        let d = sha2::Sha256::digest(format!("public-photo:{sha256}:{variant}"));
+        hex::encode(&d[..16])
+    };
+    if let Ok(v) = HeaderValue::from_str(&format!("\"{tag}\"")) {
         h.insert(header::ETAG, v);
     }
     h.insert(
@@ -444,9 +452,55 @@ async fn export_issue(
     let db = state.db.clone();
     let rt = tokio::runtime::Handle::current();
     let file_name = format!("{}-r{}.{}", id, meta.revision, format.extension());
-    let rx = crate::export::stream::spawn_writer(move |out| {
+    Ok(download(format, &file_name, move |out| {
         crate::ops::exports::write_issue(&rt, &db, &meta, &id, format, out, None)
-            .map_err(|e| crate::export::ExportError::Io(std::io::Error::other(e.to_string())))
+    }))
+}
+
+/// An establishment's published history as a file (the same inspections as its public history,
+/// uncapped, oldest first, each with its failed items), streamed from the database.
+#[utoipa::path(get, path = "/public/v1/establishments/{id}/export", tag = "public",
+    params(("id" = String, Path, description = "Establishment id"), HistoryExportParams),
+    responses((status = 200, description = "The file, with Content-Disposition"),
+        (status = 400, description = "`invalid_format`", body = ErrorEnvelope),
+        (status = 404, description = "No published history for this establishment", body = ErrorEnvelope)))]
+async fn export_history(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(p): ApiQuery<HistoryExportParams>,
+) -> AppResult<Response> {
+    let format = crate::export::ExportFormat::parse(&p.format)
+        .filter(|f| crate::ops::exports::HISTORY_FORMATS.contains(f))
+        .ok_or_else(|| {
+            AppError::bad_request("invalid_format", "format is csv, xlsx, json or lives")
+        })?;
+    let zone = state.config.time_zone;
+    let est = crate::ops::exports::history_subject(&state.db, &id, zone).await?;
+    let db = state.db.clone();
+    let rt = tokio::runtime::Handle::current();
+    let file_name = format!("{}-history.{}", est.id, format.extension());
+    Ok(download(format, &file_name, move |out| {
+        crate::ops::exports::write_history(&rt, &db, &est, zone, format, out)
+    }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct HistoryExportParams {
+    /// `csv` (UTF-8 with BOM: 主体编号, 检查日期, 检查结果, 检查类型, 不符合项编号, 不符合项内容),
+    /// `xlsx` (检查记录 and 说明 sheets), `json` (`{meta: {establishment, disclaimer, licence},
+    /// items}`) or `lives` (a LIVES ZIP with the one business). Not `geojson`: the public record
+    /// of an establishment has no location.
+    pub format: String,
+}
+
+/// A streamed download: `write` runs on a blocking thread into the response body.
+fn download<F>(format: crate::export::ExportFormat, file_name: &str, write: F) -> Response
+where
+    F: FnOnce(&mut crate::export::stream::ChannelWriter) -> crate::ops::Result<()> + Send + 'static,
+{
+    let rx = crate::export::stream::spawn_writer(move |out| {
+        write(out).map_err(|e| crate::export::ExportError::Io(std::io::Error::other(e.to_string())))
     });
     let chunks = futures::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|chunk| (chunk, rx))
@@ -461,5 +515,5 @@ async fn export_issue(
     if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{file_name}\"")) {
         h.insert(header::CONTENT_DISPOSITION, v);
     }
-    Ok(res)
+    res
 }

@@ -49,6 +49,7 @@ a{color:#0645ad}a:focus{outline:3px solid #ffbf47}\
 .table{overflow-x:auto}table{border-collapse:collapse;width:100%;min-width:640px}\
 caption{text-align:left;font-weight:bold;padding:4px 0}\
 th,td{border:1px solid #999;padding:6px 8px;vertical-align:top;text-align:left}\
+.photos{margin-top:4px}.photos img{margin:2px 4px 0 0;height:auto;border:1px solid #ccc}\
 th{background:#eee}.red caption{color:#8a0000}.black caption{color:#000}\
 .revoked{color:#8a0000;font-weight:bold}.rectified{color:#005a00;font-weight:bold}\
 .muted{color:#555}footer{border-top:1px solid #ccc;color:#555;font-size:.9rem}\
@@ -181,6 +182,22 @@ fn entry_rows(entries: &[PublicEntry], list: ListType) -> String {
             ListType::Black => format!("<td>{}</td>", or_slash(e.measures.as_deref())),
             ListType::Red => String::new(),
         };
+        // The photos published with the entry (only those ever are): thumbnails that open the
+        // EXIF-free preview, same origin.
+        let mut reason = escape(&e.reason).to_string();
+        if !e.photos.is_empty() {
+            reason.push_str("<div class=\"photos\">");
+            for (k, p) in e.photos.iter().enumerate() {
+                reason.push_str(&format!(
+                    "<a href=\"{}\"><img src=\"{}\" alt=\"{}现场照片{}\" width=\"96\" loading=\"lazy\"></a>",
+                    escape(&p.preview_url),
+                    escape(&p.thumbnail_url),
+                    escape(&e.sign_name),
+                    k + 1
+                ));
+            }
+            reason.push_str("</div>");
+        }
         rows.push_str(&format!(
             "<tr data-entry=\"{id}\"><td>{n}</td><td><a href=\"/public/establishments/{est}\">{sign}</a></td><td>{licensed}</td>\
              <td>{address}</td><td>{reason}</td>{measures}<td>{after}</td></tr>\n",
@@ -190,7 +207,6 @@ fn entry_rows(entries: &[PublicEntry], list: ListType) -> String {
             sign = escape(&e.sign_name),
             licensed = escape(&e.licensed_name),
             address = escape(&e.address),
-            reason = escape(&e.reason),
         ));
     }
     rows

@@ -10,14 +10,16 @@ use futures::StreamExt;
 
 use super::templates::{failed_codes, Templates};
 use super::{Error, Result};
+use crate::export::csv::InspectionCsv;
 use crate::export::json::IssueMeta;
-use crate::export::lives::LivesFeed;
+use crate::export::lives::{LivesBusiness, LivesFeed};
+use crate::export::xlsx::XlsxHistoryWriter;
 use crate::export::{
     csv::EntryCsv, geojson::GeoJsonWriter, json::JsonWriter, lives::LivesWriter,
     xlsx::XlsxListWriter, DatedNote, ExportEntry, ExportFormat, ExportInspection, ExportIssue,
     FailedItem, InspectionType, ListType, Progress,
 };
-use crate::public::PublicIssue;
+use crate::public::{PublicEstablishment, PublicIssue};
 use crate::store::{public as q, Db};
 
 fn internal(e: impl std::fmt::Display) -> Error {
@@ -136,21 +138,13 @@ fn for_each_basis(
             ) else {
                 continue;
             };
-            let mut failed_items = Vec::new();
-            if let (Some(id), Some(version)) = (&r.template_id, r.template_version) {
-                let codes = failed_codes(r.evaluation.as_deref());
-                if !codes.is_empty() {
-                    let content = templates.get(&mut side, id, version).await?;
-                    failed_items = codes
-                        .iter()
-                        .filter_map(|c| content.item(c))
-                        .map(|i| FailedItem {
-                            code: i.code.clone(),
-                            text: i.text.clone(),
-                        })
-                        .collect();
+            let failed_items = match (&r.template_id, r.template_version) {
+                (Some(id), Some(version)) => {
+                    let evaluation = r.evaluation.as_deref();
+                    failed_items(&mut templates, &mut side, id, version, evaluation).await?
                 }
-            }
+                _ => Vec::new(),
+            };
             each(&ExportInspection {
                 establishment_id: r.establishment_id,
                 date,
@@ -165,6 +159,30 @@ fn for_each_basis(
         }
         Ok(())
     })
+}
+
+/// The failed items of a stored evaluation, with their text from the checklist version the
+/// inspection was made with.
+async fn failed_items(
+    templates: &mut Templates,
+    conn: &mut sqlx::AnyConnection,
+    template_id: &str,
+    version: i64,
+    evaluation: Option<&str>,
+) -> Result<Vec<FailedItem>> {
+    let codes = failed_codes(evaluation);
+    if codes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let content = templates.get(conn, template_id, version).await?;
+    Ok(codes
+        .iter()
+        .filter_map(|c| content.item(c))
+        .map(|i| FailedItem {
+            code: i.code.clone(),
+            text: i.text.clone(),
+        })
+        .collect())
 }
 
 /// Writes the issue's export in `format` to `out`. Blocking: call it from a blocking thread
@@ -231,9 +249,161 @@ pub fn write_issue(
             }
             // Businesses first, then each entry's basis inspection with its failed items (as
             // violations): two passes over the issue, one row at a time each.
-            for_each_entry(rt, db, issue_id, |x| w.business(x).map_err(e))?;
+            for_each_entry(rt, db, issue_id, |x| w.business(&x.into()).map_err(e))?;
             for_each_basis(rt, db, issue_id, |i| w.inspection(i).map_err(e))?;
             w.finish().map_err(e)?;
+        }
+    }
+    Ok(())
+}
+
+/// The formats an establishment's history is offered in. GeoJSON is not: the public record of an
+/// establishment has no location of its own (list entries carry the point they were listed at).
+pub const HISTORY_FORMATS: [ExportFormat; 4] = [
+    ExportFormat::Csv,
+    ExportFormat::Json,
+    ExportFormat::Xlsx,
+    ExportFormat::Lives,
+];
+
+/// An establishment with a published history, as its exports describe it, or 404 (an unknown
+/// establishment and one with nothing published look alike, as on the public API).
+pub async fn history_subject(
+    db: &Db,
+    id: &str,
+    zone: crate::clock::BureauZone,
+) -> Result<PublicEstablishment> {
+    let mut conn = db.acquire().await?;
+    q::history(&mut conn, id, zone)
+        .await?
+        .map(|h| h.establishment)
+        .ok_or_else(|| Error::not_found("no published history for this establishment"))
+}
+
+/// The `meta` of a history's JSON export.
+#[derive(serde::Serialize)]
+struct HistoryMeta<'a> {
+    establishment: &'a PublicEstablishment,
+    disclaimer: &'static str,
+    licence: &'static str,
+}
+
+/// Feeds the establishment's published inspections, oldest first, to `each`.
+fn for_each_published(
+    rt: &tokio::runtime::Handle,
+    db: &Db,
+    id: &str,
+    zone: crate::clock::BureauZone,
+    mut each: impl FnMut(&ExportInspection) -> Result<()>,
+) -> Result<()> {
+    rt.block_on(async {
+        let mut conn = db.acquire().await?;
+        let mut side = db.acquire().await?;
+        let mut templates = Templates::default();
+        let mut rows = q::export_history(&mut conn, id);
+        while let Some(row) = rows.next().await {
+            let r = row?;
+            let Some(result) = r
+                .result
+                .as_deref()
+                .and_then(crate::store::followup::parse_result)
+            else {
+                continue;
+            };
+            let date = chrono::DateTime::from_timestamp_millis(r.at)
+                .map(|t| zone.date_at(t))
+                .ok_or_else(|| internal("inspection time"))?;
+            let failed_items = failed_items(
+                &mut templates,
+                &mut side,
+                &r.template_id,
+                r.template_version,
+                r.evaluation.as_deref(),
+            )
+            .await?;
+            each(&ExportInspection {
+                establishment_id: id.to_string(),
+                date,
+                result,
+                kind: InspectionType::of_task_kind(&r.task_kind).unwrap_or(InspectionType::Routine),
+                failed_items,
+            })?;
+        }
+        Ok(())
+    })
+}
+
+/// Writes an establishment's published history in `format` (one of [`HISTORY_FORMATS`]) to
+/// `out`. Blocking, like [`write_issue`].
+pub fn write_history(
+    rt: &tokio::runtime::Handle,
+    db: &Db,
+    est: &PublicEstablishment,
+    zone: crate::clock::BureauZone,
+    format: ExportFormat,
+    out: &mut (impl Write + Send + ?Sized),
+) -> Result<()> {
+    let e = |err: crate::export::ExportError| internal(err);
+    let id = est.id.as_str();
+    match format {
+        ExportFormat::Csv => {
+            let mut w = InspectionCsv::new(out).map_err(e)?;
+            for_each_published(rt, db, id, zone, |i| w.inspection(i).map_err(e))?;
+            w.finish().map_err(e)?;
+        }
+        ExportFormat::Json => {
+            let meta = HistoryMeta {
+                establishment: est,
+                disclaimer: crate::export::DISCLAIMER,
+                licence: crate::export::OPEN_LICENCE,
+            };
+            let mut w = JsonWriter::new(out, &meta).map_err(e)?;
+            for_each_published(rt, db, id, zone, |i| w.item(i).map_err(e))?;
+            w.finish().map_err(e)?;
+        }
+        ExportFormat::Xlsx => {
+            let mut w = XlsxHistoryWriter::new(vec![
+                ("主体编号", est.id.clone()),
+                ("牌匾名称", est.sign_name.clone()),
+                ("营业执照名称", est.licensed_name.clone()),
+                ("许可证编号", est.license_no.clone().unwrap_or_default()),
+                ("经营地址", est.address.clone()),
+                ("乡镇街道", est.town.clone()),
+                ("业态", est.category.clone()),
+                ("风险等级", est.risk_grade.clone()),
+            ])
+            .map_err(e)?;
+            for_each_published(rt, db, id, zone, |i| w.inspection(i).map_err(e))?;
+            w.finish(out).map_err(e)?;
+        }
+        ExportFormat::Lives => {
+            let today = zone.date_at(chrono::Utc::now());
+            let feed = LivesFeed {
+                feed_date: today,
+                feed_version: format!("{}-{}", est.id, today.format("%Y%m%d")),
+                municipality_name: String::new(),
+                municipality_url: String::new(),
+                contact_email: String::new(),
+                city: String::new(),
+                state: String::new(),
+            };
+            let mut w = LivesWriter::new(&mut *out, feed).map_err(e)?;
+            w.business(&LivesBusiness {
+                id,
+                name: &est.sign_name,
+                address: &est.address,
+                lng: None,
+                lat: None,
+            })
+            .map_err(e)?;
+            for_each_published(rt, db, id, zone, |i| w.inspection(i).map_err(e))?;
+            w.finish().map_err(e)?;
+        }
+        ExportFormat::Geojson => {
+            return Err(Error::bad_request(
+                "invalid_format",
+                "an establishment's history is exported as csv, json, xlsx or lives",
+            ))
         }
     }
     Ok(())

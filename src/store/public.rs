@@ -637,6 +637,37 @@ pub fn export_bases<'c>(
     .fetch(conn)
 }
 
+/// A published inspection of one establishment, as its history export writes it.
+#[derive(Debug, sqlx::FromRow)]
+pub struct ExportHistoryRow {
+    /// When it reached the server (Unix ms), dated in the bureau's zone by the caller.
+    pub at: i64,
+    pub result: Option<String>,
+    pub task_kind: String,
+    pub evaluation: Option<String>,
+    pub template_id: String,
+    pub template_version: i64,
+}
+
+/// The approved inspections of an establishment in plans whose results are published, oldest
+/// first, as a stream (the same set as the public history's `inspections`, uncapped).
+pub fn export_history<'c>(
+    conn: &'c mut AnyConnection,
+    establishment_id: &'c str,
+) -> futures::stream::BoxStream<'c, Result<ExportHistoryRow, sqlx::Error>> {
+    sqlx::query_as::<_, ExportHistoryRow>(
+        "SELECT COALESCE(i.submitted_at, i.started_at) AS at, \
+         COALESCE(i.override_result, i.computed_result) AS result, t.kind AS task_kind, \
+         i.evaluation, t.template_id, t.template_version \
+         FROM inspections i JOIN tasks t ON t.id = i.task_id JOIN plans p ON p.id = t.plan_id \
+         WHERE i.establishment_id = $1 AND i.review_state = 'approved' \
+         AND p.results_published_at IS NOT NULL \
+         ORDER BY COALESCE(i.submitted_at, i.started_at), i.id",
+    )
+    .bind(establishment_id)
+    .fetch(conn)
+}
+
 /// The criteria JSON of a published issue (for the exports' 说明).
 pub async fn issue_criteria(
     conn: &mut AnyConnection,

@@ -470,6 +470,9 @@ async fn lifecycle_from_candidates_to_rectification(app: TestApp) {
     let read = crate::public_data::crawl(&s.app, &ids, &secrets).await;
     assert!(read >= 30, "the crawl read only {read} pages");
     crate::public_data::exports_read_back(&s.app, &rid, &secrets).await;
+    for t in 0..3 {
+        crate::public_data::history_exports_read_back(&s.app, &est(&s, t), &secrets).await;
+    }
 }
 
 /// Rows of the list tables and their audit events: what a refused request must not change.

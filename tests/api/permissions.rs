@@ -210,6 +210,7 @@ const TABLE: &[(&str, [Expect; 6])] = &[
     ("GET /public/v1/lists/{id}",                              [P, P, P, P, P, P]),
     ("GET /public/v1/lists/{id}/entries",                      [P, P, P, P, P, P]),
     ("GET /public/v1/lists/{id}/export",                       [P, P, P, P, P, P]),
+    ("GET /public/v1/establishments/{id}/export",              [P, P, P, P, P, P]),
     ("GET /public/v1/entries",                                 [P, P, P, P, P, P]),
     ("GET /public/v1/establishments/{id}",                     [P, P, P, P, P, P]),
     ("GET /public/v1/photos/{id}/{variant}",                   [O, O, O, O, O, O]),
@@ -860,6 +861,7 @@ impl World {
             "POST /api/v1/establishments/import" => "dry_run=true".into(),
             "POST /api/v1/sync" => format!("last_pulled_at={}", self.cursor),
             "GET /public/v1/lists/{id}/export" => "format=csv".into(),
+            "GET /public/v1/establishments/{id}/export" => "format=csv".into(),
             "GET /api/v1/stats" | "GET /api/v1/stats.xlsx" => {
                 "from=2026-03-01&to=2026-03-31".into()
             }

@@ -175,6 +175,7 @@ async fn round_results_are_public_only_once_published(app: TestApp) {
     assert_eq!(h["rectifications"][0]["state"], "open");
     assert_eq!(h["rectifications"][0]["ordered_on"], "2024-03-20");
     assert!(h["establishment"].get("contact_phone").is_none());
+    history_exports_read_back(&s.app, &est, &secrets).await;
     // The page the printed record's QR code opens.
     let (st, headers, html) = get(&s.app, &format!("/public/establishments/{est}")).await;
     assert_eq!(st, StatusCode::OK, "{html}");
@@ -356,7 +357,12 @@ pub async fn crawl(app: &TestApp, ids: &CrawlIds, secrets: &[String]) -> usize {
         }
         for p in filled {
             if p.ends_with("/export") {
-                for f in ["csv", "json", "geojson"] {
+                let formats: &[&str] = if after == "lists" {
+                    &["csv", "json", "geojson"]
+                } else {
+                    &["csv", "json"]
+                };
+                for f in formats {
                     paths.push(format!("{p}?format={f}"));
                 }
                 continue;
@@ -543,4 +549,115 @@ pub async fn exports_read_back(app: &TestApp, issue: &str, secrets: &[String]) {
     assert_eq!(st, StatusCode::BAD_REQUEST, "{body}");
     let (st, _, _) = get(app, "/public/v1/lists/nope/export?format=csv").await;
     assert_eq!(st, StatusCode::NOT_FOUND);
+}
+
+/// An establishment's history export in every format it is offered in, read back: one row per
+/// published inspection of its public history (same dates and results), failed items as
+/// LIVES violations for every inspection that was not 符合, no secret; GeoJSON, an unknown
+/// format and an unknown establishment are refused.
+pub async fn history_exports_read_back(app: &TestApp, est: &str, secrets: &[String]) {
+    use std::io::Read;
+    let (st, _, body) = get(app, &format!("/public/v1/establishments/{est}")).await;
+    assert_eq!(st, StatusCode::OK, "{body}");
+    let history = json_of(&body);
+    let published: Vec<(String, String)> = history["inspections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev() // oldest first, as the export writes them
+        .map(|i| {
+            (
+                i["inspected_on"].as_str().unwrap().to_string(),
+                i["result"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert!(!published.is_empty(), "{history}");
+    let fetch = |format: &'static str| {
+        let url = app.url(&format!(
+            "/public/v1/establishments/{est}/export?format={format}"
+        ));
+        let client = app.client.clone();
+        async move {
+            let res = client.get(url).send().await.unwrap();
+            let status = res.status();
+            (status, res.bytes().await.unwrap().to_vec())
+        }
+    };
+    let label = |r: &str| match r {
+        "compliant" => "符合",
+        "basically_compliant" => "基本符合",
+        _ => "不符合",
+    };
+    // CSV: BOM, header, then each inspection's date and result.
+    let (st, csv) = fetch("csv").await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(csv.starts_with(b"\xEF\xBB\xBF"));
+    let text = String::from_utf8(csv[3..].to_vec()).unwrap();
+    assert_no_secret("history csv", &text, secrets);
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next(),
+        Some("主体编号,检查日期,检查结果,检查类型,不符合项编号,不符合项内容")
+    );
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.len(), published.len(), "{text}");
+    for (row, (on, result)) in rows.iter().zip(&published) {
+        assert_eq!(row[0], est);
+        assert_eq!(row[1], on.as_str());
+        assert_eq!(row[2], label(result));
+        // A shop that was not 符合 failed items, and they are named.
+        assert_eq!(row[4].is_empty(), result == "compliant", "{text}");
+    }
+    // JSON: meta with the public establishment, items as in the CSV.
+    let (st, json) = fetch("json").await;
+    assert_eq!(st, StatusCode::OK);
+    let json: Value = serde_json::from_slice(&json).unwrap();
+    assert_no_secret("history json", &json.to_string(), secrets);
+    assert_eq!(json["meta"]["establishment"]["id"], est);
+    assert_eq!(json["items"].as_array().unwrap().len(), published.len());
+    // XLSX: 检查记录 and 说明.
+    let (st, xlsx) = fetch("xlsx").await;
+    assert_eq!(st, StatusCode::OK);
+    let mut wb: calamine::Xlsx<_> =
+        calamine::open_workbook_from_rs(std::io::Cursor::new(xlsx)).unwrap();
+    assert_eq!(calamine::Reader::sheet_names(&wb), vec!["检查记录", "说明"]);
+    let range = calamine::Reader::worksheet_range(&mut wb, "检查记录").unwrap();
+    assert_eq!(range.rows().count(), published.len() + 1);
+    let notes = calamine::Reader::worksheet_range(&mut wb, "说明").unwrap();
+    let notes: String = notes.rows().flatten().map(|c| c.to_string()).collect();
+    assert_no_secret("history xlsx", &notes, secrets);
+    assert!(notes.contains(history["establishment"]["sign_name"].as_str().unwrap()));
+    // LIVES: the one business, its inspections, its violations.
+    let (st, lives) = fetch("lives").await;
+    assert_eq!(st, StatusCode::OK);
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(lives)).unwrap();
+    let mut read = |name: &str| {
+        let mut s = String::new();
+        zip.by_name(name).unwrap().read_to_string(&mut s).unwrap();
+        s
+    };
+    assert_eq!(read("businesses.csv").lines().count(), 2);
+    assert_eq!(read("inspections.csv").lines().count(), published.len() + 1);
+    let failing = published.iter().filter(|p| p.1 != "compliant").count();
+    let violations = read("violations.csv");
+    assert_no_secret("history violations", &violations, secrets);
+    assert!(violations.lines().count() > failing, "{violations}");
+    // Refusals.
+    let (st, body) = fetch("geojson").await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        serde_json::from_slice::<Value>(&body).unwrap()["error"]["code"],
+        "invalid_format"
+    );
+    let unknown = uuid::Uuid::new_v4();
+    let res = app
+        .client
+        .get(app.url(&format!(
+            "/public/v1/establishments/{unknown}/export?format=csv"
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
 }
