@@ -12,6 +12,7 @@ mod establishments;
 mod followup;
 mod hostile;
 mod inspections;
+mod list_photos;
 mod lists;
 mod permissions;
 mod plans;

@@ -1,8 +1,8 @@
 //! Campaign statistics and the 3·15 活动统计表 (issue 12 item 7), on both backends. The figures
 //! are checked against a scene made through the real paths (tests/api/review_fixture.rs: a
 //! plan drawn, inspections pushed by sync, decided by the review use case, rechecks pushed by
-//! sync); list issues, which no endpoint publishes yet on this branch, are the one thing
-//! written with SQL ([`sql_list_issue`]).
+//! sync), and list issues composed and published through the list endpoints (create, add
+//! entries, publish, revise).
 
 use std::io::Cursor;
 
@@ -130,80 +130,60 @@ async fn push_recheck(s: &Scene, task: &str, est: &str, members: &[String], fail
     assert_eq!((st, &r), (StatusCode::OK, &json!({})), "recheck push: {r}");
 }
 
-/// TEST-ONLY SQL: a list issue and its entries (`list_type` per entry), as the list use cases
-/// of another branch will write them. `published_at` None: a draft.
-async fn sql_list_issue(
-    s: &Scene,
-    issue_no: &str,
-    published_at: Option<i64>,
-    superseded: bool,
-    entries: &[(&str, &str)],
-) -> String {
-    let pool = s.app.db().pool();
-    let id = Uuid::new_v4().to_string();
-    let state = if published_at.is_some() {
-        "published"
-    } else {
-        "draft"
-    };
-    // A superseded issue points at a revision: a second row of the same 期号, inserted first.
-    let superseded_by = if superseded {
-        let rev = Uuid::new_v4().to_string();
-        sqlx::query(
-            "INSERT INTO list_issues (id, issue_no, revision, title, theme, district, period_start, period_end, \
-             criteria, state, created_by, created_at, updated_at) \
-             VALUES ($1, $2, 2, '更正', '主题', '宝坻区', '2024-03-01', '2024-03-31', '{}', 'draft', $3, 0, 0)",
+/// A draft list issue over the last 30 days (the scene's inspections were submitted today),
+/// created by the reviewer through `POST /api/v1/lists`; returns its id.
+async fn create_issue(s: &Scene, issue_no: &str) -> String {
+    let today = foodcheck::clock::BureauZone::SHANGHAI.date_at(chrono::Utc::now());
+    let (st, i) = s
+        .app
+        .post(
+            "/api/v1/lists",
+            &s.reviewer,
+            json!({"issue_no": issue_no, "title": "红黑榜", "theme": "主题", "district": "宝坻区",
+                   "period_start": (today - chrono::Days::new(30)).to_string(), "period_end": today.to_string()}),
         )
-        .bind(&rev)
-        .bind(issue_no)
-        .bind(&s.reviewer_id)
-        .execute(pool)
-        .await
-        .unwrap();
-        Some(rev)
-    } else {
-        None
-    };
-    sqlx::query(
-        "INSERT INTO list_issues (id, issue_no, revision, title, theme, district, period_start, period_end, \
-         criteria, state, published_at, published_by, superseded_by, created_by, created_at, updated_at) \
-         VALUES ($1, $2, $3, '红黑榜', '主题', '宝坻区', '2024-03-01', '2024-03-31', '{}', $4, $5, $6, $7, $6, 0, 0)",
-    )
-    .bind(&id)
-    .bind(issue_no)
-    .bind(1i64)
-    .bind(state)
-    .bind(published_at)
-    .bind(&s.reviewer_id)
-    .bind(superseded_by)
-    .execute(pool)
-    .await
-    .unwrap();
-    for (i, (list_type, est)) in entries.iter().enumerate() {
-        sqlx::query(
-            "INSERT INTO list_entries (id, issue_id, list_type, position, establishment_id, sign_name, licensed_name, \
-             address, town, category, reason, created_by, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, '店', '店', '址', '镇', 'small_restaurant', '理由', $6, 0, 0)",
-        )
-        .bind(Uuid::new_v4().to_string())
-        .bind(&id)
-        .bind(*list_type)
-        .bind(i as i64)
-        .bind(*est)
-        .bind(&s.reviewer_id)
-        .execute(pool)
-        .await
-        .unwrap();
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{i}");
+    i["id"].as_str().unwrap().to_string()
+}
+
+/// Adds entries `(list type, establishment id, basis inspection id)` to a draft issue through
+/// `POST /api/v1/lists/{id}/entries` (the server checks each basis qualifies).
+async fn add_entries(s: &Scene, issue: &str, entries: &[(&str, &str, &str)]) {
+    for (list_type, est, inspection) in entries {
+        let measures = (*list_type == "black").then_some("下达责令改正通知书");
+        let (st, e) = s
+            .app
+            .post(
+                &format!("/api/v1/lists/{issue}/entries"),
+                &s.reviewer,
+                json!({"establishment_id": est, "list_type": list_type, "inspection_id": inspection,
+                       "reason": "理由", "measures": measures}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::CREATED, "{list_type} {est}: {e}");
     }
-    id
+}
+
+async fn publish_issue(s: &Scene, issue: &str) {
+    let (st, p) = s
+        .app
+        .post(
+            &format!("/api/v1/lists/{issue}/publish"),
+            &s.reviewer,
+            json!({}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{p}");
 }
 
 /// The scene: 8 establishments in two towns, one plan over them; tasks
 /// 0 approved 符合; 1 approved 基本符合 (a general item failed), its follow-up ordered far ahead
 /// and rechecked now (on time); 2 approved 不符合 (two key items), ordered in 2024, rechecked now
 /// (late); 3 不符合 overridden to 基本符合, ordered in 2024, its recheck failed (escalated);
-/// 4 returned; 5 rejected; 6 waiting; 7 never submitted. List issues: a current published one
-/// (1 red, 2 black), a superseded published one, a draft, and one published in 2024.
+/// 4 returned; 5 rejected; 6 waiting; 7 never submitted. List issues, all published today: a
+/// first revision (black: 2) superseded by its correction (red: 0; black: 2, 3), and a draft
+/// (black: 3).
 struct World {
     s: Scene,
     /// Establishment ids by task index.
@@ -274,25 +254,31 @@ async fn world(app: TestApp) -> World {
     .await;
     s.submit(0, 6, Submission::default()).await;
 
-    let now = chrono::Utc::now().timestamp_millis();
-    sql_list_issue(
+    // The first revision lists task 2's shop black; its correction adds task 0's red and task
+    // 3's black and supersedes it, so only the correction counts (1 red, 2 black), not the
+    // first revision's black nor the draft's.
+    let first = create_issue(&s, "2026年第1期").await;
+    add_entries(&s, &first, &[("black", &est[2], &i2)]).await;
+    publish_issue(&s, &first).await;
+    let (st, r) = s
+        .app
+        .post(
+            &format!("/api/v1/lists/{first}/revisions"),
+            &s.reviewer,
+            json!({"note": "补充红榜和黑榜"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{r}");
+    let correction = r["id"].as_str().unwrap().to_string();
+    add_entries(
         &s,
-        "2026年第1期",
-        Some(now),
-        false,
-        &[("red", &est[0]), ("black", &est[2]), ("black", &est[3])],
+        &correction,
+        &[("red", &est[0], &i0), ("black", &est[3], &i3)],
     )
     .await;
-    sql_list_issue(&s, "2026年第0期", Some(now), true, &[("black", &est[2])]).await;
-    sql_list_issue(&s, "2026年第2期", None, false, &[("black", &est[3])]).await;
-    sql_list_issue(
-        &s,
-        "2024年第9期",
-        Some(1_710_000_000_000),
-        false,
-        &[("black", &est[4])],
-    )
-    .await;
+    publish_issue(&s, &correction).await;
+    let draft = create_issue(&s, "2026年第2期").await;
+    add_entries(&s, &draft, &[("black", &est[3], &i3)]).await;
     World { s, est }
 }
 
@@ -340,7 +326,7 @@ async fn figures_are_counted_from_the_records(app: TestApp) {
         })
     );
 
-    // The range counts: nothing of this happened in 2024 but the one list issue published then.
+    // The range counts: nothing of this happened in 2024, list issues included (published today).
     let (st, old) =
         w.s.app
             .get("/api/v1/stats?from=2024-01-01&to=2024-12-31", &w.s.admin)
@@ -350,7 +336,7 @@ async fn figures_are_counted_from_the_records(app: TestApp) {
     assert_eq!(old["coverage"]["establishments"], 0);
     assert_eq!(old["rectifications"]["opened"], 0);
     assert_eq!(old["rechecks"]["created"], 0);
-    assert_eq!(old["list_entries"], json!({"red": 0, "black": 1}));
+    assert_eq!(old["list_entries"], json!({"red": 0, "black": 0}));
 
     // The XLSX holds the same figures, one sheet per table.
     let (st, x, ct) = bytes(&w.s.app, &format!("/api/v1/stats.xlsx?{q}"), &w.s.admin).await;
