@@ -25,6 +25,7 @@ pub mod photo;
 pub mod plan;
 pub mod public;
 pub mod review;
+pub mod sampling;
 pub mod state;
 pub mod stats;
 pub mod storage;

@@ -29,7 +29,7 @@ fn fold_width(c: char) -> char {
 }
 
 /// Trim, fold full-width characters, upper-case. The normal form that codes are stored in.
-fn normalise_code(s: &str) -> String {
+pub(crate) fn normalise_code(s: &str) -> String {
     s.chars()
         .map(fold_width)
         .collect::<String>()

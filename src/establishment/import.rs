@@ -384,7 +384,7 @@ fn spec_by_name(name: &str) -> Option<&'static Spec> {
 
 /// Strips what people add around a header: whitespace (incl. full-width), a BOM that ended up
 /// inside a cell, and required/optional markers (`*牌匾名称`, `牌匾名称*`, `牌匾名称（必填）`).
-fn strip_header(s: &str) -> &str {
+pub(crate) fn strip_header(s: &str) -> &str {
     const MARKERS: [&str; 6] = ["（必填）", "(必填)", "（选填）", "(选填)", "*", "＊"];
     fn trim(s: &str) -> &str {
         s.trim_matches(|c: char| c.is_whitespace() || c == '\u{feff}')
@@ -436,7 +436,7 @@ fn match_header(text: &str) -> Option<Field> {
 // ---------------------------------------------------------------------------------------------
 // Format detection
 
-enum Detected<'a> {
+pub(crate) enum Detected<'a> {
     Xlsx,
     Csv(Cow<'a, str>),
 }
@@ -451,7 +451,7 @@ pub fn sniff(bytes: &[u8]) -> Result<Format, ImportError> {
     })
 }
 
-fn detect(bytes: &[u8]) -> Result<Detected<'_>, ImportError> {
+pub(crate) fn detect(bytes: &[u8]) -> Result<Detected<'_>, ImportError> {
     const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
     const OLE2: &[u8] = b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1";
     let unsupported = |m: &str| Err(ImportError::UnsupportedFormat(m.to_string()));
@@ -539,7 +539,7 @@ fn zip_has_entry(bytes: &[u8], name: &[u8]) -> bool {
 
 /// One cell, whichever format it came from.
 #[derive(Debug, Clone, Copy)]
-enum Cell<'c> {
+pub(crate) enum Cell<'c> {
     Empty,
     Text(&'c str),
     Int(i64),
@@ -550,7 +550,7 @@ enum Cell<'c> {
 }
 
 impl Cell<'_> {
-    fn is_blank(&self) -> bool {
+    pub(crate) fn is_blank(&self) -> bool {
         match self {
             Cell::Empty => true,
             Cell::Text(s) => s.trim().is_empty(),
@@ -709,7 +709,7 @@ impl std::io::Write for BoundedSink {
 
 /// Unpacks every member into a [`BoundedSink`]: `TooLarge` past a limit, `Malformed` when the
 /// archive cannot be unpacked.
-fn check_xlsx_bounds(bytes: &[u8]) -> Result<(), ImportError> {
+pub(crate) fn check_xlsx_bounds(bytes: &[u8]) -> Result<(), ImportError> {
     let malformed = |e: &dyn std::fmt::Display| ImportError::Malformed(format!("XLSX: {e}"));
     let mut archive = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|e| malformed(&e))?;
     if archive.len() > MAX_XLSX_MEMBERS {
@@ -783,7 +783,7 @@ fn read_xlsx(bytes: &[u8], builder: &mut Builder) -> Result<(), ImportError> {
     Ok(())
 }
 
-fn xlsx_cell<'c>(value: &'c DataRef<'_>) -> Cell<'c> {
+pub(crate) fn xlsx_cell<'c>(value: &'c DataRef<'_>) -> Cell<'c> {
     match value {
         DataRef::Empty => Cell::Empty,
         DataRef::String(s) => Cell::Text(s),
@@ -839,7 +839,7 @@ fn read_csv(text: &str, builder: &mut Builder) -> Result<(), ImportError> {
 
 /// Empty lines starting at `pos`, where the csv crate reports a record to start: just after the
 /// previous record's terminator (or between its `\r` and `\n`), before the empty lines it skips.
-fn blank_lines_at(bytes: &[u8], pos: usize) -> u32 {
+pub(crate) fn blank_lines_at(bytes: &[u8], pos: usize) -> u32 {
     let mut i = pos;
     if i > 0 && bytes.get(i - 1) == Some(&b'\r') && bytes.get(i) == Some(&b'\n') {
         i += 1;
@@ -857,7 +857,7 @@ fn blank_lines_at(bytes: &[u8], pos: usize) -> u32 {
 }
 
 /// Comma, unless the start of the file has more tabs than commas (a tab-separated export).
-fn csv_delimiter(text: &str) -> u8 {
+pub(crate) fn csv_delimiter(text: &str) -> u8 {
     let head = &text.as_bytes()[..text.len().min(4096)];
     let count = |d: u8| head.iter().filter(|&&b| b == d).count();
     if count(b'\t') > count(b',') {
@@ -869,10 +869,10 @@ fn csv_delimiter(text: &str) -> u8 {
 
 /// Excel's column limit. Header cells beyond it are ignored, so a crafted cell reference cannot
 /// make us allocate per-column tables of billions of entries.
-const MAX_COLUMNS: usize = 16_384;
+pub(crate) const MAX_COLUMNS: usize = 16_384;
 
 /// How many non-blank rows may precede the header (title, notes) before we give up looking.
-const MAX_HEADER_SEARCH: usize = 10;
+pub(crate) const MAX_HEADER_SEARCH: usize = 10;
 
 struct Header {
     row: u32,
@@ -1087,7 +1087,7 @@ fn header_text(cell: Cell<'_>) -> String {
 
 /// Integers without ".0" (a phone typed as a number is a float in XLSX), others as Rust's
 /// shortest round-trip decimal (never scientific notation).
-fn render_number(f: f64) -> String {
+pub(crate) fn render_number(f: f64) -> String {
     if f.fract() == 0.0 && f.abs() < 9.0e15 {
         format!("{}", f as i64)
     } else {
@@ -1096,7 +1096,7 @@ fn render_number(f: f64) -> String {
 }
 
 /// `="0123"` is the usual trick to stop Excel from reformatting a CSV value.
-fn unwrap_formula_text(s: &str) -> &str {
+pub(crate) fn unwrap_formula_text(s: &str) -> &str {
     s.strip_prefix("=\"")
         .and_then(|r| r.strip_suffix('"'))
         .map_or(s, str::trim)
