@@ -80,7 +80,16 @@ where
     let (tx, rx) = mpsc::channel(CAPACITY);
     tokio::task::spawn_blocking(move || {
         let mut out = ChannelWriter::new(tx.clone());
-        let result = write(&mut out).and_then(|()| out.flush().map_err(ExportError::from));
+        // A panicking writer must still end the body in an error: dropping the sender alone
+        // would end it cleanly, and a truncated file would look complete.
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            write(&mut out).and_then(|()| out.flush().map_err(ExportError::from))
+        }))
+        .unwrap_or_else(|_| {
+            Err(ExportError::Io(io::Error::other(
+                "the export writer panicked",
+            )))
+        });
         if let Err(e) = result {
             if e.is_disconnect() {
                 tracing::debug!("export abandoned by its reader");
@@ -139,6 +148,19 @@ mod tests {
         });
         assert!(rx.recv().await.unwrap().is_err());
         assert!(rx.recv().await.is_none());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_panic_is_an_error_not_an_end() {
+        let mut rx = spawn_writer(|out| {
+            out.write_all(&[b'z'; 2 * CHUNK])?;
+            panic!("a writer bug");
+        });
+        let mut last = None;
+        while let Some(c) = rx.recv().await {
+            last = Some(c);
+        }
+        assert!(last.unwrap().is_err(), "the body ended as if complete");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -30,16 +30,22 @@ fn day(s: &str) -> Option<NaiveDate> {
     NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()
 }
 
-/// A published issue as its exports describe it, or 404.
+/// A published issue as its exports describe it, or 404. `counted`: whether the public issue
+/// carries its entry counts (the CLI's progress bar needs them; a download does not wait for
+/// a count of a large issue before its first byte, and gets zeros).
 pub async fn issue(
     db: &Db,
     id: &str,
     zone: crate::clock::BureauZone,
+    counted: bool,
 ) -> Result<(PublicIssue, ExportIssue)> {
     let mut conn = db.acquire().await?;
-    let issue = q::issue(&mut conn, id)
-        .await?
-        .ok_or_else(|| Error::not_found("no such published issue"))?;
+    let issue = if counted {
+        q::issue(&mut conn, id).await?
+    } else {
+        q::issue_head(&mut conn, id).await?
+    }
+    .ok_or_else(|| Error::not_found("no such published issue"))?;
     let criteria: crate::lists::Criteria = q::issue_criteria(&mut conn, id)
         .await?
         .and_then(|c| serde_json::from_str(&c).ok())
@@ -95,22 +101,21 @@ fn entry_of(r: q::ExportEntryRow) -> Result<ExportEntry> {
 }
 
 /// Feeds every entry of the issue to `each`, in one pass over one query. Runs on a blocking
-/// thread (the writers are synchronous): the database stream is driven with `block_on`.
+/// thread (the writers are synchronous). Only the database is driven with `block_on`, one row
+/// at a time: `each` runs outside it, because a writer that hands bytes to a download blocks
+/// on the channel (`blocking_send`), which panics inside a runtime context.
 fn for_each_entry(
     rt: &tokio::runtime::Handle,
     db: &Db,
     issue_id: &str,
     mut each: impl FnMut(&ExportEntry) -> Result<()>,
 ) -> Result<()> {
-    rt.block_on(async {
-        let mut conn = db.acquire().await?;
-        let mut rows = q::export_entries(&mut conn, issue_id);
-        while let Some(row) = rows.next().await {
-            // The writer runs here, on this blocking thread, between two rows of the stream.
-            each(&entry_of(row?)?)?;
-        }
-        Ok(())
-    })
+    let mut conn = rt.block_on(db.acquire())?;
+    let mut rows = q::export_entries(&mut conn, issue_id);
+    while let Some(row) = rt.block_on(rows.next()) {
+        each(&entry_of(row?)?)?;
+    }
+    Ok(())
 }
 
 /// Feeds each entry's basis inspection (with its failed items, named by the checklist version
@@ -122,43 +127,45 @@ fn for_each_basis(
     issue_id: &str,
     mut each: impl FnMut(&ExportInspection) -> Result<()>,
 ) -> Result<()> {
-    rt.block_on(async {
-        let mut conn = db.acquire().await?;
-        // Checklist versions are read on a second connection: the first is streaming.
-        let mut side = db.acquire().await?;
-        let mut templates = Templates::default();
-        let mut rows = q::export_bases(&mut conn, issue_id);
-        while let Some(row) = rows.next().await {
-            let r = row?;
-            let (Some(date), Some(result)) = (
-                r.inspected_on.as_deref().and_then(day),
-                r.result
-                    .as_deref()
-                    .and_then(crate::store::followup::parse_result),
-            ) else {
-                continue;
-            };
-            let failed_items = match (&r.template_id, r.template_version) {
-                (Some(id), Some(version)) => {
-                    let evaluation = r.evaluation.as_deref();
-                    failed_items(&mut templates, &mut side, id, version, evaluation).await?
-                }
-                _ => Vec::new(),
-            };
-            each(&ExportInspection {
-                establishment_id: r.establishment_id,
-                date,
-                result,
-                kind: r
-                    .task_kind
-                    .as_deref()
-                    .and_then(InspectionType::of_task_kind)
-                    .unwrap_or(InspectionType::Routine),
-                failed_items,
-            })?;
-        }
-        Ok(())
-    })
+    let (mut conn, mut side) =
+        rt.block_on(async { Ok::<_, Error>((db.acquire().await?, db.acquire().await?)) })?;
+    // Checklist versions are read on the second connection: the first is streaming.
+    let mut templates = Templates::default();
+    let mut rows = q::export_bases(&mut conn, issue_id);
+    while let Some(row) = rt.block_on(rows.next()) {
+        let r = row?;
+        let (Some(date), Some(result)) = (
+            r.inspected_on.as_deref().and_then(day),
+            r.result
+                .as_deref()
+                .and_then(crate::store::followup::parse_result),
+        ) else {
+            continue;
+        };
+        let failed_items = match (&r.template_id, r.template_version) {
+            (Some(id), Some(version)) => rt.block_on(failed_items(
+                &mut templates,
+                &mut side,
+                id,
+                version,
+                r.evaluation.as_deref(),
+            ))?,
+            _ => Vec::new(),
+        };
+        // Outside `block_on`, as in [`for_each_entry`].
+        each(&ExportInspection {
+            establishment_id: r.establishment_id,
+            date,
+            result,
+            kind: r
+                .task_kind
+                .as_deref()
+                .and_then(InspectionType::of_task_kind)
+                .unwrap_or(InspectionType::Routine),
+            failed_items,
+        })?;
+    }
+    Ok(())
 }
 
 /// The failed items of a stored evaluation, with their text from the checklist version the
@@ -296,41 +303,39 @@ fn for_each_published(
     zone: crate::clock::BureauZone,
     mut each: impl FnMut(&ExportInspection) -> Result<()>,
 ) -> Result<()> {
-    rt.block_on(async {
-        let mut conn = db.acquire().await?;
-        let mut side = db.acquire().await?;
-        let mut templates = Templates::default();
-        let mut rows = q::export_history(&mut conn, id);
-        while let Some(row) = rows.next().await {
-            let r = row?;
-            let Some(result) = r
-                .result
-                .as_deref()
-                .and_then(crate::store::followup::parse_result)
-            else {
-                continue;
-            };
-            let date = chrono::DateTime::from_timestamp_millis(r.at)
-                .map(|t| zone.date_at(t))
-                .ok_or_else(|| internal("inspection time"))?;
-            let failed_items = failed_items(
-                &mut templates,
-                &mut side,
-                &r.template_id,
-                r.template_version,
-                r.evaluation.as_deref(),
-            )
-            .await?;
-            each(&ExportInspection {
-                establishment_id: id.to_string(),
-                date,
-                result,
-                kind: InspectionType::of_task_kind(&r.task_kind).unwrap_or(InspectionType::Routine),
-                failed_items,
-            })?;
-        }
-        Ok(())
-    })
+    let (mut conn, mut side) =
+        rt.block_on(async { Ok::<_, Error>((db.acquire().await?, db.acquire().await?)) })?;
+    let mut templates = Templates::default();
+    let mut rows = q::export_history(&mut conn, id);
+    while let Some(row) = rt.block_on(rows.next()) {
+        let r = row?;
+        let Some(result) = r
+            .result
+            .as_deref()
+            .and_then(crate::store::followup::parse_result)
+        else {
+            continue;
+        };
+        let date = chrono::DateTime::from_timestamp_millis(r.at)
+            .map(|t| zone.date_at(t))
+            .ok_or_else(|| internal("inspection time"))?;
+        let failed_items = rt.block_on(failed_items(
+            &mut templates,
+            &mut side,
+            &r.template_id,
+            r.template_version,
+            r.evaluation.as_deref(),
+        ))?;
+        // Outside `block_on`, as in [`for_each_entry`].
+        each(&ExportInspection {
+            establishment_id: id.to_string(),
+            date,
+            result,
+            kind: InspectionType::of_task_kind(&r.task_kind).unwrap_or(InspectionType::Routine),
+            failed_items,
+        })?;
+    }
+    Ok(())
 }
 
 /// Writes an establishment's published history in `format` (one of [`HISTORY_FORMATS`]) to

@@ -106,6 +106,24 @@ pub async fn issue(conn: &mut AnyConnection, id: &str) -> Result<Option<PublicIs
     Ok(row.map(issue_of))
 }
 
+/// A published issue without its entry counts (zeros): what an export needs before its
+/// first byte, without counting a large issue's entries first.
+pub async fn issue_head(
+    conn: &mut AnyConnection,
+    id: &str,
+) -> Result<Option<PublicIssue>, sqlx::Error> {
+    let columns = ISSUE_COLUMNS
+        .split_once(", (SELECT COUNT(*)")
+        .map_or(ISSUE_COLUMNS, |(head, _)| head);
+    let row: Option<IssueRow> = sqlx::query_as(&format!(
+        "SELECT {columns}, 0, 0 FROM list_issues i WHERE i.id = $1 AND i.state = 'published'"
+    ))
+    .bind(id)
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.map(issue_of))
+}
+
 /// Which published entries to list.
 #[derive(Debug, Clone, Default)]
 pub struct EntryFilter {

@@ -738,7 +738,7 @@ async fn concurrent_publishes_one_wins(app: TestApp) {
 }
 
 async fn published_rows_resist_direct_sql(app: TestApp) {
-    let (s, [a, _, _]) = world(app).await;
+    let (s, [a, b, _]) = world(app).await;
     let issue = create(&s, "2026年第15期").await;
     let id = issue["id"].as_str().unwrap().to_string();
     let (_, e) = s
@@ -771,11 +771,48 @@ async fn published_rows_resist_direct_sql(app: TestApp) {
             &id,
         ),
         ("DELETE FROM list_issues WHERE id = $1", &id),
+        // A copy of the entry added to the published issue (its establishment is listed, so
+        // the unique key refuses this too; the move below is the trigger's alone).
+        (
+            "INSERT INTO list_entries (id, issue_id, list_type, position, establishment_id, \
+             inspection_id, inspected_on, result, sign_name, licensed_name, license_no, address, town, \
+             category, lng, lat, reason, measures, created_by, created_at, updated_at) \
+             SELECT 'forged-entry', issue_id, list_type, position + 1, establishment_id, inspection_id, \
+             inspected_on, result, sign_name, licensed_name, license_no, address, town, category, lng, lat, \
+             reason, measures, created_by, created_at, updated_at FROM list_entries WHERE id = $1",
+            &entry,
+        ),
     ] {
         let r = sqlx::query(sql).bind(bind).execute(pool).await;
         assert!(r.is_err(), "{sql} went through");
     }
+    // A draft's entry moved into the published issue.
+    let draft = create(&s, "2026年第16期").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (st, e) = s
+        .app
+        .post(
+            &format!("/api/v1/lists/{draft}/entries"),
+            &s.reviewer,
+            json!({"establishment_id": est(&s, 1), "list_type": "black", "inspection_id": b,
+                   "reason": "差", "measures": "责令改正通知书"}),
+        )
+        .await;
+    assert!(st.is_success(), "{st} {e}");
+    let moved = e["id"].as_str().unwrap().to_string();
+    let r = sqlx::query("UPDATE list_entries SET issue_id = $1 WHERE id = $2")
+        .bind(&id)
+        .bind(&moved)
+        .execute(pool)
+        .await;
+    assert!(
+        r.is_err(),
+        "a draft's entry was moved into a published issue"
+    );
     let d = detail(&s, &id).await;
+    assert_eq!(d["entries"].as_array().unwrap().len(), 1);
     assert_eq!(d["entries"][0]["reason"], "好");
     assert_eq!(d["title"], issue["title"]);
 }

@@ -12,6 +12,7 @@ both_backends!(
     round_results_are_public_only_once_published,
     public_reads_cache_and_allow_any_origin,
     the_pool_is_public_with_identities_and_a_conflict_commitment,
+    large_exports_arrive_whole,
 );
 
 /// Texts that must never appear on a public route: the inspectors' and reviewer's names,
@@ -660,4 +661,112 @@ pub async fn history_exports_read_back(app: &TestApp, est: &str, secrets: &[Stri
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
+}
+
+/// An issue far larger than the first chunk of a download (4 KiB), in every format: each
+/// arrives whole with one row per entry. (The writers once ran inside the runtime's
+/// `block_on`, where handing a chunk to the download panicked: the body just ended after the
+/// first chunk, with a 200.) The issue is filled with SQL as a draft (an issue built through
+/// the use cases holds at most 1,000 entries, each resting on an approved inspection) and
+/// published by the store's publish statement.
+async fn large_exports_arrive_whole(app: TestApp) {
+    use std::io::Read;
+    const N: usize = 300;
+    let now = chrono::Utc::now().timestamp_millis();
+    let by = app
+        .user("big-reviewer", foodcheck::auth::Role::Reviewer)
+        .await;
+    let issue = uuid::Uuid::new_v4().to_string();
+    let criteria = serde_json::to_string(&foodcheck::lists::Criteria::default()).unwrap();
+    let mut tx = app.db().begin_write().await.unwrap();
+    sqlx::query(
+        "INSERT INTO list_issues (id, issue_no, revision, title, theme, district, period_start, \
+         period_end, criteria, state, created_by, created_at, updated_at) \
+         VALUES ($1, '第99期', 1, '大名单', '压力', '宝坻区', '2026-10-01', '2026-10-31', $2, 'draft', $3, $4, $5)",
+    )
+    .bind(&issue)
+    .bind(&criteria)
+    .bind(&by)
+    .bind(now)
+    .bind(now)
+    .execute(tx.conn())
+    .await
+    .unwrap();
+    for i in 0..N {
+        let est = uuid::Uuid::new_v4().to_string();
+        let name = format!("老王烧烤第{i}号店");
+        sqlx::query(
+            "INSERT INTO establishments (id, search_text, sign_name, licensed_name, license_no, \
+             category, address, town, risk_grade, status, crs, raw_lng, raw_lat, lng, lat, created_at, updated_at) \
+             VALUES ($1, $2, $3, '天津市宝坻区老王餐饮管理有限公司', NULL, 'small_restaurant', \
+             '天津市宝坻区钰华街道南关大街1-3号底商', '钰华街道', 'B', 'open', 'wgs84', 117.3, 39.7, 117.3, 39.7, $4, $5)",
+        )
+        .bind(&est)
+        .bind(&name)
+        .bind(&name)
+        .bind(now)
+        .bind(now)
+        .execute(tx.conn())
+        .await
+        .unwrap();
+        let black = i % 2 == 1;
+        sqlx::query(
+            "INSERT INTO list_entries (id, issue_id, list_type, position, establishment_id, inspected_on, \
+             result, sign_name, licensed_name, address, town, category, lng, lat, reason, measures, \
+             created_by, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, '2026-10-12', $6, $7, '天津市宝坻区老王餐饮管理有限公司', \
+             '天津市宝坻区钰华街道南关大街1-3号底商', '钰华街道', '餐饮服务/小型餐馆', 117.3, 39.7, \
+             '后厨整洁，台账齐全，从业人员持健康证明上岗', $8, $9, $10, $11)",
+        )
+        .bind(uuid::Uuid::new_v4().to_string())
+        .bind(&issue)
+        .bind(if black { "black" } else { "red" })
+        .bind((i / 2 + 1) as i64)
+        .bind(&est)
+        .bind(if black { "non_compliant" } else { "compliant" })
+        .bind(&name)
+        .bind(black.then_some("责令改正通知书"))
+        .bind(&by)
+        .bind(now)
+        .bind(now)
+        .execute(tx.conn())
+        .await
+        .unwrap();
+    }
+    assert!(
+        foodcheck::store::lists::publish(tx.conn(), &issue, &by, None, now)
+            .await
+            .unwrap()
+    );
+    tx.commit().await.unwrap();
+
+    let fetch = |format: &'static str| {
+        let url = app.url(&format!("/public/v1/lists/{issue}/export?format={format}"));
+        let client = app.client.clone();
+        async move {
+            let res = client.get(url).send().await.unwrap();
+            assert_eq!(res.status(), StatusCode::OK, "{format}");
+            res.bytes().await.unwrap().to_vec()
+        }
+    };
+    let csv = fetch("csv").await;
+    assert!(csv.len() > 16 * 1024, "{} bytes", csv.len());
+    assert_eq!(String::from_utf8(csv).unwrap().lines().count(), N + 1);
+    let json: Value = serde_json::from_slice(&fetch("json").await).unwrap();
+    assert_eq!(json["items"].as_array().unwrap().len(), N);
+    let geo: Value = serde_json::from_slice(&fetch("geojson").await).unwrap();
+    assert_eq!(geo["features"].as_array().unwrap().len(), N);
+    let mut wb: calamine::Xlsx<_> =
+        calamine::open_workbook_from_rs(std::io::Cursor::new(fetch("xlsx").await)).unwrap();
+    for sheet in ["红榜", "黑榜"] {
+        let range = calamine::Reader::worksheet_range(&mut wb, sheet).unwrap();
+        assert_eq!(range.rows().count(), N / 2 + 1, "{sheet}");
+    }
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(fetch("lives").await)).unwrap();
+    let mut businesses = String::new();
+    zip.by_name("businesses.csv")
+        .unwrap()
+        .read_to_string(&mut businesses)
+        .unwrap();
+    assert_eq!(businesses.lines().count(), N + 1);
 }
