@@ -538,7 +538,7 @@ fn synthetic(format: Format, n: usize) -> Result<(Duration, u64, u64), ExportErr
             // Businesses, then each entry's basis inspection, as ops::exports does.
             let mut w = LivesWriter::new(Count::default(), feed(&issue))?;
             for i in 0..n {
-                w.business(r.entry(i, n))?;
+                w.business(&r.entry(i, n).into())?;
             }
             for i in 0..n {
                 let e = r.entry(i, n);

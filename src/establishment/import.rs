@@ -570,25 +570,33 @@ impl Cell<'_> {
 /// stops early). Only the first visible worksheet of an XLSX is read.
 pub fn parse(bytes: &[u8], max_rows: usize) -> Result<Parsed, ImportError> {
     let mut builder = Builder::new(max_rows);
-    let format = match detect(bytes)? {
+    let format = read_any(bytes, &mut builder, read_xlsx, read_csv)?;
+    builder.finish(format)
+}
+
+/// Detects the file's format and feeds it to the matching reader. calamine/zip/quick-xml are
+/// outside our control: a panic on a crafted workbook becomes `Malformed`, never a crash of
+/// the server or the CLI.
+pub(crate) fn read_any<S>(
+    bytes: &[u8],
+    sink: &mut S,
+    xlsx: fn(&[u8], &mut S) -> Result<(), ImportError>,
+    csv: fn(&str, &mut S) -> Result<(), ImportError>,
+) -> Result<Format, ImportError> {
+    Ok(match detect(bytes)? {
         Detected::Xlsx => {
-            // calamine/zip/quick-xml are outside our control; a panic on a crafted file must not
-            // take down the server or the CLI.
-            catch_unwind(AssertUnwindSafe(|| read_xlsx(bytes, &mut builder))).unwrap_or_else(
-                |_| {
-                    Err(ImportError::Malformed(
-                        "the XLSX workbook is corrupt".to_string(),
-                    ))
-                },
-            )?;
+            catch_unwind(AssertUnwindSafe(|| xlsx(bytes, sink))).unwrap_or_else(|_| {
+                Err(ImportError::Malformed(
+                    "the XLSX workbook is corrupt".to_string(),
+                ))
+            })?;
             Format::Xlsx
         }
         Detected::Csv(text) => {
-            read_csv(&text, &mut builder)?;
+            csv(&text, sink)?;
             Format::Csv
         }
-    };
-    builder.finish(format)
+    })
 }
 
 // ---------------------------------------------------------------------------------------------

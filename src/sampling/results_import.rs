@@ -14,14 +14,13 @@
 //! [`super::results::check`]'s; [`Parsed::row_of`] maps its item index back to a row.
 
 use std::io::Cursor;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use calamine::{DataRef, Reader, SheetType, SheetVisible, Xlsx};
 
 use super::results::{Item, Verdict};
 use crate::establishment::import::{
-    blank_lines_at, check_xlsx_bounds, csv_delimiter, detect, render_number, strip_header,
-    unwrap_formula_text, xlsx_cell, Cell, Detected, Format, ImportError, RowProblem, MAX_COLUMNS,
+    blank_lines_at, check_xlsx_bounds, csv_delimiter, read_any, render_number, strip_header,
+    unwrap_formula_text, xlsx_cell, Cell, Format, ImportError, RowProblem, MAX_COLUMNS,
     MAX_HEADER_SEARCH,
 };
 
@@ -382,23 +381,7 @@ pub fn parse(bytes: &[u8], max_rows: usize) -> Result<Parsed, ImportError> {
         unknown: Vec::new(),
         rows: Vec::new(),
     };
-    let format = match detect(bytes)? {
-        Detected::Xlsx => {
-            // A panic in calamine on a crafted file must not take the server down.
-            catch_unwind(AssertUnwindSafe(|| xlsx_rows(bytes, &mut rows))).unwrap_or_else(
-                |_| {
-                    Err(ImportError::Malformed(
-                        "the XLSX workbook is corrupt".to_string(),
-                    ))
-                },
-            )?;
-            Format::Xlsx
-        }
-        Detected::Csv(text) => {
-            csv_rows(&text, &mut rows)?;
-            Format::Csv
-        }
-    };
+    let format = read_any(bytes, &mut rows, xlsx_rows, csv_rows)?;
     let Some(header) = rows.header else {
         return Err(if rows.seen_before_header == 0 {
             ImportError::Empty

@@ -338,20 +338,23 @@ async fn an_attached_photo_is_public_and_only_it(app: TestApp) {
     let (st, detail) = s.app.get(&format!("/api/v1/lists/{id}"), &s.reviewer).await;
     assert_eq!(st, StatusCode::OK, "{detail}");
     assert_eq!(detail["entries"][0]["photo_ids"], json!([public_photo]));
-    // The public issue and its page name no other photo. The page shows no photos at all
-    // today (its tables have no photo column): only "no other photo" can be checked there.
+    // The public issue names no other photo; its page shows exactly this one (a thumbnail
+    // opening the preview), and the establishment page (no photo column) none other.
     let view = public_json(&s.app, &format!("/public/v1/lists/{id}")).await;
     assert!(linked_photos(&view.to_string()).is_subset(&only), "{view}");
-    for path in [
-        format!("/public/lists/{id}"),
-        format!("/public/establishments/{est}"),
-    ] {
-        let (st, _, html) = public_get(&s.app, &path).await;
-        let html = String::from_utf8(html).unwrap();
-        assert_eq!(st, StatusCode::OK, "{path}: {html}");
-        assert!(linked_photos(&html).is_subset(&only), "{path}: {html}");
-        assert!(!html.contains(other_photo.as_str()), "{path}: {html}");
+    let (st, _, html) = public_get(&s.app, &format!("/public/lists/{id}")).await;
+    let html = String::from_utf8(html).unwrap();
+    assert_eq!(st, StatusCode::OK, "{html}");
+    assert_eq!(linked_photos(&html), only, "{html}");
+    for variant in ["thumbnail", "preview"] {
+        let want = format!("/public/v1/photos/{public_photo}/{variant}");
+        assert!(html.contains(&want), "the page lacks {want}: {html}");
     }
+    let (st, _, html) = public_get(&s.app, &format!("/public/establishments/{est}")).await;
+    let html = String::from_utf8(html).unwrap();
+    assert_eq!(st, StatusCode::OK, "{html}");
+    assert!(linked_photos(&html).is_subset(&only), "{html}");
+    assert!(!html.contains(other_photo.as_str()), "{html}");
     for body in [
         entries.to_string(),
         all.to_string(),
