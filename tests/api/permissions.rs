@@ -628,7 +628,7 @@ async fn world(app: TestApp) -> World {
     )
     .await
     .unwrap();
-    // A published list issue with one entry, stored directly (the walk only needs the
+    // A published list issue with one entry, stored directly as a draft and published (the walk only needs the
     // records; composing and publishing one is tested in tests/api/lists.rs).
     let (list_issue, list_entry) = (Uuid::new_v4().to_string(), Uuid::new_v4().to_string());
     let admin_id: (String,) = sqlx::query_as("SELECT id FROM users WHERE role = 'admin' LIMIT 1")
@@ -649,9 +649,9 @@ async fn world(app: TestApp) -> World {
             period_start: "2026-01-01".into(),
             period_end: "2026-12-31".into(),
             criteria: "{}".into(),
-            state: "published".into(),
-            published_at: Some(1),
-            published_by: Some(admin_id.0.clone()),
+            state: "draft".into(),
+            published_at: None,
+            published_by: None,
             checkpoint: None,
             superseded_by: None,
             created_by: admin_id.0.clone(),
@@ -682,13 +682,19 @@ async fn world(app: TestApp) -> World {
             lat: None,
             reason: "理由".into(),
             measures: Some("措施".into()),
-            created_by: admin_id.0,
+            created_by: admin_id.0.clone(),
             created_at: 1,
             updated_at: 1,
         },
     )
     .await
     .unwrap();
+    // Published after its entry: a published issue gains none (migration 0022).
+    assert!(
+        foodcheck::store::lists::publish(&mut conn, &list_issue, &admin_id.0, None, 1)
+            .await
+            .unwrap()
+    );
     drop(conn);
 
     let mut tokens = BTreeMap::new();
