@@ -40,8 +40,12 @@ pub async fn state(config: Config) -> anyhow::Result<AppState> {
         keys: Arc::new(keys),
         storage,
         audit_key: Arc::new(audit_key),
+        downloads: Arc::new(tokio::sync::Semaphore::new(DOWNLOADS)),
     })
 }
+
+/// Downloads that may stream at once per instance (a quarter of the default pool of 16).
+const DOWNLOADS: usize = 4;
 
 /// A bound, not yet running server; `addr` is known before serving (port 0 in tests).
 pub struct Server {

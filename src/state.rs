@@ -16,4 +16,7 @@ pub struct AppState {
     pub storage: crate::storage::Storage,
     /// Signs the audit log's checkpoints (Ed25519).
     pub audit_key: Arc<crate::audit::checkpoint::NoteSigner>,
+    /// Downloads (exports) that may stream at once: each holds one or two database connections
+    /// while it runs, so without a cap a handful of slow ones could starve every other request.
+    pub downloads: Arc<tokio::sync::Semaphore>,
 }

@@ -1,7 +1,8 @@
 //! A `std::io::Write` that feeds a bounded channel of byte chunks, so a blocking writer (CSV,
 //! GeoJSON, JSON, LIVES) can stream into an HTTP body: the writer runs on a `spawn_blocking`
-//! thread, each ~64 KiB chunk is handed over with `blocking_send`, and a slow reader slows the
-//! writer (at most `capacity` chunks wait). The first chunk goes out early (4 KiB) so the
+//! thread, each ~64 KiB chunk is handed over through the bounded channel, and a slow reader
+//! slows the writer (at most `capacity` chunks wait; a reader that takes nothing for
+//! [`STALL_LIMIT`] is dropped). The first chunk goes out early (4 KiB) so the
 //! client sees bytes before the bulk of the rows is read. The http layer wraps the receiver in
 //! a body; nothing here knows HTTP.
 //!
@@ -27,10 +28,16 @@ pub const CAPACITY: usize = 8;
 
 pub type Chunk = io::Result<Bytes>;
 
+/// How long a reader may leave a chunk untaken before the export gives up. An export holds a
+/// database connection while it runs, so a client that stops reading (or reads a byte a
+/// minute) must not hold it for good: a few such clients would empty the pool for everyone.
+pub const STALL_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
+
 pub struct ChannelWriter {
     tx: mpsc::Sender<Chunk>,
     buf: BytesMut,
     threshold: usize,
+    stall_limit: std::time::Duration,
 }
 
 impl ChannelWriter {
@@ -39,19 +46,44 @@ impl ChannelWriter {
             tx,
             buf: BytesMut::with_capacity(CHUNK),
             threshold: FIRST_CHUNK,
+            stall_limit: STALL_LIMIT,
         }
     }
 
     fn send(&mut self) -> io::Result<()> {
+        use mpsc::error::TrySendError;
         if self.buf.is_empty() {
             return Ok(());
         }
-        let chunk = self.buf.split().freeze();
+        let mut chunk = Ok(self.buf.split().freeze());
         self.buf.reserve(CHUNK);
         self.threshold = CHUNK;
-        self.tx
-            .blocking_send(Ok(chunk))
-            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the export's reader went away"))
+        // Not `blocking_send`: that waits for ever. Poll the (bounded) channel until the
+        // reader takes the chunk or the stall limit passes.
+        let started = std::time::Instant::now();
+        let mut pause = std::time::Duration::from_millis(1);
+        loop {
+            match self.tx.try_send(chunk) {
+                Ok(()) => return Ok(()),
+                Err(TrySendError::Closed(_)) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::BrokenPipe,
+                        "the export's reader went away",
+                    ))
+                }
+                Err(TrySendError::Full(c)) => {
+                    if started.elapsed() >= self.stall_limit {
+                        return Err(io::Error::new(
+                            io::ErrorKind::BrokenPipe,
+                            "the export's reader stopped reading",
+                        ));
+                    }
+                    chunk = c;
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(std::time::Duration::from_millis(50));
+                }
+            }
+        }
     }
 }
 
@@ -148,6 +180,29 @@ mod tests {
         });
         assert!(rx.recv().await.unwrap().is_err());
         assert!(rx.recv().await.is_none());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_reader_that_stops_reading_is_dropped() {
+        let (tx, mut rx) = mpsc::channel(CAPACITY);
+        let (done_tx, done) = tokio::sync::oneshot::channel();
+        tokio::task::spawn_blocking(move || {
+            let mut out = ChannelWriter::new(tx);
+            out.stall_limit = std::time::Duration::from_millis(300);
+            let r = (|| -> io::Result<()> {
+                loop {
+                    out.write_all(&[b'w'; 1024])?;
+                }
+            })();
+            let _ = done_tx.send(r.unwrap_err().kind());
+        });
+        // Take the first chunk, then stop reading (the receiver stays open).
+        assert!(rx.recv().await.unwrap().is_ok());
+        let kind = tokio::time::timeout(std::time::Duration::from_secs(10), done)
+            .await
+            .expect("the writer waited for ever")
+            .unwrap();
+        assert_eq!(kind, io::ErrorKind::BrokenPipe);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -436,7 +436,8 @@ pub struct ExportParams {
     params(("id" = String, Path, description = "Issue id"), ExportParams),
     responses((status = 200, description = "The file, with Content-Disposition"),
         (status = 400, description = "`invalid_format`", body = ErrorEnvelope),
-        (status = 404, description = "No such published issue", body = ErrorEnvelope)))]
+        (status = 404, description = "No such published issue", body = ErrorEnvelope),
+        (status = 503, description = "`unavailable`: too many downloads are running (Retry-After)", body = ErrorEnvelope)))]
 async fn export_issue(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
@@ -453,9 +454,9 @@ async fn export_issue(
     let db = state.db.clone();
     let rt = tokio::runtime::Handle::current();
     let file_name = format!("{}-r{}.{}", id, meta.revision, format.extension());
-    Ok(download(format, &file_name, move |out| {
+    download(&state, format, &file_name, move |out| {
         crate::ops::exports::write_issue(&rt, &db, &meta, &id, format, out, None)
-    }))
+    })
 }
 
 /// An establishment's published history as a file (the same inspections as its public history,
@@ -464,7 +465,8 @@ async fn export_issue(
     params(("id" = String, Path, description = "Establishment id"), HistoryExportParams),
     responses((status = 200, description = "The file, with Content-Disposition"),
         (status = 400, description = "`invalid_format`", body = ErrorEnvelope),
-        (status = 404, description = "No published history for this establishment", body = ErrorEnvelope)))]
+        (status = 404, description = "No published history for this establishment", body = ErrorEnvelope),
+        (status = 503, description = "`unavailable`: too many downloads are running (Retry-After)", body = ErrorEnvelope)))]
 async fn export_history(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
@@ -480,9 +482,9 @@ async fn export_history(
     let db = state.db.clone();
     let rt = tokio::runtime::Handle::current();
     let file_name = format!("{}-history.{}", est.id, format.extension());
-    Ok(download(format, &file_name, move |out| {
+    download(&state, format, &file_name, move |out| {
         crate::ops::exports::write_history(&rt, &db, &est, zone, format, out)
-    }))
+    })
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -495,12 +497,22 @@ pub struct HistoryExportParams {
     pub format: String,
 }
 
-/// A streamed download: `write` runs on a blocking thread into the response body.
-fn download<F>(format: crate::export::ExportFormat, file_name: &str, write: F) -> Response
+/// A streamed download: `write` runs on a blocking thread into the response body. 503
+/// `unavailable` (with Retry-After) while the instance's download permits are all in use.
+fn download<F>(
+    state: &AppState,
+    format: crate::export::ExportFormat,
+    file_name: &str,
+    write: F,
+) -> AppResult<Response>
 where
     F: FnOnce(&mut crate::export::stream::ChannelWriter) -> crate::ops::Result<()> + Send + 'static,
 {
+    let permit = state.downloads.clone().try_acquire_owned().map_err(|_| {
+        AppError::Unavailable("too many downloads are running; retry shortly".into())
+    })?;
     let rx = crate::export::stream::spawn_writer(move |out| {
+        let _permit = permit;
         write(out).map_err(|e| crate::export::ExportError::Io(std::io::Error::other(e.to_string())))
     });
     let chunks = futures::stream::unfold(rx, |mut rx| async move {
@@ -516,5 +528,5 @@ where
     if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{file_name}\"")) {
         h.insert(header::CONTENT_DISPOSITION, v);
     }
-    res
+    Ok(res)
 }

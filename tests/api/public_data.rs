@@ -769,4 +769,24 @@ async fn large_exports_arrive_whole(app: TestApp) {
         .read_to_string(&mut businesses)
         .unwrap();
     assert_eq!(businesses.lines().count(), N + 1);
+
+    // While every download permit is taken (slow readers elsewhere), the next download is
+    // told to retry, and a freed permit serves it again.
+    let held = app
+        .state
+        .downloads
+        .clone()
+        .acquire_many_owned(4)
+        .await
+        .unwrap();
+    let url = app.url(&format!("/public/v1/lists/{issue}/export?format=csv"));
+    let res = app.client.get(&url).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(res.headers().contains_key(header::RETRY_AFTER));
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "unavailable");
+    drop(held);
+    let res = app.client.get(&url).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.text().await.unwrap().lines().count(), N + 1);
 }
