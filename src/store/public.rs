@@ -48,11 +48,19 @@ type IssueRow = (
     i64,
 );
 
-const ISSUE_COLUMNS: &str =
-    "i.id, i.issue_no, i.revision, i.revises_id, i.revision_note, i.superseded_by, \
-    i.title, i.theme, i.district, i.period_start, i.period_end, i.published_at, i.checkpoint, \
-    (SELECT COUNT(*) FROM list_entries e WHERE e.issue_id = i.id AND e.list_type = 'red'), \
-    (SELECT COUNT(*) FROM list_entries e WHERE e.issue_id = i.id AND e.list_type = 'black')";
+/// An issue's own columns, without its entry counts.
+macro_rules! issue_head_columns {
+    () => {
+        "i.id, i.issue_no, i.revision, i.revises_id, i.revision_note, i.superseded_by, \
+        i.title, i.theme, i.district, i.period_start, i.period_end, i.published_at, i.checkpoint"
+    };
+}
+
+const ISSUE_COLUMNS: &str = concat!(
+    issue_head_columns!(),
+    ", (SELECT COUNT(*) FROM list_entries e WHERE e.issue_id = i.id AND e.list_type = 'red'), \
+    (SELECT COUNT(*) FROM list_entries e WHERE e.issue_id = i.id AND e.list_type = 'black')"
+);
 
 fn issue_of(r: IssueRow) -> PublicIssue {
     PublicIssue {
@@ -112,11 +120,10 @@ pub async fn issue_head(
     conn: &mut AnyConnection,
     id: &str,
 ) -> Result<Option<PublicIssue>, sqlx::Error> {
-    let columns = ISSUE_COLUMNS
-        .split_once(", (SELECT COUNT(*)")
-        .map_or(ISSUE_COLUMNS, |(head, _)| head);
-    let row: Option<IssueRow> = sqlx::query_as(&format!(
-        "SELECT {columns}, 0, 0 FROM list_issues i WHERE i.id = $1 AND i.state = 'published'"
+    let row: Option<IssueRow> = sqlx::query_as(concat!(
+        "SELECT ",
+        issue_head_columns!(),
+        ", 0, 0 FROM list_issues i WHERE i.id = $1 AND i.state = 'published'"
     ))
     .bind(id)
     .fetch_optional(conn)
