@@ -16,9 +16,11 @@
 //! 2. The public issue API under load: FOODCHECK_BENCH_PUBLIC_ISSUES published issues (default
 //!    300) of FOODCHECK_BENCH_PUBLIC_ISSUE_ENTRIES entries each (default 200) over 20,000
 //!    establishments in 14 towns; FOODCHECK_BENCH_PUBLIC_CLIENTS concurrent keep-alive clients
-//!    (default 200, each its own connection, no think time: a closed loop) for
-//!    FOODCHECK_BENCH_PUBLIC_SECS per route (default 10, after 1 s of warm-up). Baseline: the
-//!    same load on `GET /healthz`.
+//!    (default 200, each its own connection) offering FOODCHECK_BENCH_PUBLIC_RATE requests per
+//!    second between them (default 1,000; an open loop: each request is due at its time
+//!    whatever the answers before it, and its latency counts from then) for
+//!    FOODCHECK_BENCH_PUBLIC_SECS per route (default 10, after 1 s of warm-up). The server's
+//!    CPU time per request comes from /proc/PID/stat. Baseline: the same load on `GET /healthz`.
 //!
 //! FOODCHECK_BENCH_PUBLIC_PART=export|api runs one part.
 
@@ -334,6 +336,17 @@ impl Server {
         let pid = self.pid.to_string();
         std::fs::write(format!("/proc/{pid}/clear_refs"), "5").expect("reset the server's VmHWM");
         status_kib(&pid, "VmRSS:")
+    }
+
+    /// The server's CPU time so far (user + system), in clock ticks.
+    fn cpu_ticks(&self) -> u64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid)).unwrap_or_default();
+        // The fields after the command name, which is in parentheses and may hold spaces.
+        let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+        f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+            + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
     }
 
     fn peak(&self) -> u64 {
@@ -896,12 +909,16 @@ struct Outcome {
     first_error: Option<String>,
 }
 
+/// One client. Open loop: it sends a request every `every` (from a phase of its own), and a
+/// latency counts from when the request was due, so a server that falls behind is charged
+/// its queueing delay too (no coordinated omission). A late client sends at once.
 async fn client_loop(
     client: reqwest::Client,
     base: String,
     route: std::sync::Arc<Route>,
     issues: usize,
     seed: u64,
+    every: Duration,
     until: Instant,
 ) -> Outcome {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -911,7 +928,12 @@ async fn client_loop(
         first_error: None,
     };
     let mut url = String::with_capacity(160);
-    while Instant::now() < until {
+    let mut due = Instant::now() + every.mul_f64(rng.gen_range(0.0..1.0));
+    loop {
+        if due >= until {
+            break;
+        }
+        tokio::time::sleep_until(due.into()).await;
         url.clear();
         url.push_str(&base);
         let mut expect = reqwest::StatusCode::OK;
@@ -950,7 +972,8 @@ async fn client_loop(
         if let Some(e) = etag {
             req = req.header(reqwest::header::IF_NONE_MATCH, e);
         }
-        let t = Instant::now();
+        let t = due;
+        due += every;
         let res = match req.send().await {
             Ok(r) => {
                 let status = r.status();
@@ -993,17 +1016,19 @@ fn urlencode(s: &str) -> String {
     out
 }
 
-/// `clients` concurrent clients on `route` for `secs`: (latencies, errors, first error,
-/// elapsed).
+/// `clients` concurrent clients on `route` for `run`, offering `rate` requests per second
+/// between them: (latencies, errors, first error, elapsed).
 async fn hammer(
     clients: &[reqwest::Client],
     base: &str,
     route: std::sync::Arc<Route>,
     issues: usize,
+    rate: f64,
     run: Duration,
 ) -> (Vec<Duration>, u64, Option<String>, Duration) {
     let started = Instant::now();
     let until = started + run;
+    let every = Duration::from_secs_f64(clients.len() as f64 / rate);
     let tasks: Vec<_> = clients
         .iter()
         .enumerate()
@@ -1014,6 +1039,7 @@ async fn hammer(
                 route.clone(),
                 issues,
                 k as u64 + 1,
+                every,
                 until,
             ))
         })
@@ -1030,6 +1056,17 @@ async fn hammer(
         }
     }
     (all, errors, first, started.elapsed())
+}
+
+/// Clock ticks per second (`getconf CLK_TCK`; 100 on Linux).
+fn ticks_per_second() -> f64 {
+    std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(100.0)
 }
 
 fn percentile(v: &[Duration], p: f64) -> f64 {
@@ -1050,6 +1087,7 @@ async fn api_in(backend: &str, url: &str, dir: &Path) -> anyhow::Result<(Vec<Str
     let per = env_num("FOODCHECK_BENCH_PUBLIC_ISSUE_ENTRIES", 200).clamp(1, API_ESTABLISHMENTS);
     let clients = env_num("FOODCHECK_BENCH_PUBLIC_CLIENTS", 200).max(1);
     let secs = env_num("FOODCHECK_BENCH_PUBLIC_SECS", 10).max(1);
+    let rate = env_num("FOODCHECK_BENCH_PUBLIC_RATE", 1000).max(1) as f64;
     let started = Instant::now();
     let db = Db::connect(url, 4).await?;
     db.migrate().await?;
@@ -1146,18 +1184,22 @@ async fn api_in(backend: &str, url: &str, dir: &Path) -> anyhow::Result<(Vec<Str
             &server.base,
             route.clone(),
             issues,
+            rate,
             Duration::from_secs(1),
         )
         .await;
         let rss_before = server.reset_peak();
+        let cpu_before = server.cpu_ticks();
         let (mut lat, errors, first, took) = hammer(
             &one,
             &server.base,
             route,
             issues,
+            rate,
             Duration::from_secs(secs as u64),
         )
         .await;
+        let cpu_ms = (server.cpu_ticks() - cpu_before) as f64 * 1000.0 / ticks_per_second();
         let peak = server.peak();
         lat.sort();
         errors_total += errors;
@@ -1166,8 +1208,9 @@ async fn api_in(backend: &str, url: &str, dir: &Path) -> anyhow::Result<(Vec<Str
         }
         anyhow::ensure!(!lat.is_empty(), "{}: no request succeeded", l.name);
         let rps = lat.len() as f64 / took.as_secs_f64();
+        let cpu_per = cpu_ms / (lat.len() as f64 + errors as f64);
         eprintln!(
-            "{backend} {}: {} requests, {rps:.0}/s, p50 {:.2} p99 {:.2} max {:.2} ms, RSS {:.1} → {:.1} MB",
+            "{backend} {}: {} requests, {rps:.0}/s, p50 {:.2} p99 {:.2} max {:.2} ms, server CPU {cpu_per:.3} ms/request, RSS {:.1} → {:.1} MB",
             l.name,
             lat.len(),
             percentile(&lat, 0.5),
@@ -1177,7 +1220,7 @@ async fn api_in(backend: &str, url: &str, dir: &Path) -> anyhow::Result<(Vec<Str
             peak as f64 / 1024.0,
         );
         rows.push(format!(
-            "| {} | {backend} | {:.2} ms | {:.2} ms | {:.2} ms | {rps:.0} | {} | {errors} | {:.1} MB |",
+            "| {} | {backend} | {:.2} ms | {:.2} ms | {:.2} ms | {rps:.0} | {cpu_per:.3} ms | {} | {errors} | {:.1} MB |",
             l.name,
             percentile(&lat, 0.5),
             percentile(&lat, 0.99),
@@ -1237,11 +1280,11 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     if !api_rows.is_empty() {
-        println!("\npublic API under load");
+        println!("\npublic API under load (open loop, latency from when each request was due)");
         println!(
-            "| route | backend | p50 | p99 | max | requests/s | requests | errors | server peak RSS |"
+            "| route | backend | p50 | p99 | max | requests/s | server CPU per request | requests | errors | server peak RSS |"
         );
-        println!("|---|---|---|---|---|---|---|---|---|");
+        println!("|---|---|---|---|---|---|---|---|---|---|");
         for r in api_rows {
             println!("{r}");
         }

@@ -876,7 +876,7 @@ async fn export_list(
     out: &std::path::Path,
     zone: crate::clock::BureauZone,
 ) -> anyhow::Result<()> {
-    let (public, meta) = crate::ops::exports::issue(db, issue, zone, true).await?;
+    let (public, meta) = crate::ops::exports::issue(db, issue, zone).await?;
     let total = u64::try_from(public.red_count + public.black_count).unwrap_or(0);
     let passes = if format == crate::export::ExportFormat::Lives {
         2

@@ -449,8 +449,7 @@ async fn export_issue(
             "format is csv, xlsx, json, geojson or lives",
         )
     })?;
-    let (_, meta) =
-        crate::ops::exports::issue(&state.db, &id, state.config.time_zone, false).await?;
+    let (_, meta) = crate::ops::exports::issue(&state.db, &id, state.config.time_zone).await?;
     let db = state.db.clone();
     let rt = tokio::runtime::Handle::current();
     let file_name = format!("{}-r{}.{}", id, meta.revision, format.extension());

@@ -30,22 +30,17 @@ fn day(s: &str) -> Option<NaiveDate> {
     NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()
 }
 
-/// A published issue as its exports describe it, or 404. `counted`: whether the public issue
-/// carries its entry counts (the CLI's progress bar needs them; a download does not wait for
-/// a count of a large issue before its first byte, and gets zeros).
+/// A published issue as its exports describe it (with its entry counts, stored at
+/// publication), or 404.
 pub async fn issue(
     db: &Db,
     id: &str,
     zone: crate::clock::BureauZone,
-    counted: bool,
 ) -> Result<(PublicIssue, ExportIssue)> {
     let mut conn = db.acquire().await?;
-    let issue = if counted {
-        q::issue(&mut conn, id).await?
-    } else {
-        q::issue_head(&mut conn, id).await?
-    }
-    .ok_or_else(|| Error::not_found("no such published issue"))?;
+    let issue = q::issue(&mut conn, id)
+        .await?
+        .ok_or_else(|| Error::not_found("no such published issue"))?;
     let criteria: crate::lists::Criteria = q::issue_criteria(&mut conn, id)
         .await?
         .and_then(|c| serde_json::from_str(&c).ok())
@@ -100,10 +95,40 @@ fn entry_of(r: q::ExportEntryRow) -> Result<ExportEntry> {
     })
 }
 
-/// Feeds every entry of the issue to `each`, in one pass over one query. Runs on a blocking
-/// thread (the writers are synchronous). Only the database is driven with `block_on`, one row
-/// at a time: `each` runs outside it, because a writer that hands bytes to a download blocks
-/// on the channel (`blocking_send`), which panics inside a runtime context.
+/// Rows taken from the database per `block_on`: entering the runtime once per row cost more
+/// than decoding the row.
+const BATCH: usize = 256;
+
+/// Feeds a query's rows to `each`, in order. Runs on a blocking thread (the writers are
+/// synchronous). Only the database is driven with `block_on`, a batch of rows at a time:
+/// `each` runs outside it, because a writer that hands bytes to a download blocks on the
+/// channel (`blocking_send`), which panics inside a runtime context. Memory holds one batch.
+fn drain<T: Send>(
+    rt: &tokio::runtime::Handle,
+    mut rows: futures::stream::BoxStream<'_, std::result::Result<T, sqlx::Error>>,
+    mut each: impl FnMut(T) -> Result<()>,
+) -> Result<()> {
+    let mut batch = Vec::with_capacity(BATCH);
+    loop {
+        let more = rt.block_on(async {
+            while batch.len() < BATCH {
+                match rows.next().await {
+                    Some(row) => batch.push(row?),
+                    None => return Ok::<_, sqlx::Error>(false),
+                }
+            }
+            Ok(true)
+        })?;
+        for row in batch.drain(..) {
+            each(row)?;
+        }
+        if !more {
+            return Ok(());
+        }
+    }
+}
+
+/// Feeds every entry of the issue to `each`, in one pass over one query (see [`drain`]).
 fn for_each_entry(
     rt: &tokio::runtime::Handle,
     db: &Db,
@@ -111,11 +136,9 @@ fn for_each_entry(
     mut each: impl FnMut(&ExportEntry) -> Result<()>,
 ) -> Result<()> {
     let mut conn = rt.block_on(db.acquire())?;
-    let mut rows = q::export_entries(&mut conn, issue_id);
-    while let Some(row) = rt.block_on(rows.next()) {
-        each(&entry_of(row?)?)?;
-    }
-    Ok(())
+    drain(rt, q::export_entries(&mut conn, issue_id), |row| {
+        each(&entry_of(row)?)
+    })
 }
 
 /// Feeds each entry's basis inspection (with its failed items, named by the checklist version
@@ -131,28 +154,26 @@ fn for_each_basis(
         rt.block_on(async { Ok::<_, Error>((db.acquire().await?, db.acquire().await?)) })?;
     // Checklist versions are read on the second connection: the first is streaming.
     let mut templates = Templates::default();
-    let mut rows = q::export_bases(&mut conn, issue_id);
-    while let Some(row) = rt.block_on(rows.next()) {
-        let r = row?;
+    drain(rt, q::export_bases(&mut conn, issue_id), |r| {
         let (Some(date), Some(result)) = (
             r.inspected_on.as_deref().and_then(day),
             r.result
                 .as_deref()
                 .and_then(crate::store::followup::parse_result),
         ) else {
-            continue;
+            return Ok(());
         };
         let failed_items = match (&r.template_id, r.template_version) {
-            (Some(id), Some(version)) => rt.block_on(failed_items(
+            (Some(id), Some(version)) => failed_items(
+                rt,
                 &mut templates,
                 &mut side,
                 id,
                 version,
                 r.evaluation.as_deref(),
-            ))?,
+            )?,
             _ => Vec::new(),
         };
-        // Outside `block_on`, as in [`for_each_entry`].
         each(&ExportInspection {
             establishment_id: r.establishment_id,
             date,
@@ -163,14 +184,14 @@ fn for_each_basis(
                 .and_then(InspectionType::of_task_kind)
                 .unwrap_or(InspectionType::Routine),
             failed_items,
-        })?;
-    }
-    Ok(())
+        })
+    })
 }
 
 /// The failed items of a stored evaluation, with their text from the checklist version the
-/// inspection was made with.
-async fn failed_items(
+/// inspection was made with. Enters the runtime only for a version not read yet.
+fn failed_items(
+    rt: &tokio::runtime::Handle,
     templates: &mut Templates,
     conn: &mut sqlx::AnyConnection,
     template_id: &str,
@@ -181,7 +202,7 @@ async fn failed_items(
     if codes.is_empty() {
         return Ok(Vec::new());
     }
-    let content = templates.get(conn, template_id, version).await?;
+    let content = rt.block_on(templates.get(conn, template_id, version))?;
     Ok(codes
         .iter()
         .filter_map(|c| content.item(c))
@@ -306,36 +327,33 @@ fn for_each_published(
     let (mut conn, mut side) =
         rt.block_on(async { Ok::<_, Error>((db.acquire().await?, db.acquire().await?)) })?;
     let mut templates = Templates::default();
-    let mut rows = q::export_history(&mut conn, id);
-    while let Some(row) = rt.block_on(rows.next()) {
-        let r = row?;
+    drain(rt, q::export_history(&mut conn, id), |r| {
         let Some(result) = r
             .result
             .as_deref()
             .and_then(crate::store::followup::parse_result)
         else {
-            continue;
+            return Ok(());
         };
         let date = chrono::DateTime::from_timestamp_millis(r.at)
             .map(|t| zone.date_at(t))
             .ok_or_else(|| internal("inspection time"))?;
-        let failed_items = rt.block_on(failed_items(
+        let failed_items = failed_items(
+            rt,
             &mut templates,
             &mut side,
             &r.template_id,
             r.template_version,
             r.evaluation.as_deref(),
-        ))?;
-        // Outside `block_on`, as in [`for_each_entry`].
+        )?;
         each(&ExportInspection {
             establishment_id: id.to_string(),
             date,
             result,
             kind: InspectionType::of_task_kind(&r.task_kind).unwrap_or(InspectionType::Routine),
             failed_items,
-        })?;
-    }
-    Ok(())
+        })
+    })
 }
 
 /// Writes an establishment's published history in `format` (one of [`HISTORY_FORMATS`]) to

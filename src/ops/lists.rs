@@ -583,6 +583,7 @@ pub async fn add_entry(
     }
     let mut tx = db.begin_write().await?;
     let conn = tx.conn();
+    q::lock(conn, issue_id).await?;
     let l = load(conn, issue_id).await?;
     require_draft(&l.issue)?;
     let est = store::establishments::get(conn, &n.establishment_id)
@@ -676,6 +677,7 @@ pub async fn add_entry(
 }
 
 async fn draft_entry(conn: &mut AnyConnection, issue_id: &str, entry_id: &str) -> Result<EntryRow> {
+    q::lock(conn, issue_id).await?;
     let l = load(conn, issue_id).await?;
     let e = q::entry(conn, entry_id)
         .await?
@@ -779,6 +781,7 @@ pub async fn publish(db: &Db, ctx: &Ctx, signer: &NoteSigner, id: &str) -> Resul
     let now = store::now_ms();
     let mut tx = db.begin_write().await?;
     let conn = tx.conn();
+    q::lock(conn, id).await?;
     let l = load(conn, id).await?;
     require_draft(&l.issue)?;
     if !q::publish(conn, id, &by, note.as_deref(), now).await? {

@@ -124,9 +124,14 @@ pub async fn publish(
     checkpoint: Option<&str>,
     at: i64,
 ) -> Result<bool, sqlx::Error> {
+    // The counts are taken here, after the caller locked the draft ([`lock`]): no entry can
+    // be added or removed between them and the state change.
     let r = sqlx::query(
         "UPDATE list_issues SET state = 'published', published_at = $1, published_by = $2, \
-         checkpoint = $3, updated_at = $1 WHERE id = $4 AND state = 'draft'",
+         checkpoint = $3, updated_at = $1, \
+         red_count = (SELECT COUNT(*) FROM list_entries e WHERE e.issue_id = list_issues.id AND e.list_type = 'red'), \
+         black_count = (SELECT COUNT(*) FROM list_entries e WHERE e.issue_id = list_issues.id AND e.list_type = 'black') \
+         WHERE id = $4 AND state = 'draft'",
     )
     .bind(at)
     .bind(by)
@@ -135,6 +140,19 @@ pub async fn publish(
     .execute(conn)
     .await?;
     Ok(r.rows_affected() == 1)
+}
+
+/// Takes the issue's row lock for the rest of the write transaction. Every write to a draft's
+/// entries and the publication take it first, so on PostgreSQL (READ COMMITTED) an entry
+/// added, changed or removed in a transaction that commits after a concurrent publication
+/// cannot slip into the published issue or past its stored counts; SQLite's write lock
+/// already serialises them. A no-op update that even a published row's triggers allow.
+pub async fn lock(conn: &mut AnyConnection, id: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE list_issues SET updated_at = updated_at WHERE id = $1")
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 /// Marks a published issue superseded by a later revision; false when it already was.

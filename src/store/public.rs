@@ -48,19 +48,11 @@ type IssueRow = (
     i64,
 );
 
-/// An issue's own columns, without its entry counts.
-macro_rules! issue_head_columns {
-    () => {
-        "i.id, i.issue_no, i.revision, i.revises_id, i.revision_note, i.superseded_by, \
-        i.title, i.theme, i.district, i.period_start, i.period_end, i.published_at, i.checkpoint"
-    };
-}
-
-const ISSUE_COLUMNS: &str = concat!(
-    issue_head_columns!(),
-    ", (SELECT COUNT(*) FROM list_entries e WHERE e.issue_id = i.id AND e.list_type = 'red'), \
-    (SELECT COUNT(*) FROM list_entries e WHERE e.issue_id = i.id AND e.list_type = 'black')"
-);
+/// A published issue's columns; its entry counts were stored at publication (migration 0024).
+const ISSUE_COLUMNS: &str =
+    "i.id, i.issue_no, i.revision, i.revises_id, i.revision_note, i.superseded_by, \
+    i.title, i.theme, i.district, i.period_start, i.period_end, i.published_at, i.checkpoint, \
+    COALESCE(i.red_count, 0), COALESCE(i.black_count, 0)";
 
 fn issue_of(r: IssueRow) -> PublicIssue {
     PublicIssue {
@@ -107,23 +99,6 @@ pub async fn issues(
 pub async fn issue(conn: &mut AnyConnection, id: &str) -> Result<Option<PublicIssue>, sqlx::Error> {
     let row: Option<IssueRow> = sqlx::query_as(&format!(
         "SELECT {ISSUE_COLUMNS} FROM list_issues i WHERE i.id = $1 AND i.state = 'published'"
-    ))
-    .bind(id)
-    .fetch_optional(conn)
-    .await?;
-    Ok(row.map(issue_of))
-}
-
-/// A published issue without its entry counts (zeros): what an export needs before its
-/// first byte, without counting a large issue's entries first.
-pub async fn issue_head(
-    conn: &mut AnyConnection,
-    id: &str,
-) -> Result<Option<PublicIssue>, sqlx::Error> {
-    let row: Option<IssueRow> = sqlx::query_as(concat!(
-        "SELECT ",
-        issue_head_columns!(),
-        ", 0, 0 FROM list_issues i WHERE i.id = $1 AND i.state = 'published'"
     ))
     .bind(id)
     .fetch_optional(conn)
@@ -207,21 +182,28 @@ pub async fn entries(
     limit: u32,
 ) -> Result<(Vec<PublicEntry>, i64), sqlx::Error> {
     let (cond, params) = entry_where(f);
-    let count_sql = format!(
-        "SELECT COUNT(*) FROM list_entries e JOIN list_issues i ON i.id = e.issue_id WHERE {cond}"
-    );
-    let mut q = sqlx::query_as::<_, (i64,)>(&count_sql);
-    for p in &params {
-        q = q.bind(p.as_str());
-    }
-    let (total,) = q.fetch_one(&mut *conn).await?;
+    let total = match stored_total(conn, f).await? {
+        Some(n) => n,
+        None => {
+            let count_sql = format!(
+                "SELECT COUNT(*) FROM list_issues i JOIN list_entries e ON e.issue_id = i.id WHERE {cond}"
+            );
+            let mut q = sqlx::query_as::<_, (i64,)>(&count_sql);
+            for p in &params {
+                q = q.bind(p.as_str());
+            }
+            q.fetch_one(&mut *conn).await?.0
+        }
+    };
     let n = params.len();
+    // Issues newest first, then each issue's entries in list order: the order of the indexes
+    // of migration 0024, so a page is read in order and stops after its rows.
     let sql = format!(
         "SELECT e.id, e.issue_id, i.issue_no, e.list_type, e.position, e.establishment_id, e.sign_name, \
          e.licensed_name, e.license_no, e.address, e.town, e.category, e.inspected_on, e.result, e.reason, \
          e.measures, e.lng, e.lat \
-         FROM list_entries e JOIN list_issues i ON i.id = e.issue_id WHERE {cond} \
-         ORDER BY i.published_at DESC, e.issue_id, e.list_type, e.position, e.id LIMIT ${} OFFSET ${}",
+         FROM list_issues i JOIN list_entries e ON e.issue_id = i.id WHERE {cond} \
+         ORDER BY i.published_at DESC, i.id, e.list_type, e.position, e.id LIMIT ${} OFFSET ${}",
         n + 1,
         n + 2
     );
@@ -235,6 +217,34 @@ pub async fn entries(
         .fetch_all(&mut *conn)
         .await?;
     Ok((with_children(conn, rows).await?, total))
+}
+
+/// The total of one issue's entries (of one list type) from the counts stored at its
+/// publication, when that is the whole filter; else `None` (the caller counts).
+async fn stored_total(
+    conn: &mut AnyConnection,
+    f: &EntryFilter,
+) -> Result<Option<i64>, sqlx::Error> {
+    let only_issue = f.establishment_id.is_none()
+        && f.town.is_none()
+        && f.category.is_none()
+        && f.from.is_none()
+        && f.to.is_none();
+    let (Some(id), true) = (&f.issue_id, only_issue) else {
+        return Ok(None);
+    };
+    let row: Option<(i64, i64)> = sqlx::query_as(
+        "SELECT COALESCE(red_count, 0), COALESCE(black_count, 0) FROM list_issues \
+         WHERE id = $1 AND state = 'published'",
+    )
+    .bind(id)
+    .fetch_optional(conn)
+    .await?;
+    Ok(Some(row.map_or(0, |(red, black)| match f.list_type {
+        Some(ListType::Red) => red,
+        Some(ListType::Black) => black,
+        None => red + black,
+    })))
 }
 
 /// The page's entries with their photos and lifecycle updates (two queries by id).

@@ -707,7 +707,7 @@ async fn refusals_change_nothing(app: TestApp) {
 }
 
 async fn concurrent_publishes_one_wins(app: TestApp) {
-    let (s, [a, _, _]) = world(app).await;
+    let (s, [a, b, _]) = world(app).await;
     let issue = create(&s, "2026年第14期").await;
     let id = issue["id"].as_str().unwrap().to_string();
     let (st, e) = s
@@ -720,13 +720,42 @@ async fn concurrent_publishes_one_wins(app: TestApp) {
         .await;
     assert_eq!(st, StatusCode::CREATED, "{e}");
     let path = format!("/api/v1/lists/{id}/publish");
-    let (x, y) = tokio::join!(
+    // An entry added while the issue is being published either makes it in before the
+    // publication (and into its stored counts) or is refused; never in after.
+    let entries_path = format!("/api/v1/lists/{id}/entries");
+    let (x, y, add) = tokio::join!(
         s.app.post(&path, &s.reviewer, json!({})),
         s.app.post(&path, &s.admin, json!({})),
+        s.app.post(
+            &entries_path,
+            &s.reviewer,
+            json!({"establishment_id": est(&s, 1), "list_type": "black", "inspection_id": b,
+                   "reason": "差", "measures": "责令改正通知书"}),
+        ),
     );
     let mut statuses = [x.0.as_u16(), y.0.as_u16()];
     statuses.sort();
     assert_eq!(statuses, [200, 409], "{} {}", x.1, y.1);
+    assert!(
+        [StatusCode::CREATED, StatusCode::CONFLICT].contains(&add.0),
+        "{} {}",
+        add.0,
+        add.1
+    );
+    let (entries,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM list_entries WHERE issue_id = $1")
+            .bind(&id)
+            .fetch_one(s.app.db().pool())
+            .await
+            .unwrap();
+    assert_eq!(entries, if add.0 == StatusCode::CREATED { 2 } else { 1 });
+    let (_, _, body) = crate::public_data::get(&s.app, &format!("/public/v1/lists/{id}")).await;
+    let public: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        public["red_count"].as_i64().unwrap() + public["black_count"].as_i64().unwrap(),
+        entries,
+        "{public}"
+    );
     let (n,): (i64,) = sqlx::query_as(
         "SELECT COUNT(*) FROM audit_events WHERE action = 'list_issue_published' AND record_id = $1",
     )
@@ -768,6 +797,10 @@ async fn published_rows_resist_direct_sql(app: TestApp) {
         ("DELETE FROM list_entries WHERE id = $1", &entry),
         (
             "UPDATE list_issues SET title = 'tampered' WHERE id = $1",
+            &id,
+        ),
+        (
+            "UPDATE list_issues SET red_count = red_count + 1 WHERE id = $1",
             &id,
         ),
         ("DELETE FROM list_issues WHERE id = $1", &id),
