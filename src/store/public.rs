@@ -142,73 +142,112 @@ struct EntryRow {
     lat: Option<f64>,
 }
 
-fn entry_where(f: &EntryFilter) -> (String, Vec<String>) {
-    let mut cond = vec!["i.state = 'published'".to_string()];
-    let mut params = Vec::new();
-    let mut bind = |cond: &mut Vec<String>, sql: &str, v: &str| {
+/// The filter as SQL: conditions on the issue (`i`), conditions on the entry (`e`, without the
+/// join), and the parameters they bind in order.
+struct EntryWhere {
+    issue: String,
+    entry: String,
+    params: Vec<String>,
+    /// How many of `params` the issue conditions bind (they come first).
+    issue_params: usize,
+    /// Whether the entry conditions are at most the list type (stored counts answer them).
+    counted: bool,
+}
+
+fn entry_where(f: &EntryFilter) -> EntryWhere {
+    fn bind(cond: &mut Vec<String>, params: &mut Vec<String>, sql: &str, v: &str) {
         params.push(v.to_string());
         cond.push(sql.replace('?', &format!("${}", params.len())));
-    };
+    }
+    let mut issue = vec!["i.state = 'published'".to_string()];
+    let mut entry = vec!["1 = 1".to_string()];
+    let mut params = Vec::new();
     match &f.issue_id {
-        Some(id) => bind(&mut cond, "e.issue_id = ?", id),
-        None => cond.push("i.superseded_by IS NULL".into()),
-    }
-    if let Some(v) = &f.establishment_id {
-        bind(&mut cond, "e.establishment_id = ?", v);
-    }
-    if let Some(t) = f.list_type {
-        bind(&mut cond, "e.list_type = ?", t.as_str());
-    }
-    if let Some(v) = &f.town {
-        bind(&mut cond, "e.town = ?", v);
-    }
-    if let Some(v) = &f.category {
-        bind(&mut cond, "e.category = ?", v);
+        Some(id) => bind(&mut issue, &mut params, "i.id = ?", id),
+        None => issue.push("i.superseded_by IS NULL".into()),
     }
     if let Some(v) = &f.from {
-        bind(&mut cond, "i.period_end >= ?", v);
+        bind(&mut issue, &mut params, "i.period_end >= ?", v);
     }
     if let Some(v) = &f.to {
-        bind(&mut cond, "i.period_start <= ?", v);
+        bind(&mut issue, &mut params, "i.period_start <= ?", v);
     }
-    (cond.join(" AND "), params)
+    let issue_params = params.len();
+    if let Some(t) = f.list_type {
+        bind(&mut entry, &mut params, "e.list_type = ?", t.as_str());
+    }
+    let counted = f.establishment_id.is_none() && f.town.is_none() && f.category.is_none();
+    for (sql, v) in [
+        ("e.establishment_id = ?", &f.establishment_id),
+        ("e.town = ?", &f.town),
+        ("e.category = ?", &f.category),
+    ] {
+        if let Some(v) = v {
+            bind(&mut entry, &mut params, sql, v);
+        }
+    }
+    EntryWhere {
+        issue: issue.join(" AND "),
+        entry: entry.join(" AND "),
+        params,
+        issue_params,
+        counted,
+    }
 }
 
 /// Published entries by the filter: black before red, then by position; and their count.
+///
+/// Both queries walk the matching issues and, per issue, its entries through an index that
+/// starts with the issue (migration 0024), whatever the statistics say: the count is a sum
+/// over issues (of the counts stored at publication when the filter is at most the list
+/// type), and a page reads issues newest first and each one's entries in list order, so it
+/// stops after its rows instead of sorting every match.
 pub async fn entries(
     conn: &mut AnyConnection,
     f: &EntryFilter,
     offset: i64,
     limit: u32,
 ) -> Result<(Vec<PublicEntry>, i64), sqlx::Error> {
-    let (cond, params) = entry_where(f);
-    let total = match stored_total(conn, f).await? {
-        Some(n) => n,
-        None => {
-            let count_sql = format!(
-                "SELECT COUNT(*) FROM list_issues i JOIN list_entries e ON e.issue_id = i.id WHERE {cond}"
-            );
-            let mut q = sqlx::query_as::<_, (i64,)>(&count_sql);
-            for p in &params {
-                q = q.bind(p.as_str());
-            }
-            q.fetch_one(&mut *conn).await?.0
-        }
+    let w = entry_where(f);
+    let per_issue = match (w.counted, f.list_type) {
+        (true, Some(ListType::Red)) => "COALESCE(i.red_count, 0)".to_string(),
+        (true, Some(ListType::Black)) => "COALESCE(i.black_count, 0)".to_string(),
+        (true, None) => "COALESCE(i.red_count, 0) + COALESCE(i.black_count, 0)".to_string(),
+        (false, _) => format!(
+            "(SELECT COUNT(*) FROM list_entries e WHERE e.issue_id = i.id AND {})",
+            w.entry
+        ),
     };
-    let n = params.len();
-    // Issues newest first, then each issue's entries in list order: the order of the indexes
-    // of migration 0024, so a page is read in order and stops after its rows.
+    let count_sql = format!(
+        // PostgreSQL sums BIGINTs as NUMERIC: cast back.
+        "SELECT CAST(COALESCE(SUM({per_issue}), 0) AS BIGINT) FROM list_issues i WHERE {}",
+        w.issue
+    );
+    // The issue's parameters come first; stored counts use no entry parameter.
+    let bound = if w.counted {
+        w.issue_params
+    } else {
+        w.params.len()
+    };
+    let mut q = sqlx::query_as::<_, (i64,)>(&count_sql);
+    for p in &w.params[..bound] {
+        q = q.bind(p.as_str());
+    }
+    let total = q.fetch_one(&mut *conn).await?.0;
+    let n = w.params.len();
     let sql = format!(
         "SELECT e.id, e.issue_id, i.issue_no, e.list_type, e.position, e.establishment_id, e.sign_name, \
          e.licensed_name, e.license_no, e.address, e.town, e.category, e.inspected_on, e.result, e.reason, \
          e.measures, e.lng, e.lat \
-         FROM list_issues i JOIN list_entries e ON e.issue_id = i.id WHERE {cond} \
+         FROM list_issues i JOIN list_entries e ON e.issue_id = i.id WHERE {} AND {} \
          ORDER BY i.published_at DESC, i.id, e.list_type, e.position, e.id LIMIT ${} OFFSET ${}",
+        w.issue,
+        w.entry,
         n + 1,
         n + 2
     );
     let mut q = sqlx::query_as::<_, EntryRow>(&sql);
-    for p in &params {
+    for p in &w.params {
         q = q.bind(p.as_str());
     }
     let rows = q
@@ -217,34 +256,6 @@ pub async fn entries(
         .fetch_all(&mut *conn)
         .await?;
     Ok((with_children(conn, rows).await?, total))
-}
-
-/// The total of one issue's entries (of one list type) from the counts stored at its
-/// publication, when that is the whole filter; else `None` (the caller counts).
-async fn stored_total(
-    conn: &mut AnyConnection,
-    f: &EntryFilter,
-) -> Result<Option<i64>, sqlx::Error> {
-    let only_issue = f.establishment_id.is_none()
-        && f.town.is_none()
-        && f.category.is_none()
-        && f.from.is_none()
-        && f.to.is_none();
-    let (Some(id), true) = (&f.issue_id, only_issue) else {
-        return Ok(None);
-    };
-    let row: Option<(i64, i64)> = sqlx::query_as(
-        "SELECT COALESCE(red_count, 0), COALESCE(black_count, 0) FROM list_issues \
-         WHERE id = $1 AND state = 'published'",
-    )
-    .bind(id)
-    .fetch_optional(conn)
-    .await?;
-    Ok(Some(row.map_or(0, |(red, black)| match f.list_type {
-        Some(ListType::Red) => red,
-        Some(ListType::Black) => black,
-        None => red + black,
-    })))
 }
 
 /// The page's entries with their photos and lifecycle updates (two queries by id).

@@ -6,6 +6,7 @@ use reqwest::{header, Method, StatusCode};
 use serde_json::{json, Value};
 
 use crate::common::{assert_error, TestApp};
+use crate::list_fill as fill;
 use crate::review_fixture::{scene, Scene, Submission, KEY};
 
 both_backends!(
@@ -677,61 +678,20 @@ async fn large_exports_arrive_whole(app: TestApp) {
         .user("big-reviewer", foodcheck::auth::Role::Reviewer)
         .await;
     let issue = uuid::Uuid::new_v4().to_string();
-    let criteria = serde_json::to_string(&foodcheck::lists::Criteria::default()).unwrap();
     let mut tx = app.db().begin_write().await.unwrap();
-    sqlx::query(
-        "INSERT INTO list_issues (id, issue_no, revision, title, theme, district, period_start, \
-         period_end, criteria, state, created_by, created_at, updated_at) \
-         VALUES ($1, '第99期', 1, '大名单', '压力', '宝坻区', '2026-10-01', '2026-10-31', $2, 'draft', $3, $4, $5)",
-    )
-    .bind(&issue)
-    .bind(&criteria)
-    .bind(&by)
-    .bind(now)
-    .bind(now)
-    .execute(tx.conn())
-    .await
-    .unwrap();
+    let period = ("2026-10-01", "2026-10-31");
+    fill::issue(tx.conn(), &issue, "第99期", period, &by, now).await;
     for i in 0..N {
-        let est = uuid::Uuid::new_v4().to_string();
         let name = format!("老王烧烤第{i}号店");
-        sqlx::query(
-            "INSERT INTO establishments (id, search_text, sign_name, licensed_name, license_no, \
-             category, address, town, risk_grade, status, crs, raw_lng, raw_lat, lng, lat, created_at, updated_at) \
-             VALUES ($1, $2, $3, '天津市宝坻区老王餐饮管理有限公司', NULL, 'small_restaurant', \
-             '天津市宝坻区钰华街道南关大街1-3号底商', '钰华街道', 'B', 'open', 'wgs84', 117.3, 39.7, 117.3, 39.7, $4, $5)",
-        )
-        .bind(&est)
-        .bind(&name)
-        .bind(&name)
-        .bind(now)
-        .bind(now)
-        .execute(tx.conn())
-        .await
-        .unwrap();
-        let black = i % 2 == 1;
-        sqlx::query(
-            "INSERT INTO list_entries (id, issue_id, list_type, position, establishment_id, inspected_on, \
-             result, sign_name, licensed_name, address, town, category, lng, lat, reason, measures, \
-             created_by, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, '2026-10-12', $6, $7, '天津市宝坻区老王餐饮管理有限公司', \
-             '天津市宝坻区钰华街道南关大街1-3号底商', '钰华街道', '餐饮服务/小型餐馆', 117.3, 39.7, \
-             '后厨整洁，台账齐全，从业人员持健康证明上岗', $8, $9, $10, $11)",
-        )
-        .bind(uuid::Uuid::new_v4().to_string())
-        .bind(&issue)
-        .bind(if black { "black" } else { "red" })
-        .bind((i / 2 + 1) as i64)
-        .bind(&est)
-        .bind(if black { "non_compliant" } else { "compliant" })
-        .bind(&name)
-        .bind(black.then_some("责令改正通知书"))
-        .bind(&by)
-        .bind(now)
-        .bind(now)
-        .execute(tx.conn())
-        .await
-        .unwrap();
+        let f = fill::Fill {
+            issue: &issue,
+            black: i % 2 == 1,
+            position: (i / 2 + 1) as i64,
+            sign_name: &name,
+            town: "钰华街道",
+            category: "餐饮服务/小型餐馆",
+        };
+        fill::entry(tx.conn(), &f, &by, now).await;
     }
     assert!(
         foodcheck::store::lists::publish(tx.conn(), &issue, &by, None, now)
