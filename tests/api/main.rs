@@ -20,6 +20,7 @@ mod public_data;
 mod queues;
 mod review;
 mod review_fixture;
+mod sampling;
 mod spec;
 mod stats;
 mod sync;
