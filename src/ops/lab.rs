@@ -321,6 +321,13 @@ pub async fn report_result(
     if viewer != Viewer::Lab {
         return Err(Error::forbidden("only the sample's lab reports its result"));
     }
+    let events = q::custody_events(tx.conn(), &sample.id).await?;
+    if !events.iter().any(|e| e.kind == "received") {
+        return Err(Error::conflict(
+            "invalid_state",
+            "the lab has not recorded receiving this sample (custody `received`)",
+        ));
+    }
     let checked = results::check(report).map_err(|r| refusal(r, parsed))?;
     let sha = sampling_ops::sha256_hex(&serde_json::to_vec(report).map_err(internal)?);
     if let Some(stored) = q::result(tx.conn(), &sample.id).await? {
@@ -333,13 +340,6 @@ pub async fn report_result(
         return Err(Error::conflict(
             "result_exists",
             "this sample's result is already reported; a stored result is not replaced",
-        ));
-    }
-    let events = q::custody_events(tx.conn(), &sample.id).await?;
-    if !events.iter().any(|e| e.kind == "received") {
-        return Err(Error::conflict(
-            "invalid_state",
-            "the lab has not recorded receiving this sample (custody `received`)",
         ));
     }
     let now = store::now_ms();
