@@ -125,6 +125,9 @@ pub struct Config {
     /// The public site's base URL (scheme and host, optional path, no trailing slash needed):
     /// the printed result record's QR code points to `{public_base_url}/public/establishments/{id}`.
     pub public_base_url: String,
+    /// Prefix of the 抽样单编号 the server generates when a sample comes without a national
+    /// number: `{prefix}-{YYYYMMDD}-{seq}` (1–12 upper-case letters or digits, from a letter).
+    pub sample_no_prefix: String,
     /// `text` or `json`.
     pub log_format: LogFormat,
     /// tracing filter, e.g. `info,foodcheck=debug`.
@@ -167,6 +170,7 @@ impl Default for Config {
             recheck_due_working_days: 5,
             recheck_sweep_interval_secs: 300,
             public_base_url: "http://127.0.0.1:8080".into(),
+            sample_no_prefix: "FC".into(),
             log_format: LogFormat::Text,
             log_level: "info".into(),
         }
@@ -234,6 +238,8 @@ impl Config {
                  without spaces or quotes"
             );
         }
+        crate::sampling::number::Prefix::parse(&self.sample_no_prefix)
+            .map_err(|e| anyhow::anyhow!("sample_no_prefix: {e}"))?;
         if self.audit_checkpoint_interval_secs == 0 {
             anyhow::bail!("audit_checkpoint_interval_secs must be positive");
         }

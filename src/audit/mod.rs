@@ -106,6 +106,13 @@ stored_enum! {
         CampaignCreated => "campaign_created",
         ReportingUnitCreated => "reporting_unit_created",
         CampaignReportSaved => "campaign_report_saved",
+        // 食品安全抽检: labs, the category tree, samples, custody, lab results.
+        LabCreated => "lab_created",
+        UserLabSet => "user_lab_set",
+        FoodCategoriesImported => "food_categories_imported",
+        SampleSubmitted => "sample_submitted",
+        CustodyRecorded => "custody_recorded",
+        LabResultReported => "lab_result_reported",
         // Reads that matter.
         PersonalDataExported => "personal_data_exported",
         EvidenceDownloaded => "evidence_downloaded",
@@ -140,6 +147,8 @@ stored_enum! {
         Campaign => "campaign",
         ReportingUnit => "reporting_unit",
         CampaignReport => "campaign_report",
+        Lab => "lab",
+        Sample => "sample",
         AuditLog => "audit_log",
         // Housekeeping over many records (sweeps, imports, demo data).
         Batch => "batch",
@@ -167,6 +176,8 @@ impl RecordKind {
                 | RecordKind::CalendarYear
                 | RecordKind::ListIssue
                 | RecordKind::ListEntry
+                | RecordKind::Lab
+                | RecordKind::Sample
         )
     }
 }

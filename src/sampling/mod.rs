@@ -1,6 +1,7 @@
 //! 食品安全抽检 (food sampling) domain, pure: no I/O, no database, no HTTP. The use cases in
 //! `ops` load state, call these rules and write what they decide.
 //!
+//! - [`categories`]: the 4-level food category tree as data (CSV/XLSX import, the tree rule).
 //! - [`form`]: the 抽样单 as a typed value, its tri-state fields ("/" is not "missing") and
 //!   the submission check.
 //! - [`number`]: 抽样单编号, national-system shape or generated from a configured prefix.
@@ -44,6 +45,7 @@ macro_rules! coded_enum {
     };
 }
 
+pub mod categories;
 pub mod custody;
 pub mod deadlines;
 pub mod form;

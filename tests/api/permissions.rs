@@ -137,6 +137,18 @@ const TABLE: &[(&str, [Expect; 6])] = &[
     ("GET /api/v1/stats.xlsx",                                 [U, A, A, D, D, D]),
     ("GET /api/v1/calendar/years",                             [U, A, A, D, D, D]),
     ("PUT /api/v1/calendar/years/{year}",                      [U, A, D, D, D, D]),
+    ("GET /api/v1/labs",                                       [U, A, A, A, D, A]),
+    ("POST /api/v1/labs",                                      [U, A, D, D, D, D]),
+    ("PUT /api/v1/users/{id}/lab",                             [U, A, D, D, D, D]),
+    ("GET /api/v1/food-categories",                            [U, A, A, A, D, A]),
+    ("POST /api/v1/food-categories/import",                    [U, A, D, D, D, D]),
+    ("POST /api/v1/samples",                                   [U, D, D, A, D, A]),
+    ("GET /api/v1/samples/{id}",                               [U, A, A, A, A, H]),
+    ("POST /api/v1/samples/{id}/custody",                      [U, D, D, A, A, H]),
+    ("PUT /api/v1/samples/{id}/result",                        [U, D, D, D, A, D]),
+    ("POST /api/v1/samples/{id}/result/items-file",            [U, D, D, D, A, D]),
+    ("GET /api/v1/lab/samples",                                [U, D, D, D, A, D]),
+    ("GET /api/v1/sampling/deadlines",                         [U, A, A, D, D, D]),
     ("GET /api/v1/checklists",                                 [U, A, A, A, D, A]),
     ("POST /api/v1/checklists",                                [U, A, D, D, D, D]),
     ("GET /api/v1/checklists/{id}",                            [U, A, A, A, D, A]),
@@ -304,6 +316,8 @@ struct World {
     /// A campaign and a reporting unit (3·15 form).
     campaign: String,
     unit: String,
+    /// Team A's sample (insp-1 and its teammate sampled it), sent to the `lab` account's lab.
+    sample: String,
 }
 
 fn hex_sha256(b: &[u8]) -> String {
@@ -724,6 +738,14 @@ async fn world(app: TestApp) -> World {
         .as_str()
         .unwrap()
         .to_string();
+    let sample = sample_fixture(
+        &app,
+        &tokens,
+        &user_ids["lab"],
+        &members(task_a),
+        &establishment,
+    )
+    .await;
     World {
         app,
         tokens,
@@ -744,13 +766,80 @@ async fn world(app: TestApp) -> World {
         cursor,
         campaign,
         unit,
+        sample,
     }
+}
+
+/// A lab for the `lab` account, the category tree, and team A's sample sent to that lab.
+async fn sample_fixture(
+    app: &TestApp,
+    tokens: &BTreeMap<Caller, String>,
+    lab_user: &str,
+    team: &[String],
+    establishment: &str,
+) -> String {
+    let admin = &tokens[&Caller::Admin];
+    let lab = created(
+        app,
+        "/api/v1/labs",
+        admin,
+        json!({"name": "检验中心", "code": "LAB"}),
+    )
+    .await;
+    let (s, v) = app
+        .put(
+            &format!("/api/v1/users/{lab_user}/lab"),
+            admin,
+            json!({"lab_id": lab["id"]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, _, v) = send(
+        app,
+        "POST",
+        "/api/v1/food-categories/import",
+        Some(admin),
+        &[],
+        Some(("application/octet-stream", "code,level,parent_code,name\n01,1,,粮食加工品\n0101,2,01,小麦粉\n010101,3,0101,通用小麦粉\n".as_bytes().to_vec())),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    let id = Uuid::new_v4().to_string();
+    let mut form = json!({
+        "task_source": "矩阵", "purpose": "supervision", "stage": "circulation",
+        "food_category_1": "粮食加工品", "food_category_2": "小麦粉", "food_category_3": "通用小麦粉",
+        "food_category_4": "/", "premises_name": "矩阵店", "premises_address": "测试路",
+        "premises_credit_code": "/", "premises_licence_no": "/", "premises_legal_representative": "/",
+        "premises_contact": "/", "producer_name": "/", "producer_address": "/", "producer_sc_licence": "/",
+        "sample_name": "小麦粉", "sample_brand": "/", "sample_specification": "/",
+        "sample_production_date": "/", "sample_batch": "/", "sample_shelf_life": "/",
+        "sample_standard": "/", "sample_price": "/"});
+    // Two halves: one json! of the whole form passes the macro recursion limit.
+    let rest = json!({"sample_imported": false, "sample_storage": "常温",
+        "sampling_method": "non_aseptic", "sampling_base": 10.0, "sampling_base_unit": "袋",
+        "sample_quantity": 2.0, "sample_quantity_unit": "袋", "backup_quantity": 1.0,
+        "backup_quantity_unit": "袋", "sampled_at": 1_772_416_800_000i64, "lng": 117.3, "lat": 39.7,
+        "crs": "wgs84", "premises_opinion": "no_objection"});
+    form.as_object_mut()
+        .unwrap()
+        .extend(rest.as_object().unwrap().clone());
+    form["sampler_1"] = json!(team[0]);
+    form["sampler_2"] = json!(team[1]);
+    created(
+        app,
+        "/api/v1/samples",
+        &tokens[&Caller::Inspector],
+        json!({"id": id, "establishment_id": establishment, "lab_id": lab["id"], "category_code": "010101", "form": form}),
+    )
+    .await;
+    id
 }
 
 impl World {
     /// Ids of team A's records, which no answer to team B may carry.
-    fn team_a_records(&self) -> [(&'static str, &str); 6] {
+    fn team_a_records(&self) -> [(&'static str, &str); 7] {
         [
+            ("sample", &self.sample),
             ("task", &self.task),
             ("follow-up", &self.followup),
             ("inspection", &self.inspection),
@@ -824,6 +913,7 @@ impl World {
             ("lists", "id") => self.list_issue.clone(),
             ("entries", "entry_id") => self.list_entry.clone(),
             ("followups", "id") => self.followup.clone(),
+            ("samples", "id") => self.sample.clone(),
             ("years", "year") => "2030".into(),
             ("queues", "queue") => "waiting".into(),
             ("photos", "id") => self.photo.clone(),
@@ -868,6 +958,9 @@ impl World {
             "POST /api/v1/sync" => format!("last_pulled_at={}", self.cursor),
             "GET /public/v1/lists/{id}/export" => "format=csv".into(),
             "GET /public/v1/establishments/{id}/export" => "format=csv".into(),
+            "POST /api/v1/samples/{id}/result/items-file" => {
+                "report_no=R-1&overall=qualified".into()
+            }
             "GET /api/v1/stats" | "GET /api/v1/stats.xlsx" => {
                 "from=2026-03-01&to=2026-03-31".into()
             }
