@@ -128,64 +128,113 @@ fn drain<T: Send>(
     }
 }
 
-/// Feeds every entry of the issue to `each`, in one pass over one query (see [`drain`]).
+/// Feeds an issue's rows to `each` in list order, [`BATCH`] at a time: each batch is one
+/// keyset query on a connection taken for it (see `store::public::export_entries`), run with
+/// `block_on`; `each` runs outside it, as in [`drain`], with that batch's connection.
+fn for_each_batch<T>(
+    rt: &tokio::runtime::Handle,
+    db: &Db,
+    fetch: impl for<'c> Fn(
+        &'c mut sqlx::AnyConnection,
+        Option<&'c q::EntryKey>,
+    )
+        -> futures::future::BoxFuture<'c, std::result::Result<Vec<T>, sqlx::Error>>,
+    key_of: impl Fn(&T) -> q::EntryKey,
+    mut each: impl FnMut(T, &mut sqlx::AnyConnection) -> Result<()>,
+) -> Result<()> {
+    let mut key: Option<q::EntryKey> = None;
+    loop {
+        let mut conn = rt.block_on(db.acquire())?;
+        let rows = rt.block_on(fetch(&mut conn, key.as_ref()))?;
+        let full = rows.len() == BATCH;
+        key = rows.last().map(&key_of);
+        for row in rows {
+            each(row, &mut conn)?;
+        }
+        if !full {
+            return Ok(());
+        }
+    }
+}
+
+/// Feeds every entry of the issue to `each`, in list order (see [`for_each_batch`]).
 fn for_each_entry(
     rt: &tokio::runtime::Handle,
     db: &Db,
     issue_id: &str,
     mut each: impl FnMut(&ExportEntry) -> Result<()>,
 ) -> Result<()> {
-    let mut conn = rt.block_on(db.acquire())?;
-    drain(rt, q::export_entries(&mut conn, issue_id), |row| {
-        each(&entry_of(row)?)
-    })
+    for_each_batch(
+        rt,
+        db,
+        |c, k| {
+            let id = issue_id.to_string();
+            Box::pin(async move { q::export_entries(c, &id, k, BATCH as i64).await })
+        },
+        |r| q::EntryKey {
+            list_type: r.list_type.clone(),
+            position: r.position,
+            id: r.id.clone(),
+        },
+        |row, _| each(&entry_of(row)?),
+    )
 }
 
 /// Feeds each entry's basis inspection (with its failed items, named by the checklist version
 /// it was made with) to `each`, in entry order; entries without an approved basis are
-/// skipped. Same threading as [`for_each_entry`].
+/// skipped. Same batches as [`for_each_entry`].
 fn for_each_basis(
     rt: &tokio::runtime::Handle,
     db: &Db,
     issue_id: &str,
     mut each: impl FnMut(&ExportInspection) -> Result<()>,
 ) -> Result<()> {
-    let (mut conn, mut side) =
-        rt.block_on(async { Ok::<_, Error>((db.acquire().await?, db.acquire().await?)) })?;
-    // Checklist versions are read on the second connection: the first is streaming.
     let mut templates = Templates::default();
-    drain(rt, q::export_bases(&mut conn, issue_id), |r| {
-        let (Some(date), Some(result)) = (
-            r.inspected_on.as_deref().and_then(day),
-            r.result
-                .as_deref()
-                .and_then(crate::store::followup::parse_result),
-        ) else {
-            return Ok(());
-        };
-        let failed_items = match (&r.template_id, r.template_version) {
-            (Some(id), Some(version)) => failed_items(
-                rt,
-                &mut templates,
-                &mut side,
-                id,
-                version,
-                r.evaluation.as_deref(),
-            )?,
-            _ => Vec::new(),
-        };
-        each(&ExportInspection {
-            establishment_id: r.establishment_id,
-            date,
-            result,
-            kind: r
-                .task_kind
-                .as_deref()
-                .and_then(InspectionType::of_task_kind)
-                .unwrap_or(InspectionType::Routine),
-            failed_items,
-        })
-    })
+    for_each_batch(
+        rt,
+        db,
+        |c, k| {
+            let id = issue_id.to_string();
+            Box::pin(async move { q::export_bases(c, &id, k, BATCH as i64).await })
+        },
+        |r| q::EntryKey {
+            list_type: r.list_type.clone(),
+            position: r.position,
+            id: r.entry_id.clone(),
+        },
+        |r, conn| {
+            let (Some(date), Some(result)) = (
+                r.inspected_on.as_deref().and_then(day),
+                r.result
+                    .as_deref()
+                    .and_then(crate::store::followup::parse_result),
+            ) else {
+                return Ok(());
+            };
+            let failed_items = match (&r.template_id, r.template_version) {
+                (Some(id), Some(version)) => failed_items(
+                    rt,
+                    &mut templates,
+                    conn,
+                    id,
+                    version,
+                    r.evaluation.as_deref(),
+                )?,
+                _ => Vec::new(),
+            };
+            each(&ExportInspection {
+                establishment_id: r.establishment_id,
+                date,
+                result,
+                kind: r
+                    .task_kind
+                    .as_deref()
+                    .and_then(InspectionType::of_task_kind)
+                    .unwrap_or(InspectionType::Routine),
+                failed_items,
+            })
+        },
+    )
 }
 
 /// The failed items of a stored evaluation, with their text from the checklist version the

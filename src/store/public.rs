@@ -612,6 +612,7 @@ pub async fn public_photo(
 /// An entry as exports write it (public columns, lifecycle joined in).
 #[derive(Debug, sqlx::FromRow)]
 pub struct ExportEntryRow {
+    pub id: String,
     pub list_type: String,
     pub position: i64,
     pub establishment_id: String,
@@ -633,23 +634,63 @@ pub struct ExportEntryRow {
     pub lat: Option<f64>,
 }
 
-/// Every entry of one issue, black list first, in list order, as a stream: exports read it
-/// row by row, never holding the issue in memory. The caller checks the issue is published.
-pub fn export_entries<'c>(
-    conn: &'c mut AnyConnection,
-    issue_id: &'c str,
-) -> futures::stream::BoxStream<'c, Result<ExportEntryRow, sqlx::Error>> {
-    sqlx::query_as::<_, ExportEntryRow>(
-        "SELECT e.list_type, e.position, e.establishment_id, e.sign_name, e.licensed_name, e.license_no, e.address, \
+/// Where a batch of an issue's entries starts: after this entry in list order (list type,
+/// position, id: the order of `list_entries_issue`).
+#[derive(Debug, Clone)]
+pub struct EntryKey {
+    pub list_type: String,
+    pub position: i64,
+    pub id: String,
+}
+
+/// The condition of a batch after `key` (none for the first), with its placeholders from $2.
+fn after_key(key: Option<&EntryKey>) -> &'static str {
+    match key {
+        None => "",
+        // A row-value comparison: both backends seek the index with it.
+        Some(_) => " AND (e.list_type, e.position, e.id) > ($2, $3, $4)",
+    }
+}
+
+/// Up to `limit` entries of one issue after `key`, black list first, in list order. Exports
+/// read an issue in such batches (keyset, through the index), so the first rows come without
+/// sorting the issue and no connection is held between batches. The caller checks the issue
+/// is published (its entries cannot change then).
+pub async fn export_entries(
+    conn: &mut AnyConnection,
+    issue_id: &str,
+    key: Option<&EntryKey>,
+    limit: i64,
+) -> Result<Vec<ExportEntryRow>, sqlx::Error> {
+    let sql = format!(
+        "SELECT e.id, e.list_type, e.position, e.establishment_id, e.sign_name, e.licensed_name, e.license_no, e.address, \
          e.town, e.category, e.inspected_on, e.result, e.reason, e.measures, r.text AS rectified_text, \
          r.occurred_on AS rectified_on, v.text AS revoked_text, v.occurred_on AS revoked_on, e.lng, e.lat \
          FROM list_entries e \
          LEFT JOIN list_entry_updates r ON r.entry_id = e.id AND r.kind = 'rectified' \
          LEFT JOIN list_entry_updates v ON v.entry_id = e.id AND v.kind = 'revoked' \
-         WHERE e.issue_id = $1 ORDER BY e.list_type, e.position, e.id",
+         WHERE e.issue_id = $1{} ORDER BY e.list_type, e.position, e.id LIMIT {limit}",
+        after_key(key)
+    );
+    bind_key(
+        sqlx::query_as::<_, ExportEntryRow>(&sql).bind(issue_id),
+        key,
     )
-    .bind(issue_id)
-    .fetch(conn)
+    .fetch_all(conn)
+    .await
+}
+
+fn bind_key<'q, O>(
+    q: sqlx::query::QueryAs<'q, sqlx::Any, O, sqlx::any::AnyArguments<'q>>,
+    key: Option<&'q EntryKey>,
+) -> sqlx::query::QueryAs<'q, sqlx::Any, O, sqlx::any::AnyArguments<'q>> {
+    match key {
+        None => q,
+        Some(k) => q
+            .bind(k.list_type.as_str())
+            .bind(k.position)
+            .bind(k.id.as_str()),
+    }
 }
 
 /// The inspection an entry rests on, as LIVES' inspections.csv and violations.csv write it:
@@ -657,6 +698,9 @@ pub fn export_entries<'c>(
 /// the checklist version that names them. Public columns only.
 #[derive(Debug, sqlx::FromRow)]
 pub struct ExportBasisRow {
+    pub entry_id: String,
+    pub list_type: String,
+    pub position: i64,
     pub establishment_id: String,
     pub inspected_on: Option<String>,
     pub result: Option<String>,
@@ -666,21 +710,28 @@ pub struct ExportBasisRow {
     pub template_version: Option<i64>,
 }
 
-/// Every entry's basis inspection, in the order of [`export_entries`], as a stream.
-pub fn export_bases<'c>(
-    conn: &'c mut AnyConnection,
-    issue_id: &'c str,
-) -> futures::stream::BoxStream<'c, Result<ExportBasisRow, sqlx::Error>> {
-    sqlx::query_as::<_, ExportBasisRow>(
-        "SELECT e.establishment_id, e.inspected_on, e.result, t.kind AS task_kind, i.evaluation, \
-         t.template_id, t.template_version \
+/// Every entry's basis inspection, in the order and batches of [`export_entries`].
+pub async fn export_bases(
+    conn: &mut AnyConnection,
+    issue_id: &str,
+    key: Option<&EntryKey>,
+    limit: i64,
+) -> Result<Vec<ExportBasisRow>, sqlx::Error> {
+    let sql = format!(
+        "SELECT e.id AS entry_id, e.list_type, e.position, e.establishment_id, e.inspected_on, e.result, \
+         t.kind AS task_kind, i.evaluation, t.template_id, t.template_version \
          FROM list_entries e \
          LEFT JOIN inspections i ON i.id = e.inspection_id \
          LEFT JOIN tasks t ON t.id = i.task_id \
-         WHERE e.issue_id = $1 ORDER BY e.list_type, e.position, e.id",
+         WHERE e.issue_id = $1{} ORDER BY e.list_type, e.position, e.id LIMIT {limit}",
+        after_key(key)
+    );
+    bind_key(
+        sqlx::query_as::<_, ExportBasisRow>(&sql).bind(issue_id),
+        key,
     )
-    .bind(issue_id)
-    .fetch(conn)
+    .fetch_all(conn)
+    .await
 }
 
 /// A published inspection of one establishment, as its history export writes it.
