@@ -131,7 +131,7 @@ fn drain<T: Send>(
 /// Feeds an issue's rows to `each` in list order, [`BATCH`] at a time: each batch is one
 /// keyset query on a connection taken for it (see `store::public::export_entries`), run with
 /// `block_on`; `each` runs outside it, as in [`drain`], with that batch's connection.
-fn for_each_batch<T>(
+fn for_each_batch<T: q::InListOrder>(
     rt: &tokio::runtime::Handle,
     db: &Db,
     fetch: impl for<'c> Fn(
@@ -139,7 +139,6 @@ fn for_each_batch<T>(
         Option<&'c q::EntryKey>,
     )
         -> futures::future::BoxFuture<'c, std::result::Result<Vec<T>, sqlx::Error>>,
-    key_of: impl Fn(&T) -> q::EntryKey,
     mut each: impl FnMut(T, &mut sqlx::AnyConnection) -> Result<()>,
 ) -> Result<()> {
     let mut key: Option<q::EntryKey> = None;
@@ -147,7 +146,7 @@ fn for_each_batch<T>(
         let mut conn = rt.block_on(db.acquire())?;
         let rows = rt.block_on(fetch(&mut conn, key.as_ref()))?;
         let full = rows.len() == BATCH;
-        key = rows.last().map(&key_of);
+        key = rows.last().map(q::InListOrder::key);
         for row in rows {
             each(row, &mut conn)?;
         }
@@ -171,11 +170,6 @@ fn for_each_entry(
             let id = issue_id.to_string();
             Box::pin(async move { q::export_entries(c, &id, k, BATCH as i64).await })
         },
-        |r| q::EntryKey {
-            list_type: r.list_type.clone(),
-            position: r.position,
-            id: r.id.clone(),
-        },
         |row, _| each(&entry_of(row)?),
     )
 }
@@ -196,11 +190,6 @@ fn for_each_basis(
         |c, k| {
             let id = issue_id.to_string();
             Box::pin(async move { q::export_bases(c, &id, k, BATCH as i64).await })
-        },
-        |r| q::EntryKey {
-            list_type: r.list_type.clone(),
-            position: r.position,
-            id: r.entry_id.clone(),
         },
         |r, conn| {
             let (Some(date), Some(result)) = (

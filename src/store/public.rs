@@ -643,6 +643,31 @@ pub struct EntryKey {
     pub id: String,
 }
 
+/// A row read in an issue's list order: where the next batch starts after it.
+pub trait InListOrder {
+    fn key(&self) -> EntryKey;
+}
+
+impl InListOrder for ExportEntryRow {
+    fn key(&self) -> EntryKey {
+        EntryKey {
+            list_type: self.list_type.clone(),
+            position: self.position,
+            id: self.id.clone(),
+        }
+    }
+}
+
+impl InListOrder for ExportBasisRow {
+    fn key(&self) -> EntryKey {
+        EntryKey {
+            list_type: self.list_type.clone(),
+            position: self.position,
+            id: self.entry_id.clone(),
+        }
+    }
+}
+
 /// The condition of a batch after `key` (none for the first), with its placeholders from $2.
 fn after_key(key: Option<&EntryKey>) -> &'static str {
     match key {
