@@ -21,6 +21,9 @@
 //!    whatever the answers before it, and its latency counts from then) for
 //!    FOODCHECK_BENCH_PUBLIC_SECS per route (default 10, after 1 s of warm-up). The server's
 //!    CPU time per request comes from /proc/PID/stat. Baseline: the same load on `GET /healthz`.
+//!    The list routes run twice: with the public page cache (default settings; after warm-up
+//!    most pages are hits) and again on a server started with FOODCHECK_PUBLIC_PAGE_CACHE_MB=0
+//!    (every page built from the database).
 //!
 //! FOODCHECK_BENCH_PUBLIC_PART=export|api runs one part.
 
@@ -287,6 +290,11 @@ fn status_kib(pid: &str, key: &str) -> u64 {
 
 impl Server {
     async fn start(url: &str, dir: &Path) -> anyhow::Result<Server> {
+        Self::start_with(url, dir, &[]).await
+    }
+
+    /// With extra settings (`FOODCHECK_*` pairs).
+    async fn start_with(url: &str, dir: &Path, env: &[(&str, &str)]) -> anyhow::Result<Server> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
@@ -301,6 +309,7 @@ impl Server {
             .env("FOODCHECK_LISTEN", format!("127.0.0.1:{port}"))
             .env("FOODCHECK_DATA_DIR", dir.join("data"))
             .env("FOODCHECK_DATABASE_URL", url)
+            .envs(env.iter().copied())
             .stdin(std::process::Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
@@ -1174,13 +1183,67 @@ async fn api_in(backend: &str, url: &str, dir: &Path) -> anyhow::Result<(Vec<Str
             },
         },
     ];
+    let (mut rows, mut errors_total) =
+        measure(&one, &server, loads, issues, rate, secs, backend, "").await?;
+    server.stop().await;
+    // The same list routes with the page cache off: what building a page costs (a page asked
+    // for the first time after a change, or a cache too small for the traffic).
+    let server = Server::start_with(url, dir, &[("FOODCHECK_PUBLIC_PAGE_CACHE_MB", "0")]).await?;
+    let uncached = [
+        Load {
+            name: "`GET /public/v1/lists` (first page, 50 issues)".into(),
+            route: Route::Fixed("/public/v1/lists".into()),
+        },
+        Load {
+            name: format!(
+                "`GET /public/v1/lists/{{id}}/entries?page=N` (random issue, page 1–{pages})"
+            ),
+            route: Route::EntriesPage { pages },
+        },
+        Load {
+            name: "`GET /public/v1/entries?list_type=black&town=…` (random town)".into(),
+            route: Route::EntriesFiltered,
+        },
+    ];
+    let (more, errors) = measure(
+        &one,
+        &server,
+        uncached,
+        issues,
+        rate,
+        secs,
+        backend,
+        ", page cache off",
+    )
+    .await?;
+    rows.extend(more);
+    errors_total += errors;
+    server.stop().await;
+    if errors_total > 0 {
+        eprintln!("{backend}: {errors_total} failed requests (see above)");
+    }
+    Ok((rows, errors_total))
+}
+
+/// Each load in turn on a running server: one table row per load, and the failed requests.
+#[allow(clippy::too_many_arguments)]
+async fn measure(
+    one: &[reqwest::Client],
+    server: &Server,
+    loads: impl IntoIterator<Item = Load>,
+    issues: usize,
+    rate: f64,
+    secs: usize,
+    backend: &str,
+    label: &str,
+) -> anyhow::Result<(Vec<String>, u64)> {
     let mut rows = Vec::new();
     let mut errors_total = 0;
     for l in loads {
         let route = std::sync::Arc::new(l.route);
         // Warm-up (connections, caches), not counted.
         hammer(
-            &one,
+            one,
             &server.base,
             route.clone(),
             issues,
@@ -1191,7 +1254,7 @@ async fn api_in(backend: &str, url: &str, dir: &Path) -> anyhow::Result<(Vec<Str
         let rss_before = server.reset_peak();
         let cpu_before = server.cpu_ticks();
         let (mut lat, errors, first, took) = hammer(
-            &one,
+            one,
             &server.base,
             route,
             issues,
@@ -1210,7 +1273,7 @@ async fn api_in(backend: &str, url: &str, dir: &Path) -> anyhow::Result<(Vec<Str
         let rps = lat.len() as f64 / took.as_secs_f64();
         let cpu_per = cpu_ms / (lat.len() as f64 + errors as f64);
         eprintln!(
-            "{backend} {}: {} requests, {rps:.0}/s, p50 {:.2} p99 {:.2} max {:.2} ms, server CPU {cpu_per:.3} ms/request, RSS {:.1} → {:.1} MB",
+            "{backend} {}{label}: {} requests, {rps:.0}/s, p50 {:.2} p99 {:.2} max {:.2} ms, server CPU {cpu_per:.3} ms/request, RSS {:.1} → {:.1} MB",
             l.name,
             lat.len(),
             percentile(&lat, 0.5),
@@ -1220,7 +1283,7 @@ async fn api_in(backend: &str, url: &str, dir: &Path) -> anyhow::Result<(Vec<Str
             peak as f64 / 1024.0,
         );
         rows.push(format!(
-            "| {} | {backend} | {:.2} ms | {:.2} ms | {:.2} ms | {rps:.0} | {cpu_per:.3} ms | {} | {errors} | {:.1} MB |",
+            "| {}{label} | {backend} | {:.2} ms | {:.2} ms | {:.2} ms | {rps:.0} | {cpu_per:.3} ms | {} | {errors} | {:.1} MB |",
             l.name,
             percentile(&lat, 0.5),
             percentile(&lat, 0.99),
@@ -1228,10 +1291,6 @@ async fn api_in(backend: &str, url: &str, dir: &Path) -> anyhow::Result<(Vec<Str
             lat.len(),
             peak as f64 / 1024.0,
         ));
-    }
-    server.stop().await;
-    if errors_total > 0 {
-        eprintln!("{backend}: {errors_total} failed requests (see above)");
     }
     Ok((rows, errors_total))
 }

@@ -34,6 +34,9 @@ pub async fn state(config: Config) -> anyhow::Result<AppState> {
         config.audit_signing_key_file.as_deref(),
     )
     .context("loading the audit checkpoint signing key")?;
+    let public_pages = crate::public::cache::PageCache::new(
+        config.public_page_cache_mb.saturating_mul(1024 * 1024),
+    );
     Ok(AppState {
         db,
         config: Arc::new(config),
@@ -41,6 +44,7 @@ pub async fn state(config: Config) -> anyhow::Result<AppState> {
         storage,
         audit_key: Arc::new(audit_key),
         downloads: Arc::new(tokio::sync::Semaphore::new(DOWNLOADS)),
+        public_pages: Arc::new(public_pages),
     })
 }
 

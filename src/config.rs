@@ -70,6 +70,8 @@ pub struct Config {
     pub trust_forwarded_for: bool,
     /// Maximum JSON request body, bytes.
     pub max_json_body_bytes: usize,
+    /// Memory for rendered public list pages in this instance, MiB (0 = no page cache).
+    pub public_page_cache_mb: usize,
     /// Maximum bulk-import body (CSV/XLSX), bytes.
     pub max_import_body_bytes: usize,
     /// Maximum body of a sync push (`POST /api/v1/sync`), bytes: sized for a week offline.
@@ -150,6 +152,7 @@ impl Default for Config {
             login_window_secs: 15 * 60,
             trust_forwarded_for: false,
             max_json_body_bytes: 2 * 1024 * 1024,
+            public_page_cache_mb: 32,
             max_import_body_bytes: 20 * 1024 * 1024,
             max_sync_body_bytes: crate::sync::push::DEFAULT_MAX_BODY_BYTES,
             max_sync_records: crate::sync::push::DEFAULT_MAX_RECORDS,

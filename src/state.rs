@@ -19,4 +19,6 @@ pub struct AppState {
     /// Downloads (exports) that may stream at once: each holds one or two database connections
     /// while it runs, so without a cap a handful of slow ones could starve every other request.
     pub downloads: Arc<tokio::sync::Semaphore>,
+    /// Rendered public list pages, under the database's public version.
+    pub public_pages: Arc<crate::public::cache::PageCache>,
 }

@@ -12,7 +12,6 @@ use axum::extract::Request;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use sha2::{Digest, Sha256};
 
 /// Largest body hashed for an ETag (public JSON pages are a few hundred KB at most).
 pub const MAX_ETAG_BODY: usize = 4 * 1024 * 1024;
@@ -103,8 +102,7 @@ pub async fn layer(req: Request, next: Next) -> Response {
             .into_response();
         }
     };
-    let digest = Sha256::digest(&bytes);
-    let etag = format!("\"{}\"", hex::encode(&digest[..16]));
+    let etag = crate::public::cache::etag_of(&bytes);
     if matches(if_none_match.as_ref(), &etag) {
         let mut h = parts.headers;
         if let Ok(v) = HeaderValue::from_str(&etag) {

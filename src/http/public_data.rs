@@ -6,7 +6,7 @@
 //! Cache-Control and CORS are added for every `/public` response by [`super::public_cache`].
 
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{OriginalUri, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -18,6 +18,7 @@ use utoipa_axum::routes;
 use super::extract::{ApiPath, ApiQuery};
 use super::AppState;
 use crate::error::{AppError, AppResult, ErrorEnvelope};
+use crate::public::cache::Page;
 use crate::public::{
     self, ListType, PageMeta, PublicEntry, PublicEstablishment, PublicHistory, PublicIssue,
     PublicPlan, PublicResult,
@@ -70,15 +71,18 @@ pub struct PublicIssuePage {
         (status = 400, description = "`invalid_paging`", body = ErrorEnvelope)))]
 async fn list_issues(
     State(state): State<AppState>,
+    OriginalUri(uri): OriginalUri,
     ApiQuery(p): ApiQuery<PageParams>,
-) -> AppResult<Json<PublicIssuePage>> {
+) -> AppResult<Response> {
     let (page, size, offset) = paging(p.page, p.page_size)?;
     let mut conn = state.db.acquire().await?;
+    let key = PageKey::read(&state, &mut conn, &uri, &p).await?;
+    if let Some(hit) = key.hit(&state) {
+        return Ok(hit);
+    }
     let (items, total) = q::issues(&mut conn, offset, size).await?;
-    Ok(Json(PublicIssuePage {
-        meta: PageMeta::new(total, page, size, today(&state)),
-        items,
-    }))
+    let meta = PageMeta::new(total, page, size, key.day.clone());
+    key.store(&state, &PublicIssuePage { meta, items })
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -99,19 +103,27 @@ pub struct PublicIssueView {
         (status = 404, description = "No such published issue", body = ErrorEnvelope)))]
 async fn get_issue(
     State(state): State<AppState>,
+    OriginalUri(uri): OriginalUri,
     ApiPath(id): ApiPath<String>,
-) -> AppResult<Json<PublicIssueView>> {
+) -> AppResult<Response> {
     let mut conn = state.db.acquire().await?;
+    let key = PageKey::read(&state, &mut conn, &uri, &()).await?;
+    if let Some(hit) = key.hit(&state) {
+        return Ok(hit);
+    }
     let issue = q::issue(&mut conn, &id)
         .await?
         .ok_or_else(|| AppError::not_found("no such published issue"))?;
-    Ok(Json(PublicIssueView {
-        entries_url: format!("/public/v1/lists/{}/entries", issue.id),
-        page_url: format!("/public/lists/{}", issue.id),
-        issue,
-        disclaimer: public::DISCLAIMER,
-        licence: public::LICENCE,
-    }))
+    key.store(
+        &state,
+        &PublicIssueView {
+            entries_url: format!("/public/v1/lists/{}/entries", issue.id),
+            page_url: format!("/public/lists/{}", issue.id),
+            issue,
+            disclaimer: public::DISCLAIMER,
+            licence: public::LICENCE,
+        },
+    )
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -178,23 +190,81 @@ fn entry_filter(p: &EntryParams) -> AppResult<q::EntryFilter> {
         (status = 404, description = "No such published issue", body = ErrorEnvelope)))]
 async fn issue_entries(
     State(state): State<AppState>,
+    OriginalUri(uri): OriginalUri,
     ApiPath(id): ApiPath<String>,
     ApiQuery(p): ApiQuery<EntryParams>,
-) -> AppResult<Json<PublicEntryPage>> {
+) -> AppResult<Response> {
     let (page, size, offset) = paging(p.page, p.page_size)?;
     let filter = q::EntryFilter {
         issue_id: Some(id.clone()),
         ..entry_filter(&p)?
     };
     let mut conn = state.db.acquire().await?;
+    let key = PageKey::read(&state, &mut conn, &uri, &p).await?;
+    if let Some(hit) = key.hit(&state) {
+        return Ok(hit);
+    }
     if q::issue(&mut conn, &id).await?.is_none() {
         return Err(AppError::not_found("no such published issue"));
     }
     let (items, total) = q::entries(&mut conn, &filter, offset, size).await?;
-    Ok(Json(PublicEntryPage {
-        meta: PageMeta::new(total, page, size, today(&state)),
-        items,
-    }))
+    let meta = PageMeta::new(total, page, size, key.day.clone());
+    key.store(&state, &PublicEntryPage { meta, items })
+}
+
+/// Where a rendered list page is cached ([`crate::public::cache`]): the path and the parsed
+/// parameters (so parameters the route ignores make no new page), under the public version
+/// read before any data.
+struct PageKey {
+    uri: String,
+    version: i64,
+    day: String,
+}
+
+impl PageKey {
+    async fn read(
+        state: &AppState,
+        conn: &mut sqlx::AnyConnection,
+        uri: &axum::http::Uri,
+        params: &impl std::fmt::Debug,
+    ) -> AppResult<PageKey> {
+        let version = q::version(conn).await?;
+        Ok(PageKey {
+            uri: format!("{} {params:?}", uri.path()),
+            version,
+            day: today(state),
+        })
+    }
+
+    fn hit(&self, state: &AppState) -> Option<Response> {
+        state
+            .public_pages
+            .get(self.version, &self.day, &self.uri)
+            .map(json_page)
+    }
+
+    fn store<T: Serialize>(self, state: &AppState, body: &T) -> AppResult<Response> {
+        let bytes = serde_json::to_vec(body).map_err(|e| AppError::Internal(e.into()))?;
+        let page = Page::new(bytes.into());
+        state
+            .public_pages
+            .put(self.version, &self.day, self.uri, page.clone());
+        Ok(json_page(page))
+    }
+}
+
+/// A cached page as a response; its ETag is the body's, as the public layer would give it.
+fn json_page(page: Page) -> Response {
+    let mut res = Body::from(page.body).into_response();
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&page.etag) {
+        h.insert(header::ETAG, v);
+    }
+    res
 }
 
 /// Entries of the current revision of every published issue, by list type, town, category and
@@ -204,16 +274,19 @@ async fn issue_entries(
         (status = 400, description = "`invalid_filter`, `invalid_paging`", body = ErrorEnvelope)))]
 async fn all_entries(
     State(state): State<AppState>,
+    OriginalUri(uri): OriginalUri,
     ApiQuery(p): ApiQuery<EntryParams>,
-) -> AppResult<Json<PublicEntryPage>> {
+) -> AppResult<Response> {
     let (page, size, offset) = paging(p.page, p.page_size)?;
     let filter = entry_filter(&p)?;
     let mut conn = state.db.acquire().await?;
+    let key = PageKey::read(&state, &mut conn, &uri, &p).await?;
+    if let Some(hit) = key.hit(&state) {
+        return Ok(hit);
+    }
     let (items, total) = q::entries(&mut conn, &filter, offset, size).await?;
-    Ok(Json(PublicEntryPage {
-        meta: PageMeta::new(total, page, size, today(&state)),
-        items,
-    }))
+    let meta = PageMeta::new(total, page, size, key.day.clone());
+    key.store(&state, &PublicEntryPage { meta, items })
 }
 
 /// An establishment's public history: published inspection results (routine and rechecks),

@@ -7,6 +7,8 @@
 //! attached to them, their lifecycle updates); the approved inspection results of a plan whose
 //! results the section published (`plans.results_published_at`); a plan's draw.
 
+pub mod cache;
+
 use serde::Serialize;
 use utoipa::ToSchema;
 

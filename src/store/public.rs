@@ -74,6 +74,17 @@ fn issue_of(r: IssueRow) -> PublicIssue {
     }
 }
 
+/// The public version: changes (at commit) with every write to list issues, entries, entry
+/// photos or lifecycle updates (migration 0026's triggers).
+pub async fn version(conn: &mut AnyConnection) -> Result<i64, sqlx::Error> {
+    Ok(
+        sqlx::query_as::<_, (i64,)>("SELECT n FROM public_version WHERE id = 1")
+            .fetch_one(&mut *conn)
+            .await?
+            .0,
+    )
+}
+
 /// Published issues, newest publication first, and how many there are.
 pub async fn issues(
     conn: &mut AnyConnection,

@@ -139,6 +139,14 @@ impl TestApp {
         Self::start(config, dir).await
     }
 
+    /// Another API instance over the same database and data directory (keys, photos), as
+    /// several stateless instances serve one PostgreSQL database in production. It stops when
+    /// dropped; `self` stays up.
+    pub async fn second_instance(&self) -> TestApp {
+        let config = (*self.state.config).clone();
+        Self::start(config, tempfile::tempdir().expect("tempdir")).await
+    }
+
     async fn start(config: Config, dir: tempfile::TempDir) -> TestApp {
         let state = foodcheck::app::state(config).await.expect("app state");
         let server = foodcheck::app::Server::bind(state.clone())

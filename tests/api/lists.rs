@@ -94,6 +94,11 @@ async fn detail(s: &Scene, id: &str) -> Value {
 
 async fn lifecycle_from_candidates_to_rectification(app: TestApp) {
     let (mut s, [a, b, _c]) = world(app).await;
+    // The public reads below go through another instance, which caches rendered pages: each
+    // change made through the first must show there at once.
+    let other = s.app.second_instance().await;
+    let (none, _) = public_json(&other, "/public/v1/lists").await;
+    assert_eq!(none["meta"]["total_count"], 0);
     let issue = create(&s, "2026年第11期").await;
     let id = issue["id"].as_str().unwrap().to_string();
     assert_eq!(issue["state"], "draft");
@@ -186,6 +191,9 @@ async fn lifecycle_from_candidates_to_rectification(app: TestApp) {
     assert_eq!(p["state"], "published");
     assert!(p["checkpoint"].as_str().unwrap().contains('\n'), "{p}");
     assert_eq!(p["entries"].as_array().unwrap().len(), 2);
+    let (pubd, _) = public_json(&other, "/public/v1/lists").await;
+    assert_eq!(pubd["meta"]["total_count"], 1, "{pubd}");
+    let (_, first_etag) = public_json(&other, &format!("/public/v1/lists/{id}/entries")).await;
 
     // A revision: a new draft with the entries copied and the public note.
     let (st, r) = s
@@ -237,6 +245,20 @@ async fn lifecycle_from_candidates_to_rectification(app: TestApp) {
     assert_eq!(st, StatusCode::OK, "{p2}");
     let old = detail(&s, &id).await;
     assert_eq!(old["superseded_by"], rid.as_str());
+    let (pubd, _) = public_json(&other, "/public/v1/lists").await;
+    assert_eq!(pubd["meta"]["total_count"], 2, "{pubd}");
+    let first = pubd["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["id"] == id.as_str());
+    assert_eq!(first.unwrap()["superseded_by"], rid.as_str(), "{pubd}");
+    let (entries, _) = public_json(&other, &format!("/public/v1/lists/{rid}/entries")).await;
+    assert!(entries["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|e| e["revocation"].is_null()));
     // The listing pages by state, newest first.
     let (st, l) = s
         .app
@@ -301,6 +323,19 @@ async fn lifecycle_from_candidates_to_rectification(app: TestApp) {
         text.contains("不符合") && !text.contains("审核意见"),
         "{text}"
     );
+    let (entries, _) = public_json(&other, &format!("/public/v1/lists/{rid}/entries")).await;
+    let red_public = entries["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["list_type"] == "red");
+    assert!(
+        red_public.unwrap()["revocation"]["text"].is_string(),
+        "{entries}"
+    );
+    // The superseded issue's page did not change, and keeps its tag.
+    let (_, etag) = public_json(&other, &format!("/public/v1/lists/{id}/entries")).await;
+    assert_eq!(etag, first_etag);
     // The superseded issue's entry is left as published.
     let old = detail(&s, &id).await;
     assert!(old["entries"]
@@ -379,6 +414,17 @@ async fn lifecycle_from_candidates_to_rectification(app: TestApp) {
         )
         .await;
     assert_error(st, &e, 409, "already_rectified");
+    let (entries, _) = public_json(&other, &format!("/public/v1/lists/{rid}/entries")).await;
+    let black_public = entries["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["id"] == new_black.as_str());
+    assert_eq!(
+        black_public.unwrap()["rectification"]["occurred_on"],
+        today().to_string(),
+        "{entries}"
+    );
 
     // Every step is in the audit log.
     let mut conn = s.app.db().acquire().await.unwrap();
@@ -897,4 +943,22 @@ async fn only_the_office_composes_lists(app: TestApp) {
         }
     }
     assert_eq!(footprint(&s).await, before);
+}
+
+/// A public page read twice through `app`, the second time from its page cache: both answers
+/// must be the same bytes with the same ETag. Returns the page and its ETag.
+async fn public_json(app: &TestApp, path: &str) -> (Value, String) {
+    let (st, headers, body) = crate::public_data::get(app, path).await;
+    assert_eq!(st, StatusCode::OK, "{path}: {body}");
+    let (_, again_headers, again) = crate::public_data::get(app, path).await;
+    assert_eq!(again, body, "{path}");
+    let etag = headers[reqwest::header::ETAG].to_str().unwrap().to_string();
+    assert_eq!(again_headers[reqwest::header::ETAG].to_str().unwrap(), etag);
+    assert_eq!(etag, format!("\"{}\"", &hex_sha(body.as_bytes())), "{path}");
+    (serde_json::from_str(&body).unwrap(), etag)
+}
+
+fn hex_sha(b: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(&sha2::Sha256::digest(b)[..16])
 }
