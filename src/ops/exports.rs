@@ -99,6 +99,11 @@ fn entry_of(r: q::ExportEntryRow) -> Result<ExportEntry> {
 /// than decoding the row.
 const BATCH: usize = 256;
 
+/// The largest keyset batch: batches start at [`BATCH`] (the first rows go out at once) and
+/// double up to this, so a long export pays one query and one pool checkout per 4,096 rows
+/// instead of per 256, while a batch in memory stays around 2 MB.
+const MAX_BATCH: usize = 4096;
+
 /// Feeds a query's rows to `each`, in order. Runs on a blocking thread (the writers are
 /// synchronous). Only the database is driven with `block_on`, a batch of rows at a time:
 /// `each` runs outside it, because a writer that hands bytes to a download blocks on the
@@ -128,24 +133,27 @@ fn drain<T: Send>(
     }
 }
 
-/// Feeds an issue's rows to `each` in list order, [`BATCH`] at a time: each batch is one
-/// keyset query on a connection taken for it (see `store::public::export_entries`), run with
-/// `block_on`; `each` runs outside it, as in [`drain`], with that batch's connection.
+/// Feeds an issue's rows to `each` in list order, in batches growing from [`BATCH`] to
+/// [`MAX_BATCH`]: each batch is one keyset query on a connection taken for it (see
+/// `store::public::export_entries`), run with `block_on`; `each` runs outside it, as in
+/// [`drain`], with that batch's connection.
 fn for_each_batch<T: q::InListOrder>(
     rt: &tokio::runtime::Handle,
     db: &Db,
     fetch: impl for<'c> Fn(
         &'c mut sqlx::AnyConnection,
         Option<&'c q::EntryKey>,
+        i64,
     )
         -> futures::future::BoxFuture<'c, std::result::Result<Vec<T>, sqlx::Error>>,
     mut each: impl FnMut(T, &mut sqlx::AnyConnection) -> Result<()>,
 ) -> Result<()> {
     let mut key: Option<q::EntryKey> = None;
+    let mut limit = BATCH;
     loop {
         let mut conn = rt.block_on(db.acquire())?;
-        let rows = rt.block_on(fetch(&mut conn, key.as_ref()))?;
-        let full = rows.len() == BATCH;
+        let rows = rt.block_on(fetch(&mut conn, key.as_ref(), limit as i64))?;
+        let full = rows.len() == limit;
         key = rows.last().map(q::InListOrder::key);
         for row in rows {
             each(row, &mut conn)?;
@@ -153,6 +161,7 @@ fn for_each_batch<T: q::InListOrder>(
         if !full {
             return Ok(());
         }
+        limit = (limit * 2).min(MAX_BATCH);
     }
 }
 
@@ -166,9 +175,9 @@ fn for_each_entry(
     for_each_batch(
         rt,
         db,
-        |c, k| {
+        |c, k, limit| {
             let id = issue_id.to_string();
-            Box::pin(async move { q::export_entries(c, &id, k, BATCH as i64).await })
+            Box::pin(async move { q::export_entries(c, &id, k, limit).await })
         },
         |row, _| each(&entry_of(row)?),
     )
@@ -187,9 +196,9 @@ fn for_each_basis(
     for_each_batch(
         rt,
         db,
-        |c, k| {
+        |c, k, limit| {
             let id = issue_id.to_string();
-            Box::pin(async move { q::export_bases(c, &id, k, BATCH as i64).await })
+            Box::pin(async move { q::export_bases(c, &id, k, limit).await })
         },
         |r, conn| {
             let (Some(date), Some(result)) = (

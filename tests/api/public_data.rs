@@ -672,7 +672,9 @@ pub async fn history_exports_read_back(app: &TestApp, est: &str, secrets: &[Stri
 /// published by the store's publish statement.
 async fn large_exports_arrive_whole(app: TestApp) {
     use std::io::Read;
-    const N: usize = 300;
+    // Three keyset batches (256, then 512, then the rest): every batch boundary and the
+    // growth between batches are crossed.
+    const N: usize = 800;
     let now = chrono::Utc::now().timestamp_millis();
     let by = app
         .user("big-reviewer", foodcheck::auth::Role::Reviewer)
