@@ -101,6 +101,7 @@ stored_enum! {
         ListRevisionCreated => "list_revision_created",
         ListEntryRectified => "list_entry_rectified",
         ListEntryRevoked => "list_entry_revoked",
+        PublicPhotoTakenDown => "public_photo_taken_down",
         PlanResultsPublished => "plan_results_published",
         // Campaign statistics (3·15 活动统计表).
         CampaignCreated => "campaign_created",

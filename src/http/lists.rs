@@ -13,6 +13,7 @@ use super::extract::{ApiJson, ApiPath, ApiQuery, Authorized, Office};
 use super::{rfc3339, AppState};
 use crate::error::{AppError, AppResult, ErrorEnvelope};
 use crate::lists::{Candidate, IssueState};
+use crate::ops::list_photos::PhotoTakedown;
 use crate::ops::lists::{self as uc, Entry, EntryPatch, Issue, IssueDetail, NewEntry, NewIssue};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -26,6 +27,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(revise))
         .routes(routes!(rectify))
         .routes(routes!(revoke))
+        .routes(routes!(take_down_photo))
         .routes(routes!(publish_results))
 }
 
@@ -330,6 +332,34 @@ async fn revoke(
             &r.reason,
         )
         .await?,
+    ))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TakedownRequest {
+    /// Why (1–500 characters). Internal: kept in the audit log, never shown to the public.
+    pub reason: String,
+}
+
+/// Take a public photo down (admin, reviewer): from the commit on, no public read (entry
+/// pages, histories, HTML pages, `/public/v1/photos/{id}/…`) shows it, in any revision, and it
+/// cannot be attached to an entry again. Final. The photo stays with its inspection.
+#[utoipa::path(post, path = "/api/v1/lists/photos/{photo_id}/takedown", tag = "lists", security(("bearer" = [])),
+    params(("photo_id" = String, Path, description = "Photo id")),
+    request_body = TakedownRequest,
+    responses((status = 200, body = PhotoTakedown), (status = 403, body = ErrorEnvelope),
+        (status = 404, description = "Not a public photo (not attached to a published entry)", body = ErrorEnvelope),
+        (status = 409, description = "`already_taken_down`", body = ErrorEnvelope),
+        (status = 422, description = "`validation_failed` (reason), `invalid_body`", body = ErrorEnvelope)))]
+async fn take_down_photo(
+    State(state): State<AppState>,
+    user: Authorized<Office>,
+    ApiPath(photo_id): ApiPath<String>,
+    ApiJson(r): ApiJson<TakedownRequest>,
+) -> AppResult<Json<PhotoTakedown>> {
+    Ok(Json(
+        crate::ops::list_photos::take_down(&state.db, &user.ctx(), &photo_id, &r.reason).await?,
     ))
 }
 

@@ -486,9 +486,10 @@ async fn public_photo(
     if let Ok(v) = HeaderValue::from_str(&format!("\"{tag}\"")) {
         h.insert(header::ETAG, v);
     }
+    // An hour, not longer: a photo taken down stays in caches downstream until they expire.
     h.insert(
         header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=86400"),
+        HeaderValue::from_static("public, max-age=3600"),
     );
     Ok(res)
 }

@@ -275,7 +275,7 @@ pub struct EntryPatch {
     pub photo_ids: Option<Vec<String>>,
 }
 
-fn field_errors(p: Vec<lists::Problem>) -> Error {
+pub(super) fn field_errors(p: Vec<lists::Problem>) -> Error {
     Error::validation_failed(
         p.into_iter()
             .map(|(f, c, m)| FieldError::new(f, c, m))
@@ -558,6 +558,12 @@ async fn check_photos(conn: &mut AnyConnection, inspection_id: &str, ids: &[Stri
         return Err(Error::invalid(
             "invalid_photo",
             "every photo must be a processed photo of the basis inspection",
+        ));
+    }
+    if !q::taken_down_of(conn, ids).await?.is_empty() {
+        return Err(Error::invalid(
+            "invalid_photo",
+            "a photo taken down from the public side cannot be made public again",
         ));
     }
     Ok(())

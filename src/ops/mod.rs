@@ -16,6 +16,7 @@ pub mod followup;
 pub mod inspection_flags;
 pub mod jobs;
 pub mod lab;
+pub mod list_photos;
 pub mod lists;
 pub mod photos;
 pub mod plans;

@@ -676,3 +676,66 @@ pub async fn plan_results_published_at(
             .await?;
     Ok(r.map(|r| r.0))
 }
+
+/// A public photo's takedown (migration 0028).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TakedownRow {
+    pub photo_id: String,
+    pub reason: String,
+    pub taken_down_by: String,
+    pub taken_down_at: i64,
+}
+
+/// Whether the photo is attached to an entry of a published issue (public unless taken down).
+pub async fn photo_is_published(
+    conn: &mut AnyConnection,
+    photo_id: &str,
+) -> Result<bool, sqlx::Error> {
+    let r: Option<(i64,)> = sqlx::query_as(
+        "SELECT 1 FROM list_entry_photos lp JOIN list_entries e ON e.id = lp.entry_id \
+         JOIN list_issues i ON i.id = e.issue_id WHERE lp.photo_id = $1 AND i.state = 'published' LIMIT 1",
+    )
+    .bind(photo_id)
+    .fetch_optional(conn)
+    .await?;
+    Ok(r.is_some())
+}
+
+pub async fn takedown(
+    conn: &mut AnyConnection,
+    photo_id: &str,
+) -> Result<Option<TakedownRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT photo_id, reason, taken_down_by, taken_down_at FROM public_photo_takedowns WHERE photo_id = $1",
+    )
+    .bind(photo_id)
+    .fetch_optional(conn)
+    .await
+}
+
+pub async fn insert_takedown(conn: &mut AnyConnection, r: &TakedownRow) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO public_photo_takedowns (photo_id, reason, taken_down_by, taken_down_at) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(&r.photo_id)
+    .bind(&r.reason)
+    .bind(&r.taken_down_by)
+    .bind(r.taken_down_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Of `ids` (at most a few: an entry holds 6 photos), those taken down.
+pub async fn taken_down_of(
+    conn: &mut AnyConnection,
+    ids: &[String],
+) -> Result<Vec<String>, sqlx::Error> {
+    let mut out = Vec::new();
+    for id in ids {
+        if takedown(&mut *conn, id).await?.is_some() {
+            out.push(id.clone());
+        }
+    }
+    Ok(out)
+}

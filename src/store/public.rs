@@ -281,7 +281,9 @@ async fn with_children(
     for chunk in ids.chunks(500) {
         let list = placeholders(backend, 1, chunk.len());
         let sql = format!(
-            "SELECT entry_id, photo_id FROM list_entry_photos WHERE entry_id IN {list} ORDER BY entry_id, position"
+            "SELECT lp.entry_id, lp.photo_id FROM list_entry_photos lp WHERE lp.entry_id IN {list} \
+             AND NOT EXISTS (SELECT 1 FROM public_photo_takedowns t WHERE t.photo_id = lp.photo_id) \
+             ORDER BY lp.entry_id, lp.position"
         );
         let mut q = sqlx::query_as::<_, (String, String)>(&sql);
         for id in chunk {
@@ -603,8 +605,8 @@ pub async fn plans(
     Ok((items, total))
 }
 
-/// The SHA-256 of a processed photo attached to an entry of a published issue (only those are
-/// public; their renditions carry no EXIF).
+/// The SHA-256 of a processed photo attached to an entry of a published issue and not taken
+/// down (only those are public; their renditions carry no EXIF).
 pub async fn public_photo(
     conn: &mut AnyConnection,
     photo_id: &str,
@@ -612,7 +614,8 @@ pub async fn public_photo(
     let row: Option<(String,)> = sqlx::query_as(
         "SELECT p.sha256 FROM list_entry_photos lp JOIN list_entries e ON e.id = lp.entry_id \
          JOIN list_issues i ON i.id = e.issue_id JOIN photos p ON p.id = lp.photo_id \
-         WHERE lp.photo_id = $1 AND i.state = 'published' AND p.processing_status = 'processed' LIMIT 1",
+         WHERE lp.photo_id = $1 AND i.state = 'published' AND p.processing_status = 'processed' \
+         AND NOT EXISTS (SELECT 1 FROM public_photo_takedowns t WHERE t.photo_id = lp.photo_id) LIMIT 1",
     )
     .bind(photo_id)
     .fetch_optional(conn)

@@ -495,4 +495,94 @@ async fn an_attached_photo_is_public_and_only_it(app: TestApp) {
     // The unattached photo never became public.
     let (st, _, _) = public_get(&s.app, &format!("/public/v1/photos/{other_photo}/preview")).await;
     assert_eq!(st, StatusCode::NOT_FOUND);
+
+    // The photo still public through the first revision is taken down.
+    let path = |p: &str| format!("/api/v1/lists/photos/{p}/takedown");
+    let why = json!({"reason": "照片中可见顾客面部"});
+    let inspector = s.token(&s.plans[0].tasks[0].2[0]).await;
+    let (st, e) = s
+        .app
+        .post(&path(&public_photo), &inspector, why.clone())
+        .await;
+    assert_error(st, &e, 403, "forbidden");
+    let (st, e) = s
+        .app
+        .post(&path(&public_photo), &s.reviewer, json!({"reason": "  "}))
+        .await;
+    assert_error(st, &e, 422, "validation_failed");
+    // Only a public photo can be taken down: the draft's, a random one are 404.
+    for p in [&other_photo, &random] {
+        let (st, e) = s.app.post(&path(p), &s.reviewer, why.clone()).await;
+        assert_error(st, &e, 404, "not_found");
+    }
+    let (st, t) = s
+        .app
+        .post(&path(&public_photo), &s.reviewer, why.clone())
+        .await;
+    assert_eq!(st, StatusCode::OK, "{t}");
+    assert_eq!(t["photo_id"], public_photo.as_str());
+    assert_eq!(t["reason"], "照片中可见顾客面部");
+    let (st, e) = s
+        .app
+        .post(&path(&public_photo), &s.admin, why.clone())
+        .await;
+    assert_error(st, &e, 409, "already_taken_down");
+    // Gone from every public read at once (the entry pages were cached before), and its
+    // links answer 404; the entry itself stays as published.
+    let old = public_json(&s.app, &format!("/public/v1/lists/{id}/entries")).await;
+    assert_eq!(entry_photos(&old), [(entry_id.clone(), vec![])]);
+    for link in &links {
+        let (st, headers, _) = public_get(&s.app, link).await;
+        assert_eq!(st, StatusCode::NOT_FOUND, "{link}");
+        assert!(headers.get(header::ETAG).is_none(), "{link}");
+    }
+    let (_, _, html) = public_get(&s.app, &format!("/public/lists/{id}")).await;
+    let html = String::from_utf8(html).unwrap();
+    assert!(linked_photos(&html).is_empty(), "{html}");
+    assert!(
+        !html.contains("顾客面部"),
+        "the internal reason is public: {html}"
+    );
+    // Internally the record is unchanged, and the takedown is in the audit log with its reason.
+    let (_, detail_now) = s.app.get(&format!("/api/v1/lists/{id}"), &s.reviewer).await;
+    assert_eq!(detail_now["entries"], detail["entries"]);
+    let mut conn = s.app.db().acquire().await.unwrap();
+    let (action, changes): (String, String) = sqlx::query_as(
+        "SELECT action, changes FROM audit_events WHERE record_type = 'photo' AND record_id = $1 \
+         ORDER BY id DESC LIMIT 1",
+    )
+    .bind(&public_photo)
+    .fetch_one(&mut *conn)
+    .await
+    .unwrap();
+    assert_eq!(action, "public_photo_taken_down");
+    assert!(changes.contains("顾客面部"), "{changes}");
+    // Final: the row resists direct SQL.
+    for sql in [
+        "UPDATE public_photo_takedowns SET reason = 'x' WHERE photo_id = $1",
+        "DELETE FROM public_photo_takedowns WHERE photo_id = $1",
+    ] {
+        let r = sqlx::query(sql)
+            .bind(&public_photo)
+            .execute(&mut *conn)
+            .await;
+        assert!(r.is_err(), "{sql} succeeded");
+    }
+    drop(conn);
+    // A new draft cannot make it public again.
+    let (_, again) = s
+        .app
+        .post("/api/v1/lists", &s.reviewer, new_issue("2026年第23期"))
+        .await;
+    let again_id = again["id"].as_str().unwrap().to_string();
+    let (st, e) = s
+        .app
+        .post(
+            &format!("/api/v1/lists/{again_id}/entries"),
+            &s.reviewer,
+            json!({"establishment_id": est, "list_type": "black", "inspection_id": iid,
+                   "reason": "重点项不符合", "measures": "立案调查", "photo_ids": [public_photo]}),
+        )
+        .await;
+    assert_error(st, &e, 422, "invalid_photo");
 }

@@ -179,6 +179,7 @@ const TABLE: &[(&str, [Expect; 6])] = &[
     ("POST /api/v1/lists/{id}/revisions",                      [U, A, A, D, D, D]),
     ("POST /api/v1/lists/entries/{entry_id}/rectification",    [U, A, A, D, D, D]),
     ("POST /api/v1/lists/entries/{entry_id}/revocation",       [U, A, A, D, D, D]),
+    ("POST /api/v1/lists/photos/{photo_id}/takedown",          [U, A, A, D, D, D]),
     ("POST /api/v1/plans/{id}/publish-results",                [U, A, A, D, D, D]),
     ("GET /api/v1/inspections",                                [U, A, A, D, D, D]),
     ("POST /api/v1/inspections/{id}/review",                   [U, A, A, D, D, D]),
@@ -918,6 +919,7 @@ impl World {
             ("queues", "queue") => "waiting".into(),
             ("photos", "id") => self.photo.clone(),
             ("photos", "variant") => "original".into(),
+            ("photos", "photo_id") => self.photo.clone(),
             ("plans", "id") => self.plan.clone(),
             // A kind a reviewer may read (accounts are admin-only: tests/api/audit.rs).
             ("records", "type") => "plan".into(),
