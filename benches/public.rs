@@ -1145,29 +1145,19 @@ async fn api_in(backend: &str, url: &str, dir: &Path) -> anyhow::Result<(Vec<Str
     let issue_tag = etag_of(&issue_path).await?;
     let entries_tag = etag_of(&entries_path).await?;
     let pages = per.div_ceil(50);
+    let [lists, entries, filtered] = list_loads(pages);
     let loads = [
         Load {
             name: "`GET /healthz` (baseline)".into(),
             route: Route::Fixed("/healthz".into()),
         },
-        Load {
-            name: "`GET /public/v1/lists` (first page, 50 issues)".into(),
-            route: Route::Fixed("/public/v1/lists".into()),
-        },
+        lists,
         Load {
             name: "`GET /public/v1/lists/{id}` (random issue)".into(),
             route: Route::Issue,
         },
-        Load {
-            name: format!(
-                "`GET /public/v1/lists/{{id}}/entries?page=N` (random issue, page 1–{pages})"
-            ),
-            route: Route::EntriesPage { pages },
-        },
-        Load {
-            name: "`GET /public/v1/entries?list_type=black&town=…` (random town)".into(),
-            route: Route::EntriesFiltered,
-        },
+        entries,
+        filtered,
         Load {
             name: "`GET /public/v1/lists/{id}`, `If-None-Match` → 304".into(),
             route: Route::Conditional {
@@ -1189,22 +1179,7 @@ async fn api_in(backend: &str, url: &str, dir: &Path) -> anyhow::Result<(Vec<Str
     // The same list routes with the page cache off: what building a page costs (a page asked
     // for the first time after a change, or a cache too small for the traffic).
     let server = Server::start_with(url, dir, &[("FOODCHECK_PUBLIC_PAGE_CACHE_MB", "0")]).await?;
-    let uncached = [
-        Load {
-            name: "`GET /public/v1/lists` (first page, 50 issues)".into(),
-            route: Route::Fixed("/public/v1/lists".into()),
-        },
-        Load {
-            name: format!(
-                "`GET /public/v1/lists/{{id}}/entries?page=N` (random issue, page 1–{pages})"
-            ),
-            route: Route::EntriesPage { pages },
-        },
-        Load {
-            name: "`GET /public/v1/entries?list_type=black&town=…` (random town)".into(),
-            route: Route::EntriesFiltered,
-        },
-    ];
+    let uncached = list_loads(pages);
     let (more, errors) = measure(
         &one,
         &server,
@@ -1223,6 +1198,26 @@ async fn api_in(backend: &str, url: &str, dir: &Path) -> anyhow::Result<(Vec<Str
         eprintln!("{backend}: {errors_total} failed requests (see above)");
     }
     Ok((rows, errors_total))
+}
+
+/// The list routes, measured with the page cache and without it.
+fn list_loads(pages: usize) -> [Load; 3] {
+    [
+        Load {
+            name: "`GET /public/v1/lists` (first page, 50 issues)".into(),
+            route: Route::Fixed("/public/v1/lists".into()),
+        },
+        Load {
+            name: format!(
+                "`GET /public/v1/lists/{{id}}/entries?page=N` (random issue, page 1–{pages})"
+            ),
+            route: Route::EntriesPage { pages },
+        },
+        Load {
+            name: "`GET /public/v1/entries?list_type=black&town=…` (random town)".into(),
+            route: Route::EntriesFiltered,
+        },
+    ]
 }
 
 /// Each load in turn on a running server: one table row per load, and the failed requests.

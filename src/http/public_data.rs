@@ -245,7 +245,9 @@ impl PageKey {
 
     fn store<T: Serialize>(self, state: &AppState, body: &T) -> AppResult<Response> {
         let bytes = serde_json::to_vec(body).map_err(|e| AppError::Internal(e.into()))?;
-        let page = Page::new(bytes.into());
+        // Exactly the body's bytes: the vector grew by doubling, and a cached page would keep
+        // its spare capacity (up to as much again) out of the cache's count.
+        let page = Page::new(bytes.into_boxed_slice().into());
         state
             .public_pages
             .put(self.version, &self.day, self.uri, page.clone());
