@@ -15,6 +15,7 @@ pub mod followup;
 pub mod inspection_detail;
 pub mod inspection_flags;
 pub mod jobs;
+pub mod json_batch;
 pub mod lists;
 pub mod plans;
 pub mod public;

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use sqlx::AnyConnection;
 
-use super::{backend_of, placeholders};
+use super::{backend_of, json_batch, placeholders};
 use crate::checklist::rule::ResultCode;
 use crate::clock::BureauZone;
 use crate::followup::FollowupState;
@@ -623,8 +623,9 @@ pub async fn public_photo(
     Ok(row.map(|r| r.0))
 }
 
-/// An entry as exports write it (public columns, lifecycle joined in).
-#[derive(Debug, sqlx::FromRow)]
+/// An entry as exports write it (public columns, lifecycle joined in), read from a batch in
+/// the select order of [`export_entries`].
+#[derive(Debug, serde::Deserialize)]
 pub struct ExportEntryRow {
     pub id: String,
     pub list_type: String,
@@ -644,7 +645,9 @@ pub struct ExportEntryRow {
     pub rectified_on: Option<String>,
     pub revoked_text: Option<String>,
     pub revoked_on: Option<String>,
+    #[serde(deserialize_with = "json_batch::f64_text")]
     pub lng: Option<f64>,
+    #[serde(deserialize_with = "json_batch::f64_text")]
     pub lat: Option<f64>,
 }
 
@@ -682,60 +685,90 @@ impl InListOrder for ExportBasisRow {
     }
 }
 
-/// The condition of a batch after `key` (none for the first), with its placeholders from $2.
-fn after_key(key: Option<&EntryKey>) -> &'static str {
-    match key {
+/// An issue's list order (the order of `list_entries_issue`).
+const LIST_ORDER: &[&str] = &["e.list_type", "e.position", "e.id"];
+
+/// `FROM list_entries e {joins} WHERE` one issue's entries, after `key` (none for the first
+/// batch) with its placeholders from $2.
+fn issue_batch(joins: &str, key: Option<&EntryKey>) -> String {
+    let after = match key {
         None => "",
         // A row-value comparison: both backends seek the index with it.
         Some(_) => " AND (e.list_type, e.position, e.id) > ($2, $3, $4)",
-    }
+    };
+    format!("FROM list_entries e {joins} WHERE e.issue_id = $1{after}")
+}
+
+/// Runs one batch of an issue's rows (a statement from [`json_batch::sql`]).
+async fn issue_rows<T: serde::de::DeserializeOwned>(
+    conn: &mut AnyConnection,
+    sql: &str,
+    issue_id: &str,
+    key: Option<&EntryKey>,
+) -> Result<Vec<T>, sqlx::Error> {
+    let q = sqlx::query_scalar::<_, Option<String>>(sql).bind(issue_id);
+    let q = match key {
+        None => q,
+        Some(k) => q
+            .bind(k.list_type.as_str())
+            .bind(k.position)
+            .bind(k.id.as_str()),
+    };
+    json_batch::rows(q.fetch_one(conn).await?)
 }
 
 /// Up to `limit` entries of one issue after `key`, black list first, in list order. Exports
 /// read an issue in such batches (keyset, through the index), so the first rows come without
-/// sorting the issue and no connection is held between batches. The caller checks the issue
-/// is published (its entries cannot change then).
+/// sorting the issue and no connection is held between batches; each batch crosses the
+/// driver as one value (see [`json_batch`]). The caller checks the issue is published (its
+/// entries cannot change then).
 pub async fn export_entries(
     conn: &mut AnyConnection,
     issue_id: &str,
     key: Option<&EntryKey>,
     limit: i64,
 ) -> Result<Vec<ExportEntryRow>, sqlx::Error> {
-    let sql = format!(
-        "SELECT e.id, e.list_type, e.position, e.establishment_id, e.sign_name, e.licensed_name, e.license_no, e.address, \
-         e.town, e.category, e.inspected_on, e.result, e.reason, e.measures, r.text AS rectified_text, \
-         r.occurred_on AS rectified_on, v.text AS revoked_text, v.occurred_on AS revoked_on, e.lng, e.lat \
-         FROM list_entries e \
-         LEFT JOIN list_entry_updates r ON r.entry_id = e.id AND r.kind = 'rectified' \
-         LEFT JOIN list_entry_updates v ON v.entry_id = e.id AND v.kind = 'revoked' \
-         WHERE e.issue_id = $1{} ORDER BY e.list_type, e.position, e.id LIMIT {limit}",
-        after_key(key)
+    use json_batch::Col::{Plain, Real};
+    let sql = json_batch::sql(
+        backend_of(conn),
+        &[
+            Plain("e.id"),
+            Plain("e.list_type"),
+            Plain("e.position"),
+            Plain("e.establishment_id"),
+            Plain("e.sign_name"),
+            Plain("e.licensed_name"),
+            Plain("e.license_no"),
+            Plain("e.address"),
+            Plain("e.town"),
+            Plain("e.category"),
+            Plain("e.inspected_on"),
+            Plain("e.result"),
+            Plain("e.reason"),
+            Plain("e.measures"),
+            Plain("r.text"),
+            Plain("r.occurred_on"),
+            Plain("v.text"),
+            Plain("v.occurred_on"),
+            Real("e.lng"),
+            Real("e.lat"),
+        ],
+        &issue_batch(
+            "LEFT JOIN list_entry_updates r ON r.entry_id = e.id AND r.kind = 'rectified' \
+             LEFT JOIN list_entry_updates v ON v.entry_id = e.id AND v.kind = 'revoked'",
+            key,
+        ),
+        LIST_ORDER,
+        limit,
     );
-    bind_key(
-        sqlx::query_as::<_, ExportEntryRow>(&sql).bind(issue_id),
-        key,
-    )
-    .fetch_all(conn)
-    .await
-}
-
-fn bind_key<'q, O>(
-    q: sqlx::query::QueryAs<'q, sqlx::Any, O, sqlx::any::AnyArguments<'q>>,
-    key: Option<&'q EntryKey>,
-) -> sqlx::query::QueryAs<'q, sqlx::Any, O, sqlx::any::AnyArguments<'q>> {
-    match key {
-        None => q,
-        Some(k) => q
-            .bind(k.list_type.as_str())
-            .bind(k.position)
-            .bind(k.id.as_str()),
-    }
+    issue_rows(conn, &sql, issue_id, key).await
 }
 
 /// The inspection an entry rests on, as LIVES' inspections.csv and violations.csv write it:
 /// its date and result as listed, the task's kind, and the evaluation (failed item codes) with
-/// the checklist version that names them. Public columns only.
-#[derive(Debug, sqlx::FromRow)]
+/// the checklist version that names them. Public columns only. Read from a batch in the
+/// select order of [`export_bases`].
+#[derive(Debug, serde::Deserialize)]
 pub struct ExportBasisRow {
     pub entry_id: String,
     pub list_type: String,
@@ -756,21 +789,30 @@ pub async fn export_bases(
     key: Option<&EntryKey>,
     limit: i64,
 ) -> Result<Vec<ExportBasisRow>, sqlx::Error> {
-    let sql = format!(
-        "SELECT e.id AS entry_id, e.list_type, e.position, e.establishment_id, e.inspected_on, e.result, \
-         t.kind AS task_kind, i.evaluation, t.template_id, t.template_version \
-         FROM list_entries e \
-         LEFT JOIN inspections i ON i.id = e.inspection_id \
-         LEFT JOIN tasks t ON t.id = i.task_id \
-         WHERE e.issue_id = $1{} ORDER BY e.list_type, e.position, e.id LIMIT {limit}",
-        after_key(key)
+    use json_batch::Col::Plain;
+    let sql = json_batch::sql(
+        backend_of(conn),
+        &[
+            Plain("e.id"),
+            Plain("e.list_type"),
+            Plain("e.position"),
+            Plain("e.establishment_id"),
+            Plain("e.inspected_on"),
+            Plain("e.result"),
+            Plain("t.kind"),
+            Plain("i.evaluation"),
+            Plain("t.template_id"),
+            Plain("t.template_version"),
+        ],
+        &issue_batch(
+            "LEFT JOIN inspections i ON i.id = e.inspection_id \
+             LEFT JOIN tasks t ON t.id = i.task_id",
+            key,
+        ),
+        LIST_ORDER,
+        limit,
     );
-    bind_key(
-        sqlx::query_as::<_, ExportBasisRow>(&sql).bind(issue_id),
-        key,
-    )
-    .fetch_all(conn)
-    .await
+    issue_rows(conn, &sql, issue_id, key).await
 }
 
 /// A published inspection of one establishment, as its history export writes it.

@@ -14,6 +14,7 @@ both_backends!(
     public_reads_cache_and_allow_any_origin,
     the_pool_is_public_with_identities_and_a_conflict_commitment,
     large_exports_arrive_whole,
+    export_batches_carry_every_value_exactly,
 );
 
 /// Texts that must never appear on a public route: the inspectors' and reviewer's names,
@@ -751,4 +752,166 @@ async fn large_exports_arrive_whole(app: TestApp) {
     let res = app.client.get(&url).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.text().await.unwrap().lines().count(), N + 1);
+}
+
+/// Exports read an issue in batches that cross the driver as one JSON value each: every value
+/// must come back exactly as stored, whatever it holds (quotes, backslashes, control
+/// characters, emoji, formula-like text, NULLs, doubles needing all 17 digits), in list order
+/// across batch boundaries.
+async fn export_batches_carry_every_value_exactly(app: TestApp) {
+    use foodcheck::store::public::{export_bases, export_entries, EntryKey, InListOrder};
+    let now = chrono::Utc::now().timestamp_millis();
+    let by = app
+        .user("odd-reviewer", foodcheck::auth::Role::Reviewer)
+        .await;
+    let issue = uuid::Uuid::new_v4().to_string();
+    let names = [
+        "引号\"和\\反斜杠",
+        "换行\n制表\t回车\r",
+        "控制\u{1}\u{1f}\u{7f}字符",
+        "emoji 🍜 and 'single'",
+        "=HYPERLINK(\"http://x\")",
+        "",
+        "老王面馆",
+    ];
+    let coords: [Option<(f64, f64)>; 7] = [
+        Some((117.30000000000001, 39.123456789012345)),
+        None,
+        Some((1e-7, -0.5)),
+        Some((179.99999999999997, -89.999999999999986)),
+        Some((117.3, 39.7)),
+        Some((0.1 + 0.2, 1.0 / 3.0)),
+        None,
+    ];
+    let mut expected = Vec::new();
+    let mut tx = app.db().begin_write().await.unwrap();
+    fill::issue(
+        tx.conn(),
+        &issue,
+        "第98期",
+        ("2026-10-01", "2026-10-31"),
+        &by,
+        now,
+    )
+    .await;
+    for (i, name) in names.iter().enumerate() {
+        let black = i % 2 == 1;
+        let f = fill::Fill {
+            issue: &issue,
+            black,
+            position: (i / 2 + 1) as i64,
+            sign_name: name,
+            town: "钰华街道",
+            category: "餐饮服务/小型餐馆",
+        };
+        let id = fill::entry(tx.conn(), &f, &by, now).await;
+        let license = (i % 3 == 0).then(|| format!("JY1120101000{i}\"x"));
+        let (lng, lat) = coords[i].unzip();
+        sqlx::query("UPDATE list_entries SET license_no = $1, lng = $2, lat = $3, reason = $4 WHERE id = $5")
+            .bind(license.clone())
+            .bind(lng)
+            .bind(lat)
+            .bind(format!("理由 {name}"))
+            .bind(&id)
+            .execute(tx.conn())
+            .await
+            .unwrap();
+        let kind = if black { "rectified" } else { "revoked" };
+        let update = (i % 3 != 2).then(|| format!("{kind}: \"{name}\"\\"));
+        if let Some(text) = &update {
+            sqlx::query(
+                "INSERT INTO list_entry_updates (id, entry_id, kind, occurred_on, text, created_by, created_at) \
+                 VALUES ($1, $2, $3, '2026-11-02', $4, 'system', $5)",
+            )
+            .bind(uuid::Uuid::new_v4().to_string())
+            .bind(&id)
+            .bind(kind)
+            .bind(text)
+            .bind(now)
+            .execute(tx.conn())
+            .await
+            .unwrap();
+        }
+        expected.push((
+            black,
+            (i / 2 + 1) as i64,
+            id,
+            name.to_string(),
+            license,
+            lng,
+            lat,
+            kind,
+            update,
+        ));
+    }
+    assert!(
+        foodcheck::store::lists::publish(tx.conn(), &issue, &by, None, now)
+            .await
+            .unwrap()
+    );
+    tx.commit().await.unwrap();
+    // List order: black before red, then position, then id.
+    expected.sort_by(|a, b| (!a.0, a.1, &a.2).cmp(&(!b.0, b.1, &b.2)));
+
+    let mut conn = app.db().acquire().await.unwrap();
+    let (mut rows, mut key): (Vec<_>, Option<EntryKey>) = (Vec::new(), None);
+    loop {
+        let batch = export_entries(&mut conn, &issue, key.as_ref(), 2)
+            .await
+            .unwrap();
+        assert!(batch.len() <= 2);
+        key = batch.last().map(InListOrder::key);
+        let last = batch.len() < 2;
+        rows.extend(batch);
+        if last {
+            break;
+        }
+    }
+    assert_eq!(rows.len(), expected.len());
+    for (r, (black, position, id, name, license, lng, lat, kind, update)) in
+        rows.iter().zip(&expected)
+    {
+        assert_eq!(&r.id, id);
+        assert_eq!(r.list_type, if *black { "black" } else { "red" });
+        assert_eq!(r.position, *position);
+        assert_eq!(&r.sign_name, name);
+        assert_eq!(r.reason, format!("理由 {name}"));
+        assert_eq!(&r.license_no, license);
+        assert_eq!(r.measures.as_deref(), black.then_some("责令改正通知书"));
+        assert_eq!(r.inspected_on.as_deref(), Some("2026-10-12"));
+        // Bit for bit, not merely close.
+        assert_eq!(r.lng.map(f64::to_bits), lng.map(f64::to_bits), "{name:?}");
+        assert_eq!(r.lat.map(f64::to_bits), lat.map(f64::to_bits), "{name:?}");
+        let (rect, revoked) = if *kind == "rectified" {
+            (
+                (&r.rectified_text, &r.rectified_on),
+                (&r.revoked_text, &r.revoked_on),
+            )
+        } else {
+            (
+                (&r.revoked_text, &r.revoked_on),
+                (&r.rectified_text, &r.rectified_on),
+            )
+        };
+        assert_eq!(rect.0, update);
+        assert_eq!(rect.1.as_deref(), update.as_ref().map(|_| "2026-11-02"));
+        assert_eq!((revoked.0, revoked.1), (&None, &None));
+    }
+    let bases = export_bases(&mut conn, &issue, None, 100).await.unwrap();
+    let ids: Vec<&str> = bases.iter().map(|b| b.entry_id.as_str()).collect();
+    let want: Vec<&str> = expected.iter().map(|e| e.2.as_str()).collect();
+    assert_eq!(ids, want);
+    assert!(bases
+        .iter()
+        .all(|b| b.template_id.is_none() && b.evaluation.is_none()));
+    // After the last entry there is nothing.
+    let after = expected.last().map(|e| EntryKey {
+        list_type: if e.0 { "black" } else { "red" }.into(),
+        position: e.1,
+        id: e.2.clone(),
+    });
+    assert!(export_entries(&mut conn, &issue, after.as_ref(), 10)
+        .await
+        .unwrap()
+        .is_empty());
 }
