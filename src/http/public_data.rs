@@ -394,7 +394,10 @@ pub struct PublicPoolPage {
 
 /// The candidate pool of a plan's current draw, in canonical order, with each candidate's
 /// public identity (牌匾名称, 营业执照名称, licence number, town, risk grade), so anyone can check
-/// the pool against the shops they know and re-run the selection from public data.
+/// the pool against the shops they know and re-run the selection from public data. The
+/// selection rests only on the record's ids and grades (the pool hash covers them); names and
+/// addresses are the registry's current ones, so a shop renamed after the draw is found under
+/// the name on its sign today.
 #[utoipa::path(get, path = "/public/v1/plans/{id}/draw/pool", tag = "public",
     params(("id" = String, Path, description = "Plan id"), PageParams),
     responses((status = 200, body = PublicPoolPage), (status = 304, description = "Not modified"),
