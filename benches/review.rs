@@ -453,12 +453,12 @@ async fn queue_page(db: &Db, q: Queue, f: &QueueFilter, today: &str) -> anyhow::
     let mut conn = db.acquire().await?;
     let horizon = queues::horizon(today, f.within_days);
     let mut entries = store::queues::page(&mut conn, q, f, today, &horizon, None, 51).await?;
-    let ids: Vec<String> = entries.iter().map(|e| e.task_id.clone()).collect();
+    let ids: Vec<String> = entries.iter().filter_map(|e| e.task_id.clone()).collect();
     let members = store::plans::members_of(&mut conn, &ids).await?;
     for e in &mut entries {
         e.team = members
             .iter()
-            .filter(|m| m.0 == e.task_id)
+            .filter(|m| e.task_id.as_ref() == Some(&m.0))
             .map(|m| TeamMember::officer(m.1.clone(), m.2.clone(), m.3.clone()))
             .collect();
     }

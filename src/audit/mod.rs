@@ -114,6 +114,7 @@ stored_enum! {
         SampleSubmitted => "sample_submitted",
         CustodyRecorded => "custody_recorded",
         LabResultReported => "lab_result_reported",
+        SampleFactRecorded => "sample_fact_recorded",
         // Reads that matter.
         PersonalDataExported => "personal_data_exported",
         EvidenceDownloaded => "evidence_downloaded",

@@ -94,14 +94,23 @@ impl FollowupState {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Followup {
     pub id: String,
-    pub inspection_id: String,
+    /// The approved inspection that opened it (整改 → 复查); exactly one of this and
+    /// `sample_id` is set.
+    pub inspection_id: Option<String>,
+    /// The 不合格 sample that opened it (核查处置, closed by the sample's `disposal_done`).
+    pub sample_id: Option<String>,
     pub establishment_id: String,
-    pub plan_id: String,
-    pub origin_result: ResultCode,
+    /// The origin inspection's plan (inspection follow-ups).
+    pub plan_id: Option<String>,
+    /// The approved result (inspection follow-ups); `None` for a sample's (不合格).
+    pub origin_result: Option<ResultCode>,
     pub state: FollowupState,
     pub order_text: Option<String>,
     pub ordered_on: NaiveDate,
-    pub period_working_days: u32,
+    /// 整改期限 (inspection follow-ups).
+    pub period_working_days: Option<u32>,
+    /// 核查处置 period (sample follow-ups: 90 by default).
+    pub period_calendar_days: Option<u32>,
     pub deadline: NaiveDate,
     pub failed_items: Vec<String>,
     pub stop_operating: bool,

@@ -20,18 +20,23 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(schedule_recheck))
 }
 
-/// A follow-up (整改 → 复查).
+/// A follow-up: 整改 → 复查 of an inspection, or 核查处置 of a 不合格 sample. Exactly one of
+/// `inspection_id` and `sample_id` is set.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct FollowupView {
     pub id: String,
-    /// The approved inspection that opened it.
-    pub inspection_id: String,
+    /// The approved inspection that opened it; `null` for a sample's follow-up.
+    pub inspection_id: Option<String>,
+    /// The 不合格 sample whose bureau notification opened it (核查处置, due 90 calendar days
+    /// later, closed by the sample's `disposal_done` fact); `null` for an inspection's.
+    pub sample_id: Option<String>,
     pub establishment_id: String,
-    /// The origin inspection's plan (the recheck task belongs to it too).
-    pub plan_id: String,
+    /// The origin inspection's plan (the recheck task belongs to it too); `null` for a
+    /// sample's follow-up.
+    pub plan_id: Option<String>,
     /// The approved result: `basically_compliant` (基本符合, 书面限期整改) or `non_compliant`
-    /// (不符合).
-    pub origin_result: ResultCode,
+    /// (不符合); `null` for a sample's follow-up (its origin is the 不合格 result).
+    pub origin_result: Option<ResultCode>,
     /// `open` (waiting for its deadline) → `recheck_assigned` (the recheck task is with the
     /// team) → `closed` (every must-check item passed) or `escalated` (one did not).
     pub state: FollowupState,
@@ -39,10 +44,13 @@ pub struct FollowupView {
     pub order_text: Option<String>,
     /// Day of the order, `YYYY-MM-DD` (the bureau's date).
     pub ordered_on: String,
-    /// 整改期限 in working days.
-    pub period_working_days: u32,
-    /// `ordered_on` + the period in working days on the bureau's calendar, `YYYY-MM-DD`; the
-    /// recheck task is created once this day comes.
+    /// 整改期限 in working days (inspection follow-ups; `null` for a sample's).
+    pub period_working_days: Option<u32>,
+    /// The 核查处置 period in calendar days (a sample's follow-up: 90; `null` otherwise).
+    pub period_calendar_days: Option<u32>,
+    /// `ordered_on` + the period (working days on the bureau's calendar, or calendar days
+    /// for a sample's), `YYYY-MM-DD`; an inspection's recheck task is created once this day
+    /// comes.
     pub deadline: String,
     /// Item codes failed at the origin inspection: the recheck's must-check items.
     pub failed_items: Vec<String>,
@@ -72,6 +80,7 @@ impl From<Followup> for FollowupView {
         FollowupView {
             id: f.id,
             inspection_id: f.inspection_id,
+            sample_id: f.sample_id,
             establishment_id: f.establishment_id,
             plan_id: f.plan_id,
             origin_result: f.origin_result,
@@ -79,6 +88,7 @@ impl From<Followup> for FollowupView {
             order_text: f.order_text,
             ordered_on: f.ordered_on.to_string(),
             period_working_days: f.period_working_days,
+            period_calendar_days: f.period_calendar_days,
             deadline: f.deadline.to_string(),
             failed_items: f.failed_items,
             stop_operating: f.stop_operating,
@@ -125,7 +135,7 @@ pub struct RecheckRequest {
     request_body = RecheckRequest,
     responses((status = 200, description = "The follow-up, now `recheck_assigned`", body = FollowupView),
         (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope),
-        (status = 409, description = "`invalid_state`: the follow-up is not open (its recheck exists, or it is closed)", body = ErrorEnvelope),
+        (status = 409, description = "`invalid_state`: the follow-up is not open (its recheck exists, or it is closed), or it is a sample's 核查处置 (no recheck)", body = ErrorEnvelope),
         (status = 422, description = "`recheck_team_too_small`, `recheck_inspector_not_active`, `recheck_inspector_conflict`, `calendar_year_missing`", body = ErrorEnvelope)))]
 async fn schedule_recheck(
     State(state): State<AppState>,

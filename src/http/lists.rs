@@ -120,7 +120,8 @@ pub struct CandidatePage {
     /// Red and black candidates of this page (establishments qualifying for neither list
     /// are left out, so a page may hold fewer than `page_size`).
     pub items: Vec<Candidate>,
-    /// Establishments with an approved inspection in the period and no entry yet.
+    /// Establishments with an approved inspection, or a 不合格 sampling result, in the period
+    /// and no entry yet.
     pub total_count: i64,
     pub page: u32,
     pub page_size: u32,
@@ -135,8 +136,11 @@ pub struct CandidateParams {
 }
 
 /// Proposed entries by the issue's criteria (admin, reviewer): one per establishment with an
-/// approved inspection submitted in the period (bureau days) and no entry yet; black wins over
-/// red; with a suggested 上榜理由 and, for black, 处理措施.
+/// approved inspection submitted, or a 不合格 sampling result reported, in the period (bureau
+/// days) and no entry yet; black wins over red (a 不合格 sample makes a black candidate whose
+/// basis is `sample_id` when no inspection is black, and keeps the shop off the red list for
+/// the look-back window); with a suggested 上榜理由 (for a sample: the product and its failed
+/// items, never a person) and, for black, 处理措施.
 #[utoipa::path(get, path = "/api/v1/lists/{id}/candidates", tag = "lists", security(("bearer" = [])),
     params(("id" = String, Path, description = "Issue id"), CandidateParams),
     responses((status = 200, body = CandidatePage),
@@ -167,14 +171,16 @@ async fn candidates(
 }
 
 /// Add an entry to a draft issue (admin, reviewer). The establishment's public identity and
-/// WGS-84 point are copied onto it as they are now.
+/// WGS-84 point are copied onto it as they are now. Its basis is exactly one of
+/// `inspection_id` (an approved inspection) and `sample_id` (black only: a 不合格 sample of the
+/// establishment reported in the period, no photos).
 #[utoipa::path(post, path = "/api/v1/lists/{id}/entries", tag = "lists", security(("bearer" = [])),
     params(("id" = String, Path, description = "Issue id")),
     request_body = NewEntry,
     responses((status = 201, body = Entry), (status = 403, body = ErrorEnvelope),
         (status = 404, description = "No such issue", body = ErrorEnvelope),
         (status = 409, description = "`issue_published`: the issue is published; `duplicate`: the establishment already has an entry", body = ErrorEnvelope),
-        (status = 422, description = "`validation_failed` (reason 1–500, measures required for black and refused for red, at most 6 photos), `unknown_establishment`, `basis_not_found`, `basis_not_approved`, `basis_not_in_period`, `basis_does_not_qualify`, `invalid_photo`, `too_many_entries`, `invalid_body`", body = ErrorEnvelope)))]
+        (status = 422, description = "`validation_failed` (reason 1–500, measures required for black and refused for red, at most 6 photos), `unknown_establishment`, `basis_required` (neither or both of `inspection_id` and `sample_id`), `basis_not_found`, `basis_not_approved`, `basis_not_in_period`, `basis_does_not_qualify`, `invalid_photo`, `too_many_entries`, `invalid_body`", body = ErrorEnvelope)))]
 async fn add_entry(
     State(state): State<AppState>,
     user: Authorized<Office>,

@@ -128,7 +128,7 @@ async fn queue_page(
     )
     .await?;
     // Teams of the page's tasks in one query.
-    let tasks: Vec<String> = entries.iter().map(|e| e.task_id.clone()).collect();
+    let tasks: Vec<String> = entries.iter().filter_map(|e| e.task_id.clone()).collect();
     let mut teams: HashMap<String, Vec<TeamMember>> = HashMap::new();
     for (task, inspector, name, badge, _) in store::plans::members_of(&mut conn, &tasks).await? {
         teams
@@ -137,7 +137,12 @@ async fn queue_page(
             .push(TeamMember::officer(inspector, name, badge));
     }
     for e in &mut entries {
-        e.team = teams.get(&e.task_id).cloned().unwrap_or_default();
+        e.team = e
+            .task_id
+            .as_ref()
+            .and_then(|t| teams.get(t))
+            .cloned()
+            .unwrap_or_default();
     }
     Ok(Json(queues::page(queue, entries, limit)))
 }

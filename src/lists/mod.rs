@@ -12,6 +12,10 @@
 //!   failing inspection in the look-back window. **Black** wins over red: any black-qualifying
 //!   inspection in the period makes the candidate black (the latest such is the basis).
 //!   基本符合 without key failures is neither.
+//! - **Sampling**: a 不合格 sampling result (食品安全抽检) at the establishment whose lab report
+//!   is dated in the period makes it a black candidate too (the basis is then the sample, when
+//!   no black inspection is); a 不合格 result in the look-back window keeps it off the red
+//!   list (and its 核查处置 follow-up, while unclosed, does as well).
 
 use std::collections::BTreeMap;
 
@@ -222,6 +226,20 @@ pub struct InspectionFact {
     pub followup: Option<FollowupFacts>,
 }
 
+/// One 不合格 sampling result at an establishment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SampleFact {
+    pub sample_id: String,
+    /// The lab result's `reported_at`, Unix ms (orders samples).
+    pub reported_at: i64,
+    /// The bureau-zone day of `reported_at`.
+    pub reported_on: NaiveDate,
+    /// 样品名称 (the product, as on the form).
+    pub sample_name: String,
+    /// The 不合格 items' names, in report order.
+    pub failed_items: Vec<String>,
+}
+
 impl InspectionFact {
     fn is_black(&self, c: &Criteria) -> bool {
         c.is_black(self.result, self.failed_key_items.len())
@@ -235,6 +253,8 @@ impl InspectionFact {
 pub struct EstablishmentFacts {
     pub establishment_id: String,
     pub inspections: Vec<InspectionFact>,
+    /// Its 不合格 sampling results over the same days.
+    pub samples: Vec<SampleFact>,
     pub unclosed_followup: bool,
 }
 
@@ -264,10 +284,14 @@ impl Period {
 pub struct Candidate {
     pub establishment_id: String,
     pub list_type: ListType,
-    /// The basis inspection.
-    pub inspection_id: String,
+    /// The basis inspection; `null` when the basis is a 不合格 sample.
+    pub inspection_id: Option<String>,
+    /// The basis 不合格 sample (black only); `null` when the basis is an inspection.
+    pub sample_id: Option<String>,
+    /// The basis's day: the inspection's submission, or the sample's lab report.
     pub inspected_on: NaiveDate,
-    pub result: ResultCode,
+    /// The inspection's result; `null` for a sample (不合格).
+    pub result: Option<ResultCode>,
     pub failed_key_items: Vec<FailedItem>,
     /// Suggested 上榜理由.
     pub reason: String,
@@ -288,6 +312,10 @@ pub enum Disqualified {
     FailedInWindow,
     /// Red: a follow-up at the establishment is not closed.
     UnclosedFollowup,
+    /// Red: a 不合格 sampling result in the look-back window.
+    UnqualifiedSample,
+    /// A sample is a basis for the black list only, with its lab report in the period.
+    SampleNotBlackBasis,
 }
 
 impl Disqualified {
@@ -303,6 +331,12 @@ impl Disqualified {
             }
             Disqualified::UnclosedFollowup => {
                 "the establishment has a follow-up that is not closed"
+            }
+            Disqualified::UnqualifiedSample => {
+                "the establishment has a 不合格 sampling result in the look-back window"
+            }
+            Disqualified::SampleNotBlackBasis => {
+                "a 不合格 sample is a basis for a black entry only, with its lab report in the period"
             }
         }
     }
@@ -345,12 +379,58 @@ pub fn qualifies(
             if failed {
                 return Err(Disqualified::FailedInWindow);
             }
+            if facts
+                .samples
+                .iter()
+                .any(|s| s.reported_on >= window && s.reported_on <= period.end)
+            {
+                return Err(Disqualified::UnqualifiedSample);
+            }
             if c.red_excludes_open_followup && facts.unclosed_followup {
                 return Err(Disqualified::UnclosedFollowup);
             }
             Ok(())
         }
     }
+}
+
+/// Whether the 不合格 sample `basis` may be the basis of an entry of `list_type`: black only,
+/// its lab report in the period.
+pub fn qualifies_sample(
+    period: &Period,
+    basis: &SampleFact,
+    list_type: ListType,
+) -> Result<(), Disqualified> {
+    if list_type == ListType::Black && period.contains(basis.reported_on) {
+        Ok(())
+    } else {
+        Err(Disqualified::SampleNotBlackBasis)
+    }
+}
+
+/// The suggested 上榜理由 of a 不合格 sample: the date, the product and the failed items (no
+/// personal data: the form's people are never named).
+pub fn suggested_sample_reason(s: &SampleFact) -> String {
+    let mut out = format!(
+        "{}食品安全抽检{}检验结论为“不合格”",
+        s.reported_on.format("%Y年%m月%d日"),
+        if s.sample_name.trim().is_empty() {
+            String::new()
+        } else {
+            format!("（{}）", s.sample_name.trim())
+        }
+    );
+    if !s.failed_items.is_empty() {
+        out.push_str("，不合格项目：");
+        out.push_str(&s.failed_items.join("；"));
+    }
+    out.push('。');
+    truncate_chars(&out, MAX_TEXT_CHARS)
+}
+
+/// The suggested 处理措施 of a 不合格 sample.
+pub fn suggested_sample_measures() -> String {
+    "依法对不合格食品开展核查处置".to_string()
 }
 
 /// The suggested 上榜理由: the date, the result and the failed key items with their text.
@@ -422,11 +502,29 @@ pub fn propose(c: &Criteria, period: &Period, facts: &[EstablishmentFacts]) -> V
                     (a.submitted_at, &a.inspection_id).cmp(&(b.submitted_at, &b.inspection_id))
                 })
         };
-        if in_period.count() == 0 {
+        let sample = f
+            .samples
+            .iter()
+            .filter(|s| period.contains(s.reported_on))
+            .max_by(|a, b| (a.reported_at, &a.sample_id).cmp(&(b.reported_at, &b.sample_id)));
+        if in_period.count() == 0 && sample.is_none() {
             continue;
         }
         let (basis, list_type) = if let Some(b) = latest_by(&|i| i.is_black(c)) {
             (b, ListType::Black)
+        } else if let Some(s) = sample {
+            out.push(Candidate {
+                establishment_id: f.establishment_id.clone(),
+                list_type: ListType::Black,
+                inspection_id: None,
+                sample_id: Some(s.sample_id.clone()),
+                inspected_on: s.reported_on,
+                result: None,
+                failed_key_items: Vec::new(),
+                reason: suggested_sample_reason(s),
+                measures: Some(suggested_sample_measures()),
+            });
+            continue;
         } else if let Some(b) = latest_by(&|_| true) {
             if qualifies(c, period, f, b, ListType::Red).is_err() {
                 continue;
@@ -438,9 +536,10 @@ pub fn propose(c: &Criteria, period: &Period, facts: &[EstablishmentFacts]) -> V
         out.push(Candidate {
             establishment_id: f.establishment_id.clone(),
             list_type,
-            inspection_id: basis.inspection_id.clone(),
+            inspection_id: Some(basis.inspection_id.clone()),
+            sample_id: None,
             inspected_on: basis.inspected_on,
-            result: basis.result,
+            result: Some(basis.result),
             failed_key_items: basis.failed_key_items.clone(),
             reason: suggested_reason(basis, list_type),
             measures: (list_type == ListType::Black)
@@ -649,6 +748,7 @@ pub fn group_facts(
         .map(|e| EstablishmentFacts {
             establishment_id: e.clone(),
             inspections: by.remove(e).unwrap_or_default(),
+            samples: Vec::new(),
             unclosed_followup: unclosed.contains(e),
         })
         .collect()
@@ -696,6 +796,7 @@ mod tests {
         EstablishmentFacts {
             establishment_id: id.into(),
             inspections,
+            samples: Vec::new(),
             unclosed_followup: unclosed,
         }
     }
@@ -713,6 +814,92 @@ mod tests {
         let red = suggested_reason(&fact("j", 1, ResultCode::Compliant, 0), ListType::Red);
         assert!(red.ends_with("所检查项目均符合要求。"), "{red}");
         assert!(!red.contains("。。"));
+    }
+
+    fn sample_fact(id: &str, on: &str) -> SampleFact {
+        SampleFact {
+            sample_id: id.into(),
+            reported_at: d(on)
+                .and_hms_opt(2, 0, 0)
+                .unwrap()
+                .and_utc()
+                .timestamp_millis(),
+            reported_on: d(on),
+            sample_name: "小麦粉".into(),
+            failed_items: vec!["铅".into(), "菌落总数".into()],
+        }
+    }
+
+    #[test]
+    fn unqualified_samples_are_black_candidates_and_keep_shops_off_the_red_list() {
+        let c = Criteria::default();
+        let p = period();
+        // Only a 不合格 sample in the period: a black candidate resting on it.
+        let mut only = est("a", vec![], false);
+        only.samples = vec![sample_fact("s1", "2026-03-10")];
+        // A 符合 inspection and a 不合格 sample in the period: black (the sample), not red.
+        let mut both = est("b", vec![fact("b1", 20, ResultCode::Compliant, 0)], false);
+        both.samples = vec![sample_fact("s2", "2026-03-05")];
+        // A 符合 inspection; the sample before the period but in the look-back window: neither.
+        let mut before = est("c", vec![fact("c1", 20, ResultCode::Compliant, 0)], false);
+        before.samples = vec![sample_fact("s3", "2026-02-10")];
+        // A black inspection wins as the basis.
+        let mut black = est("d", vec![fact("d1", 3, ResultCode::NonCompliant, 0)], true);
+        black.samples = vec![sample_fact("s4", "2026-03-20")];
+        let out = propose(&c, &p, &[only, both.clone(), before.clone(), black]);
+        let got: Vec<_> = out
+            .iter()
+            .map(|c| {
+                (
+                    c.establishment_id.as_str(),
+                    c.list_type,
+                    c.inspection_id.as_deref(),
+                    c.sample_id.as_deref(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("a", ListType::Black, None, Some("s1")),
+                ("b", ListType::Black, None, Some("s2")),
+                ("d", ListType::Black, Some("d1"), None),
+            ]
+        );
+        assert_eq!(
+            out[0].reason,
+            "2026年03月10日食品安全抽检（小麦粉）检验结论为“不合格”，不合格项目：铅；菌落总数。"
+        );
+        assert!(validate_entry(
+            ListType::Black,
+            &out[0].reason,
+            out[0].measures.as_deref(),
+            0
+        )
+        .is_empty());
+        assert_eq!(
+            qualifies(&c, &p, &before, &before.inspections[0], ListType::Red),
+            Err(Disqualified::UnqualifiedSample)
+        );
+        // Without the sample the same shop is red.
+        let mut clean = before.clone();
+        clean.samples.clear();
+        assert_eq!(
+            qualifies(&c, &p, &clean, &clean.inspections[0], ListType::Red),
+            Ok(())
+        );
+        assert_eq!(
+            qualifies_sample(&p, &both.samples[0], ListType::Black),
+            Ok(())
+        );
+        assert_eq!(
+            qualifies_sample(&p, &both.samples[0], ListType::Red),
+            Err(Disqualified::SampleNotBlackBasis)
+        );
+        assert_eq!(
+            qualifies_sample(&p, &before.samples[0], ListType::Black),
+            Err(Disqualified::SampleNotBlackBasis)
+        );
     }
 
     #[test]
@@ -763,7 +950,7 @@ mod tests {
                 (
                     c.establishment_id.as_str(),
                     c.list_type,
-                    c.inspection_id.as_str(),
+                    c.inspection_id.as_deref().unwrap(),
                 )
             })
             .collect();
@@ -884,7 +1071,7 @@ mod tests {
             for cand in &out {
                 prop_assert!(seen.insert(cand.establishment_id.clone()));
                 let f = facts.iter().find(|f| f.establishment_id == cand.establishment_id).unwrap();
-                let basis = f.inspections.iter().find(|i| i.inspection_id == cand.inspection_id).unwrap();
+                let basis = f.inspections.iter().find(|i| Some(&i.inspection_id) == cand.inspection_id.as_ref()).unwrap();
                 prop_assert!(p.contains(basis.inspected_on));
                 prop_assert_eq!(qualifies(&c, &p, f, basis, cand.list_type), Ok(()));
                 prop_assert_eq!(cand.measures.is_some(), cand.list_type == ListType::Black);

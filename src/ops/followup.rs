@@ -146,14 +146,16 @@ pub async fn open_on_approval(
     let now = store::now_ms();
     let followup = Followup {
         id: uuid::Uuid::new_v4().to_string(),
-        inspection_id: facts.id,
+        inspection_id: Some(facts.id),
+        sample_id: None,
         establishment_id: facts.establishment_id,
-        plan_id: facts.plan_id,
-        origin_result: o.origin_result,
+        plan_id: Some(facts.plan_id),
+        origin_result: Some(o.origin_result),
         state: FollowupState::Open,
         order_text: o.order_text,
         ordered_on: o.ordered_on,
-        period_working_days: o.period_working_days,
+        period_working_days: Some(o.period_working_days),
+        period_calendar_days: None,
         deadline: o.deadline,
         failed_items: o.failed_items,
         stop_operating: o.stop_operating,
@@ -263,13 +265,19 @@ async fn assign(
     {
         return Ok(None);
     }
+    let Some(inspection_id) = followup.inspection_id.clone() else {
+        return Err(Error::conflict(
+            "invalid_state",
+            "a sample's 核查处置 follow-up has no recheck: it closes with the sample's disposal_done",
+        ));
+    };
     let team = team.unwrap_or_else(|| followup.recheck_team.clone());
     let facts = team_facts(tx.conn(), &followup.establishment_id, &team).await?;
     let team = rules::check_team(&team, &facts).map_err(refused)?;
     let calendar = effective_calendar(tx.conn()).await?;
     let due_date = rules::recheck_due_date(&calendar, today, settings.recheck_due_working_days)
         .map_err(refused)?;
-    let origin = q::inspection_facts(tx.conn(), &followup.inspection_id)
+    let origin = q::inspection_facts(tx.conn(), &inspection_id)
         .await?
         .ok_or_else(|| internal(anyhow::anyhow!("follow-up {id} lost its inspection")))?;
     let task_id = uuid::Uuid::new_v4().to_string();

@@ -22,7 +22,7 @@ use crate::establishment::FieldError;
 use crate::lists::{
     self, Approval, Candidate, Criteria, EstablishmentFacts, FailedItem, FollowupFacts,
     InspectionFact, IssueState, ListType, ListedEntry, Period, RectifyRefusal, RectifyingFollowup,
-    UpdateKind,
+    SampleFact, UpdateKind,
 };
 use crate::store::lists::{self as q, EntryRow, InspectionRow, IssueRow, ListedRow, UpdateRow};
 use crate::store::{self, Db};
@@ -101,11 +101,14 @@ pub struct Entry {
     /// 1, 2, ... within its list.
     pub position: i64,
     pub establishment_id: String,
-    /// The basis inspection.
+    /// The basis inspection (`null` when the basis is a sample).
     pub inspection_id: Option<String>,
-    /// `YYYY-MM-DD`: the bureau-zone day of the basis's `submitted_at`.
+    /// The basis 不合格 sample (食品安全抽检; black entries only), `null` for an inspection basis.
+    pub sample_id: Option<String>,
+    /// `YYYY-MM-DD`: the bureau-zone day of the basis's `submitted_at` (a sample: its lab
+    /// report's).
     pub inspected_on: Option<String>,
-    /// The basis's effective result (override if any, else computed).
+    /// The basis's effective result (override if any, else computed); `null` for a sample.
     pub result: Option<ResultCode>,
     /// 牌匾名称, as listed.
     pub sign_name: String,
@@ -204,6 +207,7 @@ fn entry_of(e: EntryRow, photo_ids: Vec<String>, updates: Vec<EntryUpdate>) -> R
         position: e.position,
         establishment_id: e.establishment_id,
         inspection_id: e.inspection_id,
+        sample_id: e.sample_id,
         inspected_on: e.inspected_on,
         sign_name: e.sign_name,
         licensed_name: e.licensed_name,
@@ -254,8 +258,12 @@ pub struct NewIssue {
 pub struct NewEntry {
     pub establishment_id: String,
     pub list_type: ListType,
-    /// The basis: an approved inspection of the establishment submitted in the period.
-    pub inspection_id: String,
+    /// The basis: an approved inspection of the establishment submitted in the period. Exactly
+    /// one of `inspection_id` and `sample_id`.
+    pub inspection_id: Option<String>,
+    /// The basis of a black entry: a sample of the establishment whose lab result is 不合格,
+    /// reported in the period (its public 上榜理由 names the failed items; no photos).
+    pub sample_id: Option<String>,
     /// 上榜理由 (1–500 characters).
     pub reason: String,
     /// 处理措施 (1–500; required for black, refused for red).
@@ -328,6 +336,20 @@ async fn fact_of(
     }))
 }
 
+async fn sample_fact(
+    conn: &mut AnyConnection,
+    zone: BureauZone,
+    r: q::UnqualifiedSampleRow,
+) -> Result<SampleFact> {
+    Ok(SampleFact {
+        failed_items: q::failed_item_names(conn, &r.id).await?,
+        reported_on: date_of(zone, r.reported_at),
+        reported_at: r.reported_at,
+        sample_id: r.id,
+        sample_name: r.sample_name,
+    })
+}
+
 async fn establishment_facts(
     conn: &mut AnyConnection,
     t: &mut Templates,
@@ -342,10 +364,15 @@ async fn establishment_facts(
     for r in &rows {
         inspections.extend(fact_of(conn, t, zone, r).await?);
     }
+    let mut samples = Vec::new();
+    for r in q::unqualified_samples(conn, establishment_id, from, to).await? {
+        samples.push(sample_fact(conn, zone, r).await?);
+    }
     let window = day_start_ms(zone, p.look_back_start(c));
     Ok(EstablishmentFacts {
         establishment_id: establishment_id.to_string(),
         inspections,
+        samples,
         unclosed_followup: q::has_unclosed_followup(conn, establishment_id, window).await?,
     })
 }
@@ -569,7 +596,110 @@ async fn check_photos(conn: &mut AnyConnection, inspection_id: &str, ids: &[Stri
     Ok(())
 }
 
-/// Adds an entry to a draft issue.
+/// The basis of a new entry, checked.
+struct Basis {
+    inspection_id: Option<String>,
+    sample_id: Option<String>,
+    on: NaiveDate,
+    result: Option<ResultCode>,
+}
+
+/// An approved inspection of the establishment in the period that qualifies for the list.
+async fn inspection_basis(
+    conn: &mut AnyConnection,
+    zone: BureauZone,
+    l: &Loaded,
+    n: &NewEntry,
+    inspection_id: &str,
+) -> Result<Basis> {
+    let basis = q::inspection(conn, inspection_id)
+        .await?
+        .filter(|b| b.establishment_id == n.establishment_id)
+        .ok_or_else(|| {
+            Error::invalid(
+                "basis_not_found",
+                "no such inspection of this establishment",
+            )
+        })?;
+    if basis.review_state.as_deref() != Some("approved") {
+        return Err(Error::invalid(
+            "basis_not_approved",
+            "the basis inspection is not approved",
+        ));
+    }
+    let mut t = Templates::default();
+    let fact = fact_of(conn, &mut t, zone, &basis)
+        .await?
+        .ok_or_else(|| Error::invalid("basis_not_approved", "the basis has no result"))?;
+    if !l.period.contains(fact.inspected_on) {
+        return Err(Error::invalid(
+            "basis_not_in_period",
+            "the basis inspection was not submitted in the issue's period",
+        ));
+    }
+    let facts = establishment_facts(
+        conn,
+        &mut t,
+        zone,
+        &l.criteria,
+        &l.period,
+        &n.establishment_id,
+    )
+    .await?;
+    lists::qualifies(&l.criteria, &l.period, &facts, &fact, n.list_type)
+        .map_err(|d| Error::invalid("basis_does_not_qualify", d.message()))?;
+    check_photos(conn, &basis.id, &n.photo_ids).await?;
+    Ok(Basis {
+        inspection_id: Some(basis.id),
+        sample_id: None,
+        on: fact.inspected_on,
+        result: Some(fact.result),
+    })
+}
+
+/// A 不合格 sample of the establishment reported in the period, for a black entry (no photos).
+async fn sample_basis(
+    conn: &mut AnyConnection,
+    zone: BureauZone,
+    l: &Loaded,
+    n: &NewEntry,
+    sample_id: &str,
+) -> Result<Basis> {
+    let (row, establishment) = q::unqualified_sample(conn, sample_id)
+        .await?
+        .filter(|(_, e)| *e == n.establishment_id)
+        .ok_or_else(|| {
+            Error::invalid(
+                "basis_not_found",
+                "no sample of this establishment with a 不合格 result",
+            )
+        })?;
+    debug_assert_eq!(establishment, n.establishment_id);
+    let fact = sample_fact(conn, zone, row).await?;
+    if !l.period.contains(fact.reported_on) {
+        return Err(Error::invalid(
+            "basis_not_in_period",
+            "the sample's 不合格 result was not reported in the issue's period",
+        ));
+    }
+    lists::qualifies_sample(&l.period, &fact, n.list_type)
+        .map_err(|d| Error::invalid("basis_does_not_qualify", d.message()))?;
+    if !n.photo_ids.is_empty() {
+        return Err(Error::invalid(
+            "invalid_photo",
+            "an entry resting on a sample makes no photo public",
+        ));
+    }
+    Ok(Basis {
+        inspection_id: None,
+        sample_id: Some(fact.sample_id),
+        on: fact.reported_on,
+        result: None,
+    })
+}
+
+/// Adds an entry to a draft issue (its basis: an approved inspection, or for a black entry a
+/// 不合格 sample).
 pub async fn add_entry(
     db: &Db,
     ctx: &Ctx,
@@ -607,43 +737,16 @@ pub async fn add_entry(
             format!("an issue holds at most {MAX_ENTRIES} entries"),
         ));
     }
-    let basis = q::inspection(conn, &n.inspection_id)
-        .await?
-        .filter(|b| b.establishment_id == n.establishment_id)
-        .ok_or_else(|| {
-            Error::invalid(
-                "basis_not_found",
-                "no such inspection of this establishment",
-            )
-        })?;
-    if basis.review_state.as_deref() != Some("approved") {
-        return Err(Error::invalid(
-            "basis_not_approved",
-            "the basis inspection is not approved",
-        ));
-    }
-    let mut t = Templates::default();
-    let fact = fact_of(conn, &mut t, zone, &basis)
-        .await?
-        .ok_or_else(|| Error::invalid("basis_not_approved", "the basis has no result"))?;
-    if !l.period.contains(fact.inspected_on) {
-        return Err(Error::invalid(
-            "basis_not_in_period",
-            "the basis inspection was not submitted in the issue's period",
-        ));
-    }
-    let facts = establishment_facts(
-        conn,
-        &mut t,
-        zone,
-        &l.criteria,
-        &l.period,
-        &n.establishment_id,
-    )
-    .await?;
-    lists::qualifies(&l.criteria, &l.period, &facts, &fact, n.list_type)
-        .map_err(|d| Error::invalid("basis_does_not_qualify", d.message()))?;
-    check_photos(conn, &basis.id, &n.photo_ids).await?;
+    let basis = match (&n.inspection_id, &n.sample_id) {
+        (Some(inspection_id), None) => inspection_basis(conn, zone, &l, n, inspection_id).await?,
+        (None, Some(sample_id)) => sample_basis(conn, zone, &l, n, sample_id).await?,
+        _ => {
+            return Err(Error::invalid(
+                "basis_required",
+                "name exactly one basis: inspection_id or sample_id",
+            ))
+        }
+    };
     let now = store::now_ms();
     let (lng, lat) = match &est.location {
         Some(l) => (Some(l.wgs84_lng), Some(l.wgs84_lat)),
@@ -655,9 +758,10 @@ pub async fn add_entry(
         list_type: n.list_type.as_str().into(),
         position: q::next_position(conn, issue_id, n.list_type.as_str()).await?,
         establishment_id: est.id.clone(),
-        inspection_id: Some(basis.id.clone()),
-        inspected_on: Some(fact.inspected_on.to_string()),
-        result: Some(store::followup::result_str(fact.result).into()),
+        inspection_id: basis.inspection_id,
+        sample_id: basis.sample_id,
+        inspected_on: Some(basis.on.to_string()),
+        result: basis.result.map(|r| store::followup::result_str(r).into()),
         sign_name: est.sign_name.clone(),
         licensed_name: est.licensed_name.clone(),
         license_no: est.license_no.clone(),

@@ -55,7 +55,7 @@ pub(super) fn date_of(zone: BureauZone, ms: i64) -> NaiveDate {
     zone.date_at(DateTime::<Utc>::from_timestamp_millis(ms).unwrap_or_default())
 }
 
-fn today(zone: BureauZone) -> NaiveDate {
+pub(super) fn today(zone: BureauZone) -> NaiveDate {
     zone.date_at(Utc::now())
 }
 
@@ -520,7 +520,7 @@ fn deadline_of(r: &DeadlineRow, today: NaiveDate) -> Result<Deadline> {
     })
 }
 
-async fn stored_deadlines(
+pub(super) async fn stored_deadlines(
     conn: &mut AnyConnection,
     sample_id: &str,
     today: NaiveDate,
@@ -534,14 +534,13 @@ async fn stored_deadlines(
     Ok(out)
 }
 
-/// Recomputes and stores the deadlines of sample `id` from its facts as stored now (the
-/// sample, its custody events, its result). Called inside each write that changes them.
-pub(super) async fn recompute_deadlines(
+/// The facts of sample `s` as stored now (the sample, its custody events, its result).
+pub(super) async fn facts_of(
     conn: &mut AnyConnection,
     zone: BureauZone,
-    id: &str,
-) -> Result<()> {
-    let s = q::sample(conn, id).await?.ok_or_else(not_found)?;
+    s: &SampleRow,
+) -> Result<Facts> {
+    let id = s.id.as_str();
     let events = q::custody_events(conn, id).await?;
     let on = |kind: &str| {
         events
@@ -567,6 +566,18 @@ pub(super) async fn recompute_deadlines(
         retest_reported_on: opt(&s.retest_reported_on)?,
         disposal_done_on: opt(&s.disposal_done_on)?,
     };
+    Ok(facts)
+}
+
+/// Recomputes and stores the deadlines of sample `id` from its facts as stored now (the
+/// sample, its custody events, its result). Called inside each write that changes them.
+pub(super) async fn recompute_deadlines(
+    conn: &mut AnyConnection,
+    zone: BureauZone,
+    id: &str,
+) -> Result<()> {
+    let s = q::sample(conn, id).await?.ok_or_else(not_found)?;
+    let facts = facts_of(conn, zone, &s).await?;
     let calendar = super::followup::effective_calendar(conn).await?;
     let computed = deadlines::deadlines(&facts, &Periods::default(), &calendar, today(zone))
         .map_err(|e| Error::invalid(e.code(), e.to_string()))?;

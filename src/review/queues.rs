@@ -23,8 +23,9 @@ pub enum Queue {
     OverdueTasks,
     /// Waiting inspections that carry a flag, or one of whose photos does; oldest first.
     Flagged,
-    /// Open 整改 orders whose deadline is within `within_days` days or passed; earliest deadline
-    /// first (`overdue` marks passed ones).
+    /// Open follow-ups whose deadline is within `within_days` days or passed, earliest deadline
+    /// first (`overdue` marks passed ones): 整改 orders of inspections, and 核查处置 of 不合格
+    /// samples (`sample_id` set, no task or plan).
     RectificationsDue,
     /// Follow-ups whose recheck (复查) task is assigned and not submitted yet; earliest deadline
     /// first.
@@ -333,11 +334,15 @@ pub struct QueueEntry {
     /// The inspection's, task's or follow-up's id (per `kind`).
     pub id: String,
     pub inspection_id: Option<String>,
-    /// The task (for rechecks: the recheck task).
-    pub task_id: String,
+    /// The task (for rechecks: the recheck task); `null` for a sample's follow-up.
+    pub task_id: Option<String>,
     pub followup_id: Option<String>,
-    pub plan_id: String,
-    pub round_title: String,
+    /// The 不合格 sample of a 核查处置 follow-up (rectifications_due), else `null`.
+    pub sample_id: Option<String>,
+    /// `null` for a sample's follow-up.
+    pub plan_id: Option<String>,
+    /// `null` for a sample's follow-up.
+    pub round_title: Option<String>,
     pub establishment: EntryEstablishment,
     /// The task's team, in draw order.
     pub team: Vec<TeamMember>,
@@ -481,10 +486,11 @@ mod tests {
             kind: EntryKind::Inspection,
             id: format!("i{i}"),
             inspection_id: None,
-            task_id: "t".into(),
+            task_id: Some("t".into()),
             followup_id: None,
-            plan_id: "p".into(),
-            round_title: "r".into(),
+            sample_id: None,
+            plan_id: Some("p".into()),
+            round_title: Some("r".into()),
             establishment: EntryEstablishment {
                 id: "e".into(),
                 sign_name: "s".into(),

@@ -9,6 +9,8 @@
 //! - [`results`]: lab result items, limits, verdicts and the overall check.
 //! - [`results_import`]: result items from a CSV or XLSX file, bounded like the registry import.
 //! - [`deadlines`]: the legal deadlines on the working-day calendar.
+//! - [`facts`]: the later facts of a 不合格 sample (notified, served, 复检, 异议, 核查处置) and
+//!   the rule that orders them.
 
 /// An enum with a stable snake_case code and the Chinese label printed on forms; serde
 /// accepts either on input.
@@ -48,6 +50,7 @@ macro_rules! coded_enum {
 pub mod categories;
 pub mod custody;
 pub mod deadlines;
+pub mod facts;
 pub mod form;
 pub mod number;
 pub mod results;

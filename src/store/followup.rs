@@ -27,14 +27,16 @@ pub fn result_str(r: ResultCode) -> &'static str {
 #[derive(Debug, Clone, FromRow)]
 struct FollowupRow {
     id: String,
-    inspection_id: String,
+    inspection_id: Option<String>,
+    sample_id: Option<String>,
     establishment_id: String,
-    plan_id: String,
+    plan_id: Option<String>,
     origin_result: String,
     state: String,
     order_text: Option<String>,
     ordered_on: String,
-    period_working_days: i64,
+    period_working_days: Option<i64>,
+    period_calendar_days: Option<i64>,
     deadline: String,
     failed_items: String,
     stop_operating: i64,
@@ -49,8 +51,8 @@ struct FollowupRow {
     updated_at: i64,
 }
 
-const COLUMNS: &str = "id, inspection_id, establishment_id, plan_id, origin_result, state, order_text, ordered_on, \
-    period_working_days, deadline, failed_items, stop_operating, case_opened, recheck_team, recheck_task_id, \
+const COLUMNS: &str = "id, inspection_id, sample_id, establishment_id, plan_id, origin_result, state, order_text, ordered_on, \
+    period_working_days, period_calendar_days, deadline, failed_items, stop_operating, case_opened, recheck_team, recheck_task_id, \
     recheck_inspection_id, outcome_result, closed_at, created_by, created_at, updated_at";
 
 impl TryFrom<FollowupRow> for Followup {
@@ -62,14 +64,23 @@ impl TryFrom<FollowupRow> for Followup {
         let result = |what: &str, v: &str| {
             parse_result(v).ok_or_else(|| decode_err(what, format!("unknown result {v:?}")))
         };
+        let days = |what: &str, v: Option<i64>| {
+            v.map(|n| u32::try_from(n).map_err(|e| decode_err(what, e)))
+                .transpose()
+        };
         Ok(Followup {
-            origin_result: result("origin_result", &r.origin_result)?,
+            // A sample's follow-up stores `unqualified` (不合格), not an inspection result.
+            origin_result: if r.sample_id.is_some() {
+                None
+            } else {
+                Some(result("origin_result", &r.origin_result)?)
+            },
             state: FollowupState::parse(&r.state)
                 .ok_or_else(|| decode_err("state", format!("unknown state {:?}", r.state)))?,
             ordered_on: date("ordered_on", &r.ordered_on)?,
             deadline: date("deadline", &r.deadline)?,
-            period_working_days: u32::try_from(r.period_working_days)
-                .map_err(|e| decode_err("period_working_days", e))?,
+            period_working_days: days("period_working_days", r.period_working_days)?,
+            period_calendar_days: days("period_calendar_days", r.period_calendar_days)?,
             failed_items: serde_json::from_str(&r.failed_items)
                 .map_err(|e| decode_err("failed_items", e))?,
             recheck_team: serde_json::from_str(&r.recheck_team)
@@ -83,6 +94,7 @@ impl TryFrom<FollowupRow> for Followup {
             case_opened: r.case_opened != 0,
             id: r.id,
             inspection_id: r.inspection_id,
+            sample_id: r.sample_id,
             establishment_id: r.establishment_id,
             plan_id: r.plan_id,
             order_text: r.order_text,
@@ -96,21 +108,23 @@ impl TryFrom<FollowupRow> for Followup {
     }
 }
 
-/// Inserts a follow-up in state `open`.
+/// Inserts a follow-up in state `open` (an inspection's or a sample's).
 pub async fn insert(conn: &mut AnyConnection, f: &Followup) -> Result<(), sqlx::Error> {
     let json = |v: &Vec<String>| serde_json::to_string(v).map_err(|e| decode_err("json", e));
     sqlx::query(&format!(
-        "INSERT INTO followups ({COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21)"
+        "INSERT INTO followups ({COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23)"
     ))
     .bind(&f.id)
     .bind(&f.inspection_id)
+    .bind(&f.sample_id)
     .bind(&f.establishment_id)
     .bind(&f.plan_id)
-    .bind(result_str(f.origin_result))
+    .bind(f.origin_result.map_or("unqualified", result_str))
     .bind(f.state.as_str())
     .bind(f.order_text.as_deref())
     .bind(f.ordered_on.to_string())
-    .bind(i64::from(f.period_working_days))
+    .bind(f.period_working_days.map(i64::from))
+    .bind(f.period_calendar_days.map(i64::from))
     .bind(f.deadline.to_string())
     .bind(json(&f.failed_items)?)
     .bind(i64::from(f.stop_operating))
@@ -151,15 +165,16 @@ pub async fn of_inspection(
     row.map(Followup::try_from).transpose()
 }
 
-/// Ids of `open` follow-ups whose deadline is `today` or earlier, oldest deadline first
-/// (`followups_state_deadline`).
+/// Ids of `open` inspection follow-ups whose deadline is `today` or earlier, oldest deadline
+/// first (`followups_state_deadline`); a sample's 核查处置 has no recheck.
 pub async fn due_ids(
     conn: &mut AnyConnection,
     today: NaiveDate,
     limit: i64,
 ) -> Result<Vec<String>, sqlx::Error> {
     let rows: Vec<(String,)> = sqlx::query_as(
-        "SELECT id FROM followups WHERE state = 'open' AND deadline <= $1 ORDER BY deadline, id LIMIT $2",
+        "SELECT id FROM followups WHERE state = 'open' AND deadline <= $1 AND inspection_id IS NOT NULL \
+         ORDER BY deadline, id LIMIT $2",
     )
     .bind(today.to_string())
     .bind(limit)
@@ -396,20 +411,62 @@ pub async fn reopen(
     Ok(n == 1)
 }
 
-/// Whether the user is on the follow-up's origin team or its recheck team.
+/// Whether the user is on the follow-up's origin team or its recheck team (for a sample's
+/// follow-up: one of the sample's samplers).
 pub async fn on_team(
     conn: &mut AnyConnection,
     f: &Followup,
     user_id: &str,
 ) -> Result<bool, sqlx::Error> {
+    if let Some(sample_id) = &f.sample_id {
+        let row: Option<(i64,)> =
+            sqlx::query_as("SELECT 1 FROM sample_samplers WHERE sample_id = $1 AND user_id = $2")
+                .bind(sample_id)
+                .bind(user_id)
+                .fetch_optional(conn)
+                .await?;
+        return Ok(row.is_some());
+    }
     let row: Option<(i64,)> = sqlx::query_as(
         "SELECT 1 FROM task_members tm WHERE tm.inspector_id = $1 AND \
          (tm.task_id = (SELECT task_id FROM inspections WHERE id = $2) OR tm.task_id = $3)",
     )
     .bind(user_id)
-    .bind(&f.inspection_id)
+    .bind(f.inspection_id.as_deref().unwrap_or(""))
     .bind(f.recheck_task_id.as_deref().unwrap_or(""))
     .fetch_optional(conn)
     .await?;
     Ok(row.is_some())
+}
+
+/// The 核查处置 follow-up of a sample, if any.
+pub async fn of_sample(
+    conn: &mut AnyConnection,
+    sample_id: &str,
+) -> Result<Option<Followup>, sqlx::Error> {
+    let row: Option<FollowupRow> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM followups WHERE sample_id = $1"
+    ))
+    .bind(sample_id)
+    .fetch_optional(conn)
+    .await?;
+    row.map(Followup::try_from).transpose()
+}
+
+/// Closes a sample's open follow-up; false when it is not open.
+pub async fn close_sample_followup(
+    conn: &mut AnyConnection,
+    id: &str,
+    at: i64,
+) -> Result<bool, sqlx::Error> {
+    let n = sqlx::query(
+        "UPDATE followups SET state = 'closed', closed_at = $1, updated_at = $1 \
+         WHERE id = $2 AND state = 'open' AND sample_id IS NOT NULL",
+    )
+    .bind(at)
+    .bind(id)
+    .execute(conn)
+    .await?
+    .rows_affected();
+    Ok(n == 1)
 }

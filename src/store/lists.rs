@@ -195,6 +195,8 @@ pub struct EntryRow {
     pub position: i64,
     pub establishment_id: String,
     pub inspection_id: Option<String>,
+    /// The basis 不合格 sample (black entries resting on a sampling result).
+    pub sample_id: Option<String>,
     pub inspected_on: Option<String>,
     pub result: Option<String>,
     pub sign_name: String,
@@ -214,12 +216,12 @@ pub struct EntryRow {
 
 const ENTRY_COLUMNS: &str = "id, issue_id, list_type, position, establishment_id, inspection_id, inspected_on, \
     result, sign_name, licensed_name, license_no, address, town, category, lng, lat, reason, measures, \
-    created_by, created_at, updated_at";
+    created_by, created_at, updated_at, sample_id";
 
 pub async fn insert_entry(conn: &mut AnyConnection, e: &EntryRow) -> Result<(), sqlx::Error> {
     sqlx::query(&format!(
         "INSERT INTO list_entries ({ENTRY_COLUMNS}) VALUES \
-         ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21)"
+         ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22)"
     ))
     .bind(&e.id)
     .bind(&e.issue_id)
@@ -242,6 +244,7 @@ pub async fn insert_entry(conn: &mut AnyConnection, e: &EntryRow) -> Result<(), 
     .bind(&e.created_by)
     .bind(e.created_at)
     .bind(e.updated_at)
+    .bind(&e.sample_id)
     .execute(conn)
     .await?;
     Ok(())
@@ -579,12 +582,19 @@ pub async fn candidate_establishments(
     page: u32,
     page_size: u32,
 ) -> Result<(Vec<String>, i64), sqlx::Error> {
-    const FROM: &str =
-        "FROM inspections i WHERE i.review_state = 'approved' AND i.submitted_at >= $1 \
-        AND i.submitted_at < $2 AND NOT EXISTS (SELECT 1 FROM list_entries e WHERE e.issue_id = $3 \
-        AND e.establishment_id = i.establishment_id)";
+    // Approved inspections, and 不合格 lab results (食品安全抽检) by their report's time, in
+    // the range.
+    let from = format!(
+        "FROM (SELECT i.establishment_id FROM inspections i \
+        WHERE i.review_state = 'approved' AND i.submitted_at >= $1 AND i.submitted_at < $2 \
+        UNION SELECT s.establishment_id FROM samples s JOIN lab_results r ON r.sample_id = s.id \
+        WHERE r.overall = 'unqualified' AND {SAMPLE_REPORTED_AT} >= $1 AND {SAMPLE_REPORTED_AT} < $2) i \
+        WHERE NOT EXISTS (SELECT 1 FROM list_entries e WHERE e.issue_id = $3 \
+        AND e.establishment_id = i.establishment_id)"
+    );
+    let from = from.as_str();
     let total: (i64,) =
-        sqlx::query_as(&format!("SELECT COUNT(DISTINCT i.establishment_id) {FROM}"))
+        sqlx::query_as(&format!("SELECT COUNT(DISTINCT i.establishment_id) {from}"))
             .bind(from_ms)
             .bind(to_ms)
             .bind(issue_id)
@@ -592,7 +602,7 @@ pub async fn candidate_establishments(
             .await?;
     let offset = i64::from(page.saturating_sub(1)) * i64::from(page_size);
     let ids: Vec<(String,)> = sqlx::query_as(&format!(
-        "SELECT DISTINCT i.establishment_id {FROM} ORDER BY i.establishment_id LIMIT $4 OFFSET $5"
+        "SELECT DISTINCT i.establishment_id {from} ORDER BY i.establishment_id LIMIT $4 OFFSET $5"
     ))
     .bind(from_ms)
     .bind(to_ms)
@@ -602,6 +612,77 @@ pub async fn candidate_establishments(
     .fetch_all(conn)
     .await?;
     Ok((ids.into_iter().map(|r| r.0).collect(), total.0))
+}
+
+/// A 不合格 lab result at an establishment: (sample id, reported_at, sample name).
+#[derive(Debug, Clone, FromRow)]
+pub struct UnqualifiedSampleRow {
+    pub id: String,
+    pub reported_at: i64,
+    pub sample_name: String,
+}
+
+/// When a sample's result was reported: its custody `reported` event (the lab's report), else
+/// when the result was stored. `s` is the sample, `r` its lab result.
+const SAMPLE_REPORTED_AT: &str = "COALESCE((SELECT c.occurred_at FROM custody_events c \
+    WHERE c.sample_id = s.id AND c.kind = 'reported'), r.reported_at)";
+
+/// The establishment's samples with a 不合格 result reported in `[from_ms, to_ms)`.
+pub async fn unqualified_samples(
+    conn: &mut AnyConnection,
+    establishment_id: &str,
+    from_ms: i64,
+    to_ms: i64,
+) -> Result<Vec<UnqualifiedSampleRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT s.id, {SAMPLE_REPORTED_AT} AS reported_at, s.sample_name FROM samples s \
+         JOIN lab_results r ON r.sample_id = s.id \
+         WHERE s.establishment_id = $1 AND r.overall = 'unqualified' AND {SAMPLE_REPORTED_AT} >= $2 \
+         AND {SAMPLE_REPORTED_AT} < $3 ORDER BY 2, s.id"
+    ))
+    .bind(establishment_id)
+    .bind(from_ms)
+    .bind(to_ms)
+    .fetch_all(conn)
+    .await
+}
+
+/// One sample with a 不合格 result, whatever its date.
+pub async fn unqualified_sample(
+    conn: &mut AnyConnection,
+    sample_id: &str,
+) -> Result<Option<(UnqualifiedSampleRow, String)>, sqlx::Error> {
+    let row: Option<(String, i64, String, String)> = sqlx::query_as(&format!(
+        "SELECT s.id, {SAMPLE_REPORTED_AT} AS reported_at, s.sample_name, s.establishment_id FROM samples s \
+         JOIN lab_results r ON r.sample_id = s.id WHERE s.id = $1 AND r.overall = 'unqualified'"
+    ))
+    .bind(sample_id)
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.map(|(id, reported_at, sample_name, est)| {
+        (
+            UnqualifiedSampleRow {
+                id,
+                reported_at,
+                sample_name,
+            },
+            est,
+        )
+    }))
+}
+
+/// The names of a sample's 不合格 items, in report order.
+pub async fn failed_item_names(
+    conn: &mut AnyConnection,
+    sample_id: &str,
+) -> Result<Vec<String>, sqlx::Error> {
+    let rows: Vec<(String,)> = sqlx::query_as(
+        "SELECT name FROM lab_result_items WHERE sample_id = $1 AND verdict = 'unqualified' ORDER BY position",
+    )
+    .bind(sample_id)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().map(|r| r.0).collect())
 }
 
 /// Whether a follow-up at the establishment created since `from_ms` is not closed.

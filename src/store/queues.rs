@@ -47,6 +47,11 @@ const FLAGGED_PHOTOS: &str = "FROM photos ph WHERE ph.inspection_id = i.id \
 /// The columns every queue selects (NULL where the queue has none), so one row type decodes
 /// them all.
 fn columns(queue: Queue) -> String {
+    let sample_id = if queue.entry_kind() == EntryKind::Followup {
+        "f.sample_id"
+    } else {
+        "CAST(NULL AS TEXT)"
+    };
     let (kind, id, inspection_id, followup_id, due, recheck_due, sort_int, sort_text) = match queue
     {
         Queue::Waiting | Queue::Returned | Queue::Flagged => (
@@ -98,7 +103,7 @@ fn columns(queue: Queue) -> String {
     };
     format!(
         "'{kind}' AS kind, {id} AS id, {inspection_id} AS inspection_id, t.id AS task_id, \
-         {followup_id} AS followup_id, p.id AS plan_id, p.round_title, e.id AS establishment_id, \
+         {followup_id} AS followup_id, {sample_id} AS sample_id, p.id AS plan_id, p.round_title, e.id AS establishment_id, \
          e.sign_name, e.address, e.town, {inspection_cols}, {due} AS due_date, \
          {recheck_due} AS recheck_due_date, {sort_int} AS sort_int, {sort_text} AS sort_text"
     )
@@ -112,6 +117,8 @@ struct Joins {
     task: bool,
     plan: bool,
     establishment: bool,
+    /// Outer joins where an entry may lack the joined row (the page's own statement).
+    outer: bool,
 }
 
 impl Joins {
@@ -121,6 +128,7 @@ impl Joins {
             task: true,
             plan: true,
             establishment: true,
+            outer: true,
         }
     }
 
@@ -130,6 +138,7 @@ impl Joins {
             task: f.member.is_some() || f.plan_id.is_some(),
             plan: f.round.is_some(),
             establishment: f.town.is_some(),
+            outer: false,
         }
     }
 }
@@ -182,18 +191,25 @@ fn base(
         Queue::RectificationsDue | Queue::RechecksDue => {
             from.push_str("followups f");
             let recheck = queue == Queue::RechecksDue;
+            // A sample's follow-up (rectifications_due) has no inspection, task or plan: the
+            // page's statement keeps it with outer joins; a filter on them leaves it out.
+            let join = if !recheck && joins.outer {
+                " LEFT JOIN"
+            } else {
+                " JOIN"
+            };
             if joins.inspection || (joins.task && !recheck) {
-                from.push_str(" JOIN inspections i ON i.id = f.inspection_id");
+                from.push_str(&format!("{join} inspections i ON i.id = f.inspection_id"));
             }
             // `t` is the recheck task for rechecks (its team and due date are what matter),
             // else the inspected task.
             if recheck {
                 from.push_str(" JOIN tasks t ON t.id = f.recheck_task_id");
             } else if joins.task {
-                from.push_str(" JOIN tasks t ON t.id = i.task_id");
+                from.push_str(&format!("{join} tasks t ON t.id = i.task_id"));
             }
             if joins.plan {
-                from.push_str(" JOIN plans p ON p.id = f.plan_id");
+                from.push_str(&format!("{join} plans p ON p.id = f.plan_id"));
             }
             if joins.establishment {
                 from.push_str(" JOIN establishments e ON e.id = f.establishment_id");
@@ -342,10 +358,11 @@ pub fn count_sql(queue: Queue, f: &QueueFilter, today: &str, horizon: &str) -> S
 struct QueueRow {
     id: String,
     inspection_id: Option<String>,
-    task_id: String,
+    task_id: Option<String>,
     followup_id: Option<String>,
-    plan_id: String,
-    round_title: String,
+    sample_id: Option<String>,
+    plan_id: Option<String>,
+    round_title: Option<String>,
     establishment_id: String,
     sign_name: String,
     address: String,
@@ -397,6 +414,7 @@ fn decode(queue: Queue, r: QueueRow, today: &str) -> Result<QueueEntry, sqlx::Er
         inspection_id: r.inspection_id,
         task_id: r.task_id,
         followup_id: r.followup_id,
+        sample_id: r.sample_id,
         plan_id: r.plan_id,
         round_title: r.round_title,
         establishment: EntryEstablishment {

@@ -107,7 +107,8 @@ pub struct FollowupCounts {
 
 /// Follow-ups opened in the range and what became of them. On time: the recheck inspection
 /// was submitted before the end of the deadline day in the bureau's zone (`offset_ms` east of
-/// UTC): UTC midnight after the deadline minus the offset.
+/// UTC): UTC midnight after the deadline minus the offset. Inspection follow-ups (整改) only: a
+/// sample's 核查处置 is not a rectification order.
 pub async fn followups(
     conn: &mut AnyConnection,
     start: i64,
@@ -125,7 +126,7 @@ pub async fn followups(
              THEN 1 ELSE 0 END), 0) AS closed_on_time, \
          COALESCE(SUM(CASE WHEN f.state = 'escalated' THEN 1 ELSE 0 END), 0) AS escalated \
          FROM followups f LEFT JOIN inspections r ON r.id = f.recheck_inspection_id \
-         WHERE f.created_at >= $1 AND f.created_at < $2"
+         WHERE f.created_at >= $1 AND f.created_at < $2 AND f.inspection_id IS NOT NULL"
     ))
     .bind(start)
     .bind(end)

@@ -24,32 +24,37 @@ const CATEGORIES: &str = "分类编码,级别,上级编码,分类名称,微生�
     0101,2,01,小麦粉,否\n\
     010101,3,0101,通用小麦粉,否\n";
 
-struct World {
-    app: TestApp,
-    admin: String,
-    reviewer: String,
+pub(crate) struct World {
+    pub(crate) app: TestApp,
+    pub(crate) admin: String,
+    pub(crate) reviewer: String,
     /// Two inspectors who sample together, and one who is not a sampler.
-    insp1: String,
-    insp1_id: String,
-    insp2: String,
-    insp2_id: String,
-    outsider: String,
+    pub(crate) insp1: String,
+    pub(crate) insp1_id: String,
+    pub(crate) insp2: String,
+    pub(crate) insp2_id: String,
+    pub(crate) outsider: String,
     /// The lab a sample is sent to, and another.
-    lab_a: String,
-    lab_a_id: String,
-    lab_b: String,
-    lab_b_id: String,
-    establishment: String,
+    pub(crate) lab_a: String,
+    pub(crate) lab_a_id: String,
+    pub(crate) lab_b: String,
+    pub(crate) lab_b_id: String,
+    pub(crate) establishment: String,
 }
 
-async fn login(app: &TestApp, username: &str) -> String {
+pub(crate) async fn login(app: &TestApp, username: &str) -> String {
     app.login_full(username, "phone").await["access_token"]
         .as_str()
         .unwrap()
         .to_string()
 }
 
-async fn post_raw(app: &TestApp, path: &str, token: &str, bytes: Vec<u8>) -> (StatusCode, Value) {
+pub(crate) async fn post_raw(
+    app: &TestApp,
+    path: &str,
+    token: &str,
+    bytes: Vec<u8>,
+) -> (StatusCode, Value) {
     let res = app
         .client
         .post(app.url(path))
@@ -63,7 +68,7 @@ async fn post_raw(app: &TestApp, path: &str, token: &str, bytes: Vec<u8>) -> (St
     (status, res.json().await.unwrap_or(Value::Null))
 }
 
-async fn new_lab(app: &TestApp, admin: &str, code: &str) -> String {
+pub(crate) async fn new_lab(app: &TestApp, admin: &str, code: &str) -> String {
     let (s, v) = app
         .post(
             "/api/v1/labs",
@@ -75,7 +80,7 @@ async fn new_lab(app: &TestApp, admin: &str, code: &str) -> String {
     v["id"].as_str().unwrap().to_string()
 }
 
-async fn world(app: TestApp) -> World {
+pub(crate) async fn world(app: TestApp) -> World {
     app.user("admin", Role::Admin).await;
     let admin = login(&app, "admin").await;
     let reviewer = app.token_for("reviewer", Role::Reviewer).await;
@@ -132,7 +137,7 @@ async fn world(app: TestApp) -> World {
 }
 
 /// 2026-03-02 (a Monday) 10:00 in Tianjin.
-fn march_2_2026() -> i64 {
+pub(crate) fn march_2_2026() -> i64 {
     chrono::NaiveDate::from_ymd_opt(2026, 3, 2)
         .unwrap()
         .and_hms_opt(2, 0, 0)
@@ -143,7 +148,7 @@ fn march_2_2026() -> i64 {
 
 impl World {
     /// A complete 抽样单 by the two samplers, sent to lab A.
-    fn sample(&self, id: &str, sampled_at: i64) -> Value {
+    pub(crate) fn sample(&self, id: &str, sampled_at: i64) -> Value {
         // Two halves: one json! of the whole form passes the macro recursion limit.
         let mut form = json!({
                 "task_source": "2026年第一季度监督抽检",
@@ -201,7 +206,7 @@ impl World {
         })
     }
 
-    async fn submitted(&self, at: i64) -> String {
+    pub(crate) async fn submitted(&self, at: i64) -> String {
         let id = Uuid::new_v4().to_string();
         let (s, v) = self
             .app
@@ -211,14 +216,19 @@ impl World {
         id
     }
 
-    async fn custody(&self, sample: &str, token: &str, body: Value) -> (StatusCode, Value) {
+    pub(crate) async fn custody(
+        &self,
+        sample: &str,
+        token: &str,
+        body: Value,
+    ) -> (StatusCode, Value) {
         self.app
             .post(&format!("/api/v1/samples/{sample}/custody"), token, body)
             .await
     }
 
     /// Sealed and dispatched by the samplers, received (seal intact) by lab A; times from `at`.
-    async fn received(&self, sample: &str, at: i64) {
+    pub(crate) async fn received(&self, sample: &str, at: i64) {
         let hour = 3_600_000;
         for (token, kind, t) in [
             (&self.insp1, "sealed", at),
@@ -682,7 +692,7 @@ async fn custody_is_ordered_and_append_only(app: TestApp) {
     );
 }
 
-fn item(name: &str, value: &str, limit: &str, verdict: &str) -> Value {
+pub(crate) fn item(name: &str, value: &str, limit: &str, verdict: &str) -> Value {
     json!({"name": name, "value": value, "unit": "mg/kg", "limit": limit,
            "standard": "GB 2762-2022", "method": "GB 5009.12-2023", "verdict": verdict})
 }
@@ -816,7 +826,7 @@ async fn lab_results_are_checked_and_only_the_samples_lab_reports(app: TestApp) 
     );
 }
 
-fn rule<'a>(detail: &'a Value, rule: &str) -> &'a Value {
+pub(crate) fn rule<'a>(detail: &'a Value, rule: &str) -> &'a Value {
     detail["deadlines"]
         .as_array()
         .unwrap()
