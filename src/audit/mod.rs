@@ -114,6 +114,11 @@ stored_enum! {
         SampleSubmitted => "sample_submitted",
         CustodyRecorded => "custody_recorded",
         LabResultReported => "lab_result_reported",
+        // The public sampling announcement (抽检信息公告).
+        AnnouncementCreated => "announcement_created",
+        AnnouncementSampleExcluded => "announcement_sample_excluded",
+        AnnouncementSampleIncluded => "announcement_sample_included",
+        AnnouncementPublished => "announcement_published",
         // Reads that matter.
         PersonalDataExported => "personal_data_exported",
         EvidenceDownloaded => "evidence_downloaded",
@@ -150,6 +155,7 @@ stored_enum! {
         CampaignReport => "campaign_report",
         Lab => "lab",
         Sample => "sample",
+        Announcement => "announcement",
         AuditLog => "audit_log",
         // Housekeeping over many records (sweeps, imports, demo data).
         Batch => "batch",
@@ -179,6 +185,7 @@ impl RecordKind {
                 | RecordKind::ListEntry
                 | RecordKind::Lab
                 | RecordKind::Sample
+                | RecordKind::Announcement
         )
     }
 }
