@@ -115,6 +115,11 @@ stored_enum! {
         CustodyRecorded => "custody_recorded",
         LabResultReported => "lab_result_reported",
         SampleFactRecorded => "sample_fact_recorded",
+        // The public sampling announcement (抽检信息公告).
+        AnnouncementCreated => "announcement_created",
+        AnnouncementSampleExcluded => "announcement_sample_excluded",
+        AnnouncementSampleIncluded => "announcement_sample_included",
+        AnnouncementPublished => "announcement_published",
         // Reads that matter.
         PersonalDataExported => "personal_data_exported",
         EvidenceDownloaded => "evidence_downloaded",
@@ -151,6 +156,7 @@ stored_enum! {
         CampaignReport => "campaign_report",
         Lab => "lab",
         Sample => "sample",
+        Announcement => "announcement",
         AuditLog => "audit_log",
         // Housekeeping over many records (sweeps, imports, demo data).
         Batch => "batch",
@@ -180,6 +186,7 @@ impl RecordKind {
                 | RecordKind::ListEntry
                 | RecordKind::Lab
                 | RecordKind::Sample
+                | RecordKind::Announcement
         )
     }
 }

@@ -6,6 +6,7 @@
 //! holds at most a buffer's worth of output, never the rows. None touches the database; the
 //! [`stream`] adapter carries a writer's bytes to an HTTP body with backpressure.
 
+pub mod announcement;
 pub mod cell;
 pub mod csv;
 pub mod format;

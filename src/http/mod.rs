@@ -1,6 +1,7 @@
 //! The HTTP edge: router, extractors, handlers. Handlers parse, authorize, call the domain or
 //! the store, and shape the response.
 
+pub mod announcements;
 pub mod audit;
 pub mod auth;
 pub mod calendar;
@@ -14,6 +15,7 @@ pub mod lists;
 pub mod photos;
 pub mod plans;
 pub mod public;
+pub mod public_announcements;
 pub mod public_cache;
 pub mod public_data;
 pub mod public_pages;
@@ -125,6 +127,8 @@ fn api(import_limit: usize) -> OpenApiRouter<AppState> {
         .merge(stats::router())
         .merge(sampling::router(import_limit))
         .merge(sample_facts::router())
+        .merge(announcements::router())
+        .merge(public_announcements::router())
 }
 
 pub use crate::clock::rfc3339;

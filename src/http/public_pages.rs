@@ -56,13 +56,13 @@ th{background:#eee}.red caption{color:#8a0000}.black caption{color:#000}\
 @media print{a{color:#000;text-decoration:none}.skip,nav{display:none}table{min-width:0}\
 th,td{font-size:10pt}header{border-bottom:2px solid #000}}";
 
-fn layout(title: &str, body: &str) -> Response {
+pub(super) fn layout(title: &str, body: &str) -> Response {
     let html = format!(
         "<!DOCTYPE html>\n<html lang=\"zh-CN\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
          <title>{title}</title>\n<link rel=\"icon\" href=\"data:,\">\n<style>{STYLE}</style>\n</head>\n<body>\n\
          <a class=\"skip\" href=\"#main\">跳到正文</a>\n\
-         <header><p>食品安全监督检查信息公开</p>\n<nav aria-label=\"导航\"><a href=\"/public/lists\">红黑榜</a></nav></header>\n\
+         <header><p>食品安全监督检查信息公开</p>\n<nav aria-label=\"导航\"><a href=\"/public/lists\">红黑榜</a> <a href=\"/public/announcements\">抽检信息公告</a></nav></header>\n\
          <main id=\"main\">\n{body}\n</main>\n\
          <footer><p>{licence}</p></footer>\n</body>\n</html>\n",
         title = escape(title),
@@ -80,7 +80,7 @@ fn result(r: Option<ResultCode>) -> &'static str {
 }
 
 /// The bureau's day of an RFC 3339 instant (a published date as the bureau dates it).
-fn bureau_day(zone: crate::clock::BureauZone, at: &str) -> String {
+pub(super) fn bureau_day(zone: crate::clock::BureauZone, at: &str) -> String {
     chrono::DateTime::parse_from_rfc3339(at)
         .map(|t| zone.date_at(t.with_timezone(&chrono::Utc)).to_string())
         .unwrap_or_default()

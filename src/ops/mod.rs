@@ -7,6 +7,7 @@ pub use crate::audit::Ctx;
 pub use error::{Error, Result};
 
 pub mod accounts;
+pub mod announcements;
 pub mod audit;
 pub mod checklists;
 pub mod demo;

@@ -7,6 +7,7 @@
 //! attached to them, their lifecycle updates); the approved inspection results of a plan whose
 //! results the section published (`plans.results_published_at`); a plan's draw.
 
+pub mod announcement;
 pub mod cache;
 
 use serde::Serialize;

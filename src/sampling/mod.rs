@@ -47,6 +47,7 @@ macro_rules! coded_enum {
     };
 }
 
+pub mod announcement;
 pub mod categories;
 pub mod custody;
 pub mod deadlines;

@@ -7,6 +7,7 @@
 //!   (the `Any` driver cannot decode SQLite integers as booleans), JSON is TEXT;
 //! - every integer column is BIGINT on PostgreSQL so both backends decode to `i64`.
 
+pub mod announcements;
 pub mod audit;
 pub mod calendar;
 pub mod checklists;

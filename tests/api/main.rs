@@ -4,6 +4,7 @@
 mod common;
 
 mod accounts;
+mod announcements;
 mod audit;
 mod auth;
 mod checklists;

@@ -149,6 +149,12 @@ const TABLE: &[(&str, [Expect; 6])] = &[
     ("PUT /api/v1/samples/{id}/result",                        [U, D, D, D, A, D]),
     ("POST /api/v1/samples/{id}/result/items-file",            [U, D, D, D, A, D]),
     ("GET /api/v1/lab/samples",                                [U, D, D, D, A, D]),
+    ("GET /api/v1/announcements",                              [U, A, A, D, D, D]),
+    ("POST /api/v1/announcements",                             [U, A, A, D, D, D]),
+    ("GET /api/v1/announcements/{id}",                         [U, A, A, D, D, D]),
+    ("POST /api/v1/announcements/{id}/exclusions",             [U, A, A, D, D, D]),
+    ("DELETE /api/v1/announcements/{id}/exclusions/{sample_id}", [U, A, A, D, D, D]),
+    ("POST /api/v1/announcements/{id}/publish",                [U, A, A, D, D, D]),
     ("GET /api/v1/sampling/deadlines",                         [U, A, A, D, D, D]),
     ("GET /api/v1/checklists",                                 [U, A, A, A, D, A]),
     ("POST /api/v1/checklists",                                [U, A, D, D, D, D]),
@@ -229,6 +235,11 @@ const TABLE: &[(&str, [Expect; 6])] = &[
     ("GET /public/v1/establishments/{id}",                     [P, P, P, P, P, P]),
     ("GET /public/v1/photos/{id}/{variant}",                   [O, O, O, O, O, O]),
     ("GET /public/lists",                                      [P, P, P, P, P, P]),
+    ("GET /public/v1/announcements",                           [P, P, P, P, P, P]),
+    ("GET /public/v1/announcements/{id}",                      [P, P, P, P, P, P]),
+    ("GET /public/v1/announcements/{id}/export",               [P, P, P, P, P, P]),
+    ("GET /public/announcements",                              [P, P, P, P, P, P]),
+    ("GET /public/announcements/{id}",                         [P, P, P, P, P, P]),
     ("GET /public/lists/{id}",                                 [P, P, P, P, P, P]),
     ("GET /public/establishments/{id}",                        [P, P, P, P, P, P]),
     ("GET /public/plans/{id}/draw",                            [P, P, P, P, P, P]),
@@ -320,6 +331,9 @@ struct World {
     unit: String,
     /// Team A's sample (insp-1 and its teammate sampled it), sent to the `lab` account's lab.
     sample: String,
+    /// A published sampling announcement holding that sample (every write is refused as
+    /// published).
+    announcement: String,
 }
 
 fn hex_sha256(b: &[u8]) -> String {
@@ -751,6 +765,7 @@ async fn world(app: TestApp) -> World {
         &establishment,
     )
     .await;
+    let announcement = announcement_fixture(&app, &sample).await;
     World {
         app,
         tokens,
@@ -772,7 +787,72 @@ async fn world(app: TestApp) -> World {
         campaign,
         unit,
         sample,
+        announcement,
     }
+}
+
+/// A published announcement with the sample in its 合格 table, stored directly (composing and
+/// publishing one is tested in tests/api/announcements.rs).
+async fn announcement_fixture(app: &TestApp, sample: &str) -> String {
+    use foodcheck::public::announcement::PublicSample;
+    use foodcheck::store::announcements as a;
+    let mut conn = app.db().acquire().await.unwrap();
+    let admin_id: (String,) = sqlx::query_as("SELECT id FROM users WHERE role = 'admin' LIMIT 1")
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+    let id = Uuid::new_v4().to_string();
+    a::insert(
+        &mut conn,
+        &a::AnnouncementRow {
+            id: id.clone(),
+            announcement_no: "2026年第1期".into(),
+            title: "抽检信息公告".into(),
+            period_start: "2026-01-01".into(),
+            period_end: "2026-12-31".into(),
+            stage: None,
+            category_code: None,
+            state: "draft".into(),
+            qualified_count: 0,
+            unqualified_count: 0,
+            published_at: None,
+            published_by: None,
+            checkpoint: None,
+            created_by: admin_id.0.clone(),
+            created_at: 1,
+            updated_at: 1,
+        },
+    )
+    .await
+    .unwrap();
+    let row = PublicSample {
+        position: 1,
+        verdict: foodcheck::sampling::results::Verdict::Qualified,
+        sample_no: "FC-1".into(),
+        premises_name: "店".into(),
+        premises_licensed_name: "店".into(),
+        premises_address: "街".into(),
+        town: "镇".into(),
+        sample_name: "小麦粉".into(),
+        brand: "/".into(),
+        specification: "/".into(),
+        production_date_or_batch: "/".into(),
+        producer_name: "/".into(),
+        producer_address: "/".into(),
+        category_code: "01".into(),
+        category_name: "粮食加工品".into(),
+        stage: foodcheck::sampling::form::Stage::Circulation,
+        lab_name: "检验中心".into(),
+        report_no: "R-1".into(),
+        failed_items: vec![],
+    };
+    a::insert_rows(&mut conn, &id, &[(sample.to_string(), row)])
+        .await
+        .unwrap();
+    assert!(a::publish(&mut conn, &id, &admin_id.0, None, (1, 0), 1)
+        .await
+        .unwrap());
+    id
 }
 
 /// A lab for the `lab` account, the category tree, and team A's sample sent to that lab.
@@ -919,6 +999,8 @@ impl World {
             ("entries", "entry_id") => self.list_entry.clone(),
             ("followups", "id") => self.followup.clone(),
             ("samples", "id") => self.sample.clone(),
+            ("announcements", "id") => self.announcement.clone(),
+            ("exclusions", "sample_id") => self.sample.clone(),
             ("years", "year") => "2030".into(),
             ("queues", "queue") => "waiting".into(),
             ("photos", "id") => self.photo.clone(),
@@ -963,6 +1045,7 @@ impl World {
             "POST /api/v1/establishments/import" => "dry_run=true".into(),
             "POST /api/v1/sync" => format!("last_pulled_at={}", self.cursor),
             "GET /public/v1/lists/{id}/export" => "format=csv".into(),
+            "GET /public/v1/announcements/{id}/export" => "format=csv".into(),
             "GET /public/v1/establishments/{id}/export" => "format=csv".into(),
             "POST /api/v1/samples/{id}/result/items-file" => {
                 "report_no=R-1&overall=qualified".into()

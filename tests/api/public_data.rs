@@ -323,6 +323,8 @@ pub struct CrawlIds {
     pub establishments: Vec<String>,
     pub plans: Vec<String>,
     pub photos: Vec<String>,
+    /// Sampling announcements (tests/api/announcements.rs; published and drafts).
+    pub announcements: Vec<String>,
 }
 
 /// Visits every `/public` GET route of the spec with every id given (and each list route with
@@ -346,6 +348,7 @@ pub async fn crawl(app: &TestApp, ids: &CrawlIds, secrets: &[String]) -> usize {
                         "establishments" => ids.establishments.clone(),
                         "plans" => ids.plans.clone(),
                         "photos" => ids.photos.clone(),
+                        "announcements" => ids.announcements.clone(),
                         other => panic!("the crawl has no ids for {path} (after /{other}/)"),
                     },
                     None => {
@@ -362,6 +365,8 @@ pub async fn crawl(app: &TestApp, ids: &CrawlIds, secrets: &[String]) -> usize {
             if p.ends_with("/export") {
                 let formats: &[&str] = if after == "lists" {
                     &["csv", "json", "geojson"]
+                } else if after == "announcements" {
+                    &["csv", "json", "xlsx"]
                 } else {
                     &["csv", "json"]
                 };
