@@ -9,6 +9,7 @@
 
 pub mod announcements;
 pub mod audit;
+pub mod batch;
 pub mod calendar;
 pub mod checklists;
 pub mod establishments;
@@ -16,7 +17,6 @@ pub mod followup;
 pub mod inspection_detail;
 pub mod inspection_flags;
 pub mod jobs;
-pub mod json_batch;
 pub mod lists;
 pub mod plans;
 pub mod public;

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use sqlx::AnyConnection;
 
-use super::{backend_of, json_batch, placeholders};
+use super::{backend_of, batch, placeholders};
 use crate::checklist::rule::ResultCode;
 use crate::clock::BureauZone;
 use crate::followup::FollowupState;
@@ -625,7 +625,7 @@ pub async fn public_photo(
 
 /// An entry as exports write it (public columns, lifecycle joined in), read from a batch in
 /// the select order of [`export_entries`].
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, sqlx::FromRow, serde::Deserialize)]
 pub struct ExportEntryRow {
     pub id: String,
     pub list_type: String,
@@ -645,9 +645,9 @@ pub struct ExportEntryRow {
     pub rectified_on: Option<String>,
     pub revoked_text: Option<String>,
     pub revoked_on: Option<String>,
-    #[serde(deserialize_with = "json_batch::f64_text")]
+    #[serde(deserialize_with = "batch::f64_text")]
     pub lng: Option<f64>,
-    #[serde(deserialize_with = "json_batch::f64_text")]
+    #[serde(deserialize_with = "batch::f64_text")]
     pub lat: Option<f64>,
 }
 
@@ -688,87 +688,85 @@ impl InListOrder for ExportBasisRow {
 /// An issue's list order (the order of `list_entries_issue`).
 const LIST_ORDER: &[&str] = &["e.list_type", "e.position", "e.id"];
 
-/// `FROM list_entries e {joins} WHERE` one issue's entries, after `key` (none for the first
-/// batch) with its placeholders from $2.
-fn issue_batch(joins: &str, key: Option<&EntryKey>) -> String {
-    let after = match key {
-        None => "",
-        // A row-value comparison: both backends seek the index with it.
-        Some(_) => " AND (e.list_type, e.position, e.id) > ($2, $3, $4)",
-    };
-    format!("FROM list_entries e {joins} WHERE e.issue_id = $1{after}")
-}
-
-/// Runs one batch of an issue's rows (a statement from [`json_batch::sql`]).
-async fn issue_rows<T: serde::de::DeserializeOwned>(
+/// Reads one batch of an issue's rows (see [`batch`]).
+async fn issue_batch<T>(
     conn: &mut AnyConnection,
-    sql: &str,
+    select: &[batch::Col<'_>],
+    joins: &str,
     issue_id: &str,
     key: Option<&EntryKey>,
-) -> Result<Vec<T>, sqlx::Error> {
-    let q = sqlx::query_scalar::<_, Option<String>>(sql).bind(issue_id);
-    let q = match key {
-        None => q,
-        Some(k) => q
-            .bind(k.list_type.as_str())
-            .bind(k.position)
-            .bind(k.id.as_str()),
+    limit: i64,
+) -> Result<Vec<T>, sqlx::Error>
+where
+    T: serde::de::DeserializeOwned + for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
+{
+    use sqlx::Arguments as _;
+    let mut args = sqlx::any::AnyArguments::default();
+    let bind = |r: Result<(), sqlx::error::BoxDynError>| r.map_err(sqlx::Error::Encode);
+    bind(args.add(issue_id.to_string()))?;
+    let after = match key {
+        None => "",
+        Some(k) => {
+            bind(args.add(k.list_type.clone()))?;
+            bind(args.add(k.position))?;
+            bind(args.add(k.id.clone()))?;
+            // A row-value comparison: both backends seek the index with it.
+            " AND (e.list_type, e.position, e.id) > ($2, $3, $4)"
+        }
     };
-    json_batch::rows(q.fetch_one(conn).await?)
+    let from_where = format!("FROM list_entries e {joins} WHERE e.issue_id = $1{after}");
+    let b = batch::Batch {
+        select,
+        from_where: &from_where,
+        order: LIST_ORDER,
+        limit,
+    };
+    batch::fetch(conn, &b, args).await
 }
 
 /// Up to `limit` entries of one issue after `key`, black list first, in list order. Exports
 /// read an issue in such batches (keyset, through the index), so the first rows come without
-/// sorting the issue and no connection is held between batches; each batch crosses the
-/// driver as one value (see [`json_batch`]). The caller checks the issue is published (its
-/// entries cannot change then).
+/// sorting the issue and no connection is held between batches. The caller checks the issue
+/// is published (its entries cannot change then).
 pub async fn export_entries(
     conn: &mut AnyConnection,
     issue_id: &str,
     key: Option<&EntryKey>,
     limit: i64,
 ) -> Result<Vec<ExportEntryRow>, sqlx::Error> {
-    use json_batch::Col::{Plain, Real};
-    let sql = json_batch::sql(
-        backend_of(conn),
-        &[
-            Plain("e.id"),
-            Plain("e.list_type"),
-            Plain("e.position"),
-            Plain("e.establishment_id"),
-            Plain("e.sign_name"),
-            Plain("e.licensed_name"),
-            Plain("e.license_no"),
-            Plain("e.address"),
-            Plain("e.town"),
-            Plain("e.category"),
-            Plain("e.inspected_on"),
-            Plain("e.result"),
-            Plain("e.reason"),
-            Plain("e.measures"),
-            Plain("r.text"),
-            Plain("r.occurred_on"),
-            Plain("v.text"),
-            Plain("v.occurred_on"),
-            Real("e.lng"),
-            Real("e.lat"),
-        ],
-        &issue_batch(
-            "LEFT JOIN list_entry_updates r ON r.entry_id = e.id AND r.kind = 'rectified' \
-             LEFT JOIN list_entry_updates v ON v.entry_id = e.id AND v.kind = 'revoked'",
-            key,
-        ),
-        LIST_ORDER,
-        limit,
-    );
-    issue_rows(conn, &sql, issue_id, key).await
+    use batch::{col, real};
+    const SELECT: &[batch::Col] = &[
+        col("e.id", "id"),
+        col("e.list_type", "list_type"),
+        col("e.position", "position"),
+        col("e.establishment_id", "establishment_id"),
+        col("e.sign_name", "sign_name"),
+        col("e.licensed_name", "licensed_name"),
+        col("e.license_no", "license_no"),
+        col("e.address", "address"),
+        col("e.town", "town"),
+        col("e.category", "category"),
+        col("e.inspected_on", "inspected_on"),
+        col("e.result", "result"),
+        col("e.reason", "reason"),
+        col("e.measures", "measures"),
+        col("r.text", "rectified_text"),
+        col("r.occurred_on", "rectified_on"),
+        col("v.text", "revoked_text"),
+        col("v.occurred_on", "revoked_on"),
+        real("e.lng", "lng"),
+        real("e.lat", "lat"),
+    ];
+    let joins = "LEFT JOIN list_entry_updates r ON r.entry_id = e.id AND r.kind = 'rectified' \
+                 LEFT JOIN list_entry_updates v ON v.entry_id = e.id AND v.kind = 'revoked'";
+    issue_batch(conn, SELECT, joins, issue_id, key, limit).await
 }
 
 /// The inspection an entry rests on, as LIVES' inspections.csv and violations.csv write it:
 /// its date and result as listed, the task's kind, and the evaluation (failed item codes) with
-/// the checklist version that names them. Public columns only. Read from a batch in the
-/// select order of [`export_bases`].
-#[derive(Debug, serde::Deserialize)]
+/// the checklist version that names them. Public columns only, in the select order of
+/// [`export_bases`].
+#[derive(Debug, sqlx::FromRow, serde::Deserialize)]
 pub struct ExportBasisRow {
     pub entry_id: String,
     pub list_type: String,
@@ -789,30 +787,22 @@ pub async fn export_bases(
     key: Option<&EntryKey>,
     limit: i64,
 ) -> Result<Vec<ExportBasisRow>, sqlx::Error> {
-    use json_batch::Col::Plain;
-    let sql = json_batch::sql(
-        backend_of(conn),
-        &[
-            Plain("e.id"),
-            Plain("e.list_type"),
-            Plain("e.position"),
-            Plain("e.establishment_id"),
-            Plain("e.inspected_on"),
-            Plain("e.result"),
-            Plain("t.kind"),
-            Plain("i.evaluation"),
-            Plain("t.template_id"),
-            Plain("t.template_version"),
-        ],
-        &issue_batch(
-            "LEFT JOIN inspections i ON i.id = e.inspection_id \
-             LEFT JOIN tasks t ON t.id = i.task_id",
-            key,
-        ),
-        LIST_ORDER,
-        limit,
-    );
-    issue_rows(conn, &sql, issue_id, key).await
+    use batch::col;
+    const SELECT: &[batch::Col] = &[
+        col("e.id", "entry_id"),
+        col("e.list_type", "list_type"),
+        col("e.position", "position"),
+        col("e.establishment_id", "establishment_id"),
+        col("e.inspected_on", "inspected_on"),
+        col("e.result", "result"),
+        col("t.kind", "task_kind"),
+        col("i.evaluation", "evaluation"),
+        col("t.template_id", "template_id"),
+        col("t.template_version", "template_version"),
+    ];
+    let joins = "LEFT JOIN inspections i ON i.id = e.inspection_id \
+                 LEFT JOIN tasks t ON t.id = i.task_id";
+    issue_batch(conn, SELECT, joins, issue_id, key, limit).await
 }
 
 /// A published inspection of one establishment, as its history export writes it.
