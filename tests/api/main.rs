@@ -27,4 +27,5 @@ mod spec;
 mod stats;
 mod sync;
 mod sync_edge;
+mod sync_samples;
 mod uploads;
