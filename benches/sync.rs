@@ -225,7 +225,20 @@ async fn run(backend: &str) -> anyhow::Result<Vec<String>> {
             foodcheck::audit::Actor::user(&alice, Role::Inspector, who.device_id),
             None,
         );
-        let rejected = push(&db, &ctx, &who, cursor, parsed, &Default::default()).await?;
+        let samples = foodcheck::ops::sampling::SubmitSettings {
+            zone: Default::default(),
+            sample_no_prefix: foodcheck::sampling::number::Prefix::parse("FC")?,
+        };
+        let rejected = push(
+            &db,
+            &ctx,
+            &who,
+            cursor,
+            parsed,
+            &Default::default(),
+            &samples,
+        )
+        .await?;
         pushes.push(start.elapsed());
         anyhow::ensure!(rejected.is_empty(), "rejected: {:?}", rejected.first());
     }

@@ -218,7 +218,7 @@ async fn import_categories(
 
 // ---- Samples -----------------------------------------------------------------------------
 
-fn settings(state: &AppState) -> AppResult<SubmitSettings> {
+pub(super) fn settings(state: &AppState) -> AppResult<SubmitSettings> {
     Ok(SubmitSettings {
         zone: state.config.time_zone,
         sample_no_prefix: Prefix::parse(&state.config.sample_no_prefix)

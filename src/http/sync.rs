@@ -178,7 +178,17 @@ async fn push(
         radius_m: state.config.geofence_radius_m,
         ..GeofenceConfig::default()
     };
-    let rejected = ops::push(&state.db, &user.ctx(), &who, last, parsed, &geofence).await?;
+    let samples = super::sampling::settings(&state)?;
+    let rejected = ops::push(
+        &state.db,
+        &user.ctx(),
+        &who,
+        last,
+        parsed,
+        &geofence,
+        &samples,
+    )
+    .await?;
     if rejected.is_empty() {
         return Ok(Json(PushResult {
             experimental_rejected_ids: None,

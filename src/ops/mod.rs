@@ -23,6 +23,7 @@ pub mod photos;
 pub mod plans;
 pub mod review;
 pub mod sample_facts;
+pub mod sample_sync;
 pub mod sampling;
 pub mod stats;
 pub mod sync;

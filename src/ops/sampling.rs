@@ -873,9 +873,19 @@ async fn replay(
     Ok(Some(detail_in(conn, zone, &s, viewer).await?))
 }
 
-/// Submits a 抽样单 (inspector, one of its samplers; the sync push will call this too). One
-/// transaction: the sample, its samplers, its deadlines and the audit event. Returns the
-/// sample and whether it was created now (`false`: the same submission again).
+/// The `user/device` a row remembers as its creator (sync: a device's own records come back
+/// to it as `updated`), as `ops::sync` records it on inspections.
+pub(super) fn origin_of(ctx: &Ctx) -> Option<String> {
+    match (ctx.user_id(), ctx.actor.device_id.as_deref()) {
+        (Some(u), Some(d)) => Some(format!("{u}/{d}")),
+        _ => None,
+    }
+}
+
+/// Submits a 抽样单 (inspector, one of its samplers): the online route. One transaction: the
+/// sample, its samplers, its deadlines and the audit event ([`submit_sample_in`], which the
+/// sync push calls inside its own transaction). Returns the sample and whether it was created
+/// now (`false`: the same submission again).
 ///
 /// Refusals: 422 `validation_failed` naming every field at fault (the form check, category,
 /// samplers), `unknown_establishment`, `unknown_lab`, `invalid_id`, `calendar_year_missing`;
@@ -886,6 +896,68 @@ pub async fn submit_sample(
     settings: &SubmitSettings,
     n: &NewSample,
 ) -> Result<(SampleDetail, bool)> {
+    access::require(ctx, &[Role::Inspector])?;
+    let mut tx = db.begin_write().await?;
+    // The change counter first: samples sync (schema 6), and on PostgreSQL its row lock
+    // orders this submission after every other write that took it (pushes included), so
+    // the number checks below read what those committed.
+    let seq = store::sync::next_seq(tx.conn()).await?;
+    match submit_sample_in(tx.conn(), ctx, settings, n, seq).await {
+        Ok(Submitted::New(detail)) => {
+            tx.commit().await?;
+            Ok((*detail, true))
+        }
+        // A replay writes nothing: the transaction is dropped (rolled back).
+        Ok(Submitted::Replay(detail)) => Ok((*detail, false)),
+        Err(Error::Conflict {
+            code: "duplicate", ..
+        }) => {
+            // A unique violation no check foresaw (a concurrent submission won; PostgreSQL:
+            // after its commit). This transaction is aborted there; what won is read afresh.
+            drop(tx);
+            let mut conn = db.acquire().await?;
+            let body_sha256 = body_sha256(n)?;
+            if let Some(done) = replay(&mut conn, ctx, settings.zone, &n.id, &body_sha256).await? {
+                return Ok((done, false));
+            }
+            Err(Error::conflict(
+                "sample_no_taken",
+                "the 抽样单编号 is already used by another sample",
+            ))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// What [`submit_sample_in`] did.
+#[derive(Debug)]
+pub enum Submitted {
+    /// Created now, in the caller's transaction (with its audit event).
+    New(Box<SampleDetail>),
+    /// The same id and body were submitted before: nothing written.
+    Replay(Box<SampleDetail>),
+}
+
+fn body_sha256(n: &NewSample) -> Result<String> {
+    // Over the typed value, not the bytes received: Chinese labels, "／" and numbers spelt
+    // differently hash alike, so a device re-sending what it pulled back is a replay.
+    Ok(sha256_hex(&serde_json::to_vec(n).map_err(internal)?))
+}
+
+/// The submission rules of a 抽样单, in the caller's write transaction (the online route's or a
+/// sync push's), with `seq` the transaction's change-counter value: the form check, the
+/// national number's shape or a generated number, the samplers (the submitter among them,
+/// enabled inspector accounts without a conflict at the premises), the premises, lab and
+/// category; then the sample, its samplers, deadlines and audit event. A refusal returns
+/// before anything is written, except a failure of the deadline computation or of a write,
+/// after which the caller must roll back (the sync push rolls back to its savepoint).
+pub async fn submit_sample_in(
+    conn: &mut AnyConnection,
+    ctx: &Ctx,
+    settings: &SubmitSettings,
+    n: &NewSample,
+    seq: i64,
+) -> Result<Submitted> {
     access::require(ctx, &[Role::Inspector])?;
     if !is_uuid(&n.id) {
         return Err(Error::invalid("invalid_id", "the sample id must be a UUID"));
@@ -911,29 +983,27 @@ pub async fn submit_sample(
         .into_iter()
         .filter_map(text_of)
         .collect();
-    let body = serde_json::to_vec(n).map_err(internal)?;
-    let body_sha256 = sha256_hex(&body);
+    let body_sha256 = body_sha256(n)?;
 
     check_submitter(ctx.user_id(), &samplers)?;
-    let mut tx = db.begin_write().await?;
     // A replay is answered before the samplers' accounts are checked again: one may have been
     // disabled since, and the stored sample stands.
-    if let Some(done) = replay(tx.conn(), ctx, settings.zone, &n.id, &body_sha256).await? {
-        return Ok((done, false));
+    if let Some(done) = replay(conn, ctx, settings.zone, &n.id, &body_sha256).await? {
+        return Ok(Submitted::Replay(Box::new(done)));
     }
-    check_samplers(tx.conn(), &n.establishment_id, &samplers).await?;
-    let premises = store::establishments::get(tx.conn(), &n.establishment_id)
+    check_samplers(conn, &n.establishment_id, &samplers).await?;
+    let premises = store::establishments::get(conn, &n.establishment_id)
         .await?
         .ok_or_else(|| Error::invalid("unknown_establishment", "no such establishment"))?;
-    q::lab(tx.conn(), &n.lab_id)
+    q::lab(conn, &n.lab_id)
         .await?
         .ok_or_else(|| Error::invalid("unknown_lab", "no such lab"))?;
-    check_category(tx.conn(), n).await?;
+    check_category(conn, n).await?;
 
     let now = store::now_ms();
     let (sample_no, kind) = match national {
         Some(no) => {
-            if q::sample_with_no(tx.conn(), &no).await?.is_some() {
+            if q::sample_with_no(conn, &no).await?.is_some() {
                 return Err(sample_no_taken(&no));
             }
             (no, "national")
@@ -941,8 +1011,7 @@ pub async fn submit_sample(
         None => {
             let day = date_of(settings.zone, now);
             let key = day.format("%Y%m%d").to_string();
-            let seq =
-                q::next_sample_seq(tx.conn(), settings.sample_no_prefix.as_str(), &key).await?;
+            let seq = q::next_sample_seq(conn, settings.sample_no_prefix.as_str(), &key).await?;
             let seq = u32::try_from(seq).map_err(internal)?;
             let no = number::generate(&settings.sample_no_prefix, day, seq)
                 .map_err(|e| Error::invalid(e.code(), e.to_string()))?;
@@ -1001,34 +1070,23 @@ pub async fn submit_sample(
         created_at: now,
         updated_at: now,
     };
-    match q::insert_sample(tx.conn(), &row).await {
-        Ok(()) => {}
-        Err(e) if store::is_unique_violation(&e) => {
-            // A concurrent submission won (PostgreSQL: after its commit). This transaction is
-            // aborted there; what won is read afresh.
-            drop(tx);
-            let mut conn = db.acquire().await?;
-            if let Some(done) =
-                replay(&mut conn, ctx, settings.zone, &n.id, &row.body_sha256).await?
-            {
-                return Ok((done, false));
-            }
-            return Err(sample_no_taken(&sample_no));
-        }
-        Err(e) => return Err(e.into()),
-    }
-    q::insert_samplers(tx.conn(), &n.id, &samplers).await?;
-    recompute_deadlines(tx.conn(), settings.zone, &n.id).await?;
-    let detail = detail_in(tx.conn(), settings.zone, &row, Viewer::Sampler).await?;
+    let origin = origin_of(ctx);
+    let stamp = q::Stamp {
+        seq,
+        origin_device: origin.as_deref(),
+    };
+    q::insert_sample(conn, &row, stamp).await?;
+    q::insert_samplers(conn, &n.id, &samplers).await?;
+    recompute_deadlines(conn, settings.zone, &n.id).await?;
+    let detail = detail_in(conn, settings.zone, &row, Viewer::Sampler).await?;
     let event = Event::new(Action::SampleSubmitted, RecordKind::Sample, &n.id)
         .set("sample_no", &detail.summary.sample_no)
         .set("establishment_id", &detail.establishment_id)
         .set("lab_id", &detail.summary.lab_id)
         .set("samplers", &detail.samplers)
         .set("form", &detail.form);
-    store::audit::append(tx.conn(), ctx, &[event]).await?;
-    tx.commit().await?;
-    Ok((detail, true))
+    store::audit::append(conn, ctx, &[event]).await?;
+    Ok(Submitted::New(Box::new(detail)))
 }
 
 fn sample_no_taken(no: &str) -> Error {
@@ -1074,7 +1132,31 @@ pub async fn record_custody(
 ) -> Result<(CustodyView, bool)> {
     access::require(ctx, &[Role::Inspector, Role::Lab])?;
     let mut tx = db.begin_write().await?;
-    let (sample, _) = load_visible(tx.conn(), ctx, sample_id).await?;
+    // Custody syncs to the samplers' devices (schema 6): the event and the sample's state
+    // carry this transaction's sequence number.
+    let seq = store::sync::next_seq(tx.conn()).await?;
+    let (view, appended) = record_custody_in(tx.conn(), ctx, zone, sample_id, n, seq).await?;
+    if appended {
+        tx.commit().await?;
+    }
+    Ok((view, appended))
+}
+
+/// The custody rules (`custody::decide`, the sample visible to the caller, the note) in the
+/// caller's write transaction (the online route's or a sync push's), `seq` its change-counter
+/// value. Returns the event and whether it was appended now (`false`: the same event again,
+/// nothing written). A refusal returns before anything is written, except a failure of the
+/// deadline computation or of a write, after which the caller must roll back.
+pub async fn record_custody_in(
+    conn: &mut AnyConnection,
+    ctx: &Ctx,
+    zone: BureauZone,
+    sample_id: &str,
+    n: &NewCustodyEvent,
+    seq: i64,
+) -> Result<(CustodyView, bool)> {
+    access::require(ctx, &[Role::Inspector, Role::Lab])?;
+    let (sample, _) = load_visible(conn, ctx, sample_id).await?;
     if !is_uuid(&n.id) {
         return Err(Error::invalid("invalid_id", "the event id must be a UUID"));
     }
@@ -1097,7 +1179,7 @@ pub async fn record_custody(
             custody::Refusal::Edited(n.id.clone()).to_string(),
         )
     };
-    if let Some(other) = q::custody_event(tx.conn(), &n.id).await? {
+    if let Some(other) = q::custody_event(conn, &n.id).await? {
         if other.sample_id != sample.id {
             return Err(edited());
         }
@@ -1105,7 +1187,7 @@ pub async fn record_custody(
     let (Some(actor), Some(role)) = (ctx.user_id(), ctx.actor.role) else {
         return Err(Error::forbidden("custody events are recorded by users"));
     };
-    let rows = q::custody_events(tx.conn(), &sample.id).await?;
+    let rows = q::custody_events(conn, &sample.id).await?;
     let existing = rows.iter().map(custody_event).collect::<Result<Vec<_>>>()?;
     let new = custody::Event {
         id: n.id.clone(),
@@ -1146,18 +1228,24 @@ pub async fn record_custody(
         seal_intact: new.seal_intact.map(store::flag),
         recorded_at: now,
     };
-    q::insert_custody(tx.conn(), &row).await?;
+    let origin = origin_of(ctx);
+    let stamp = q::Stamp {
+        seq,
+        origin_device: origin.as_deref(),
+    };
+    q::insert_custody(conn, &row, stamp).await?;
     let broken = flags.contains(&custody::Flag::SealBroken);
     q::set_sample_state(
-        tx.conn(),
+        conn,
         &sample.id,
         SampleState::of(new.kind).as_str(),
         broken,
         now,
+        seq,
     )
     .await?;
     if matches!(new.kind, CustodyKind::Received | CustodyKind::Reported) {
-        recompute_deadlines(tx.conn(), zone, &sample.id).await?;
+        recompute_deadlines(conn, zone, &sample.id).await?;
     }
     let view = custody_view(&row)?;
     let event = Event::new(Action::CustodyRecorded, RecordKind::Sample, &sample.id)
@@ -1168,7 +1256,6 @@ pub async fn record_custody(
             sample.seal_broken != 0,
             sample.seal_broken != 0 || broken,
         );
-    store::audit::append(tx.conn(), ctx, &[event]).await?;
-    tx.commit().await?;
+    store::audit::append(conn, ctx, &[event]).await?;
     Ok((view, true))
 }

@@ -224,6 +224,21 @@ pub async fn pull(
                 push_rec(&mut changes, "reviews", version, new, rec);
             }
         }
+        if changes.contains_key("samples") {
+            // Schema 6: the user's 抽样单 and their chains of custody (never deleted).
+            let pulled = crate::ops::sample_sync::pull(
+                &mut tx,
+                user,
+                since_for("samples"),
+                since_for("custody_events"),
+            )
+            .await?;
+            for p in pulled {
+                let new =
+                    new_tables.contains(p.table) || is_new(p.created_seq, p.origin.as_deref());
+                push_rec(&mut changes, p.table, version, new, p.rec);
+            }
+        }
         if let Some(s) = since {
             // Deleted records, and everything of a task the user left (a reassigned team).
             let deletions = q::pull_tombstones(&mut tx, user, s, device)
@@ -303,6 +318,7 @@ pub async fn push(
     last: i64,
     parsed: push::Push,
     geofence: &crate::photo::geofence::GeofenceConfig,
+    samples: &crate::ops::sampling::SubmitSettings,
 ) -> Result<Vec<Rejected>, Error> {
     let mut tx = db.begin_write().await?;
     // Taken first: it orders this push after every earlier commit, and (on PostgreSQL) holds
@@ -345,8 +361,12 @@ pub async fn push(
         .map(|s| s.inspection_id.clone())
         .collect();
     crate::ops::followup::on_submissions(tx.conn(), ctx, &submitted).await?;
+    // Schema 6: pushed 抽样单 and custody events, by the online routes' rules, in this
+    // transaction (each record in a savepoint; refusals are per record, never a conflict).
+    let mut rejected = decision.rejected;
+    rejected.extend(crate::ops::sample_sync::push(tx.conn(), ctx, samples, seq, &parsed).await?);
     tx.commit().await?;
-    Ok(decision.rejected)
+    Ok(rejected)
 }
 
 fn ids_of<'a>(

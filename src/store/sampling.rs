@@ -192,14 +192,26 @@ pub async fn next_sample_seq(
     Ok(n)
 }
 
+/// The sync bookkeeping of a written row (migration 0033): the sequence number of the write
+/// transaction (`store::sync::next_seq`) and the `user/device` that created the row.
+#[derive(Debug, Clone, Copy)]
+pub struct Stamp<'a> {
+    pub seq: i64,
+    pub origin_device: Option<&'a str>,
+}
+
 /// A taken id or sample number is a unique violation.
-pub async fn insert_sample(conn: &mut AnyConnection, r: &SampleRow) -> Result<(), sqlx::Error> {
-    let params = (1..=33)
+pub async fn insert_sample(
+    conn: &mut AnyConnection,
+    r: &SampleRow,
+    stamp: Stamp<'_>,
+) -> Result<(), sqlx::Error> {
+    let params = (1..=36)
         .map(|i| format!("${i}"))
         .collect::<Vec<_>>()
         .join(", ");
     sqlx::query(&format!(
-        "INSERT INTO samples ({SAMPLE_COLUMNS}) VALUES ({params})"
+        "INSERT INTO samples ({SAMPLE_COLUMNS}, seq, created_seq, origin_device) VALUES ({params})"
     ))
     .bind(&r.id)
     .bind(&r.sample_no)
@@ -234,6 +246,9 @@ pub async fn insert_sample(conn: &mut AnyConnection, r: &SampleRow) -> Result<()
     .bind(&r.submitted_by)
     .bind(r.created_at)
     .bind(r.updated_at)
+    .bind(stamp.seq)
+    .bind(stamp.seq)
+    .bind(stamp.origin_device)
     .execute(conn)
     .await?;
     Ok(())
@@ -284,21 +299,25 @@ pub async fn lab_samples(
     Ok((rows, total))
 }
 
+/// Sets the custody state (and the broken-seal flag, never cleared); `seq` is the write
+/// transaction's sequence number: the samplers' devices pull the change.
 pub async fn set_sample_state(
     conn: &mut AnyConnection,
     id: &str,
     state: &str,
     seal_broken: bool,
     now: i64,
+    seq: i64,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE samples SET state = $1, seal_broken = CASE WHEN $2 = 1 THEN 1 ELSE seal_broken END, \
-         updated_at = $3 WHERE id = $4",
+         updated_at = $3, seq = $5 WHERE id = $4",
     )
     .bind(state)
     .bind(super::flag(seal_broken))
     .bind(now)
     .bind(id)
+    .bind(seq)
     .execute(conn)
     .await?;
     Ok(())
@@ -400,9 +419,13 @@ pub async fn custody_event(
     .await
 }
 
-pub async fn insert_custody(conn: &mut AnyConnection, r: &CustodyRow) -> Result<(), sqlx::Error> {
+pub async fn insert_custody(
+    conn: &mut AnyConnection,
+    r: &CustodyRow,
+    stamp: Stamp<'_>,
+) -> Result<(), sqlx::Error> {
     sqlx::query(&format!(
-        "INSERT INTO custody_events ({CUSTODY_COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)"
+        "INSERT INTO custody_events ({CUSTODY_COLUMNS}, seq, origin_device) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)"
     ))
     .bind(&r.id)
     .bind(&r.sample_id)
@@ -415,9 +438,76 @@ pub async fn insert_custody(conn: &mut AnyConnection, r: &CustodyRow) -> Result<
     .bind(&r.sample_condition)
     .bind(r.seal_intact)
     .bind(r.recorded_at)
+    .bind(stamp.seq)
+    .bind(stamp.origin_device)
     .execute(conn)
     .await?;
     Ok(())
+}
+
+// ---- Sync pulls (sync schema 6) ------------------------------------------------------------
+// A sampler's scope: the samples whose samplers they are (fixed at submission, so no
+// memberships come or go) and those samples' custody events.
+
+/// A sample as a sampler's device pulls it.
+#[derive(Debug, Clone, FromRow)]
+pub struct SampleSync {
+    pub id: String,
+    pub sample_no: String,
+    pub establishment_id: String,
+    pub lab_id: String,
+    pub category_code: String,
+    pub state: String,
+    pub seal_broken: i64,
+    /// The form as submitted (`sampling::form` wire form).
+    pub form: String,
+    pub origin_device: Option<String>,
+    pub created_seq: i64,
+}
+
+/// The user's samples changed after `since`.
+pub async fn pull_samples(
+    conn: &mut AnyConnection,
+    user: &str,
+    since: i64,
+) -> Result<Vec<SampleSync>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT s.id, s.sample_no, s.establishment_id, s.lab_id, s.category_code, s.state, s.seal_broken, \
+         s.form, s.origin_device, s.created_seq FROM sample_samplers ss JOIN samples s ON s.id = ss.sample_id \
+         WHERE ss.user_id = $1 AND s.seq > $2",
+    )
+    .bind(user)
+    .bind(since)
+    .fetch_all(conn)
+    .await
+}
+
+/// A custody event as a sampler's device pulls it.
+#[derive(Debug, Clone, FromRow)]
+pub struct CustodySync {
+    #[sqlx(flatten)]
+    pub row: CustodyRow,
+    pub origin_device: Option<String>,
+    /// Set at insert (the events never change).
+    pub seq: i64,
+}
+
+/// Custody events of the user's samples recorded after `since`.
+pub async fn pull_custody(
+    conn: &mut AnyConnection,
+    user: &str,
+    since: i64,
+) -> Result<Vec<CustodySync>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT c.id, c.sample_id, c.kind, c.occurred_at, c.actor_id, c.actor_role, c.place, c.note, \
+         c.sample_condition, c.seal_intact, c.recorded_at, c.origin_device, c.seq \
+         FROM sample_samplers ss JOIN custody_events c ON c.sample_id = ss.sample_id \
+         WHERE ss.user_id = $1 AND c.seq > $2",
+    )
+    .bind(user)
+    .bind(since)
+    .fetch_all(conn)
+    .await
 }
 
 // ---- Lab results -------------------------------------------------------------------------
@@ -632,4 +722,31 @@ pub async fn open_deadlines(
             .await
         }
     }
+}
+
+// ---- Savepoints ----------------------------------------------------------------------------
+// A sync push applies each pushed sample or custody event in a savepoint of its transaction:
+// a record refused after it began writing (or a unique violation, which on PostgreSQL aborts
+// the transaction) is undone alone, and the rest of the push stands.
+
+pub async fn savepoint(conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
+    sqlx::query("SAVEPOINT sample_sync_record")
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn release_savepoint(conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
+    sqlx::query("RELEASE SAVEPOINT sample_sync_record")
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Undoes everything since [`savepoint`] and releases it.
+pub async fn rollback_to_savepoint(conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
+    sqlx::query("ROLLBACK TO SAVEPOINT sample_sync_record")
+        .execute(&mut *conn)
+        .await?;
+    release_savepoint(conn).await
 }

@@ -120,7 +120,13 @@ pub fn markdown() -> String {
         s.push_str(&format!(
             "\n### `{}`{}{}\n\n{}\n\n| column | type | optional | indexed | written by | since | meaning |\n|---|---|---|---|---|---|---|\n",
             t.name,
-            if t.read_only { " (read-only on the device)" } else { "" },
+            if t.read_only {
+                " (read-only on the device)"
+            } else if super::CREATE_ONLY.contains(&t.name) {
+                " (create-only on the device)"
+            } else {
+                ""
+            },
             if t.since > OLDEST_SCHEMA_VERSION { format!(" (since version {})", t.since) } else { String::new() },
             t.doc
         ));

@@ -9,7 +9,7 @@ pub mod push;
 
 /// The client schema version the server is built for; older ones down to
 /// [`OLDEST_SCHEMA_VERSION`] are served too (tables and columns they lack are left out).
-pub const CURRENT_SCHEMA_VERSION: u32 = 5;
+pub const CURRENT_SCHEMA_VERSION: u32 = 6;
 pub const OLDEST_SCHEMA_VERSION: u32 = 1;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -219,7 +219,87 @@ pub static TABLES: &[Table] = &[
             col("reviewer_name", S, "The reviewer's name."),
         ],
     },
+    // ---- 食品安全抽检 (schema 6): samplers' 抽样单 and custody events, create-only ----------
+    Table {
+        name: "samples",
+        read_only: false,
+        since: 6,
+        doc: "抽样单 (sampling forms) the user is one of the two samplers of, written on the device and submitted by pushing them **once**: a pushed record is checked and stored exactly as `POST /api/v1/samples` does (every field named on refusal), then read-only for good. One column per field of the paper form: a text column holds the value, `\"/\"` (or `\"／\"`) for not applicable, `null` for missing; every field needs a value or `\"/\"` where the form allows it. Enumerations are their code (the Chinese label is accepted too and comes back as the code). Lab results are not synced (the bureau serves them); `state` says how far the sample got.",
+        columns: &[
+            since(6, col("establishment_id", S, "The sampled premises (被抽样单位) in the registry (an establishment id).")),
+            since(6, col("lab_id", S, "The lab (检验机构) the sample goes to (a lab id).")),
+            since(6, col("category_code", S, "The sample's food category code, level 3 or 4 of the stored tree; `food_category_1`..`_4` must name its path.")),
+            since(6, opt("sampling_no", S, "抽样单编号 from the national system (2 letters, 17 digits), or null: the server generates one (`sample_no`).")),
+            since(6, opt("task_source", S, "任务来源.")),
+            since(6, opt("purpose", S, "检验目的: `supervision` (监督抽检) or `risk_monitoring` (风险监测).")),
+            since(6, opt("stage", S, "抽样环节: `production` (生产), `circulation` (流通) or `catering` (餐饮).")),
+            since(6, opt("food_category_1", S, "食品大类 (level-1 name of `category_code`).")),
+            since(6, opt("food_category_2", S, "食品亚类 (level 2).")),
+            since(6, opt("food_category_3", S, "食品品种 (level 3).")),
+            since(6, opt("food_category_4", S, "食品细类 (level 4), `\"/\"` for a level-3 category.")),
+            since(6, opt("premises_name", S, "被抽样单位名称 at sampling time.")),
+            since(6, opt("premises_address", S, "被抽样单位地址.")),
+            since(6, opt("premises_credit_code", S, "统一社会信用代码, or `\"/\"`.")),
+            since(6, opt("premises_licence_no", S, "许可证编号 (JY/YB/SC), or `\"/\"`.")),
+            since(6, opt("premises_legal_representative", S, "法定代表人 (负责人), or `\"/\"`.")),
+            since(6, opt("premises_contact", S, "联系电话, or `\"/\"`.")),
+            since(6, opt("producer_name", S, "标称生产者, or `\"/\"`.")),
+            since(6, opt("producer_address", S, "生产者地址, or `\"/\"`.")),
+            since(6, opt("producer_sc_licence", S, "食品生产许可证编号: `SC` + 14 digits, or `\"/\"`.")),
+            since(6, opt("sample_name", S, "样品名称.")),
+            since(6, opt("sample_brand", S, "商标, or `\"/\"`.")),
+            since(6, opt("sample_specification", S, "规格型号, or `\"/\"`.")),
+            since(6, opt("sample_production_date", S, "生产（加工/购进）日期 `YYYY-MM-DD`, or `\"/\"`.")),
+            since(6, opt("sample_batch", S, "批号, or `\"/\"`.")),
+            since(6, opt("sample_shelf_life", S, "保质期 as printed, or `\"/\"`.")),
+            since(6, opt("sample_standard", S, "执行标准/技术文件, or `\"/\"`.")),
+            since(6, opt("sample_price", S, "单价 in yuan as decimal text (`\"12.50\"`), or `\"/\"`.")),
+            since(6, opt("sample_imported", B, "是否进口.")),
+            since(6, opt("sample_storage", S, "贮存条件.")),
+            since(6, opt("sampling_method", S, "抽样方式: `aseptic` (无菌抽样) or `non_aseptic` (非无菌抽样).")),
+            since(6, opt("sampling_base", N, "抽样基数 (> 0).")),
+            since(6, opt("sampling_base_unit", S, "Its unit.")),
+            since(6, opt("sample_quantity", N, "抽样数量 (> 0).")),
+            since(6, opt("sample_quantity_unit", S, "Its unit.")),
+            since(6, opt("backup_quantity", N, "备样数量 (≥ 0).")),
+            since(6, opt("backup_quantity_unit", S, "Its unit.")),
+            since(6, opt("sampled_at", N, "抽样时间, Unix milliseconds (integer).")),
+            since(6, opt("lng", N, "GPS longitude of the sampling, degrees, in `crs`.")),
+            since(6, opt("lat", N, "GPS latitude, degrees.")),
+            since(6, opt("crs", S, "`wgs84`, `gcj02` or `bd09`.")),
+            since(6, opt("gps_accuracy_m", N, "Accuracy the device reported, metres.")),
+            since(6, opt("sampler_1", S, "First sampler's user id; the pushing user must be one of the two.")),
+            since(6, opt("sampler_2", S, "Second sampler's user id (enabled inspector accounts, without a declared conflict (回避) at the premises).")),
+            since(6, opt("premises_opinion", S, "被抽样单位意见: `no_objection` (无异议) or `objection` (有异议).")),
+            since(6, opt("premises_opinion_text", S, "The objection as written; required with `objection`.")),
+            since(6, server(opt("sample_no", S, "Server: the 抽样单编号 that stands: the national number, or the one generated (`FC-20260302-0007`)."))),
+            since(6, server(opt("state", S, "Server: how far the sample got: `submitted`, then the latest custody event: `sealed`, `dispatched`, `received`, `testing`, `reported`."))),
+            since(6, server(col("seal_broken", B, "Server: the lab received the sample with its seal broken."))),
+        ],
+    },
+    Table {
+        name: "custody_events",
+        read_only: false,
+        since: 6,
+        doc: "The chain of custody of the user's samples, append-only: sealed → dispatched (pushed by the samplers) → received → testing → reported (recorded by the lab, pulled). Each kind once, in this order, none before the previous event's time; a pushed event is checked as `POST /api/v1/samples/{id}/custody` checks it. Never changed or deleted, so never a conflict.",
+        columns: &[
+            since(6, idx(col("sample_id", S, "The sample (`samples`): one of the user's, on the server or earlier in the same push."))),
+            since(6, col("kind", S, "`sealed` (封样) or `dispatched` (寄送) from a device; `received`, `testing`, `reported` come from the lab.")),
+            since(6, col("occurred_at", N, "When it happened, Unix milliseconds (integer); not before the previous event.")),
+            since(6, col("place", S, "Where (the premises, the courier office, the lab), 1–500 characters.")),
+            since(6, opt("note", S, "Free text, at most 500 characters.")),
+            since(6, opt("sample_condition", S, "`received` only (the lab's receipt): the sample's condition as found.")),
+            since(6, opt("seal_intact", B, "`received` only: whether the seal was intact; `false` flags the sample.")),
+            since(6, server(opt("actor_id", S, "Server: user id of who recorded it."))),
+            since(6, server(opt("actor_role", S, "Server: `inspector` (a sampler) or `lab`."))),
+            since(6, server(opt("recorded_at", N, "Server: when the server stored it, Unix milliseconds."))),
+        ],
+    },
 ];
+
+/// Tables whose records a device creates but never changes or deletes (schema 6): a pushed
+/// change of a stored record, or its deletion, is refused per record.
+pub const CREATE_ONLY: &[&str] = &["samples", "custody_events"];
 
 pub fn table(name: &str) -> Option<&'static Table> {
     TABLES.iter().find(|t| t.name == name)
@@ -279,6 +359,40 @@ mod tests {
             .unwrap()
             .columns_at(5)
             .any(|c| c.name == "kind"));
+    }
+
+    #[test]
+    fn sample_columns_are_the_form_fields() {
+        use std::collections::BTreeSet;
+        let t = table("samples").unwrap();
+        assert!(tables_at(5).all(|t| !CREATE_ONLY.contains(&t.name)));
+        assert!(CREATE_ONLY
+            .iter()
+            .all(|n| table(n).is_some_and(|t| t.since == 6)));
+        let device: BTreeSet<&str> = t
+            .columns
+            .iter()
+            .filter(|c| !c.server_only)
+            .map(|c| c.name)
+            .filter(|n| !["establishment_id", "lab_id", "category_code"].contains(n))
+            .collect();
+        let fields: BTreeSet<&str> = crate::sampling::form::FIELDS
+            .iter()
+            .map(|(f, _)| *f)
+            .collect();
+        assert_eq!(device, fields);
+        // Every form field is optional on the device (a draft may miss any), and its type is
+        // the one the form's wire value takes.
+        for c in t.columns.iter().filter(|c| fields.contains(c.name)) {
+            assert!(c.optional, "{}", c.name);
+            let want = match c.name {
+                "sample_imported" => ColType::Boolean,
+                "sampling_base" | "sample_quantity" | "backup_quantity" | "sampled_at" | "lng"
+                | "lat" | "gps_accuracy_m" => ColType::Number,
+                _ => ColType::String,
+            };
+            assert_eq!(c.ty, want, "{}", c.name);
+        }
     }
 
     #[test]

@@ -51,6 +51,32 @@ pub struct PhotoRec {
     pub taken_at: i64,
 }
 
+/// A pushed 抽样单 (schema 6): the three key columns and the form read from the other columns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SampleRec {
+    pub id: String,
+    pub establishment_id: String,
+    pub lab_id: String,
+    pub category_code: String,
+    /// The form (`sampling::form` wire form, one column per field), or why a value of the
+    /// right JSON type is outside its field's domain (an unknown enum code, a date that is not
+    /// `YYYY-MM-DD`): that record's refusal (`invalid_record`).
+    pub form: Result<crate::sampling::form::Form, String>,
+}
+
+/// A pushed custody event (schema 6).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CustodyRec {
+    pub id: String,
+    pub sample_id: String,
+    pub kind: String,
+    pub occurred_at: i64,
+    pub place: String,
+    pub note: Option<String>,
+    pub sample_condition: Option<String>,
+    pub seal_intact: Option<bool>,
+}
+
 /// A person present at an inspection, as recorded on it.
 #[derive(Debug, Clone, PartialEq, serde::Deserialize, serde::Serialize)]
 pub struct TeamMember {
@@ -77,8 +103,13 @@ pub struct Push {
     pub inspections: Vec<InspectionRec>,
     pub answers: Vec<AnswerRec>,
     pub photos: Vec<PhotoRec>,
-    /// (table, id) of deletions.
+    /// Schema 6, create-only tables (`sync::CREATE_ONLY`).
+    pub samples: Vec<SampleRec>,
+    pub custody_events: Vec<CustodyRec>,
+    /// (table, id) of deletions of inspections, answers and photos.
     pub deleted: Vec<(&'static str, String)>,
+    /// (table, id) of deletions in the create-only tables: refused when the record is stored.
+    pub create_only_deleted: Vec<(&'static str, String)>,
     /// (table, id) of changes to read-only tables: each is refused.
     pub read_only: Vec<(&'static str, String)>,
 }
@@ -88,7 +119,10 @@ impl Push {
         self.inspections.is_empty()
             && self.answers.is_empty()
             && self.photos.is_empty()
+            && self.samples.is_empty()
+            && self.custody_events.is_empty()
             && self.deleted.is_empty()
+            && self.create_only_deleted.is_empty()
             && self.read_only.is_empty()
     }
 }
@@ -165,6 +199,16 @@ impl<'a> Fields<'a> {
         self.opt_i64(name)?
             .ok_or(("invalid_body", format!("{}.{name} is required", self.table)))
     }
+    fn opt_bool(&self, name: &str) -> Result<Option<bool>, PushError> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(_) => Err((
+                "invalid_body",
+                format!("{}.{name} must be a boolean", self.table),
+            )),
+        }
+    }
     fn bool(&self, name: &str) -> Result<bool, PushError> {
         match self.get(name) {
             None => Ok(false),
@@ -210,6 +254,32 @@ fn check_record(table: &'static super::Table, obj: &Map<String, Value>) -> Resul
         }
     }
     Ok(())
+}
+
+/// The form of a pushed `samples` record: every device column but the three keys, as the
+/// form's wire object (server columns are ignored). An integral number is read as an integer
+/// (`sampled_at`: JSON from some clients spells 1.7e12).
+fn sample_form(
+    table: &'static super::Table,
+    rec: &Map<String, Value>,
+) -> Result<crate::sampling::form::Form, String> {
+    let mut form = Map::new();
+    for (key, value) in rec {
+        let Some(col) = table.column(key) else {
+            continue;
+        };
+        if col.server_only || ["establishment_id", "lab_id", "category_code"].contains(&col.name) {
+            continue;
+        }
+        let value = match value.as_f64() {
+            Some(f) if value.is_f64() && f.fract() == 0.0 && f.abs() < 9.0e15 => {
+                Value::from(f as i64)
+            }
+            _ => value.clone(),
+        };
+        form.insert(key.clone(), value);
+    }
+    serde_json::from_value(Value::Object(form)).map_err(|e| format!("samples: {e}"))
 }
 
 /// Parses `{"changes": {...}}` from a parsed JSON value (default record cap).
@@ -334,6 +404,8 @@ impl Ctx {
             }
             if table.read_only {
                 push.read_only.push((table.name, id));
+            } else if super::CREATE_ONLY.contains(&table.name) {
+                push.create_only_deleted.push((table.name, id));
             } else {
                 push.deleted.push((table.name, id));
             }
@@ -391,6 +463,23 @@ impl Ctx {
                 sha256: f.string("sha256")?,
                 byte_size: f.i64("byte_size")?,
                 taken_at: f.i64("taken_at")?,
+            }),
+            "samples" => push.samples.push(SampleRec {
+                id,
+                establishment_id: f.string("establishment_id")?.trim().to_string(),
+                lab_id: f.string("lab_id")?.trim().to_string(),
+                category_code: f.string("category_code")?.trim().to_string(),
+                form: sample_form(table, rec),
+            }),
+            "custody_events" => push.custody_events.push(CustodyRec {
+                id,
+                sample_id: f.string("sample_id")?,
+                kind: f.string("kind")?,
+                occurred_at: f.i64("occurred_at")?,
+                place: f.opt_string("place")?.unwrap_or_default(),
+                note: f.opt_string("note")?.filter(|s| !s.is_empty()),
+                sample_condition: f.opt_string("sample_condition")?.filter(|s| !s.is_empty()),
+                seal_intact: f.opt_bool("seal_intact")?,
             }),
             _ => push.read_only.push((table.name, id)),
         }

@@ -29,4 +29,5 @@ mod spec;
 mod stats;
 mod sync;
 mod sync_edge;
+mod sync_samples;
 mod uploads;

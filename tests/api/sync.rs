@@ -722,7 +722,7 @@ async fn bad_push_input_is_4xx_and_applies_nothing(app: TestApp) {
         "last_pulled_at=-5",
         "last_pulled_at=99999999",
         "last_pulled_at=x",
-        "schema_version=6",
+        "schema_version=7",
         "schema_version=0",
         "migration=%7Bbad",
     ] {

@@ -10,6 +10,9 @@
 //   POST /api/v1/tasks/{id}/cancel                server-side cancellation
 //   GET  /api/v1/inspections?task_id=              what the server stored (admin/reviewer view)
 //   POST /api/v1/inspections/{id}/review           a reviewer's decision (a reviewer of this run)
+//   POST /api/v1/food-categories/import, /labs, PUT /users/{id}/lab, PUT /calendar/years/{y}
+//                                                 食品安全抽检 set-up (a lab and its account)
+//   GET  /api/v1/samples/{id}, /lab/samples, POST /samples/{id}/custody   samples as stored; the lab's events
 //
 // Every run makes its own users, towns and licence numbers, so the scenarios also run against a
 // long-lived server that already holds data.
@@ -183,6 +186,69 @@ class RealServer {
   async reassign(taskId, userIds, reason = '同步测试：原检查被驳回，另派检查组', { expect = 200 } = {}) {
     const { token } = await this.reviewer()
     return this.api('PUT', `/api/v1/tasks/${taskId}/team`, { team: userIds, reason }, { token, expect })
+  }
+
+  /**
+   * 食品安全抽检 set-up of this run (once): the food category tree (CSV import, the same rows
+   * every run), a lab with a lab account, the sampled premises, and the working-day calendar
+   * of this year and the next (a sample's deadlines are counted on it). Returns
+   * { labId, lab: { id, token }, establishmentId, categoryCode, categories: [l1, l2, l3] }.
+   */
+  async sampling() {
+    if (this._sampling) return this._sampling
+    const csv = '分类编码,级别,上级编码,分类名称,微生物\n01,1,,粮食加工品,\n0101,2,01,小麦粉,否\n010101,3,0101,通用小麦粉,否\n'
+    const res = await fetch(`${this.baseUrl}/api/v1/food-categories/import`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${this.adminToken}`, 'content-type': 'application/octet-stream' },
+      body: Buffer.from(csv, 'utf8'),
+    })
+    if (!res.ok) throw new ApiError('POST /api/v1/food-categories/import', { status: res.status, body: await res.text() })
+    const lab = await this.api('POST', '/api/v1/labs', { name: `同步测试检验中心-${this.run}`, code: `WM${this.run}`.toUpperCase() }, { expect: 201 })
+    const username = `wm-${this.run}-lab`
+    const password = `pw-${crypto.randomUUID()}`
+    const user = await this.api('POST', '/api/v1/users', { username, password, role: 'lab', name: `检验员-${this.run}` }, { expect: 201 })
+    await this.api('PUT', `/api/v1/users/${user.id}/lab`, { lab_id: lab.id })
+    const token = await this.login({ username, password, deviceId: `wmdb-harness-lab-${this.run}` })
+    const years = (await this.api('GET', '/api/v1/calendar/years')).years.map((y) => y.year)
+    const thisYear = new Date().getUTCFullYear()
+    for (const y of [thisYear, thisYear + 1]) {
+      if (!years.includes(y)) await this.api('PUT', `/api/v1/calendar/years/${y}`, { off: {}, workdays: [] })
+    }
+    const establishment = await this.createEstablishment()
+    this._sampling = {
+      labId: lab.id,
+      lab: { id: user.id, token },
+      establishmentId: establishment.id,
+      establishment,
+      categoryCode: '010101',
+      categories: ['粮食加工品', '小麦粉', '通用小麦粉'],
+    }
+    return this._sampling
+  }
+
+  /** GET /api/v1/samples/{id} as admin (404 → null). */
+  async sample(id) {
+    const res = await httpJson('GET', `${this.baseUrl}/api/v1/samples/${id}`, { token: this.adminToken })
+    if (res.status === 404) return null
+    if (!res.ok) throw new ApiError(`GET /api/v1/samples/${id}`, res)
+    return res.body
+  }
+
+  /** The run's lab's samples (GET /api/v1/lab/samples, all pages): what the server holds. */
+  async labSamples() {
+    const { lab } = await this.sampling()
+    const items = []
+    for (let page = 1; ; page++) {
+      const body = await this.api('GET', `/api/v1/lab/samples?page=${page}&page_size=100`, undefined, { token: lab.token })
+      items.push(...body.items)
+      if (!body.items.length || items.length >= body.total_count) return items
+    }
+  }
+
+  /** A custody event recorded online by the run's lab (POST /api/v1/samples/{id}/custody). */
+  async labCustody(sampleId, body) {
+    const { lab } = await this.sampling()
+    return this.api('POST', `/api/v1/samples/${sampleId}/custody`, { id: crypto.randomUUID(), ...body }, { token: lab.token, expect: 201 })
   }
 
   /** POST /api/v1/inspections/{id}/review as the run's reviewer; returns the review view. */

@@ -10,7 +10,9 @@
 // default). Version 1 lacked the `photos` table and `inspections.server_flags`; version 5 adds
 // review: the pull-only `reviews` table, `inspections.review_round` / `override_result` /
 // `override_reason` and `tasks.kind` (the server's own columns of versions 3 and 4 are left
-// out here: WatermelonDB drops pulled columns its schema lacks). See api-spec/sync.md.
+// out here: WatermelonDB drops pulled columns its schema lacks); version 6 adds 食品安全抽检:
+// `samples` (抽样单) and `custody_events`, created on the device and never changed there. See
+// api-spec/sync.md.
 
 // type: 'string' | 'number' | 'boolean'; optional → nullable (default null instead of '' / 0 / false)
 const TABLES = {
@@ -116,6 +118,63 @@ const TABLES = {
       { name: 'override_reason', type: 'string', isOptional: true },
       { name: 'decided_at', type: 'number' },
       { name: 'reviewer_name', type: 'string' },
+    ],
+  },
+  // ---- since version 6: 食品安全抽检, created on the device and never changed there ----
+  // (sampling forms; every form field optional: "/" = not applicable, null = missing)
+  samples: {
+    readOnly: false,
+    sinceVersion: 6,
+    columns: [
+      { name: 'establishment_id', type: 'string' },
+      { name: 'lab_id', type: 'string' },
+      { name: 'category_code', type: 'string' },
+      ...[
+        'sampling_no', 'task_source', 'purpose', 'stage', 'food_category_1', 'food_category_2',
+        'food_category_3', 'food_category_4', 'premises_name', 'premises_address',
+        'premises_credit_code', 'premises_licence_no', 'premises_legal_representative',
+        'premises_contact', 'producer_name', 'producer_address', 'producer_sc_licence',
+        'sample_name', 'sample_brand', 'sample_specification', 'sample_production_date',
+        'sample_batch', 'sample_shelf_life', 'sample_standard', 'sample_price',
+      ].map((name) => ({ name, type: 'string', isOptional: true })),
+      { name: 'sample_imported', type: 'boolean', isOptional: true },
+      { name: 'sample_storage', type: 'string', isOptional: true },
+      { name: 'sampling_method', type: 'string', isOptional: true },
+      { name: 'sampling_base', type: 'number', isOptional: true },
+      { name: 'sampling_base_unit', type: 'string', isOptional: true },
+      { name: 'sample_quantity', type: 'number', isOptional: true },
+      { name: 'sample_quantity_unit', type: 'string', isOptional: true },
+      { name: 'backup_quantity', type: 'number', isOptional: true },
+      { name: 'backup_quantity_unit', type: 'string', isOptional: true },
+      { name: 'sampled_at', type: 'number', isOptional: true },
+      { name: 'lng', type: 'number', isOptional: true },
+      { name: 'lat', type: 'number', isOptional: true },
+      { name: 'crs', type: 'string', isOptional: true },
+      { name: 'gps_accuracy_m', type: 'number', isOptional: true },
+      { name: 'sampler_1', type: 'string', isOptional: true },
+      { name: 'sampler_2', type: 'string', isOptional: true },
+      { name: 'premises_opinion', type: 'string', isOptional: true },
+      { name: 'premises_opinion_text', type: 'string', isOptional: true },
+      // server-computed
+      { name: 'sample_no', type: 'string', isOptional: true, serverOnly: true },
+      { name: 'state', type: 'string', isOptional: true, serverOnly: true },
+      { name: 'seal_broken', type: 'boolean', serverOnly: true },
+    ],
+  },
+  custody_events: {
+    readOnly: false,
+    sinceVersion: 6,
+    columns: [
+      { name: 'sample_id', type: 'string', isIndexed: true },
+      { name: 'kind', type: 'string' }, // sealed | dispatched from a device; the lab's come by pull
+      { name: 'occurred_at', type: 'number' },
+      { name: 'place', type: 'string' },
+      { name: 'note', type: 'string', isOptional: true },
+      { name: 'sample_condition', type: 'string', isOptional: true },
+      { name: 'seal_intact', type: 'boolean', isOptional: true },
+      { name: 'actor_id', type: 'string', isOptional: true, serverOnly: true },
+      { name: 'actor_role', type: 'string', isOptional: true, serverOnly: true },
+      { name: 'recorded_at', type: 'number', isOptional: true, serverOnly: true },
     ],
   },
 }

@@ -1244,6 +1244,109 @@ describe('foodcheck sync with WatermelonDB 0.28.0 against the real server', { sk
     assert.equal((await world.task(s.taskId)).state, 'submitted')
   })
 
+  scenario('18. 抽样单 offline (schema 6): a sample with its seal and dispatch, pushed once though the response was lost, comes back with its number; the other sampler gets it, an outsider nothing; the lab\'s receipt arrives; a local edit is refused', async () => {
+    const sp = await world.sampling()
+    const a = await newDevice('sample-a', 'a', { version: 6 })
+    const b = await newDevice('sample-b', 'b', { version: 6 })
+    const o = await newDevice('sample-outsider', 'outsider', { version: 6 })
+    await a.sync()
+    const HOUR = 3_600_000
+    const at = Date.now() - 3 * HOUR
+    const form = {
+      establishment_id: sp.establishmentId, lab_id: sp.labId, category_code: sp.categoryCode,
+      task_source: '监督抽检 同步测试', purpose: 'supervision', stage: '流通',
+      food_category_1: sp.categories[0], food_category_2: sp.categories[1], food_category_3: sp.categories[2],
+      food_category_4: '/', premises_name: sp.establishment.body.sign_name,
+      premises_address: sp.establishment.body.address, premises_credit_code: '/',
+      premises_licence_no: sp.establishment.body.license_no, premises_legal_representative: '王老五',
+      premises_contact: '13800138000', producer_name: '天津某面粉厂', producer_address: '天津市宝坻区',
+      producer_sc_licence: 'SC10112011500012', sample_name: '小麦粉', sample_brand: '／',
+      sample_specification: '1kg/袋', sample_production_date: '2026-02-01', sample_batch: '/',
+      sample_shelf_life: '12个月', sample_standard: 'GB 1355', sample_price: '12.50', sample_imported: false,
+      sample_storage: '常温', sampling_method: 'non_aseptic', sampling_base: 100, sampling_base_unit: '袋',
+      sample_quantity: 4, sample_quantity_unit: '袋', backup_quantity: 2, backup_quantity_unit: '袋',
+      sampled_at: at, lng: 117.3, lat: 39.7, crs: 'wgs84', gps_accuracy_m: 8,
+      sampler_1: world.inspectors.a.id, sampler_2: world.inspectors.b.id, premises_opinion: 'no_objection',
+    }
+    const [sample, sealed, dispatched] = await a.db.write(async () => {
+      const s = await a.db.get('samples').create((x) => {
+        for (const [k, v] of Object.entries(form)) x._setRaw(k, v)
+      })
+      const event = (kind, t) => a.db.get('custody_events').create((x) => {
+        x.sampleId = s.id
+        x.kind = kind
+        x.occurredAt = t
+        x.place = kind === 'sealed' ? form.premises_name : '顺丰宝坻网点'
+      })
+      return [s, await event('sealed', at + HOUR / 2), await event('dispatched', at + HOUR)]
+    })
+
+    // The push reaches the server, the answer is lost: the records stay unsynced.
+    const n = a.requests.length
+    await assert.rejects(a.sync({ simulatePushResponseLost: true }), lib.PushResponseLostError)
+    assertPushAccepted(a.requestsSince(n).find((r) => r.method === 'POST'), 'the lost push')
+    assert.equal((await lib.rawOf(a.db, 'samples', sample.id))._status, 'created')
+    let stored = await world.sample(sample.id)
+    assert.equal(stored.state, 'dispatched')
+    const number = stored.sample_no
+    assert.match(number, /^FC-\d{8}-\d{4}$/)
+    assert.deepEqual(stored.custody.map((e) => e.id), [sealed.id, dispatched.id])
+
+    // The retry pulls the sample back (own device: updated) into the unsynced local record and
+    // re-sends it as created, with the server's spelling merged in: the same 抽样单, a no-op.
+    const { get, post } = await syncAndGet(a)
+    assert.deepEqual(ids(get.responseBody.changes.samples.updated), [sample.id])
+    assert.deepEqual(ids(get.responseBody.changes.samples.created), [])
+    const resent = post.requestBody.changes.samples.created.find((r) => r.id === sample.id)
+    assert.ok(resent, `the retry re-sends the sample: ${clip(post.requestBody.changes.samples)}`)
+    assert.equal(resent.stage, 'circulation', 'the pulled value merged in')
+    assert.deepEqual(sorted(ids(post.requestBody.changes.custody_events.created)), sorted([sealed.id, dispatched.id]))
+    assertPushAccepted(post, 'the retry')
+    assert.equal((await world.labSamples()).filter((x) => x.id === sample.id).length, 1, 'one sample on the server')
+    stored = await world.sample(sample.id)
+    assert.equal(stored.sample_no, number, 'no second number')
+    assert.equal(stored.custody.length, 2)
+    await a.sync()
+    assert.equal(await hasUnsyncedChanges({ database: a.db }), false)
+    let local = await a.db.get('samples').find(sample.id)
+    assert.equal(local.sampleNo, number)
+    assert.equal(local.state, 'dispatched')
+    assert.equal(local._raw._status, 'synced')
+
+    // The other sampler's device gets it all as new; a device of someone else nothing.
+    const { get: bGet } = await syncAndGet(b)
+    assert.deepEqual(ids(bGet.responseBody.changes.samples.created), [sample.id])
+    assert.deepEqual(sorted(ids(bGet.responseBody.changes.custody_events.created)), sorted([sealed.id, dispatched.id]))
+    const onB = await b.db.get('samples').find(sample.id)
+    assert.equal(onB.sampleNo, number)
+    assert.equal(onB._raw.food_category_4, '/', 'not applicable stays "/"')
+    assert.equal(onB._raw.premises_opinion_text, null, 'missing stays null')
+    const { get: oGet } = await syncAndGet(o)
+    assert.ok(!JSON.stringify(oGet.responseBody).includes(sample.id))
+    assert.equal((await o.db.get('samples').query().fetch()).length, 0)
+
+    // The lab receives it (seal intact): the event and the new state reach both devices.
+    const receipt = await world.labCustody(sample.id, {
+      kind: 'received', occurred_at: at + 2 * HOUR, place: '检验中心收样室', sample_condition: '包装完好', seal_intact: true,
+    })
+    await a.sync()
+    await b.sync()
+    for (const d of [a, b]) {
+      const got = await d.db.get('custody_events').find(receipt.id)
+      assert.equal(got.actorRole, 'lab')
+      assert.equal(got.sealIntact, true)
+      assert.equal((await d.db.get('samples').find(sample.id)).state, 'received')
+    }
+
+    // A submitted 抽样单 never changes: a local edit is refused and stays unsynced.
+    local = await a.db.get('samples').find(sample.id)
+    await a.db.write(() => local.update((x) => { x.sampleName = '高筋小麦粉' }))
+    const { post: edit } = await syncAndGet(a)
+    assertRefused(edit, { samples: { [sample.id]: 'sample_id_conflict' } })
+    assert.equal((await lib.rawOf(a.db, 'samples', sample.id))._status, 'updated')
+    assert.equal((await world.sample(sample.id)).form.sample_name, '小麦粉')
+  })
+
   scenario('14. a device offline past tombstone retention gets a replacement pull: the deleted answer goes, its own records stay, nothing lost', { skip: PURGE_SKIP }, async () => {
     const s = await world.seedTask()
     const a = await newDevice('repl-deleter', 'a')

@@ -1,0 +1,247 @@
+//! 抽样单 and custody events through offline sync (schema 6), for `ops::sync`: what a
+//! sampler's device pulls, and how their pushed records are applied inside the push's
+//! transaction by the very rules of the online routes ([`sampling::submit_sample_in`],
+//! [`sampling::record_custody_in`]).
+//!
+//! Both tables are create-only on the device (`sync::CREATE_ONLY`):
+//! - a pushed sample that is not stored is submitted; one stored with the same content (a
+//!   replay: the response was lost, or the device re-sends what it pulled back) is a no-op;
+//!   one stored with other content is refused `sample_id_conflict` (a submitted 抽样单 never
+//!   changes);
+//! - a pushed custody event is recorded in order; the same event again is a no-op; another
+//!   content under its id is refused `custody_event_edited`;
+//! - the deletion of a stored record of the user's is refused `append_only`; of one that is
+//!   not stored (a refused record the user discarded), or not theirs, a no-op;
+//! - nothing here is ever a conflict (409): every refusal is per record, and the rest of the
+//!   push applies. Each record is applied in a savepoint, so a refused one leaves nothing.
+
+use serde_json::{json, Map, Value};
+use sqlx::AnyConnection;
+
+use super::sampling::{self, NewCustodyEvent, NewSample, SubmitSettings, Submitted};
+use super::{Ctx, Error, Result};
+use crate::sampling::custody::Kind as CustodyKind;
+use crate::store::sampling as q;
+use crate::sync::decide::Rejected;
+use crate::sync::push::{CustodyRec, Push, SampleRec};
+
+/// The refusal of a custody event whose sample the pusher cannot write: the same whether it
+/// does not exist, was refused in this push, or is someone else's.
+const UNKNOWN_SAMPLE: &str =
+    "the sample is neither on the server nor accepted in this push, or you are not one of its samplers";
+
+fn reject(table: &str, id: &str, code: &str, message: impl Into<String>) -> Rejected {
+    Rejected {
+        table: table.into(),
+        id: id.into(),
+        code: code.into(),
+        message: message.into(),
+    }
+}
+
+/// A use-case refusal as a per-record refusal; failures (database, bugs) stay errors.
+fn refusal(e: Error) -> Result<(&'static str, String)> {
+    match e {
+        Error::Invalid { code, message, .. }
+        | Error::Conflict { code, message }
+        | Error::BadRequest { code, message } => Ok((code, message)),
+        Error::NotFound(_) => Ok(("unknown_sample", UNKNOWN_SAMPLE.into())),
+        Error::Forbidden(m) => Ok(("forbidden", m)),
+        other => Err(other),
+    }
+}
+
+/// Applies the pushed samples, then custody events (per sample in custody order, whatever the
+/// device's order), then refuses deletions of stored records, in the push's transaction
+/// (`seq`: its change-counter value). Returns the refused records.
+pub async fn push(
+    conn: &mut AnyConnection,
+    ctx: &Ctx,
+    settings: &SubmitSettings,
+    seq: i64,
+    parsed: &Push,
+) -> Result<Vec<Rejected>> {
+    let mut out = Vec::new();
+    for r in &parsed.samples {
+        if let Some(refused) = push_sample(conn, ctx, settings, seq, r).await? {
+            out.push(refused);
+        }
+    }
+    let mut events: Vec<(usize, &CustodyRec)> = parsed.custody_events.iter().enumerate().collect();
+    let rank = |r: &CustodyRec| {
+        CustodyKind::parse(&r.kind)
+            .and_then(|k| CustodyKind::ORDER.iter().position(|o| *o == k))
+            .unwrap_or(usize::MAX)
+    };
+    events.sort_by(|(i, a), (j, b)| (&a.sample_id, rank(a), i).cmp(&(&b.sample_id, rank(b), j)));
+    for (_, r) in events {
+        if let Some(refused) = push_custody(conn, ctx, settings, seq, r).await? {
+            out.push(refused);
+        }
+    }
+    for (table, id) in &parsed.create_only_deleted {
+        // Stored and the pusher's: a sample they sample, an event of one.
+        let sample_id = match *table {
+            "samples" => Some(id.clone()),
+            _ => q::custody_event(conn, id).await?.map(|e| e.sample_id),
+        };
+        let mine = match sample_id {
+            None => false,
+            Some(s) => match sampling::load_visible(conn, ctx, &s).await {
+                Ok(_) => true,
+                Err(Error::NotFound(_)) => false,
+                Err(e) => return Err(e),
+            },
+        };
+        if mine {
+            out.push(reject(
+                table,
+                id,
+                "append_only",
+                format!("{table} are never deleted: a submitted 抽样单 and its chain of custody stand as recorded"),
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// Runs `f` in a savepoint: kept if it succeeds, undone if it is refused.
+macro_rules! in_savepoint {
+    ($conn:expr, $table:expr, $id:expr, $body:expr) => {{
+        q::savepoint($conn).await?;
+        match $body {
+            Ok(()) => {
+                q::release_savepoint($conn).await?;
+                None
+            }
+            Err(e) => {
+                q::rollback_to_savepoint($conn).await?;
+                let (code, message) = refusal(e)?;
+                Some(reject($table, $id, code, message))
+            }
+        }
+    }};
+}
+
+async fn push_sample(
+    conn: &mut AnyConnection,
+    ctx: &Ctx,
+    settings: &SubmitSettings,
+    seq: i64,
+    r: &SampleRec,
+) -> Result<Option<Rejected>> {
+    let form = match &r.form {
+        Ok(f) => f.clone(),
+        Err(m) => return Ok(Some(reject("samples", &r.id, "invalid_record", m.clone()))),
+    };
+    let n = NewSample {
+        id: r.id.clone(),
+        establishment_id: r.establishment_id.clone(),
+        lab_id: r.lab_id.clone(),
+        category_code: r.category_code.clone(),
+        form,
+    };
+    Ok(in_savepoint!(
+        &mut *conn,
+        "samples",
+        &r.id,
+        sampling::submit_sample_in(&mut *conn, ctx, settings, &n, seq)
+            .await
+            .map(|_: Submitted| ())
+    ))
+}
+
+async fn push_custody(
+    conn: &mut AnyConnection,
+    ctx: &Ctx,
+    settings: &SubmitSettings,
+    seq: i64,
+    r: &CustodyRec,
+) -> Result<Option<Rejected>> {
+    let Some(kind) = CustodyKind::parse(&r.kind) else {
+        return Ok(Some(reject(
+            "custody_events",
+            &r.id,
+            "invalid_record",
+            format!(
+                "kind {:?} is not sealed, dispatched, received, testing or reported",
+                r.kind
+            ),
+        )));
+    };
+    let n = NewCustodyEvent {
+        id: r.id.clone(),
+        kind,
+        occurred_at: r.occurred_at,
+        place: r.place.clone(),
+        note: r.note.clone(),
+        sample_condition: r.sample_condition.clone(),
+        seal_intact: r.seal_intact,
+    };
+    Ok(in_savepoint!(
+        &mut *conn,
+        "custody_events",
+        &r.id,
+        sampling::record_custody_in(&mut *conn, ctx, settings.zone, &r.sample_id, &n, seq)
+            .await
+            .map(|_| ())
+    ))
+}
+
+/// A record for the pull, with what tells whether it is new to the device.
+pub struct Pulled {
+    pub table: &'static str,
+    pub created_seq: i64,
+    /// `user/device` that created it, if a device did.
+    pub origin: Option<String>,
+    pub rec: Value,
+}
+
+fn internal(e: impl std::fmt::Display) -> Error {
+    Error::Internal(anyhow::anyhow!("{e}"))
+}
+
+/// The user's samples changed after `since_samples` and their custody events recorded after
+/// `since_custody`, in the caller's snapshot. Lab results are not synced.
+pub async fn pull(
+    conn: &mut AnyConnection,
+    user: &str,
+    since_samples: i64,
+    since_custody: i64,
+) -> Result<Vec<Pulled>> {
+    let mut out = Vec::new();
+    for s in q::pull_samples(conn, user, since_samples).await? {
+        // The form as stored is the wire form: one column per field.
+        let mut rec: Map<String, Value> = serde_json::from_str(&s.form).map_err(internal)?;
+        for (k, v) in [
+            ("id", json!(s.id)),
+            ("establishment_id", json!(s.establishment_id)),
+            ("lab_id", json!(s.lab_id)),
+            ("category_code", json!(s.category_code)),
+            ("sample_no", json!(s.sample_no)),
+            ("state", json!(s.state)),
+            ("seal_broken", json!(s.seal_broken != 0)),
+        ] {
+            rec.insert(k.into(), v);
+        }
+        out.push(Pulled {
+            table: "samples",
+            created_seq: s.created_seq,
+            origin: s.origin_device,
+            rec: Value::Object(rec),
+        });
+    }
+    for c in q::pull_custody(conn, user, since_custody).await? {
+        let e = c.row;
+        out.push(Pulled {
+            table: "custody_events",
+            created_seq: c.seq,
+            origin: c.origin_device,
+            rec: json!({"id": e.id, "sample_id": e.sample_id, "kind": e.kind, "occurred_at": e.occurred_at,
+                "place": e.place, "note": e.note, "sample_condition": e.sample_condition,
+                "seal_intact": e.seal_intact.map(|b| b != 0), "actor_id": e.actor_id,
+                "actor_role": e.actor_role, "recorded_at": e.recorded_at}),
+        });
+    }
+    Ok(out)
+}

@@ -1,0 +1,781 @@
+//! 抽样单 and custody events through offline sync (schema 6): a sample created offline and
+//! pushed with its custody events, replays (lost responses, records pulled back) changing
+//! nothing, scope (the other sampler's device gets it, an outsider's does not), hostile pushes
+//! refused per record with the online routes' codes, and all-or-nothing pushes (a refused
+//! 抽样单 leaves nothing, even when it was refused after its first writes).
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use crate::common::TestApp;
+use crate::sampling::{march_2_2026, world, World};
+
+both_backends!(
+    an_offline_sample_and_its_custody_sync_once,
+    the_samplers_devices_pull_it_and_nobody_else,
+    hostile_sample_pushes_are_refused_per_record,
+    custody_pushes_cannot_reorder_or_edit_the_chain,
+    a_push_is_all_or_nothing,
+    racing_pushes_cannot_share_a_national_number,
+    an_upgrade_to_schema_6_pulls_the_samples_as_new,
+);
+
+const HOUR: i64 = 3_600_000;
+
+async fn pull(app: &TestApp, token: &str, last: Option<i64>, version: u32) -> Value {
+    let last = last.map(|l| l.to_string()).unwrap_or_else(|| "null".into());
+    let (s, v) = app
+        .get(
+            &format!("/api/v1/sync?last_pulled_at={last}&schema_version={version}&migration=null"),
+            token,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    v
+}
+
+async fn push(app: &TestApp, token: &str, last: i64, changes: Value) -> (StatusCode, Value) {
+    app.post(
+        &format!("/api/v1/sync?last_pulled_at={last}"),
+        token,
+        json!({"changes": changes}),
+    )
+    .await
+}
+
+/// A push that must apply entirely.
+async fn push_ok(app: &TestApp, token: &str, last: i64, changes: Value) {
+    let (s, v) = push(app, token, last, changes).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v, json!({}), "nothing refused");
+}
+
+/// (table, id, code) of each refused record of a 200 push.
+async fn refused(
+    app: &TestApp,
+    token: &str,
+    last: i64,
+    changes: Value,
+) -> Vec<(String, String, String)> {
+    let (s, v) = push(app, token, last, changes).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let mut out: Vec<(String, String, String)> = v["rejected"]
+        .as_array()
+        .unwrap_or(&Vec::new())
+        .iter()
+        .map(|r| {
+            (
+                r["table"].as_str().unwrap().to_string(),
+                r["id"].as_str().unwrap().to_string(),
+                r["code"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    out.sort();
+    // WatermelonDB's own list agrees.
+    for (table, id, _) in &out {
+        assert!(
+            v["experimentalRejectedIds"][table]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|x| x == id),
+            "{v}"
+        );
+    }
+    out
+}
+
+fn rejection<'a>(v: &'a Value, id: &str) -> &'a Value {
+    v["rejected"]
+        .as_array()
+        .and_then(|a| a.iter().find(|r| r["id"] == id))
+        .unwrap_or_else(|| panic!("{id} not refused: {v}"))
+}
+
+fn ids(pull: &Value, table: &str, kind: &str) -> Vec<String> {
+    let mut v: Vec<String> = pull["changes"][table][kind]
+        .as_array()
+        .unwrap_or_else(|| panic!("no {table}.{kind} in {pull}"))
+        .iter()
+        .map(|r| r.as_str().or_else(|| r["id"].as_str()).unwrap().to_string())
+        .collect();
+    v.sort();
+    v
+}
+
+fn record<'a>(pull: &'a Value, table: &str, id: &str) -> &'a Value {
+    ["created", "updated"]
+        .iter()
+        .flat_map(|k| pull["changes"][table][k].as_array().unwrap().iter())
+        .find(|r| r["id"] == id)
+        .unwrap_or_else(|| panic!("{table} {id} not pulled: {pull}"))
+}
+
+fn cursor(pull: &Value) -> i64 {
+    pull["timestamp"].as_i64().unwrap()
+}
+
+/// The `samples` sync record of the world's complete 抽样单: one flat record, a column per
+/// form field, as a WatermelonDB app sends it (with `_status`/`_changed`, and the server's
+/// columns as the device holds them: null).
+fn sample_rec(w: &World, id: &str, at: i64) -> Value {
+    let body = w.sample(id, at);
+    let mut rec = body["form"].as_object().unwrap().clone();
+    for k in ["id", "establishment_id", "lab_id", "category_code"] {
+        rec.insert(k.into(), body[k].clone());
+    }
+    rec.insert("_status".into(), json!("created"));
+    rec.insert("_changed".into(), json!(""));
+    rec.insert("sample_no".into(), Value::Null);
+    rec.insert("state".into(), Value::Null);
+    rec.insert("seal_broken".into(), json!(false));
+    Value::Object(rec)
+}
+
+fn custody_rec(id: &str, sample: &str, kind: &str, at: i64) -> Value {
+    json!({"id": id, "sample_id": sample, "kind": kind, "occurred_at": at, "place": "老王粮油店",
+           "note": null, "sample_condition": null, "seal_intact": null,
+           "actor_id": null, "actor_role": null, "recorded_at": null,
+           "_status": "created", "_changed": ""})
+}
+
+fn changes(samples: Vec<Value>, custody: Vec<Value>) -> Value {
+    json!({"samples": {"created": samples, "updated": [], "deleted": []},
+           "custody_events": {"created": custody, "updated": [], "deleted": []}})
+}
+
+async fn sample_of(w: &World, token: &str, id: &str) -> (StatusCode, Value) {
+    w.app.get(&format!("/api/v1/samples/{id}"), token).await
+}
+
+/// Lab A's samples: what the server holds, however many pushes.
+async fn lab_total(w: &World) -> i64 {
+    let (s, v) = w.app.get("/api/v1/lab/samples", &w.lab_a).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    v["total_count"].as_i64().unwrap()
+}
+
+async fn an_offline_sample_and_its_custody_sync_once(app: TestApp) {
+    let w = world(app).await;
+    let at = march_2_2026();
+    let first = pull(&w.app, &w.insp1, None, 6).await;
+    assert_eq!(ids(&first, "samples", "created"), Vec::<String>::new());
+    let t0 = cursor(&first);
+
+    let id = Uuid::new_v4().to_string();
+    let (sealed, dispatched) = (Uuid::new_v4().to_string(), Uuid::new_v4().to_string());
+    // Listed in the wrong order on purpose: a push applies a sample's events in custody order.
+    let offline = changes(
+        vec![sample_rec(&w, &id, at)],
+        vec![
+            custody_rec(&dispatched, &id, "dispatched", at + HOUR),
+            custody_rec(&sealed, &id, "sealed", at),
+        ],
+    );
+    push_ok(&w.app, &w.insp1, t0, offline.clone()).await;
+    let (s, stored) = sample_of(&w, &w.insp1, &id).await;
+    assert_eq!(s, StatusCode::OK, "{stored}");
+    let no = stored["sample_no"].as_str().unwrap().to_string();
+    assert!(no.starts_with("FC-"), "a generated number: {no}");
+    assert_eq!(stored["state"], "dispatched");
+    assert_eq!(stored["samplers"], json!([w.insp1_id, w.insp2_id]));
+    assert_eq!(
+        stored["form"]["stage"], "circulation",
+        "the label is stored as its code"
+    );
+    let kinds: Vec<&str> = stored["custody"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["sealed", "dispatched"]);
+    assert_eq!(stored["custody"][0]["actor_id"], w.insp1_id.as_str());
+    assert_eq!(stored["deadlines"][0]["rule"], "delivery", "{stored}");
+
+    // The response was lost: the same push again changes nothing and gets no new number.
+    push_ok(&w.app, &w.insp1, t0, offline).await;
+    let (_, again) = sample_of(&w, &w.insp1, &id).await;
+    assert_eq!(again["sample_no"], no.as_str());
+    assert_eq!(again["custody"], stored["custody"]);
+    assert_eq!(lab_total(&w).await, 1);
+
+    // The pushing device gets its own records back as updates, with the server's columns.
+    let back = pull(&w.app, &w.insp1, Some(t0), 6).await;
+    assert_eq!(ids(&back, "samples", "created"), Vec::<String>::new());
+    assert_eq!(ids(&back, "samples", "updated"), vec![id.clone()]);
+    let mut events = vec![sealed.clone(), dispatched.clone()];
+    events.sort();
+    assert_eq!(ids(&back, "custody_events", "updated"), events);
+    let rec = record(&back, "samples", &id);
+    assert_eq!(rec["sample_no"], no.as_str());
+    assert_eq!(rec["state"], "dispatched");
+    assert_eq!(rec["seal_broken"], false);
+    assert_eq!(rec["stage"], "circulation");
+    assert_eq!(rec["food_category_4"], "/", "not applicable stays \"/\"");
+    assert_eq!(
+        rec["premises_opinion_text"],
+        Value::Null,
+        "missing stays null"
+    );
+    let ev = record(&back, "custody_events", &sealed);
+    assert_eq!(ev["kind"], "sealed");
+    assert_eq!(ev["actor_role"], "inspector");
+    assert!(!back.to_string().contains("report_no"), "no lab result");
+
+    // The device re-sends what it pulled (a push after an interrupted sync sends the records
+    // with the server's values merged in): still the same 抽样单, nothing refused.
+    let t1 = cursor(&back);
+    let mut pulled_back = rec.clone();
+    pulled_back["_status"] = json!("created");
+    pulled_back["_changed"] = json!("");
+    push_ok(
+        &w.app,
+        &w.insp1,
+        t1,
+        changes(
+            vec![pulled_back],
+            vec![record(&back, "custody_events", &sealed).clone()],
+        ),
+    )
+    .await;
+    assert_eq!(lab_total(&w).await, 1);
+    let (_, same) = sample_of(&w, &w.insp1, &id).await;
+    assert_eq!(same["custody"], stored["custody"]);
+}
+
+async fn the_samplers_devices_pull_it_and_nobody_else(app: TestApp) {
+    let w = world(app).await;
+    let at = march_2_2026();
+    let t0 = cursor(&pull(&w.app, &w.insp1, None, 6).await);
+    let id = Uuid::new_v4().to_string();
+    let sealed = Uuid::new_v4().to_string();
+    push_ok(
+        &w.app,
+        &w.insp1,
+        t0,
+        changes(
+            vec![sample_rec(&w, &id, at)],
+            vec![custody_rec(&sealed, &id, "sealed", at)],
+        ),
+    )
+    .await;
+
+    // The second sampler's device, and another device of the first: new to them.
+    let tablet = w.app.login_full("insp1", "tablet").await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for token in [&w.insp2, &tablet] {
+        let p = pull(&w.app, token, None, 6).await;
+        assert_eq!(ids(&p, "samples", "created"), vec![id.clone()]);
+        assert_eq!(ids(&p, "custody_events", "created"), vec![sealed.clone()]);
+        assert_eq!(record(&p, "samples", &id)["state"], "sealed");
+    }
+    // Not a sampler: nothing, on a first pull or after it.
+    let o = pull(&w.app, &w.outsider, None, 6).await;
+    assert_eq!(ids(&o, "samples", "created"), Vec::<String>::new());
+    assert_eq!(ids(&o, "custody_events", "created"), Vec::<String>::new());
+    assert!(!o.to_string().contains(&id));
+    // An app on schema 5 has neither table.
+    let old = pull(&w.app, &w.insp2, None, 5).await;
+    assert!(
+        old["changes"].get("samples").is_none() && old["changes"].get("custody_events").is_none()
+    );
+
+    // Events recorded online reach the samplers' devices (the lab's as new: another device
+    // made it), with the sample's new state; the next pull repeats nothing.
+    let t1 = cursor(&pull(&w.app, &w.insp2, None, 6).await);
+    let dispatched = Uuid::new_v4().to_string();
+    let (s, v) = w
+        .custody(&id, &w.insp2, json!({"id": dispatched, "kind": "dispatched", "occurred_at": at + HOUR, "place": "顺丰宝坻网点"}))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let received = Uuid::new_v4().to_string();
+    let (s, v) = w
+        .custody(
+            &id,
+            &w.lab_a,
+            json!({"id": received, "kind": "received", "occurred_at": at + 2 * HOUR,
+                 "place": "A检验中心收样室", "sample_condition": "包装完好", "seal_intact": false}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let p = pull(&w.app, &w.insp2, Some(t1), 6).await;
+    // The dispatch was recorded online from this very device (its own record: an update).
+    assert_eq!(
+        ids(&p, "custody_events", "created"),
+        vec![received.clone()],
+        "{p}"
+    );
+    assert_eq!(
+        ids(&p, "custody_events", "updated"),
+        vec![dispatched.clone()],
+        "{p}"
+    );
+    assert_eq!(ids(&p, "samples", "updated"), vec![id.clone()]);
+    let s = record(&p, "samples", &id);
+    assert_eq!(s["state"], "received");
+    assert_eq!(s["seal_broken"], true);
+    let r = record(&p, "custody_events", &received);
+    assert_eq!(
+        (&r["seal_intact"], &r["actor_role"]),
+        (&json!(false), &json!("lab"))
+    );
+    let t2 = cursor(&p);
+    let p = pull(&w.app, &w.insp2, Some(t2), 6).await;
+    assert_eq!(ids(&p, "samples", "updated"), Vec::<String>::new());
+    assert_eq!(ids(&p, "custody_events", "created"), Vec::<String>::new());
+    let o = pull(&w.app, &w.outsider, Some(t1), 6).await;
+    assert!(!o.to_string().contains(&id));
+}
+
+async fn hostile_sample_pushes_are_refused_per_record(app: TestApp) {
+    let w = world(app).await;
+    let at = march_2_2026();
+    let t0 = cursor(&pull(&w.app, &w.insp1, None, 6).await);
+    let mine = Uuid::new_v4().to_string();
+    push_ok(
+        &w.app,
+        &w.insp1,
+        t0,
+        changes(vec![sample_rec(&w, &mine, at)], vec![]),
+    )
+    .await;
+    let (_, stored) = sample_of(&w, &w.insp1, &mine).await;
+
+    // Someone else's sample: the outsider pushes a form naming insp1 and insp2.
+    let foreign = Uuid::new_v4().to_string();
+    let (s, v) = push(
+        &w.app,
+        &w.outsider,
+        t0,
+        changes(vec![sample_rec(&w, &foreign, at)], vec![]),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let r = rejection(&v, &foreign);
+    assert_eq!(r["code"], "validation_failed");
+    assert!(r["message"].as_str().unwrap().contains("sampler_1"), "{r}");
+    // A forged sampler: no such account.
+    let forged = Uuid::new_v4().to_string();
+    let mut rec = sample_rec(&w, &forged, at);
+    rec["sampler_2"] = json!(Uuid::new_v4().to_string());
+    let (_, v) = push(&w.app, &w.insp1, t0, changes(vec![rec], vec![])).await;
+    let r = rejection(&v, &forged);
+    assert_eq!(r["code"], "validation_failed");
+    assert!(r["message"].as_str().unwrap().contains("sampler_2"), "{r}");
+    // A missing required field is named; "/" where a value is needed too; a wrong enum code.
+    let (missing, slash, moon) = (
+        Uuid::new_v4().to_string(),
+        Uuid::new_v4().to_string(),
+        Uuid::new_v4().to_string(),
+    );
+    let mut a = sample_rec(&w, &missing, at);
+    a["sample_name"] = Value::Null;
+    let mut b = sample_rec(&w, &slash, at);
+    b["sample_storage"] = json!("／");
+    let mut c = sample_rec(&w, &moon, at);
+    c["stage"] = json!("moon");
+    let (_, v) = push(&w.app, &w.insp1, t0, changes(vec![a, b, c], vec![])).await;
+    let r = rejection(&v, &missing);
+    assert_eq!(r["code"], "validation_failed");
+    assert!(
+        r["message"].as_str().unwrap().starts_with("sample_name:"),
+        "{r}"
+    );
+    let r = rejection(&v, &slash);
+    assert!(
+        r["message"].as_str().unwrap().contains("sample_storage"),
+        "{r}"
+    );
+    assert_eq!(rejection(&v, &moon)["code"], "invalid_record");
+    // A national number already used: the online route's 409, refused here per record.
+    let national = "DC26120000123456789";
+    let (first, second) = (Uuid::new_v4().to_string(), Uuid::new_v4().to_string());
+    let mut x = sample_rec(&w, &first, at);
+    x["sampling_no"] = json!(national);
+    let mut y = sample_rec(&w, &second, at);
+    y["sampling_no"] = json!(national);
+    let (_, v) = push(&w.app, &w.insp1, t0, changes(vec![x, y], vec![])).await;
+    assert_eq!(rejection(&v, &second)["code"], "sample_no_taken");
+    assert_eq!(
+        v["rejected"].as_array().unwrap().len(),
+        1,
+        "the first one stands: {v}"
+    );
+    let (_, f) = sample_of(&w, &w.insp1, &first).await;
+    assert_eq!(f["sample_no"], national);
+
+    // An update of a submitted sample, as `updated` and as `created`: refused, unchanged.
+    let mut edited = sample_rec(&w, &mine, at);
+    edited["sample_name"] = json!("高筋小麦粉");
+    edited["_status"] = json!("updated");
+    edited["_changed"] = json!("sample_name");
+    let body = json!({"samples": {"created": [], "updated": [edited.clone()], "deleted": []}});
+    assert_eq!(
+        refused(&w.app, &w.insp1, t0, body).await,
+        vec![(
+            "samples".to_string(),
+            mine.clone(),
+            "sample_id_conflict".to_string()
+        )]
+    );
+    assert_eq!(
+        refused(&w.app, &w.insp1, t0, changes(vec![edited], vec![])).await,
+        vec![(
+            "samples".to_string(),
+            mine.clone(),
+            "sample_id_conflict".to_string()
+        )]
+    );
+    // A deletion of it: refused; of one never stored (a refused record discarded), or of
+    // someone else's, a no-op.
+    let body = json!({"samples": {"deleted": [mine.clone(), missing.clone()]}});
+    assert_eq!(
+        refused(&w.app, &w.insp1, t0, body.clone()).await,
+        vec![(
+            "samples".to_string(),
+            mine.clone(),
+            "append_only".to_string()
+        )]
+    );
+    push_ok(&w.app, &w.outsider, t0, body).await;
+    let (s, now) = sample_of(&w, &w.insp1, &mine).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(now["form"], stored["form"]);
+    assert_eq!(now["sample_no"], stored["sample_no"]);
+    // None of the refused forms was stored (each would be lab A's).
+    assert_eq!(lab_total(&w).await, 2);
+    for id in [&foreign, &forged, &missing, &slash, &moon, &second] {
+        let (s, _) = sample_of(&w, &w.insp1, id).await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "{id}");
+    }
+}
+
+async fn custody_pushes_cannot_reorder_or_edit_the_chain(app: TestApp) {
+    let w = world(app).await;
+    let at = march_2_2026();
+    let t0 = cursor(&pull(&w.app, &w.insp1, None, 6).await);
+    let id = Uuid::new_v4().to_string();
+    push_ok(
+        &w.app,
+        &w.insp1,
+        t0,
+        changes(vec![sample_rec(&w, &id, at)], vec![]),
+    )
+    .await;
+
+    // Dispatched before sealed; the lab's kinds from a device; an unknown kind.
+    let (early, lab, odd) = (
+        Uuid::new_v4().to_string(),
+        Uuid::new_v4().to_string(),
+        Uuid::new_v4().to_string(),
+    );
+    let mut received = custody_rec(&lab, &id, "received", at);
+    received["sample_condition"] = json!("完好");
+    received["seal_intact"] = json!(true);
+    let got = refused(
+        &w.app,
+        &w.insp1,
+        t0,
+        changes(
+            vec![],
+            vec![
+                custody_rec(&early, &id, "dispatched", at),
+                received,
+                custody_rec(&odd, &id, "lost", at),
+            ],
+        ),
+    )
+    .await;
+    let mut want = vec![
+        (
+            "custody_events".to_string(),
+            early.clone(),
+            "custody_out_of_order".to_string(),
+        ),
+        (
+            "custody_events".to_string(),
+            lab.clone(),
+            "custody_wrong_role".to_string(),
+        ),
+        (
+            "custody_events".to_string(),
+            odd.clone(),
+            "invalid_record".to_string(),
+        ),
+    ];
+    want.sort();
+    assert_eq!(got, want);
+
+    // Sealed, then a dispatch dated before it: the chain cannot be reordered.
+    let (sealed, back) = (Uuid::new_v4().to_string(), Uuid::new_v4().to_string());
+    let got = refused(
+        &w.app,
+        &w.insp1,
+        t0,
+        changes(
+            vec![],
+            vec![
+                custody_rec(&sealed, &id, "sealed", at + HOUR),
+                custody_rec(&back, &id, "dispatched", at),
+            ],
+        ),
+    )
+    .await;
+    assert_eq!(
+        got,
+        vec![(
+            "custody_events".to_string(),
+            back.clone(),
+            "custody_time_before_previous".to_string()
+        )]
+    );
+    // A second seal under another id; the first seal edited; the seal deleted.
+    let again = Uuid::new_v4().to_string();
+    let mut moved = custody_rec(&sealed, &id, "sealed", at + HOUR);
+    moved["place"] = json!("别处");
+    let got = refused(
+        &w.app,
+        &w.insp2,
+        t0,
+        json!({"custody_events": {"created": [custody_rec(&again, &id, "sealed", at + 2 * HOUR)], "updated": [moved]}}),
+    )
+    .await;
+    let mut want = vec![
+        (
+            "custody_events".to_string(),
+            again.clone(),
+            "custody_already_recorded".to_string(),
+        ),
+        (
+            "custody_events".to_string(),
+            sealed.clone(),
+            "custody_event_edited".to_string(),
+        ),
+    ];
+    want.sort();
+    assert_eq!(got, want);
+    let got = refused(
+        &w.app,
+        &w.insp2,
+        t0,
+        json!({"custody_events": {"deleted": [sealed.clone()]}}),
+    )
+    .await;
+    assert_eq!(
+        got,
+        vec![(
+            "custody_events".to_string(),
+            sealed.clone(),
+            "append_only".to_string()
+        )]
+    );
+
+    // Custody of a sample that is not the pusher's, or does not exist: the same refusal.
+    let nowhere = Uuid::new_v4().to_string();
+    let (a, b) = (Uuid::new_v4().to_string(), Uuid::new_v4().to_string());
+    let (s, v) = push(
+        &w.app,
+        &w.outsider,
+        t0,
+        changes(
+            vec![],
+            vec![
+                custody_rec(&a, &id, "dispatched", at + 2 * HOUR),
+                custody_rec(&b, &nowhere, "sealed", at),
+            ],
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (ra, rb) = (rejection(&v, &a), rejection(&v, &b));
+    assert_eq!(ra["code"], "unknown_sample");
+    assert_eq!((&ra["code"], &ra["message"]), (&rb["code"], &rb["message"]));
+
+    // What stands: one seal, where and when it was first recorded.
+    let (_, stored) = sample_of(&w, &w.insp1, &id).await;
+    let chain = stored["custody"].as_array().unwrap();
+    assert_eq!(chain.len(), 1, "{stored}");
+    assert_eq!(
+        (&chain[0]["id"], &chain[0]["place"]),
+        (&json!(sealed), &json!("老王粮油店"))
+    );
+    assert_eq!(stored["state"], "sealed");
+}
+
+async fn a_push_is_all_or_nothing(app: TestApp) {
+    let w = world(app).await;
+    let at = march_2_2026();
+    let t0 = cursor(&pull(&w.app, &w.insp1, None, 6).await);
+    // A structural error anywhere in the push: nothing of it applies.
+    let id = Uuid::new_v4().to_string();
+    let mut body = changes(
+        vec![sample_rec(&w, &id, at)],
+        vec![custody_rec(&Uuid::new_v4().to_string(), &id, "sealed", at)],
+    );
+    body["answers"] = json!({"deleted": ["not-a-uuid"]});
+    let (s, v) = push(&w.app, &w.insp1, t0, body).await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_id"))
+    );
+    assert_eq!(sample_of(&w, &w.insp1, &id).await.0, StatusCode::NOT_FOUND);
+
+    // A 抽样单 refused after its first writes (its number drawn, its row and samplers written,
+    // then its deadlines cannot be counted: 2035 has no calendar) leaves nothing, nor do its
+    // custody events; the push's other 抽样单 and events stand.
+    let (good, bad) = (Uuid::new_v4().to_string(), Uuid::new_v4().to_string());
+    let (good_seal, bad_seal) = (Uuid::new_v4().to_string(), Uuid::new_v4().to_string());
+    let in_2035 = at + 9 * 365 * 24 * HOUR;
+    let got = refused(
+        &w.app,
+        &w.insp1,
+        t0,
+        changes(
+            vec![sample_rec(&w, &bad, in_2035), sample_rec(&w, &good, at)],
+            vec![
+                custody_rec(&bad_seal, &bad, "sealed", in_2035),
+                custody_rec(&good_seal, &good, "sealed", at),
+            ],
+        ),
+    )
+    .await;
+    let mut want = vec![
+        (
+            "samples".to_string(),
+            bad.clone(),
+            "calendar_year_missing".to_string(),
+        ),
+        (
+            "custody_events".to_string(),
+            bad_seal.clone(),
+            "unknown_sample".to_string(),
+        ),
+    ];
+    want.sort();
+    assert_eq!(got, want);
+    assert_eq!(sample_of(&w, &w.insp1, &bad).await.0, StatusCode::NOT_FOUND);
+    let (_, g) = sample_of(&w, &w.insp1, &good).await;
+    assert_eq!(g["state"], "sealed");
+    assert_eq!(lab_total(&w).await, 1);
+    // The refused one's number went back with it: the good one, pushed after it, has the day's
+    // first number, and the next 抽样单 the one after.
+    let next = Uuid::new_v4().to_string();
+    push_ok(
+        &w.app,
+        &w.insp1,
+        t0,
+        changes(vec![sample_rec(&w, &next, at)], vec![]),
+    )
+    .await;
+    let (_, n) = sample_of(&w, &w.insp1, &next).await;
+    let seq = |v: &Value| -> u32 {
+        v["sample_no"]
+            .as_str()
+            .unwrap()
+            .rsplit('-')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(seq(&g), 1, "{}", g["sample_no"]);
+    assert_eq!(seq(&n), 2, "{}", n["sample_no"]);
+    // Nothing of the refused one reaches a device.
+    let p = pull(&w.app, &w.insp2, None, 6).await;
+    assert!(!p.to_string().contains(&bad));
+}
+
+async fn racing_pushes_cannot_share_a_national_number(app: TestApp) {
+    let w = world(app).await;
+    let at = march_2_2026();
+    let t0 = cursor(&pull(&w.app, &w.insp1, None, 6).await);
+    let national = "DC26120000987654321";
+    let (a, b) = (Uuid::new_v4().to_string(), Uuid::new_v4().to_string());
+    let mut ra = sample_rec(&w, &a, at);
+    ra["sampling_no"] = json!(national);
+    let mut rb = sample_rec(&w, &b, at + 60_000);
+    rb["sampling_no"] = json!(national);
+    // Two samplers' devices push at once.
+    let (x, y) = tokio::join!(
+        push(&w.app, &w.insp1, t0, changes(vec![ra], vec![])),
+        push(&w.app, &w.insp2, t0, changes(vec![rb], vec![])),
+    );
+    assert_eq!((x.0, y.0), (StatusCode::OK, StatusCode::OK), "{x:?} {y:?}");
+    let n: usize = [&x.1, &y.1]
+        .iter()
+        .map(|v| v["rejected"].as_array().map_or(0, Vec::len))
+        .sum();
+    assert_eq!(n, 1, "exactly one refused: {x:?} {y:?}");
+    let loser = if x.1 == json!({}) {
+        (&y.1, &b)
+    } else {
+        (&x.1, &a)
+    };
+    assert_eq!(rejection(loser.0, loser.1)["code"], "sample_no_taken");
+    assert_eq!(lab_total(&w).await, 1);
+}
+
+async fn an_upgrade_to_schema_6_pulls_the_samples_as_new(app: TestApp) {
+    let w = world(app).await;
+    let at = march_2_2026();
+    // The second sampler's app is still on schema 5 when the first pushes a sample.
+    let old = pull(&w.app, &w.insp2, None, 5).await;
+    let t0 = cursor(&pull(&w.app, &w.insp1, None, 6).await);
+    let id = Uuid::new_v4().to_string();
+    let sealed = Uuid::new_v4().to_string();
+    push_ok(
+        &w.app,
+        &w.insp1,
+        t0,
+        changes(
+            vec![sample_rec(&w, &id, at)],
+            vec![custody_rec(&sealed, &id, "sealed", at)],
+        ),
+    )
+    .await;
+    let between = pull(&w.app, &w.insp2, Some(cursor(&old)), 5).await;
+    assert!(between["changes"].get("samples").is_none());
+    // Upgraded: WatermelonDB's migration pull names the new tables.
+    let migration = r#"{"from":5,"tables":["samples","custody_events"],"columns":[]}"#;
+    let (s, p) = w
+        .app
+        .get(
+            &format!(
+                "/api/v1/sync?last_pulled_at={}&schema_version=6&migration={}",
+                cursor(&between),
+                urlencode(migration)
+            ),
+            &w.insp2,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{p}");
+    assert_eq!(ids(&p, "samples", "created"), vec![id.clone()]);
+    assert_eq!(ids(&p, "custody_events", "created"), vec![sealed]);
+    // Even on the device that pushed it: a table new to the app holds nothing yet.
+    let (s, p) = w
+        .app
+        .get(
+            &format!(
+                "/api/v1/sync?last_pulled_at={t0}&schema_version=6&migration={}",
+                urlencode(migration)
+            ),
+            &w.insp1,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{p}");
+    assert_eq!(ids(&p, "samples", "created"), vec![id]);
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
