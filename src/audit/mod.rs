@@ -114,6 +114,7 @@ stored_enum! {
         SampleSubmitted => "sample_submitted",
         CustodyRecorded => "custody_recorded",
         LabResultReported => "lab_result_reported",
+        SamplingTeamAssigned => "sampling_team_assigned",
         // Reads that matter.
         PersonalDataExported => "personal_data_exported",
         EvidenceDownloaded => "evidence_downloaded",
@@ -150,6 +151,7 @@ stored_enum! {
         CampaignReport => "campaign_report",
         Lab => "lab",
         Sample => "sample",
+        SamplingTask => "sampling_task",
         AuditLog => "audit_log",
         // Housekeeping over many records (sweeps, imports, demo data).
         Batch => "batch",
@@ -179,6 +181,7 @@ impl RecordKind {
                 | RecordKind::ListEntry
                 | RecordKind::Lab
                 | RecordKind::Sample
+                | RecordKind::SamplingTask
         )
     }
 }

@@ -22,6 +22,7 @@ pub mod photos;
 pub mod plans;
 pub mod review;
 pub mod sampling;
+pub mod sampling_plans;
 pub mod stats;
 pub mod sync;
 pub mod tasks;

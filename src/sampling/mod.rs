@@ -9,6 +9,7 @@
 //! - [`results`]: lab result items, limits, verdicts and the overall check.
 //! - [`results_import`]: result items from a CSV or XLSX file, bounded like the registry import.
 //! - [`deadlines`]: the legal deadlines on the working-day calendar.
+//! - [`plan`]: sampling plans (a kind of `plan`, drawn by `plan::draw`) and their tasks.
 
 /// An enum with a stable snake_case code and the Chinese label printed on forms; serde
 /// accepts either on input.
@@ -50,5 +51,6 @@ pub mod custody;
 pub mod deadlines;
 pub mod form;
 pub mod number;
+pub mod plan;
 pub mod results;
 pub mod results_import;

@@ -21,6 +21,7 @@ pub mod public;
 pub mod queues;
 pub mod review;
 pub mod sampling;
+pub mod sampling_plans;
 pub mod stats;
 pub mod sync;
 pub mod throttle;

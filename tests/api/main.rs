@@ -23,6 +23,7 @@ mod queues;
 mod review;
 mod review_fixture;
 mod sampling;
+mod sampling_plans;
 mod spec;
 mod stats;
 mod sync;

@@ -149,6 +149,14 @@ const TABLE: &[(&str, [Expect; 6])] = &[
     ("POST /api/v1/samples/{id}/result/items-file",            [U, D, D, D, A, D]),
     ("GET /api/v1/lab/samples",                                [U, D, D, D, A, D]),
     ("GET /api/v1/sampling/deadlines",                         [U, A, A, D, D, D]),
+    ("GET /api/v1/sampling-plans",                             [U, A, A, D, D, D]),
+    ("POST /api/v1/sampling-plans",                            [U, A, A, D, D, D]),
+    ("GET /api/v1/sampling-plans/{id}",                        [U, A, A, D, D, D]),
+    ("POST /api/v1/sampling-plans/{id}/draw",                  [U, A, A, D, D, D]),
+    ("GET /api/v1/sampling-tasks",                             [U, A, A, D, D, D]),
+    ("GET /api/v1/sampling-tasks/{id}",                        [U, A, A, A, D, H]),
+    ("PUT /api/v1/sampling-tasks/{id}/team",                   [U, A, A, D, D, D]),
+    ("GET /api/v1/me/sampling-tasks",                          [U, D, D, A, D, A]),
     ("GET /api/v1/checklists",                                 [U, A, A, A, D, A]),
     ("POST /api/v1/checklists",                                [U, A, D, D, D, D]),
     ("GET /api/v1/checklists/{id}",                            [U, A, A, A, D, A]),
@@ -319,6 +327,9 @@ struct World {
     unit: String,
     /// Team A's sample (insp-1 and its teammate sampled it), sent to the `lab` account's lab.
     sample: String,
+    /// A drawn sampling plan and its task, assigned to team A.
+    sampling_plan: String,
+    sampling_task: String,
 }
 
 fn hex_sha256(b: &[u8]) -> String {
@@ -739,7 +750,7 @@ async fn world(app: TestApp) -> World {
         .as_str()
         .unwrap()
         .to_string();
-    let sample = sample_fixture(
+    let (sample, lab) = sample_fixture(
         &app,
         &tokens,
         &user_ids["lab"],
@@ -747,6 +758,8 @@ async fn world(app: TestApp) -> World {
         &establishment,
     )
     .await;
+    let (sampling_plan, sampling_task) =
+        sampling_fixture(&app, &tokens, &lab, &members(task_a)).await;
     World {
         app,
         tokens,
@@ -768,7 +781,51 @@ async fn world(app: TestApp) -> World {
         campaign,
         unit,
         sample,
+        sampling_plan,
+        sampling_task,
     }
+}
+
+/// A sampling plan drawn with one task, whose team is team A.
+async fn sampling_fixture(
+    app: &TestApp,
+    tokens: &BTreeMap<Caller, String>,
+    lab: &str,
+    team: &[String],
+) -> (String, String) {
+    let admin = &tokens[&Caller::Admin];
+    // Task due dates are counted from today on the working-day calendar.
+    crate::common::cover_this_and_next_year(app, admin).await;
+    let plan = created(
+        app,
+        "/api/v1/sampling-plans",
+        admin,
+        json!({"title": "矩阵抽检", "purpose": "supervision", "stage": "circulation",
+               "period_start": "2026-01-01", "period_end": "2099-12-31", "lab_id": lab,
+               "batches": [{"category_code": "010101", "batches": 1}],
+               "quotas": {"weighted": {"total": 1, "weights": {"A": 1, "B": 1, "C": 1, "D": 1}}}}),
+    )
+    .await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let drawn = created(
+        app,
+        &format!("/api/v1/sampling-plans/{plan}/draw"),
+        admin,
+        json!({"seed": "matrix"}),
+    )
+    .await;
+    let task = drawn["tasks"][0]["id"].as_str().unwrap().to_string();
+    let (s, v) = app
+        .put(
+            &format!("/api/v1/sampling-tasks/{task}/team"),
+            admin,
+            json!({"sampler_ids": team}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    (plan, task)
 }
 
 /// A lab for the `lab` account, the category tree, and team A's sample sent to that lab.
@@ -778,7 +835,7 @@ async fn sample_fixture(
     lab_user: &str,
     team: &[String],
     establishment: &str,
-) -> String {
+) -> (String, String) {
     let admin = &tokens[&Caller::Admin];
     let lab = created(
         app,
@@ -833,14 +890,15 @@ async fn sample_fixture(
         json!({"id": id, "establishment_id": establishment, "lab_id": lab["id"], "category_code": "010101", "form": form}),
     )
     .await;
-    id
+    (id, lab["id"].as_str().unwrap().to_string())
 }
 
 impl World {
     /// Ids of team A's records, which no answer to team B may carry.
-    fn team_a_records(&self) -> [(&'static str, &str); 7] {
+    fn team_a_records(&self) -> [(&'static str, &str); 8] {
         [
             ("sample", &self.sample),
+            ("sampling task", &self.sampling_task),
             ("task", &self.task),
             ("follow-up", &self.followup),
             ("inspection", &self.inspection),
@@ -915,6 +973,8 @@ impl World {
             ("entries", "entry_id") => self.list_entry.clone(),
             ("followups", "id") => self.followup.clone(),
             ("samples", "id") => self.sample.clone(),
+            ("sampling-plans", "id") => self.sampling_plan.clone(),
+            ("sampling-tasks", "id") => self.sampling_task.clone(),
             ("years", "year") => "2030".into(),
             ("queues", "queue") => "waiting".into(),
             ("photos", "id") => self.photo.clone(),
