@@ -120,6 +120,7 @@ stored_enum! {
         AnnouncementSampleExcluded => "announcement_sample_excluded",
         AnnouncementSampleIncluded => "announcement_sample_included",
         AnnouncementPublished => "announcement_published",
+        SamplingTeamAssigned => "sampling_team_assigned",
         // Reads that matter.
         PersonalDataExported => "personal_data_exported",
         EvidenceDownloaded => "evidence_downloaded",
@@ -157,6 +158,7 @@ stored_enum! {
         Lab => "lab",
         Sample => "sample",
         Announcement => "announcement",
+        SamplingTask => "sampling_task",
         AuditLog => "audit_log",
         // Housekeeping over many records (sweeps, imports, demo data).
         Batch => "batch",
@@ -187,6 +189,7 @@ impl RecordKind {
                 | RecordKind::Lab
                 | RecordKind::Sample
                 | RecordKind::Announcement
+                | RecordKind::SamplingTask
         )
     }
 }

@@ -24,6 +24,7 @@ pub mod review;
 pub mod review_queues;
 pub mod sample_facts;
 pub mod sampling;
+pub mod sampling_plans;
 mod spec_rules;
 pub mod stats;
 pub mod sync;
@@ -75,7 +76,7 @@ pub use crate::state::AppState;
         (name = "lists", description = "The red/black list (红黑榜): draft issues composed from approved inspections, publication with an audit checkpoint, revisions, and each entry's lifecycle (rectified, revoked)"),
         (name = "calendar", description = "The working-day calendar (工作日, 调休): bundled years and years admins add"),
         (name = "stats", description = "Campaign statistics counted from the records (JSON, XLSX) and the 3·15 活动统计表: campaigns, reporting units, each unit's form, its prefill, the total"),
-        (name = "sampling", description = "食品安全抽检: labs (检验机构) and lab accounts, the food category tree, samples (抽样单), the chain of custody, lab results and the legal deadlines"),
+        (name = "sampling", description = "食品安全抽检: sampling plans (drawn like inspection plans) and their tasks with teams of samplers, labs (检验机构) and lab accounts, the food category tree, samples (抽样单), the chain of custody, lab results and the legal deadlines"),
         (name = "public", description = "Public, unauthenticated data (一公开): never personal data"),
     )
 )]
@@ -129,6 +130,7 @@ fn api(import_limit: usize) -> OpenApiRouter<AppState> {
         .merge(sample_facts::router())
         .merge(announcements::router())
         .merge(public_announcements::router())
+        .merge(sampling_plans::router())
 }
 
 pub use crate::clock::rfc3339;

@@ -62,6 +62,9 @@ pub struct PublicDrawInfo {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct PublicDraw {
     pub plan_id: String,
+    /// `inspection` (随机查餐厅 round) or `sampling` (食品安全抽检 plan: the drawn premises are
+    /// sampled; its title is in `round_title`).
+    pub plan_kind: crate::plan::PlanKind,
     pub round_title: String,
     pub theme: String,
     pub period_start: String,
@@ -78,12 +81,13 @@ pub struct PublicDraw {
     pub record_url: String,
 }
 
+/// A plan of either kind with its current draw record.
 pub(super) async fn load(
     state: &AppState,
     plan_id: &str,
-) -> AppResult<(crate::plan::Plan, DrawRecord)> {
+) -> AppResult<(store::plans::PlanHead, DrawRecord)> {
     let mut conn = state.db.acquire().await?;
-    let plan = store::plans::get_plan(&mut conn, plan_id)
+    let plan = store::plans::plan_head(&mut conn, plan_id)
         .await?
         .ok_or_else(|| AppError::not_found("no such plan"))?;
     let draw_id = plan
@@ -97,7 +101,7 @@ pub(super) async fn load(
     Ok((plan, record))
 }
 
-/// The published draw of a round: seed, pool hash, algorithm, pool size and the drawn
+/// The published draw of a round (or of a sampling plan, `plan_kind`): seed, pool hash, algorithm, pool size and the drawn
 /// establishments. No inspector data.
 #[utoipa::path(get, path = "/public/v1/plans/{id}/draw", tag = "public",
     params(("id" = String, Path, description = "Plan id")),
@@ -148,10 +152,11 @@ async fn public_draw(
     Ok(Json(PublicDraw {
         record_url: format!("/public/v1/plans/{}/draw/record", plan.id),
         plan_id: plan.id.clone(),
+        plan_kind: plan.kind,
         round_title: plan.round_title,
         theme: plan.theme,
-        period_start: plan.period_start.to_string(),
-        period_end: plan.period_end.to_string(),
+        period_start: plan.period_start,
+        period_end: plan.period_end,
         draw: info(current),
         allocation: record.outcome.allocation.clone(),
         drawn,
@@ -175,6 +180,6 @@ async fn public_draw_record(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
 ) -> AppResult<Json<PublicDrawRecord>> {
-    let (_, record) = load(&state, &id).await?;
-    Ok(Json(PublicDrawRecord::from_record(&record)))
+    let (plan, record) = load(&state, &id).await?;
+    Ok(Json(PublicDrawRecord::from_record(&record, plan.kind)))
 }

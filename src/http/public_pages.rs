@@ -424,7 +424,11 @@ async fn draw_page(
     ApiPath(id): ApiPath<String>,
 ) -> AppResult<Response> {
     let (plan, record) = super::public::load(&state, &id).await?;
-    let public = crate::plan::PublicDrawRecord::from_record(&record);
+    let public = crate::plan::PublicDrawRecord::from_record(&record, plan.kind);
+    let (what, period_label) = match plan.kind {
+        crate::plan::PlanKind::Inspection => ("随机抽取结果", "检查期间"),
+        crate::plan::PlanKind::Sampling => ("食品安全抽检 随机抽取结果", "抽检期间"),
+    };
     let ids: Vec<String> = record.outcome.drawn.iter().map(|u| u.to_string()).collect();
     let mut conn = state.db.acquire().await?;
     let mut known: std::collections::HashMap<String, public::PublicEstablishment> =
@@ -449,7 +453,7 @@ async fn draw_page(
     }
     let id = escape(&plan.id);
     let body = format!(
-        "<h1>{round} 随机抽取结果</h1>\n<p class=\"meta\">主题：{theme}　检查期间：{start} 至 {end}</p>\n\
+        "<h1>{round} {what}</h1>\n<p class=\"meta\" id=\"plan-kind\" data-kind=\"{kind}\">主题：{theme}　{period_label}：{start} 至 {end}</p>\n\
          <h2>抽取方法</h2>\n<dl id=\"draw\">\n<dt>随机种子</dt><dd><code>{seed}</code></dd>\n<dt>算法</dt><dd><code>{algorithm}</code></dd>\n\
          <dt>候选库</dt><dd>{pool} 户，哈希 <code>{pool_hash}</code></dd>\n<dt>回避名单承诺值</dt><dd><code>{conflicts}</code></dd>\n</dl>\n\
          <p>任何人可用<a href=\"/public/v1/plans/{id}/draw/record\">抽取记录</a>和<a href=\"/public/v1/plans/{id}/draw/pool\">候选库名单</a>重新运行抽取并核对结果。</p>\n\
@@ -457,9 +461,10 @@ async fn draw_page(
          <thead><tr><th scope=\"col\">序号</th><th scope=\"col\">牌匾名称</th><th scope=\"col\">营业执照名称</th><th scope=\"col\">经营地址</th>\
          <th scope=\"col\">所在街道</th><th scope=\"col\">风险等级</th></tr></thead>\n<tbody>\n{rows}</tbody></table></div>\n",
         round = escape(&plan.round_title),
+        kind = plan.kind.as_str(),
         theme = escape(&plan.theme),
-        start = plan.period_start,
-        end = plan.period_end,
+        start = escape(&plan.period_start),
+        end = escape(&plan.period_end),
         seed = escape(&public.seed),
         algorithm = escape(&public.algorithm),
         pool = public.pool.len(),
@@ -467,5 +472,5 @@ async fn draw_page(
         conflicts = escape(&public.conflicts_hash),
         count = ids.len(),
     );
-    Ok(layout(&format!("{} 随机抽取结果", plan.round_title), &body))
+    Ok(layout(&format!("{} {what}", plan.round_title), &body))
 }

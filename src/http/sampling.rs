@@ -241,8 +241,8 @@ pub(super) fn settings(state: &AppState) -> AppResult<SubmitSettings> {
         (status = 201, description = "Submitted", body = SampleDetail),
         (status = 200, description = "The same submission again: the stored sample, unchanged", body = SampleDetail),
         (status = 403, body = ErrorEnvelope),
-        (status = 409, description = "`sample_no_taken`: the national number is another sample's; `sample_id_conflict`: this id was submitted with another body", body = ErrorEnvelope),
-        (status = 422, description = "`validation_failed` (form fields: `required`, `not_applicable_not_allowed`, `invalid_sampling_no`, `invalid_sc_licence`, …; `category_code`: `unknown_category`, `category_too_coarse`; `food_category_N`: `category_mismatch`; `sampler_N`: `submitter_not_sampler`, `sampler_not_active`, `sampler_conflict`), `unknown_establishment`, `unknown_lab`, `invalid_id`, `calendar_year_missing`, `invalid_body`", body = ErrorEnvelope)))]
+        (status = 409, description = "`sample_no_taken`: the national number is another sample's; `sample_id_conflict`: this id was submitted with another body; `task_cancelled`: the `task_id` was cancelled by a redraw", body = ErrorEnvelope),
+        (status = 422, description = "`validation_failed` (form fields: `required`, `not_applicable_not_allowed`, `invalid_sampling_no`, `invalid_sc_licence`, …; `category_code`: `unknown_category`, `category_too_coarse`; `food_category_N`: `category_mismatch`; `sampler_N`: `submitter_not_sampler`, `sampler_not_active`, `sampler_conflict`, `sampler_not_on_team`; with a `task_id`: `establishment_id` `not_task_premises`, `lab_id` `not_task_lab`, `purpose` `not_task_purpose`, `stage` `not_task_stage`), `unknown_establishment`, `unknown_lab`, `unknown_task` (no such task, or not the submitter's team's), `invalid_id`, `calendar_year_missing`, `invalid_body`", body = ErrorEnvelope)))]
 async fn submit_sample(
     State(state): State<AppState>,
     user: Authorized<Samplers>,

@@ -25,6 +25,7 @@ pub mod review;
 pub mod sample_facts;
 pub mod sample_sync;
 pub mod sampling;
+pub mod sampling_plans;
 pub mod stats;
 pub mod sync;
 pub mod tasks;

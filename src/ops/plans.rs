@@ -214,10 +214,11 @@ pub async fn remove_conflict(db: &Db, ctx: &Ctx, id: &str) -> Result<()> {
     Ok(())
 }
 
-/// The current draw of a plan: its id and stored record.
+/// The current draw of a plan of either kind (inspection or sampling): its id and stored
+/// record.
 pub async fn current_record(db: &Db, plan_id: &str) -> Result<(String, DrawRecord)> {
     let mut conn = db.acquire().await?;
-    let plan = plans::get_plan(&mut conn, plan_id)
+    let plan = plans::plan_head(&mut conn, plan_id)
         .await?
         .ok_or_else(|| Error::not_found("no such plan"))?;
     let draw_id = plan

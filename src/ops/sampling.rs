@@ -422,7 +422,7 @@ pub struct SampleDetail {
     #[serde(flatten)]
     pub summary: SampleSummary,
     pub sample_no_kind: SampleNoKind,
-    /// The sampling task (sampling plans come later; `null` for now).
+    /// The sampling task it was submitted against, if any.
     pub task_id: Option<String>,
     /// The sampled premises in the registry.
     pub establishment_id: String,
@@ -719,6 +719,12 @@ pub struct NewSample {
     /// `food_category_1`..`_4` must name its path (level 4 `"/"` for a level-3 category).
     pub category_code: String,
     pub form: Form,
+    /// The sampling task this sample is for (`GET /api/v1/me/sampling-tasks`), if any: the
+    /// submitter and the co-sampler must be on its team, and the premises, lab, 检验目的 and
+    /// 抽样环节 must be the task's. A task of another team is answered as one that does not
+    /// exist (422 `unknown_task`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_id: Option<String>,
 }
 
 /// Settings of the submission (from configuration).
@@ -888,8 +894,9 @@ pub(super) fn origin_of(ctx: &Ctx) -> Option<String> {
 /// now (`false`: the same submission again).
 ///
 /// Refusals: 422 `validation_failed` naming every field at fault (the form check, category,
-/// samplers), `unknown_establishment`, `unknown_lab`, `invalid_id`, `calendar_year_missing`;
-/// 409 `sample_no_taken` (a national number already used), `sample_id_conflict`.
+/// samplers, disagreements with the task), `unknown_establishment`, `unknown_lab`,
+/// `unknown_task`, `invalid_id`, `calendar_year_missing`; 409 `sample_no_taken` (a national
+/// number already used), `sample_id_conflict`, `task_cancelled`.
 pub async fn submit_sample(
     db: &Db,
     ctx: &Ctx,
@@ -999,6 +1006,26 @@ pub async fn submit_sample_in(
         .await?
         .ok_or_else(|| Error::invalid("unknown_lab", "no such lab"))?;
     check_category(conn, n).await?;
+    let task_id = n
+        .task_id
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty());
+    if let Some(task) = task_id {
+        super::sampling_plans::check_sample_task(
+            conn,
+            task,
+            ctx.user_id(),
+            &crate::sampling::plan::SampleForTask {
+                samplers: &samplers,
+                establishment_id: &n.establishment_id,
+                lab_id: &n.lab_id,
+                purpose: n.form.purpose.value().copied(),
+                stage: n.form.stage.value().copied(),
+            },
+        )
+        .await?;
+    }
 
     let now = store::now_ms();
     let (sample_no, kind) = match national {
@@ -1024,7 +1051,7 @@ pub async fn submit_sample_in(
         id: n.id.clone(),
         sample_no: sample_no.clone(),
         sample_no_kind: kind.to_string(),
-        task_id: None,
+        task_id: task_id.map(str::to_string),
         purpose: f
             .purpose
             .value()

@@ -109,6 +109,12 @@
 //!
 //! `teams` lists the assigned establishments in `drawn` order; `unassignable` likewise.
 //!
+//! **Selection only.** With `team_size = 0` and no inspectors (and therefore no conflicts
+//! that count), step 6 is skipped: `teams` and `unassignable` are empty. Sampling plans draw
+//! this way (their teams of samplers are assigned afterwards, with the same 回避 rule). Steps
+//! 1–5, and so `drawn`, are exactly those of a draw with teams: step 6 reads the stream only
+//! after step 5. `team_size = 0` with inspectors, or 1, is an error as before.
+//!
 //! # Guarantees
 //! * Each drawn id is from the pool and is drawn at most once. Exactly `alloc_g` establishments of
 //!   grade `g` are drawn. Within a grade, every `alloc_g`-subset is equally likely, so each grade-`g`
@@ -599,7 +605,8 @@ pub fn draw(input: &DrawInput) -> Result<DrawOutcome, DrawError> {
     if input.seed.trim().is_empty() {
         return Err(DrawError::EmptySeed);
     }
-    if input.team_size < MIN_TEAM_SIZE {
+    let selection_only = input.team_size == 0 && input.inspectors.is_empty();
+    if input.team_size < MIN_TEAM_SIZE && !selection_only {
         return Err(DrawError::TeamTooSmall {
             team_size: input.team_size,
         });
@@ -643,6 +650,17 @@ pub fn draw(input: &DrawInput) -> Result<DrawOutcome, DrawError> {
             ids.swap(i, j);
             drawn.push(ids[i]);
         }
+    }
+
+    if selection_only {
+        return Ok(DrawOutcome {
+            algorithm: ALGORITHM.to_string(),
+            pool_hash: hash,
+            allocation,
+            drawn,
+            teams: Vec::new(),
+            unassignable: Vec::new(),
+        });
     }
 
     // Step 6: teams.
@@ -1433,6 +1451,9 @@ mod tests {
         i.team_size = 1;
         assert_eq!(draw(&i), Err(DrawError::TeamTooSmall { team_size: 1 }));
         let mut i = base_input();
+        i.team_size = 0;
+        assert_eq!(draw(&i), Err(DrawError::TeamTooSmall { team_size: 0 }));
+        let mut i = base_input();
         i.team_size = 8;
         assert_eq!(
             draw(&i),
@@ -2126,6 +2147,21 @@ mod tests {
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// A selection-only draw (no inspectors, team size 0) draws exactly the establishments
+        /// the same draw with teams draws, and has no teams; it verifies like any draw.
+        #[test]
+        fn selection_only_draws_the_same_establishments(case in arb_case()) {
+            let input = &case.input;
+            let only = DrawInput { inspectors: Vec::new(), team_size: 0, conflicts: Vec::new(), ..input.clone() };
+            let out = draw(&only).expect("a selection-only draw of a valid pool");
+            prop_assert!(out.teams.is_empty() && out.unassignable.is_empty());
+            prop_assert!(verify(&only, &out).is_empty());
+            if let Ok(full) = draw(input) {
+                prop_assert_eq!(&full.drawn, &out.drawn);
+                prop_assert_eq!(&full.allocation, &out.allocation);
+            }
+        }
 
         #[test]
         fn draw_properties(case in arb_case()) {

@@ -241,6 +241,39 @@ impl RawPlan {
     }
 }
 
+/// What a plan is for. Both kinds are drawn by [`draw`] into the same `draws` records; see
+/// `crate::sampling::plan` for why sampling plans are plans.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PlanKind {
+    /// 随机查餐厅: establishments and inspector teams drawn; tasks are inspections.
+    #[default]
+    Inspection,
+    /// 食品安全抽检: premises drawn (selection only); tasks are sampling tasks.
+    Sampling,
+}
+
+impl PlanKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PlanKind::Inspection => "inspection",
+            PlanKind::Sampling => "sampling",
+        }
+    }
+    pub fn parse(s: &str) -> Option<PlanKind> {
+        [PlanKind::Inspection, PlanKind::Sampling]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
+}
+
+impl TryFrom<String> for PlanKind {
+    type Error = UnknownState;
+    fn try_from(s: String) -> Result<PlanKind, UnknownState> {
+        PlanKind::parse(&s).ok_or(UnknownState(s))
+    }
+}
+
 /// Whether a plan has been drawn.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -362,6 +395,10 @@ impl TryFrom<String> for TaskState {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct PublicDrawRecord {
     pub plan_id: Uuid,
+    /// The kind of plan drawn: `inspection` (随机查餐厅) or `sampling` (食品安全抽检). Not an
+    /// input of the draw; absent from records published before sampling plans (inspection).
+    #[serde(default)]
+    pub plan_kind: PlanKind,
     pub seed: String,
     pub algorithm: String,
     pub pool_hash: String,
@@ -382,9 +419,10 @@ pub struct PublicDrawRecord {
 }
 
 impl PublicDrawRecord {
-    pub fn from_record(r: &draw::DrawRecord) -> PublicDrawRecord {
+    pub fn from_record(r: &draw::DrawRecord, plan_kind: PlanKind) -> PublicDrawRecord {
         PublicDrawRecord {
             plan_id: r.input.plan_id,
+            plan_kind,
             seed: r.input.seed.clone(),
             algorithm: r.outcome.algorithm.clone(),
             pool_hash: r.outcome.pool_hash.clone(),
@@ -539,7 +577,7 @@ mod tests {
         };
         let outcome = draw::draw(&input).unwrap();
         let record = draw::DrawRecord { input, outcome };
-        let public = PublicDrawRecord::from_record(&record);
+        let public = PublicDrawRecord::from_record(&record, PlanKind::Inspection);
         assert!(public.verify().is_empty());
         let mut tampered = public.clone();
         tampered.drawn.swap(0, 1);

@@ -215,6 +215,8 @@ pub struct PublicHistory {
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct PublicPlan {
     pub id: String,
+    /// `inspection` (随机查餐厅 round) or `sampling` (食品安全抽检 plan).
+    pub plan_kind: crate::plan::PlanKind,
     pub round_title: String,
     pub theme: String,
     pub period_start: String,

@@ -11,6 +11,7 @@
 //! - [`deadlines`]: the legal deadlines on the working-day calendar.
 //! - [`facts`]: the later facts of a 不合格 sample (notified, served, 复检, 异议, 核查处置) and
 //!   the rule that orders them.
+//! - [`plan`]: sampling plans (a kind of `plan`, drawn by `plan::draw`) and their tasks.
 
 /// An enum with a stable snake_case code and the Chinese label printed on forms; serde
 /// accepts either on input.
@@ -54,5 +55,6 @@ pub mod deadlines;
 pub mod facts;
 pub mod form;
 pub mod number;
+pub mod plan;
 pub mod results;
 pub mod results_import;

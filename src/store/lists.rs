@@ -751,7 +751,8 @@ pub async fn plan_results_published_at(
     plan_id: &str,
 ) -> Result<Option<Option<i64>>, sqlx::Error> {
     let r: Option<(Option<i64>,)> =
-        sqlx::query_as("SELECT results_published_at FROM plans WHERE id = $1")
+        // Only inspection rounds publish results this way (a sampling plan is not one).
+        sqlx::query_as("SELECT results_published_at FROM plans WHERE id = $1 AND kind = 'inspection'")
             .bind(plan_id)
             .fetch_optional(conn)
             .await?;

@@ -24,6 +24,7 @@ pub mod queues;
 pub mod review;
 pub mod sample_facts;
 pub mod sampling;
+pub mod sampling_plans;
 pub mod stats;
 pub mod sync;
 pub mod throttle;

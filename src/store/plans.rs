@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use sqlx::{AnyConnection, FromRow};
 
 use super::{backend_of, now_ms, placeholders};
-use crate::plan::{Plan, PlanStatus, TaskState};
+use crate::plan::{Plan, PlanKind, PlanStatus, TaskState};
 
 /// A plan as stored; decoded into [`Plan`] before it leaves the store.
 #[derive(Debug, Clone, FromRow)]
@@ -119,12 +119,43 @@ pub async fn insert_plan(conn: &mut AnyConnection, p: &NewPlan<'_>) -> Result<()
     Ok(())
 }
 
+/// What every kind of plan has, for the draw paths shared by inspection and sampling plans
+/// (verify, records, the public draw and its page).
+#[derive(Debug, Clone, FromRow)]
+pub struct PlanHead {
+    pub id: String,
+    #[sqlx(try_from = "String")]
+    pub kind: PlanKind,
+    /// The 期 title of an inspection round, the title of a sampling plan.
+    pub round_title: String,
+    pub theme: String,
+    /// `YYYY-MM-DD`.
+    pub period_start: String,
+    pub period_end: String,
+    pub current_draw_id: Option<String>,
+}
+
+/// A plan of any kind.
+pub async fn plan_head(
+    conn: &mut AnyConnection,
+    id: &str,
+) -> Result<Option<PlanHead>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, kind, round_title, theme, period_start, period_end, current_draw_id FROM plans WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(conn)
+    .await
+}
+
+/// An inspection plan (a sampling plan is not one: `None`).
 pub async fn get_plan(conn: &mut AnyConnection, id: &str) -> Result<Option<Plan>, sqlx::Error> {
-    let row: Option<PlanRow> =
-        sqlx::query_as(&format!("SELECT {PLAN_COLUMNS} FROM plans WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(conn)
-            .await?;
+    let row: Option<PlanRow> = sqlx::query_as(&format!(
+        "SELECT {PLAN_COLUMNS} FROM plans WHERE id = $1 AND kind = 'inspection'"
+    ))
+    .bind(id)
+    .fetch_optional(conn)
+    .await?;
     row.map(Plan::try_from).transpose()
 }
 
@@ -135,11 +166,11 @@ pub async fn list_plans(
 ) -> Result<(Vec<Plan>, i64), sqlx::Error> {
     let offset = i64::from(page.max(1) - 1) * i64::from(page_size);
     let rows: Vec<PlanRow> = sqlx::query_as(&format!(
-        "SELECT {PLAN_COLUMNS} FROM plans ORDER BY created_at DESC, id LIMIT {page_size} OFFSET {offset}"
+        "SELECT {PLAN_COLUMNS} FROM plans WHERE kind = 'inspection' ORDER BY created_at DESC, id LIMIT {page_size} OFFSET {offset}"
     ))
     .fetch_all(&mut *conn)
     .await?;
-    let (total,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM plans")
+    let (total,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM plans WHERE kind = 'inspection'")
         .fetch_one(&mut *conn)
         .await?;
     let plans = rows
@@ -456,6 +487,34 @@ pub async fn record_draw(
 ) -> Result<bool, sqlx::Error> {
     let now = now_ms();
     let seq = super::sync::next_seq(conn).await?;
+    if !claim_draw(conn, draw, previous, now).await? {
+        return Ok(false);
+    }
+    if let Some(prev) = previous {
+        sqlx::query(
+            "UPDATE tasks SET state = 'cancelled', cancel_reason = $4, updated_at = $1, seq = $3 \
+             WHERE draw_id = $2 AND state IN ('assigned', 'in_progress')",
+        )
+        .bind(now)
+        .bind(prev)
+        .bind(seq)
+        .bind(REDRAW_CANCEL_REASON)
+        .execute(&mut *conn)
+        .await?;
+    }
+    insert_tasks(conn, draw, plan, tasks, now, seq).await?;
+    Ok(true)
+}
+
+/// Makes `draw` its plan's current draw (of any kind of plan) if the plan's current draw is
+/// still `previous`, marks `previous` superseded and stores the draw with the next number of
+/// the plan. Returns false when someone else drew concurrently.
+pub async fn claim_draw(
+    conn: &mut AnyConnection,
+    draw: &NewDraw<'_>,
+    previous: Option<&str>,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
     let claimed = match previous {
         None => sqlx::query(
             "UPDATE plans SET status = 'drawn', current_draw_id = $1, updated_at = $2 \
@@ -488,16 +547,6 @@ pub async fn record_draw(
             .bind(prev)
             .execute(&mut *conn)
             .await?;
-        sqlx::query(
-            "UPDATE tasks SET state = 'cancelled', cancel_reason = $4, updated_at = $1, seq = $3 \
-             WHERE draw_id = $2 AND state IN ('assigned', 'in_progress')",
-        )
-        .bind(now)
-        .bind(prev)
-        .bind(seq)
-        .bind(REDRAW_CANCEL_REASON)
-        .execute(&mut *conn)
-        .await?;
     }
     let (draw_seq,): (i64,) =
         sqlx::query_as("SELECT COALESCE(MAX(seq), 0) + 1 FROM draws WHERE plan_id = $1")
@@ -522,6 +571,17 @@ pub async fn record_draw(
     .bind(now)
     .execute(&mut *conn)
     .await?;
+    Ok(true)
+}
+
+async fn insert_tasks(
+    conn: &mut AnyConnection,
+    draw: &NewDraw<'_>,
+    plan: &Plan,
+    tasks: &[NewTask],
+    now: i64,
+    seq: i64,
+) -> Result<(), sqlx::Error> {
     let backend = backend_of(conn);
     let due_date = plan.due_date.to_string();
     for chunk in tasks.chunks(500) {
@@ -570,7 +630,7 @@ pub async fn record_draw(
         }
         q.execute(&mut *conn).await?;
     }
-    Ok(true)
+    Ok(())
 }
 
 #[derive(Debug, Clone, FromRow)]

@@ -565,6 +565,7 @@ type PlanRow = (
     i64,
     i64,
     Option<i64>,
+    String,
 );
 
 /// Drawn plans, newest draw first, and how many there are.
@@ -579,7 +580,7 @@ pub async fn plans(
             .await?;
     let rows: Vec<PlanRow> = sqlx::query_as(
         "SELECT p.id, p.round_title, p.theme, p.period_start, p.period_end, d.drawn_at, d.pool_size, \
-         d.drawn_count, p.results_published_at FROM plans p JOIN draws d ON d.id = p.current_draw_id \
+         d.drawn_count, p.results_published_at, p.kind FROM plans p JOIN draws d ON d.id = p.current_draw_id \
          ORDER BY d.drawn_at DESC, p.id LIMIT $1 OFFSET $2",
     )
     .bind(i64::from(limit))
@@ -600,6 +601,7 @@ pub async fn plans(
             pool_size: r.6,
             drawn_count: r.7,
             results_published_at: r.8.map(rfc3339),
+            plan_kind: crate::plan::PlanKind::parse(&r.9).unwrap_or_default(),
         })
         .collect();
     Ok((items, total))

@@ -25,6 +25,7 @@ mod review;
 mod review_fixture;
 mod sample_facts;
 mod sampling;
+mod sampling_plans;
 mod spec;
 mod stats;
 mod sync;

@@ -156,6 +156,14 @@ const TABLE: &[(&str, [Expect; 6])] = &[
     ("DELETE /api/v1/announcements/{id}/exclusions/{sample_id}", [U, A, A, D, D, D]),
     ("POST /api/v1/announcements/{id}/publish",                [U, A, A, D, D, D]),
     ("GET /api/v1/sampling/deadlines",                         [U, A, A, D, D, D]),
+    ("GET /api/v1/sampling-plans",                             [U, A, A, D, D, D]),
+    ("POST /api/v1/sampling-plans",                            [U, A, A, D, D, D]),
+    ("GET /api/v1/sampling-plans/{id}",                        [U, A, A, D, D, D]),
+    ("POST /api/v1/sampling-plans/{id}/draw",                  [U, A, A, D, D, D]),
+    ("GET /api/v1/sampling-tasks",                             [U, A, A, D, D, D]),
+    ("GET /api/v1/sampling-tasks/{id}",                        [U, A, A, A, D, H]),
+    ("PUT /api/v1/sampling-tasks/{id}/team",                   [U, A, A, D, D, D]),
+    ("GET /api/v1/me/sampling-tasks",                          [U, D, D, A, D, A]),
     ("GET /api/v1/checklists",                                 [U, A, A, A, D, A]),
     ("POST /api/v1/checklists",                                [U, A, D, D, D, D]),
     ("GET /api/v1/checklists/{id}",                            [U, A, A, A, D, A]),
@@ -334,6 +342,9 @@ struct World {
     /// A published sampling announcement holding that sample (every write is refused as
     /// published).
     announcement: String,
+    /// A drawn sampling plan and its task, assigned to team A.
+    sampling_plan: String,
+    sampling_task: String,
 }
 
 fn hex_sha256(b: &[u8]) -> String {
@@ -757,7 +768,7 @@ async fn world(app: TestApp) -> World {
         .as_str()
         .unwrap()
         .to_string();
-    let sample = sample_fixture(
+    let (sample, lab) = sample_fixture(
         &app,
         &tokens,
         &user_ids["lab"],
@@ -766,6 +777,8 @@ async fn world(app: TestApp) -> World {
     )
     .await;
     let announcement = announcement_fixture(&app, &sample).await;
+    let (sampling_plan, sampling_task) =
+        sampling_fixture(&app, &tokens, &lab, &members(task_a)).await;
     World {
         app,
         tokens,
@@ -853,6 +866,51 @@ async fn announcement_fixture(app: &TestApp, sample: &str) -> String {
         .await
         .unwrap());
     id
+        sampling_plan,
+        sampling_task,
+    }
+}
+
+/// A sampling plan drawn with one task, whose team is team A.
+async fn sampling_fixture(
+    app: &TestApp,
+    tokens: &BTreeMap<Caller, String>,
+    lab: &str,
+    team: &[String],
+) -> (String, String) {
+    let admin = &tokens[&Caller::Admin];
+    // Task due dates are counted from today on the working-day calendar.
+    crate::common::cover_this_and_next_year(app, admin).await;
+    let plan = created(
+        app,
+        "/api/v1/sampling-plans",
+        admin,
+        json!({"title": "矩阵抽检", "purpose": "supervision", "stage": "circulation",
+               "period_start": "2026-01-01", "period_end": "2099-12-31", "lab_id": lab,
+               "batches": [{"category_code": "010101", "batches": 1}],
+               "quotas": {"weighted": {"total": 1, "weights": {"A": 1, "B": 1, "C": 1, "D": 1}}}}),
+    )
+    .await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let drawn = created(
+        app,
+        &format!("/api/v1/sampling-plans/{plan}/draw"),
+        admin,
+        json!({"seed": "matrix"}),
+    )
+    .await;
+    let task = drawn["tasks"][0]["id"].as_str().unwrap().to_string();
+    let (s, v) = app
+        .put(
+            &format!("/api/v1/sampling-tasks/{task}/team"),
+            admin,
+            json!({"sampler_ids": team}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    (plan, task)
 }
 
 /// A lab for the `lab` account, the category tree, and team A's sample sent to that lab.
@@ -862,7 +920,7 @@ async fn sample_fixture(
     lab_user: &str,
     team: &[String],
     establishment: &str,
-) -> String {
+) -> (String, String) {
     let admin = &tokens[&Caller::Admin];
     let lab = created(
         app,
@@ -917,14 +975,15 @@ async fn sample_fixture(
         json!({"id": id, "establishment_id": establishment, "lab_id": lab["id"], "category_code": "010101", "form": form}),
     )
     .await;
-    id
+    (id, lab["id"].as_str().unwrap().to_string())
 }
 
 impl World {
     /// Ids of team A's records, which no answer to team B may carry.
-    fn team_a_records(&self) -> [(&'static str, &str); 7] {
+    fn team_a_records(&self) -> [(&'static str, &str); 8] {
         [
             ("sample", &self.sample),
+            ("sampling task", &self.sampling_task),
             ("task", &self.task),
             ("follow-up", &self.followup),
             ("inspection", &self.inspection),
@@ -1001,6 +1060,8 @@ impl World {
             ("samples", "id") => self.sample.clone(),
             ("announcements", "id") => self.announcement.clone(),
             ("exclusions", "sample_id") => self.sample.clone(),
+            ("sampling-plans", "id") => self.sampling_plan.clone(),
+            ("sampling-tasks", "id") => self.sampling_task.clone(),
             ("years", "year") => "2030".into(),
             ("queues", "queue") => "waiting".into(),
             ("photos", "id") => self.photo.clone(),
