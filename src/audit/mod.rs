@@ -114,6 +114,10 @@ stored_enum! {
         SampleSubmitted => "sample_submitted",
         CustodyRecorded => "custody_recorded",
         LabResultReported => "lab_result_reported",
+        SampleAttachmentDeclared => "sample_attachment_declared",
+        SampleAttachmentUploaded => "sample_attachment_uploaded",
+        SampleAttachmentUploadRefused => "sample_attachment_upload_refused",
+        SampleAttachmentProcessed => "sample_attachment_processed",
         // Reads that matter.
         PersonalDataExported => "personal_data_exported",
         EvidenceDownloaded => "evidence_downloaded",
@@ -150,6 +154,7 @@ stored_enum! {
         CampaignReport => "campaign_report",
         Lab => "lab",
         Sample => "sample",
+        SampleAttachment => "sample_attachment",
         AuditLog => "audit_log",
         // Housekeeping over many records (sweeps, imports, demo data).
         Batch => "batch",
@@ -179,6 +184,7 @@ impl RecordKind {
                 | RecordKind::ListEntry
                 | RecordKind::Lab
                 | RecordKind::Sample
+                | RecordKind::SampleAttachment
         )
     }
 }

@@ -20,6 +20,7 @@ pub mod public_pages;
 pub mod record;
 pub mod review;
 pub mod review_queues;
+pub mod sample_attachments;
 pub mod sampling;
 mod spec_rules;
 pub mod stats;
@@ -123,6 +124,7 @@ fn api(import_limit: usize) -> OpenApiRouter<AppState> {
         .merge(lists::router())
         .merge(stats::router())
         .merge(sampling::router(import_limit))
+        .merge(sample_attachments::router())
 }
 
 pub use crate::clock::rfc3339;

@@ -21,6 +21,7 @@ pub mod lists;
 pub mod photos;
 pub mod plans;
 pub mod review;
+pub mod sample_attachments;
 pub mod sampling;
 pub mod stats;
 pub mod sync;

@@ -21,6 +21,7 @@ pub mod plans;
 pub mod public;
 pub mod queues;
 pub mod review;
+pub mod sample_attachments;
 pub mod sampling;
 pub mod stats;
 pub mod sync;

@@ -22,6 +22,7 @@ mod public_filters;
 mod queues;
 mod review;
 mod review_fixture;
+mod sample_attachments;
 mod sampling;
 mod spec;
 mod stats;

@@ -24,22 +24,22 @@ const CATEGORIES: &str = "分类编码,级别,上级编码,分类名称,微生�
     0101,2,01,小麦粉,否\n\
     010101,3,0101,通用小麦粉,否\n";
 
-struct World {
-    app: TestApp,
-    admin: String,
-    reviewer: String,
+pub(crate) struct World {
+    pub(crate) app: TestApp,
+    pub(crate) admin: String,
+    pub(crate) reviewer: String,
     /// Two inspectors who sample together, and one who is not a sampler.
-    insp1: String,
-    insp1_id: String,
-    insp2: String,
-    insp2_id: String,
-    outsider: String,
+    pub(crate) insp1: String,
+    pub(crate) insp1_id: String,
+    pub(crate) insp2: String,
+    pub(crate) insp2_id: String,
+    pub(crate) outsider: String,
     /// The lab a sample is sent to, and another.
-    lab_a: String,
-    lab_a_id: String,
-    lab_b: String,
-    lab_b_id: String,
-    establishment: String,
+    pub(crate) lab_a: String,
+    pub(crate) lab_a_id: String,
+    pub(crate) lab_b: String,
+    pub(crate) lab_b_id: String,
+    pub(crate) establishment: String,
 }
 
 async fn login(app: &TestApp, username: &str) -> String {
@@ -75,7 +75,7 @@ async fn new_lab(app: &TestApp, admin: &str, code: &str) -> String {
     v["id"].as_str().unwrap().to_string()
 }
 
-async fn world(app: TestApp) -> World {
+pub(crate) async fn world(app: TestApp) -> World {
     app.user("admin", Role::Admin).await;
     let admin = login(&app, "admin").await;
     let reviewer = app.token_for("reviewer", Role::Reviewer).await;
@@ -132,7 +132,7 @@ async fn world(app: TestApp) -> World {
 }
 
 /// 2026-03-02 (a Monday) 10:00 in Tianjin.
-fn march_2_2026() -> i64 {
+pub(crate) fn march_2_2026() -> i64 {
     chrono::NaiveDate::from_ymd_opt(2026, 3, 2)
         .unwrap()
         .and_hms_opt(2, 0, 0)
@@ -143,7 +143,7 @@ fn march_2_2026() -> i64 {
 
 impl World {
     /// A complete 抽样单 by the two samplers, sent to lab A.
-    fn sample(&self, id: &str, sampled_at: i64) -> Value {
+    pub(crate) fn sample(&self, id: &str, sampled_at: i64) -> Value {
         // Two halves: one json! of the whole form passes the macro recursion limit.
         let mut form = json!({
                 "task_source": "2026年第一季度监督抽检",
@@ -201,7 +201,7 @@ impl World {
         })
     }
 
-    async fn submitted(&self, at: i64) -> String {
+    pub(crate) async fn submitted(&self, at: i64) -> String {
         let id = Uuid::new_v4().to_string();
         let (s, v) = self
             .app
@@ -218,7 +218,7 @@ impl World {
     }
 
     /// Sealed and dispatched by the samplers, received (seal intact) by lab A; times from `at`.
-    async fn received(&self, sample: &str, at: i64) {
+    pub(crate) async fn received(&self, sample: &str, at: i64) {
         let hour = 3_600_000;
         for (token, kind, t) in [
             (&self.insp1, "sealed", at),
