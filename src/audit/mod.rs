@@ -121,6 +121,10 @@ stored_enum! {
         AnnouncementSampleIncluded => "announcement_sample_included",
         AnnouncementPublished => "announcement_published",
         SamplingTeamAssigned => "sampling_team_assigned",
+        SampleAttachmentDeclared => "sample_attachment_declared",
+        SampleAttachmentUploaded => "sample_attachment_uploaded",
+        SampleAttachmentUploadRefused => "sample_attachment_upload_refused",
+        SampleAttachmentProcessed => "sample_attachment_processed",
         // Reads that matter.
         PersonalDataExported => "personal_data_exported",
         EvidenceDownloaded => "evidence_downloaded",
@@ -159,6 +163,7 @@ stored_enum! {
         Sample => "sample",
         Announcement => "announcement",
         SamplingTask => "sampling_task",
+        SampleAttachment => "sample_attachment",
         AuditLog => "audit_log",
         // Housekeeping over many records (sweeps, imports, demo data).
         Batch => "batch",
@@ -190,6 +195,7 @@ impl RecordKind {
                 | RecordKind::Sample
                 | RecordKind::Announcement
                 | RecordKind::SamplingTask
+                | RecordKind::SampleAttachment
         )
     }
 }

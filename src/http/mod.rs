@@ -23,6 +23,7 @@ pub mod record;
 pub mod review;
 pub mod review_queues;
 pub mod sample_facts;
+pub mod sample_attachments;
 pub mod sampling;
 pub mod sampling_plans;
 mod spec_rules;
@@ -131,6 +132,7 @@ fn api(import_limit: usize) -> OpenApiRouter<AppState> {
         .merge(announcements::router())
         .merge(public_announcements::router())
         .merge(sampling_plans::router())
+        .merge(sample_attachments::router())
 }
 
 pub use crate::clock::rfc3339;

@@ -316,21 +316,32 @@ fn result_status(created: bool) -> StatusCode {
     }
 }
 
+/// A lab result as JSON: the report, and optionally its PDF.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ResultBody {
+    #[serde(flatten)]
+    pub report: Report,
+    /// The report PDF: a `report` attachment of this sample whose PDF is uploaded
+    /// (`POST /api/v1/samples/{id}/attachments`, then the tus upload).
+    pub report_attachment_id: Option<String>,
+}
+
 /// Report the lab's result as JSON (the sample's lab only; another lab: 404). The overall
 /// 合格/不合格 is computed from the item verdicts and must equal the stated `overall`; each
 /// item's value is also judged against its limit where both can be read, and a disagreement
 /// is stored as a flag (`disagrees`), not refused. The lab must have recorded receiving the
-/// sample. The same report again is answered 200 as stored.
+/// sample. `report_attachment_id` may name the report PDF. The same report (and PDF) again is
+/// answered 200 as stored.
 #[utoipa::path(put, path = "/api/v1/samples/{id}/result", tag = "sampling", security(("bearer" = [])),
     params(("id" = String, Path, description = "Sample id")),
-    request_body = Report,
+    request_body = ResultBody,
     responses(
         (status = 201, description = "Recorded", body = ResultView),
         (status = 200, description = "The same report again: as stored", body = ResultView),
         (status = 403, description = "`forbidden`: not a lab account", body = ErrorEnvelope),
         (status = 404, description = "No such sample, or not one sent to the caller's lab", body = ErrorEnvelope),
         (status = 409, description = "`result_exists`: another report is stored; `invalid_state`: the sample's receipt is not recorded", body = ErrorEnvelope),
-        (status = 422, description = "`overall_verdict_mismatch` (the message names the 不合格 items; `details`: `stated`, `computed`, `failed_items`), `invalid_result_items` (`details`: per item `index`, `field`, `code`, `message`), `invalid_report_no`, `calendar_year_missing`, `invalid_body`", body = ErrorEnvelope)))]
+        (status = 422, description = "`overall_verdict_mismatch` (the message names the 不合格 items; `details`: `stated`, `computed`, `failed_items`), `invalid_result_items` (`details`: per item `index`, `field`, `code`, `message`), `invalid_report_no`, `invalid_report_attachment` (not a report of this sample with its PDF uploaded), `calendar_year_missing`, `invalid_body`", body = ErrorEnvelope)))]
 async fn put_result(
     State(state): State<AppState>,
     user: Authorized<Labs>,
@@ -339,13 +350,14 @@ async fn put_result(
 ) -> AppResult<(StatusCode, Json<ResultView>)> {
     let ctx = user.ctx();
     uc::ensure_visible(&state.db, &ctx, &id).await?;
-    let report: Report = parse_body(body)?;
-    let (view, created) = lab::report_result(
+    let b: ResultBody = parse_body(body)?;
+    let (view, created) = lab::report_result_with_pdf(
         &state.db,
         &ctx,
         state.config.time_zone,
         &id,
-        &report,
+        &b.report,
+        b.report_attachment_id.as_deref(),
         ResultSource::Json,
         None,
     )
@@ -360,6 +372,8 @@ pub struct ItemsFileParams {
     pub report_no: String,
     /// The lab's stated 检验结论: `qualified`/`合格` or `unqualified`/`不合格`.
     pub overall: String,
+    /// The report PDF: a `report` attachment of this sample whose PDF is uploaded.
+    pub report_attachment_id: Option<String>,
 }
 
 /// Report the lab's result with its items from a CSV/XLSX file (the sample's lab only). Columns:
@@ -379,7 +393,7 @@ pub struct ItemsFileParams {
         (status = 409, description = "`result_exists`, `invalid_state`", body = ErrorEnvelope),
         (status = 413, description = "`payload_too_large`", body = ErrorEnvelope),
         (status = 415, description = "`unsupported_media_type`: neither CSV nor XLSX", body = ErrorEnvelope),
-        (status = 422, description = "`import_failed` (`details`: row problems with `row`, `column`, `code`, `message`), `invalid_table`, `overall_verdict_mismatch`, `invalid_result_items` (with `row`), `invalid_report_no`, `calendar_year_missing`", body = ErrorEnvelope)))]
+        (status = 422, description = "`import_failed` (`details`: row problems with `row`, `column`, `code`, `message`), `invalid_table`, `overall_verdict_mismatch`, `invalid_result_items` (with `row`), `invalid_report_no`, `invalid_report_attachment`, `calendar_year_missing`", body = ErrorEnvelope)))]
 async fn post_items_file(
     State(state): State<AppState>,
     user: Authorized<Labs>,
@@ -419,12 +433,13 @@ async fn post_items_file(
         items: parsed.items().unwrap_or_default(),
         overall,
     };
-    let (view, created) = lab::report_result(
+    let (view, created) = lab::report_result_with_pdf(
         &state.db,
         &ctx,
         state.config.time_zone,
         &id,
         &report,
+        p.report_attachment_id.as_deref(),
         ResultSource::File,
         Some(&parsed),
     )

@@ -5,8 +5,10 @@
 //! `Upload-Checksum` does not match is cut off again (460; the offset is unchanged). A
 //! connection that drops mid-chunk keeps what arrived, so the client resumes from the offset
 //! `HEAD` reports. On completion the file must hash to the sha256 declared in
-//! `Upload-Metadata` and be a JPEG, PNG or WebP; it is then stored once per content
-//! (`blobs/<sha256>`) and attached to its photo record, which devices see on their next pull.
+//! `Upload-Metadata` and be of a type its target accepts (a photo record or a sample's
+//! site/sample/seal photo: JPEG, PNG or WebP; a sample's lab report: PDF, by its bytes); it is
+//! then stored once per content (`blobs/<sha256>`) and attached to its record (a photo record
+//! is seen by devices on their next pull).
 //!
 //! This module is the protocol (headers, status codes, streaming a chunk into the partial
 //! file); every write is a use case of `ops::uploads`, which records the audit events.
@@ -28,8 +30,8 @@ use super::extract::{ApiPath, AuthUser};
 use super::AppState;
 use crate::auth::Role;
 use crate::error::{AppError, AppResult, ErrorEnvelope};
-use crate::ops::uploads::{self as ops, Created, Finish, Settled, UploadRow, EXPIRY_MS};
-use crate::photo::files::{sniff_prefix, Sniff, HEAD_LEN};
+use crate::ops::uploads::{self as ops, Created, Finish, Owner, Settled, UploadRow, EXPIRY_MS};
+use crate::photo::files::{Sniff, HEAD_LEN};
 use crate::store::now_ms;
 
 const TUS_VERSION: &str = "1.0.0";
@@ -128,30 +130,34 @@ fn refused(reason: String) -> AppError {
 
 /// Start an upload (tus creation, and creation-with-upload when the body is
 /// `application/offset+octet-stream`). Headers: `Tus-Resumable: 1.0.0`, `Upload-Length` (the
-/// photo record's `byte_size`), `Upload-Metadata: photo_id <b64>,sha256 <b64>` (the record's id
-/// and its 64-hex sha256, each base64-encoded as tus requires). The photo record must have been
-/// synced and belong to an inspection of the caller's team. Answers `201` with `Location`,
-/// `Upload-Offset` and `Upload-Expires`. `Upload-Offset` is the full length at once only when
-/// the caller's own team already holds the same content; anyone else sends the bytes. There is
-/// one open upload per photo record: a repeated POST by the same user answers that upload (its
-/// Location and offset; a body is then taken only at offset 0), a team mate's POST replaces it.
-/// A user's open uploads may reserve at most `max_open_upload_bytes_per_user` declared bytes.
+/// record's `byte_size`), `Upload-Metadata: photo_id <b64>,sha256 <b64>` (the record's id
+/// and its 64-hex sha256, each base64-encoded as tus requires), or `attachment_id <b64>`
+/// instead of `photo_id` for a sample attachment (`POST /api/v1/samples/{id}/attachments`).
+/// A photo record must have been synced and belong to an inspection of the caller's team
+/// (inspectors); a site/sample/seal attachment must be of a sample the caller samples
+/// (inspectors), a report of a sample sent to the caller's lab (lab accounts). Answers `201`
+/// with `Location`, `Upload-Offset` and `Upload-Expires`. `Upload-Offset` is the full length at
+/// once only when the caller may already read the same content (their team's photos, the
+/// attachments of samples they sample or test); anyone else sends the bytes. There is one open
+/// upload per record: a repeated POST by the same user answers that upload (its Location and
+/// offset; a body is then taken only at offset 0), another user's POST replaces it. A user's
+/// open uploads may reserve at most `max_open_upload_bytes_per_user` declared bytes.
 #[utoipa::path(post, path = "/api/v1/uploads", tag = "uploads", security(("bearer" = [])),
     responses(
         (status = 201, description = "Created; see Location, Upload-Offset, Upload-Expires"),
-        (status = 400, description = "`bad_request`: Upload-Length or Upload-Metadata missing or malformed", body = ErrorEnvelope),
-        (status = 403, description = "Only inspectors upload", body = ErrorEnvelope),
-        (status = 404, description = "No such photo record that the caller may write", body = ErrorEnvelope),
+        (status = 400, description = "`bad_request`: Upload-Length or Upload-Metadata missing or malformed (exactly one of photo_id and attachment_id)", body = ErrorEnvelope),
+        (status = 403, description = "Only inspectors and lab accounts upload; photo records' files only inspectors", body = ErrorEnvelope),
+        (status = 404, description = "No such photo record or sample attachment that the caller may write", body = ErrorEnvelope),
         (status = 409, description = "`sha256_mismatch`, `size_mismatch`, `open_uploads_limit` (the caller's unfinished uploads already reserve the configured maximum)", body = ErrorEnvelope),
         (status = 412, description = "`precondition_failed`: Tus-Resumable missing", body = ErrorEnvelope),
         (status = 413, description = "Larger than the configured limit (default 25 MB)", body = ErrorEnvelope),
-        (status = 415, description = "`unsupported_media_type`: with creation-with-upload, the first bytes are not JPEG/PNG/WebP (upload discarded, the reason recorded on the photo record)", body = ErrorEnvelope)))]
+        (status = 415, description = "`unsupported_media_type`: with creation-with-upload, the first bytes are not of a type the record takes (JPEG/PNG/WebP; a report: PDF) (upload discarded, the reason recorded on the record)", body = ErrorEnvelope)))]
 async fn create(
     State(state): State<AppState>,
     user: AuthUser,
     req: Request,
 ) -> AppResult<Response> {
-    user.require(&[Role::Inspector])?;
+    user.require(&[Role::Inspector, Role::Lab])?;
     let headers = req.headers().clone();
     require_tus(&headers)?;
     if headers.contains_key("upload-defer-length") {
@@ -179,8 +185,17 @@ async fn create(
             .find(|(key, _)| key == k)
             .map(|(_, v)| v.clone())
     };
-    let photo_id = get("photo_id")
-        .ok_or_else(|| AppError::bad_request("bad_request", "Upload-Metadata needs photo_id"))?;
+    let (photo_id, attachment_id) = (get("photo_id"), get("attachment_id"));
+    let owner = match (&photo_id, &attachment_id) {
+        (Some(p), None) => Owner::Photo(p),
+        (None, Some(a)) => Owner::Attachment(a),
+        _ => {
+            return Err(AppError::bad_request(
+                "bad_request",
+                "Upload-Metadata needs photo_id or attachment_id (one of them)",
+            ))
+        }
+    };
     let sha256 = get("sha256")
         .map(|s| s.to_lowercase())
         .ok_or_else(|| AppError::bad_request("bad_request", "Upload-Metadata needs sha256"))?;
@@ -190,7 +205,7 @@ async fn create(
     let body = req.into_body();
     let ctx = user.ctx();
     let creation = ops::Creation {
-        photo_id: &photo_id,
+        owner,
         sha256: &sha256,
         length,
         metadata: &raw,
@@ -267,11 +282,11 @@ async fn settled(state: &AppState, ctx: &crate::audit::Ctx, u: UploadRow) -> App
     params(("id" = String, Path, description = "Upload id (from Location)")),
     responses(
         (status = 200, description = "See the Upload-* headers"),
-        (status = 403, description = "Only inspectors upload", body = ErrorEnvelope),
+        (status = 403, description = "Only inspectors and lab accounts upload", body = ErrorEnvelope),
         (status = 404, description = "Unknown, expired, refused or someone else's upload", body = ErrorEnvelope),
         (status = 409, description = "`sha256_mismatch`: an upload a crash left with all its bytes was finished now and its file does not hash to the declared sha256 (upload discarded); `offset_mismatch`", body = ErrorEnvelope),
         (status = 412, description = "`precondition_failed`: Tus-Resumable missing", body = ErrorEnvelope),
-        (status = 415, description = "`unsupported_media_type`: such an upload was finished now and is not JPEG/PNG/WebP (upload discarded, the reason recorded on the photo record)", body = ErrorEnvelope)))]
+        (status = 415, description = "`unsupported_media_type`: such an upload was finished now and is not of a type its record takes (upload discarded, the reason recorded on the record)", body = ErrorEnvelope)))]
 async fn offset(
     State(state): State<AppState>,
     user: AuthUser,
@@ -295,9 +310,11 @@ async fn offset(
 
 /// Append a chunk at `Upload-Offset` (`Content-Type: application/offset+octet-stream`,
 /// optional `Upload-Checksum: sha1|sha256 <base64>`). The first bytes (12) decide the type: a
-/// file that is not JPEG, PNG or WebP (e.g. HEIC) is refused 415 at its first chunk, and the
-/// photo record gets `processing_status` `failed` with the reason. The last chunk completes the
-/// upload: the file must hash to the declared sha256, else it is discarded. The final offset,
+/// file its record does not take is refused 415 at its first chunk (a photo that is not JPEG,
+/// PNG or WebP, e.g. HEIC or a PDF; a report that does not start `%PDF-`), and the record gets
+/// `processing_status` `failed` with the reason. The last chunk completes the upload: the file
+/// must hash to the declared sha256, else it is discarded; a report must also end with a PDF
+/// trailer (`startxref` to a cross-reference section, `%%EOF`), else 415 as above. The final offset,
 /// the attachment and the processing job are written together; an upload found with all its
 /// bytes but not attached (a crash) is finished by the next HEAD, PATCH or server start.
 #[utoipa::path(patch, path = "/api/v1/uploads/{id}", tag = "uploads", security(("bearer" = [])),
@@ -308,7 +325,7 @@ async fn offset(
         (status = 404, body = ErrorEnvelope),
         (status = 409, description = "`offset_mismatch`, `sha256_mismatch` (upload discarded)", body = ErrorEnvelope),
         (status = 413, description = "The chunk goes past Upload-Length", body = ErrorEnvelope),
-        (status = 415, description = "Wrong Content-Type, or the first bytes are not JPEG/PNG/WebP (upload discarded at the first chunk, the reason recorded on the photo record)", body = ErrorEnvelope),
+        (status = 415, description = "Wrong Content-Type, or the first bytes are not of a type the record takes (upload discarded at the first chunk, the reason recorded on the record), or a report's last chunk completes no parseable PDF", body = ErrorEnvelope),
         (status = 460, description = "`checksum_mismatch`: the chunk was discarded, the offset is unchanged", body = ErrorEnvelope)))]
 async fn append(
     State(state): State<AppState>,
@@ -422,6 +439,7 @@ async fn write_chunk(
             .map_err(|e| AppError::Internal(e.into()))?;
     }
     let mut decided = u.upload_offset as usize >= HEAD_LEN;
+    let accept = ops::accept_of(u);
     file.set_len(u.upload_offset as u64)
         .await
         .map_err(|e| AppError::Internal(e.into()))?;
@@ -447,7 +465,7 @@ async fn write_chunk(
         if !decided {
             let want = (HEAD_LEN - head.len()).min(bytes.len());
             head.extend_from_slice(&bytes[..want]);
-            match sniff_prefix(&head) {
+            match accept.sniff_prefix(&head) {
                 Sniff::Image(_) => decided = true,
                 Sniff::Undecided => {}
                 Sniff::Refused => {
@@ -516,7 +534,7 @@ async fn drain_stream(mut stream: axum::body::BodyDataStream) {
     params(("id" = String, Path, description = "Upload id")),
     responses(
         (status = 204, description = "Terminated"),
-        (status = 403, description = "Only inspectors upload", body = ErrorEnvelope),
+        (status = 403, description = "Only inspectors and lab accounts upload", body = ErrorEnvelope),
         (status = 404, description = "Unknown, expired or someone else's upload", body = ErrorEnvelope),
         (status = 412, description = "`precondition_failed`: Tus-Resumable missing", body = ErrorEnvelope)))]
 async fn terminate(

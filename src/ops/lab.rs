@@ -221,6 +221,8 @@ pub struct ResultView {
     pub overall: Verdict,
     pub source: ResultSource,
     pub items: Vec<ResultItemView>,
+    /// The report PDF (a `report` attachment of the sample), when the result names it.
+    pub report_attachment_id: Option<String>,
     /// User id of the lab account that reported.
     pub reported_by: String,
     /// Unix ms.
@@ -259,7 +261,9 @@ pub(super) async fn result_view(
             })
         })
         .collect::<Result<Vec<_>>>()?;
+    let report_attachment_id = store::sample_attachments::result_report(conn, sample_id).await?;
     Ok(Some(ResultView {
+        report_attachment_id,
         overall: verdict(&r.overall)?,
         source: if r.source == "file" {
             ResultSource::File
@@ -315,6 +319,23 @@ pub async fn report_result(
     source: ResultSource,
     parsed: Option<&results_import::Parsed>,
 ) -> Result<(ResultView, bool)> {
+    report_result_with_pdf(db, ctx, zone, sample_id, report, None, source, parsed).await
+}
+
+/// [`report_result`] naming the report PDF: `report_attachment` must be a `report` attachment
+/// of this sample with its PDF uploaded (422 `invalid_report_attachment`). A replay must name
+/// the same PDF (else 409 `result_exists`).
+#[allow(clippy::too_many_arguments)]
+pub async fn report_result_with_pdf(
+    db: &Db,
+    ctx: &Ctx,
+    zone: BureauZone,
+    sample_id: &str,
+    report: &Report,
+    report_attachment: Option<&str>,
+    source: ResultSource,
+    parsed: Option<&results_import::Parsed>,
+) -> Result<(ResultView, bool)> {
     access::require(ctx, &[Role::Lab])?;
     let mut tx = db.begin_write().await?;
     let (sample, viewer) = sampling_ops::load_visible(tx.conn(), ctx, sample_id).await?;
@@ -329,9 +350,13 @@ pub async fn report_result(
         ));
     }
     let checked = results::check(report).map_err(|r| refusal(r, parsed))?;
+    if let Some(aid) = report_attachment {
+        super::sample_attachments::check_report_in(tx.conn(), &sample.id, aid).await?;
+    }
     let sha = sampling_ops::sha256_hex(&serde_json::to_vec(report).map_err(internal)?);
     if let Some(stored) = q::result(tx.conn(), &sample.id).await? {
-        if stored.report_sha256 == sha {
+        let stored_pdf = store::sample_attachments::result_report(tx.conn(), &sample.id).await?;
+        if stored.report_sha256 == sha && stored_pdf.as_deref() == report_attachment {
             let view = result_view(tx.conn(), &sample.id)
                 .await?
                 .ok_or_else(|| internal("lost result"))?;
@@ -384,6 +409,9 @@ pub async fn report_result(
         })
         .collect();
     q::insert_result(tx.conn(), &row, &items).await?;
+    if let Some(aid) = report_attachment {
+        store::sample_attachments::set_result_report(tx.conn(), &sample.id, aid).await?;
+    }
     sampling_ops::recompute_deadlines(tx.conn(), zone, &sample.id).await?;
     let view = result_view(tx.conn(), &sample.id)
         .await?
@@ -397,6 +425,10 @@ pub async fn report_result(
             checked.failed.iter().map(|f| &f.name).collect::<Vec<_>>(),
         )
         .set("disagreements", &checked.disagreements);
+    let event = match report_attachment {
+        Some(aid) => event.set("report_attachment_id", aid),
+        None => event,
+    };
     store::audit::append(tx.conn(), ctx, &[event]).await?;
     tx.commit().await?;
     Ok((view, true))

@@ -24,6 +24,7 @@ pub mod plans;
 pub mod review;
 pub mod sample_facts;
 pub mod sample_sync;
+pub mod sample_attachments;
 pub mod sampling;
 pub mod sampling_plans;
 pub mod stats;

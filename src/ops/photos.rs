@@ -185,6 +185,9 @@ pub async fn worker(state: AppState, stop: tokio::sync::watch::Receiver<bool>) {
 
 /// Runs one claimed job and records its outcome.
 async fn run(state: &AppState, job: &Job) -> Result<()> {
+    if job.kind == store::sample_attachments::PROCESS_JOB {
+        return super::sample_attachments::run_job(state, job).await;
+    }
     let photo = (job.kind == store::uploads::PROCESS_JOB)
         .then(|| serde_json::from_str::<Value>(&job.payload).ok())
         .flatten()

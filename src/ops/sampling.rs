@@ -439,6 +439,9 @@ pub struct SampleDetail {
     pub custody: Vec<CustodyView>,
     /// The lab's result, once reported.
     pub result: Option<super::lab::ResultView>,
+    /// The site, sample and seal photos and the lab report, in declaration order, with their
+    /// processing status.
+    pub attachments: Vec<super::sample_attachments::AttachmentView>,
     /// The legal deadlines that apply so far, in rule order, with their status today.
     pub deadlines: Vec<Deadline>,
     /// User id of the submitter.
@@ -479,6 +482,7 @@ async fn detail_in(
         warnings: serde_json::from_str(&s.warnings).map_err(internal)?,
         custody,
         result,
+        attachments: super::sample_attachments::views_in(conn, &s.id).await?,
         deadlines: stored_deadlines(conn, &s.id, today(zone)).await?,
         submitted_by: s.submitted_by.clone(),
     })

@@ -1,6 +1,12 @@
 //! Upload use cases behind the tus endpoints (`http::uploads` keeps the protocol: headers,
-//! 412/460, streaming a chunk into the partial file) and the background sweeps. Each write is
-//! one transaction; the ones that change evidence record typed audit events in it:
+//! 412/460, streaming a chunk into the partial file) and the background sweeps. An upload
+//! gives its bytes to a photo record (an inspection's, by its team's inspectors) or to a
+//! sample attachment (`ops::sample_attachments`: site, sample and seal photos by the sample's
+//! samplers, the report PDF by the sample's lab): one flow for both, with the same
+//! resumption, hash check, limits and content-addressed storage; the target decides which
+//! files it accepts ([`Accept`]). Each write is one transaction; the ones that change
+//! evidence record typed audit events in it (for an attachment: `SampleAttachmentUploaded`,
+//! `SampleAttachmentUploadRefused`, on the attachment, with the same fields):
 //!
 //! - `PhotoUploaded` on the photo record when it gets its file: `sha256`, `byte_size`,
 //!   `media_type`, `upload_id`, `deduplicated` (true when no bytes were sent because the
@@ -28,10 +34,13 @@ use tokio::io::AsyncReadExt;
 use crate::audit::{Action, Ctx, Event, RecordKind};
 use crate::auth::Role;
 use crate::ops::{Error, Result};
-use crate::photo::files::{blob_key, refusal_reason, sniff};
+use crate::photo::files::{blob_key, Accept};
+use crate::photo::pdf;
+use crate::sampling::attachment::{Declarer, Kind as AttachmentKind};
 use crate::state::AppState;
-pub use crate::store::uploads::UploadRow;
+use crate::store::sample_attachments as qa;
 use crate::store::uploads::{self as q, NewUpload};
+pub use crate::store::uploads::{Owner, UploadRow};
 use crate::store::{self, now_ms, Db};
 
 /// Incomplete uploads are kept this long after their last chunk.
@@ -50,17 +59,33 @@ fn io(e: std::io::Error) -> Error {
     Error::Internal(e.into())
 }
 
-/// Uploads are the inspectors' (the edge checks it too, before reading any header).
-fn require_inspector(ctx: &Ctx) -> Result<&str> {
+/// Uploads are the inspectors' (photos, sample photos) and the labs' (report PDFs); the edge
+/// checks it too, before reading any header.
+fn require_uploader(ctx: &Ctx) -> Result<&str> {
     match (ctx.actor.role, ctx.user_id()) {
-        (Some(Role::Inspector), Some(user)) => Ok(user),
-        _ => Err(Error::forbidden("this action needs the role inspector")),
+        (Some(Role::Inspector | Role::Lab), Some(user)) => Ok(user),
+        _ => Err(Error::forbidden(
+            "this action needs the role inspector or lab",
+        )),
+    }
+}
+
+/// What an upload's target accepts.
+pub fn accept_of(u: &UploadRow) -> Accept {
+    match u.owner() {
+        Owner::Photo(_) => Accept::Photo,
+        Owner::Attachment(_) => u
+            .attachment_kind
+            .as_deref()
+            .and_then(AttachmentKind::parse)
+            .map_or(Accept::Photo, AttachmentKind::accept),
     }
 }
 
 /// What a tus creation asks for (parsed from its headers by the edge).
 pub struct Creation<'a> {
-    pub photo_id: &'a str,
+    /// The photo record or the sample attachment the bytes are for.
+    pub owner: Owner<'a>,
     /// Lowercase hex, as declared in `Upload-Metadata`.
     pub sha256: &'a str,
     pub length: i64,
@@ -87,51 +112,114 @@ pub enum Created {
     Refused(String),
 }
 
-/// Starts an upload of a photo record's file. The record must belong to an inspection of the
-/// caller's team (else 404), and the declared sha256 and length must be the record's (409
-/// `sha256_mismatch`, `size_mismatch`). One open upload per record: the caller's own goes
-/// on, a team mate's or an expired one is replaced. The caller's open uploads may reserve at
-/// most `max_open_upload_bytes_per_user` declared bytes (409 `open_uploads_limit`).
+/// The declared content of an upload's target, once the caller may write it.
+struct Target {
+    sha256: String,
+    byte_size: i64,
+    accept: Accept,
+}
+
+/// The target the caller may give bytes to: a photo record of an inspection of the caller's
+/// team (inspectors), or a sample attachment of a sample the caller samples (site, sample,
+/// seal; inspectors) or of the caller's lab (report; lab accounts). Anything else: 404 (403
+/// for a lab account naming a photo record).
+async fn target(
+    conn: &mut sqlx::AnyConnection,
+    ctx: &Ctx,
+    owner: Owner<'_>,
+    user: &str,
+) -> Result<Target> {
+    match owner {
+        Owner::Photo(photo_id) => {
+            if ctx.actor.role != Some(Role::Inspector) {
+                return Err(Error::forbidden(
+                    "photo records' files are uploaded by inspectors",
+                ));
+            }
+            let t = q::photo_target(conn, photo_id, user)
+                .await?
+                .filter(|t| t.is_member == 1)
+                .ok_or_else(|| {
+                    Error::not_found(
+                        "no photo record with that id that you may write; sync the record first",
+                    )
+                })?;
+            Ok(Target {
+                sha256: t.sha256,
+                byte_size: t.byte_size,
+                accept: Accept::Photo,
+            })
+        }
+        Owner::Attachment(id) => {
+            let missing = || {
+                Error::not_found(
+                    "no sample attachment with that id that you may upload; declare it first",
+                )
+            };
+            let t = qa::target(conn, id, user).await?.ok_or_else(missing)?;
+            let kind = AttachmentKind::parse(&t.kind).ok_or_else(missing)?;
+            let may = match kind.declarer() {
+                Declarer::Sampler => ctx.actor.role == Some(Role::Inspector) && t.is_sampler == 1,
+                Declarer::Lab => ctx.actor.role == Some(Role::Lab) && t.is_lab == 1,
+            };
+            if !may {
+                return Err(missing());
+            }
+            Ok(Target {
+                sha256: t.sha256,
+                byte_size: t.byte_size,
+                accept: kind.accept(),
+            })
+        }
+    }
+}
+
+/// Starts an upload of a photo record's or a sample attachment's file. The caller must be
+/// allowed to write the target (else 404, see [`target`]), and the declared sha256 and length
+/// must be the record's (409 `sha256_mismatch`, `size_mismatch`). One open upload per record:
+/// the caller's own goes on, another's or an expired one is replaced. The caller's open
+/// uploads may reserve at most `max_open_upload_bytes_per_user` declared bytes (409
+/// `open_uploads_limit`).
 pub async fn create(state: &AppState, ctx: &Ctx, c: &Creation<'_>) -> Result<Created> {
-    let user = require_inspector(ctx)?;
-    let (target, team_holds) = {
+    let user = require_uploader(ctx)?;
+    let (target, holds) = {
         let mut conn = state.db.acquire().await?;
-        let target = q::photo_target(&mut conn, c.photo_id, user).await?;
-        let holds = q::team_holds_blob(&mut conn, c.sha256, user).await?;
+        let target = target(&mut conn, ctx, c.owner, user).await?;
+        let holds = q::team_holds_blob(&mut conn, c.sha256, user).await?
+            || qa::user_holds_blob(&mut conn, c.sha256, user).await?;
         (target, holds)
     };
-    let target = target.filter(|t| t.is_member == 1).ok_or_else(|| {
-        Error::not_found("no photo record with that id that you may write; sync the record first")
-    })?;
     if target.sha256 != c.sha256 {
         return Err(Error::conflict(
             "sha256_mismatch",
-            "the declared sha256 is not the photo record's sha256",
+            "the declared sha256 is not the record's sha256",
         ));
     }
     if target.byte_size != c.length {
         return Err(Error::conflict(
             "size_mismatch",
-            "Upload-Length is not the photo record's byte_size",
+            "Upload-Length is not the record's byte_size",
         ));
     }
     let id = uuid::Uuid::new_v4().to_string();
     let expires_at = now_ms() + EXPIRY_MS;
     let new = NewUpload {
         id: &id,
-        photo_id: c.photo_id,
+        owner: c.owner,
         created_by: user,
         length: c.length,
         sha256: c.sha256,
         metadata: c.metadata,
         expires_at,
     };
-    // Content the caller's own team already holds (this record's, or another of their photos):
-    // nothing to send. Anyone else proves possession by sending the bytes, even when the
-    // content is stored already: knowing a sha256 must never be enough to get a file.
-    if team_holds {
-        if let Some(media) = sniff_stored(state, c.sha256).await {
-            create_complete(&state.db, ctx, &new, media).await?;
+    // Content the caller may already read (their team's photos, the attachments of samples
+    // they sample or their lab tests): nothing to send. Anyone else proves possession by
+    // sending the bytes, even when the content is stored already: knowing a sha256 must never
+    // be enough to get a file. Stored content of a type this target refuses is sent again
+    // (and refused at its first chunk).
+    if holds {
+        if let Some(media) = sniff_stored(state, c.sha256, target.accept).await {
+            create_complete(&state.db, ctx, &new, target.accept, media).await?;
             return Ok(Created::Complete {
                 id,
                 length: c.length,
@@ -145,8 +233,8 @@ pub async fn create(state: &AppState, ctx: &Ctx, c: &Creation<'_>) -> Result<Cre
     let cap = i64::try_from(state.config.max_open_upload_bytes_per_user).unwrap_or(i64::MAX);
     let replaced = {
         let mut tx = state.db.begin_write().await?;
-        q::lock_for_create(tx.conn(), c.photo_id, user).await?;
-        let open = q::open_for_photo(tx.conn(), c.photo_id).await?;
+        q::lock_for_create(tx.conn(), c.owner, user).await?;
+        let open = q::open_for(tx.conn(), c.owner).await?;
         let now = now_ms();
         if let Some(mine) = open
             .iter()
@@ -192,12 +280,19 @@ pub async fn create(state: &AppState, ctx: &Ctx, c: &Creation<'_>) -> Result<Cre
 
 /// An upload complete at creation: the upload row, the attachment, the processing job and
 /// `PhotoUploaded` (deduplicated) in one transaction.
-async fn create_complete(db: &Db, ctx: &Ctx, new: &NewUpload<'_>, media: &str) -> Result<()> {
+async fn create_complete(
+    db: &Db,
+    ctx: &Ctx,
+    new: &NewUpload<'_>,
+    accept: Accept,
+    media: &str,
+) -> Result<()> {
     let mut tx = db.begin_write().await?;
     q::insert(tx.conn(), new, new.length, true).await?;
     let event = attach_in(
         tx.conn(),
-        new.photo_id,
+        new.owner,
+        accept,
         new.sha256,
         new.length,
         media,
@@ -212,7 +307,7 @@ async fn create_complete(db: &Db, ctx: &Ctx, new: &NewUpload<'_>, media: &str) -
 
 /// The caller's upload `id` (someone else's reveals nothing: 404).
 pub async fn owned(db: &Db, ctx: &Ctx, id: &str) -> Result<UploadRow> {
-    let user = require_inspector(ctx)?;
+    let user = require_uploader(ctx)?;
     let mut conn = db.acquire().await?;
     match q::get(&mut conn, id).await? {
         Some(u) if u.created_by == user => Ok(u),
@@ -281,6 +376,8 @@ pub async fn finish(state: &AppState, ctx: &Ctx, u: &UploadRow) -> Result<Finish
     let mut f = tokio::fs::File::open(&path).await.map_err(io)?;
     let mut hasher = Sha256::new();
     let mut head = Vec::new();
+    // The last bytes, where a PDF's trailer is.
+    let mut tail: Vec<u8> = Vec::new();
     let mut buf = vec![0u8; 256 * 1024];
     loop {
         let n = f.read(&mut buf).await.map_err(io)?;
@@ -291,6 +388,9 @@ pub async fn finish(state: &AppState, ctx: &Ctx, u: &UploadRow) -> Result<Finish
             let want = (16 - head.len()).min(n);
             head.extend_from_slice(&buf[..want]);
         }
+        tail.extend_from_slice(&buf[n.saturating_sub(pdf::TAIL_LEN)..n]);
+        let drop_n = tail.len().saturating_sub(pdf::TAIL_LEN);
+        tail.drain(..drop_n);
         hasher.update(&buf[..n]);
     }
     drop(f);
@@ -307,9 +407,16 @@ pub async fn finish(state: &AppState, ctx: &Ctx, u: &UploadRow) -> Result<Finish
         tx.commit().await?;
         return Err(Error::conflict("sha256_mismatch", message));
     }
-    let Some(media) = sniff(&head) else {
+    let accept = accept_of(u);
+    let Some(media) = accept.sniff(&head) else {
         return Ok(Finish::Refused(refuse_type(state, ctx, u, &head).await?));
     };
+    if accept == Accept::Pdf {
+        if let Err(e) = check_pdf(&path, &head, &tail, u.length).await? {
+            let reason = format!("the file is not a complete PDF: {e}");
+            return Ok(Finish::Refused(refuse(state, ctx, u, reason).await?));
+        }
+    }
     let key = blob_key(&actual);
     // Stored once per content: the same bytes uploaded again add nothing.
     if !state.storage.exists(&key).await {
@@ -340,7 +447,7 @@ async fn finished_meanwhile(db: &Db, id: &str) -> Result<()> {
 /// termination, expiry, refusal and replacement remove the upload too.) The client's resent
 /// last chunk then completes it from the stored content; without it, 404.
 pub async fn complete_from_store(state: &AppState, ctx: &Ctx, u: &UploadRow) -> Result<()> {
-    let Some(media) = sniff_stored(state, &u.sha256).await else {
+    let Some(media) = sniff_stored(state, &u.sha256, accept_of(u)).await else {
         return Err(Error::not_found("the upload's data is gone (expired?)"));
     };
     if !attach(&state.db, ctx, u, &u.sha256, media).await? {
@@ -349,26 +456,69 @@ pub async fn complete_from_store(state: &AppState, ctx: &Ctx, u: &UploadRow) -> 
     Ok(())
 }
 
-/// Refuses the upload for its type (`head`, its first bytes): the partial data and the upload
-/// go, the photo record (unless it already has its file) keeps the reason as processing
-/// `failed`, seen by devices on their next pull, and `PhotoUploadRefused` is recorded.
-/// Returns the reason.
+/// The PDF structure check of a complete upload (see `photo::pdf`): `Ok(Err(why))` when it is
+/// not a PDF a reader can open.
+async fn check_pdf(
+    path: &std::path::Path,
+    head: &[u8],
+    tail: &[u8],
+    len: i64,
+) -> Result<std::result::Result<(), pdf::NotPdf>> {
+    use tokio::io::AsyncSeekExt;
+    if let Err(e) = pdf::check_header(head) {
+        return Ok(Err(e));
+    }
+    let offset = match pdf::startxref(tail, len as u64) {
+        Ok(o) => o,
+        Err(e) => return Ok(Err(e)),
+    };
+    let mut f = tokio::fs::File::open(path).await.map_err(io)?;
+    f.seek(std::io::SeekFrom::Start(offset)).await.map_err(io)?;
+    let mut probe = Vec::with_capacity(pdf::XREF_PROBE_LEN);
+    f.take(pdf::XREF_PROBE_LEN as u64)
+        .read_to_end(&mut probe)
+        .await
+        .map_err(io)?;
+    Ok(pdf::check_xref_at(offset, &probe))
+}
+
+/// Refuses the upload for its type (`head`, its first bytes): see [`refuse`]. Returns the
+/// reason.
 pub async fn refuse_type(
     state: &AppState,
     ctx: &Ctx,
     u: &UploadRow,
     head: &[u8],
 ) -> Result<String> {
-    let reason = refusal_reason(head);
+    refuse(state, ctx, u, accept_of(u).refusal_reason(head)).await
+}
+
+/// Refuses the upload for what it holds: the partial data and the upload go, the target
+/// record (unless it already has its file) keeps the reason as processing `failed` (a photo
+/// record is seen so by devices on their next pull), and `PhotoUploadRefused` /
+/// `SampleAttachmentUploadRefused` is recorded. Returns the reason.
+pub async fn refuse(state: &AppState, ctx: &Ctx, u: &UploadRow, reason: String) -> Result<String> {
     let _ = tokio::fs::remove_file(partial_path(state, &u.id)).await;
     let mut tx = state.db.begin_write().await?;
-    let before = q::photo_state(tx.conn(), &u.photo_id).await?;
-    q::delete(tx.conn(), &u.id).await?;
+    let (before, marked) = match u.owner() {
+        Owner::Photo(photo_id) => {
+            let before = q::photo_state(tx.conn(), photo_id)
+                .await?
+                .map(|b| (b.processing_status, b.processing_error));
+            q::delete(tx.conn(), &u.id).await?;
+            (before, q::mark_refused(tx.conn(), photo_id, &reason).await?)
+        }
+        Owner::Attachment(id) => {
+            let before = qa::state(tx.conn(), id)
+                .await?
+                .map(|b| (b.processing_status, b.processing_error));
+            q::delete(tx.conn(), &u.id).await?;
+            (before, qa::mark_refused(tx.conn(), id, &reason).await?)
+        }
+    };
     let mut event = refused_event(u, "unsupported_media_type", &reason);
-    if q::mark_refused(tx.conn(), &u.photo_id, &reason).await? {
-        let (status, error) = before
-            .map(|b| (Some(b.processing_status), b.processing_error))
-            .unwrap_or_default();
+    if marked {
+        let (status, error) = before.map(|(s, e)| (Some(s), e)).unwrap_or_default();
         event = event.change("processing_status", status, "failed").change(
             "processing_error",
             error,
@@ -381,7 +531,15 @@ pub async fn refuse_type(
 }
 
 fn refused_event(u: &UploadRow, code: &str, message: &str) -> Event {
-    Event::new(Action::PhotoUploadRefused, RecordKind::Photo, &u.photo_id)
+    let event = match u.owner() {
+        Owner::Photo(id) => Event::new(Action::PhotoUploadRefused, RecordKind::Photo, id),
+        Owner::Attachment(id) => Event::new(
+            Action::SampleAttachmentUploadRefused,
+            RecordKind::SampleAttachment,
+            id,
+        ),
+    };
+    event
         .set("reason", code)
         .set("message", message)
         .set("upload_id", &u.id)
@@ -398,7 +556,8 @@ async fn attach(db: &Db, ctx: &Ctx, u: &UploadRow, sha256: &str, media: &str) ->
     }
     let event = attach_in(
         tx.conn(),
-        &u.photo_id,
+        u.owner(),
+        accept_of(u),
         sha256,
         u.length,
         media,
@@ -411,44 +570,72 @@ async fn attach(db: &Db, ctx: &Ctx, u: &UploadRow, sha256: &str, media: &str) ->
     Ok(true)
 }
 
-/// Inside the caller's transaction: the blob is recorded (once per content), the photo gets
-/// it (devices see it on their next pull) and processing is queued. Returns the
-/// `PhotoUploaded` event.
+/// Inside the caller's transaction: the blob is recorded (once per content), the record gets
+/// it (a photo record: devices see it on their next pull) and processing is queued (photos;
+/// a PDF is stored as it is, processed at once). Returns the `PhotoUploaded` /
+/// `SampleAttachmentUploaded` event.
+#[allow(clippy::too_many_arguments)]
 async fn attach_in(
     conn: &mut sqlx::AnyConnection,
-    photo_id: &str,
+    owner: Owner<'_>,
+    accept: Accept,
     sha256: &str,
     byte_size: i64,
     media: &str,
     upload_id: &str,
     deduplicated: bool,
 ) -> Result<Event> {
-    let before = q::photo_state(conn, photo_id).await?;
     let new_content = q::insert_blob(conn, sha256, byte_size, media, &blob_key(sha256)).await?;
-    q::attach_photo(conn, photo_id, sha256, media).await?;
-    // Processing (EXIF, renditions, flags) runs off the request path, from the job queue.
-    let payload = serde_json::json!({ "photo_id": photo_id }).to_string();
-    store::jobs::enqueue(conn, q::PROCESS_JOB, &payload, 5).await?;
-    let (status, error) = before
-        .map(|b| (Some(b.processing_status), b.processing_error))
-        .unwrap_or_default();
-    Ok(
-        Event::new(Action::PhotoUploaded, RecordKind::Photo, photo_id)
-            .set("sha256", sha256)
-            .set("byte_size", byte_size)
-            .set("media_type", media)
-            .set("upload_id", upload_id)
-            .set("deduplicated", deduplicated)
-            .set("new_content", new_content)
-            .change("processing_status", status, "uploaded")
-            .change("processing_error", error, None::<String>),
-    )
+    let (event, before, status) = match owner {
+        Owner::Photo(photo_id) => {
+            let before = q::photo_state(conn, photo_id)
+                .await?
+                .map(|b| (b.processing_status, b.processing_error));
+            q::attach_photo(conn, photo_id, sha256, media).await?;
+            // Processing (EXIF, renditions, flags) runs off the request path, from the job queue.
+            let payload = serde_json::json!({ "photo_id": photo_id }).to_string();
+            store::jobs::enqueue(conn, q::PROCESS_JOB, &payload, 5).await?;
+            let event = Event::new(Action::PhotoUploaded, RecordKind::Photo, photo_id);
+            (event, before, "uploaded")
+        }
+        Owner::Attachment(id) => {
+            let before = qa::state(conn, id)
+                .await?
+                .map(|b| (b.processing_status, b.processing_error));
+            let status = match accept {
+                // A PDF is kept as it came: nothing to make from it.
+                Accept::Pdf => "processed",
+                Accept::Photo => {
+                    let payload = serde_json::json!({ "attachment_id": id }).to_string();
+                    store::jobs::enqueue(conn, qa::PROCESS_JOB, &payload, 5).await?;
+                    "uploaded"
+                }
+            };
+            qa::attach(conn, id, sha256, media, status).await?;
+            let event = Event::new(
+                Action::SampleAttachmentUploaded,
+                RecordKind::SampleAttachment,
+                id,
+            );
+            (event, before, status)
+        }
+    };
+    let (before_status, error) = before.map(|(s, e)| (Some(s), e)).unwrap_or_default();
+    Ok(event
+        .set("sha256", sha256)
+        .set("byte_size", byte_size)
+        .set("media_type", media)
+        .set("upload_id", upload_id)
+        .set("deduplicated", deduplicated)
+        .set("new_content", new_content)
+        .change("processing_status", before_status, status)
+        .change("processing_error", error, None::<String>))
 }
 
-/// The type of the stored content `sha256`, when it is stored.
-async fn sniff_stored(state: &AppState, sha256: &str) -> Option<&'static str> {
+/// The type of the stored content `sha256`, when it is stored and of a type `accept` takes.
+async fn sniff_stored(state: &AppState, sha256: &str, accept: Accept) -> Option<&'static str> {
     let head = state.storage.head_bytes(&blob_key(sha256), 16).await?;
-    sniff(&head)
+    accept.sniff(&head)
 }
 
 /// Finishes an upload whose offset reached its length but that is not attached (a crash
@@ -466,7 +653,7 @@ async fn finish_stuck(state: &AppState, ctx: &Ctx, u: &UploadRow) -> Result<Fini
         None => {
             // Older versions moved the file to storage before attaching it: the stored blob
             // (content-addressed, written only after its hash was checked) finishes it.
-            if let Some(media) = sniff_stored(state, &u.sha256).await {
+            if let Some(media) = sniff_stored(state, &u.sha256, accept_of(u)).await {
                 attach(&state.db, ctx, u, &u.sha256, media).await?;
                 return Ok(Finish::Done);
             }

@@ -1,7 +1,72 @@
-//! Where photo files live in storage and what their first bytes say. Pure: the upload use
-//! cases (`ops::uploads`), the processing worker and the download endpoint share these.
+//! Where uploaded files live in storage and what their first bytes say. Pure: the upload use
+//! cases (`ops::uploads`), the processing worker and the download endpoints share these.
+//!
+//! An upload's target decides what it accepts ([`Accept`]): a photo (inspection photos, the
+//! site/sample/seal photos of a sample) is JPEG, PNG or WebP; a lab report is a PDF (its
+//! first bytes here, its trailer when complete: [`super::pdf`]). The declared type or file
+//! name is never trusted: only the bytes.
 
 use super::media;
+
+/// What an upload's target accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accept {
+    /// JPEG, PNG or WebP.
+    Photo,
+    /// PDF only.
+    Pdf,
+}
+
+/// The MIME type stored for a PDF.
+pub const PDF_MIME: &str = "application/pdf";
+
+impl Accept {
+    /// The MIME type to store, by the first bytes, when they are of an accepted type.
+    pub fn sniff(self, head: &[u8]) -> Option<&'static str> {
+        match self {
+            Accept::Photo => sniff(head),
+            Accept::Pdf => head.starts_with(super::pdf::MAGIC).then_some(PDF_MIME),
+        }
+    }
+
+    /// The first bytes of an upload: accepted, undecided yet, or refused.
+    pub fn sniff_prefix(self, head: &[u8]) -> Sniff {
+        match self {
+            Accept::Photo => sniff_prefix(head),
+            Accept::Pdf => {
+                let magic = super::pdf::MAGIC;
+                if head.starts_with(magic) {
+                    Sniff::Image(PDF_MIME)
+                } else if head.len() < magic.len() && magic.starts_with(head) {
+                    Sniff::Undecided
+                } else {
+                    Sniff::Refused
+                }
+            }
+        }
+    }
+
+    /// Why a file with these first bytes is refused, as the record keeps it.
+    pub fn refusal_reason(self, head: &[u8]) -> String {
+        match self {
+            Accept::Photo => refusal_reason(head),
+            Accept::Pdf => format!(
+                "the file is {} by its first bytes; a lab report must be a PDF (%PDF-)",
+                describe_any(head)
+            ),
+        }
+    }
+}
+
+/// A few words on any file by its first bytes.
+fn describe_any(head: &[u8]) -> &'static str {
+    match sniff(head) {
+        Some("image/jpeg") => "JPEG",
+        Some("image/png") => "PNG",
+        Some("image/webp") => "WebP",
+        _ => describe(head),
+    }
+}
 
 /// Where the original with content `sha256` is stored (once per content).
 pub fn blob_key(sha256: &str) -> String {
@@ -27,6 +92,7 @@ pub const HEAD_LEN: usize = 12;
 /// What the first bytes of a file say.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Sniff {
+    /// An accepted type (an image, or a PDF where that is what is accepted): its MIME type.
     Image(&'static str),
     /// Too few bytes yet; they agree with at least one accepted type.
     Undecided,
@@ -132,5 +198,27 @@ mod tests {
             assert_eq!(sniff_prefix(head), Sniff::Refused, "{head:?}");
         }
         assert_eq!(describe(b"\0\0\0\x18ftypheic\0\0"), "HEIC/HEIF");
+    }
+
+    #[test]
+    fn a_report_accepts_pdf_only_and_a_photo_no_pdf() {
+        assert_eq!(
+            Accept::Pdf.sniff_prefix(b"%PDF-1.7\n"),
+            Sniff::Image(PDF_MIME)
+        );
+        assert_eq!(Accept::Pdf.sniff_prefix(b"%PD"), Sniff::Undecided);
+        assert_eq!(Accept::Pdf.sniff_prefix(b""), Sniff::Undecided);
+        assert_eq!(
+            Accept::Pdf.sniff_prefix(&[0xFF, 0xD8, 0xFF, 0xE1]),
+            Sniff::Refused
+        );
+        assert_eq!(Accept::Pdf.sniff_prefix(b"%PDX-"), Sniff::Refused);
+        assert_eq!(Accept::Photo.sniff_prefix(b"%PDF-1.4"), Sniff::Refused);
+        assert_eq!(Accept::Pdf.sniff(b"%PDF-1.4"), Some(PDF_MIME));
+        assert_eq!(Accept::Photo.sniff(b"%PDF-1.4"), None);
+        assert!(Accept::Pdf
+            .refusal_reason(&[0xFF, 0xD8, 0xFF, 0xE0])
+            .contains("JPEG"));
+        assert!(Accept::Photo.refusal_reason(b"%PDF-1.4").contains("PDF"));
     }
 }

@@ -5,6 +5,7 @@
 //!   never modified; callers store them as they came.
 //! - [`files`]: storage keys of originals and renditions, and the first-bytes type check of
 //!   uploads.
+//! - [`pdf`]: the structure check of a lab report PDF (header, `startxref`, `%%EOF`).
 //! - [`geofence`]: review flags (not blocking) for photos taken far from the establishment or
 //!   outside the inspection's time window.
 //!
@@ -16,6 +17,7 @@ pub(crate) mod bombs;
 pub mod files;
 pub mod geofence;
 pub mod media;
+pub mod pdf;
 
 /// Where a photo record's file is, stored in `photos.processing_status`:
 /// `awaiting_upload` → `uploaded` (bytes received and verified) → `processed` (EXIF read,

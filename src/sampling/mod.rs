@@ -1,6 +1,8 @@
 //! 食品安全抽检 (food sampling) domain, pure: no I/O, no database, no HTTP. The use cases in
 //! `ops` load state, call these rules and write what they decide.
 //!
+//! - [`attachment`]: the sample's photos (site, sample, seal) and lab report PDF: kinds, who
+//!   declares them, the declaration's check.
 //! - [`categories`]: the 4-level food category tree as data (CSV/XLSX import, the tree rule).
 //! - [`form`]: the 抽样单 as a typed value, its tri-state fields ("/" is not "missing") and
 //!   the submission check.
@@ -49,6 +51,7 @@ macro_rules! coded_enum {
 }
 
 pub mod announcement;
+pub mod attachment;
 pub mod categories;
 pub mod custody;
 pub mod deadlines;

@@ -23,6 +23,7 @@ pub mod public;
 pub mod queues;
 pub mod review;
 pub mod sample_facts;
+pub mod sample_attachments;
 pub mod sampling;
 pub mod sampling_plans;
 pub mod stats;

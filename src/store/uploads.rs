@@ -40,7 +40,12 @@ pub async fn photo_target(
 #[derive(Debug, Clone, FromRow)]
 pub struct UploadRow {
     pub id: String,
-    pub photo_id: String,
+    /// The photo record the upload is for, or
+    pub photo_id: Option<String>,
+    /// the sample attachment (exactly one of the two is set).
+    pub attachment_id: Option<String>,
+    /// The attachment's kind (`site`, `sample`, `seal`, `report`), for an attachment's upload.
+    pub attachment_kind: Option<String>,
     pub created_by: String,
     pub length: i64,
     pub upload_offset: i64,
@@ -50,12 +55,48 @@ pub struct UploadRow {
     pub expires_at: i64,
 }
 
-const COLUMNS: &str =
-    "id, photo_id, created_by, length, upload_offset, sha256, metadata, completed, expires_at";
+/// What an upload gives its bytes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Owner<'a> {
+    Photo(&'a str),
+    Attachment(&'a str),
+}
+
+impl<'a> Owner<'a> {
+    fn column(self) -> &'static str {
+        match self {
+            Owner::Photo(_) => "photo_id",
+            Owner::Attachment(_) => "attachment_id",
+        }
+    }
+
+    fn id(self) -> &'a str {
+        match self {
+            Owner::Photo(id) | Owner::Attachment(id) => id,
+        }
+    }
+}
+
+impl UploadRow {
+    /// Whom the upload is for.
+    pub fn owner(&self) -> Owner<'_> {
+        match (&self.photo_id, &self.attachment_id) {
+            (Some(p), _) => Owner::Photo(p),
+            (None, Some(a)) => Owner::Attachment(a),
+            // The table's CHECK makes this impossible.
+            (None, None) => Owner::Photo(""),
+        }
+    }
+}
+
+const SELECT: &str =
+    "SELECT u.id, u.photo_id, u.attachment_id, a.kind AS attachment_kind, u.created_by, \
+     u.length, u.upload_offset, u.sha256, u.metadata, u.completed, u.expires_at \
+     FROM uploads u LEFT JOIN sample_attachments a ON a.id = u.attachment_id";
 
 pub struct NewUpload<'a> {
     pub id: &'a str,
-    pub photo_id: &'a str,
+    pub owner: Owner<'a>,
     pub created_by: &'a str,
     pub length: i64,
     pub sha256: &'a str,
@@ -63,17 +104,21 @@ pub struct NewUpload<'a> {
     pub expires_at: i64,
 }
 
-/// Locks the photo's and the user's rows on PostgreSQL, so that two parallel creations cannot
-/// both pass the one-open-upload and open-bytes checks (SQLite has one writer). Always the
-/// photo first, then the user: no lock cycle between two creations.
+/// Locks the owner's (photo or attachment) and the user's rows on PostgreSQL, so that two
+/// parallel creations cannot both pass the one-open-upload and open-bytes checks (SQLite has
+/// one writer). Always the owner first, then the user: no lock cycle between two creations.
 pub async fn lock_for_create(
     conn: &mut AnyConnection,
-    photo_id: &str,
+    owner: Owner<'_>,
     user: &str,
 ) -> Result<(), sqlx::Error> {
     if backend_of(conn) == Backend::Postgres {
-        sqlx::query("SELECT id FROM photos WHERE id = $1 FOR UPDATE")
-            .bind(photo_id)
+        let table = match owner {
+            Owner::Photo(_) => "photos",
+            Owner::Attachment(_) => "sample_attachments",
+        };
+        sqlx::query(&format!("SELECT id FROM {table} WHERE id = $1 FOR UPDATE"))
+            .bind(owner.id())
             .fetch_optional(&mut *conn)
             .await?;
         sqlx::query("SELECT id FROM users WHERE id = $1 FOR UPDATE")
@@ -84,15 +129,16 @@ pub async fn lock_for_create(
     Ok(())
 }
 
-/// The open (incomplete) uploads of a photo record.
-pub async fn open_for_photo(
+/// The open (incomplete) uploads of a photo record or attachment.
+pub async fn open_for(
     conn: &mut AnyConnection,
-    photo_id: &str,
+    owner: Owner<'_>,
 ) -> Result<Vec<UploadRow>, sqlx::Error> {
     sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM uploads WHERE photo_id = $1 AND completed = 0"
+        "{SELECT} WHERE u.{} = $1 AND u.completed = 0",
+        owner.column()
     ))
-    .bind(photo_id)
+    .bind(owner.id())
     .fetch_all(conn)
     .await
 }
@@ -116,11 +162,18 @@ pub async fn insert(
     completed: bool,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO uploads (id, photo_id, created_by, length, upload_offset, sha256, metadata, completed, expires_at, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)",
+        "INSERT INTO uploads (id, photo_id, attachment_id, created_by, length, upload_offset, sha256, metadata, completed, expires_at, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)",
     )
     .bind(u.id)
-    .bind(u.photo_id)
+    .bind(match u.owner {
+        Owner::Photo(id) => Some(id),
+        Owner::Attachment(_) => None,
+    })
+    .bind(match u.owner {
+        Owner::Attachment(id) => Some(id),
+        Owner::Photo(_) => None,
+    })
     .bind(u.created_by)
     .bind(u.length)
     .bind(offset)
@@ -157,7 +210,7 @@ pub async fn team_holds_blob(
 /// two in an older version, or a crash after the final offset write): start-up repairs them.
 pub async fn stuck(conn: &mut AnyConnection) -> Result<Vec<UploadRow>, sqlx::Error> {
     sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM uploads WHERE completed = 0 AND upload_offset = length LIMIT 1000"
+        "{SELECT} WHERE u.completed = 0 AND u.upload_offset = u.length LIMIT 1000"
     ))
     .fetch_all(conn)
     .await
@@ -200,7 +253,7 @@ pub async fn mark_refused(
 }
 
 pub async fn get(conn: &mut AnyConnection, id: &str) -> Result<Option<UploadRow>, sqlx::Error> {
-    sqlx::query_as(&format!("SELECT {COLUMNS} FROM uploads WHERE id = $1"))
+    sqlx::query_as(&format!("{SELECT} WHERE u.id = $1"))
         .bind(id)
         .fetch_optional(conn)
         .await

@@ -24,6 +24,7 @@ mod queues;
 mod review;
 mod review_fixture;
 mod sample_facts;
+mod sample_attachments;
 mod sampling;
 mod sampling_plans;
 mod spec;

@@ -146,6 +146,9 @@ const TABLE: &[(&str, [Expect; 6])] = &[
     ("GET /api/v1/samples/{id}",                               [U, A, A, A, A, H]),
     ("POST /api/v1/samples/{id}/custody",                      [U, D, D, A, A, H]),
     ("POST /api/v1/samples/{id}/facts",                        [U, A, A, D, A, D]),
+    ("GET /api/v1/samples/{id}/attachments",                   [U, A, A, A, A, H]),
+    ("POST /api/v1/samples/{id}/attachments",                  [U, D, D, A, A, H]),
+    ("GET /api/v1/samples/{id}/attachments/{aid}/content",     [U, A, A, A, A, H]),
     ("PUT /api/v1/samples/{id}/result",                        [U, D, D, D, A, D]),
     ("POST /api/v1/samples/{id}/result/items-file",            [U, D, D, D, A, D]),
     ("GET /api/v1/lab/samples",                                [U, D, D, D, A, D]),
@@ -218,9 +221,9 @@ const TABLE: &[(&str, [Expect; 6])] = &[
     ("PUT /api/v1/tasks/{id}/team",                            [U, A, A, D, D, D]),
     ("POST /api/v1/uploads",                                   [U, D, D, A, D, H]),
     ("OPTIONS /api/v1/uploads",                                [P, P, P, P, P, P]),
-    ("HEAD /api/v1/uploads/{id}",                              [U, D, D, A, D, H]),
-    ("PATCH /api/v1/uploads/{id}",                             [U, D, D, A, D, H]),
-    ("DELETE /api/v1/uploads/{id}",                            [U, D, D, A, D, H]),
+    ("HEAD /api/v1/uploads/{id}",                              [U, D, D, A, H, H]),
+    ("PATCH /api/v1/uploads/{id}",                             [U, D, D, A, H, H]),
+    ("DELETE /api/v1/uploads/{id}",                            [U, D, D, A, H, H]),
     ("GET /api/v1/users",                                      [U, A, D, D, D, D]),
     ("POST /api/v1/users",                                     [U, A, D, D, D, D]),
     ("POST /api/v1/users/{id}/disable",                        [U, A, D, D, D, D]),
@@ -345,6 +348,8 @@ struct World {
     /// A drawn sampling plan and its task, assigned to team A.
     sampling_plan: String,
     sampling_task: String,
+    /// Its site photo, declared and uploaded by the team A inspector.
+    attachment: String,
 }
 
 fn hex_sha256(b: &[u8]) -> String {
@@ -779,6 +784,7 @@ async fn world(app: TestApp) -> World {
     let announcement = announcement_fixture(&app, &sample).await;
     let (sampling_plan, sampling_task) =
         sampling_fixture(&app, &tokens, &lab, &members(task_a)).await;
+    let attachment = attachment_fixture(&app, &tokens[&Caller::Inspector], &sample).await;
     World {
         app,
         tokens,
@@ -911,6 +917,45 @@ async fn sampling_fixture(
         .await;
     assert_eq!(s, StatusCode::OK, "{v}");
     (plan, task)
+        attachment,
+    }
+}
+
+/// A site photo of `sample`, declared and uploaded (creation-with-upload) by a sampler.
+async fn attachment_fixture(app: &TestApp, token: &str, sample: &str) -> String {
+    let id = Uuid::new_v4().to_string();
+    let bytes = jpeg(3000, 7);
+    created(
+        app,
+        &format!("/api/v1/samples/{sample}/attachments"),
+        token,
+        json!({"id": id, "kind": "site", "sha256": hex_sha256(&bytes), "byte_size": bytes.len(),
+               "taken_at": 1_772_416_800_000i64}),
+    )
+    .await;
+    let meta = format!(
+        "attachment_id {},sha256 {}",
+        b64(&id),
+        b64(&hex_sha256(&bytes))
+    );
+    let res = app
+        .client
+        .post(app.url("/api/v1/uploads"))
+        .bearer_auth(token)
+        .header("tus-resumable", "1.0.0")
+        .header("upload-length", bytes.len().to_string())
+        .header("upload-metadata", meta)
+        .header("content-type", "application/offset+octet-stream")
+        .body(bytes.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    assert_eq!(
+        res.headers()["upload-offset"],
+        bytes.len().to_string().as_str()
+    );
+    id
 }
 
 /// A lab for the `lab` account, the category tree, and team A's sample sent to that lab.
@@ -1062,6 +1107,7 @@ impl World {
             ("exclusions", "sample_id") => self.sample.clone(),
             ("sampling-plans", "id") => self.sampling_plan.clone(),
             ("sampling-tasks", "id") => self.sampling_task.clone(),
+            ("attachments", "aid") => self.attachment.clone(),
             ("years", "year") => "2030".into(),
             ("queues", "queue") => "waiting".into(),
             ("photos", "id") => self.photo.clone(),

@@ -366,18 +366,18 @@ fn jpeg(n: usize, seed: u8) -> Vec<u8> {
     v
 }
 
-async fn count_blobs(app: &TestApp) -> i64 {
+pub(crate) async fn count_blobs(app: &TestApp) -> i64 {
     let mut conn = app.db().acquire().await.unwrap();
     foodcheck::store::uploads::count_blobs(&mut conn)
         .await
         .unwrap()
 }
 
-fn hex_sha256(b: &[u8]) -> String {
+pub(crate) fn hex_sha256(b: &[u8]) -> String {
     hex::encode(Sha256::digest(b))
 }
 
-fn b64(s: &str) -> String {
+pub(crate) fn b64(s: &str) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(s)
 }
@@ -462,7 +462,7 @@ async fn team_with_photos(
     token
 }
 
-async fn tus(
+pub(crate) async fn tus(
     app: &TestApp,
     method: Method,
     path: &str,
@@ -481,7 +481,7 @@ async fn tus(
     req.body(body).send().await.unwrap()
 }
 
-fn offset(res: &reqwest::Response) -> i64 {
+pub(crate) fn offset(res: &reqwest::Response) -> i64 {
     res.headers()["upload-offset"]
         .to_str()
         .unwrap()
@@ -1270,16 +1270,16 @@ async fn tus_resumable_on_every_response(app: TestApp) {
 /// One audit entry as stored: who (user, role, device), which request, and the changes by
 /// field (`{field: after}`, plus `before` when a field had one).
 #[derive(Debug)]
-struct Entry {
-    actor_id: Option<String>,
-    actor_role: Option<String>,
-    device_id: Option<String>,
-    request_id: Option<String>,
-    after: serde_json::Map<String, Value>,
-    before: serde_json::Map<String, Value>,
+pub(crate) struct Entry {
+    pub(crate) actor_id: Option<String>,
+    pub(crate) actor_role: Option<String>,
+    pub(crate) device_id: Option<String>,
+    pub(crate) request_id: Option<String>,
+    pub(crate) after: serde_json::Map<String, Value>,
+    pub(crate) before: serde_json::Map<String, Value>,
 }
 
-async fn audit_entries(app: &TestApp, action: &str, record_id: &str) -> Vec<Entry> {
+pub(crate) async fn audit_entries(app: &TestApp, action: &str, record_id: &str) -> Vec<Entry> {
     type Row = (
         Option<String>,
         Option<String>,
