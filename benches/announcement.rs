@@ -114,6 +114,10 @@ async fn load(db: &Db, n: usize) -> anyhow::Result<String> {
                 created_at: 1,
                 updated_at: 1,
             },
+            store::sampling::Stamp {
+                seq: 0,
+                origin_device: None,
+            },
         )
         .await?;
         let item = |position: i64, name: &str, verdict: &str| ItemRow {

@@ -139,6 +139,7 @@ async fn push_sample(
         establishment_id: r.establishment_id.clone(),
         lab_id: r.lab_id.clone(),
         category_code: r.category_code.clone(),
+        task_id: None,
         form,
     };
     Ok(in_savepoint!(

@@ -807,6 +807,9 @@ async fn world(app: TestApp) -> World {
         unit,
         sample,
         announcement,
+        sampling_plan,
+        sampling_task,
+        attachment,
     }
 }
 
@@ -872,9 +875,6 @@ async fn announcement_fixture(app: &TestApp, sample: &str) -> String {
         .await
         .unwrap());
     id
-        sampling_plan,
-        sampling_task,
-    }
 }
 
 /// A sampling plan drawn with one task, whose team is team A.
@@ -917,8 +917,6 @@ async fn sampling_fixture(
         .await;
     assert_eq!(s, StatusCode::OK, "{v}");
     (plan, task)
-        attachment,
-    }
 }
 
 /// A site photo of `sample`, declared and uploaded (creation-with-upload) by a sampler.

@@ -780,10 +780,17 @@ async fn export_batches_carry_every_value_exactly(app: TestApp) {
         "老王面馆",
     ];
     let coords: [Option<(f64, f64)>; 7] = [
-        Some((117.30000000000001, 39.123456789012345)),
+        // The doubles next to 117.3 and 39.7: only 17 digits tell them apart.
+        Some((
+            f64::from_bits(117.3f64.to_bits() + 1),
+            f64::from_bits(39.7f64.to_bits() - 1),
+        )),
         None,
         Some((1e-7, -0.5)),
-        Some((179.99999999999997, -89.999999999999986)),
+        Some((
+            f64::from_bits(180f64.to_bits() - 1),
+            -f64::from_bits(90f64.to_bits() - 3),
+        )),
         Some((117.3, 39.7)),
         Some((0.1 + 0.2, 1.0 / 3.0)),
         None,
