@@ -4,7 +4,9 @@
 // browser lays it out, that nothing internal is on it and injected markup stays text, prints it
 // to an A4 PDF and takes a screenshot (saved under target/record/). The reviewer approves through
 // the real decision endpoint (POST /api/v1/inspections/{id}/review) with an override, a comment
-// and an internal note, none of whose texts may reach the page.
+// and an internal note, none of whose texts may reach the page. The same team then samples the
+// shop (抽样单, custody, a 不合格 lab result) and the section publishes the period's 抽检信息公告:
+// its index and page are checked like the list pages (text, no personal data, no other origin).
 
 'use strict'
 
@@ -224,11 +226,75 @@ test('the printable result record renders in headless Chromium', async (t) => {
   })
   await api('POST', `/api/v1/lists/${issue.id}/publish`, { token: reviewer, body: {} })
 
+  // 抽检信息公告: a lab, a 抽样单 by the same team at the same shop, custody to the lab, a 不合格
+  // result, and the section's announcement of the period, published; its pages are public.
+  const lab = await api('POST', '/api/v1/labs', { token: admin, expect: 201, body: { name: `检验中心${run}`, code: `L${run}` } })
+  const labUser = { username: `rec-${run}-lab`, password: `pw-${crypto.randomUUID()}`, role: 'lab', name: `化验员${run}` }
+  const labAccount = await api('POST', '/api/v1/users', { token: admin, body: labUser, expect: 201 })
+  await api('PUT', `/api/v1/users/${labAccount.id}/lab`, { token: admin, body: { lab_id: lab.id } })
+  const tree = await fetch(`${BASE}/api/v1/food-categories/import`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/octet-stream' },
+    body: 'code,level,parent_code,name\n01,1,,粮食加工品\n0101,2,01,小麦粉\n010101,3,0101,通用小麦粉\n',
+  })
+  assert.equal(tree.status, 200, await tree.text())
+  const sampleId = crypto.randomUUID()
+  const contactPhone = `139${String(crypto.randomInt(1e8)).padStart(8, '0')}`
+  const sampledAt = Date.now() - 3600000
+  await api('POST', '/api/v1/samples', {
+    token: inspector,
+    expect: 201,
+    body: {
+      id: sampleId, establishment_id: est.id, lab_id: lab.id, category_code: '010101',
+      form: {
+        task_source: '记录表测试', purpose: 'supervision', stage: 'catering', food_category_1: '粮食加工品',
+        food_category_2: '小麦粉', food_category_3: '通用小麦粉', food_category_4: '/',
+        premises_name: `老王面馆<b>${run}</b>`, premises_address: '幸福路 8 号', premises_credit_code: '/',
+        premises_licence_no: '/', premises_legal_representative: `法人CONTACT-${run}`, premises_contact: contactPhone,
+        producer_name: `某某面粉厂<i>${run}</i>`, producer_address: '某某工业园', producer_sc_licence: '/',
+        sample_name: `特一粉${run}`, sample_brand: '金丰', sample_specification: '5kg/袋', sample_production_date: '/',
+        sample_batch: '20261101', sample_shelf_life: '12个月', sample_standard: 'GB/T 1355', sample_price: '/',
+        sample_imported: false, sample_storage: '常温', sampling_method: 'non_aseptic', sampling_base: 10,
+        sampling_base_unit: '袋', sample_quantity: 2, sample_quantity_unit: '袋', backup_quantity: 1,
+        backup_quantity_unit: '袋', sampled_at: sampledAt, lng: 117.29, lat: 39.71, crs: 'wgs84',
+        premises_opinion: 'no_objection', sampler_1: people.a.id, sampler_2: people.b.id,
+      },
+    },
+  })
+  const labToken = await login(labUser.username, labUser.password, `record-lab-${run}`)
+  for (const [token, kind, at, extra] of [
+    [inspector, 'sealed', sampledAt + 60000, {}],
+    [inspector, 'dispatched', sampledAt + 120000, {}],
+    [labToken, 'received', sampledAt + 180000, { sample_condition: '包装完好', seal_intact: true }],
+  ]) {
+    await api('POST', `/api/v1/samples/${sampleId}/custody`, {
+      token, expect: 201, body: { id: crypto.randomUUID(), kind, occurred_at: at, place: '幸福路 8 号', ...extra },
+    })
+  }
+  await api('PUT', `/api/v1/samples/${sampleId}/result`, {
+    token: labToken,
+    expect: 201,
+    body: {
+      report_no: `WT-${run}`, overall: 'unqualified',
+      items: [
+        { name: '铅(以Pb计)', value: '0.35', unit: 'mg/kg', limit: '≤0.2', standard: 'GB 2762-2022', method: 'GB 5009.12-2023', verdict: 'unqualified' },
+        { name: '水分', value: '13.1', unit: 'g/100g', limit: '≤14.5', standard: 'GB 1355-2021', method: 'GB 5009.3-2016', verdict: 'qualified' },
+      ],
+    },
+  })
+  const announcement = await api('POST', '/api/v1/announcements', {
+    token: reviewer,
+    expect: 201,
+    body: { announcement_no: `2026年第9期-${run}`, title: `食品安全监督抽检信息公告 ${run}`, period_start: day(-2), period_end: day(1) },
+  })
+  await api('POST', `/api/v1/announcements/${announcement.id}/publish`, { token: reviewer, body: {} })
+
   const origin = new URL(BASE).origin
   const publicContext = await browser.newContext({ locale: 'zh-CN' })
   const secrets = [
     people.a.name, people.b.name, people.a.badge_no, people.b.badge_no, people.a.username, people.rev.name,
     `APPROVE-COMMENT-${run}`, `INTERNAL-NOTE-${run}`, `OVERRIDE-REASON-${run}`,
+    `CONTACT-${run}`, contactPhone, labUser.name, labUser.username, people.a.id, people.b.id, sampleId,
   ]
   const pages = [
     ['public-index', '/public/lists', [issue.issue_no, issue.title]],
@@ -240,6 +306,10 @@ test('the printable result record renders in headless Chromium', async (t) => {
       `老王面馆<b>${run}</b>`, `某某区老王面馆（个体工商户）${run}`, '基本符合', issue.issue_no, '检查结果仅反映检查当时',
     ]],
     ['public-draw', `/public/plans/${plan.id}/draw`, [`record-${run}`, '回避名单承诺值', `老王面馆<b>${run}</b>`]],
+    ['public-announcements', '/public/announcements', [announcement.title]],
+    ['public-announcement', `/public/announcements/${announcement.id}`, [
+      announcement.title, '不合格', `特一粉${run}`, `某某面粉厂<i>${run}</i>`, '铅(以Pb计)', '0.35', '≤0.2', 'GB 2762-2022', '20261101',
+    ]],
   ]
   for (const [name, p, wants] of pages) {
     const page = await publicContext.newPage()
