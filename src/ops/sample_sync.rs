@@ -1,6 +1,7 @@
-//! 抽样单 and custody events through offline sync (schema 6), for `ops::sync`: what a
-//! sampler's device pulls, and how their pushed records are applied inside the push's
-//! transaction by the very rules of the online routes ([`sampling::submit_sample_in`],
+//! 抽样单, custody events and sampling tasks through offline sync (schema 6), for `ops::sync`:
+//! what a sampler's device pulls (their samples with their custody, and the sampling tasks
+//! whose team includes them, read-only), and how their pushed records are applied inside the
+//! push's transaction by the very rules of the online routes ([`sampling::submit_sample_in`],
 //! [`sampling::record_custody_in`]).
 //!
 //! Both tables are create-only on the device (`sync::CREATE_ONLY`):
@@ -139,7 +140,7 @@ async fn push_sample(
         establishment_id: r.establishment_id.clone(),
         lab_id: r.lab_id.clone(),
         category_code: r.category_code.clone(),
-        task_id: None,
+        task_id: r.task_id.clone(),
         form,
     };
     Ok(in_savepoint!(
@@ -219,6 +220,7 @@ pub async fn pull(
             ("establishment_id", json!(s.establishment_id)),
             ("lab_id", json!(s.lab_id)),
             ("category_code", json!(s.category_code)),
+            ("task_id", json!(s.task_id)),
             ("sample_no", json!(s.sample_no)),
             ("state", json!(s.state)),
             ("seal_broken", json!(s.seal_broken != 0)),
@@ -245,4 +247,70 @@ pub async fn pull(
         });
     }
     Ok(out)
+}
+
+/// A sampling task for the pull, with what tells whether it is new to the device.
+pub struct PulledTask {
+    pub created_seq: i64,
+    /// The change that put the user on its team: after the device's cursor, the task is new
+    /// to it.
+    pub added_seq: i64,
+    pub rec: Value,
+}
+
+/// The sampling tasks of sampler `user` that changed after `since` (the task, its team, its
+/// premises' registry entry) or became theirs after it, as `sampling_tasks` records, in the
+/// caller's snapshot.
+pub async fn pull_tasks(
+    conn: &mut AnyConnection,
+    user: &str,
+    since: i64,
+) -> Result<Vec<PulledTask>> {
+    use crate::store::sampling_plans as tq;
+    let rows = tq::pull_for_sampler(conn, user, since).await?;
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<String> = rows.iter().map(|t| t.id.clone()).collect();
+    let mut teams: std::collections::HashMap<String, Vec<crate::plan::TeamMember>> =
+        Default::default();
+    for (task, user_id, name, badge, _) in tq::members_of(conn, &ids).await? {
+        teams
+            .entry(task)
+            .or_default()
+            .push(crate::plan::TeamMember::officer(user_id, name, badge));
+    }
+    rows.into_iter()
+        .map(|t| {
+            let team = serde_json::to_string(&teams.remove(&t.id).unwrap_or_default())
+                .map_err(internal)?;
+            Ok(PulledTask {
+                created_seq: t.created_seq,
+                added_seq: t.added_seq,
+                rec: json!({"id": t.id, "plan_id": t.plan_id, "plan_title": t.plan_title, "purpose": t.purpose,
+                    "stage": t.stage, "establishment_id": t.establishment_id, "premises_sign_name": t.sign_name,
+                    "premises_licensed_name": t.licensed_name, "premises_address": t.address,
+                    "premises_town": t.town, "premises_licence_no": t.license_no, "premises_credit_code": t.uscc,
+                    "lab_id": t.lab_id, "lab_name": t.lab_name, "batches": t.batches, "due_date": t.due_date,
+                    "state": t.state.as_str(), "team": team}),
+            })
+        })
+        .collect()
+}
+
+/// The sampling tasks `user` was taken off after `since` (and is not on again), as
+/// (`sampling_tasks`, id) deletions: their devices drop them. Their samples stay (a task with
+/// samples keeps its team).
+pub async fn removed_tasks(
+    conn: &mut AnyConnection,
+    user: &str,
+    since: i64,
+) -> Result<Vec<(String, String)>> {
+    Ok(
+        crate::store::sampling_plans::removed_for_sampler(conn, user, since)
+            .await?
+            .into_iter()
+            .map(|id| ("sampling_tasks".to_string(), id))
+            .collect(),
+    )
 }

@@ -224,6 +224,17 @@ pub async fn pull(
                 push_rec(&mut changes, "reviews", version, new, rec);
             }
         }
+        if changes.contains_key("sampling_tasks") {
+            // Schema 6: the sampling tasks whose team includes the user (read-only).
+            for t in crate::ops::sample_sync::pull_tasks(&mut tx, user, since_for("sampling_tasks"))
+                .await?
+            {
+                let new = new_tables.contains("sampling_tasks")
+                    || is_new(t.created_seq, None)
+                    || joined(t.added_seq);
+                push_rec(&mut changes, "sampling_tasks", version, new, t.rec);
+            }
+        }
         if changes.contains_key("samples") {
             // Schema 6: the user's 抽样单 and their chains of custody (never deleted).
             let pulled = crate::ops::sample_sync::pull(
@@ -240,11 +251,18 @@ pub async fn pull(
             }
         }
         if let Some(s) = since {
-            // Deleted records, and everything of a task the user left (a reassigned team).
+            // Deleted records, and everything of a task the user left (a reassigned team),
+            // inspection or sampling task.
+            let sampling_removed = if changes.contains_key("sampling_tasks") {
+                crate::ops::sample_sync::removed_tasks(&mut tx, user, s).await?
+            } else {
+                Vec::new()
+            };
             let deletions = q::pull_tombstones(&mut tx, user, s, device)
                 .await?
                 .into_iter()
-                .chain(q::pull_removed(&mut tx, user, s).await?);
+                .chain(q::pull_removed(&mut tx, user, s).await?)
+                .chain(sampling_removed);
             for (table, id) in deletions {
                 if let Some(c) = changes.get_mut(table.as_str()) {
                     c.deleted.push(id);

@@ -457,6 +457,8 @@ pub struct SampleSync {
     pub establishment_id: String,
     pub lab_id: String,
     pub category_code: String,
+    /// The sampling task it was submitted against, if any.
+    pub task_id: Option<String>,
     pub state: String,
     pub seal_broken: i64,
     /// The form as submitted (`sampling::form` wire form).
@@ -472,7 +474,7 @@ pub async fn pull_samples(
     since: i64,
 ) -> Result<Vec<SampleSync>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT s.id, s.sample_no, s.establishment_id, s.lab_id, s.category_code, s.state, s.seal_broken, \
+        "SELECT s.id, s.sample_no, s.establishment_id, s.lab_id, s.category_code, s.task_id, s.state, s.seal_broken, \
          s.form, s.origin_device, s.created_seq FROM sample_samplers ss JOIN samples s ON s.id = ss.sample_id \
          WHERE ss.user_id = $1 AND s.seq > $2",
     )

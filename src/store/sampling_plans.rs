@@ -5,7 +5,9 @@
 //! `sampling_tasks.seq` (its last change); a member carries `added_seq` (the change that put
 //! them on the team: everything of the task is new to their device after it); a removal row
 //! carries the change that took them off. [`changed_for_sampler`] and [`removed_for_sampler`]
-//! answer "what changed for sampler X since position P".
+//! answer "what changed for sampler X since position P"; [`pull_for_sampler`] is what the sync
+//! pull (`ops::sample_sync::pull_tasks`) reads: the same tasks with their fields, and those
+//! whose premises' registry entry changed.
 
 use sqlx::{AnyConnection, FromRow};
 
@@ -489,4 +491,55 @@ pub async fn removed_for_sampler(
     .fetch_all(conn)
     .await?;
     Ok(rows.into_iter().map(|r| r.0).collect())
+}
+
+/// A sampling task as a sampler's device pulls it (sync schema 6, `sampling_tasks`): the task
+/// with its plan's title, 检验目的 and 抽样环节, its premises' public identity as the registry
+/// holds it, and its lab's name.
+#[derive(Debug, Clone, FromRow)]
+pub struct TaskSync {
+    pub id: String,
+    pub plan_id: String,
+    pub plan_title: String,
+    pub purpose: String,
+    pub stage: String,
+    pub establishment_id: String,
+    pub sign_name: String,
+    pub licensed_name: String,
+    pub address: String,
+    pub town: String,
+    pub license_no: Option<String>,
+    pub uscc: Option<String>,
+    pub lab_id: String,
+    pub lab_name: String,
+    pub batches: String,
+    pub due_date: String,
+    #[sqlx(try_from = "String")]
+    pub state: SamplingTaskState,
+    pub created_seq: i64,
+    /// The change that put the sampler on its team.
+    pub added_seq: i64,
+}
+
+/// What [`changed_for_sampler`] names, as pulled: the tasks of sampler `user_id` that changed
+/// after `since`, became theirs after it, or whose premises' registry entry changed after it
+/// (the record carries the premises' names and address). Ascending by position.
+pub async fn pull_for_sampler(
+    conn: &mut AnyConnection,
+    user_id: &str,
+    since: i64,
+) -> Result<Vec<TaskSync>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT t.id, t.plan_id, p.round_title AS plan_title, s.purpose, s.stage, t.establishment_id, \
+         e.sign_name, e.licensed_name, e.address, e.town, e.license_no, e.uscc, t.lab_id, l.name AS lab_name, \
+         t.batches, t.due_date, t.state, t.created_seq, tm.added_seq \
+         FROM sampling_task_members tm JOIN sampling_tasks t ON t.id = tm.task_id \
+         JOIN plans p ON p.id = t.plan_id JOIN sampling_plans s ON s.plan_id = t.plan_id \
+         JOIN establishments e ON e.id = t.establishment_id JOIN labs l ON l.id = t.lab_id \
+         WHERE tm.user_id = $1 AND (t.seq > $2 OR tm.added_seq > $2 OR e.seq > $2) ORDER BY t.seq, t.id",
+    )
+    .bind(user_id)
+    .bind(since)
+    .fetch_all(conn)
+    .await
 }

@@ -219,6 +219,32 @@ pub static TABLES: &[Table] = &[
             col("reviewer_name", S, "The reviewer's name."),
         ],
     },
+    // ---- 食品安全抽检 (schema 6): samplers' tasks (pulled), 抽样单 and custody events ------
+    Table {
+        name: "sampling_tasks",
+        read_only: true,
+        since: 6,
+        doc: "The user's sampling tasks (抽检任务): one per premises drawn in a sampling plan, pulled by each sampler on its team (a task with no team yet reaches nobody). A sampler taken off the team gets the task deleted at their next pull; one put on it gets it as new. `state` becomes `cancelled` when a redraw replaces the task's draw. A 抽样单 against the task names it in `samples.task_id` and must have its premises, lab, 检验目的 and 抽样环节, with both samplers on its team.",
+        columns: &[
+            since(6, col("plan_id", S, "The sampling plan's id.")),
+            since(6, col("plan_title", S, "The plan's title, e.g. `2026年流通环节小麦粉监督抽检` (for `samples.task_source`).")),
+            since(6, col("purpose", S, "检验目的 of the plan: `supervision` (监督抽检) or `risk_monitoring` (风险监测); a sample against the task must have it.")),
+            since(6, col("stage", S, "抽样环节 of the plan: `production` (生产), `circulation` (流通) or `catering` (餐饮); a sample against the task must have it.")),
+            since(6, idx(col("establishment_id", S, "The premises to sample (被抽样单位), an establishment id: a sample against the task must name it."))),
+            since(6, col("premises_sign_name", S, "Its 牌匾名称 as the registry holds it now (follows registry changes).")),
+            since(6, col("premises_licensed_name", S, "Its 营业执照名称.")),
+            since(6, col("premises_address", S, "Its 经营地址.")),
+            since(6, col("premises_town", S, "Its 街道/乡镇.")),
+            since(6, opt("premises_licence_no", S, "Its 食品经营许可证编号 or 备案编号, as registered (null if none).")),
+            since(6, opt("premises_credit_code", S, "Its 统一社会信用代码, as registered (null if none).")),
+            since(6, col("lab_id", S, "The lab (检验机构) the task's samples go to: a sample against the task must name it.")),
+            since(6, col("lab_name", S, "The lab's name.")),
+            since(6, col("batches", S, "JSON array of the task's share of the plan's batches: `[{category_code, batches}]` (food category codes of the stored tree, batches ≥ 1).")),
+            since(6, col("due_date", S, "`YYYY-MM-DD`: the plan's working days after the draw day (on the bureau's working-day calendar).")),
+            since(6, col("state", S, "`assigned` (a team is set; it may change until a sample is submitted) or `cancelled` (a redraw replaced it: no sample may be submitted against it).")),
+            since(6, col("team", S, "JSON array of the task's samplers in team order, the user included, `[{user_id, name, badge_no, role: \"officer\"}]` (the shape of `tasks.team`): `samples.sampler_1` and `sampler_2` are two of these `user_id`s.")),
+        ],
+    },
     // ---- 食品安全抽检 (schema 6): samplers' 抽样单 and custody events, create-only ----------
     Table {
         name: "samples",
@@ -229,6 +255,7 @@ pub static TABLES: &[Table] = &[
             since(6, col("establishment_id", S, "The sampled premises (被抽样单位) in the registry (an establishment id).")),
             since(6, col("lab_id", S, "The lab (检验机构) the sample goes to (a lab id).")),
             since(6, col("category_code", S, "The sample's food category code, level 3 or 4 of the stored tree; `food_category_1`..`_4` must name its path.")),
+            since(6, idx(opt("task_id", S, "The sampling task (`sampling_tasks`) the sample is for, or null: the pushing user and the other sampler must be on its team, and `establishment_id`, `lab_id`, `purpose` and `stage` must be the task's (refused `unknown_task` for a task that is not the user's, `task_cancelled`, or `validation_failed` naming what disagrees)."))),
             since(6, opt("sampling_no", S, "抽样单编号 from the national system (2 letters, 17 digits), or null: the server generates one (`sample_no`).")),
             since(6, opt("task_source", S, "任务来源.")),
             since(6, opt("purpose", S, "检验目的: `supervision` (监督抽检) or `risk_monitoring` (风险监测).")),
@@ -297,6 +324,10 @@ pub static TABLES: &[Table] = &[
     },
 ];
 
+/// The columns of `samples` that are not fields of the form: the keys the submission names
+/// beside it.
+pub const KEY_COLUMNS: &[&str] = &["establishment_id", "lab_id", "category_code", "task_id"];
+
 /// Tables whose records a device creates but never changes or deletes (schema 6): a pushed
 /// change of a stored record, or its deletion, is refused per record.
 pub const CREATE_ONLY: &[&str] = &["samples", "custody_events"];
@@ -359,6 +390,12 @@ mod tests {
             .unwrap()
             .columns_at(5)
             .any(|c| c.name == "kind"));
+        assert!(tables_at(5).all(|t| t.name != "sampling_tasks"));
+        assert!(tables_at(6).any(|t| t.name == "sampling_tasks" && t.read_only));
+        assert!(table("samples")
+            .unwrap()
+            .columns_at(6)
+            .any(|c| c.name == "task_id" && c.optional && !c.server_only));
     }
 
     #[test]
@@ -374,7 +411,7 @@ mod tests {
             .iter()
             .filter(|c| !c.server_only)
             .map(|c| c.name)
-            .filter(|n| !["establishment_id", "lab_id", "category_code"].contains(n))
+            .filter(|n| !KEY_COLUMNS.contains(n))
             .collect();
         let fields: BTreeSet<&str> = crate::sampling::form::FIELDS
             .iter()

@@ -51,13 +51,15 @@ pub struct PhotoRec {
     pub taken_at: i64,
 }
 
-/// A pushed 抽样单 (schema 6): the three key columns and the form read from the other columns.
+/// A pushed 抽样单 (schema 6): the key columns (`sync::KEY_COLUMNS`) and the form read from the other columns.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SampleRec {
     pub id: String,
     pub establishment_id: String,
     pub lab_id: String,
     pub category_code: String,
+    /// The sampling task it is for (trimmed; null or empty: none).
+    pub task_id: Option<String>,
     /// The form (`sampling::form` wire form, one column per field), or why a value of the
     /// right JSON type is outside its field's domain (an unknown enum code, a date that is not
     /// `YYYY-MM-DD`): that record's refusal (`invalid_record`).
@@ -256,7 +258,7 @@ fn check_record(table: &'static super::Table, obj: &Map<String, Value>) -> Resul
     Ok(())
 }
 
-/// The form of a pushed `samples` record: every device column but the three keys, as the
+/// The form of a pushed `samples` record: every device column but the keys (`KEY_COLUMNS`), as the
 /// form's wire object (server columns are ignored). An integral number is read as an integer
 /// (`sampled_at`: JSON from some clients spells 1.7e12).
 fn sample_form(
@@ -268,7 +270,7 @@ fn sample_form(
         let Some(col) = table.column(key) else {
             continue;
         };
-        if col.server_only || ["establishment_id", "lab_id", "category_code"].contains(&col.name) {
+        if col.server_only || super::KEY_COLUMNS.contains(&col.name) {
             continue;
         }
         let value = match value.as_f64() {
@@ -469,6 +471,10 @@ impl Ctx {
                 establishment_id: f.string("establishment_id")?.trim().to_string(),
                 lab_id: f.string("lab_id")?.trim().to_string(),
                 category_code: f.string("category_code")?.trim().to_string(),
+                task_id: f
+                    .opt_string("task_id")?
+                    .map(|t| t.trim().to_string())
+                    .filter(|t| !t.is_empty()),
                 form: sample_form(table, rec),
             }),
             "custody_events" => push.custody_events.push(CustodyRec {

@@ -34,6 +34,7 @@ pub(crate) struct World {
     pub(crate) insp2: String,
     pub(crate) insp2_id: String,
     pub(crate) outsider: String,
+    pub(crate) outsider_id: String,
     /// The lab a sample is sent to, and another.
     pub(crate) lab_a: String,
     pub(crate) lab_a_id: String,
@@ -86,7 +87,7 @@ pub(crate) async fn world(app: TestApp) -> World {
     let reviewer = app.token_for("reviewer", Role::Reviewer).await;
     let insp1_id = app.user("insp1", Role::Inspector).await;
     let insp2_id = app.user("insp2", Role::Inspector).await;
-    app.user("outsider", Role::Inspector).await;
+    let outsider_id = app.user("outsider", Role::Inspector).await;
     let lab_a_user = app.user("lab-a", Role::Lab).await;
     let lab_b_user = app.user("lab-b", Role::Lab).await;
     let lab_a_id = new_lab(&app, &admin, "LABA").await;
@@ -131,6 +132,7 @@ pub(crate) async fn world(app: TestApp) -> World {
         reviewer,
         insp1_id,
         insp2_id,
+        outsider_id,
         lab_a_id,
         lab_b_id,
     }

@@ -1,8 +1,11 @@
-//! 抽样单 and custody events through offline sync (schema 6): a sample created offline and
+//! 抽样单, custody events and sampling tasks through offline sync (schema 6): a sample created offline and
 //! pushed with its custody events, replays (lost responses, records pulled back) changing
 //! nothing, scope (the other sampler's device gets it, an outsider's does not), hostile pushes
 //! refused per record with the online routes' codes, and all-or-nothing pushes (a refused
-//! 抽样单 leaves nothing, even when it was refused after its first writes).
+//! 抽样单 leaves nothing, even when it was refused after its first writes); sampling tasks pulled
+//! by their team's samplers only, deleted from a sampler's device when they leave the team and
+//! new to one who joins, read-only on the device; a synced 抽样单 naming its task, checked
+//! against it as online.
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -19,6 +22,8 @@ both_backends!(
     a_push_is_all_or_nothing,
     racing_pushes_cannot_share_a_national_number,
     an_upgrade_to_schema_6_pulls_the_samples_as_new,
+    sampling_tasks_reach_their_samplers_and_follow_team_changes,
+    a_synced_sample_names_its_sampling_task,
 );
 
 const HOUR: i64 = 3_600_000;
@@ -778,4 +783,324 @@ fn urlencode(s: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+// ---- Sampling tasks (schema 6) -----------------------------------------------------------
+
+/// A sampling plan over the world's premises (周良街道, grade B), supervision sampling in
+/// circulation sent to lab A, drawn: its one task, with the team `samplers`.
+async fn sampling_task(w: &World, title: &str, samplers: &[&str]) -> String {
+    crate::common::cover_this_and_next_year(&w.app, &w.admin).await;
+    let (s, p) = w
+        .app
+        .post(
+            "/api/v1/sampling-plans",
+            &w.reviewer,
+            json!({"title": title, "purpose": "supervision", "stage": "circulation",
+                   "period_start": "2026-01-01", "period_end": "2027-12-31", "lab_id": w.lab_a_id,
+                   "batches": [{"category_code": "010101", "batches": 2}],
+                   "filter": {"towns": ["周良街道"]}, "quotas": {"explicit": {"B": 1}}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{p}");
+    let (s, d) = w
+        .app
+        .post(
+            &format!("/api/v1/sampling-plans/{}/draw", p["id"].as_str().unwrap()),
+            &w.reviewer,
+            json!({"seed": "2026-12 抽检 公开摇号 07 19 23"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{d}");
+    let task = d["tasks"][0]["id"].as_str().unwrap().to_string();
+    assert_eq!(team(w, &task, samplers).await.0, StatusCode::OK);
+    task
+}
+
+async fn team(w: &World, task: &str, samplers: &[&str]) -> (StatusCode, Value) {
+    w.app
+        .put(
+            &format!("/api/v1/sampling-tasks/{task}/team"),
+            &w.reviewer,
+            json!({"sampler_ids": samplers}),
+        )
+        .await
+}
+
+fn team_ids(rec: &Value) -> Vec<String> {
+    let team: Value = serde_json::from_str(rec["team"].as_str().unwrap()).unwrap();
+    team.as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["user_id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn sorted(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v
+}
+
+async fn sampling_tasks_reach_their_samplers_and_follow_team_changes(app: TestApp) {
+    let w = world(app).await;
+    let outsider_id = w.outsider_id.clone();
+    let a = sampling_task(&w, "2026年小麦粉监督抽检", &[&w.insp1_id, &w.insp2_id]).await;
+    let b = sampling_task(&w, "2026年面粉专项抽检", &[&w.insp2_id, &outsider_id]).await;
+
+    // First pulls: each sampler's own tasks, nobody else's.
+    let p1 = pull(&w.app, &w.insp1, None, 6).await;
+    assert_eq!(ids(&p1, "sampling_tasks", "created"), vec![a.clone()]);
+    let p2 = pull(&w.app, &w.insp2, None, 6).await;
+    assert_eq!(
+        ids(&p2, "sampling_tasks", "created"),
+        sorted(vec![a.clone(), b.clone()])
+    );
+    let po = pull(&w.app, &w.outsider, None, 6).await;
+    assert_eq!(ids(&po, "sampling_tasks", "created"), vec![b.clone()]);
+    assert!(!po.to_string().contains(&a), "{po}");
+    // What the task says: premises, plan, lab, batches, due date, state, team.
+    let rec = record(&p1, "sampling_tasks", &a);
+    assert_eq!(rec["establishment_id"], w.establishment.as_str());
+    assert_eq!(rec["premises_sign_name"], "老王粮油店");
+    assert_eq!(rec["premises_licensed_name"], "天津市老王粮油商行");
+    assert_eq!(rec["premises_licence_no"], "JY21201150000001");
+    assert_eq!(rec["premises_town"], "周良街道");
+    assert_eq!(rec["plan_title"], "2026年小麦粉监督抽检");
+    assert_eq!(
+        (&rec["purpose"], &rec["stage"]),
+        (&json!("supervision"), &json!("circulation"))
+    );
+    assert_eq!(rec["lab_id"], w.lab_a_id.as_str());
+    assert_eq!(rec["lab_name"], "LABA检验中心");
+    let batches: Value = serde_json::from_str(rec["batches"].as_str().unwrap()).unwrap();
+    assert_eq!(batches, json!([{"category_code": "010101", "batches": 2}]));
+    assert_eq!(rec["due_date"].as_str().unwrap().len(), 10, "{rec}");
+    assert_eq!(rec["state"], "assigned");
+    assert_eq!(team_ids(rec), vec![w.insp1_id.clone(), w.insp2_id.clone()]);
+    // An app on schema 5 has no such table.
+    let old = pull(&w.app, &w.insp2, None, 5).await;
+    assert!(old["changes"].get("sampling_tasks").is_none(), "{old}");
+
+    // The team changes: insp1 leaves task A, the outsider joins it.
+    let (t1, t2, to) = (cursor(&p1), cursor(&p2), cursor(&po));
+    let (s, v) = team(&w, &a, &[&outsider_id, &w.insp2_id]).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let gone = pull(&w.app, &w.insp1, Some(t1), 6).await;
+    assert_eq!(ids(&gone, "sampling_tasks", "deleted"), vec![a.clone()]);
+    assert_eq!(
+        ids(&gone, "sampling_tasks", "created"),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        ids(&gone, "sampling_tasks", "updated"),
+        Vec::<String>::new()
+    );
+    let joined = pull(&w.app, &w.outsider, Some(to), 6).await;
+    assert_eq!(ids(&joined, "sampling_tasks", "created"), vec![a.clone()]);
+    assert_eq!(
+        ids(&joined, "sampling_tasks", "updated"),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        ids(&joined, "sampling_tasks", "deleted"),
+        Vec::<String>::new()
+    );
+    let stayed = pull(&w.app, &w.insp2, Some(t2), 6).await;
+    assert_eq!(ids(&stayed, "sampling_tasks", "updated"), vec![a.clone()]);
+    assert_eq!(
+        ids(&stayed, "sampling_tasks", "created"),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        team_ids(record(&stayed, "sampling_tasks", &a)),
+        vec![outsider_id.clone(), w.insp2_id.clone()]
+    );
+    // The next pulls repeat nothing.
+    for (token, p) in [
+        (&w.insp1, &gone),
+        (&w.outsider, &joined),
+        (&w.insp2, &stayed),
+    ] {
+        let again = pull(&w.app, token, Some(cursor(p)), 6).await;
+        for kind in ["created", "updated", "deleted"] {
+            assert_eq!(
+                ids(&again, "sampling_tasks", kind),
+                Vec::<String>::new(),
+                "{again}"
+            );
+        }
+    }
+
+    // A registry change of the premises reaches its samplers' devices as an update.
+    let t2 = cursor(&stayed);
+    let (s, v) = w
+        .app
+        .put(
+            &format!("/api/v1/establishments/{}", w.establishment),
+            &w.admin,
+            json!({"sign_name": "老王粮油超市", "licensed_name": "天津市老王粮油商行",
+                   "license_no": "JY21201150000001", "category": "small_restaurant",
+                   "address": "测试路1号", "town": "周良街道", "risk_grade": "B"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let renamed = pull(&w.app, &w.insp2, Some(t2), 6).await;
+    assert_eq!(
+        ids(&renamed, "sampling_tasks", "updated"),
+        sorted(vec![a.clone(), b.clone()])
+    );
+    assert_eq!(
+        record(&renamed, "sampling_tasks", &b)["premises_sign_name"],
+        "老王粮油超市"
+    );
+
+    // Upgraded from schema 5: the migration pull sends the user's tasks as new.
+    let migration =
+        r#"{"from":5,"tables":["sampling_tasks","samples","custody_events"],"columns":[]}"#;
+    let (s, p) = w
+        .app
+        .get(
+            &format!(
+                "/api/v1/sync?last_pulled_at={}&schema_version=6&migration={}",
+                cursor(&old),
+                urlencode(migration)
+            ),
+            &w.insp2,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{p}");
+    assert_eq!(
+        ids(&p, "sampling_tasks", "created"),
+        sorted(vec![a.clone(), b.clone()])
+    );
+}
+
+async fn a_synced_sample_names_its_sampling_task(app: TestApp) {
+    let w = world(app).await;
+    let at = march_2_2026();
+    let outsider_id = w.outsider_id.clone();
+    let mine = sampling_task(&w, "2026年小麦粉监督抽检", &[&w.insp1_id, &w.insp2_id]).await;
+    let foreign = sampling_task(&w, "2026年面粉专项抽检", &[&w.insp2_id, &outsider_id]).await;
+    let first = pull(&w.app, &w.insp1, None, 6).await;
+    let t0 = cursor(&first);
+    let task_rec = record(&first, "sampling_tasks", &mine).clone();
+
+    // Against the sampler's own task: accepted, the task named.
+    let id = Uuid::new_v4().to_string();
+    let mut rec = sample_rec(&w, &id, at);
+    rec["task_id"] = json!(mine);
+    push_ok(&w.app, &w.insp1, t0, changes(vec![rec], vec![])).await;
+    let (s, stored) = sample_of(&w, &w.insp1, &id).await;
+    assert_eq!(s, StatusCode::OK, "{stored}");
+    assert_eq!(stored["task_id"], mine.as_str(), "{stored}");
+    // It comes back with its task; re-sent as pulled, a replay.
+    let back = pull(&w.app, &w.insp1, Some(t0), 6).await;
+    let pulled = record(&back, "samples", &id).clone();
+    assert_eq!(pulled["task_id"], mine.as_str());
+    let mut again = pulled.clone();
+    again["_status"] = json!("created");
+    again["_changed"] = json!("");
+    push_ok(
+        &w.app,
+        &w.insp1,
+        cursor(&back),
+        changes(vec![again], vec![]),
+    )
+    .await;
+    // The same id under another task (or none) is another content.
+    let mut moved = pulled.clone();
+    moved["task_id"] = Value::Null;
+    assert_eq!(
+        refused(
+            &w.app,
+            &w.insp1,
+            cursor(&back),
+            changes(vec![moved], vec![])
+        )
+        .await,
+        vec![(
+            "samples".to_string(),
+            id.clone(),
+            "sample_id_conflict".to_string()
+        )]
+    );
+    assert_eq!(lab_total(&w).await, 1);
+
+    // Another team's task, a task that does not exist: the same refusal; the stage of another
+    // 抽样环节 than the task's: the field named. Nothing of them is stored.
+    let (x, y, z) = (
+        Uuid::new_v4().to_string(),
+        Uuid::new_v4().to_string(),
+        Uuid::new_v4().to_string(),
+    );
+    let mut rx = sample_rec(&w, &x, at);
+    rx["task_id"] = json!(foreign);
+    let mut ry = sample_rec(&w, &y, at);
+    ry["task_id"] = json!(Uuid::new_v4().to_string());
+    let mut rz = sample_rec(&w, &z, at);
+    rz["task_id"] = json!(mine);
+    rz["stage"] = json!("catering");
+    let (s, v) = push(&w.app, &w.insp1, t0, changes(vec![rx, ry, rz], vec![])).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (rx, ry) = (rejection(&v, &x), rejection(&v, &y));
+    assert_eq!(rx["code"], "unknown_task", "{v}");
+    assert_eq!((&rx["code"], &rx["message"]), (&ry["code"], &ry["message"]));
+    let rz = rejection(&v, &z);
+    assert_eq!(rz["code"], "validation_failed", "{v}");
+    assert!(rz["message"].as_str().unwrap().contains("stage"), "{rz}");
+    assert_eq!(v["rejected"].as_array().unwrap().len(), 3, "{v}");
+    for id in [&x, &y, &z] {
+        assert_eq!(sample_of(&w, &w.insp1, id).await.0, StatusCode::NOT_FOUND);
+    }
+    assert_eq!(lab_total(&w).await, 1);
+
+    // The device cannot change a sampling task: an edit, a forged one, a deletion, each
+    // refused per record; the task stays as it was.
+    let mut edited = task_rec.clone();
+    edited["state"] = json!("cancelled");
+    edited["lab_id"] = json!(w.lab_b_id);
+    edited["_status"] = json!("updated");
+    edited["_changed"] = json!("state,lab_id");
+    let forged_id = Uuid::new_v4().to_string();
+    let mut forged = task_rec.clone();
+    forged["id"] = json!(forged_id);
+    forged["_status"] = json!("created");
+    let got = refused(
+        &w.app,
+        &w.insp1,
+        cursor(&back),
+        json!({"sampling_tasks": {"created": [forged], "updated": [edited], "deleted": [foreign.clone()]}}),
+    )
+    .await;
+    let mut want: Vec<(String, String, String)> = [&forged_id, &mine, &foreign]
+        .iter()
+        .map(|i| {
+            (
+                "sampling_tasks".to_string(),
+                i.to_string(),
+                "read_only".to_string(),
+            )
+        })
+        .collect();
+    want.sort();
+    assert_eq!(got, want);
+    let (s, t) = w
+        .app
+        .get(&format!("/api/v1/sampling-tasks/{mine}"), &w.reviewer)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{t}");
+    assert_eq!(
+        (&t["state"], &t["lab_id"]),
+        (&json!("assigned"), &json!(w.lab_a_id))
+    );
+    let (s, _) = w
+        .app
+        .get(&format!("/api/v1/sampling-tasks/{forged_id}"), &w.reviewer)
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _) = w
+        .app
+        .get(&format!("/api/v1/sampling-tasks/{foreign}"), &w.reviewer)
+        .await;
+    assert_eq!(s, StatusCode::OK);
 }
