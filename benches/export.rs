@@ -288,11 +288,11 @@ fn main() {
     ));
     lines.push(run("xlsx (n/2 红榜 + n/2 黑榜)", n, || {
         let mut r = Rows::new();
-        let mut w = XlsxListWriter::new(issue())?;
+        let mut w = XlsxListWriter::new(Count(0), &issue())?;
         for i in 0..n {
             w.entry(r.entry(i, n))?;
         }
-        Ok(w.finish(Count(0))?.0)
+        Ok(w.finish()?.0)
     }));
     lines.push(streamed(&rt, "csv through the channel", n, move |out| {
         let mut r = Rows::new();
@@ -319,11 +319,11 @@ fn main() {
     ));
     lines.push(streamed(&rt, "xlsx through the channel", n, move |out| {
         let mut r = Rows::new();
-        let mut w = XlsxListWriter::new(issue())?;
+        let mut w = XlsxListWriter::new(out, &issue())?;
         for i in 0..n {
             w.entry(r.entry(i, n))?;
         }
-        w.finish(out)?;
+        w.finish()?;
         Ok(())
     }));
     lines.push(streamed(

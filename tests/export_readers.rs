@@ -153,11 +153,11 @@ fn csv_bytes() -> Vec<u8> {
 }
 
 fn xlsx_bytes() -> Vec<u8> {
-    let mut w = XlsxListWriter::new(issue()).unwrap();
+    let mut w = XlsxListWriter::new(Vec::new(), &issue()).unwrap();
     for e in entries() {
         w.entry(&e).unwrap();
     }
-    w.finish(Vec::new()).unwrap()
+    w.finish().unwrap()
 }
 
 fn geojson_bytes() -> Vec<u8> {

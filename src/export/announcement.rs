@@ -6,10 +6,8 @@
 
 use std::io::Write;
 
-use rust_xlsxwriter::Workbook;
-
 use super::csv::CsvWriter;
-use super::xlsx::{data_sheet, fast_deflate, notes_sheet, save, write_row};
+use super::workbook::{SheetSpec, StreamedWorkbook};
 use super::{Cell, Result};
 use crate::public::announcement::{PublicAnnouncement, PublicFailedItem, PublicSample, DISCLAIMER};
 
@@ -148,33 +146,33 @@ fn notes(a: &PublicAnnouncement, published_on: &str) -> Vec<(&'static str, Strin
 }
 
 /// The workbook: 合格, 不合格 (a row per failed item) and 说明.
-pub fn write_xlsx<W: Write + Send>(
+pub fn write_xlsx<W: Write>(
     out: W,
     a: &PublicAnnouncement,
     published_on: &str,
     qualified: &[PublicSample],
     unqualified: &[PublicSample],
 ) -> Result<W> {
-    let mut workbook = Workbook::new();
-    fast_deflate(&mut workbook);
-    let mut ok = data_sheet(&mut workbook, "合格", &HEADERS[1..17], &WIDTHS[..16])?;
-    for (r, s) in qualified.iter().enumerate() {
-        write_row(&mut ok, r as u32 + 1, sample_cells(s))?;
+    let sheets = [
+        SheetSpec {
+            name: "合格",
+            headers: &HEADERS[1..17],
+            widths: &WIDTHS[..16],
+        },
+        SheetSpec {
+            name: "不合格",
+            headers: &HEADERS[1..],
+            widths: &WIDTHS,
+        },
+    ];
+    let mut book = StreamedWorkbook::new(out, &sheets, &notes(a, published_on))?;
+    for s in qualified {
+        book.row(0, sample_cells(s))?;
     }
-    let mut bad = data_sheet(&mut workbook, "不合格", &HEADERS[1..], &WIDTHS)?;
-    let mut r = 1u32;
     for s in unqualified {
         for i in unqualified_lines(s) {
-            write_row(
-                &mut bad,
-                r,
-                sample_cells(s).into_iter().chain(item_cells(i)),
-            )?;
-            r += 1;
+            book.row(1, sample_cells(s).into_iter().chain(item_cells(i)))?;
         }
     }
-    workbook.push_worksheet(ok);
-    workbook.push_worksheet(bad);
-    workbook.push_worksheet(notes_sheet(&notes(a, published_on))?);
-    save(workbook, out)
+    book.finish()
 }

@@ -16,6 +16,7 @@ pub mod lives;
 pub mod progress;
 pub mod rows;
 pub mod stream;
+pub mod workbook;
 pub mod xlsx;
 
 pub use format::ExportFormat;
@@ -49,9 +50,13 @@ pub enum ExportError {
     /// An XLSX sheet holds at most 1,048,576 rows (header included).
     #[error("the {0} sheet is full (an XLSX sheet holds 1,048,575 rows under its header)")]
     TooManyRows(&'static str),
-    /// A LIVES section written out of order (businesses, then inspections).
-    #[error("LIVES rows out of order: {0}")]
+    /// Rows written out of the order a streamed format needs (LIVES: businesses, then
+    /// inspections; XLSX: one sheet's rows after another's).
+    #[error("rows out of order: {0}")]
     OutOfOrder(&'static str),
+    /// An XLSX cell holds at most 32,767 characters.
+    #[error("a text is longer than an XLSX cell holds (32,767 characters)")]
+    CellTooLong,
 }
 
 impl ExportError {

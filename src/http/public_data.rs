@@ -509,8 +509,8 @@ pub struct ExportParams {
 }
 
 /// A published issue's entries as a file, streamed from the database: the first bytes leave
-/// before the last row is read, except for XLSX, whose workbook is written once its last row is
-/// in (the sheets wait in temporary files meanwhile, so memory stays flat either way).
+/// before the last row is read, in every format (an XLSX's fixed parts go first, then its
+/// sheets row by row), so memory stays flat whatever the issue's size.
 #[utoipa::path(get, path = "/public/v1/lists/{id}/export", tag = "public",
     params(("id" = String, Path, description = "Issue id"), ExportParams),
     responses((status = 200, description = "The file, with Content-Disposition"),

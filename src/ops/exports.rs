@@ -262,8 +262,7 @@ fn failed_items(
 
 /// Writes the issue's export in `format` to `out`. Blocking: call it from a blocking thread
 /// (`spawn_blocking`) with the runtime's handle. Every format streams into `out` as the rows
-/// are read, except that an XLSX workbook's bytes start when its last row is in (the sheets
-/// are spooled to temporary files meanwhile).
+/// are read.
 pub fn write_issue(
     rt: &tokio::runtime::Handle,
     db: &Db,
@@ -300,12 +299,12 @@ pub fn write_issue(
             w.finish().map_err(e)?;
         }
         ExportFormat::Xlsx => {
-            let mut w = XlsxListWriter::new(issue.clone()).map_err(e)?;
+            let mut w = XlsxListWriter::new(&mut *out, issue).map_err(e)?;
             if let Some(p) = progress {
                 w.set_progress(p);
             }
             for_each_entry(rt, db, issue_id, |x| w.entry(x).map_err(e))?;
-            w.finish(out).map_err(e)?;
+            w.finish().map_err(e)?;
         }
         ExportFormat::Lives => {
             let feed = LivesFeed {
@@ -349,9 +348,8 @@ pub async fn history_subject(
     zone: crate::clock::BureauZone,
 ) -> Result<PublicEstablishment> {
     let mut conn = db.acquire().await?;
-    q::history(&mut conn, id, zone)
+    q::history_subject(&mut conn, id, zone)
         .await?
-        .map(|h| h.establishment)
         .ok_or_else(|| Error::not_found("no published history for this establishment"))
 }
 
@@ -432,19 +430,22 @@ pub fn write_history(
             w.finish().map_err(e)?;
         }
         ExportFormat::Xlsx => {
-            let mut w = XlsxHistoryWriter::new(vec![
-                ("主体编号", est.id.clone()),
-                ("牌匾名称", est.sign_name.clone()),
-                ("营业执照名称", est.licensed_name.clone()),
-                ("许可证编号", est.license_no.clone().unwrap_or_default()),
-                ("经营地址", est.address.clone()),
-                ("乡镇街道", est.town.clone()),
-                ("业态", est.category.clone()),
-                ("风险等级", est.risk_grade.clone()),
-            ])
+            let mut w = XlsxHistoryWriter::new(
+                &mut *out,
+                vec![
+                    ("主体编号", est.id.clone()),
+                    ("牌匾名称", est.sign_name.clone()),
+                    ("营业执照名称", est.licensed_name.clone()),
+                    ("许可证编号", est.license_no.clone().unwrap_or_default()),
+                    ("经营地址", est.address.clone()),
+                    ("乡镇街道", est.town.clone()),
+                    ("业态", est.category.clone()),
+                    ("风险等级", est.risk_grade.clone()),
+                ],
+            )
             .map_err(e)?;
             for_each_published(rt, db, id, zone, |i| w.inspection(i).map_err(e))?;
-            w.finish(out).map_err(e)?;
+            w.finish().map_err(e)?;
         }
         ExportFormat::Lives => {
             let today = zone.date_at(chrono::Utc::now());
