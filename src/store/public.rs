@@ -462,6 +462,28 @@ pub async fn history(
     }))
 }
 
+/// The establishment of a published history (what [`history`] would answer, without reading
+/// it): one row of each part is enough to know there is one.
+pub async fn history_subject(
+    conn: &mut AnyConnection,
+    id: &str,
+    zone: BureauZone,
+) -> Result<Option<PublicEstablishment>, sqlx::Error> {
+    let Some(est) = establishments(conn, &[id.to_string()]).await?.pop() else {
+        return Ok(None);
+    };
+    let (inspections, _) = results(conn, &ResultScope::Establishment(id), zone, 0, 1).await?;
+    if !inspections.is_empty() {
+        return Ok(Some(est));
+    }
+    let filter = EntryFilter {
+        establishment_id: Some(id.to_string()),
+        ..EntryFilter::default()
+    };
+    let (entries, _) = entries(conn, &filter, 0, 1).await?;
+    Ok((!entries.is_empty()).then_some(est))
+}
+
 /// Whose published results.
 pub enum ResultScope<'a> {
     Plan(&'a str),
