@@ -300,8 +300,7 @@ pub async fn list(
 ) -> Result<(Vec<Announcement>, i64)> {
     access::require(ctx, OFFICE)?;
     let mut conn = db.acquire().await?;
-    let offset = i64::from(page.saturating_sub(1)) * i64::from(page_size);
-    let (rows, total) = q::page(&mut conn, state.map(|s| s.as_str()), offset, page_size).await?;
+    let (rows, total) = q::page(&mut conn, state.map(|s| s.as_str()), page, page_size).await?;
     Ok((
         rows.into_iter()
             .map(announcement_of)

@@ -348,6 +348,36 @@ impl Filter {
     }
 }
 
+/// Page `page` (from 1) of the rows of `table` (`columns` of each), newest first, only those in
+/// `state` when it is given, and how many such rows there are: the console's lists of drafts
+/// and published documents (list issues, sampling announcements) read so.
+pub async fn newest_in_state<T>(
+    conn: &mut AnyConnection,
+    table: &str,
+    columns: &str,
+    state: Option<&str>,
+    page: u32,
+    page_size: u32,
+) -> Result<(Vec<T>, i64), sqlx::Error>
+where
+    T: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
+{
+    let mut filter = Filter::default();
+    if let Some(s) = state {
+        filter.bind("state = {}", s);
+    }
+    filter
+        .page(
+            conn,
+            &format!("SELECT {columns} FROM {table}"),
+            table,
+            "created_at DESC, id DESC",
+            page,
+            page_size,
+        )
+        .await
+}
+
 /// The backend behind a connection (for the few statements whose SQL differs).
 pub fn backend_of(conn: &AnyConnection) -> Backend {
     if conn.backend_name().eq_ignore_ascii_case("postgresql") {
