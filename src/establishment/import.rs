@@ -570,7 +570,7 @@ impl Cell<'_> {
 /// stops early). Only the first visible worksheet of an XLSX is read.
 pub fn parse(bytes: &[u8], max_rows: usize) -> Result<Parsed, ImportError> {
     let mut builder = Builder::new(max_rows);
-    let format = read_any(bytes, &mut builder, read_xlsx, read_csv)?;
+    let format = read_rows(bytes, &mut builder)?;
     builder.finish(format)
 }
 
@@ -750,7 +750,27 @@ pub(crate) fn check_xlsx_bounds(bytes: &[u8]) -> Result<(), ImportError> {
     Ok(())
 }
 
-fn read_xlsx(bytes: &[u8], builder: &mut Builder) -> Result<(), ImportError> {
+/// Where [`read_rows`] sends a file's rows, in order.
+pub(crate) trait RowSink {
+    /// One row: its number as the user sees it (from 1; blank CSV lines count) and its cells
+    /// with their columns (from 0). `width` is a CSV record's length; None for an XLSX row,
+    /// whose cells past the header may be notes people keep beside the table.
+    fn row<'c>(
+        &mut self,
+        row: u32,
+        cells: impl Iterator<Item = (usize, Cell<'c>)>,
+        width: Option<usize>,
+    ) -> Result<(), ImportError>;
+}
+
+/// Reads a CSV or XLSX file (format detected, and a crashing workbook contained, by
+/// [`read_any`]) row by row into `sink`: every CSV record, or every row of the first visible
+/// worksheet that has a non-empty cell.
+pub(crate) fn read_rows<S: RowSink>(bytes: &[u8], sink: &mut S) -> Result<Format, ImportError> {
+    read_any(bytes, sink, read_xlsx::<S>, read_csv::<S>)
+}
+
+fn read_xlsx<S: RowSink>(bytes: &[u8], sink: &mut S) -> Result<(), ImportError> {
     check_xlsx_bounds(bytes)?;
     let malformed = |e: calamine::XlsxError| ImportError::Malformed(format!("XLSX: {e}"));
     let mut workbook: Xlsx<_> = Xlsx::new(Cursor::new(bytes)).map_err(malformed)?;
@@ -767,9 +787,21 @@ fn read_xlsx(bytes: &[u8], builder: &mut Builder) -> Result<(), ImportError> {
     };
     let mut reader = workbook.worksheet_cells_reader(&sheet).map_err(malformed)?;
 
-    // Cells of the current row, reused across rows. Cells stream in row order.
+    // Cells of the current row (0-based `current`), reused across rows. Cells stream in row
+    // order.
     let mut cells: Vec<(u32, DataRef<'_>)> = Vec::new();
     let mut current: Option<u32> = None;
+    fn feed<S: RowSink>(
+        sink: &mut S,
+        row0: u32,
+        cells: &[(u32, DataRef<'_>)],
+    ) -> Result<(), ImportError> {
+        sink.row(
+            row0.saturating_add(1),
+            cells.iter().map(|(c, v)| (*c as usize, xlsx_cell(v))),
+            None,
+        )
+    }
     while let Some(cell) = reader.next_cell().map_err(malformed)? {
         let (row, col) = cell.get_position();
         let value = cell.get_value();
@@ -778,7 +810,7 @@ fn read_xlsx(bytes: &[u8], builder: &mut Builder) -> Result<(), ImportError> {
         }
         if current != Some(row) {
             if let Some(r) = current {
-                builder.feed_xlsx_row(r, &cells)?;
+                feed(sink, r, &cells)?;
             }
             cells.clear();
             current = Some(row);
@@ -786,7 +818,7 @@ fn read_xlsx(bytes: &[u8], builder: &mut Builder) -> Result<(), ImportError> {
         cells.push((col, value.clone()));
     }
     if let Some(r) = current {
-        builder.feed_xlsx_row(r, &cells)?;
+        feed(sink, r, &cells)?;
     }
     Ok(())
 }
@@ -813,7 +845,7 @@ pub(crate) fn xlsx_cell<'c>(value: &'c DataRef<'_>) -> Cell<'c> {
     }
 }
 
-fn read_csv(text: &str, builder: &mut Builder) -> Result<(), ImportError> {
+fn read_csv<S: RowSink>(text: &str, sink: &mut S) -> Result<(), ImportError> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
@@ -836,7 +868,7 @@ fn read_csv(text: &str, builder: &mut Builder) -> Result<(), ImportError> {
         row = row
             .saturating_add(1)
             .saturating_add(blank_lines_at(text.as_bytes(), at));
-        builder.feed_row(
+        sink.row(
             row,
             record.iter().enumerate().map(|(i, s)| (i, Cell::Text(s))),
             Some(record.len()),
@@ -904,6 +936,17 @@ struct Builder {
     data_seen: bool,
 }
 
+impl RowSink for Builder {
+    fn row<'c>(
+        &mut self,
+        row: u32,
+        cells: impl Iterator<Item = (usize, Cell<'c>)>,
+        width: Option<usize>,
+    ) -> Result<(), ImportError> {
+        self.feed_row(row, cells, width)
+    }
+}
+
 impl Builder {
     fn new(max_rows: usize) -> Self {
         Builder {
@@ -915,18 +958,6 @@ impl Builder {
             rows: Vec::new(),
             data_seen: false,
         }
-    }
-
-    fn feed_xlsx_row(
-        &mut self,
-        row0: u32,
-        cells: &[(u32, DataRef<'_>)],
-    ) -> Result<(), ImportError> {
-        self.feed_row(
-            row0.saturating_add(1),
-            cells.iter().map(|(c, v)| (*c as usize, xlsx_cell(v))),
-            None,
-        )
     }
 
     /// `len` is the CSV record length (XLSX rows have no length: cells past the header are
@@ -1795,6 +1826,66 @@ mod tests {
         assert_eq!(r.problems[0].code, "cell_error");
         assert_eq!(r.problems[0].column.as_deref(), Some("联系人"));
         assert!(r.problems[0].message.contains("#DIV/0!"));
+    }
+
+    /// One row [`read_rows`] handed its sink: (row, [(column, text)], width).
+    type RecordedRow = (u32, Vec<(usize, String)>, Option<usize>);
+
+    #[derive(Default)]
+    struct Recorded(Vec<RecordedRow>);
+
+    impl RowSink for Recorded {
+        fn row<'c>(
+            &mut self,
+            row: u32,
+            cells: impl Iterator<Item = (usize, Cell<'c>)>,
+            width: Option<usize>,
+        ) -> Result<(), ImportError> {
+            let cells = cells
+                .map(|(i, c)| match c {
+                    Cell::Text(t) => (i, t.to_string()),
+                    other => (i, format!("{other:?}")),
+                })
+                .collect();
+            self.0.push((row, cells, width));
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn read_rows_numbers_rows_as_shown_and_skips_empty_xlsx_rows() {
+        let text = |v: &[(usize, &str)]| -> Vec<(usize, String)> {
+            v.iter().map(|(i, t)| (*i, t.to_string())).collect()
+        };
+        // CSV: every record with its length; blank lines count as rows.
+        let mut r = Recorded::default();
+        assert_eq!(read_rows(b"a,b\r\n\r\n\nc\n", &mut r).unwrap(), Format::Csv);
+        assert_eq!(
+            r.0,
+            vec![
+                (1, text(&[(0, "a"), (1, "b")]), Some(2)),
+                (4, text(&[(0, "c")]), Some(1)),
+            ]
+        );
+        // XLSX: the rows that have a non-empty cell, by their sheet row, without a width; a
+        // styled empty cell is no cell.
+        let data = format!(
+            r#"{}<row r="2"><c r="B2" s="1"/></row>{}"#,
+            inline_row(1, &["x", "", "y"]),
+            inline_row(3, &["", "z"])
+        );
+        let mut r = Recorded::default();
+        assert_eq!(
+            read_rows(&raw_xlsx(&data, &[]), &mut r).unwrap(),
+            Format::Xlsx
+        );
+        assert_eq!(
+            r.0,
+            vec![
+                (1, text(&[(0, "x"), (2, "y")]), None),
+                (3, text(&[(1, "z")]), None),
+            ]
+        );
     }
 
     #[test]

@@ -6,8 +6,7 @@
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -15,8 +14,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::extract::{ApiPath, ApiQuery};
-use super::public_data::PageParams;
-use super::public_pages::{bureau_day, layout};
+use super::public_data::{attachment, PageParams};
+use super::public_pages::{bureau_day, layout, pager};
 use super::record::escape;
 use super::AppState;
 use crate::error::{AppError, AppResult, ErrorEnvelope};
@@ -34,10 +33,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(announcement_page))
 }
 
-fn paging(p: &PageParams) -> AppResult<(u32, u32, i64)> {
-    public::paging(p.page, p.page_size).map_err(|m| AppError::bad_request("invalid_paging", m))
-}
-
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PublicAnnouncementPage {
     pub meta: PageMeta,
@@ -52,7 +47,7 @@ async fn list_announcements(
     State(state): State<AppState>,
     ApiQuery(p): ApiQuery<PageParams>,
 ) -> AppResult<Json<PublicAnnouncementPage>> {
-    let (page, size, offset) = paging(&p)?;
+    let (page, size, offset) = p.paging()?;
     let mut conn = state.db.acquire().await?;
     let (items, total) = q::published(&mut conn, offset, size).await?;
     Ok(Json(PublicAnnouncementPage {
@@ -157,16 +152,7 @@ async fn export_announcement(
     .await
     .map_err(|e| AppError::Internal(e.into()))?
     .map_err(|e| AppError::Internal(e.into()))?;
-    let mut res = (StatusCode::OK, Body::from(bytes)).into_response();
-    let h = res.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(format.content_type()),
-    );
-    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{file_name}\"")) {
-        h.insert(header::CONTENT_DISPOSITION, v);
-    }
-    Ok(res)
+    Ok(attachment(format, &file_name, Body::from(bytes)))
 }
 
 // ---- HTML --------------------------------------------------------------------------------
@@ -186,7 +172,7 @@ async fn index_page(
     State(state): State<AppState>,
     ApiQuery(p): ApiQuery<PageParams>,
 ) -> AppResult<Response> {
-    let (page, size, offset) = paging(&p)?;
+    let (page, size, offset) = p.paging()?;
     let mut conn = state.db.acquire().await?;
     let (items, total) = q::published(&mut conn, offset, size).await?;
     let meta = PageMeta::new(total, page, size, String::new());
@@ -212,25 +198,7 @@ async fn index_page(
         }
         body.push_str("</ul>\n");
     }
-    if meta.total_pages > 1 {
-        body.push_str(&format!(
-            "<nav aria-label=\"分页\"><p>第 {page} 页，共 {} 页。",
-            meta.total_pages
-        ));
-        if page > 1 {
-            body.push_str(&format!(
-                " <a href=\"/public/announcements?page={}\">上一页</a>",
-                page - 1
-            ));
-        }
-        if page < meta.total_pages {
-            body.push_str(&format!(
-                " <a href=\"/public/announcements?page={}\">下一页</a>",
-                page + 1
-            ));
-        }
-        body.push_str("</p></nav>\n");
-    }
+    body.push_str(&pager("/public/announcements", page, meta.total_pages));
     Ok(layout("食品安全抽检信息公告", &body))
 }
 

@@ -45,7 +45,8 @@ fn today(state: &AppState) -> String {
     state.config.time_zone.today()
 }
 
-fn paging(page: Option<u32>, size: Option<u32>) -> AppResult<(u32, u32, i64)> {
+/// (page, page size, offset) of the requested page; 400 `invalid_paging` out of range.
+pub(super) fn paging(page: Option<u32>, size: Option<u32>) -> AppResult<(u32, u32, i64)> {
     public::paging(page, size).map_err(|m| AppError::bad_request("invalid_paging", m))
 }
 
@@ -56,6 +57,13 @@ pub struct PageParams {
     pub page: Option<u32>,
     /// 1–200 (default 50).
     pub page_size: Option<u32>,
+}
+
+impl PageParams {
+    /// (page, page size, offset), as [`paging`].
+    pub(super) fn paging(&self) -> AppResult<(u32, u32, i64)> {
+        paging(self.page, self.page_size)
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -596,7 +604,15 @@ where
     let chunks = futures::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|chunk| (chunk, rx))
     });
-    let body = Body::from_stream(chunks);
+    Ok(attachment(format, file_name, Body::from_stream(chunks)))
+}
+
+/// A 200 file download: `body` as `format`'s content type, to be saved as `file_name`.
+pub(super) fn attachment(
+    format: crate::export::ExportFormat,
+    file_name: &str,
+    body: Body,
+) -> Response {
     let mut res = (StatusCode::OK, body).into_response();
     let h = res.headers_mut();
     h.insert(
@@ -606,5 +622,5 @@ where
     if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{file_name}\"")) {
         h.insert(header::CONTENT_DISPOSITION, v);
     }
-    Ok(res)
+    res
 }

@@ -79,6 +79,23 @@ fn result(r: Option<ResultCode>) -> &'static str {
     r.map(ResultCode::label_zh).unwrap_or("/")
 }
 
+/// The page navigation of an index page at `path` (`?page=` links to the previous and next
+/// pages); nothing when everything fits on one page.
+pub(super) fn pager(path: &str, page: u32, total_pages: u32) -> String {
+    if total_pages <= 1 {
+        return String::new();
+    }
+    let mut s = format!("<nav aria-label=\"分页\"><p>第 {page} 页，共 {total_pages} 页。");
+    if page > 1 {
+        s.push_str(&format!(" <a href=\"{path}?page={}\">上一页</a>", page - 1));
+    }
+    if page < total_pages {
+        s.push_str(&format!(" <a href=\"{path}?page={}\">下一页</a>", page + 1));
+    }
+    s.push_str("</p></nav>\n");
+    s
+}
+
 /// The bureau's day of an RFC 3339 instant (a published date as the bureau dates it).
 pub(super) fn bureau_day(zone: crate::clock::BureauZone, at: &str) -> String {
     chrono::DateTime::parse_from_rfc3339(at)
@@ -119,8 +136,7 @@ async fn index_page(
     State(state): State<AppState>,
     ApiQuery(p): ApiQuery<PageParams>,
 ) -> AppResult<Response> {
-    let (page, size, offset) = public::paging(p.page, p.page_size)
-        .map_err(|m| AppError::bad_request("invalid_paging", m))?;
+    let (page, size, offset) = p.paging()?;
     let mut conn = state.db.acquire().await?;
     let (issues, total) = q::issues(&mut conn, offset, size).await?;
     let meta = public::PageMeta::new(total, page, size, String::new());
@@ -135,25 +151,7 @@ async fn index_page(
         }
         body.push_str("</ul>\n");
     }
-    if meta.total_pages > 1 {
-        body.push_str(&format!(
-            "<nav aria-label=\"分页\"><p>第 {page} 页，共 {} 页。",
-            meta.total_pages
-        ));
-        if page > 1 {
-            body.push_str(&format!(
-                " <a href=\"/public/lists?page={}\">上一页</a>",
-                page - 1
-            ));
-        }
-        if page < meta.total_pages {
-            body.push_str(&format!(
-                " <a href=\"/public/lists?page={}\">下一页</a>",
-                page + 1
-            ));
-        }
-        body.push_str("</p></nav>\n");
-    }
+    body.push_str(&pager("/public/lists", page, meta.total_pages));
     Ok(layout("食品安全红黑榜", &body))
 }
 
@@ -473,4 +471,28 @@ async fn draw_page(
         count = ids.len(),
     );
     Ok(layout(&format!("{} {what}", plan.round_title), &body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pager;
+
+    #[test]
+    fn pager_links_the_neighbouring_pages_only_when_there_are_several() {
+        assert_eq!(pager("/public/lists", 1, 0), "");
+        assert_eq!(pager("/public/lists", 1, 1), "");
+        assert_eq!(
+            pager("/public/lists", 1, 3),
+            "<nav aria-label=\"分页\"><p>第 1 页，共 3 页。 <a href=\"/public/lists?page=2\">下一页</a></p></nav>\n"
+        );
+        assert_eq!(
+            pager("/public/announcements", 2, 3),
+            "<nav aria-label=\"分页\"><p>第 2 页，共 3 页。 <a href=\"/public/announcements?page=1\">上一页</a> \
+             <a href=\"/public/announcements?page=3\">下一页</a></p></nav>\n"
+        );
+        assert_eq!(
+            pager("/public/lists", 3, 3),
+            "<nav aria-label=\"分页\"><p>第 3 页，共 3 页。 <a href=\"/public/lists?page=2\">上一页</a></p></nav>\n"
+        );
+    }
 }

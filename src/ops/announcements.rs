@@ -300,8 +300,7 @@ pub async fn list(
 ) -> Result<(Vec<Announcement>, i64)> {
     access::require(ctx, OFFICE)?;
     let mut conn = db.acquire().await?;
-    let offset = i64::from(page.saturating_sub(1)) * i64::from(page_size);
-    let (rows, total) = q::page(&mut conn, state.map(|s| s.as_str()), offset, page_size).await?;
+    let (rows, total) = q::page(&mut conn, state.map(|s| s.as_str()), page, page_size).await?;
     Ok((
         rows.into_iter()
             .map(announcement_of)
@@ -570,15 +569,8 @@ pub async fn publish(
             return Err(published_conflict());
         }
     }
-    crate::ops::audit::integrate_all(db).await?;
-    let note = match crate::ops::audit::checkpoint(db, signer).await? {
-        Some(c) => Some(c.note),
-        None => crate::ops::audit::latest_checkpoint(db)
-            .await?
-            .map(|c| c.note),
-    };
-    let by = access::author(ctx).to_string();
-    let now = store::now_ms();
+    let publication = crate::ops::audit::before_publication(db, ctx, signer).await?;
+    let (by, now, note) = (&publication.by, publication.at, &publication.note);
     let mut tx = db.begin_write().await?;
     let conn = tx.conn();
     let a = lock_draft(conn, id).await?;
@@ -598,18 +590,17 @@ pub async fn publish(
     q::insert_rows(conn, id, &c.qualified).await?;
     q::insert_rows(conn, id, &c.unqualified).await?;
     let counts = (c.qualified.len() as i64, c.unqualified.len() as i64);
-    if !q::publish(conn, id, &by, note.as_deref(), counts, now).await? {
+    if !q::publish(conn, id, by, note.as_deref(), counts, now).await? {
         return Err(published_conflict());
     }
-    let event = Event::new(Action::AnnouncementPublished, RecordKind::Announcement, id)
-        .change(
-            "state",
+    let event = publication
+        .event(
+            Action::AnnouncementPublished,
+            RecordKind::Announcement,
+            id,
             AnnouncementState::Draft,
             AnnouncementState::Published,
         )
-        .set("published_at", now)
-        .set("published_by", &by)
-        .set("checkpoint", &note)
         .set("qualified_count", counts.0)
         .set("unqualified_count", counts.1)
         .set(

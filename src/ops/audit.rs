@@ -122,6 +122,52 @@ pub async fn checkpoint(db: &Db, signer: &NoteSigner) -> Result<Option<Checkpoin
     Ok(row)
 }
 
+/// What a publication (of a red/black list issue or a sampling announcement) records: the
+/// signed checkpoint note taken just before it, who publishes and when.
+#[derive(Debug, Clone)]
+pub struct Publication {
+    /// The note of the checkpoint covering the log up to the publication (None only while no
+    /// checkpoint can be signed: an empty log).
+    pub note: Option<String>,
+    pub by: String,
+    pub at: i64,
+}
+
+impl Publication {
+    /// The publication event of `record_id`: its state from `from` to `to`, with the time,
+    /// the author and the checkpoint note. Callers add their own fields after these.
+    pub fn event(
+        &self,
+        action: Action,
+        record: RecordKind,
+        record_id: &str,
+        from: impl serde::Serialize,
+        to: impl serde::Serialize,
+    ) -> Event {
+        Event::new(action, record, record_id)
+            .change("state", from, to)
+            .set("published_at", self.at)
+            .set("published_by", &self.by)
+            .set("checkpoint", &self.note)
+    }
+}
+
+/// Integrates the pending audit entries and signs a checkpoint of the log (or, when the log
+/// has not grown since the last one, takes that one's note), before a publication by `ctx`'s
+/// author. Runs outside the publication's own transaction, which comes after it.
+pub async fn before_publication(db: &Db, ctx: &Ctx, signer: &NoteSigner) -> Result<Publication> {
+    integrate_all(db).await?;
+    let note = match checkpoint(db, signer).await? {
+        Some(c) => Some(c.note),
+        None => latest_checkpoint(db).await?.map(|c| c.note),
+    };
+    Ok(Publication {
+        note,
+        by: super::access::author(ctx).to_string(),
+        at: crate::store::now_ms(),
+    })
+}
+
 /// The latest checkpoint, if one was signed.
 pub async fn latest_checkpoint(db: &Db) -> Result<Option<CheckpointRow>> {
     let mut conn = db.acquire().await?;
@@ -432,5 +478,52 @@ pub async fn background(
         if stopping {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn publication_event_records_state_time_author_and_checkpoint() {
+        let p = Publication {
+            note: Some("note".into()),
+            by: "u1".into(),
+            at: 42,
+        };
+        let e = p.event(
+            Action::ListIssuePublished,
+            RecordKind::ListIssue,
+            "i1",
+            "draft",
+            "published",
+        );
+        assert_eq!(e.record_id, "i1");
+        let fields: Vec<(&str, serde_json::Value, serde_json::Value)> = e
+            .changes
+            .iter()
+            .map(|c| (c.field.as_str(), c.before.clone(), c.after.clone()))
+            .collect();
+        use serde_json::{json, Value::Null};
+        assert_eq!(
+            fields,
+            vec![
+                ("state", json!("draft"), json!("published")),
+                ("published_at", Null, json!(42)),
+                ("published_by", Null, json!("u1")),
+                ("checkpoint", Null, json!("note")),
+            ]
+        );
+        // Without a checkpoint (an empty log) there is no checkpoint field at all.
+        let none = Publication { note: None, ..p };
+        let e = none.event(
+            Action::ListIssuePublished,
+            RecordKind::ListIssue,
+            "i1",
+            "draft",
+            "published",
+        );
+        assert!(e.changes.iter().all(|c| c.field != "checkpoint"));
     }
 }

@@ -880,33 +880,26 @@ pub async fn publish(db: &Db, ctx: &Ctx, signer: &NoteSigner, id: &str) -> Resul
             ));
         }
     }
-    crate::ops::audit::integrate_all(db).await?;
-    let note = match crate::ops::audit::checkpoint(db, signer).await? {
-        Some(c) => Some(c.note),
-        None => crate::ops::audit::latest_checkpoint(db)
-            .await?
-            .map(|c| c.note),
-    };
-    let by = access::author(ctx).to_string();
-    let now = store::now_ms();
+    let publication = crate::ops::audit::before_publication(db, ctx, signer).await?;
+    let (by, now, note) = (&publication.by, publication.at, &publication.note);
     let mut tx = db.begin_write().await?;
     let conn = tx.conn();
     q::lock(conn, id).await?;
     let l = load(conn, id).await?;
     require_draft(&l.issue)?;
-    if !q::publish(conn, id, &by, note.as_deref(), now).await? {
+    if !q::publish(conn, id, by, note.as_deref(), now).await? {
         return Err(Error::conflict(
             "issue_published",
             "the issue was published meanwhile",
         ));
     }
-    let mut events = vec![
-        Event::new(Action::ListIssuePublished, RecordKind::ListIssue, id)
-            .change("state", IssueState::Draft, IssueState::Published)
-            .set("published_at", now)
-            .set("published_by", &by)
-            .set("checkpoint", &note),
-    ];
+    let mut events = vec![publication.event(
+        Action::ListIssuePublished,
+        RecordKind::ListIssue,
+        id,
+        IssueState::Draft,
+        IssueState::Published,
+    )];
     if let Some(old) = &l.issue.revises_id {
         if !q::supersede(conn, old, id, now).await? {
             return Err(Error::conflict(

@@ -411,18 +411,14 @@ pub async fn draw_plan(
         "draw: record serialised"
     );
     let draw_id = uuid::Uuid::new_v4().to_string();
-    let new = plans::NewDraw {
-        id: &draw_id,
-        plan_id: &plan.id,
-        seed: &seed,
-        algorithm: &record.outcome.algorithm,
-        pool_hash: &record.outcome.pool_hash,
-        pool_size: record.input.pool.len() as i64,
-        drawn_count: record.outcome.drawn.len() as i64,
-        record: &record_json,
+    let new = plans::NewDraw::of_record(
+        &draw_id,
+        &plan.id,
+        &record,
+        &record_json,
         reason,
-        drawn_by: access::author(ctx),
-    };
+        access::author(ctx),
+    );
     if !plans::record_draw(
         tx.conn(),
         &new,

@@ -13,15 +13,10 @@
 //! optional. The items' own checks (lengths, the overall verdict) are
 //! [`super::results::check`]'s; [`Parsed::row_of`] maps its item index back to a row.
 
-use std::io::Cursor;
-
-use calamine::{DataRef, Reader, SheetType, SheetVisible, Xlsx};
-
 use super::results::{Item, Verdict};
 use crate::establishment::import::{
-    blank_lines_at, check_xlsx_bounds, csv_delimiter, read_any, render_number, strip_header,
-    unwrap_formula_text, xlsx_cell, Cell, Format, ImportError, RowProblem, MAX_COLUMNS,
-    MAX_HEADER_SEARCH,
+    read_rows, render_number, strip_header, unwrap_formula_text, Cell, Format, ImportError,
+    RowProblem, RowSink, MAX_COLUMNS, MAX_HEADER_SEARCH,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -381,7 +376,7 @@ pub fn parse(bytes: &[u8], max_rows: usize) -> Result<Parsed, ImportError> {
         unknown: Vec::new(),
         rows: Vec::new(),
     };
-    let format = read_any(bytes, &mut rows, xlsx_rows, csv_rows)?;
+    let format = read_rows(bytes, &mut rows)?;
     let Some(header) = rows.header else {
         return Err(if rows.seen_before_header == 0 {
             ImportError::Empty
@@ -400,67 +395,22 @@ pub fn parse(bytes: &[u8], max_rows: usize) -> Result<Parsed, ImportError> {
     })
 }
 
-fn csv_rows(text: &str, rows: &mut Rows) -> Result<(), ImportError> {
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .delimiter(csv_delimiter(text))
-        .from_reader(text.as_bytes());
-    let mut record = csv::StringRecord::new();
-    let mut row = 0u32;
-    while reader
-        .read_record(&mut record)
-        .map_err(|e| ImportError::Malformed(format!("CSV: {e}")))?
-    {
-        // The csv crate skips empty lines that Excel shows as rows.
-        let start = record
-            .position()
-            .and_then(|p| usize::try_from(p.byte()).ok())
-            .unwrap_or(usize::MAX);
-        row = row
-            .saturating_add(blank_lines_at(text.as_bytes(), start))
-            .saturating_add(1);
-        rows.feed(row, record.iter().map(Cell::Text).enumerate())?;
+// Header search and cell conversion are this file's; reading the file is shared.
+impl RowSink for Rows {
+    fn row<'c>(
+        &mut self,
+        row: u32,
+        cells: impl Iterator<Item = (usize, Cell<'c>)>,
+        _width: Option<usize>,
+    ) -> Result<(), ImportError> {
+        self.feed(row, cells)
     }
-    Ok(())
-}
-
-fn xlsx_rows(bytes: &[u8], rows: &mut Rows) -> Result<(), ImportError> {
-    check_xlsx_bounds(bytes)?;
-    let bad = |e: calamine::XlsxError| ImportError::Malformed(format!("XLSX: {e}"));
-    let mut book: Xlsx<_> = Xlsx::new(Cursor::new(bytes)).map_err(bad)?;
-    let sheets = book.sheets_metadata().to_vec();
-    let worksheets = || sheets.iter().filter(|s| s.typ == SheetType::WorkSheet);
-    let sheet = worksheets()
-        .find(|s| s.visible == SheetVisible::Visible)
-        .or_else(|| worksheets().next())
-        .ok_or(ImportError::Empty)?;
-    let mut cells = book.worksheet_cells_reader(&sheet.name).map_err(bad)?;
-    // One row's cells at a time (cells stream in row order); 0-based row of `pending`.
-    let mut pending: Vec<(usize, DataRef<'_>)> = Vec::new();
-    let mut at: Option<u32> = None;
-    loop {
-        let next = cells.next_cell().map_err(bad)?;
-        let row_of_next = next.as_ref().map(|c| c.get_position().0);
-        if let Some(r) = at.filter(|r| Some(*r) != row_of_next) {
-            rows.feed(
-                r.saturating_add(1),
-                pending.iter().map(|(i, v)| (*i, xlsx_cell(v))),
-            )?;
-            pending.clear();
-        }
-        let Some(cell) = next else { break };
-        at = row_of_next;
-        if !matches!(cell.get_value(), DataRef::Empty) {
-            let col = usize::try_from(cell.get_position().1).unwrap_or(usize::MAX);
-            pending.push((col, cell.get_value().clone()));
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
+    use std::io::Cursor;
+
     use super::*;
     use crate::sampling::results::{check, Report};
 

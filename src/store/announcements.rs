@@ -91,24 +91,10 @@ pub async fn get(
 pub async fn page(
     conn: &mut AnyConnection,
     state: Option<&str>,
-    offset: i64,
-    limit: u32,
+    page: u32,
+    page_size: u32,
 ) -> Result<(Vec<AnnouncementRow>, i64), sqlx::Error> {
-    let rows = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM announcements WHERE ($1 IS NULL OR state = $1) \
-         ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3"
-    ))
-    .bind(state)
-    .bind(i64::from(limit))
-    .bind(offset)
-    .fetch_all(&mut *conn)
-    .await?;
-    let (total,): (i64,) =
-        sqlx::query_as("SELECT COUNT(*) FROM announcements WHERE ($1 IS NULL OR state = $1)")
-            .bind(state)
-            .fetch_one(conn)
-            .await?;
-    Ok((rows, total))
+    super::newest_in_state(conn, "announcements", COLUMNS, state, page, page_size).await
 }
 
 /// Takes a draft's row lock for the rest of the write transaction (every write to a draft and

@@ -75,45 +75,7 @@ pub async fn issues(
     page: u32,
     page_size: u32,
 ) -> Result<(Vec<IssueRow>, i64), sqlx::Error> {
-    let offset = i64::from(page.saturating_sub(1)) * i64::from(page_size);
-    // SQLite numbers `$n` parameters by first appearance, so they appear in bind order.
-    let rows = match state {
-        Some(s) => {
-            sqlx::query_as(&format!(
-                "SELECT {ISSUE_COLUMNS} FROM list_issues WHERE state = $1 \
-                 ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3"
-            ))
-            .bind(s)
-            .bind(i64::from(page_size))
-            .bind(offset)
-            .fetch_all(&mut *conn)
-            .await?
-        }
-        None => {
-            sqlx::query_as(&format!(
-                "SELECT {ISSUE_COLUMNS} FROM list_issues \
-                 ORDER BY created_at DESC, id DESC LIMIT $1 OFFSET $2"
-            ))
-            .bind(i64::from(page_size))
-            .bind(offset)
-            .fetch_all(&mut *conn)
-            .await?
-        }
-    };
-    let total: (i64,) = match state {
-        Some(s) => {
-            sqlx::query_as("SELECT COUNT(*) FROM list_issues WHERE state = $1")
-                .bind(s)
-                .fetch_one(conn)
-                .await?
-        }
-        None => {
-            sqlx::query_as("SELECT COUNT(*) FROM list_issues")
-                .fetch_one(conn)
-                .await?
-        }
-    };
-    Ok((rows, total.0))
+    super::newest_in_state(conn, "list_issues", ISSUE_COLUMNS, state, page, page_size).await
 }
 
 /// Publishes a draft; false when it is not (or no longer) a draft.

@@ -284,6 +284,100 @@ pub fn placeholders(backend: Backend, rows: usize, cols: usize) -> String {
     s
 }
 
+/// A `WHERE` clause built from conditions that each bind one text parameter, numbered in the
+/// order they are added; with [`Filter::page`] it reads one page of a list and its total.
+#[derive(Debug, Default)]
+pub struct Filter {
+    clauses: Vec<String>,
+    params: Vec<String>,
+}
+
+impl Filter {
+    /// Adds `clause`, in which `{}` stands for the next parameter, bound to `value`.
+    pub fn bind(&mut self, clause: &str, value: &str) {
+        self.params.push(value.to_string());
+        self.clauses
+            .push(clause.replace("{}", &format!("${}", self.params.len())));
+    }
+
+    /// Adds a condition that binds nothing.
+    pub fn raw(&mut self, clause: &str) {
+        self.clauses.push(clause.to_string());
+    }
+
+    /// `WHERE a AND b`, or nothing when there is no condition.
+    pub fn where_sql(&self) -> String {
+        if self.clauses.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", self.clauses.join(" AND "))
+        }
+    }
+
+    /// Page `page` (from 1) of `{select} WHERE .. ORDER BY {order}`, at most `page_size` rows
+    /// (1 to 500), and how many rows `SELECT COUNT(*) FROM {from} WHERE ..` counts in all.
+    pub async fn page<T>(
+        &self,
+        conn: &mut AnyConnection,
+        select: &str,
+        from: &str,
+        order: &str,
+        page: u32,
+        page_size: u32,
+    ) -> Result<(Vec<T>, i64), sqlx::Error>
+    where
+        T: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
+    {
+        let where_sql = self.where_sql();
+        let page_size = page_size.clamp(1, 500);
+        let offset = i64::from(page.max(1) - 1) * i64::from(page_size);
+        let sql =
+            format!("{select} {where_sql} ORDER BY {order} LIMIT {page_size} OFFSET {offset}");
+        let mut q = sqlx::query_as::<_, T>(&sql);
+        for p in &self.params {
+            q = q.bind(p.as_str());
+        }
+        let rows = q.fetch_all(&mut *conn).await?;
+        let count_sql = format!("SELECT COUNT(*) FROM {from} {where_sql}");
+        let mut q = sqlx::query_as::<_, (i64,)>(&count_sql);
+        for p in &self.params {
+            q = q.bind(p.as_str());
+        }
+        let (total,) = q.fetch_one(&mut *conn).await?;
+        Ok((rows, total))
+    }
+}
+
+/// Page `page` (from 1) of the rows of `table` (`columns` of each), newest first, only those in
+/// `state` when it is given, and how many such rows there are: the console's lists of drafts
+/// and published documents (list issues, sampling announcements) read so.
+pub async fn newest_in_state<T>(
+    conn: &mut AnyConnection,
+    table: &str,
+    columns: &str,
+    state: Option<&str>,
+    page: u32,
+    page_size: u32,
+) -> Result<(Vec<T>, i64), sqlx::Error>
+where
+    T: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
+{
+    let mut filter = Filter::default();
+    if let Some(s) = state {
+        filter.bind("state = {}", s);
+    }
+    filter
+        .page(
+            conn,
+            &format!("SELECT {columns} FROM {table}"),
+            table,
+            "created_at DESC, id DESC",
+            page,
+            page_size,
+        )
+        .await
+}
+
 /// The backend behind a connection (for the few statements whose SQL differs).
 pub fn backend_of(conn: &AnyConnection) -> Backend {
     if conn.backend_name().eq_ignore_ascii_case("postgresql") {
@@ -343,5 +437,56 @@ impl<'q> sqlx::Encode<'q, sqlx::Any> for OptF64 {
                 Ok(sqlx::encode::IsNull::Yes)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sqlx::Connection;
+
+    use super::*;
+
+    #[test]
+    fn filter_numbers_parameters_in_order_and_skips_raw_conditions() {
+        let mut f = Filter::default();
+        assert_eq!(f.where_sql(), "");
+        f.bind("a = {}", "x");
+        f.raw("b IS NULL");
+        f.bind("EXISTS (SELECT 1 WHERE c = {})", "y");
+        assert_eq!(
+            f.where_sql(),
+            "WHERE a = $1 AND b IS NULL AND EXISTS (SELECT 1 WHERE c = $2)"
+        );
+    }
+
+    #[tokio::test]
+    async fn filter_page_clamps_the_page_and_counts_every_match() {
+        sqlx::any::install_default_drivers();
+        let mut conn = AnyConnection::connect("sqlite::memory:").await.unwrap();
+        sqlx::query("CREATE TABLE t (id BIGINT, k TEXT)")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        for i in 1..=7i64 {
+            sqlx::query("INSERT INTO t (id, k) VALUES ($1, $2)")
+                .bind(i)
+                .bind(if i % 2 == 0 { "even" } else { "odd" })
+                .execute(&mut conn)
+                .await
+                .unwrap();
+        }
+        let mut f = Filter::default();
+        f.bind("k = {}", "odd");
+        let (rows, total) = f
+            .page::<(i64,)>(&mut conn, "SELECT id FROM t", "t", "id", 2, 3)
+            .await
+            .unwrap();
+        assert_eq!((rows, total), (vec![(7,)], 4));
+        // Page 0 is the first page; a page size of 0 is one row.
+        let (rows, total) = f
+            .page::<(i64,)>(&mut conn, "SELECT id FROM t", "t", "id", 0, 0)
+            .await
+            .unwrap();
+        assert_eq!((rows, total), (vec![(1,)], 4));
     }
 }

@@ -4,7 +4,8 @@ use std::collections::HashMap;
 
 use sqlx::{AnyConnection, FromRow};
 
-use super::{backend_of, now_ms, placeholders};
+use super::{backend_of, now_ms, placeholders, Filter};
+use crate::plan::draw::DrawRecord;
 use crate::plan::{Plan, PlanKind, PlanStatus, TaskState};
 
 /// A plan as stored; decoded into [`Plan`] before it leaves the store.
@@ -464,6 +465,32 @@ pub struct NewDraw<'a> {
     pub drawn_by: &'a str,
 }
 
+impl<'a> NewDraw<'a> {
+    /// The row of a draw made as `record` (seed, algorithm, pool hash and counts from it),
+    /// stored as `record_json`; both kinds of plan store their draws so.
+    pub fn of_record(
+        id: &'a str,
+        plan_id: &'a str,
+        record: &'a DrawRecord,
+        record_json: &'a str,
+        reason: Option<&'a str>,
+        drawn_by: &'a str,
+    ) -> Self {
+        NewDraw {
+            id,
+            plan_id,
+            seed: &record.input.seed,
+            algorithm: &record.outcome.algorithm,
+            pool_hash: &record.outcome.pool_hash,
+            pool_size: record.input.pool.len() as i64,
+            drawn_count: record.outcome.drawn.len() as i64,
+            record: record_json,
+            reason,
+            drawn_by,
+        }
+    }
+}
+
 /// The cancel reason of the open tasks a redraw replaces.
 pub const REDRAW_CANCEL_REASON: &str = "superseded by a redraw";
 
@@ -684,49 +711,33 @@ pub async fn list_tasks(
     conn: &mut AnyConnection,
     f: &TaskFilter,
 ) -> Result<(Vec<TaskRow>, i64), sqlx::Error> {
-    let mut clauses: Vec<String> = Vec::new();
-    let mut params: Vec<String> = Vec::new();
-    let push = |params: &mut Vec<String>, v: &str| {
-        params.push(v.to_string());
-        format!("${}", params.len())
-    };
+    let mut filter = Filter::default();
     if let Some(p) = &f.plan_id {
-        clauses.push(format!("t.plan_id = {}", push(&mut params, p)));
+        filter.bind("t.plan_id = {}", p);
     }
     if let Some(s) = &f.state {
-        clauses.push(format!("t.state = {}", push(&mut params, s.as_str())));
+        filter.bind("t.state = {}", s.as_str());
     }
     if let Some(m) = &f.member {
-        clauses.push(format!(
+        filter.bind(
             "EXISTS (SELECT 1 FROM task_members tm WHERE tm.task_id = t.id AND tm.inspector_id = {})",
-            push(&mut params, m)
-        ));
+            m,
+        );
     }
     if f.current_only {
         // Recheck tasks have no draw and are never superseded.
-        clauses.push("(t.draw_id IS NULL OR t.draw_id = p.current_draw_id)".into());
+        filter.raw("(t.draw_id IS NULL OR t.draw_id = p.current_draw_id)");
     }
-    let where_sql = if clauses.is_empty() {
-        String::new()
-    } else {
-        format!("WHERE {}", clauses.join(" AND "))
-    };
-    let page_size = f.page_size.clamp(1, 500);
-    let offset = i64::from(f.page.max(1) - 1) * i64::from(page_size);
-    let sql = format!("{TASK_SELECT} {where_sql} ORDER BY t.due_date, t.draw_order, t.id LIMIT {page_size} OFFSET {offset}");
-    let mut q = sqlx::query_as::<_, TaskRow>(&sql);
-    for p in &params {
-        q = q.bind(p.as_str());
-    }
-    let rows = q.fetch_all(&mut *conn).await?;
-    let count_sql =
-        format!("SELECT COUNT(*) FROM tasks t JOIN plans p ON p.id = t.plan_id {where_sql}");
-    let mut q = sqlx::query_as::<_, (i64,)>(&count_sql);
-    for p in &params {
-        q = q.bind(p.as_str());
-    }
-    let (total,) = q.fetch_one(&mut *conn).await?;
-    Ok((rows, total))
+    filter
+        .page(
+            conn,
+            TASK_SELECT,
+            "tasks t JOIN plans p ON p.id = t.plan_id",
+            "t.due_date, t.draw_order, t.id",
+            f.page,
+            f.page_size,
+        )
+        .await
 }
 
 pub async fn get_task(conn: &mut AnyConnection, id: &str) -> Result<Option<TaskRow>, sqlx::Error> {
@@ -743,13 +754,24 @@ pub async fn members_of(
     conn: &mut AnyConnection,
     task_ids: &[String],
 ) -> Result<Vec<Member>, sqlx::Error> {
+    team_members(conn, "task_members", "inspector_id", task_ids).await
+}
+
+/// The members of the given tasks in team order, read from a team table (`table`, whose
+/// member column is `member_col`): inspection and sampling teams are stored alike.
+pub(super) async fn team_members(
+    conn: &mut AnyConnection,
+    table: &str,
+    member_col: &str,
+    task_ids: &[String],
+) -> Result<Vec<Member>, sqlx::Error> {
     let mut out = Vec::new();
     let backend = backend_of(conn);
     for chunk in task_ids.chunks(500) {
         let list = placeholders(backend, 1, chunk.len());
         let sql = format!(
-            "SELECT tm.task_id, tm.inspector_id, u.name, u.badge_no, tm.position FROM task_members tm \
-             JOIN users u ON u.id = tm.inspector_id WHERE tm.task_id IN {list} ORDER BY tm.task_id, tm.position"
+            "SELECT tm.task_id, tm.{member_col}, u.name, u.badge_no, tm.position FROM {table} tm \
+             JOIN users u ON u.id = tm.{member_col} WHERE tm.task_id IN {list} ORDER BY tm.task_id, tm.position"
         );
         let mut q = sqlx::query_as::<_, Member>(&sql);
         for id in chunk {

@@ -11,7 +11,7 @@
 
 use sqlx::{AnyConnection, FromRow};
 
-use super::{backend_of, placeholders};
+use super::{backend_of, placeholders, Filter};
 use crate::sampling::plan::SamplingTaskState;
 
 /// A sampling plan as stored (the plan row joined with its sampling row).
@@ -298,46 +298,29 @@ pub async fn list_tasks(
     conn: &mut AnyConnection,
     f: &TaskFilter,
 ) -> Result<(Vec<TaskRow>, i64), sqlx::Error> {
-    let mut clauses: Vec<String> = Vec::new();
-    let mut params: Vec<String> = Vec::new();
-    let mut push = |clause: &str, v: &str| {
-        params.push(v.to_string());
-        clauses.push(clause.replace("{}", &format!("${}", params.len())));
-    };
+    let mut filter = Filter::default();
     if let Some(p) = &f.plan_id {
-        push("t.plan_id = {}", p);
+        filter.bind("t.plan_id = {}", p);
     }
     if let Some(s) = &f.state {
-        push("t.state = {}", s.as_str());
+        filter.bind("t.state = {}", s.as_str());
     }
     if let Some(m) = &f.member {
-        push(
+        filter.bind(
             "EXISTS (SELECT 1 FROM sampling_task_members tm WHERE tm.task_id = t.id AND tm.user_id = {})",
             m,
         );
     }
-    let where_sql = if clauses.is_empty() {
-        String::new()
-    } else {
-        format!("WHERE {}", clauses.join(" AND "))
-    };
-    let page_size = f.page_size.clamp(1, 500);
-    let offset = i64::from(f.page.max(1) - 1) * i64::from(page_size);
-    let sql = format!(
-        "{TASK_SELECT} {where_sql} ORDER BY t.due_date, t.plan_id, t.draw_order, t.id LIMIT {page_size} OFFSET {offset}"
-    );
-    let mut q = sqlx::query_as::<_, TaskRow>(&sql);
-    for p in &params {
-        q = q.bind(p.as_str());
-    }
-    let rows = q.fetch_all(&mut *conn).await?;
-    let count_sql = format!("SELECT COUNT(*) FROM sampling_tasks t {where_sql}");
-    let mut q = sqlx::query_as::<_, (i64,)>(&count_sql);
-    for p in &params {
-        q = q.bind(p.as_str());
-    }
-    let (total,) = q.fetch_one(&mut *conn).await?;
-    Ok((rows, total))
+    filter
+        .page(
+            conn,
+            TASK_SELECT,
+            "sampling_tasks t",
+            "t.due_date, t.plan_id, t.draw_order, t.id",
+            f.page,
+            f.page_size,
+        )
+        .await
 }
 
 pub async fn get_task(conn: &mut AnyConnection, id: &str) -> Result<Option<TaskRow>, sqlx::Error> {
@@ -348,28 +331,14 @@ pub async fn get_task(conn: &mut AnyConnection, id: &str) -> Result<Option<TaskR
 }
 
 /// A team member: (task id, user id, name, badge number, position).
-pub type Member = (String, String, String, Option<String>, i64);
+pub type Member = super::plans::Member;
 
 /// The members of the given tasks, in team order.
 pub async fn members_of(
     conn: &mut AnyConnection,
     task_ids: &[String],
 ) -> Result<Vec<Member>, sqlx::Error> {
-    let mut out = Vec::new();
-    let backend = backend_of(conn);
-    for chunk in task_ids.chunks(500) {
-        let list = placeholders(backend, 1, chunk.len());
-        let sql = format!(
-            "SELECT tm.task_id, tm.user_id, u.name, u.badge_no, tm.position FROM sampling_task_members tm \
-             JOIN users u ON u.id = tm.user_id WHERE tm.task_id IN {list} ORDER BY tm.task_id, tm.position"
-        );
-        let mut q = sqlx::query_as::<_, Member>(&sql);
-        for id in chunk {
-            q = q.bind(id.as_str());
-        }
-        out.extend(q.fetch_all(&mut *conn).await?);
-    }
-    Ok(out)
+    super::plans::team_members(conn, "sampling_task_members", "user_id", task_ids).await
 }
 
 /// The team of one task, user ids in order.
