@@ -742,8 +742,9 @@ fn field(field: &str, code: &str, message: impl Into<String>) -> Error {
     Error::validation_failed(vec![FieldError::new(field, code, message)])
 }
 
-/// Checks that the form's category texts name `code`'s path in the stored tree.
-async fn check_category(conn: &mut AnyConnection, n: &NewSample) -> Result<()> {
+/// Checks the sample's category and the form's category names; returns the category's code and
+/// its ancestors' (most specific first), which a task's batches are matched against.
+async fn check_category(conn: &mut AnyConnection, n: &NewSample) -> Result<Vec<String>> {
     let code = n.category_code.trim();
     let mut path = Vec::new();
     let mut next = Some(code.to_string());
@@ -804,7 +805,7 @@ async fn check_category(conn: &mut AnyConnection, n: &NewSample) -> Result<()> {
     if !problems.is_empty() {
         return Err(Error::validation_failed(problems));
     }
-    Ok(())
+    Ok(path.into_iter().map(|r| r.code).collect())
 }
 
 /// The submitter is one of the samplers.
@@ -1009,7 +1010,7 @@ pub async fn submit_sample_in(
     q::lab(conn, &n.lab_id)
         .await?
         .ok_or_else(|| Error::invalid("unknown_lab", "no such lab"))?;
-    check_category(conn, n).await?;
+    let category_path = check_category(conn, n).await?;
     let task_id = n
         .task_id
         .as_deref()
@@ -1026,6 +1027,7 @@ pub async fn submit_sample_in(
                 lab_id: &n.lab_id,
                 purpose: n.form.purpose.value().copied(),
                 stage: n.form.stage.value().copied(),
+                category_path: &category_path,
             },
         )
         .await?;
