@@ -119,25 +119,11 @@ async fn photo_file(
         .size(&path)
         .await
         .ok_or_else(|| AppError::not_found("the file is missing"))?;
-    let range = match headers.get(header::RANGE).and_then(|v| v.to_str().ok()) {
-        None => None,
-        Some(v) => match parse_range(v, len) {
-            Ok(r) => r,
-            Err(()) => {
-                let mut res = StatusCode::RANGE_NOT_SATISFIABLE.into_response();
-                res.headers_mut().insert(
-                    header::CONTENT_RANGE,
-                    HeaderValue::from_str(&format!("bytes */{len}"))
-                        .unwrap_or(HeaderValue::from_static("")),
-                );
-                return Ok(res);
-            }
-        },
+    let range = match requested_range(&headers, len) {
+        Ok(r) => r,
+        Err(e) => return Ok(e.into_response()),
     };
-    let (status, start, count) = match range {
-        Some((a, b)) => (StatusCode::PARTIAL_CONTENT, a, b - a + 1),
-        None => (StatusCode::OK, 0, len),
-    };
+    let (status, start, count) = span(range, len);
     if variant == "original" {
         // The evidence itself: recorded before the first byte goes out (renditions are not).
         let served = range.map(|(a, b)| format!("{a}-{b}/{len}"));
@@ -161,18 +147,59 @@ async fn photo_file(
     h.insert(header::CONTENT_TYPE, v(content_type));
     h.insert(header::CONTENT_LENGTH, v(count.to_string()));
     h.insert(header::ETAG, v(etag));
-    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     h.insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static("private, max-age=31536000, immutable"),
     );
-    if status == StatusCode::PARTIAL_CONTENT {
-        h.insert(
-            header::CONTENT_RANGE,
-            v(format!("bytes {start}-{}/{len}", start + count - 1)),
-        );
-    }
+    range_headers(h, range, len);
     Ok(res)
+}
+
+/// The single `Range: bytes=` of a download of a file of `len` bytes (`None`: the whole file,
+/// also for a header that is not `bytes=` or names several ranges), or the 416 answer.
+/// Shared by every route that serves stored files.
+pub(super) fn requested_range(
+    headers: &HeaderMap,
+    len: u64,
+) -> Result<Option<(u64, u64)>, NotSatisfiable> {
+    let Some(v) = headers.get(header::RANGE).and_then(|v| v.to_str().ok()) else {
+        return Ok(None);
+    };
+    parse_range(v, len).map_err(|()| NotSatisfiable(len))
+}
+
+/// A range outside a file of this many bytes: 416 with `Content-Range: bytes */len`.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct NotSatisfiable(u64);
+
+impl IntoResponse for NotSatisfiable {
+    fn into_response(self) -> Response {
+        let mut res = StatusCode::RANGE_NOT_SATISFIABLE.into_response();
+        res.headers_mut().insert(
+            header::CONTENT_RANGE,
+            HeaderValue::from_str(&format!("bytes */{}", self.0))
+                .unwrap_or(HeaderValue::from_static("")),
+        );
+        res
+    }
+}
+
+/// The status, first byte and byte count to send for `range` of a file of `len` bytes.
+pub(super) fn span(range: Option<(u64, u64)>, len: u64) -> (StatusCode, u64, u64) {
+    match range {
+        Some((a, b)) => (StatusCode::PARTIAL_CONTENT, a, b - a + 1),
+        None => (StatusCode::OK, 0, len),
+    }
+}
+
+/// `Accept-Ranges`, and `Content-Range` for a partial answer.
+pub(super) fn range_headers(h: &mut HeaderMap, range: Option<(u64, u64)>, len: u64) {
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    if let Some((a, b)) = range {
+        if let Ok(v) = HeaderValue::from_str(&format!("bytes {a}-{b}/{len}")) {
+            h.insert(header::CONTENT_RANGE, v);
+        }
+    }
 }
 
 #[cfg(test)]

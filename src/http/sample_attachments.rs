@@ -14,6 +14,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::extract::{ApiJson, ApiPath, ApiQuery, Authorized};
+use super::photos::{range_headers, requested_range, span};
 use super::sampling::{CustodyRecorders, SampleReaders};
 use super::AppState;
 use crate::error::{AppError, AppResult, ErrorEnvelope};
@@ -102,18 +103,22 @@ pub struct ContentParams {
 /// An attachment's file, for whoever may see the sample. The original is sent byte for byte
 /// with its sniffed type (`image/jpeg`, `image/png`, `image/webp`; a report as
 /// `application/pdf` with `Content-Disposition: attachment`); every download of an original is
-/// recorded in the audit log (`evidence_downloaded`). `ETag`/`If-None-Match` are supported.
+/// recorded in the audit log (`evidence_downloaded`, with the byte range served).
+/// `ETag`/`If-None-Match` and a single `Range: bytes=` are supported (several ranges, or a
+/// unit other than bytes: the whole file).
 #[utoipa::path(get, path = "/api/v1/samples/{id}/attachments/{aid}/content", tag = "sampling", security(("bearer" = [])),
     params(("id" = String, Path, description = "Sample id"),
            ("aid" = String, Path, description = "Attachment id"),
            ContentParams),
     responses(
         (status = 200, description = "The file, with its Content-Type"),
+        (status = 206, description = "The requested range (Content-Range)"),
         (status = 304, description = "Not modified (If-None-Match)"),
         (status = 400, description = "`bad_request`: unknown `variant`, or a rendition of a PDF", body = ErrorEnvelope),
         (status = 403, body = ErrorEnvelope),
         (status = 404, description = "No such sample or attachment (or not one the caller may see), or its bytes are not uploaded yet", body = ErrorEnvelope),
-        (status = 409, description = "`not_ready`: the rendition is still being made (or the photo failed processing)", body = ErrorEnvelope)))]
+        (status = 409, description = "`not_ready`: the rendition is still being made (or the photo failed processing)", body = ErrorEnvelope),
+        (status = 416, description = "Range not satisfiable (Content-Range: bytes */length)")))]
 async fn attachment_content(
     State(state): State<AppState>,
     user: Authorized<SampleReaders>,
@@ -169,26 +174,33 @@ async fn attachment_content(
         .size(&path)
         .await
         .ok_or_else(|| AppError::not_found("the file is missing"))?;
+    let range = match requested_range(&headers, len) {
+        Ok(r) => r,
+        Err(e) => return Ok(e.into_response()),
+    };
+    let (status, start, count) = span(range, len);
     if variant == "original" {
-        // The evidence itself: recorded before the first byte goes out.
-        uc::evidence_downloaded(&state.db, &ctx, a).await?;
+        // The evidence itself: recorded before the first byte goes out, with the range served.
+        let served = range.map(|(a, b)| format!("{a}-{b}/{len}"));
+        uc::evidence_downloaded(&state.db, &ctx, a, served).await?;
     }
-    let body = if len == 0 {
+    let body = if count == 0 {
         Body::empty()
     } else {
         Body::from_stream(
             state
                 .storage
-                .stream(&path, 0, len)
+                .stream(&path, start, count)
                 .await
                 .map_err(AppError::Internal)?,
         )
     };
-    let mut res = (StatusCode::OK, body).into_response();
+    let mut res = (status, body).into_response();
     let h = res.headers_mut();
     let v = |s: String| HeaderValue::from_str(&s).unwrap_or(HeaderValue::from_static(""));
     h.insert(header::CONTENT_TYPE, v(content_type));
-    h.insert(header::CONTENT_LENGTH, v(len.to_string()));
+    h.insert(header::CONTENT_LENGTH, v(count.to_string()));
+    range_headers(h, range, len);
     h.insert(header::ETAG, v(etag));
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,

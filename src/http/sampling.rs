@@ -259,8 +259,9 @@ async fn submit_sample(
 }
 
 /// One sample with its custody, result and deadlines: admins and reviewers everything, its
-/// samplers everything, its lab everything but the premises' legal representative and phone
-/// (`form.premises_legal_representative`, `form.premises_contact` left out). Anyone else: 404.
+/// samplers everything, its lab (and the lab named for its requested 复检, read only) everything
+/// but the premises' legal representative and phone (`form.premises_legal_representative`,
+/// `form.premises_contact` left out). Anyone else: 404.
 #[utoipa::path(get, path = "/api/v1/samples/{id}", tag = "sampling", security(("bearer" = [])),
     params(("id" = String, Path, description = "Sample id")),
     responses((status = 200, body = SampleDetail), (status = 403, body = ErrorEnvelope),

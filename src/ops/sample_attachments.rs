@@ -260,7 +260,12 @@ pub async fn file(db: &Db, ctx: &Ctx, sample_id: &str, id: &str) -> Result<Attac
 }
 
 /// Records that the actor is being sent an attachment's original (before the first byte).
-pub async fn evidence_downloaded(db: &Db, ctx: &Ctx, a: &AttachmentView) -> Result<()> {
+pub async fn evidence_downloaded(
+    db: &Db,
+    ctx: &Ctx,
+    a: &AttachmentView,
+    range: Option<String>,
+) -> Result<()> {
     let mut tx = db.begin_write().await?;
     let event = Event::new(
         Action::EvidenceDownloaded,
@@ -268,7 +273,8 @@ pub async fn evidence_downloaded(db: &Db, ctx: &Ctx, a: &AttachmentView) -> Resu
         &a.id,
     )
     .set("sample_id", &a.sample_id)
-    .set("sha256", &a.sha256);
+    .set("sha256", &a.sha256)
+    .set("range", range);
     store::audit::append(tx.conn(), ctx, &[event]).await?;
     tx.commit().await?;
     Ok(())

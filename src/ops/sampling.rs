@@ -488,12 +488,35 @@ async fn detail_in(
     })
 }
 
-/// One sample (admins and reviewers; its samplers; its lab without the premises' personal
-/// fields). Anyone else: 404.
+/// One sample (admins and reviewers; its samplers; its lab, and the lab named for its 复检,
+/// without the premises' personal fields). Anyone else: 404.
 pub async fn get(db: &Db, ctx: &Ctx, zone: BureauZone, id: &str) -> Result<SampleDetail> {
     let mut conn = db.acquire().await?;
-    let (s, viewer) = load_visible(&mut conn, ctx, id).await?;
+    let s = q::sample(&mut conn, id).await?.ok_or_else(not_found)?;
+    let viewer = match visible(&mut conn, ctx, &s).await {
+        Ok(v) => v,
+        // Read only: the 复检 lab needs the sample to test it, but `visible` stays the sample's
+        // own lab's, so it gates nothing else (results, custody, attachments).
+        Err(e) => {
+            if !retest_lab_reads(&mut conn, ctx, &s).await? {
+                return Err(e);
+            }
+            Viewer::Lab
+        }
+    };
     detail_in(&mut conn, zone, &s, viewer).await
+}
+
+/// Whether the caller is a lab account of the lab named for `s`'s requested 复检.
+async fn retest_lab_reads(conn: &mut AnyConnection, ctx: &Ctx, s: &SampleRow) -> Result<bool> {
+    let (Some(user), Some(Role::Lab)) = (ctx.user_id(), ctx.actor.role) else {
+        return Ok(false);
+    };
+    let Some(Some(lab)) = q::user_lab(conn, user).await? else {
+        return Ok(false);
+    };
+    let (retest_lab, _) = store::sample_facts::retest_of(conn, &s.id).await?;
+    Ok(retest_lab.as_deref() == Some(lab.as_str()))
 }
 
 // ---- Deadlines ---------------------------------------------------------------------------
@@ -742,8 +765,9 @@ fn field(field: &str, code: &str, message: impl Into<String>) -> Error {
     Error::validation_failed(vec![FieldError::new(field, code, message)])
 }
 
-/// Checks that the form's category texts name `code`'s path in the stored tree.
-async fn check_category(conn: &mut AnyConnection, n: &NewSample) -> Result<()> {
+/// Checks the sample's category and the form's category names; returns the category's code and
+/// its ancestors' (most specific first), which a task's batches are matched against.
+async fn check_category(conn: &mut AnyConnection, n: &NewSample) -> Result<Vec<String>> {
     let code = n.category_code.trim();
     let mut path = Vec::new();
     let mut next = Some(code.to_string());
@@ -804,7 +828,7 @@ async fn check_category(conn: &mut AnyConnection, n: &NewSample) -> Result<()> {
     if !problems.is_empty() {
         return Err(Error::validation_failed(problems));
     }
-    Ok(())
+    Ok(path.into_iter().map(|r| r.code).collect())
 }
 
 /// The submitter is one of the samplers.
@@ -1009,7 +1033,7 @@ pub async fn submit_sample_in(
     q::lab(conn, &n.lab_id)
         .await?
         .ok_or_else(|| Error::invalid("unknown_lab", "no such lab"))?;
-    check_category(conn, n).await?;
+    let category_path = check_category(conn, n).await?;
     let task_id = n
         .task_id
         .as_deref()
@@ -1026,6 +1050,7 @@ pub async fn submit_sample_in(
                 lab_id: &n.lab_id,
                 purpose: n.form.purpose.value().copied(),
                 stage: n.form.stage.value().copied(),
+                category_path: &category_path,
             },
         )
         .await?;

@@ -677,8 +677,10 @@ pub(super) async fn check_sample_task(
             return Err(unknown());
         }
     }
+    let batches: Vec<Batch> = serde_json::from_str(&task.batches).map_err(internal)?;
     let facts = rules::TaskForSample {
         state: task.state,
+        batches: &batches,
         team: &team,
         establishment_id: &task.establishment_id,
         lab_id: &task.lab_id,

@@ -405,6 +405,8 @@ pub struct TaskForSample<'a> {
     pub lab_id: &'a str,
     pub purpose: Purpose,
     pub stage: Stage,
+    /// The task's share of the plan's category batches.
+    pub batches: &'a [Batch],
 }
 
 /// What the sample says about the same things.
@@ -416,6 +418,9 @@ pub struct SampleForTask<'a> {
     pub lab_id: &'a str,
     pub purpose: Option<Purpose>,
     pub stage: Option<Stage>,
+    /// The sample's food category code and its ancestors' in the stored tree, most specific
+    /// first (a batch of a coarser category covers its subcategories).
+    pub category_path: &'a [String],
 }
 
 /// Why a sample does not fit its task.
@@ -428,7 +433,8 @@ pub enum SampleTaskRefusal {
 }
 
 /// A sample against a task: the task is open (assigned), both samplers are on its team, and
-/// the premises, lab, 检验目的 and 抽样环节 are the task's. (That the submitter is on the team
+/// the premises, lab, 检验目的 and 抽样环节 are the task's, and the sample's category is (or is
+/// under) one of the task's batches. (That the submitter is on the team
 /// is checked before: a task of another team is answered as one that does not exist.)
 pub fn check_sample_against_task(
     task: &TaskForSample,
@@ -474,6 +480,26 @@ pub fn check_sample_against_task(
             "stage",
             "not_task_stage",
             format!("抽样环节 must be the plan's: {}", task.stage.label_zh()),
+        ));
+    }
+    if !task
+        .batches
+        .iter()
+        .any(|b| sample.category_path.contains(&b.category_code))
+    {
+        let codes: Vec<&str> = task
+            .batches
+            .iter()
+            .map(|b| b.category_code.as_str())
+            .collect();
+        errors.push(FieldError::new(
+            "category_code",
+            "not_task_category",
+            format!(
+                "the sample's category {} is not in the task's batches ({})",
+                sample.category_path.first().map_or("", String::as_str),
+                codes.join(", ")
+            ),
         ));
     }
     if errors.is_empty() {
@@ -579,8 +605,8 @@ mod tests {
 
     proptest! {
         /// A sample fits its task exactly when the task is not cancelled, every sampler is on
-        /// the team and premises, lab, purpose and stage agree; each disagreement names its
-        /// field.
+        /// the team, premises, lab, purpose and stage agree and the sample's category is (or is
+        /// under) one of the task's batches; each disagreement names its field.
         #[test]
         fn a_sample_fits_its_task_exactly_when_everything_agrees(
             state in 0u8..3,
@@ -590,13 +616,23 @@ mod tests {
             same_lab in any::<bool>(),
             purpose in proptest::option::of(0usize..2),
             stage in proptest::option::of(0usize..3),
+            // Which of the sample's category path (010101 under 0101 under 01) the task's
+            // batches name, if any; 3: a sibling (010102), which does not cover it.
+            batch_level in proptest::option::of(0usize..4),
         ) {
             let team: Vec<String> = team.iter().map(|i| format!("u{i}")).collect();
             let samplers: Vec<String> = samplers.iter().map(|i| format!("u{i}")).collect();
             let state = [SamplingTaskState::Unassigned, SamplingTaskState::Assigned, SamplingTaskState::Cancelled][state as usize];
+            let path: Vec<String> = ["010101", "0101", "01"].iter().map(|c| c.to_string()).collect();
+            let mut batches = vec![Batch { category_code: "0201".into(), batches: 1 }];
+            if let Some(l) = batch_level {
+                let code = path.get(l).cloned().unwrap_or_else(|| "010102".into());
+                batches.push(Batch { category_code: code, batches: 2 });
+            }
+            let in_batches = batch_level.is_some_and(|l| l < path.len());
             let task = TaskForSample {
                 state, team: &team, establishment_id: "e", lab_id: "l",
-                purpose: Purpose::Supervision, stage: Stage::Circulation,
+                purpose: Purpose::Supervision, stage: Stage::Circulation, batches: &batches,
             };
             let sample = SampleForTask {
                 samplers: &samplers,
@@ -604,9 +640,10 @@ mod tests {
                 lab_id: if same_lab { "l" } else { "y" },
                 purpose: purpose.map(|i| Purpose::ALL[i]),
                 stage: stage.map(|i| Stage::ALL[i]),
+                category_path: &path,
             };
             let on_team = samplers.iter().all(|s| team.contains(s));
-            let fits = on_team && same_premises && same_lab
+            let fits = on_team && same_premises && same_lab && in_batches
                 && sample.purpose == Some(Purpose::Supervision) && sample.stage == Some(Stage::Circulation);
             match check_sample_against_task(&task, &sample) {
                 Ok(()) => prop_assert!(state != SamplingTaskState::Cancelled && fits),
@@ -616,6 +653,7 @@ mod tests {
                     prop_assert_eq!(f.iter().any(|e| e.field == "establishment_id"), !same_premises);
                     prop_assert_eq!(f.iter().any(|e| e.field == "lab_id"), !same_lab);
                     prop_assert_eq!(f.iter().any(|e| e.code == "sampler_not_on_team"), !on_team);
+                    prop_assert_eq!(f.iter().any(|e| e.field == "category_code"), !in_batches);
                 }
             }
         }

@@ -24,7 +24,10 @@ async fn spawn(kind: Kind) -> TestApp {
     TestApp::spawn_with(kind, |c| c.run_workers = false).await
 }
 
-both_backends!(@spawn spawn; every_operation_answers_each_caller_as_the_table_says);
+both_backends!(@spawn spawn;
+    every_operation_answers_each_caller_as_the_table_says,
+    the_retest_lab_reads_the_sample_and_no_other_lab_does,
+);
 
 /// What a caller must get.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1340,4 +1343,86 @@ async fn every_operation_answers_each_caller_as_the_table_says(app: TestApp) {
     );
     // The walk did run: every cell of every operation of the spec.
     assert_eq!(walked, ops.len() * COLUMNS.len());
+}
+
+/// The lab named for a requested 复检 reads the sample (without the premises' personal fields,
+/// as the sample's own lab), from the request on; before it, and for any other lab, the sample
+/// is answered as a missing one. Reading is all: its result stays the sample's lab's to report.
+async fn the_retest_lab_reads_the_sample_and_no_other_lab_does(app: TestApp) {
+    let w = crate::sampling::world(app).await;
+    crate::common::cover_this_and_next_year(&w.app, &w.admin).await;
+    let at = crate::sampling::march_2_2026();
+    let day = 86_400_000;
+    let sample = crate::sample_facts::unqualified(
+        &w,
+        at,
+        at + 4 * day,
+        json!([crate::sampling::item("铅", "0.35", "≤0.2", "unqualified")]),
+    )
+    .await;
+    // A third lab with an account.
+    let (s, lab_c) = w
+        .app
+        .post(
+            "/api/v1/labs",
+            &w.admin,
+            json!({"name": "C检验中心", "code": "CJY"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{lab_c}");
+    let lab_c_user = w.app.user("lab-c-reader", Role::Lab).await;
+    let (s, v) = w
+        .app
+        .put(
+            &format!("/api/v1/users/{lab_c_user}/lab"),
+            &w.admin,
+            json!({"lab_id": lab_c["id"]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let lab_c = login(&w.app, "lab-c-reader").await;
+    let path = format!("/api/v1/samples/{sample}");
+    let missing = format!("/api/v1/samples/{}", Uuid::new_v4());
+    let (_, ghost) = w.app.get(&missing, &w.lab_b).await;
+    let (s, v) = w.app.get(&path, &w.lab_b).await;
+    assert_eq!((s, &v), (StatusCode::NOT_FOUND, &ghost), "before the 复检");
+
+    for (kind, on) in [("bureau_notified", "2026-03-09"), ("served", "2026-03-10")] {
+        crate::sample_facts::recorded(&w, &sample, &w.reviewer, json!({"kind": kind, "on": on}))
+            .await;
+    }
+    crate::sample_facts::recorded(
+        &w,
+        &sample,
+        &w.reviewer,
+        json!({"kind": "retest_requested", "on": "2026-03-11", "retest_lab_id": w.lab_b_id}),
+    )
+    .await;
+    let (s, v) = w.app.get(&path, &w.lab_b).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["id"], sample);
+    let form = v["form"].as_object().unwrap();
+    assert!(form.contains_key("sample_name"), "{v}");
+    for personal in ["premises_legal_representative", "premises_contact"] {
+        assert!(
+            !form.contains_key(personal),
+            "{personal} shown to the 复检 lab: {v}"
+        );
+    }
+    // The sample's own lab still reads it; the third lab gets what a missing sample gets.
+    let (s, _) = w.app.get(&path, &w.lab_a).await;
+    assert_eq!(s, StatusCode::OK);
+    let (_, ghost) = w.app.get(&missing, &lab_c).await;
+    let (s, v) = w.app.get(&path, &lab_c).await;
+    assert_eq!((s, &v), (StatusCode::NOT_FOUND, &ghost));
+    // Reading only: the 复检 lab does not report the sample's result.
+    let (s, v) = w
+        .app
+        .put(
+            &format!("{path}/result"),
+            &w.lab_b,
+            json!({"report_no": "B-1", "overall": "qualified", "items": [crate::sampling::item("铅", "0.05", "≤0.2", "qualified")]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{v}");
 }

@@ -185,6 +185,20 @@ async fn content(
         .unwrap()
 }
 
+/// `content` of the original with a `Range` header.
+async fn ranged(w: &World, sample: &str, token: &str, id: &str, range: &str) -> reqwest::Response {
+    w.app
+        .client
+        .get(w.app.url(&format!(
+            "/api/v1/samples/{sample}/attachments/{id}/content"
+        )))
+        .bearer_auth(token)
+        .header("range", range)
+        .send()
+        .await
+        .unwrap()
+}
+
 /// A sampler's site photo resumes after a partial PATCH and is processed like an inspection
 /// photo (EXIF-free renditions); the lab's report PDF is stored as it came and served as a
 /// download; the sample lists both; the lab result names the report; all of it audited.
@@ -246,6 +260,30 @@ async fn photos_and_the_report_go_through_tus_and_back(app: TestApp) {
     assert!(res.headers().get("content-disposition").is_none());
     let got = res.bytes().await.unwrap();
     assert_eq!(got.as_ref(), photo.as_slice());
+    // One range: 206, that span, Content-Range; a suffix range; past the end: 416 with the
+    // length; several ranges (or another unit): the whole file.
+    let len = photo.len();
+    let res = ranged(&w, &sample, &w.lab_a, &site, "bytes=100-199").await;
+    assert_eq!(res.status(), 206);
+    assert_eq!(res.headers()["accept-ranges"], "bytes");
+    assert_eq!(
+        res.headers()["content-range"].to_str().unwrap(),
+        format!("bytes 100-199/{len}")
+    );
+    assert_eq!(res.headers()["content-length"], "100");
+    assert_eq!(res.bytes().await.unwrap().as_ref(), &photo[100..200]);
+    let res = ranged(&w, &sample, &w.insp2, &site, "bytes=-10").await;
+    assert_eq!(res.status(), 206);
+    assert_eq!(res.bytes().await.unwrap().as_ref(), &photo[len - 10..]);
+    let res = ranged(&w, &sample, &w.lab_a, &site, &format!("bytes={len}-")).await;
+    assert_eq!(res.status(), 416);
+    assert_eq!(
+        res.headers()["content-range"].to_str().unwrap(),
+        format!("bytes */{len}")
+    );
+    let res = ranged(&w, &sample, &w.lab_a, &site, "bytes=0-1, 5-6").await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.bytes().await.unwrap().as_ref(), photo.as_slice());
     let res = content(&w, &sample, &w.reviewer, &site, "preview").await;
     assert_eq!(res.status(), 200);
     let preview = res.bytes().await.unwrap();
@@ -345,10 +383,22 @@ async fn photos_and_the_report_go_through_tus_and_back(app: TestApp) {
     assert_eq!(uploaded.len(), 1);
     assert_eq!(uploaded[0].actor_role.as_deref(), Some("lab"));
     assert_eq!(uploaded[0].after["processing_status"], json!("processed"));
-    // Originals only: the lab's and the sampler's downloads, not the preview.
+    // Originals only: the lab's and the sampler's downloads, not the preview nor the 416;
+    // a partial one with its range.
+    let downloads = audit_entries(app, "evidence_downloaded", &site).await;
+    assert_eq!(downloads.len(), 4);
+    let ranges: Vec<Option<Value>> = downloads
+        .iter()
+        .map(|d| d.after.get("range").cloned())
+        .collect();
     assert_eq!(
-        audit_entries(app, "evidence_downloaded", &site).await.len(),
-        1
+        ranges,
+        [
+            None,
+            Some(json!(format!("100-199/{len}"))),
+            Some(json!(format!("{}-{}/{len}", len - 10, len - 1))),
+            None,
+        ]
     );
     assert_eq!(
         audit_entries(app, "evidence_downloaded", &report)

@@ -28,7 +28,7 @@ fn micro_item(name: &str) -> Value {
 }
 
 /// A sample sampled at `at`, sealed, dispatched and received within hours, reported 不合格 with `items` at `reported`.
-async fn unqualified(w: &World, at: i64, reported: i64, items: Value) -> String {
+pub(crate) async fn unqualified(w: &World, at: i64, reported: i64, items: Value) -> String {
     let sample = w.submitted(at).await;
     w.received(&sample, at + 60_000).await;
     let (s, v) = w
@@ -55,7 +55,7 @@ async fn fact(w: &World, sample: &str, token: &str, body: Value) -> (StatusCode,
         .await
 }
 
-async fn recorded(w: &World, sample: &str, token: &str, body: Value) -> Value {
+pub(crate) async fn recorded(w: &World, sample: &str, token: &str, body: Value) -> Value {
     let (s, v) = fact(w, sample, token, body.clone()).await;
     assert_eq!(s, StatusCode::CREATED, "{body}: {v}");
     v

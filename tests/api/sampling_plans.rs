@@ -20,7 +20,8 @@ both_backends!(
 const CATEGORIES: &str = "分类编码,级别,上级编码,分类名称,微生物\n\
     01,1,,粮食加工品,\n\
     0101,2,01,小麦粉,否\n\
-    010101,3,0101,通用小麦粉,否\n";
+    010101,3,0101,通用小麦粉,否\n\
+    010102,3,0101,专用小麦粉,否\n";
 
 const TOWN: &str = "抽检街道";
 
@@ -483,6 +484,20 @@ async fn plan_draw_verify_tasks_teams_and_samples(app: TestApp) {
     let (s, v) = app.post("/api/v1/samples", &w.s1, other_purpose).await;
     assert_error(s, &v, 422, "validation_failed");
     assert_eq!(v["error"]["details"][0]["code"], "not_task_purpose", "{v}");
+    // A category outside the task's batches (专用小麦粉; the task's is 通用小麦粉): refused, the
+    // category named.
+    let mut other_category = w.sample(&premises_a, [&w.s1_id, &w.s2_id], Some(&a));
+    other_category["category_code"] = json!("010102");
+    other_category["form"]["food_category_3"] = json!("专用小麦粉");
+    let (s, v) = app.post("/api/v1/samples", &w.s1, other_category).await;
+    assert_error(s, &v, 422, "validation_failed");
+    let d = &v["error"]["details"];
+    assert_eq!(d.as_array().unwrap().len(), 1, "{v}");
+    assert_eq!(
+        (&d[0]["field"], &d[0]["code"]),
+        (&json!("category_code"), &json!("not_task_category")),
+        "{v}"
+    );
     let (s, v) = app
         .post(
             "/api/v1/samples",

@@ -1040,7 +1040,23 @@ async fn a_synced_sample_names_its_sampling_task(app: TestApp) {
     let mut rz = sample_rec(&w, &z, at);
     rz["task_id"] = json!(mine);
     rz["stage"] = json!("catering");
-    let (s, v) = push(&w.app, &w.insp1, t0, changes(vec![rx, ry, rz], vec![])).await;
+    // A category of the tree outside the task's batches (010101): the category named.
+    let (s, v) = crate::sampling::post_raw(
+        &w.app,
+        "/api/v1/food-categories/import",
+        &w.admin,
+        "分类编码,级别,上级编码,分类名称,微生物\n010102,3,0101,专用小麦粉,否\n"
+            .as_bytes()
+            .to_vec(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let c = Uuid::new_v4().to_string();
+    let mut rc = sample_rec(&w, &c, at);
+    rc["task_id"] = json!(mine);
+    rc["category_code"] = json!("010102");
+    rc["food_category_3"] = json!("专用小麦粉");
+    let (s, v) = push(&w.app, &w.insp1, t0, changes(vec![rx, ry, rz, rc], vec![])).await;
     assert_eq!(s, StatusCode::OK, "{v}");
     let (rx, ry) = (rejection(&v, &x), rejection(&v, &y));
     assert_eq!(rx["code"], "unknown_task", "{v}");
@@ -1048,8 +1064,14 @@ async fn a_synced_sample_names_its_sampling_task(app: TestApp) {
     let rz = rejection(&v, &z);
     assert_eq!(rz["code"], "validation_failed", "{v}");
     assert!(rz["message"].as_str().unwrap().contains("stage"), "{rz}");
-    assert_eq!(v["rejected"].as_array().unwrap().len(), 3, "{v}");
-    for id in [&x, &y, &z] {
+    let rc = rejection(&v, &c);
+    assert_eq!(rc["code"], "validation_failed", "{v}");
+    assert!(
+        rc["message"].as_str().unwrap().contains("category_code"),
+        "{rc}"
+    );
+    assert_eq!(v["rejected"].as_array().unwrap().len(), 4, "{v}");
+    for id in [&x, &y, &z, &c] {
         assert_eq!(sample_of(&w, &w.insp1, id).await.0, StatusCode::NOT_FOUND);
     }
     assert_eq!(lab_total(&w).await, 1);
