@@ -228,6 +228,7 @@ async fn run(backend: &str) -> anyhow::Result<Vec<String>> {
         let samples = foodcheck::ops::sampling::SubmitSettings {
             zone: Default::default(),
             sample_no_prefix: foodcheck::sampling::number::Prefix::parse("FC")?,
+            max_photo_bytes: foodcheck::sync::push::MAX_PHOTO_BYTES,
         };
         let rejected = push(
             &db,

@@ -223,6 +223,7 @@ pub(super) fn settings(state: &AppState) -> AppResult<SubmitSettings> {
         zone: state.config.time_zone,
         sample_no_prefix: Prefix::parse(&state.config.sample_no_prefix)
             .map_err(|e| AppError::Internal(anyhow::anyhow!(e)))?,
+        max_photo_bytes: i64::try_from(state.config.max_photo_bytes).unwrap_or(i64::MAX),
     })
 }
 

@@ -136,16 +136,25 @@ async fn replay(
 /// declarer: a sampler for site/sample/seal, its lab for the report (else 403). Returns the
 /// attachment and whether it was declared now (`false`: the same declaration again).
 /// Refusals: 422 `validation_failed` (`id`, `sha256`, `byte_size`, `taken_at`), 409
-/// `attachment_id_conflict`.
+/// `attachment_id_conflict`. `seq` is the write transaction's sequence number
+/// (`store::sync::next_seq`): declarations sync to the samplers' devices (schema 7).
 pub async fn declare_in(
     conn: &mut AnyConnection,
     ctx: &Ctx,
     max_bytes: i64,
     sample_id: &str,
     n: &NewAttachment,
+    seq: i64,
 ) -> Result<(AttachmentView, bool)> {
     access::require(ctx, &[Role::Inspector, Role::Lab])?;
     let (sample, viewer) = sampling_ops::load_visible(conn, ctx, sample_id).await?;
+    // The id may already be taken by an attachment of another sample: the caller must see
+    // that one too, else it is answered as a missing sample (an id never tells whose it is).
+    if let Some(stored) = q::get(conn, &n.id).await? {
+        if stored.sample_id != sample.id {
+            sampling_ops::load_visible(conn, ctx, &stored.sample_id).await?;
+        }
+    }
     let allowed = match n.kind.declarer() {
         Declarer::Sampler => viewer == Viewer::Sampler,
         Declarer::Lab => viewer == Viewer::Lab,
@@ -174,7 +183,12 @@ pub async fn declare_in(
         body_sha256: &body,
         declared_by: access::author(ctx),
     };
-    if let Err(e) = q::insert(conn, &row).await {
+    let origin = sampling_ops::origin_of(ctx);
+    let stamp = store::sampling::Stamp {
+        seq,
+        origin_device: origin.as_deref(),
+    };
+    if let Err(e) = q::insert(conn, &row, stamp).await {
         if store::is_unique_violation(&e) {
             // A concurrent declaration of the same id won (see [`declare`]).
             return Err(id_conflict());
@@ -209,7 +223,9 @@ pub async fn declare(
     n: &NewAttachment,
 ) -> Result<(AttachmentView, bool)> {
     let mut tx = db.begin_write().await?;
-    match declare_in(tx.conn(), ctx, max_bytes, sample_id, n).await {
+    // The change counter first, as every synced write takes it (see `ops::sampling`).
+    let seq = store::sync::next_seq(tx.conn()).await?;
+    match declare_in(tx.conn(), ctx, max_bytes, sample_id, n, seq).await {
         Ok(done) => {
             tx.commit().await?;
             Ok(done)

@@ -13,18 +13,26 @@
 //!   content under its id is refused `custody_event_edited`;
 //! - the deletion of a stored record of the user's is refused `append_only`; of one that is
 //!   not stored (a refused record the user discarded), or not theirs, a no-op;
+//! - a pushed sample attachment (schema 7: the declaration of a site, sample or seal photo) is
+//!   declared by [`sample_attachments::declare_in`], the online route's rule: the same
+//!   declaration again is a no-op; another under its id is refused `attachment_id_conflict`;
+//!   a sample that is not the pusher's (named by the record, or by the one stored under its
+//!   id) is refused `unknown_sample`; the lab's `report` is refused `report_not_from_device`.
+//!   Their processing status comes back by pull, as for inspection photos;
 //! - nothing here is ever a conflict (409): every refusal is per record, and the rest of the
 //!   push applies. Each record is applied in a savepoint, so a refused one leaves nothing.
 
 use serde_json::{json, Map, Value};
 use sqlx::AnyConnection;
 
+use super::sample_attachments;
 use super::sampling::{self, NewCustodyEvent, NewSample, SubmitSettings, Submitted};
 use super::{Ctx, Error, Result};
+use crate::sampling::attachment::{Declarer, Kind as AttachmentKind, NewAttachment};
 use crate::sampling::custody::Kind as CustodyKind;
 use crate::store::sampling as q;
 use crate::sync::decide::Rejected;
-use crate::sync::push::{CustodyRec, Push, SampleRec};
+use crate::sync::push::{CustodyRec, Push, SampleAttachmentRec, SampleRec};
 
 /// The refusal of a custody event whose sample the pusher cannot write: the same whether it
 /// does not exist, was refused in this push, or is someone else's.
@@ -80,10 +88,19 @@ pub async fn push(
             out.push(refused);
         }
     }
+    // After the samples: an attachment may be of a sample of the same push.
+    for r in &parsed.sample_attachments {
+        if let Some(refused) = push_attachment(conn, ctx, settings, seq, r).await? {
+            out.push(refused);
+        }
+    }
     for (table, id) in &parsed.create_only_deleted {
-        // Stored and the pusher's: a sample they sample, an event of one.
+        // Stored and the pusher's: a sample they sample, an event or attachment of one.
         let sample_id = match *table {
             "samples" => Some(id.clone()),
+            "sample_attachments" => crate::store::sample_attachments::get(conn, id)
+                .await?
+                .map(|a| a.sample_id),
             _ => q::custody_event(conn, id).await?.map(|e| e.sample_id),
         };
         let mine = match sample_id {
@@ -99,7 +116,7 @@ pub async fn push(
                 table,
                 id,
                 "append_only",
-                format!("{table} are never deleted: a submitted 抽样单 and its chain of custody stand as recorded"),
+                format!("{table} are never deleted: a submitted 抽样单, its chain of custody and its photos stand as recorded"),
             ));
         }
     }
@@ -190,6 +207,55 @@ async fn push_custody(
     ))
 }
 
+async fn push_attachment(
+    conn: &mut AnyConnection,
+    ctx: &Ctx,
+    settings: &SubmitSettings,
+    seq: i64,
+    r: &SampleAttachmentRec,
+) -> Result<Option<Rejected>> {
+    const TABLE: &str = "sample_attachments";
+    let Some(kind) = AttachmentKind::parse(&r.kind) else {
+        return Ok(Some(reject(
+            TABLE,
+            &r.id,
+            "invalid_record",
+            format!("kind {:?} is not site, sample or seal", r.kind),
+        )));
+    };
+    if kind.declarer() == Declarer::Lab {
+        // The online route would answer a sampler 403; a device never declares the report.
+        return Ok(Some(reject(
+            TABLE,
+            &r.id,
+            "report_not_from_device",
+            "the lab report is declared by the sample's lab (online), never from a device",
+        )));
+    }
+    let n = NewAttachment {
+        id: r.id.clone(),
+        kind,
+        sha256: r.sha256.clone(),
+        byte_size: r.byte_size,
+        taken_at: r.taken_at,
+    };
+    Ok(in_savepoint!(
+        &mut *conn,
+        TABLE,
+        &r.id,
+        sample_attachments::declare_in(
+            &mut *conn,
+            ctx,
+            settings.max_photo_bytes,
+            &r.sample_id,
+            &n,
+            seq
+        )
+        .await
+        .map(|_| ())
+    ))
+}
+
 /// A record for the pull, with what tells whether it is new to the device.
 pub struct Pulled {
     pub table: &'static str,
@@ -203,13 +269,16 @@ fn internal(e: impl std::fmt::Display) -> Error {
     Error::Internal(anyhow::anyhow!("{e}"))
 }
 
-/// The user's samples changed after `since_samples` and their custody events recorded after
-/// `since_custody`, in the caller's snapshot. Lab results are not synced.
+/// The user's samples changed after `since_samples`, their custody events recorded after
+/// `since_custody` and (a client of schema 7: `Some`) their site, sample and seal photos
+/// changed after `since_attachments`, in the caller's snapshot. Lab results (and so the lab's
+/// report) are not synced.
 pub async fn pull(
     conn: &mut AnyConnection,
     user: &str,
     since_samples: i64,
     since_custody: i64,
+    since_attachments: Option<i64>,
 ) -> Result<Vec<Pulled>> {
     let mut out = Vec::new();
     for s in q::pull_samples(conn, user, since_samples).await? {
@@ -245,6 +314,18 @@ pub async fn pull(
                 "seal_intact": e.seal_intact.map(|b| b != 0), "actor_id": e.actor_id,
                 "actor_role": e.actor_role, "recorded_at": e.recorded_at}),
         });
+    }
+    if let Some(since) = since_attachments {
+        for a in crate::store::sample_attachments::pull_for_sampler(conn, user, since).await? {
+            out.push(Pulled {
+                table: "sample_attachments",
+                created_seq: a.created_seq,
+                origin: a.origin_device,
+                rec: json!({"id": a.id, "sample_id": a.sample_id, "kind": a.kind, "sha256": a.sha256,
+                    "byte_size": a.byte_size, "taken_at": a.taken_at, "processing_status": a.processing_status,
+                    "processing_error": a.processing_error, "width": a.width, "height": a.height}),
+            });
+        }
     }
     Ok(out)
 }

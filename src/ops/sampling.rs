@@ -759,6 +759,9 @@ pub struct NewSample {
 pub struct SubmitSettings {
     pub zone: BureauZone,
     pub sample_no_prefix: Prefix,
+    /// The upload limit (`max_photo_bytes`): the largest `byte_size` an attachment declared
+    /// through sync may have, as online.
+    pub max_photo_bytes: i64,
 }
 
 fn field(field: &str, code: &str, message: impl Into<String>) -> Error {

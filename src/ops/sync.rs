@@ -242,6 +242,10 @@ pub async fn pull(
                 user,
                 since_for("samples"),
                 since_for("custody_events"),
+                // Schema 7: the samples' photos with their processing status.
+                changes
+                    .contains_key("sample_attachments")
+                    .then(|| since_for("sample_attachments")),
             )
             .await?;
             for p in pulled {
@@ -379,7 +383,7 @@ pub async fn push(
         .map(|s| s.inspection_id.clone())
         .collect();
     crate::ops::followup::on_submissions(tx.conn(), ctx, &submitted).await?;
-    // Schema 6: pushed 抽样单 and custody events, by the online routes' rules, in this
+    // Schema 6 and 7: pushed 抽样单, custody events and sample photos, by the online routes' rules, in this
     // transaction (each record in a savepoint; refusals are per record, never a conflict).
     let mut rejected = decision.rejected;
     rejected.extend(crate::ops::sample_sync::push(tx.conn(), ctx, samples, seq, &parsed).await?);

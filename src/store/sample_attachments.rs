@@ -45,10 +45,17 @@ pub struct NewAttachmentRow<'a> {
     pub declared_by: &'a str,
 }
 
-pub async fn insert(conn: &mut AnyConnection, a: &NewAttachmentRow<'_>) -> Result<(), sqlx::Error> {
+/// Inserts a declaration; `stamp` is its sync bookkeeping (migration 0036): the write
+/// transaction's sequence number and the `user/device` that declared it.
+pub async fn insert(
+    conn: &mut AnyConnection,
+    a: &NewAttachmentRow<'_>,
+    stamp: super::sampling::Stamp<'_>,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO sample_attachments (id, sample_id, kind, sha256, byte_size, taken_at, body_sha256, declared_by, \
-         processing_status, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'awaiting_upload', $9, $9)",
+         processing_status, created_at, updated_at, seq, created_seq, origin_device) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'awaiting_upload', $9, $9, $10, $10, $11)",
     )
     .bind(a.id)
     .bind(a.sample_id)
@@ -59,6 +66,8 @@ pub async fn insert(conn: &mut AnyConnection, a: &NewAttachmentRow<'_>) -> Resul
     .bind(a.body_sha256)
     .bind(a.declared_by)
     .bind(now_ms())
+    .bind(stamp.seq)
+    .bind(stamp.origin_device)
     .execute(conn)
     .await?;
     Ok(())
@@ -82,6 +91,43 @@ pub async fn of_sample(
         "SELECT {COLUMNS} FROM sample_attachments a WHERE a.sample_id = $1 ORDER BY a.created_at, a.id"
     ))
     .bind(sample_id)
+    .fetch_all(conn)
+    .await
+}
+
+/// A sample attachment for the sync pull (schema 7), with what tells whether it is new to the
+/// device.
+#[derive(Debug, Clone, FromRow)]
+pub struct SyncAttachment {
+    pub id: String,
+    pub sample_id: String,
+    pub kind: String,
+    pub sha256: String,
+    pub byte_size: i64,
+    pub taken_at: i64,
+    pub processing_status: String,
+    pub processing_error: Option<String>,
+    pub width: Option<i64>,
+    pub height: Option<i64>,
+    pub created_seq: i64,
+    pub origin_device: Option<String>,
+}
+
+/// The site, sample and seal photos of the samples `user` is a sampler of, changed after
+/// `since` (the lab's report is not synced: lab results are not).
+pub async fn pull_for_sampler(
+    conn: &mut AnyConnection,
+    user: &str,
+    since: i64,
+) -> Result<Vec<SyncAttachment>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT a.id, a.sample_id, a.kind, a.sha256, a.byte_size, a.taken_at, a.processing_status, \
+         a.processing_error, a.width, a.height, a.created_seq, a.origin_device \
+         FROM sample_samplers ss JOIN sample_attachments a ON a.sample_id = ss.sample_id \
+         WHERE ss.user_id = $1 AND a.seq > $2 AND a.kind <> 'report' ORDER BY a.seq, a.id",
+    )
+    .bind(user)
+    .bind(since)
     .fetch_all(conn)
     .await
 }
@@ -166,13 +212,16 @@ pub async fn mark_refused(
     id: &str,
     reason: &str,
 ) -> Result<bool, sqlx::Error> {
+    // A new `seq`: the samplers' devices pull the refusal (sync schema 7).
+    let seq = super::sync::next_seq(conn).await?;
     let n = sqlx::query(
-        "UPDATE sample_attachments SET processing_status = 'failed', processing_error = $1, updated_at = $2 \
-         WHERE id = $3 AND blob_sha256 IS NULL",
+        "UPDATE sample_attachments SET processing_status = 'failed', processing_error = $1, updated_at = $2, \
+         seq = $4 WHERE id = $3 AND blob_sha256 IS NULL",
     )
     .bind(reason)
     .bind(now_ms())
     .bind(id)
+    .bind(seq)
     .execute(conn)
     .await?
     .rows_affected();
@@ -189,15 +238,17 @@ pub async fn attach(
     status: &str,
 ) -> Result<(), sqlx::Error> {
     let now = now_ms();
+    let seq = super::sync::next_seq(conn).await?;
     sqlx::query(
         "UPDATE sample_attachments SET blob_sha256 = $1, media_type = $2, uploaded_at = $3, processing_status = $4, \
-         processing_error = NULL, updated_at = $3 WHERE id = $5",
+         processing_error = NULL, updated_at = $3, seq = $6 WHERE id = $5",
     )
     .bind(sha256)
     .bind(media_type)
     .bind(now)
     .bind(status)
     .bind(id)
+    .bind(seq)
     .execute(conn)
     .await?;
     Ok(())
@@ -233,9 +284,10 @@ pub async fn save_processing(
     size: Option<(i64, i64)>,
     exif_json: Option<&str>,
 ) -> Result<(), sqlx::Error> {
+    let seq = super::sync::next_seq(conn).await?;
     sqlx::query(
         "UPDATE sample_attachments SET processing_status = $1, processing_error = $2, width = $3, height = $4, \
-         exif = $5, updated_at = $6 WHERE id = $7",
+         exif = $5, updated_at = $6, seq = $8 WHERE id = $7",
     )
     .bind(status)
     .bind(error)
@@ -244,6 +296,7 @@ pub async fn save_processing(
     .bind(exif_json)
     .bind(now_ms())
     .bind(id)
+    .bind(seq)
     .execute(conn)
     .await?;
     Ok(())

@@ -9,7 +9,7 @@ pub mod push;
 
 /// The client schema version the server is built for; older ones down to
 /// [`OLDEST_SCHEMA_VERSION`] are served too (tables and columns they lack are left out).
-pub const CURRENT_SCHEMA_VERSION: u32 = 6;
+pub const CURRENT_SCHEMA_VERSION: u32 = 7;
 pub const OLDEST_SCHEMA_VERSION: u32 = 1;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -322,15 +322,33 @@ pub static TABLES: &[Table] = &[
             since(6, server(opt("recorded_at", N, "Server: when the server stored it, Unix milliseconds."))),
         ],
     },
+    // ---- 食品安全抽检 (schema 7): the samplers' photos of a sample, declared offline --------
+    Table {
+        name: "sample_attachments",
+        read_only: false,
+        since: 7,
+        doc: "The site, sample and seal photos of the user's samples (抽样单 they are one of the two samplers of), declared on the device as `photos` are for inspections: the record is the declaration, the bytes follow by resumable upload (tus, `attachment_id` in `Upload-Metadata`) and are matched by sha256; the server's processing status comes back by pull. A pushed record is declared exactly as `POST /api/v1/samples/{id}/attachments` declares it, then never changes: the same declaration again is a no-op, another one under its id is refused `attachment_id_conflict`, a deletion of a stored one is refused `append_only`. A sample that is not the user's (or not on the server, or refused in the same push) is refused `unknown_sample`, whether named by the record or by the one stored under its id. The lab report (`report`) is the lab's: never declared from a device (refused `report_not_from_device`) and never pulled.",
+        columns: &[
+            since(7, idx(col("sample_id", S, "The sample (`samples`): one of the user's, on the server or earlier in the same push."))),
+            since(7, col("kind", S, "`site` (现场照片), `sample` (样品照片) or `seal` (封样照片).")),
+            since(7, col("sha256", S, "SHA-256 of the file, 64 hexadecimal characters (stored in lower case).")),
+            since(7, col("byte_size", N, "File size in bytes (integer, 1 to the upload limit `max_photo_bytes`, default 26,214,400).")),
+            since(7, col("taken_at", N, "Capture time on the device, Unix milliseconds (integer, 2000 to now).")),
+            since(7, server(opt("processing_status", S, "Server: `awaiting_upload` → `uploaded` (bytes received and verified) → `processed` (EXIF read, renditions made) or `failed` (refused or not decodable: see `processing_error`)."))),
+            since(7, server(opt("processing_error", S, "Server: why the upload or processing failed when `processing_status` is `failed` (e.g. not a JPEG/PNG/WebP, not decodable), so the sampler can take the photo again; `null` otherwise."))),
+            since(7, server(opt("width", N, "Server: width in pixels after EXIF orientation, once processed."))),
+            since(7, server(opt("height", N, "Server: height in pixels after EXIF orientation, once processed."))),
+        ],
+    },
 ];
 
 /// The columns of `samples` that are not fields of the form: the keys the submission names
 /// beside it.
 pub const KEY_COLUMNS: &[&str] = &["establishment_id", "lab_id", "category_code", "task_id"];
 
-/// Tables whose records a device creates but never changes or deletes (schema 6): a pushed
-/// change of a stored record, or its deletion, is refused per record.
-pub const CREATE_ONLY: &[&str] = &["samples", "custody_events"];
+/// Tables whose records a device creates but never changes or deletes (schema 6 and 7): a
+/// pushed change of a stored record, or its deletion, is refused per record.
+pub const CREATE_ONLY: &[&str] = &["samples", "custody_events", "sample_attachments"];
 
 pub fn table(name: &str) -> Option<&'static Table> {
     TABLES.iter().find(|t| t.name == name)
@@ -396,6 +414,15 @@ mod tests {
             .unwrap()
             .columns_at(6)
             .any(|c| c.name == "task_id" && c.optional && !c.server_only));
+        // Schema 7: sample attachments, create-only, with the server's processing status.
+        assert!(tables_at(6).all(|t| t.name != "sample_attachments"));
+        let att = table("sample_attachments").unwrap();
+        assert!(tables_at(7).any(|t| t.name == "sample_attachments" && !t.read_only));
+        assert!(CREATE_ONLY.contains(&"sample_attachments"));
+        assert!(att
+            .columns_at(7)
+            .any(|c| c.name == "processing_status" && c.server_only));
+        assert!(att.columns.iter().all(|c| c.since == 7));
     }
 
     #[test]
@@ -405,7 +432,7 @@ mod tests {
         assert!(tables_at(5).all(|t| !CREATE_ONLY.contains(&t.name)));
         assert!(CREATE_ONLY
             .iter()
-            .all(|n| table(n).is_some_and(|t| t.since == 6)));
+            .all(|n| table(n).is_some_and(|t| t.since >= 6)));
         let device: BTreeSet<&str> = t
             .columns
             .iter()

@@ -79,6 +79,18 @@ pub struct CustodyRec {
     pub seal_intact: Option<bool>,
 }
 
+/// A pushed declaration of a sample's photo (schema 7): what
+/// `ops::sample_attachments::declare_in` takes, and the sample it is of.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SampleAttachmentRec {
+    pub id: String,
+    pub sample_id: String,
+    pub kind: String,
+    pub sha256: String,
+    pub byte_size: i64,
+    pub taken_at: i64,
+}
+
 /// A person present at an inspection, as recorded on it.
 #[derive(Debug, Clone, PartialEq, serde::Deserialize, serde::Serialize)]
 pub struct TeamMember {
@@ -108,6 +120,8 @@ pub struct Push {
     /// Schema 6, create-only tables (`sync::CREATE_ONLY`).
     pub samples: Vec<SampleRec>,
     pub custody_events: Vec<CustodyRec>,
+    /// Schema 7, create-only too.
+    pub sample_attachments: Vec<SampleAttachmentRec>,
     /// (table, id) of deletions of inspections, answers and photos.
     pub deleted: Vec<(&'static str, String)>,
     /// (table, id) of deletions in the create-only tables: refused when the record is stored.
@@ -123,6 +137,7 @@ impl Push {
             && self.photos.is_empty()
             && self.samples.is_empty()
             && self.custody_events.is_empty()
+            && self.sample_attachments.is_empty()
             && self.deleted.is_empty()
             && self.create_only_deleted.is_empty()
             && self.read_only.is_empty()
@@ -486,6 +501,14 @@ impl Ctx {
                 note: f.opt_string("note")?.filter(|s| !s.is_empty()),
                 sample_condition: f.opt_string("sample_condition")?.filter(|s| !s.is_empty()),
                 seal_intact: f.opt_bool("seal_intact")?,
+            }),
+            "sample_attachments" => push.sample_attachments.push(SampleAttachmentRec {
+                id,
+                sample_id: f.string("sample_id")?.trim().to_string(),
+                kind: f.string("kind")?,
+                sha256: f.string("sha256")?,
+                byte_size: f.i64("byte_size")?,
+                taken_at: f.i64("taken_at")?,
             }),
             _ => push.read_only.push((table.name, id)),
         }

@@ -30,6 +30,7 @@ mod sampling_plans;
 mod spec;
 mod stats;
 mod sync;
+mod sync_attachments;
 mod sync_edge;
 mod sync_samples;
 mod uploads;

@@ -20,7 +20,7 @@ both_backends!(
 
 /// A real phone photo (Nikon COOLPIX P6000, 640 × 480, EXIF with GPS; see
 /// tests/data/photos/README.md for its origin and licence).
-fn jpeg() -> Vec<u8> {
+pub(crate) fn jpeg() -> Vec<u8> {
     std::fs::read(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/tests/data/photos/DSCN0010.jpg"
@@ -31,7 +31,7 @@ fn jpeg() -> Vec<u8> {
 /// A small, valid one-page PDF as a PDF writer lays it out: header, binary comment, numbered
 /// objects, a cross-reference table with each object's true byte offset, trailer, startxref,
 /// %%EOF.
-fn pdf(text: &str) -> Vec<u8> {
+pub(crate) fn pdf(text: &str) -> Vec<u8> {
     let stream = format!("BT /F1 18 Tf 60 760 Td ({text}) Tj ET");
     let objects = [
         "<< /Type /Catalog /Pages 2 0 R >>".to_string(),
@@ -64,12 +64,17 @@ fn pdf(text: &str) -> Vec<u8> {
     out
 }
 
-fn declaration(id: &str, kind: &str, bytes: &[u8]) -> Value {
+pub(crate) fn declaration(id: &str, kind: &str, bytes: &[u8]) -> Value {
     json!({"id": id, "kind": kind, "sha256": hex_sha256(bytes), "byte_size": bytes.len(),
            "taken_at": march_2_2026()})
 }
 
-async fn declare(w: &World, sample: &str, token: &str, body: Value) -> (StatusCode, Value) {
+pub(crate) async fn declare(
+    w: &World,
+    sample: &str,
+    token: &str,
+    body: Value,
+) -> (StatusCode, Value) {
     w.app
         .post(
             &format!("/api/v1/samples/{sample}/attachments"),
@@ -133,7 +138,13 @@ async fn patch(
 }
 
 /// Declared, created and sent in one PATCH; returns the last answer.
-async fn upload(w: &World, token: &str, id: &str, bytes: &[u8], name: &str) -> reqwest::Response {
+pub(crate) async fn upload(
+    w: &World,
+    token: &str,
+    id: &str,
+    bytes: &[u8],
+    name: &str,
+) -> reqwest::Response {
     let res = create(&w.app, token, id, bytes, name).await;
     assert_eq!(res.status(), 201);
     let location = res.headers()["location"].to_str().unwrap().to_string();
@@ -156,7 +167,7 @@ async fn attachment(w: &World, sample: &str, token: &str, id: &str) -> Value {
 }
 
 /// Waits for the worker to process a photo attachment.
-async fn processed(w: &World, sample: &str, id: &str) -> Value {
+pub(crate) async fn processed(w: &World, sample: &str, id: &str) -> Value {
     for _ in 0..100 {
         let a = attachment(w, sample, &w.admin, id).await;
         if a["processing_status"] == "processed" || a["processing_status"] == "failed" {

@@ -28,7 +28,7 @@ both_backends!(
 
 const HOUR: i64 = 3_600_000;
 
-async fn pull(app: &TestApp, token: &str, last: Option<i64>, version: u32) -> Value {
+pub(crate) async fn pull(app: &TestApp, token: &str, last: Option<i64>, version: u32) -> Value {
     let last = last.map(|l| l.to_string()).unwrap_or_else(|| "null".into());
     let (s, v) = app
         .get(
@@ -40,7 +40,12 @@ async fn pull(app: &TestApp, token: &str, last: Option<i64>, version: u32) -> Va
     v
 }
 
-async fn push(app: &TestApp, token: &str, last: i64, changes: Value) -> (StatusCode, Value) {
+pub(crate) async fn push(
+    app: &TestApp,
+    token: &str,
+    last: i64,
+    changes: Value,
+) -> (StatusCode, Value) {
     app.post(
         &format!("/api/v1/sync?last_pulled_at={last}"),
         token,
@@ -50,14 +55,14 @@ async fn push(app: &TestApp, token: &str, last: i64, changes: Value) -> (StatusC
 }
 
 /// A push that must apply entirely.
-async fn push_ok(app: &TestApp, token: &str, last: i64, changes: Value) {
+pub(crate) async fn push_ok(app: &TestApp, token: &str, last: i64, changes: Value) {
     let (s, v) = push(app, token, last, changes).await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v, json!({}), "nothing refused");
 }
 
 /// (table, id, code) of each refused record of a 200 push.
-async fn refused(
+pub(crate) async fn refused(
     app: &TestApp,
     token: &str,
     last: i64,
@@ -99,7 +104,7 @@ fn rejection<'a>(v: &'a Value, id: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("{id} not refused: {v}"))
 }
 
-fn ids(pull: &Value, table: &str, kind: &str) -> Vec<String> {
+pub(crate) fn ids(pull: &Value, table: &str, kind: &str) -> Vec<String> {
     let mut v: Vec<String> = pull["changes"][table][kind]
         .as_array()
         .unwrap_or_else(|| panic!("no {table}.{kind} in {pull}"))
@@ -110,7 +115,7 @@ fn ids(pull: &Value, table: &str, kind: &str) -> Vec<String> {
     v
 }
 
-fn record<'a>(pull: &'a Value, table: &str, id: &str) -> &'a Value {
+pub(crate) fn record<'a>(pull: &'a Value, table: &str, id: &str) -> &'a Value {
     ["created", "updated"]
         .iter()
         .flat_map(|k| pull["changes"][table][k].as_array().unwrap().iter())
@@ -118,14 +123,14 @@ fn record<'a>(pull: &'a Value, table: &str, id: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("{table} {id} not pulled: {pull}"))
 }
 
-fn cursor(pull: &Value) -> i64 {
+pub(crate) fn cursor(pull: &Value) -> i64 {
     pull["timestamp"].as_i64().unwrap()
 }
 
 /// The `samples` sync record of the world's complete 抽样单: one flat record, a column per
 /// form field, as a WatermelonDB app sends it (with `_status`/`_changed`, and the server's
 /// columns as the device holds them: null).
-fn sample_rec(w: &World, id: &str, at: i64) -> Value {
+pub(crate) fn sample_rec(w: &World, id: &str, at: i64) -> Value {
     let body = w.sample(id, at);
     let mut rec = body["form"].as_object().unwrap().clone();
     for k in ["id", "establishment_id", "lab_id", "category_code"] {
@@ -139,14 +144,14 @@ fn sample_rec(w: &World, id: &str, at: i64) -> Value {
     Value::Object(rec)
 }
 
-fn custody_rec(id: &str, sample: &str, kind: &str, at: i64) -> Value {
+pub(crate) fn custody_rec(id: &str, sample: &str, kind: &str, at: i64) -> Value {
     json!({"id": id, "sample_id": sample, "kind": kind, "occurred_at": at, "place": "老王粮油店",
            "note": null, "sample_condition": null, "seal_intact": null,
            "actor_id": null, "actor_role": null, "recorded_at": null,
            "_status": "created", "_changed": ""})
 }
 
-fn changes(samples: Vec<Value>, custody: Vec<Value>) -> Value {
+pub(crate) fn changes(samples: Vec<Value>, custody: Vec<Value>) -> Value {
     json!({"samples": {"created": samples, "updated": [], "deleted": []},
            "custody_events": {"created": custody, "updated": [], "deleted": []}})
 }

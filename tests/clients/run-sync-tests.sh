@@ -53,7 +53,7 @@ fc_admin "$admin_user" "$admin_password" "Sync harness admin"
 fc_start_server
 
 cd "$harness"
-if [[ ! -d node_modules/@nozbe/watermelondb ]]; then
+if [[ ! -d node_modules/@nozbe/watermelondb || ! -d node_modules/tus-js-client ]]; then
   npm ci --no-audit --no-fund || die "npm ci failed"
 fi
 
@@ -65,7 +65,7 @@ if [[ $# -eq 0 ]]; then
   npm test --silent
 else
   # node --test takes its options before the files, so extra options bypass `npm test`
-  node --test --test-concurrency=1 "$@" sync.test.js backlog.test.js session.test.js fake-only.test.js
+  node --test --test-concurrency=1 "$@" sync.test.js lifecycle.test.js backlog.test.js session.test.js schema-doc.test.js fake-only.test.js
 fi
 status=$?
 set -e

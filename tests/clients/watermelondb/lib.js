@@ -91,8 +91,8 @@ function appSchemaFor(version = CURRENT_VERSION) {
 }
 
 // Migrations whose maxVersion equals `version` (WatermelonDB requires maxVersion === schema.version):
-// for each version, the tables it creates and the columns it adds to older tables (none for
-// versions 3 and 4, whose server columns this harness leaves out).
+// for each version, the tables it creates and the columns it adds to older tables, exactly as
+// the server's `sync-doc` prints them (schema-doc.test.js).
 function migrationsFor(version = CURRENT_VERSION) {
   const migrations = []
   for (let v = 2; v <= version; v++) {
@@ -100,7 +100,9 @@ function migrationsFor(version = CURRENT_VERSION) {
     for (const [name, t] of Object.entries(TABLES)) {
       const since = t.sinceVersion || 1
       if (since === v) {
-        steps.push(createTable({ name, columns: t.columns.map(wmColumn) }))
+        // The table as version v has it: later columns come by their own addColumns.
+        const columns = t.columns.filter((c) => (c.sinceVersion || 1) <= v).map(wmColumn)
+        steps.push(createTable({ name, columns }))
       } else if (since < v) {
         const columns = t.columns.filter((c) => c.sinceVersion === v).map(wmColumn)
         if (columns.length) steps.push(addColumns({ table: name, columns }))

@@ -7,12 +7,16 @@
 //   * the README table the server engineer implements against.
 //
 // The scenarios run at version 2 unless they ask for another (CURRENT_VERSION is their
-// default). Version 1 lacked the `photos` table and `inspections.server_flags`; version 5 adds
-// review: the pull-only `reviews` table, `inspections.review_round` / `override_result` /
-// `override_reason` and `tasks.kind` (the server's own columns of versions 3 and 4 are left
-// out here: WatermelonDB drops pulled columns its schema lacks); version 6 adds 食品安全抽检:
-// `samples` (抽样单) and `custody_events`, created on the device and never changed there. See
-// api-spec/sync.md.
+// default; LATEST_VERSION is the server's current one). Version 1 lacked the `photos` table and
+// `inspections.server_flags`; versions 3 and 4 add the server's photo columns (size, EXIF,
+// geofence flags, processing error) and `tasks.team`; version 5 adds review: the pull-only
+// `reviews` table, `inspections.review_round` / `override_result` / `override_reason` and
+// `tasks.kind`; version 6 adds 食品安全抽检: the pull-only `sampling_tasks`, `samples` (抽样单,
+// with `task_id`) and `custody_events`, created on the device and never changed there;
+// version 7 adds `sample_attachments` (the samplers' site/sample/seal photos, declared
+// offline, with the server's processing status). See api-spec/sync.md: `appSchemaFor(7)` and
+// `migrationsFor(7)` equal the appSchema and migrations `foodcheck sync-doc` prints
+// (schema-doc.test.js checks it).
 
 // type: 'string' | 'number' | 'boolean'; optional → nullable (default null instead of '' / 0 / false)
 const TABLES = {
@@ -28,6 +32,7 @@ const TABLES = {
       { name: 'state', type: 'string' },
       { name: 'must_check_items', type: 'string' }, // JSON array of item codes
       { name: 'round_title', type: 'string' },
+      { name: 'team', type: 'string', sinceVersion: 4 }, // JSON [{user_id, name, badge_no, role}]
       { name: 'kind', type: 'string', sinceVersion: 5 }, // inspection | recheck
     ],
   },
@@ -101,7 +106,14 @@ const TABLES = {
       { name: 'sha256', type: 'string' },
       { name: 'byte_size', type: 'number' },
       { name: 'taken_at', type: 'number' },
-      { name: 'processing_status', type: 'string', isOptional: true },
+      { name: 'processing_status', type: 'string', isOptional: true, serverOnly: true },
+      { name: 'width', type: 'number', isOptional: true, serverOnly: true, sinceVersion: 3 },
+      { name: 'height', type: 'number', isOptional: true, serverOnly: true, sinceVersion: 3 },
+      { name: 'exif_taken_at', type: 'number', isOptional: true, serverOnly: true, sinceVersion: 3 },
+      { name: 'exif_lng', type: 'number', isOptional: true, serverOnly: true, sinceVersion: 3 },
+      { name: 'exif_lat', type: 'number', isOptional: true, serverOnly: true, sinceVersion: 3 },
+      { name: 'flags', type: 'string', isOptional: true, serverOnly: true, sinceVersion: 3 },
+      { name: 'processing_error', type: 'string', isOptional: true, serverOnly: true, sinceVersion: 4 },
     ],
   },
   // ---- read-only on device, since version 5: reviewers' decisions, one record each ----
@@ -120,6 +132,30 @@ const TABLES = {
       { name: 'reviewer_name', type: 'string' },
     ],
   },
+  // ---- read-only on device, since version 6: the sampler's sampling tasks (抽检任务) ----
+  sampling_tasks: {
+    readOnly: true,
+    sinceVersion: 6,
+    columns: [
+      { name: 'plan_id', type: 'string' },
+      { name: 'plan_title', type: 'string' },
+      { name: 'purpose', type: 'string' }, // supervision | risk_monitoring
+      { name: 'stage', type: 'string' }, // production | circulation | catering
+      { name: 'establishment_id', type: 'string', isIndexed: true },
+      { name: 'premises_sign_name', type: 'string' },
+      { name: 'premises_licensed_name', type: 'string' },
+      { name: 'premises_address', type: 'string' },
+      { name: 'premises_town', type: 'string' },
+      { name: 'premises_licence_no', type: 'string', isOptional: true },
+      { name: 'premises_credit_code', type: 'string', isOptional: true },
+      { name: 'lab_id', type: 'string' },
+      { name: 'lab_name', type: 'string' },
+      { name: 'batches', type: 'string' }, // JSON [{category_code, batches}]
+      { name: 'due_date', type: 'string' },
+      { name: 'state', type: 'string' }, // assigned | cancelled
+      { name: 'team', type: 'string' }, // JSON [{user_id, name, badge_no, role}]
+    ],
+  },
   // ---- since version 6: 食品安全抽检, created on the device and never changed there ----
   // (sampling forms; every form field optional: "/" = not applicable, null = missing)
   samples: {
@@ -129,6 +165,7 @@ const TABLES = {
       { name: 'establishment_id', type: 'string' },
       { name: 'lab_id', type: 'string' },
       { name: 'category_code', type: 'string' },
+      { name: 'task_id', type: 'string', isOptional: true, isIndexed: true }, // sampling_tasks, or null
       ...[
         'sampling_no', 'task_source', 'purpose', 'stage', 'food_category_1', 'food_category_2',
         'food_category_3', 'food_category_4', 'premises_name', 'premises_address',
@@ -177,9 +214,27 @@ const TABLES = {
       { name: 'recorded_at', type: 'number', isOptional: true, serverOnly: true },
     ],
   },
+  // ---- since version 7: the samplers' photos of a sample, declared on the device ----
+  sample_attachments: {
+    readOnly: false,
+    sinceVersion: 7,
+    columns: [
+      { name: 'sample_id', type: 'string', isIndexed: true },
+      { name: 'kind', type: 'string' }, // site | sample | seal (the lab's report never syncs)
+      { name: 'sha256', type: 'string' },
+      { name: 'byte_size', type: 'number' },
+      { name: 'taken_at', type: 'number' },
+      { name: 'processing_status', type: 'string', isOptional: true, serverOnly: true },
+      { name: 'processing_error', type: 'string', isOptional: true, serverOnly: true },
+      { name: 'width', type: 'number', isOptional: true, serverOnly: true },
+      { name: 'height', type: 'number', isOptional: true, serverOnly: true },
+    ],
+  },
 }
 
 const CURRENT_VERSION = 2
+// The server's current schema version (src/sync/mod.rs CURRENT_SCHEMA_VERSION).
+const LATEST_VERSION = 7
 
 // Tables and columns that exist at a given schema version.
 function tablesAtVersion(version) {
@@ -202,4 +257,4 @@ function wmColumn(c) {
   return col
 }
 
-module.exports = { TABLES, CURRENT_VERSION, tablesAtVersion, wmColumn }
+module.exports = { TABLES, CURRENT_VERSION, LATEST_VERSION, tablesAtVersion, wmColumn }

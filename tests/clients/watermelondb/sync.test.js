@@ -1097,11 +1097,14 @@ describe('foodcheck sync with WatermelonDB 0.28.0 against the real server', { sk
     await b.upgrade(5)
     const logsBefore = lib.watermelonLogs.length
     const { get } = await syncAndGet(b)
+    // What WatermelonDB derives from the app's migrations 3, 4 and 5 (the server's columns of
+    // photos, tasks.team, then review), grouped per table in the order it first meets them.
     assert.deepEqual(JSON.parse(query(get).migration), {
       from: 2,
       tables: ['reviews'],
       columns: [
-        { table: 'tasks', columns: ['kind'] },
+        { table: 'photos', columns: ['width', 'height', 'exif_taken_at', 'exif_lng', 'exif_lat', 'flags', 'processing_error'] },
+        { table: 'tasks', columns: ['team', 'kind'] },
         { table: 'inspections', columns: ['review_round', 'override_result', 'override_reason'] },
       ],
     })
