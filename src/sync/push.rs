@@ -867,6 +867,48 @@ mod tests {
     }
 
     #[test]
+    fn sample_attachments_are_read_as_declarations() {
+        let rec = json!({"id": ID.to_uppercase(), "sample_id": " 0a3a1c1e-2f44-4e6c-9d6b-1a2b3c4d5e6f ",
+            "kind": "seal", "sha256": "ab".repeat(32), "byte_size": 1000, "taken_at": 1.7e12,
+            "processing_status": "processed", "processing_error": null, "width": 9, "height": 9,
+            "_status": "created", "_changed": ""});
+        let body = json!({"changes": {"sample_attachments": {"created": [rec.clone()], "updated": [],
+            "deleted": ["1a3a1c1e-2f44-4e6c-9d6b-1a2b3c4d5e6f"]}}});
+        let p = parse(&body).unwrap();
+        // Server columns are ignored; the id is canonical, the sample id trimmed.
+        assert_eq!(
+            p.sample_attachments,
+            vec![SampleAttachmentRec {
+                id: ID.to_string(),
+                sample_id: "0a3a1c1e-2f44-4e6c-9d6b-1a2b3c4d5e6f".into(),
+                kind: "seal".into(),
+                sha256: "ab".repeat(32),
+                byte_size: 1000,
+                taken_at: 1_700_000_000_000,
+            }]
+        );
+        // Create-only: a deletion is kept for the per-record refusal, never applied.
+        assert_eq!(
+            p.create_only_deleted,
+            vec![(
+                "sample_attachments",
+                "1a3a1c1e-2f44-4e6c-9d6b-1a2b3c4d5e6f".to_string()
+            )]
+        );
+        assert!(p.deleted.is_empty());
+        let streamed =
+            parse_slice(&serde_json::to_vec(&body).unwrap(), DEFAULT_MAX_RECORDS).unwrap();
+        assert_eq!(streamed.sample_attachments, p.sample_attachments);
+        // A declaration without its hash, or with a size that is not an integer, is malformed.
+        for (key, value) in [("sha256", Value::Null), ("byte_size", json!(1.5))] {
+            let mut bad = rec.clone();
+            bad[key] = value;
+            let body = json!({"changes": {"sample_attachments": {"created": [bad]}}});
+            assert_eq!(parse(&body).unwrap_err().0, "invalid_body", "{key}");
+        }
+    }
+
+    #[test]
     fn read_only_tables_are_collected_for_refusal() {
         let body = json!({"changes": {"tasks": {"updated": [{"id": ID, "state": "submitted"}]}}});
         let p = parse(&body).unwrap();
