@@ -77,7 +77,8 @@ async fn declare_attachment(
 }
 
 /// A sample's attachments in declaration order, each with its processing status (whoever may
-/// see the sample: admins, reviewers, its samplers, its lab).
+/// see the sample: admins, reviewers, its samplers, its lab, and the lab named for its
+/// requested 复检).
 #[utoipa::path(get, path = "/api/v1/samples/{id}/attachments", tag = "sampling", security(("bearer" = [])),
     params(("id" = String, Path, description = "Sample id")),
     responses((status = 200, body = AttachmentList), (status = 403, body = ErrorEnvelope),
@@ -100,7 +101,7 @@ pub struct ContentParams {
     pub variant: Option<String>,
 }
 
-/// An attachment's file, for whoever may see the sample. The original is sent byte for byte
+/// An attachment's file, for whoever may see the sample (the 复检 lab too). The original is sent byte for byte
 /// with its sniffed type (`image/jpeg`, `image/png`, `image/webp`; a report as
 /// `application/pdf` with `Content-Disposition: attachment`); every download of an original is
 /// recorded in the audit log (`evidence_downloaded`, with the byte range served).

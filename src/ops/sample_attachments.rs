@@ -246,10 +246,10 @@ pub async fn declare(
     }
 }
 
-/// A sample's attachments (whoever may see the sample; else 404).
+/// A sample's attachments (whoever may read the sample, its 复检 lab too; else 404).
 pub async fn list(db: &Db, ctx: &Ctx, sample_id: &str) -> Result<Vec<AttachmentView>> {
     let mut conn = db.acquire().await?;
-    let (sample, _) = sampling_ops::load_visible(&mut conn, ctx, sample_id).await?;
+    let (sample, _) = sampling_ops::load_readable(&mut conn, ctx, sample_id).await?;
     views_in(&mut conn, &sample.id).await
 }
 
@@ -261,10 +261,11 @@ pub struct AttachmentFile {
     pub storage_key: Option<String>,
 }
 
-/// Attachment `id` of sample `sample_id`, for whoever may see the sample (else 404).
+/// Attachment `id` of sample `sample_id`, for whoever may read the sample, its 复检 lab too
+/// (else 404).
 pub async fn file(db: &Db, ctx: &Ctx, sample_id: &str, id: &str) -> Result<AttachmentFile> {
     let mut conn = db.acquire().await?;
-    let (sample, _) = sampling_ops::load_visible(&mut conn, ctx, sample_id).await?;
+    let (sample, _) = sampling_ops::load_readable(&mut conn, ctx, sample_id).await?;
     let row = q::get(&mut conn, id)
         .await?
         .filter(|a| a.sample_id == sample.id)

@@ -265,6 +265,26 @@ pub(super) async fn load_visible(
     Ok((s, v))
 }
 
+/// Sample `id` for a read only: whoever [`load_visible`] lets through, and also the lab named
+/// for the sample's requested 复检 (as a [`Viewer::Lab`]: it tests the retained sample and reads
+/// the form, custody and attachments, but writes nothing, since writes use `load_visible`).
+pub(super) async fn load_readable(
+    conn: &mut AnyConnection,
+    ctx: &Ctx,
+    id: &str,
+) -> Result<(SampleRow, Viewer)> {
+    let s = q::sample(conn, id).await?.ok_or_else(not_found)?;
+    match visible(conn, ctx, &s).await {
+        Ok(v) => Ok((s, v)),
+        Err(e) => {
+            if !retest_lab_reads(conn, ctx, &s).await? {
+                return Err(e);
+            }
+            Ok((s, Viewer::Lab))
+        }
+    }
+}
+
 /// 404 unless the caller may see the sample (for edges that check before reading a body).
 pub async fn ensure_visible(db: &Db, ctx: &Ctx, id: &str) -> Result<Viewer> {
     let mut conn = db.acquire().await?;
@@ -492,18 +512,7 @@ async fn detail_in(
 /// without the premises' personal fields). Anyone else: 404.
 pub async fn get(db: &Db, ctx: &Ctx, zone: BureauZone, id: &str) -> Result<SampleDetail> {
     let mut conn = db.acquire().await?;
-    let s = q::sample(&mut conn, id).await?.ok_or_else(not_found)?;
-    let viewer = match visible(&mut conn, ctx, &s).await {
-        Ok(v) => v,
-        // Read only: the 复检 lab needs the sample to test it, but `visible` stays the sample's
-        // own lab's, so it gates nothing else (results, custody, attachments).
-        Err(e) => {
-            if !retest_lab_reads(&mut conn, ctx, &s).await? {
-                return Err(e);
-            }
-            Viewer::Lab
-        }
-    };
+    let (s, viewer) = load_readable(&mut conn, ctx, id).await?;
     detail_in(&mut conn, zone, &s, viewer).await
 }
 

@@ -1386,6 +1386,29 @@ async fn the_retest_lab_reads_the_sample_and_no_other_lab_does(app: TestApp) {
     let (_, ghost) = w.app.get(&missing, &w.lab_b).await;
     let (s, v) = w.app.get(&path, &w.lab_b).await;
     assert_eq!((s, &v), (StatusCode::NOT_FOUND, &ghost), "before the 复检");
+    // The samplers' seal photo, uploaded: the 复检 lab may read it from the request on.
+    use crate::sample_attachments as sa;
+    let photo = sa::jpeg();
+    let seal = Uuid::new_v4().to_string();
+    let (s, v) = sa::declare(
+        &w,
+        &sample,
+        &w.insp1,
+        sa::declaration(&seal, "seal", &photo),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    assert_eq!(
+        sa::upload(&w, &w.insp1, &seal, &photo, "seal.jpg")
+            .await
+            .status(),
+        204
+    );
+    let listing = format!("{path}/attachments");
+    let (s, _) = w.app.get(&listing, &w.lab_b).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "attachments before the 复检");
+    let res = sa::content(&w, &sample, &w.lab_b, &seal, "original").await;
+    assert_eq!(res.status(), 404, "a download before the 复检");
 
     for (kind, on) in [("bureau_notified", "2026-03-09"), ("served", "2026-03-10")] {
         crate::sample_facts::recorded(&w, &sample, &w.reviewer, json!({"kind": kind, "on": on}))
@@ -1409,6 +1432,27 @@ async fn the_retest_lab_reads_the_sample_and_no_other_lab_does(app: TestApp) {
             "{personal} shown to the 复检 lab: {v}"
         );
     }
+    let (s, v) = w.app.get(&listing, &w.lab_b).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["items"][0]["id"], json!(seal), "{v}");
+    let res = sa::content(&w, &sample, &w.lab_b, &seal, "original").await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.bytes().await.unwrap().as_ref(), photo.as_slice());
+    // Reading only: it declares nothing on the sample.
+    let doc = sa::pdf("复检");
+    let other = Uuid::new_v4().to_string();
+    let (s, v) = sa::declare(
+        &w,
+        &sample,
+        &w.lab_b,
+        sa::declaration(&other, "report", &doc),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{v}");
+    let (s, _) = w.app.get(&listing, &lab_c).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let res = sa::content(&w, &sample, &lab_c, &seal, "original").await;
+    assert_eq!(res.status(), 404);
     // The sample's own lab still reads it; the third lab gets what a missing sample gets.
     let (s, _) = w.app.get(&path, &w.lab_a).await;
     assert_eq!(s, StatusCode::OK);

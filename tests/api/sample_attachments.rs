@@ -178,7 +178,7 @@ pub(crate) async fn processed(w: &World, sample: &str, id: &str) -> Value {
     panic!("attachment {id} was not processed");
 }
 
-async fn content(
+pub(crate) async fn content(
     w: &World,
     sample: &str,
     token: &str,
