@@ -2,6 +2,10 @@
 
 use uuid::Uuid;
 
+// Not every benchmark starts a server, nor uses all of it.
+#[allow(dead_code)]
+pub mod server;
+
 /// A fresh database URL for one benchmark run: a SQLite file in `dir`, or a new PostgreSQL
 /// database (`fc_<prefix>_<random>`) on `FOODCHECK_BENCH_POSTGRES_URL`, returned with
 /// (admin URL, database name) so the caller can drop it afterwards.
