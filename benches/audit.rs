@@ -272,12 +272,7 @@ async fn run(backend: &str, n: u64) -> anyhow::Result<Vec<String>> {
     }
 
     db.close().await;
-    if let Some((admin, name)) = cleanup {
-        let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin).await?;
-        sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            .execute(&mut conn)
-            .await?;
-    }
+    common::drop_fresh(cleanup).await?;
     Ok(out)
 }
 

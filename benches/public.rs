@@ -661,7 +661,7 @@ async fn exports(
     let dir = tempfile::tempdir()?;
     let (url, pg) = common::fresh_db(backend, dir.path(), "public").await?;
     let out = exports_in(backend, &url, dir.path(), n, formats).await;
-    common_drop(pg).await?;
+    common::drop_fresh(pg).await?;
     out
 }
 
@@ -767,16 +767,6 @@ async fn exports_in(
         }
     }
     Ok((rows, failed))
-}
-
-async fn common_drop(pg: Option<(String, String)>) -> anyhow::Result<()> {
-    if let Some((admin, name)) = pg {
-        let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin).await?;
-        sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            .execute(&mut conn)
-            .await?;
-    }
-    Ok(())
 }
 
 // ---- Part 2: the public API under load -------------------------------------------------------
@@ -969,7 +959,7 @@ async fn api(backend: &str) -> anyhow::Result<(Vec<String>, u64)> {
     let dir = tempfile::tempdir()?;
     let (url, pg) = common::fresh_db(backend, dir.path(), "publicapi").await?;
     let out = api_in(backend, &url, dir.path()).await;
-    common_drop(pg).await?;
+    common::drop_fresh(pg).await?;
     out
 }
 

@@ -595,12 +595,7 @@ async fn run(backend: &str) -> anyhow::Result<Vec<String>> {
     row("flagged count, pre-0017 photo probe (baseline)", old, 50.0);
     row("flagged count, trigger-kept marker (0017)", new, 50.0);
     db.close().await;
-    if let Some((admin, name)) = pg {
-        let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin).await?;
-        sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            .execute(&mut conn)
-            .await?;
-    }
+    common::drop_fresh(pg).await?;
     Ok(out)
 }
 
@@ -610,12 +605,8 @@ async fn main() -> anyhow::Result<()> {
         "| benchmark | backend | p50 | p99 | runs | target |".to_string(),
         "|---|---|---|---|---|---|".to_string(),
     ];
-    let only = std::env::var("FOODCHECK_BENCH_ONLY").ok();
-    if only.as_deref() != Some("postgres") {
-        rows.extend(run("sqlite").await?);
-    }
-    if std::env::var("FOODCHECK_BENCH_POSTGRES_URL").is_ok() && only.as_deref() != Some("sqlite") {
-        rows.extend(run("postgres").await?);
+    for backend in common::backends() {
+        rows.extend(run(backend).await?);
     }
     for r in rows {
         println!("{r}");

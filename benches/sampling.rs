@@ -646,12 +646,7 @@ async fn run(backend: &str) -> anyhow::Result<Vec<String>> {
     }
 
     server.stop().await;
-    if let Some((admin, name)) = cleanup {
-        let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin).await?;
-        sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            .execute(&mut conn)
-            .await?;
-    }
+    common::drop_fresh(cleanup).await?;
     Ok(out)
 }
 
@@ -661,12 +656,8 @@ async fn main() -> anyhow::Result<()> {
         "| benchmark | backend | p50 | p95 | server CPU / op | runs | target | p50 / target | p50 / baseline |".to_string(),
         "|---|---|---|---|---|---|---|---|---|".to_string(),
     ];
-    let only = std::env::var("FOODCHECK_BENCH_ONLY").ok();
-    if only.as_deref() != Some("postgres") {
-        rows.extend(run("sqlite").await?);
-    }
-    if std::env::var("FOODCHECK_BENCH_POSTGRES_URL").is_ok() && only.as_deref() != Some("sqlite") {
-        rows.extend(run("postgres").await?);
+    for backend in common::backends() {
+        rows.extend(run(backend).await?);
     }
     for r in rows {
         println!("{r}");

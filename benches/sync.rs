@@ -301,12 +301,7 @@ async fn run(backend: &str) -> anyhow::Result<Vec<String>> {
     let _ = stop.send(());
     let _ = handle.await;
     db.close().await;
-    if let Some((admin, name)) = cleanup {
-        let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin).await?;
-        sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            .execute(&mut conn)
-            .await?;
-    }
+    common::drop_fresh(cleanup).await?;
 
     #[cfg(feature = "bench-switches")]
     let audit_rows = {

@@ -33,3 +33,30 @@ pub async fn fresh_db(
         .unwrap_or(admin.clone());
     Ok((format!("{server}/{name}"), Some((admin, name))))
 }
+
+/// Drops the PostgreSQL database [`fresh_db`] made (nothing for SQLite: its file goes with the
+/// temporary directory).
+pub async fn drop_fresh(pg: Option<(String, String)>) -> anyhow::Result<()> {
+    if let Some((admin, name)) = pg {
+        let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin).await?;
+        sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .execute(&mut conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// The backends to run: SQLite, and PostgreSQL when `FOODCHECK_BENCH_POSTGRES_URL` is set;
+/// `FOODCHECK_BENCH_ONLY=sqlite|postgres` keeps one.
+#[allow(dead_code)] // not every benchmark picks its backends this way
+pub fn backends() -> Vec<&'static str> {
+    let only = std::env::var("FOODCHECK_BENCH_ONLY").ok();
+    let mut out = Vec::new();
+    if only.as_deref() != Some("postgres") {
+        out.push("sqlite");
+    }
+    if std::env::var("FOODCHECK_BENCH_POSTGRES_URL").is_ok() && only.as_deref() != Some("sqlite") {
+        out.push("postgres");
+    }
+    out
+}
