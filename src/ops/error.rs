@@ -100,6 +100,26 @@ impl Error {
     }
 }
 
+/// A grouped write without an answer of its own (nothing of it applied): the batch's database
+/// failure as any database failure, a panic as a bug, a runner gone as "retry".
+impl From<crate::store::group::GroupError> for Error {
+    fn from(e: crate::store::group::GroupError) -> Error {
+        use crate::store::group::GroupError;
+        match e {
+            GroupError::Database(db) if matches!(*db, sqlx::Error::PoolTimedOut) => {
+                Error::Unavailable("the server is busy; retry shortly".into())
+            }
+            GroupError::Database(db) => {
+                Error::Internal(anyhow::anyhow!("grouped write failed: {db}"))
+            }
+            GroupError::Panicked => Error::Internal(anyhow::anyhow!("the write panicked")),
+            GroupError::Closed => {
+                Error::Unavailable("the server is shutting down; retry shortly".into())
+            }
+        }
+    }
+}
+
 /// Database errors are mapped once, here: a unique violation that a use case did not
 /// anticipate is still a conflict, not a 500.
 impl From<sqlx::Error> for Error {

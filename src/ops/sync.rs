@@ -333,6 +333,9 @@ fn conflict(table: &str, id: &str) -> Error {
 
 /// Applies a push in one transaction: load what it touches, decide (pure), write. Returns the
 /// refused records (the rest is applied), or 409 `sync_conflict` with nothing applied.
+///
+/// On SQLite concurrent pushes share a commit ([`Db::grouped_write`]): each runs in its own
+/// savepoint, so each keeps its own outcome, and an `Ok` comes only after the shared commit.
 pub async fn push(
     db: &Db,
     ctx: &crate::audit::Ctx,
@@ -342,7 +345,41 @@ pub async fn push(
     geofence: &crate::photo::geofence::GeofenceConfig,
     samples: &crate::ops::sampling::SubmitSettings,
 ) -> Result<Vec<Rejected>, Error> {
-    let mut tx = db.begin_write().await?;
+    // Owned, for the write job.
+    let (ctx, geofence, samples) = (ctx.clone(), *geofence, samples.clone());
+    let (user_id, device_id) = (who.user_id.to_owned(), who.device_id.map(str::to_owned));
+    db.grouped_write(move |conn| {
+        Box::pin(async move {
+            let who = Syncer {
+                user_id: &user_id,
+                device_id: device_id.as_deref(),
+            };
+            let mut tx = InTx(conn);
+            push_in(&mut tx, &ctx, &who, last, parsed, &geofence, &samples).await
+        })
+    })
+    .await
+}
+
+/// The connection of a write in progress, with the same `conn()` as [`store::WriteTx`].
+struct InTx<'c>(&'c mut sqlx::AnyConnection);
+
+impl InTx<'_> {
+    fn conn(&mut self) -> &mut sqlx::AnyConnection {
+        self.0
+    }
+}
+
+/// The push itself, inside its write (the caller begins and commits it).
+async fn push_in(
+    tx: &mut InTx<'_>,
+    ctx: &crate::audit::Ctx,
+    who: &Syncer<'_>,
+    last: i64,
+    parsed: push::Push,
+    geofence: &crate::photo::geofence::GeofenceConfig,
+    samples: &crate::ops::sampling::SubmitSettings,
+) -> Result<Vec<Rejected>, Error> {
     // Taken first: it orders this push after every earlier commit, and (on PostgreSQL) holds
     // off concurrent pushes until this one commits, so the decision stays true.
     let seq = q::next_seq(tx.conn()).await?;
@@ -387,7 +424,8 @@ pub async fn push(
     // transaction (each record in a savepoint; refusals are per record, never a conflict).
     let mut rejected = decision.rejected;
     rejected.extend(crate::ops::sample_sync::push(tx.conn(), ctx, samples, seq, &parsed).await?);
-    tx.commit().await?;
+    #[cfg(debug_assertions)]
+    debug::maybe_panic(who.device_id);
     Ok(rejected)
 }
 
@@ -649,5 +687,36 @@ pub mod bench {
         return PUSH_AUDIT.load(std::sync::atomic::Ordering::Relaxed);
         #[cfg(not(feature = "bench-switches"))]
         true
+    }
+}
+
+/// Debug builds only (absent from release builds): pushes from the devices named here panic
+/// after their writes, inside their transaction, so tests can prove that a panicking push
+/// applies nothing and never takes the pushes sharing its commit down.
+#[cfg(debug_assertions)]
+pub mod debug {
+    use std::sync::Mutex;
+
+    static PANIC_DEVICES: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+    /// Makes every later push from `device` (the token's device id) panic.
+    pub fn panic_on_push_from(device: &str) {
+        PANIC_DEVICES
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(device.to_string());
+    }
+
+    pub(super) fn maybe_panic(device: Option<&str>) {
+        let hit = device.is_some_and(|d| {
+            PANIC_DEVICES
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .any(|x| x == d)
+        });
+        if hit {
+            panic!("injected panic in a push from device {device:?}");
+        }
     }
 }

@@ -14,6 +14,7 @@ pub mod calendar;
 pub mod checklists;
 pub mod establishments;
 pub mod followup;
+pub mod group;
 pub mod inspection_detail;
 pub mod inspection_flags;
 pub mod jobs;
@@ -79,6 +80,8 @@ pub struct Db {
     /// writes fails at once with SQLITE_BUSY when another writer got in first. Serialising
     /// write transactions in-process turns that into orderly queueing. PostgreSQL needs none.
     write_lock: Option<Arc<Mutex<()>>>,
+    /// SQLite: the group-commit runner behind [`Db::grouped_write`].
+    group: Option<Arc<group::GroupCommit>>,
 }
 
 impl std::fmt::Debug for Db {
@@ -161,10 +164,14 @@ impl Db {
             .await
             .with_context(|| format!("connecting to the {} database", backend.name()))?;
         let write_lock = (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(())));
+        let group = write_lock
+            .as_ref()
+            .map(|lock| Arc::new(group::GroupCommit::new(pool.clone(), lock.clone())));
         Ok(Db {
             pool,
             backend,
             write_lock,
+            group,
         })
     }
 
@@ -238,6 +245,41 @@ impl Db {
             tx: Some(tx),
             guard,
         })
+    }
+
+    /// Runs `job` as one all-or-nothing write: on PostgreSQL in a transaction of its own; on
+    /// SQLite in a savepoint of a batch that commits concurrent writes together (see
+    /// [`group`]). Either way the answer comes after the commit: `Ok` means on disk, `Err` means
+    /// nothing of the job is applied. `job` must not begin a transaction of its own.
+    pub async fn grouped_write<T, E, F>(&self, job: F) -> Result<T, E>
+    where
+        F: for<'c> FnOnce(&'c mut AnyConnection) -> futures::future::BoxFuture<'c, Result<T, E>>
+            + Send
+            + 'static,
+        T: Send + 'static,
+        E: From<group::GroupError> + From<sqlx::Error> + Send + 'static,
+    {
+        if let Some(group) = &self.group {
+            return group.run(job).await;
+        }
+        let mut tx = self.begin_write().await?;
+        let out = job(tx.conn()).await?;
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    /// The group commit's counters so far (SQLite; `None` on PostgreSQL).
+    pub fn group_commit_stats(&self) -> Option<group::GroupStats> {
+        self.group.as_ref().map(|g| g.stats())
+    }
+
+    /// Sets the group commit's batch bounds (SQLite; nothing on PostgreSQL): at most `jobs`
+    /// writes per commit, and no new one taken after `time`. Defaults: [`group::MAX_JOBS`],
+    /// [`group::MAX_BATCH_TIME`].
+    pub fn set_group_commit_bounds(&self, jobs: usize, time: std::time::Duration) {
+        if let Some(g) = &self.group {
+            g.set_bounds(jobs, time);
+        }
     }
 
     /// Begins a read transaction that sees one consistent snapshot: REPEATABLE READ on
