@@ -32,5 +32,6 @@ mod stats;
 mod sync;
 mod sync_attachments;
 mod sync_edge;
+mod sync_group;
 mod sync_samples;
 mod uploads;
