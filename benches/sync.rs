@@ -4,7 +4,12 @@
 //! - push of 20 inspections × 35 answers (server time, one transaction);
 //! - first pull of an inspector with 300 tasks, and an incremental pull with nothing new;
 //! - 200 simulated devices syncing concurrently over HTTP against one server: errors, lost or
-//!   duplicated records (counted in the database afterwards) and latency percentiles.
+//!   duplicated records (counted in the database afterwards) and latency percentiles;
+//! - ingest at concurrency 1, 8, 32 and 128 against the release server as a child process (one
+//!   inspection of 35 answers + GPS per push): inspections/s, p50/p99, server CPU per
+//!   inspection, beside a raw SQLite baseline in the same run (WAL, `synchronous=FULL`, one
+//!   transaction per inspection, the same values, c=1). `FOODCHECK_BENCH_SYNC=ingest` runs only
+//!   this one.
 
 mod common;
 
@@ -469,16 +474,408 @@ async fn device(
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let mut rows = vec![
-        "| benchmark | backend | median | p95 | runs | target | median / target |".to_string(),
-        "|---|---|---|---|---|---|---|".to_string(),
-    ];
-    rows.extend(run("sqlite").await?);
-    if std::env::var("FOODCHECK_BENCH_POSTGRES_URL").is_ok() {
-        rows.extend(run("postgres").await?);
+    let only = std::env::var("FOODCHECK_BENCH_SYNC").ok();
+    if only.as_deref() != Some("ingest") {
+        let mut rows = vec![
+            "| benchmark | backend | median | p95 | runs | target | median / target |".to_string(),
+            "|---|---|---|---|---|---|---|".to_string(),
+        ];
+        rows.extend(run("sqlite").await?);
+        if std::env::var("FOODCHECK_BENCH_POSTGRES_URL").is_ok() {
+            rows.extend(run("postgres").await?);
+        }
+        for r in rows {
+            println!("{r}");
+        }
     }
-    for r in rows {
-        println!("{r}");
+    if only.as_deref().is_none_or(|o| o == "ingest") {
+        for r in ingest::run().await? {
+            println!("{r}");
+        }
     }
     Ok(())
+}
+
+/// Ingest at concurrency 1, 8, 32, 128 against the release server (a child process, so its
+/// CPU time is its own), and the raw SQLite baseline in the same run.
+mod ingest {
+    use std::time::{Duration, Instant};
+
+    use foodcheck::audit::Ctx;
+    use foodcheck::store::Db;
+    use serde_json::{json, Value};
+
+    use super::common::server::{ticks_per_second, Server};
+    use super::{inspection_push, inspector, plan_and_draw, registry, stats, template_40};
+
+    /// (concurrency, pushes per device).
+    const LEVELS: [(usize, usize); 4] = [(1, 300), (8, 60), (32, 25), (128, 8)];
+    /// Pushes of the first device before anything is measured.
+    const WARM_UP: usize = 20;
+    /// Inspections in the raw baseline.
+    const RAW: usize = 300;
+
+    struct Level {
+        c: usize,
+        /// Per device: its username, and the (task, establishment) it pushes an inspection of.
+        devices: Vec<(String, Vec<(String, String)>)>,
+    }
+
+    /// Each level's own devices and tasks: a plan over one town for just those inspectors
+    /// (twice as many tasks as pushes, so each device finds enough of its own).
+    async fn seed(db: &Db, template: &str) -> anyhow::Result<Vec<Level>> {
+        let mut levels = Vec::new();
+        for (k, &(c, per)) in LEVELS.iter().enumerate() {
+            let pushes = c * per + if k == 0 { WARM_UP } else { 0 };
+            let town = format!("压测镇{k}");
+            registry(db, 2 * pushes, &town, 10 + k as u64).await?;
+            let mut names = Vec::new();
+            let mut ids = Vec::new();
+            // A team needs two: c = 1 gets a teammate who never pushes.
+            for i in 0..c.max(2) {
+                let name = format!("ingest{k}x{i:03}");
+                ids.push(inspector(db, &name).await?);
+                names.push(name);
+            }
+            plan_and_draw(db, template, &town, &ids, 2 * pushes as u32).await?;
+            let rows: Vec<(String, String, String)> = sqlx::query_as(
+                "SELECT t.id, t.establishment_id, m.inspector_id FROM tasks t \
+                 JOIN task_members m ON m.task_id = t.id JOIN establishments e ON e.id = t.establishment_id \
+                 WHERE e.town = $1 ORDER BY t.id, m.inspector_id",
+            )
+            .bind(&town)
+            .fetch_all(db.pool())
+            .await?;
+            let want = |i: usize| per + if k == 0 && i == 0 { WARM_UP } else { 0 };
+            let mut devices: Vec<(String, Vec<(String, String)>)> = names
+                .iter()
+                .take(c)
+                .map(|n| (n.clone(), Vec::new()))
+                .collect();
+            let mut taken = std::collections::HashSet::new();
+            // Round-robin over the devices, each taking its next free task.
+            for _ in 0..want(0) {
+                for (i, (_, tasks)) in devices.iter_mut().enumerate() {
+                    if tasks.len() >= want(i) {
+                        continue;
+                    }
+                    if let Some((t, e, _)) = rows
+                        .iter()
+                        .find(|(t, _, m)| *m == ids[i] && !taken.contains(t))
+                    {
+                        taken.insert(t.clone());
+                        tasks.push((t.clone(), e.clone()));
+                    }
+                }
+            }
+            for (i, (name, tasks)) in devices.iter().enumerate() {
+                anyhow::ensure!(
+                    tasks.len() == want(i),
+                    "{name} has {} tasks, wants {}",
+                    tasks.len(),
+                    want(i)
+                );
+            }
+            levels.push(Level { c, devices });
+        }
+        Ok(levels)
+    }
+
+    async fn login(client: &reqwest::Client, base: &str, user: &str) -> anyhow::Result<String> {
+        let v: Value = client
+            .post(format!("{base}/api/v1/auth/login"))
+            .json(&json!({"username": user, "password": "bench-password-1", "device_id": format!("phone-{user}")}))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        Ok(v["access_token"].as_str().unwrap_or_default().to_string())
+    }
+
+    async fn cursor(client: &reqwest::Client, base: &str, token: &str) -> anyhow::Result<i64> {
+        let v: Value = client
+            .get(format!(
+                "{base}/api/v1/sync?last_pulled_at=null&schema_version=2"
+            ))
+            .bearer_auth(token)
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        v["timestamp"]
+            .as_i64()
+            .ok_or_else(|| anyhow::anyhow!("no timestamp"))
+    }
+
+    /// One device's pushes, one after another: the latency of each.
+    async fn pushes(
+        client: reqwest::Client,
+        base: String,
+        token: String,
+        last: i64,
+        bodies: Vec<Vec<u8>>,
+    ) -> anyhow::Result<Vec<Duration>> {
+        let mut out = Vec::new();
+        for body in bodies {
+            let start = Instant::now();
+            let r = client
+                .post(format!("{base}/api/v1/sync?last_pulled_at={last}"))
+                .bearer_auth(&token)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await?;
+            let status = r.status();
+            let text = r.text().await?;
+            out.push(start.elapsed());
+            anyhow::ensure!(status.is_success() && text == "{}", "push: {status} {text}");
+        }
+        Ok(out)
+    }
+
+    fn bodies(tasks: &[(String, String)], items: &[String]) -> Vec<Vec<u8>> {
+        tasks
+            .iter()
+            .map(|t| {
+                serde_json::to_vec(&inspection_push(std::slice::from_ref(t), items, 35)).unwrap()
+            })
+            .collect()
+    }
+
+    /// Group-commit batches the server has logged so far.
+    fn batch_lines(dir: &std::path::Path) -> usize {
+        std::fs::read_to_string(dir.join("server.log"))
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains("group commit batch"))
+            .count()
+    }
+
+    fn self_cpu_ticks() -> u64 {
+        let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+        let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+            + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+    }
+
+    /// Plain SQLite, WAL, `synchronous=FULL`: per inspection one transaction inserting the
+    /// inspection row and its 35 answer rows (the values of the same pushes), c = 1.
+    /// (inspections/s, latencies, CPU ms per inspection of this process.)
+    async fn raw_sqlite(
+        dir: &std::path::Path,
+        items: &[String],
+    ) -> anyhow::Result<(f64, Vec<Duration>, f64)> {
+        use sqlx::{ConnectOptions, Connection};
+        let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(dir.join("raw.db"))
+            .create_if_missing(true)
+            .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+            .synchronous(sqlx::sqlite::SqliteSynchronous::Full)
+            .connect()
+            .await?;
+        sqlx::query(
+            "CREATE TABLE inspections (id TEXT PRIMARY KEY, task_id TEXT NOT NULL, establishment_id TEXT NOT NULL, \
+             started_at INTEGER NOT NULL, finished_at INTEGER, lng REAL, lat REAL, gps_accuracy_m REAL, crs TEXT, team TEXT NOT NULL, \
+             representative_name TEXT, representative_signed INTEGER NOT NULL, representative_refused INTEGER NOT NULL, \
+             business_opinion TEXT, other_findings TEXT, declared_result TEXT, submitted INTEGER NOT NULL)",
+        )
+        .execute(&mut conn)
+        .await?;
+        sqlx::query(
+            "CREATE TABLE answers (id TEXT PRIMARY KEY, inspection_id TEXT NOT NULL REFERENCES inspections (id), \
+             item_code TEXT NOT NULL, status TEXT NOT NULL, note TEXT)",
+        )
+        .execute(&mut conn)
+        .await?;
+        let tasks: Vec<(String, String)> = (0..RAW + 10)
+            .map(|_| {
+                (
+                    uuid::Uuid::new_v4().to_string(),
+                    uuid::Uuid::new_v4().to_string(),
+                )
+            })
+            .collect();
+        let mut lat = Vec::new();
+        let cpu = self_cpu_ticks();
+        let start_all = Instant::now();
+        for (n, t) in tasks.iter().enumerate() {
+            let body = inspection_push(std::slice::from_ref(t), items, 35);
+            let start = Instant::now();
+            let mut tx = conn.begin().await?;
+            let i = &body["changes"]["inspections"]["created"][0];
+            sqlx::query("INSERT INTO inspections VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17)")
+                .bind(i["id"].as_str())
+                .bind(i["task_id"].as_str())
+                .bind(i["establishment_id"].as_str())
+                .bind(i["started_at"].as_i64())
+                .bind(i["finished_at"].as_i64())
+                .bind(i["lng"].as_f64())
+                .bind(i["lat"].as_f64())
+                .bind(i["gps_accuracy_m"].as_f64())
+                .bind(i["crs"].as_str())
+                .bind(i["team"].as_str())
+                .bind(i["representative_name"].as_str())
+                .bind(i["representative_signed"].as_bool().map(i64::from))
+                .bind(i["representative_refused"].as_bool().map(i64::from))
+                .bind(i["business_opinion"].as_str())
+                .bind(i["other_findings"].as_str())
+                .bind(i["declared_result"].as_str())
+                .bind(i["submitted"].as_bool().map(i64::from))
+                .execute(&mut *tx)
+                .await?;
+            for a in body["changes"]["answers"]["created"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                sqlx::query("INSERT INTO answers VALUES ($1,$2,$3,$4,$5)")
+                    .bind(a["id"].as_str())
+                    .bind(a["inspection_id"].as_str())
+                    .bind(a["item_code"].as_str())
+                    .bind(a["status"].as_str())
+                    .bind(a["note"].as_str())
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            // The first ten warm the statement cache.
+            if n >= 10 {
+                lat.push(start.elapsed());
+            }
+            if n == 9 {
+                lat.clear();
+            }
+        }
+        let wall: Duration = lat.iter().sum();
+        let _ = start_all;
+        let cpu_ms =
+            (self_cpu_ticks() - cpu) as f64 * 1000.0 / ticks_per_second() / (RAW + 10) as f64;
+        conn.close().await?;
+        Ok((RAW as f64 / wall.as_secs_f64(), lat, cpu_ms))
+    }
+
+    pub async fn run() -> anyhow::Result<Vec<String>> {
+        let mut rows = vec![
+            "| ingest (1 inspection × 35 answers + GPS per push) | backend | concurrency | inspections/s | p50 | p99 | server CPU ms / inspection | × raw SQLite c=1 |".to_string(),
+            "|---|---|---|---|---|---|---|---|".to_string(),
+        ];
+        let template = template_40();
+        let items: Vec<String> = template.items().map(|i| i.code.clone()).collect();
+        let dir = tempfile::tempdir()?;
+        let (raw_rate, raw_lat, raw_cpu) = raw_sqlite(dir.path(), &items).await?;
+        let (rp50, _, rp99) = stats(raw_lat);
+        rows.push(format!(
+            "| raw SQLite baseline: one transaction per inspection (WAL, synchronous=FULL), same values | sqlite (plain) | 1 | {raw_rate:.0} | {rp50:.2} ms | {rp99:.2} ms | {raw_cpu:.2} (bench process) | 1.0 |"
+        ));
+        for backend in super::common::backends() {
+            let dir = tempfile::tempdir()?;
+            let (url, cleanup) = super::common::fresh_db(backend, dir.path(), "ingest").await?;
+            let levels = {
+                let db = Db::connect(&url, 4).await?;
+                db.migrate().await?;
+                let (t, _) = foodcheck::ops::checklists::create_template(
+                    &db,
+                    &Ctx::system(),
+                    "ingest-40",
+                    "ingest",
+                    &template,
+                )
+                .await?;
+                foodcheck::ops::checklists::publish(&db, &Ctx::system(), &t.id, 1).await?;
+                let levels = seed(&db, &t.id).await?;
+                db.close().await;
+                levels
+            };
+            let server = Server::start_with(
+                &url,
+                dir.path(),
+                &[
+                    // One log line per group-commit batch (SQLite), counted per level.
+                    ("FOODCHECK_LOG_LEVEL", "error,foodcheck::store::group=debug"),
+                    ("FOODCHECK_LOGIN_MAX_FAILURES_PER_IP", "100000"),
+                ],
+            )
+            .await?;
+            let client = reqwest::Client::builder()
+                .pool_max_idle_per_host(256)
+                .build()?;
+            let mut total = 0usize;
+            for (k, level) in levels.iter().enumerate() {
+                let mut work = Vec::new();
+                for (name, tasks) in &level.devices {
+                    let token = login(&client, &server.base, name).await?;
+                    let last = cursor(&client, &server.base, &token).await?;
+                    work.push((token, last, bodies(tasks, &items)));
+                }
+                if k == 0 {
+                    let (token, last, bodies) = &mut work[0];
+                    let warm: Vec<Vec<u8>> = bodies.drain(..WARM_UP).collect();
+                    pushes(
+                        client.clone(),
+                        server.base.clone(),
+                        token.clone(),
+                        *last,
+                        warm,
+                    )
+                    .await?;
+                    total += WARM_UP;
+                }
+                let n: usize = work.iter().map(|(_, _, b)| b.len()).sum();
+                let batches = batch_lines(dir.path());
+                let cpu = server.cpu_ticks();
+                let start = Instant::now();
+                let results =
+                    futures::future::join_all(work.into_iter().map(|(token, last, bodies)| {
+                        tokio::spawn(pushes(
+                            client.clone(),
+                            server.base.clone(),
+                            token,
+                            last,
+                            bodies,
+                        ))
+                    }))
+                    .await;
+                let wall = start.elapsed();
+                let cpu_ms =
+                    (server.cpu_ticks() - cpu) as f64 * 1000.0 / ticks_per_second() / n as f64;
+                let mut lat = Vec::new();
+                for r in results {
+                    lat.extend(r??);
+                }
+                anyhow::ensure!(lat.len() == n, "{} of {n} pushes answered", lat.len());
+                total += n;
+                let batches = batch_lines(dir.path()) - batches;
+                let per_commit = if batches > 0 {
+                    format!(", {:.1} pushes per commit", n as f64 / batches as f64)
+                } else {
+                    String::new()
+                };
+                let rate = n as f64 / wall.as_secs_f64();
+                let (p50, _, p99) = stats(lat);
+                rows.push(format!(
+                    "| foodcheck push over HTTP, {n} pushes{per_commit} | {backend} | {} | {rate:.0} | {p50:.2} ms | {p99:.2} ms | {cpu_ms:.2} | {:.1} |",
+                    level.c,
+                    rate / raw_rate
+                ));
+            }
+            server.stop().await;
+            let db = Db::connect(&url, 2).await?;
+            let (stored,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM inspections")
+                .fetch_one(db.pool())
+                .await?;
+            let (answers,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM answers")
+                .fetch_one(db.pool())
+                .await?;
+            db.close().await;
+            anyhow::ensure!(
+                stored as usize == total && answers as usize == 35 * total,
+                "{stored} inspections and {answers} answers stored for {total} pushes"
+            );
+            super::common::drop_fresh(cleanup).await?;
+        }
+        Ok(rows)
+    }
 }

@@ -297,6 +297,9 @@ async fn runner(
             }
         };
         drop(guard);
+        // One line per batch when asked for (`foodcheck::store::group=debug`): the benchmark
+        // counts them.
+        tracing::debug!(jobs = ran, failed = failure.is_some(), "group commit batch");
         for answer in answers {
             answer(failure.as_ref());
         }
