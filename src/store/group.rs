@@ -90,11 +90,14 @@ struct Counters {
     failed_batches: AtomicU64,
 }
 
+/// Answers a job that succeeded once its batch committed (`None`) or failed as a whole.
+type Answer = Box<dyn FnOnce(Option<&GroupError>) + Send>;
+
 /// What a job left after running: whether to keep its savepoint, and how to answer once the
 /// batch's fate is known (`None`: answered already, it failed on its own).
 struct Ran {
     keep: bool,
-    on_commit: Option<Box<dyn FnOnce(Option<&GroupError>) + Send>>,
+    on_commit: Option<Answer>,
 }
 
 trait Job: Send {
@@ -306,8 +309,6 @@ async fn runner(
     }
 }
 
-type Answer = Box<dyn FnOnce(Option<&GroupError>) + Send>;
-
 /// Runs one batch on `conn`: the first job, then queued ones while the bounds allow, each in
 /// its savepoint, then the commit. Returns the number of jobs run, and the answers of the jobs
 /// that succeeded (with the batch's error if it failed as a whole).
@@ -331,18 +332,18 @@ async fn batch(
     let mut next = Some(first);
     while let Some(job) = next.take() {
         ran += 1;
-        if let Err(e) = exec(&mut *tx, SAVEPOINT).await {
+        if let Err(e) = exec(&mut tx, SAVEPOINT).await {
             job.fail(&e);
             return (ran, Err((answers, e)));
         }
-        let out = job.run(&mut *tx).await;
+        let out = job.run(&mut tx).await;
         answers.extend(out.on_commit);
         let end = if out.keep {
-            exec(&mut *tx, RELEASE).await
+            exec(&mut tx, RELEASE).await
         } else {
             // Undone, then released (ROLLBACK TO keeps the savepoint open).
-            match exec(&mut *tx, UNDO).await {
-                Ok(()) => exec(&mut *tx, RELEASE).await,
+            match exec(&mut tx, UNDO).await {
+                Ok(()) => exec(&mut tx, RELEASE).await,
                 Err(e) => Err(e),
             }
         };
