@@ -738,7 +738,15 @@ where
             " AND (e.list_type, e.position, e.id) > ($2, $3, $4)"
         }
     };
-    let from_where = format!("FROM list_entries e {joins} WHERE e.issue_id = $1{after}");
+    // The batch's entries first, in a subquery, then the joins: joined directly, SQLite (once
+    // ANALYZE has given it statistics) builds a Bloom filter over the whole joined table for
+    // every batch, which made an export three times slower. A subquery has no statistics, so
+    // each of its rows is one index seek per join, on both backends.
+    let order = LIST_ORDER.join(", ");
+    let from_where = format!(
+        "FROM (SELECT e.* FROM list_entries e WHERE e.issue_id = $1{after} \
+         ORDER BY {order} LIMIT {limit}) e {joins}"
+    );
     let b = batch::Batch {
         select,
         from_where: &from_where,
