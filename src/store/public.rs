@@ -686,26 +686,28 @@ pub struct EntryKey {
 
 /// A row read in an issue's list order: where the next batch starts after it.
 pub trait InListOrder {
-    fn key(&self) -> EntryKey;
-}
+    /// (list type, position, entry id), compared as the database orders them (text by bytes).
+    fn order(&self) -> (&str, i64, &str);
 
-impl InListOrder for ExportEntryRow {
     fn key(&self) -> EntryKey {
+        let (list_type, position, id) = self.order();
         EntryKey {
-            list_type: self.list_type.clone(),
-            position: self.position,
-            id: self.id.clone(),
+            list_type: list_type.to_string(),
+            position,
+            id: id.to_string(),
         }
     }
 }
 
+impl InListOrder for ExportEntryRow {
+    fn order(&self) -> (&str, i64, &str) {
+        (&self.list_type, self.position, &self.id)
+    }
+}
+
 impl InListOrder for ExportBasisRow {
-    fn key(&self) -> EntryKey {
-        EntryKey {
-            list_type: self.list_type.clone(),
-            position: self.position,
-            id: self.entry_id.clone(),
-        }
+    fn order(&self) -> (&str, i64, &str) {
+        (&self.list_type, self.position, &self.entry_id)
     }
 }
 
@@ -722,7 +724,11 @@ async fn issue_batch<T>(
     limit: i64,
 ) -> Result<Vec<T>, sqlx::Error>
 where
-    T: serde::de::DeserializeOwned + for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
+    T: serde::de::DeserializeOwned
+        + for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow>
+        + InListOrder
+        + Send
+        + Unpin,
 {
     use sqlx::Arguments as _;
     let mut args = sqlx::any::AnyArguments::default();
@@ -753,7 +759,7 @@ where
         order: LIST_ORDER,
         limit,
     };
-    batch::fetch(conn, &b, args).await
+    batch::fetch(conn, &b, args, |a: &T, b: &T| a.order().cmp(&b.order())).await
 }
 
 /// Up to `limit` entries of one issue after `key`, black list first, in list order. Exports
