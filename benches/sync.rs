@@ -17,7 +17,6 @@ use foodcheck::audit::Ctx;
 use foodcheck::auth::Role;
 use foodcheck::config::{Config, Secret};
 use foodcheck::ops::sync::{pull, push, Syncer};
-use foodcheck::store::Db;
 use serde_json::{json, Value};
 
 fn stats(mut v: Vec<Duration>) -> (f64, f64, f64) {
@@ -230,7 +229,7 @@ async fn run(backend: &str) -> anyhow::Result<Vec<String>> {
 /// Server time per push, (on, off), the first of each dropped.
 #[cfg(feature = "bench-switches")]
 async fn audit_ab(
-    db: &Db,
+    db: &foodcheck::store::Db,
     template: &str,
     items: &[String],
 ) -> anyhow::Result<(Vec<Duration>, Vec<Duration>)> {
