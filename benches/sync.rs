@@ -26,6 +26,15 @@ fn stats(mut v: Vec<Duration>) -> (f64, f64, f64) {
     (at(0.5), at(0.95), at(0.99))
 }
 
+/// The 抽样单 settings a push takes (the benchmark pushes no samples).
+fn submit_settings() -> anyhow::Result<foodcheck::ops::sampling::SubmitSettings> {
+    Ok(foodcheck::ops::sampling::SubmitSettings {
+        zone: Default::default(),
+        sample_no_prefix: foodcheck::sampling::number::Prefix::parse("FC")?,
+        max_photo_bytes: foodcheck::sync::push::MAX_PHOTO_BYTES,
+    })
+}
+
 async fn run(backend: &str) -> anyhow::Result<Vec<String>> {
     let dir = tempfile::tempdir()?;
     let (url, cleanup) = common::fresh_db(backend, dir.path(), "syncbench").await?;
@@ -107,11 +116,6 @@ async fn run(backend: &str) -> anyhow::Result<Vec<String>> {
             foodcheck::audit::Actor::user(&alice, Role::Inspector, who.device_id),
             None,
         );
-        let samples = foodcheck::ops::sampling::SubmitSettings {
-            zone: Default::default(),
-            sample_no_prefix: foodcheck::sampling::number::Prefix::parse("FC")?,
-            max_photo_bytes: foodcheck::sync::push::MAX_PHOTO_BYTES,
-        };
         let rejected = push(
             &db,
             &ctx,
@@ -119,7 +123,7 @@ async fn run(backend: &str) -> anyhow::Result<Vec<String>> {
             cursor,
             parsed,
             &Default::default(),
-            &samples,
+            &submit_settings()?,
         )
         .await?;
         pushes.push(start.elapsed());
@@ -261,7 +265,16 @@ async fn audit_ab(
             foodcheck::audit::Actor::user(&carol, Role::Inspector, who.device_id),
             None,
         );
-        let rejected = push(db, &ctx, &who, cursor, parsed, &Default::default()).await?;
+        let rejected = push(
+            db,
+            &ctx,
+            &who,
+            cursor,
+            parsed,
+            &Default::default(),
+            &submit_settings()?,
+        )
+        .await?;
         let took = start.elapsed();
         anyhow::ensure!(rejected.is_empty(), "rejected: {:?}", rejected.first());
         if audit {
