@@ -398,6 +398,8 @@ pub async fn draw_plan(
         .await?
         .ok_or_else(|| internal("draw vanished"))?;
     tx.commit().await?;
+    db.refresh_statistics(&["sampling_tasks", "sampling_task_members", "draws"])
+        .await;
     Ok((row, record))
 }
 
