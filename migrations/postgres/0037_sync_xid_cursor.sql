@@ -1,7 +1,9 @@
 -- Sync positions from transaction ids (issue 14): on PostgreSQL a write transaction's sequence
 -- number is its top-level transaction id plus this offset, and a pull's cursor is derived from
 -- its snapshot (src/sync/protocol.md, "Cursor and concurrency"). No counter row is locked any
--- more; `sync_counter` stays for SQLite and as a record of the last counter value.
+-- more; `sync_counter` stays for SQLite and as a record of the last counter value. A later
+-- migration that gives rows a new position on PostgreSQL takes
+-- `pg_current_xact_id()::text::bigint + (SELECT value FROM sync_xid_offset)`, not the counter.
 --
 -- The offset makes every new position exceed every position already stored. It only ever grows:
 -- the server raises it at startup when the transaction ids are behind the stored positions

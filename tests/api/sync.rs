@@ -214,7 +214,16 @@ async fn first_pull_is_scoped_to_the_team(app: TestApp) {
         assert!(p["timestamp"].as_i64().unwrap() >= 1);
         // Nothing new: an empty answer with the same cursor.
         let (_, again) = pull(&w.app, &t, p["timestamp"].as_i64(), 2).await;
-        assert_eq!(again["timestamp"], p["timestamp"]);
+        if w.app.backend() == foodcheck::store::Backend::Sqlite {
+            assert_eq!(again["timestamp"], p["timestamp"]);
+        } else {
+            // Positions are transaction ids: the cursor moves on with other transactions
+            // (of any database), never back.
+            assert!(
+                again["timestamp"].as_i64() >= p["timestamp"].as_i64(),
+                "{again}"
+            );
+        }
         assert!(["tasks", "establishments", "inspections"]
             .iter()
             .all(|t| again["changes"][t]["updated"] == json!([])));

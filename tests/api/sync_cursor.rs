@@ -422,6 +422,9 @@ async fn run_reviewer(w: &World, token: &str, stop: &AtomicBool, decided: &Atomi
     }
 }
 
+/// id, other_findings, submitted, review_state, review_round.
+type InspectionFields = (String, Option<String>, i64, Option<String>, i64);
+
 /// What the server holds in the user's scope, as the devices compare it: (table, id) → fields.
 async fn server_view(app: &TestApp, user: &str) -> HashMap<(String, String), Vec<Value>> {
     let pool = app.db().pool();
@@ -436,7 +439,7 @@ async fn server_view(app: &TestApp, user: &str) -> HashMap<(String, String), Vec
     for (id, state) in tasks {
         out.insert(("tasks".into(), id), vec![json!(state)]);
     }
-    let insp: Vec<(String, Option<String>, i64, Option<String>, i64)> = sqlx::query_as(
+    let insp: Vec<InspectionFields> = sqlx::query_as(
         "SELECT i.id, i.other_findings, i.submitted, i.review_state, i.review_round FROM inspections i \
          JOIN task_members tm ON tm.task_id = i.task_id WHERE tm.inspector_id = $1",
     )
