@@ -178,6 +178,11 @@ impl Db {
                 .run(&self.pool)
                 .await
                 .context("applying database migrations")?;
+            // Sync positions above every stored one, also after a restore (0037).
+            let mut conn = self.pool.acquire().await?;
+            sync::ensure_xid_offset(&mut conn)
+                .await
+                .context("checking the sync position offset")?;
             return Ok(());
         }
         // SQLite changes a column's constraints only by rebuilding its table (0014 rebuilds
@@ -406,6 +411,15 @@ pub fn backend_of(conn: &AnyConnection) -> Backend {
 /// Current time as Unix milliseconds, the storage format of every timestamp.
 pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
+}
+
+/// A deadlock or serialization failure (PostgreSQL 40P01, 40001): the transaction was rolled
+/// back and may be retried as it is.
+pub fn is_retryable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(d) => matches!(d.code().as_deref(), Some("40P01") | Some("40001")),
+        _ => false,
+    }
 }
 
 /// True when the error is a unique-constraint violation (on either backend).
