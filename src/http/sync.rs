@@ -63,6 +63,9 @@ fn syncer(user: &AuthUser) -> AppResult<Syncer<'_>> {
 
 /// Pull changes since `last_pulled_at` (inspectors). The answer is `{changes, timestamp}` as in
 /// the WatermelonDB protocol; see api-spec/sync.md for the tables.
+///
+/// Answered in zstd, br or gzip when `Accept-Encoding` asks (by its q-values, with
+/// `Vary: Accept-Encoding`; answers under 1 KiB are plain); see api-spec/sync.md, *Compression*.
 #[utoipa::path(get, path = "/api/v1/sync", tag = "sync", security(("bearer" = [])), params(PullParams),
     responses(
         (status = 200, description = "`{changes: {table: {created, updated, deleted}}, timestamp, experimentalStrategy?}`", body = Object),

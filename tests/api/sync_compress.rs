@@ -246,6 +246,22 @@ async fn push_raw(
     (status, value)
 }
 
+/// [`push_raw`] over a raw socket that reads the answer even when the server stops reading
+/// early (a 413 before the whole body is sent), as `common::raw_post` does.
+async fn push_early_answer(app: &TestApp, token: &str, coding: &str, body: &[u8]) -> (u16, Value) {
+    use tokio::io::AsyncWriteExt;
+    let addr = app.base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let head = format!(
+        "POST /api/v1/sync?last_pulled_at=0 HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Encoding: {coding}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.expect("write");
+    // The server may stop reading once past its limit; a failed write is expected then.
+    let _ = stream.write_all(body).await;
+    crate::common::read_raw_response(stream).await
+}
+
 async fn first_pull(w: &World, token: &str) -> Value {
     let (s, body) = w
         .app
@@ -497,9 +513,9 @@ async fn bombs_are_413_with_bounded_memory(app: TestApp) {
     let bombs = tokio::task::spawn_blocking(bombs).await.unwrap();
     for (coding, bomb) in bombs {
         assert!(bomb.len() < 2 << 20, "{coding}: {} bytes", bomb.len());
-        let ((s, r), grown) =
-            rss_growth(push_raw(&w.app, &w.a, 0, Some(coding), bomb.clone())).await;
-        assert_error(s, &r, 413, "payload_too_large");
+        let ((s, r), grown) = rss_growth(push_early_answer(&w.app, &w.a, coding, bomb)).await;
+        assert_eq!(s, 413, "{coding}: {r}");
+        assert_eq!(r["error"]["code"], "payload_too_large", "{r}");
         assert!(
             r["error"]["message"]
                 .as_str()
@@ -552,8 +568,9 @@ async fn compressed_and_raw_sizes_are_both_bounded(app: TestApp) {
     }
     let packed = gzip(&noise);
     assert!(packed.len() > LIMIT);
-    let (s, r) = push_raw(&w.app, &w.a, 0, Some("gzip"), packed).await;
-    assert_error(s, &r, 413, "payload_too_large");
+    let (s, r) = push_early_answer(&w.app, &w.a, "gzip", &packed).await;
+    assert_eq!(s, 413, "{r}");
+    assert_eq!(r["error"]["code"], "payload_too_large", "{r}");
 }
 
 async fn corrupt_bodies_are_400_and_apply_nothing(app: TestApp) {
@@ -679,6 +696,98 @@ async fn only_text_answers_are_compressed(app: TestApp) {
         panic!(
             "the draw pool is {} bytes: too small for this test",
             plain.len()
+        );
+    }
+}
+
+/// Wire sizes of a typical push and of a first pull in each coding, and the server's CPU per
+/// compressed pull (the encoders at the server's levels, timed on that pull):
+/// `cargo test --test api sync_compress::wire_sizes -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement: run on its own with --ignored --nocapture"]
+async fn wire_sizes() {
+    let w = world(spawn(Kind::Sqlite).await).await;
+    // A typical push: one inspection with 35 answers, as WatermelonDB sends it.
+    let (_, mut one) = inspection_changes(&w, 0);
+    let mut answers = one["answers"]["created"].as_array().unwrap().clone();
+    for i in 0..5 {
+        let mut extra = answers[i].clone();
+        extra["id"] = Value::from(Uuid::new_v4().to_string());
+        extra["item_code"] = Value::from(format!("10.{}", i + 1));
+        answers.push(extra);
+    }
+    one["answers"]["created"] = Value::from(answers);
+    let push = serde_json::to_vec(&json!({"changes": one})).unwrap();
+    let line = |what: &str, plain: usize, data: &[u8]| {
+        let gz = gzip(data).len();
+        let br = brotli(data, 4).len();
+        let zs = zstd(data).len();
+        eprintln!(
+            "| {what} | {plain} | {gz} ({:.1}×) | {br} ({:.1}×) | {zs} ({:.1}×) |",
+            plain as f64 / gz as f64,
+            plain as f64 / br as f64,
+            plain as f64 / zs as f64
+        );
+    };
+    eprintln!("| body | plain bytes | gzip (6) | br (4) | zstd (3) |\n|---|---|---|---|---|");
+    line("push: 1 inspection × 35 answers", push.len(), &push);
+    // A first pull with the 4 tasks, their establishments and checklist version, 4 inspections
+    // with 30 answers each, as the server sends it.
+    for task in 0..4 {
+        let (_, changes) = inspection_changes(&w, task);
+        let body = serde_json::to_vec(&json!({"changes": changes})).unwrap();
+        let (s, r) = push_raw(&w.app, &w.a, 0, Some("gzip"), gzip(&body)).await;
+        assert_eq!(s, StatusCode::OK, "{r}");
+    }
+    let path = "/api/v1/sync?last_pulled_at=null&schema_version=7&migration=null";
+    let (_, _, _, plain) = get_raw(&w.app, path, Some(&w.b), None).await;
+    let mut sizes = Vec::new();
+    for coding in ["gzip", "br", "zstd"] {
+        let (_, c, _, bytes) = get_raw(&w.app, path, Some(&w.b), Some(coding)).await;
+        assert_eq!(c, coding);
+        sizes.push((coding, bytes.len()));
+    }
+    eprintln!(
+        "| first pull: 4 tasks, 4 inspections × 30 answers (server) | {} | {} | {} | {} |",
+        plain.len(),
+        sizes[0].1,
+        sizes[1].1,
+        sizes[2].1
+    );
+    // The server's encoders (async-compression, as tower-http builds them: gzip 6, br 4,
+    // zstd 3), timed on that pull; dependencies are built optimised in the test profile too.
+    use async_compression::tokio::bufread::{BrotliEncoder, GzipEncoder, ZstdEncoder};
+    use async_compression::Level;
+    use tokio::io::AsyncReadExt;
+    for coding in ["gzip", "br", "zstd"] {
+        let n = 500u32;
+        let t0 = std::time::Instant::now();
+        let mut out = Vec::new();
+        for _ in 0..n {
+            out.clear();
+            let input = &plain[..];
+            match coding {
+                "gzip" => GzipEncoder::with_quality(input, Level::Default)
+                    .read_to_end(&mut out)
+                    .await
+                    .unwrap(),
+                "br" => BrotliEncoder::with_quality(input, Level::Precise(4))
+                    .read_to_end(&mut out)
+                    .await
+                    .unwrap(),
+                _ => ZstdEncoder::with_quality(input, Level::Default)
+                    .read_to_end(&mut out)
+                    .await
+                    .unwrap(),
+            };
+        }
+        let per = t0.elapsed() / n;
+        eprintln!(
+            "{coding}: {} → {} bytes in {:.3} ms ({:.0} MB/s)",
+            plain.len(),
+            out.len(),
+            per.as_secs_f64() * 1e3,
+            plain.len() as f64 / per.as_secs_f64() / 1e6
         );
     }
 }
