@@ -7,8 +7,9 @@
 //! `q=0` refuses a coding; on a tie zstd, then br, then gzip), and carry
 //! `Vary: Accept-Encoding`. Bodies of unknown length (streamed exports) are compressed as they
 //! stream, chunk by chunk, so memory stays bounded. Never compressed: everything else (JPEG,
-//! PNG, WebP, ZIP, XLSX, PDF, octet streams, tus), ranges (`206`, `Content-Range`), bodies that
-//! already have a `Content-Encoding`, and `Cache-Control: no-transform`. A strong `ETag` on a
+//! PNG, WebP, ZIP, XLSX, PDF, octet streams, tus), downloads (`Content-Disposition: attachment`,
+//! the exports), ranges (`206`, `Content-Range`), bodies that already have a
+//! `Content-Encoding`, and `Cache-Control: no-transform`. A strong `ETag` on a
 //! compressed answer is made weak (`W/"…"`): the compressed bytes are another representation,
 //! and `If-None-Match` compares weakly.
 //!
@@ -71,7 +72,20 @@ impl Predicate for Compressible {
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(textual);
-        text && !no_transform && SizeAbove::new(MIN_COMPRESSED_BYTES).should_compress(res)
+        // Downloads (the exports: CSV, JSON, GeoJSON of up to millions of rows) stream at the
+        // writer's pace: compressing them would cost more CPU per row than writing them, on a
+        // public route, and hold the first byte until the encoder's first block.
+        let download = h
+            .get(header::CONTENT_DISPOSITION)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| {
+                v.trim_start()
+                    .to_ascii_lowercase()
+                    .starts_with("attachment")
+            });
+        text && !no_transform
+            && !download
+            && SizeAbove::new(MIN_COMPRESSED_BYTES).should_compress(res)
     }
 }
 
