@@ -52,6 +52,9 @@ pub enum AppError {
     /// 415
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// 415: the body's `Content-Encoding` is not one the endpoint decodes.
+    #[error("{0}")]
+    UnsupportedContentEncoding(String),
     /// 422: well-formed but semantically invalid. `details` lists the problems.
     #[error("{message}")]
     Unprocessable {
@@ -143,7 +146,9 @@ impl AppError {
             AppError::NotFound(_) | AppError::NotFoundCode { .. } => StatusCode::NOT_FOUND,
             AppError::Conflict { .. } => StatusCode::CONFLICT,
             AppError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            AppError::UnsupportedMediaType(_) | AppError::UnsupportedContentEncoding(_) => {
+                StatusCode::UNSUPPORTED_MEDIA_TYPE
+            }
             AppError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -166,6 +171,7 @@ impl AppError {
             AppError::NotFound(_) => "not_found",
             AppError::PayloadTooLarge(_) => "payload_too_large",
             AppError::UnsupportedMediaType(_) => "unsupported_media_type",
+            AppError::UnsupportedContentEncoding(_) => "unsupported_content_encoding",
             AppError::TooManyRequests { .. } => "too_many_requests",
             AppError::Unavailable(_) => "unavailable",
             AppError::PreconditionFailed(_) => "precondition_failed",
@@ -283,7 +289,9 @@ pub const ERROR_CODES: &[(&str, u16, &str)] = &[
     ("invalid_body", 422, "The JSON is valid but has missing fields or wrong types."),
     ("control_character", 422, "A text field (JSON string or key, query parameter, tus metadata value) holds a control character other than tab, newline and carriage return (U+0000–U+001F, U+007F–U+009F). A path segment holding one is answered 404."),
     ("unsupported_media_type", 415, "The body's content type or sniffed format is not accepted."),
-    ("payload_too_large", 413, "The body exceeds the size limit of this endpoint."),
+    ("unsupported_content_encoding", 415, "The body's `Content-Encoding` is not accepted: `POST /api/v1/sync` takes `gzip`, `br`, `zstd` or none; other endpoints take none."),
+    ("invalid_compressed_body", 400, "The body is not valid data in its `Content-Encoding` (corrupt or truncated gzip, br or zstd)."),
+    ("payload_too_large", 413, "The body exceeds the size limit of this endpoint (for a compressed body, also once decompressed)."),
     ("request_timeout", 408, "The request body did not arrive within `body_read_timeout_secs` (default 300 s); the connection is closed. A client whose headers are not complete within `header_read_timeout_secs` (default 30 s) is disconnected without an answer."),
     ("missing_token", 401, "No `Authorization: Bearer` token was sent."),
     ("invalid_token", 401, "The access token is malformed, tampered with, signed with another key or algorithm, or revoked."),

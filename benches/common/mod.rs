@@ -6,6 +6,10 @@ use uuid::Uuid;
 #[allow(dead_code)]
 pub mod server;
 
+// Only the sync and ingest benchmarks build these.
+#[allow(dead_code)]
+pub mod fixtures;
+
 /// A fresh database URL for one benchmark run: a SQLite file in `dir`, or a new PostgreSQL
 /// database (`fc_<prefix>_<random>`) on `FOODCHECK_BENCH_POSTGRES_URL`, returned with
 /// (admin URL, database name) so the caller can drop it afterwards.

@@ -33,7 +33,11 @@ impl Server {
             .local_addr()?
             .port();
         let log = std::fs::File::create(dir.join("server.log"))?;
-        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_foodcheck"));
+        // FOODCHECK_BENCH_SERVER_BIN runs another build (e.g. the one before a change, kept
+        // with its own benchmark binary, for a before/after in one sitting).
+        let bin = std::env::var("FOODCHECK_BENCH_SERVER_BIN")
+            .unwrap_or_else(|_| env!("CARGO_BIN_EXE_foodcheck").to_string());
+        let mut cmd = tokio::process::Command::new(bin);
         for (k, _) in std::env::vars() {
             if k.starts_with("FOODCHECK_") {
                 cmd.env_remove(k);

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod auth;
 pub mod calendar;
 pub mod checklists;
+pub mod encoding;
 pub mod establishments;
 pub mod extract;
 pub mod followups;
@@ -269,6 +270,10 @@ pub fn router(state: AppState) -> Router {
             tracing::error!("handler panicked");
             envelope(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "internal server error")
         }))
+        // Textual answers compressed when the client asks (see `encoding`), errors included.
+        .layer(encoding::compression())
+        .layer(axum::middleware::from_fn(encoding::weak_etag_when_compressed))
+        .layer(axum::middleware::from_fn(encoding::refuse_request_codings))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|req: &Request| {

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{header, HeaderMap};
+use axum::http::HeaderMap;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -63,6 +63,9 @@ fn syncer(user: &AuthUser) -> AppResult<Syncer<'_>> {
 
 /// Pull changes since `last_pulled_at` (inspectors). The answer is `{changes, timestamp}` as in
 /// the WatermelonDB protocol; see api-spec/sync.md for the tables.
+///
+/// Answered in zstd, br or gzip when `Accept-Encoding` asks (by its q-values, with
+/// `Vary: Accept-Encoding`; answers under 1 KiB are plain); see api-spec/sync.md, *Compression*.
 #[utoipa::path(get, path = "/api/v1/sync", tag = "sync", security(("bearer" = [])), params(PullParams),
     responses(
         (status = 200, description = "`{changes: {table: {created, updated, deleted}}, timestamp, experimentalStrategy?}`", body = Object),
@@ -136,15 +139,20 @@ pub struct PushResult {
 ///
 /// The body limit (`max_sync_body_bytes`, default 24 MiB) and record cap (`max_sync_records`,
 /// default 60,000) of this endpoint are its own, sized for a week offline; see api-spec/sync.md.
-#[utoipa::path(post, path = "/api/v1/sync", tag = "sync", security(("bearer" = [])), params(PushParams),
+///
+/// The body may be compressed: `Content-Encoding: gzip` (also `br` or `zstd`). It is
+/// decompressed as it arrives, and the limit bounds both the bytes sent and the decompressed
+/// JSON.
+#[utoipa::path(post, path = "/api/v1/sync", tag = "sync", security(("bearer" = [])),
+    params(PushParams, ("Content-Encoding" = Option<String>, Header, description = "`gzip` (or `x-gzip`), `br` or `zstd` for a compressed body; none or `identity` for plain JSON")),
     request_body(content = Object, description = "`{\"changes\": {table: {created: [record], updated: [record], deleted: [id]}}}`"),
     responses(
         (status = 200, description = "Applied; `rejected` lists records refused by rule (the rest applied)", body = PushResult),
-        (status = 400, description = "`invalid_json`, `invalid_cursor`", body = ErrorEnvelope),
+        (status = 400, description = "`invalid_json`, `invalid_cursor`; `invalid_compressed_body`: the body is not valid in its `Content-Encoding` (corrupt or truncated)", body = ErrorEnvelope),
         (status = 403, body = ErrorEnvelope),
         (status = 409, description = "`sync_conflict`: a pushed record changed on the server after last_pulled_at; nothing applied", body = ErrorEnvelope),
-        (status = 413, description = "`payload_too_large`: the body is over `max_sync_body_bytes` or holds more than `max_sync_records` records; nothing applied, push in batches", body = ErrorEnvelope),
-        (status = 415, description = "`unsupported_media_type`: the body is not `application/json`", body = ErrorEnvelope),
+        (status = 413, description = "`payload_too_large`: the body (as sent, or once decompressed) is over `max_sync_body_bytes`, or holds more than `max_sync_records` records; nothing applied, push in batches", body = ErrorEnvelope),
+        (status = 415, description = "`unsupported_media_type`: the body is not `application/json`; `unsupported_content_encoding`: a `Content-Encoding` other than `gzip`, `br`, `zstd` or `identity`", body = ErrorEnvelope),
         (status = 422, description = "`control_character`, `invalid_body`, `unknown_table`, `unknown_column`, `invalid_id`, `duplicate_id`; nothing applied", body = ErrorEnvelope)))]
 async fn push(
     State(state): State<AppState>,
@@ -161,7 +169,9 @@ async fn push(
             "expected a request body with Content-Type: application/json".into(),
         ));
     }
-    let bytes = read_limited(&headers, body, state.config.max_sync_body_bytes).await?;
+    // `Content-Encoding` gzip, br or zstd: decompressed as it arrives, bounded before and after.
+    let bytes =
+        super::encoding::read_body(&headers, body, state.config.max_sync_body_bytes).await?;
     // The same edge rule as every JSON body (`ApiJson`): no control characters in strings,
     // checked before any record is looked at.
     super::extract::refuse_controls_in_json(&bytes)?;
@@ -203,36 +213,6 @@ async fn push(
         experimental_rejected_ids: Some(ids),
         rejected: Some(rejected),
     }))
-}
-
-/// Reads the body into one buffer of at most `limit` bytes: 413 as soon as it is over (by its
-/// declared length, or while reading), so the server never buffers more than the limit.
-async fn read_limited(headers: &HeaderMap, body: Body, limit: usize) -> AppResult<Vec<u8>> {
-    use futures::StreamExt;
-    let too_large = || {
-        AppError::PayloadTooLarge(format!(
-            "the push is over {limit} bytes; push in batches (see api-spec/sync.md)"
-        ))
-    };
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > limit) {
-        return Err(too_large());
-    }
-    let mut buf = Vec::with_capacity(declared.unwrap_or(0));
-    let mut stream = body.into_data_stream();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| {
-            AppError::bad_request("bad_request", format!("reading the body failed: {e}"))
-        })?;
-        if buf.len() + chunk.len() > limit {
-            return Err(too_large());
-        }
-        buf.extend_from_slice(&chunk);
-    }
-    Ok(buf)
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -128,6 +128,11 @@ impl From<sqlx::Error> for Error {
             // Overload, not a bug: the client should come back.
             return Error::Unavailable("the server is busy; retry shortly".into());
         }
+        if crate::store::is_retryable(&e) {
+            // PostgreSQL aborted the transaction to break a deadlock (or a serialization
+            // failure): nothing was written, and the same request may simply be sent again.
+            return Error::Unavailable("a concurrent change got in the way; retry".into());
+        }
         if crate::store::is_unique_violation(&e) {
             return Error::conflict(
                 "duplicate",

@@ -339,5 +339,6 @@ pub async fn import(
         .set("warnings", report.warnings.len());
     store::audit::append(tx.conn(), ctx, &[event]).await?;
     tx.commit().await?;
+    db.refresh_statistics(&["establishments"]).await;
     Ok(report)
 }

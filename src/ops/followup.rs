@@ -254,8 +254,8 @@ async fn assign(
     only_if_due: bool,
 ) -> Result<Option<String>> {
     let mut tx = db.begin_write().await?;
-    // Taken first: it orders this transaction after every earlier commit (and holds off
-    // concurrent ones on PostgreSQL), so the state read below is current.
+    // The follow-up, locked first (PostgreSQL), so the state read below stays current.
+    store::sync::lock_rows(tx.conn(), "followups", &[id.to_string()]).await?;
     let seq = store::sync::next_seq(tx.conn()).await?;
     let followup = q::get(tx.conn(), id)
         .await?

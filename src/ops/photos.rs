@@ -128,6 +128,7 @@ async fn save(
     more: impl FnOnce(Event) -> Event,
 ) -> Result<()> {
     let mut tx = db.begin_write().await?;
+    store::sync::lock_task_of_photo(tx.conn(), photo_id).await?;
     let before = store::uploads::photo_state(tx.conn(), photo_id).await?;
     store::uploads::save_processing(tx.conn(), photo_id, p).await?;
     store::jobs::complete(tx.conn(), &job.id).await?;

@@ -461,6 +461,8 @@ pub async fn draw_plan(
         .await?
         .ok_or_else(|| Error::Internal(anyhow::anyhow!("draw vanished")))?;
     tx.commit().await?;
+    db.refresh_statistics(&["tasks", "task_members", "draws"])
+        .await;
     tracing::debug!(
         elapsed_ms = t0.elapsed().as_millis() as u64,
         "draw: committed"

@@ -114,6 +114,9 @@ pub async fn decide(
     access::require(ctx, &[Role::Reviewer, Role::Admin])?;
     let reviewer = access::author(ctx).to_string();
     let mut tx = db.begin_write().await?;
+    // The inspection's task, locked first (PostgreSQL): a push deciding on the inspection and
+    // this decision run one after the other, each seeing the other's result.
+    store::sync::lock_task_of_inspection(tx.conn(), inspection_id).await?;
     let t = q::target(tx.conn(), inspection_id)
         .await?
         .ok_or_else(|| Error::not_found("no such inspection"))?;

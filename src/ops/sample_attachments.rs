@@ -147,6 +147,8 @@ pub async fn declare_in(
     seq: i64,
 ) -> Result<(AttachmentView, bool)> {
     access::require(ctx, &[Role::Inspector, Role::Lab])?;
+    // One writer per sample (PostgreSQL): a declaration is decided from what is stored.
+    crate::store::sync::lock_keys(conn, "sample", &[sample_id.to_string()]).await?;
     let (sample, viewer) = sampling_ops::load_visible(conn, ctx, sample_id).await?;
     // The id may already be taken by an attachment of another sample: the caller must see
     // that one too, else it is answered as a missing sample (an id never tells whose it is).
@@ -402,6 +404,7 @@ async fn process(state: &AppState, job: &Job, id: &str) -> Result<()> {
         Err(e) => (ProcessingStatus::Failed, Some(e.to_string()), None, None),
     };
     let mut tx = state.db.begin_write().await?;
+    crate::store::sync::lock_sample_of_attachment(tx.conn(), id).await?;
     let before = q::state(tx.conn(), id).await?;
     q::save_processing(
         tx.conn(),

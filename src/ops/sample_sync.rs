@@ -271,7 +271,8 @@ fn internal(e: impl std::fmt::Display) -> Error {
 
 /// The user's samples changed after `since_samples`, their custody events recorded after
 /// `since_custody` and (a client of schema 7: `Some`) their site, sample and seal photos
-/// changed after `since_attachments`, in the caller's snapshot. Lab results (and so the lab's
+/// changed after `since_attachments`, all at or below `upto` (the pull's safe cursor), in the
+/// caller's snapshot. Lab results (and so the lab's
 /// report) are not synced.
 pub async fn pull(
     conn: &mut AnyConnection,
@@ -279,9 +280,10 @@ pub async fn pull(
     since_samples: i64,
     since_custody: i64,
     since_attachments: Option<i64>,
+    upto: i64,
 ) -> Result<Vec<Pulled>> {
     let mut out = Vec::new();
-    for s in q::pull_samples(conn, user, since_samples).await? {
+    for s in q::pull_samples(conn, user, since_samples, upto).await? {
         // The form as stored is the wire form: one column per field.
         let mut rec: Map<String, Value> = serde_json::from_str(&s.form).map_err(internal)?;
         for (k, v) in [
@@ -303,7 +305,7 @@ pub async fn pull(
             rec: Value::Object(rec),
         });
     }
-    for c in q::pull_custody(conn, user, since_custody).await? {
+    for c in q::pull_custody(conn, user, since_custody, upto).await? {
         let e = c.row;
         out.push(Pulled {
             table: "custody_events",
@@ -316,7 +318,8 @@ pub async fn pull(
         });
     }
     if let Some(since) = since_attachments {
-        for a in crate::store::sample_attachments::pull_for_sampler(conn, user, since).await? {
+        for a in crate::store::sample_attachments::pull_for_sampler(conn, user, since, upto).await?
+        {
             out.push(Pulled {
                 table: "sample_attachments",
                 created_seq: a.created_seq,
@@ -346,9 +349,10 @@ pub async fn pull_tasks(
     conn: &mut AnyConnection,
     user: &str,
     since: i64,
+    upto: i64,
 ) -> Result<Vec<PulledTask>> {
     use crate::store::sampling_plans as tq;
-    let rows = tq::pull_for_sampler(conn, user, since).await?;
+    let rows = tq::pull_for_sampler(conn, user, since, upto).await?;
     if rows.is_empty() {
         return Ok(Vec::new());
     }
@@ -386,9 +390,10 @@ pub async fn removed_tasks(
     conn: &mut AnyConnection,
     user: &str,
     since: i64,
+    upto: i64,
 ) -> Result<Vec<(String, String)>> {
     Ok(
-        crate::store::sampling_plans::removed_for_sampler(conn, user, since)
+        crate::store::sampling_plans::removed_for_sampler(conn, user, since, upto)
             .await?
             .into_iter()
             .map(|id| ("sampling_tasks".to_string(), id))

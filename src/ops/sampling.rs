@@ -991,6 +991,17 @@ fn body_sha256(n: &NewSample) -> Result<String> {
     Ok(sha256_hex(&serde_json::to_vec(n).map_err(internal)?))
 }
 
+/// The national number a new sample claims, as [`submit_sample_in`] reads it (trimmed; none
+/// when empty): what it locks, so concurrent claims of one number are decided in turn.
+pub fn national_key(n: &NewSample) -> Option<String> {
+    n.form
+        .sampling_no
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+}
+
 /// The submission rules of a 抽样单, in the caller's write transaction (the online route's or a
 /// sync push's), with `seq` the transaction's change-counter value: the form check, the
 /// national number's shape or a generated number, the samplers (the submitter among them,
@@ -1006,6 +1017,16 @@ pub async fn submit_sample_in(
     seq: i64,
 ) -> Result<Submitted> {
     access::require(ctx, &[Role::Inspector])?;
+    // What the decision rests on, locked first (PostgreSQL): the task's team and state, and the
+    // sample id (a concurrent create of the same id waits, then finds it stored).
+    if let Some(task) = n.task_id.as_deref() {
+        store::sync::lock_rows(conn, "sampling_tasks", &[task.to_string()]).await?;
+    }
+    store::sync::lock_keys(conn, "sample", std::slice::from_ref(&n.id)).await?;
+    // A national number is unique: two samples claiming it are decided one after the other.
+    if let Some(no) = national_key(n) {
+        store::sync::lock_keys(conn, "sample_no", &[no]).await?;
+    }
     if !is_uuid(&n.id) {
         return Err(Error::invalid("invalid_id", "the sample id must be a UUID"));
     }
@@ -1224,6 +1245,8 @@ pub async fn record_custody_in(
     seq: i64,
 ) -> Result<(CustodyView, bool)> {
     access::require(ctx, &[Role::Inspector, Role::Lab])?;
+    // The chain is decided from its last event: one writer per sample (PostgreSQL).
+    store::sync::lock_keys(conn, "sample", &[sample_id.to_string()]).await?;
     let (sample, _) = load_visible(conn, ctx, sample_id).await?;
     if !is_uuid(&n.id) {
         return Err(Error::invalid("invalid_id", "the event id must be a UUID"));

@@ -244,6 +244,8 @@ pub async fn draw_plan(
                 "this plan has been drawn; a redraw needs a reason and keeps the earlier draw on record",
             ));
         }
+        // Its tasks locked (PostgreSQL): no sample is submitted against them meanwhile.
+        store::sync::lock_tasks_of_draw(tx.conn(), "sampling_tasks", current).await?;
         let sampled = q::samples_of_draw(tx.conn(), current).await?;
         if sampled > 0 {
             return Err(Error::conflict(
@@ -398,6 +400,8 @@ pub async fn draw_plan(
         .await?
         .ok_or_else(|| internal("draw vanished"))?;
     tx.commit().await?;
+    db.refresh_statistics(&["sampling_tasks", "sampling_task_members", "draws"])
+        .await;
     Ok((row, record))
 }
 
@@ -591,6 +595,8 @@ pub async fn assign_team(
 ) -> Result<SamplingTaskView> {
     access::require(ctx, OFFICE)?;
     let mut tx = db.begin_write().await?;
+    // The task, locked first (PostgreSQL): its samples and team stay as read until commit.
+    store::sync::lock_rows(tx.conn(), "sampling_tasks", &[id.to_string()]).await?;
     let seq = store::sync::next_seq(tx.conn()).await?;
     let task = q::get_task(tx.conn(), id)
         .await?

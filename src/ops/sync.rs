@@ -98,16 +98,32 @@ pub async fn pull(
     version: u32,
     migration: Option<MigrationRequest>,
 ) -> Result<Pull, Error> {
+    // Freshness: the pull reflects every change committed before it began (PostgreSQL waits,
+    // briefly, for the writes in progress when it began; see `Cursor and concurrency` in
+    // protocol.md).
+    {
+        let mut conn = db.acquire().await?;
+        q::wait_fresh(&mut conn).await?;
+    }
     let mut tx = db.begin_snapshot().await?;
-    let now = q::current_seq(&mut tx).await?;
+    let cursor = q::safe_cursor(&mut tx).await?;
     if let Some(l) = last {
-        if l > now {
+        if l > cursor.horizon {
             return Err(Error::bad_request(
                 "invalid_cursor",
-                format!("last_pulled_at {l} is ahead of the server ({now})"),
+                format!(
+                    "last_pulled_at {l} is ahead of the server ({})",
+                    cursor.horizon
+                ),
             ));
         }
     }
+    // Changes in `(since, now]` are answered; those visible in the snapshot above `now` wait for
+    // the next pull (which answers them then), so nothing is sent twice as a change or skipped.
+    // When the safe point is behind a cursor given out earlier (a race with another database's
+    // transaction ending, see protocol.md), the answer is at that cursor: everything at or below
+    // a cursor once given out was complete then, so it still is; a cursor never goes back.
+    let now = cursor.safe.max(last.unwrap_or(i64::MIN));
     let purged = q::purged_through(&mut tx).await?;
     // Tombstones after the cursor may be gone: send everything, as a replacement.
     let replacement = last.is_some_and(|l| l < purged);
@@ -156,7 +172,7 @@ pub async fn pull(
     // Nothing at all has changed since the cursor: answer at once.
     let unchanged = since == Some(now) && migrated_tables.is_empty();
     if !unchanged {
-        let tasks = q::pull_tasks(&mut tx, user, since_for("tasks")).await?;
+        let tasks = q::pull_tasks(&mut tx, user, since_for("tasks"), now).await?;
         let mut teams = task_teams(&mut tx, &tasks).await?;
         for t in tasks {
             let new = is_new(t.created_seq, None) || joined(t.added_seq);
@@ -166,20 +182,20 @@ pub async fn pull(
                 "must_check_items": t.must_check_items, "round_title": t.round_title, "team": team, "kind": t.kind});
             push_rec(&mut changes, "tasks", version, new, rec);
         }
-        for e in q::pull_establishments(&mut tx, user, since_for("establishments")).await? {
+        for e in q::pull_establishments(&mut tx, user, since_for("establishments"), now).await? {
             let new = is_new(e.first_seq, None);
             let rec = json!({"id": e.id, "sign_name": e.sign_name, "licensed_name": e.licensed_name, "address": e.address,
                 "town": e.town, "category": e.category, "risk_grade": e.risk_grade, "lng": num(e.raw_lng), "lat": num(e.raw_lat),
                 "crs": text(e.crs.as_deref())});
             push_rec(&mut changes, "establishments", version, new, rec);
         }
-        for v in q::pull_versions(&mut tx, user, since_for("checklist_versions")).await? {
+        for v in q::pull_versions(&mut tx, user, since_for("checklist_versions"), now).await? {
             let new = is_new(v.first_seq, None);
             let rec = json!({"id": format!("{}:{}", v.template_id, v.version), "template_id": v.template_id, "version": v.version,
                 "title": v.title, "content": v.content});
             push_rec(&mut changes, "checklist_versions", version, new, rec);
         }
-        for s in q::pull_inspections(&mut tx, user, since_for("inspections")).await? {
+        for s in q::pull_inspections(&mut tx, user, since_for("inspections"), now).await? {
             let i = s.row;
             let new = is_new(i.created_seq, i.origin_device.as_deref()) || joined(s.added_seq);
             push_rec(
@@ -190,14 +206,14 @@ pub async fn pull(
                 inspection_json(&i),
             );
         }
-        for s in q::pull_answers(&mut tx, user, since_for("answers")).await? {
+        for s in q::pull_answers(&mut tx, user, since_for("answers"), now).await? {
             let a = s.row;
             let new = is_new(a.created_seq, a.origin_device.as_deref()) || joined(s.added_seq);
             let rec = json!({"id": a.id, "inspection_id": a.inspection_id, "item_code": a.item_code, "status": a.status, "note": text(a.note.as_deref())});
             push_rec(&mut changes, "answers", version, new, rec);
         }
         if changes.contains_key("photos") {
-            for s in q::pull_photos(&mut tx, user, since_for("photos")).await? {
+            for s in q::pull_photos(&mut tx, user, since_for("photos"), now).await? {
                 let p = s.row;
                 let new = new_tables.contains("photos")
                     || is_new(p.created_seq, p.origin_device.as_deref())
@@ -211,7 +227,7 @@ pub async fn pull(
             }
         }
         if changes.contains_key("reviews") {
-            for r in q::pull_reviews(&mut tx, user, since_for("reviews")).await? {
+            for r in q::pull_reviews(&mut tx, user, since_for("reviews"), now).await? {
                 // Written by reviewers, never by a device: new to the device once after its
                 // cursor (or when the table is new to it).
                 let new = new_tables.contains("reviews")
@@ -226,8 +242,9 @@ pub async fn pull(
         }
         if changes.contains_key("sampling_tasks") {
             // Schema 6: the sampling tasks whose team includes the user (read-only).
-            for t in crate::ops::sample_sync::pull_tasks(&mut tx, user, since_for("sampling_tasks"))
-                .await?
+            for t in
+                crate::ops::sample_sync::pull_tasks(&mut tx, user, since_for("sampling_tasks"), now)
+                    .await?
             {
                 let new = new_tables.contains("sampling_tasks")
                     || is_new(t.created_seq, None)
@@ -246,6 +263,7 @@ pub async fn pull(
                 changes
                     .contains_key("sample_attachments")
                     .then(|| since_for("sample_attachments")),
+                now,
             )
             .await?;
             for p in pulled {
@@ -258,14 +276,14 @@ pub async fn pull(
             // Deleted records, and everything of a task the user left (a reassigned team),
             // inspection or sampling task.
             let sampling_removed = if changes.contains_key("sampling_tasks") {
-                crate::ops::sample_sync::removed_tasks(&mut tx, user, s).await?
+                crate::ops::sample_sync::removed_tasks(&mut tx, user, s, now).await?
             } else {
                 Vec::new()
             };
-            let deletions = q::pull_tombstones(&mut tx, user, s, device)
+            let deletions = q::pull_tombstones(&mut tx, user, s, now, device)
                 .await?
                 .into_iter()
-                .chain(q::pull_removed(&mut tx, user, s).await?)
+                .chain(q::pull_removed(&mut tx, user, s, now).await?)
                 .chain(sampling_removed);
             for (table, id) in deletions {
                 if let Some(c) = changes.get_mut(table.as_str()) {
@@ -380,8 +398,9 @@ async fn push_in(
     geofence: &crate::photo::geofence::GeofenceConfig,
     samples: &crate::ops::sampling::SubmitSettings,
 ) -> Result<Vec<Rejected>, Error> {
-    // Taken first: it orders this push after every earlier commit, and (on PostgreSQL) holds
-    // off concurrent pushes until this one commits, so the decision stays true.
+    // Taken first (PostgreSQL; SQLite has one writer at a time): the locks on what the push
+    // decides about, so the decision stays true until it commits. Then its position.
+    let mut locked = lock_touched(tx.conn(), &parsed).await?;
     let seq = q::next_seq(tx.conn()).await?;
     if last < 0 || last >= seq {
         return Err(Error::bad_request(
@@ -389,7 +408,26 @@ async fn push_in(
             format!("last_pulled_at {last} is not a cursor this server gave out"),
         ));
     }
-    let loaded = load(tx.conn(), who.user_id, &parsed).await?;
+    let loaded = loop {
+        let loaded = load(tx.conn(), who.user_id, &parsed).await?;
+        if store::backend_of(tx.conn()) == store::Backend::Sqlite {
+            break loaded; // one writer at a time: nothing to lock
+        }
+        // A stored record found under a task not locked yet (created between the locking and
+        // the reading): lock it too and read again.
+        let extra: Vec<String> = loaded
+            .tasks
+            .keys()
+            .cloned()
+            .chain(loaded.inspections.values().map(|i| i.rec.task_id.clone()))
+            .filter(|t| !locked.contains(t))
+            .collect();
+        if extra.is_empty() {
+            break loaded;
+        }
+        q::lock_tasks(tx.conn(), &extra).await?;
+        locked.extend(extra);
+    };
     let decision = decide(&loaded, &parsed, last).map_err(|c| conflict(c.table, &c.id))?;
     let origin = who.origin();
     let by = Author {
@@ -427,6 +465,78 @@ async fn push_in(
     #[cfg(debug_assertions)]
     debug::maybe_panic(who.device_id);
     Ok(rejected)
+}
+
+/// Locks (PostgreSQL) the inspection tasks a push touches: those of its inspections, and of the
+/// stored inspections, answers and photos it names (pushed or deleted); then the sampling tasks
+/// and the samples of its 抽样单, custody events and sample photos. Each kind in byte order of
+/// the id, kinds in this order, as every other use case takes them. Returns the locked tasks.
+async fn lock_touched(
+    conn: &mut sqlx::AnyConnection,
+    parsed: &push::Push,
+) -> Result<HashSet<String>, Error> {
+    if store::backend_of(conn) == store::Backend::Sqlite {
+        return Ok(HashSet::new());
+    }
+    let insp_ids = unique(
+        parsed
+            .inspections
+            .iter()
+            .map(|i| i.id.clone())
+            .chain(parsed.answers.iter().map(|a| a.inspection_id.clone()))
+            .chain(parsed.photos.iter().map(|p| p.inspection_id.clone()))
+            .chain(ids_of(&parsed.deleted, "inspections")),
+    );
+    let answer_ids = unique(
+        parsed
+            .answers
+            .iter()
+            .map(|a| a.id.clone())
+            .chain(ids_of(&parsed.deleted, "answers")),
+    );
+    let photo_ids = unique(
+        parsed
+            .photos
+            .iter()
+            .map(|p| p.id.clone())
+            .chain(ids_of(&parsed.deleted, "photos")),
+    );
+    let tasks: HashSet<String> = q::tasks_of_records(conn, &insp_ids, &answer_ids, &photo_ids)
+        .await?
+        .into_iter()
+        .chain(parsed.inspections.iter().map(|i| i.task_id.clone()))
+        .collect();
+    let list: Vec<String> = tasks.iter().cloned().collect();
+    q::lock_tasks(conn, &list).await?;
+    let sampling_tasks: Vec<String> = parsed
+        .samples
+        .iter()
+        .filter_map(|s| s.task_id.clone())
+        .collect();
+    q::lock_rows(conn, "sampling_tasks", &sampling_tasks).await?;
+    let samples: Vec<String> = parsed
+        .samples
+        .iter()
+        .map(|s| s.id.clone())
+        .chain(parsed.custody_events.iter().map(|c| c.sample_id.clone()))
+        .chain(
+            parsed
+                .sample_attachments
+                .iter()
+                .map(|a| a.sample_id.clone()),
+        )
+        .collect();
+    q::lock_keys(conn, "sample", &samples).await?;
+    let numbers: Vec<String> = parsed
+        .samples
+        .iter()
+        .filter_map(|s| s.form.as_ref().ok())
+        .filter_map(|f| f.sampling_no.as_deref().map(str::trim))
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect();
+    q::lock_keys(conn, "sample_no", &numbers).await?;
+    Ok(tasks)
 }
 
 fn ids_of<'a>(

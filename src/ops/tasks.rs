@@ -34,6 +34,7 @@ async fn transition(
     reason: Option<&str>,
 ) -> Result<()> {
     let mut tx = db.begin_write().await?;
+    store::sync::lock_tasks(tx.conn(), &[id.to_string()]).await?;
     let task = store::plans::get_task(tx.conn(), id)
         .await?
         .ok_or_else(|| Error::not_found("no such task"))?;
@@ -90,8 +91,9 @@ pub async fn reassign(
     use crate::plan::reassign::{self, Facts};
     access::require(ctx, &[Role::Admin, Role::Reviewer])?;
     let mut tx = db.begin_write().await?;
-    // Taken first: it orders this transaction after every earlier commit (a push that moved
-    // the task or added an inspection is seen below).
+    // The task, locked first (PostgreSQL): a push that moved the task or added an inspection
+    // has committed, and none starts deciding on it, until this commits.
+    store::sync::lock_tasks(tx.conn(), &[id.to_string()]).await?;
     let seq = store::sync::next_seq(tx.conn()).await?;
     let task = store::plans::get_task(tx.conn(), id)
         .await?

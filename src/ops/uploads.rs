@@ -502,6 +502,7 @@ pub async fn refuse(state: &AppState, ctx: &Ctx, u: &UploadRow, reason: String) 
     let mut tx = state.db.begin_write().await?;
     let (before, marked) = match u.owner() {
         Owner::Photo(photo_id) => {
+            store::sync::lock_task_of_photo(tx.conn(), photo_id).await?;
             let before = q::photo_state(tx.conn(), photo_id)
                 .await?
                 .map(|b| (b.processing_status, b.processing_error));
@@ -509,6 +510,7 @@ pub async fn refuse(state: &AppState, ctx: &Ctx, u: &UploadRow, reason: String) 
             (before, q::mark_refused(tx.conn(), photo_id, &reason).await?)
         }
         Owner::Attachment(id) => {
+            store::sync::lock_sample_of_attachment(tx.conn(), id).await?;
             let before = qa::state(tx.conn(), id)
                 .await?
                 .map(|b| (b.processing_status, b.processing_error));
@@ -588,6 +590,7 @@ async fn attach_in(
     let new_content = q::insert_blob(conn, sha256, byte_size, media, &blob_key(sha256)).await?;
     let (event, before, status) = match owner {
         Owner::Photo(photo_id) => {
+            store::sync::lock_task_of_photo(conn, photo_id).await?;
             let before = q::photo_state(conn, photo_id)
                 .await?
                 .map(|b| (b.processing_status, b.processing_error));
@@ -599,6 +602,7 @@ async fn attach_in(
             (event, before, "uploaded")
         }
         Owner::Attachment(id) => {
+            store::sync::lock_sample_of_attachment(conn, id).await?;
             let before = qa::state(conn, id)
                 .await?
                 .map(|b| (b.processing_status, b.processing_error));

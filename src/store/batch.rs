@@ -84,23 +84,14 @@ pub fn sql(backend: Backend, b: &Batch) -> String {
                 })
                 .collect::<Vec<_>>()
                 .join(", ");
-            // The order is restated in the aggregate (a subquery's order is no guarantee),
-            // over keys carried out of the subquery. Rows are joined as text: the JSON
-            // subtype does not survive the subquery, and re-parsing each row with json()
-            // would cost what the aggregate saves.
-            let key_cols: String = b
-                .order
-                .iter()
-                .enumerate()
-                .map(|(i, k)| format!(", {k} AS k{i}"))
-                .collect();
-            let keys = (0..b.order.len())
-                .map(|i| format!("b.k{i}"))
-                .collect::<Vec<_>>()
-                .join(", ");
+            // The aggregate concatenates in whatever order it likes (a subquery's order is no
+            // guarantee, and `group_concat(… ORDER BY …)` sorts every batch in a temporary
+            // B-tree): [`fetch`] puts the rows back in order. Rows are joined as text: the
+            // JSON subtype does not survive the subquery, and re-parsing each row with
+            // json() would cost what the aggregate saves.
             format!(
-                "SELECT '[' || group_concat(b.j, ',' ORDER BY {keys}) || ']' FROM \
-                 (SELECT json_array({values}) AS j{key_cols} {from_where} \
+                "SELECT '[' || group_concat(b.j, ',') || ']' FROM \
+                 (SELECT json_array({values}) AS j {from_where} \
                  ORDER BY {order_by} LIMIT {limit}) b"
             )
         }
@@ -108,11 +99,13 @@ pub fn sql(backend: Backend, b: &Batch) -> String {
 }
 
 /// Reads batch `b` with its placeholders bound to `args`, each row into `T` (by field name
-/// on PostgreSQL; in select order from the JSON array on SQLite).
+/// on PostgreSQL; in select order from the JSON array on SQLite), in the batch's order, which
+/// `cmp` restates over the rows (SQLite's aggregate does not keep it).
 pub async fn fetch<'q, T>(
     conn: &mut AnyConnection,
     b: &Batch<'_>,
     args: AnyArguments<'q>,
+    cmp: impl FnMut(&T, &T) -> std::cmp::Ordering,
 ) -> Result<Vec<T>, sqlx::Error>
 where
     T: DeserializeOwned + for<'r> sqlx::FromRow<'r, AnyRow> + Send + Unpin,
@@ -129,11 +122,13 @@ where
             let text: Option<String> = sqlx::query_scalar_with(&statement, args)
                 .fetch_one(conn)
                 .await?;
-            match text {
-                None => Ok(Vec::new()),
-                Some(t) => serde_json::from_str(&t)
-                    .map_err(|e| sqlx::Error::Decode(format!("a batch of rows: {e}").into())),
-            }
+            let Some(text) = text else {
+                return Ok(Vec::new());
+            };
+            let mut rows: Vec<T> = serde_json::from_str(&text)
+                .map_err(|e| sqlx::Error::Decode(format!("a batch of rows: {e}").into()))?;
+            rows.sort_by(cmp);
+            Ok(rows)
         }
     }
 }

@@ -185,6 +185,11 @@ impl Db {
                 .run(&self.pool)
                 .await
                 .context("applying database migrations")?;
+            // Sync positions above every stored one, also after a restore (0037).
+            let mut conn = self.pool.acquire().await?;
+            sync::ensure_xid_offset(&mut conn)
+                .await
+                .context("checking the sync position offset")?;
             return Ok(());
         }
         // SQLite changes a column's constraints only by rebuilding its table (0014 rebuilds
@@ -291,6 +296,22 @@ impl Db {
                 .await?;
         }
         Ok(tx)
+    }
+
+    /// Refreshes the planner's statistics of `tables` after a bulk write (an import, a draw):
+    /// on PostgreSQL autovacuum would only get to it minutes later, and with stale statistics
+    /// a query can be planned as a scan of a whole table. Best effort, after the commit (the
+    /// write stands whatever happens here). SQLite keeps the plans it makes without
+    /// statistics: given them, it plans some joins differently (a Bloom filter over the whole
+    /// joined table for every statement), which made batched reads slower, not faster.
+    pub async fn refresh_statistics(&self, tables: &[&str]) {
+        if self.backend != Backend::Postgres || tables.is_empty() {
+            return;
+        }
+        let sql = format!("ANALYZE {}", tables.join(", "));
+        if let Err(e) = sqlx::query(&sql).execute(&self.pool).await {
+            tracing::warn!(error = %e, tables = ?tables, "refreshing statistics after a bulk write");
+        }
     }
 
     /// True when the database answers a trivial query.
@@ -432,6 +453,15 @@ pub fn backend_of(conn: &AnyConnection) -> Backend {
 /// Current time as Unix milliseconds, the storage format of every timestamp.
 pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
+}
+
+/// A deadlock or serialization failure (PostgreSQL 40P01, 40001): the transaction was rolled
+/// back and may be retried as it is.
+pub fn is_retryable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(d) => matches!(d.code().as_deref(), Some("40P01") | Some("40001")),
+        _ => false,
+    }
 }
 
 /// True when the error is a unique-constraint violation (on either backend).

@@ -518,6 +518,8 @@ pub async fn record_draw(
         return Ok(false);
     }
     if let Some(prev) = previous {
+        // In the one order every writer locks tasks in (PostgreSQL).
+        super::sync::lock_tasks_of_draw(conn, "tasks", prev).await?;
         sqlx::query(
             "UPDATE tasks SET state = 'cancelled', cancel_reason = $4, updated_at = $1, seq = $3 \
              WHERE draw_id = $2 AND state IN ('assigned', 'in_progress')",

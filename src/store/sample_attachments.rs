@@ -119,15 +119,17 @@ pub async fn pull_for_sampler(
     conn: &mut AnyConnection,
     user: &str,
     since: i64,
+    upto: i64,
 ) -> Result<Vec<SyncAttachment>, sqlx::Error> {
     sqlx::query_as(
         "SELECT a.id, a.sample_id, a.kind, a.sha256, a.byte_size, a.taken_at, a.processing_status, \
          a.processing_error, a.width, a.height, a.created_seq, a.origin_device \
          FROM sample_samplers ss JOIN sample_attachments a ON a.sample_id = ss.sample_id \
-         WHERE ss.user_id = $1 AND a.seq > $2 AND a.kind <> 'report' ORDER BY a.seq, a.id",
+         WHERE ss.user_id = $1 AND a.seq > $2 AND a.seq <= $3 AND a.kind <> 'report' ORDER BY a.seq, a.id",
     )
     .bind(user)
     .bind(since)
+    .bind(upto)
     .fetch_all(conn)
     .await
 }

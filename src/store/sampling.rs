@@ -472,14 +472,16 @@ pub async fn pull_samples(
     conn: &mut AnyConnection,
     user: &str,
     since: i64,
+    upto: i64,
 ) -> Result<Vec<SampleSync>, sqlx::Error> {
     sqlx::query_as(
         "SELECT s.id, s.sample_no, s.establishment_id, s.lab_id, s.category_code, s.task_id, s.state, s.seal_broken, \
          s.form, s.origin_device, s.created_seq FROM sample_samplers ss JOIN samples s ON s.id = ss.sample_id \
-         WHERE ss.user_id = $1 AND s.seq > $2",
+         WHERE ss.user_id = $1 AND s.seq > $2 AND s.seq <= $3",
     )
     .bind(user)
     .bind(since)
+    .bind(upto)
     .fetch_all(conn)
     .await
 }
@@ -499,15 +501,17 @@ pub async fn pull_custody(
     conn: &mut AnyConnection,
     user: &str,
     since: i64,
+    upto: i64,
 ) -> Result<Vec<CustodySync>, sqlx::Error> {
     sqlx::query_as(
         "SELECT c.id, c.sample_id, c.kind, c.occurred_at, c.actor_id, c.actor_role, c.place, c.note, \
          c.sample_condition, c.seal_intact, c.recorded_at, c.origin_device, c.seq \
          FROM sample_samplers ss JOIN custody_events c ON c.sample_id = ss.sample_id \
-         WHERE ss.user_id = $1 AND c.seq > $2",
+         WHERE ss.user_id = $1 AND c.seq > $2 AND c.seq <= $3",
     )
     .bind(user)
     .bind(since)
+    .bind(upto)
     .fetch_all(conn)
     .await
 }

@@ -451,12 +451,14 @@ pub async fn removed_for_sampler(
     conn: &mut AnyConnection,
     user_id: &str,
     since: i64,
+    upto: i64,
 ) -> Result<Vec<String>, sqlx::Error> {
     let rows: Vec<(String,)> = sqlx::query_as(
-        "SELECT task_id FROM sampling_task_member_removals WHERE user_id = $1 AND seq > $2 ORDER BY seq, task_id",
+        "SELECT task_id FROM sampling_task_member_removals WHERE user_id = $1 AND seq > $2 AND seq <= $3 ORDER BY seq, task_id",
     )
     .bind(user_id)
     .bind(since)
+    .bind(upto)
     .fetch_all(conn)
     .await?;
     Ok(rows.into_iter().map(|r| r.0).collect())
@@ -497,6 +499,7 @@ pub async fn pull_for_sampler(
     conn: &mut AnyConnection,
     user_id: &str,
     since: i64,
+    upto: i64,
 ) -> Result<Vec<TaskSync>, sqlx::Error> {
     sqlx::query_as(
         "SELECT t.id, t.plan_id, p.round_title AS plan_title, s.purpose, s.stage, t.establishment_id, \
@@ -505,10 +508,12 @@ pub async fn pull_for_sampler(
          FROM sampling_task_members tm JOIN sampling_tasks t ON t.id = tm.task_id \
          JOIN plans p ON p.id = t.plan_id JOIN sampling_plans s ON s.plan_id = t.plan_id \
          JOIN establishments e ON e.id = t.establishment_id JOIN labs l ON l.id = t.lab_id \
-         WHERE tm.user_id = $1 AND (t.seq > $2 OR tm.added_seq > $2 OR e.seq > $2) ORDER BY t.seq, t.id",
+         WHERE tm.user_id = $1 AND tm.added_seq <= $3 \
+         AND ((t.seq > $2 AND t.seq <= $3) OR tm.added_seq > $2 OR (e.seq > $2 AND e.seq <= $3)) ORDER BY t.seq, t.id",
     )
     .bind(user_id)
     .bind(since)
+    .bind(upto)
     .fetch_all(conn)
     .await
 }

@@ -2,25 +2,294 @@
 
 use sqlx::{AnyConnection, FromRow};
 
-use super::{backend_of, now_ms, placeholders};
+use super::{backend_of, now_ms, placeholders, Backend};
 use crate::plan::TaskState;
 use crate::sync::push::{AnswerRec, InspectionRec, PhotoRec};
 
-/// Bumps the change counter and returns the new sequence number. On PostgreSQL the row lock
-/// it takes is held to commit, so write transactions commit in sequence order.
+/// The sequence number of the calling write transaction's changes.
+///
+/// SQLite: bumps the change counter (one writer at a time, so commits follow the counter).
+/// PostgreSQL: the transaction's top-level id plus the `sync_xid_offset` (migration 0037), with
+/// no lock at all: several calls in one transaction return the same number, and the pull's
+/// cursor comes from snapshot visibility ([`safe_cursor`]), not from commit order.
 pub async fn next_seq(conn: &mut AnyConnection) -> Result<i64, sqlx::Error> {
-    let (v,): (i64,) =
-        sqlx::query_as("UPDATE sync_counter SET value = value + 1 WHERE id = 1 RETURNING value")
-            .fetch_one(conn)
-            .await?;
+    let sql = match backend_of(conn) {
+        Backend::Sqlite => "UPDATE sync_counter SET value = value + 1 WHERE id = 1 RETURNING value",
+        Backend::Postgres => {
+            "SELECT pg_current_xact_id()::text::bigint + value FROM sync_xid_offset WHERE id = 1"
+        }
+    };
+    let (v,): (i64,) = sqlx::query_as(sql).fetch_one(conn).await?;
     Ok(v)
 }
 
+/// The SQLite counter's value (the position of the last committed change).
 pub async fn current_seq(conn: &mut AnyConnection) -> Result<i64, sqlx::Error> {
     let (v,): (i64,) = sqlx::query_as("SELECT value FROM sync_counter WHERE id = 1")
         .fetch_one(conn)
         .await?;
     Ok(v)
+}
+
+/// A pull's positions, read in its snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor {
+    /// Every change with a position at or below it is complete in the snapshot (committed and
+    /// visible, or rolled back), and no change will ever commit at or below it later: the pull
+    /// answers the changes in `(since, safe]` and gives out `safe`.
+    pub safe: i64,
+    /// No cursor above it was ever given out (the positions of transactions that had not
+    /// started when the snapshot was taken are above it).
+    pub horizon: i64,
+}
+
+/// The in-progress transaction ids that may be ours: the snapshot's `xip` minus the ids known
+/// to run in another database of the cluster (`pg_stat_activity`; an unknown or unreadable
+/// backend counts as ours). `xip` is `xid8`, `backend_xid` the 32-bit `xid`: in-progress ids are
+/// never 2^31 apart, so their low 32 bits name them.
+const BLOCKING_XIP: &str =
+    "SELECT x.xid::text::bigint AS xid FROM pg_snapshot_xip(s.snap) AS x(xid) \
+     WHERE NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.backend_xid = x.xid::xid \
+     AND a.datid <> (SELECT d.oid FROM pg_database d WHERE d.datname = current_database()))";
+
+/// The pull's cursor, read as the first statement of its snapshot transaction (REPEATABLE
+/// READ on PostgreSQL, a read transaction on SQLite).
+///
+/// SQLite: the counter. PostgreSQL: with S the snapshot, every transaction whose id is below
+/// the lowest blocking in-progress id of S is complete in S, so `safe` = that id (or, with none,
+/// `xmax(S)`) − 1 + offset, and `horizon` = `xmax(S)` − 1 + offset.
+pub async fn safe_cursor(conn: &mut AnyConnection) -> Result<Cursor, sqlx::Error> {
+    match backend_of(conn) {
+        Backend::Sqlite => {
+            let v = current_seq(conn).await?;
+            Ok(Cursor {
+                safe: v,
+                horizon: v,
+            })
+        }
+        Backend::Postgres => {
+            let (xmax, blocking, offset): (i64, Option<i64>, i64) = sqlx::query_as(&format!(
+                "WITH s AS (SELECT pg_current_snapshot() AS snap) \
+                 SELECT pg_snapshot_xmax(s.snap)::text::bigint, \
+                        (SELECT MIN(b.xid) FROM ({BLOCKING_XIP}) b), \
+                        (SELECT o.value FROM sync_xid_offset o WHERE o.id = 1) FROM s"
+            ))
+            .fetch_one(conn)
+            .await?;
+            Ok(Cursor {
+                safe: blocking.unwrap_or(xmax) - 1 + offset,
+                horizon: xmax - 1 + offset,
+            })
+        }
+    }
+}
+
+/// How long a pull waits at most for the writes that were in progress when it began.
+const FRESH_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Called before a pull takes its snapshot, outside any transaction: waits until every
+/// transaction of ours that was in progress when the pull began has ended, so the pull's
+/// `safe` cursor covers every change committed before it began. Polls every millisecond (each
+/// poll its own statement, so `pg_stat_activity` is read afresh) for at most [`FRESH_WAIT`],
+/// then goes on: the cursor is then merely older, never unsafe. A no-op on SQLite.
+pub async fn wait_fresh(conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
+    if backend_of(conn) == Backend::Sqlite {
+        return Ok(());
+    }
+    let (began, mut waiting): (i64, i64) = sqlx::query_as(&format!(
+        "WITH s AS (SELECT pg_current_snapshot() AS snap) \
+         SELECT pg_snapshot_xmax(s.snap)::text::bigint, \
+                (SELECT COUNT(*) FROM ({BLOCKING_XIP}) b) FROM s"
+    ))
+    .fetch_one(&mut *conn)
+    .await?;
+    let deadline = std::time::Instant::now() + FRESH_WAIT;
+    while waiting > 0 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        (waiting,) = sqlx::query_as(&format!(
+            "WITH s AS (SELECT pg_current_snapshot() AS snap) \
+             SELECT (SELECT COUNT(*) FROM ({BLOCKING_XIP}) b WHERE b.xid < $1) FROM s"
+        ))
+        .bind(began)
+        .fetch_one(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Every stored sync position (the synced tables' position columns).
+const STORED_POSITIONS: &str = "SELECT GREATEST( \
+    (SELECT value FROM sync_counter WHERE id = 1), (SELECT tombstones_purged_through FROM sync_state WHERE id = 1), \
+    (SELECT MAX(seq) FROM tasks), (SELECT MAX(seq) FROM establishments), (SELECT MAX(added_seq) FROM task_members), \
+    (SELECT MAX(seq) FROM task_member_removals), (SELECT MAX(seq) FROM inspections), (SELECT MAX(seq) FROM answers), \
+    (SELECT MAX(seq) FROM photos), (SELECT MAX(seq) FROM reviews), (SELECT MAX(seq) FROM sync_tombstones), \
+    (SELECT MAX(seq) FROM sampling_tasks), (SELECT MAX(added_seq) FROM sampling_task_members), \
+    (SELECT MAX(seq) FROM sampling_task_member_removals), (SELECT MAX(seq) FROM samples), \
+    (SELECT MAX(seq) FROM custody_events), (SELECT MAX(seq) FROM sample_attachments), 0)";
+
+/// PostgreSQL, at startup (after the migrations): makes the next transaction's position exceed
+/// every stored one. Transaction ids only grow within a cluster, but a dump restored into
+/// another cluster may start from lower ones; the offset is then raised (never lowered), under
+/// an exclusive lock on it so no transaction takes a position from the old offset meanwhile.
+pub async fn ensure_xid_offset(conn: &mut AnyConnection) -> Result<bool, sqlx::Error> {
+    if backend_of(conn) == Backend::Sqlite {
+        return Ok(false);
+    }
+    let check = format!(
+        "SELECT ({STORED_POSITIONS}) >= pg_snapshot_xmax(pg_current_snapshot())::text::bigint + \
+         (SELECT value FROM sync_xid_offset WHERE id = 1)"
+    );
+    let (behind,): (bool,) = sqlx::query_as(&check).fetch_one(&mut *conn).await?;
+    if !behind {
+        return Ok(false);
+    }
+    let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+    sqlx::query("LOCK TABLE sync_xid_offset IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(&format!(
+        "UPDATE sync_xid_offset SET value = GREATEST(value, ({STORED_POSITIONS}) - pg_current_xact_id()::text::bigint + 1) \
+         WHERE id = 1"
+    ))
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// Locks, for the rest of the write transaction, the rows of `table` (`tasks`, `sampling_tasks`,
+/// `samples`) named by `ids`, in one global order (byte order of the id), so two transactions
+/// locking overlapping sets never deadlock. What a use case decides about a task (a push's
+/// conflict check, a review, a team change) stays true until it commits. Ids without a row lock
+/// nothing. A no-op on SQLite, where one writer at a time already serialises everything.
+pub async fn lock_rows(
+    conn: &mut AnyConnection,
+    table: &'static str,
+    ids: &[String],
+) -> Result<(), sqlx::Error> {
+    if backend_of(conn) == Backend::Sqlite || ids.is_empty() {
+        return Ok(());
+    }
+    let mut ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    for chunk in ids.chunks(500) {
+        let sql = format!(
+            "SELECT id FROM {table} WHERE id IN {} ORDER BY id COLLATE \"C\" FOR NO KEY UPDATE",
+            placeholders(Backend::Postgres, 1, chunk.len())
+        );
+        let mut q = sqlx::query_as::<_, (String,)>(&sql);
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        q.fetch_all(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Locks `ids` of `kind` (a name space such as `sample`) for the rest of the write transaction
+/// with transaction-scoped advisory locks on a hash of `kind:id`, in byte order of the id: also
+/// for ids without a row yet, so two concurrent creates of one new id run one after the other
+/// (the second then finds the first's row). A hash collision only makes two writers wait for
+/// each other. A no-op on SQLite.
+pub async fn lock_keys(
+    conn: &mut AnyConnection,
+    kind: &'static str,
+    ids: &[String],
+) -> Result<(), sqlx::Error> {
+    if backend_of(conn) == Backend::Sqlite {
+        return Ok(());
+    }
+    let mut ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    for id in ids {
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+            .bind(format!("{kind}:{id}"))
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// [`lock_rows`] on the task of photo `photo_id` (a photo's inspection, and so its task, never
+/// changes): a photo's upload or processing status waits for a push deciding on the photo.
+pub async fn lock_task_of_photo(
+    conn: &mut AnyConnection,
+    photo_id: &str,
+) -> Result<(), sqlx::Error> {
+    if backend_of(conn) == Backend::Sqlite {
+        return Ok(());
+    }
+    sqlx::query_as::<_, (String,)>(
+        "SELECT t.id FROM photos p JOIN inspections i ON i.id = p.inspection_id JOIN tasks t ON t.id = i.task_id \
+         WHERE p.id = $1 FOR NO KEY UPDATE OF t",
+    )
+    .bind(photo_id)
+    .fetch_all(conn)
+    .await?;
+    Ok(())
+}
+
+/// [`lock_keys`] on the sample of attachment `id` (an attachment never changes sample).
+pub async fn lock_sample_of_attachment(
+    conn: &mut AnyConnection,
+    id: &str,
+) -> Result<(), sqlx::Error> {
+    if backend_of(conn) == Backend::Sqlite {
+        return Ok(());
+    }
+    let sample: Option<(String,)> =
+        sqlx::query_as("SELECT sample_id FROM sample_attachments WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?;
+    if let Some((sample,)) = sample {
+        lock_keys(conn, "sample", &[sample]).await?;
+    }
+    Ok(())
+}
+
+/// [`lock_rows`] on every task of draw `draw_id` in `table` (`tasks` or `sampling_tasks`): a
+/// redraw that cancels them, or decides from their samples, waits for the writers deciding on
+/// them. Same order as [`lock_rows`].
+pub async fn lock_tasks_of_draw(
+    conn: &mut AnyConnection,
+    table: &'static str,
+    draw_id: &str,
+) -> Result<(), sqlx::Error> {
+    if backend_of(conn) == Backend::Sqlite {
+        return Ok(());
+    }
+    sqlx::query_as::<_, (String,)>(&format!(
+        "SELECT id FROM {table} WHERE draw_id = $1 ORDER BY id COLLATE \"C\" FOR NO KEY UPDATE"
+    ))
+    .bind(draw_id)
+    .fetch_all(conn)
+    .await?;
+    Ok(())
+}
+
+/// [`lock_rows`] on the task of inspection `inspection_id` (an inspection never changes task).
+pub async fn lock_task_of_inspection(
+    conn: &mut AnyConnection,
+    inspection_id: &str,
+) -> Result<(), sqlx::Error> {
+    if backend_of(conn) == Backend::Sqlite {
+        return Ok(());
+    }
+    sqlx::query_as::<_, (String,)>(
+        "SELECT t.id FROM inspections i JOIN tasks t ON t.id = i.task_id WHERE i.id = $1 FOR NO KEY UPDATE OF t",
+    )
+    .bind(inspection_id)
+    .fetch_all(conn)
+    .await?;
+    Ok(())
+}
+
+/// [`lock_rows`] on inspection tasks.
+pub async fn lock_tasks(conn: &mut AnyConnection, ids: &[String]) -> Result<(), sqlx::Error> {
+    lock_rows(conn, "tasks", ids).await
 }
 
 pub async fn purged_through(conn: &mut AnyConnection) -> Result<i64, sqlx::Error> {
@@ -95,15 +364,17 @@ pub async fn pull_tasks(
     conn: &mut AnyConnection,
     user: &str,
     since: i64,
+    upto: i64,
 ) -> Result<Vec<TaskSync>, sqlx::Error> {
     sqlx::query_as(
         "SELECT t.id, t.plan_id, t.establishment_id, t.template_id, t.template_version, t.due_date, t.state, \
          t.must_check_items, p.round_title, t.kind, t.created_seq, tm.added_seq \
          FROM task_members tm JOIN tasks t ON t.id = tm.task_id JOIN plans p ON p.id = t.plan_id \
-         WHERE tm.inspector_id = $1 AND (t.seq > $2 OR tm.added_seq > $2)",
+         WHERE tm.inspector_id = $1 AND tm.added_seq <= $3 AND ((t.seq > $2 AND t.seq <= $3) OR tm.added_seq > $2)",
     )
     .bind(user)
     .bind(since)
+    .bind(upto)
     .fetch_all(conn)
     .await
 }
@@ -129,17 +400,19 @@ pub async fn pull_establishments(
     conn: &mut AnyConnection,
     user: &str,
     since: i64,
+    upto: i64,
 ) -> Result<Vec<EstablishmentSync>, sqlx::Error> {
     sqlx::query_as(
         "WITH mine AS (SELECT t.establishment_id, MIN(tm.added_seq) AS first_seq, MAX(tm.added_seq) AS last_seq \
-                       FROM task_members tm JOIN tasks t ON t.id = tm.task_id WHERE tm.inspector_id = $1 \
+                       FROM task_members tm JOIN tasks t ON t.id = tm.task_id WHERE tm.inspector_id = $1 AND tm.added_seq <= $3 \
                        GROUP BY t.establishment_id) \
          SELECT e.id, e.sign_name, e.licensed_name, e.address, e.town, e.category, e.risk_grade, e.raw_lng, e.raw_lat, \
                 e.crs, mine.first_seq FROM establishments e JOIN mine ON mine.establishment_id = e.id \
-         WHERE e.seq > $2 OR mine.last_seq > $2",
+         WHERE (e.seq > $2 AND e.seq <= $3) OR mine.last_seq > $2",
     )
     .bind(user)
     .bind(since)
+    .bind(upto)
     .fetch_all(conn)
     .await
 }
@@ -158,11 +431,12 @@ pub async fn pull_versions(
     conn: &mut AnyConnection,
     user: &str,
     since: i64,
+    upto: i64,
 ) -> Result<Vec<VersionSync>, sqlx::Error> {
     sqlx::query_as(
         "WITH mine AS (SELECT t.template_id, t.template_version, MIN(tm.added_seq) AS first_seq, \
                               MAX(tm.added_seq) AS last_seq \
-                       FROM task_members tm JOIN tasks t ON t.id = tm.task_id WHERE tm.inspector_id = $1 \
+                       FROM task_members tm JOIN tasks t ON t.id = tm.task_id WHERE tm.inspector_id = $1 AND tm.added_seq <= $3 \
                        GROUP BY t.template_id, t.template_version) \
          SELECT v.template_id, v.version, v.title, v.content, mine.first_seq FROM checklist_versions v \
          JOIN mine ON mine.template_id = v.template_id AND mine.template_version = v.version \
@@ -170,6 +444,7 @@ pub async fn pull_versions(
     )
     .bind(user)
     .bind(since)
+    .bind(upto)
     .fetch_all(conn)
     .await
 }
@@ -263,13 +538,15 @@ pub async fn pull_inspections(
     conn: &mut AnyConnection,
     user: &str,
     since: i64,
+    upto: i64,
 ) -> Result<Vec<Scoped<InspectionRow>>, sqlx::Error> {
     sqlx::query_as(&format!(
         "SELECT {INSPECTION_COLUMNS}, tm.added_seq FROM task_members tm JOIN inspections i ON i.task_id = tm.task_id \
-         WHERE tm.inspector_id = $1 AND (i.seq > $2 OR tm.added_seq > $2)"
+         WHERE tm.inspector_id = $1 AND tm.added_seq <= $3 AND ((i.seq > $2 AND i.seq <= $3) OR tm.added_seq > $2)"
     ))
         .bind(user)
         .bind(since)
+    .bind(upto)
         .fetch_all(conn)
         .await
 }
@@ -305,13 +582,15 @@ pub async fn pull_answers(
     conn: &mut AnyConnection,
     user: &str,
     since: i64,
+    upto: i64,
 ) -> Result<Vec<Scoped<AnswerRow>>, sqlx::Error> {
     sqlx::query_as(&format!(
         "SELECT {ANSWER_COLUMNS}, tm.added_seq FROM task_members tm JOIN inspections i ON i.task_id = tm.task_id \
-         JOIN answers a ON a.inspection_id = i.id WHERE tm.inspector_id = $1 AND (a.seq > $2 OR tm.added_seq > $2)"
+         JOIN answers a ON a.inspection_id = i.id WHERE tm.inspector_id = $1 AND tm.added_seq <= $3 AND ((a.seq > $2 AND a.seq <= $3) OR tm.added_seq > $2)"
     ))
     .bind(user)
     .bind(since)
+    .bind(upto)
     .fetch_all(conn)
     .await
 }
@@ -358,13 +637,15 @@ pub async fn pull_photos(
     conn: &mut AnyConnection,
     user: &str,
     since: i64,
+    upto: i64,
 ) -> Result<Vec<Scoped<PhotoRow>>, sqlx::Error> {
     sqlx::query_as(&format!(
         "SELECT {PHOTO_COLUMNS}, tm.added_seq FROM task_members tm JOIN inspections i ON i.task_id = tm.task_id \
-         JOIN photos p ON p.inspection_id = i.id WHERE tm.inspector_id = $1 AND (p.seq > $2 OR tm.added_seq > $2)"
+         JOIN photos p ON p.inspection_id = i.id WHERE tm.inspector_id = $1 AND tm.added_seq <= $3 AND ((p.seq > $2 AND p.seq <= $3) OR tm.added_seq > $2)"
     ))
     .bind(user)
     .bind(since)
+    .bind(upto)
     .fetch_all(conn)
     .await
 }
@@ -391,15 +672,17 @@ pub async fn pull_reviews(
     conn: &mut AnyConnection,
     user: &str,
     since: i64,
+    upto: i64,
 ) -> Result<Vec<ReviewSync>, sqlx::Error> {
     sqlx::query_as(
         "SELECT r.id, r.inspection_id, r.round, r.decision, r.comment, r.item_comments, r.override_result, \
          r.override_reason, r.decided_at, u.name AS reviewer_name, r.created_seq, tm.added_seq \
          FROM task_members tm JOIN inspections i ON i.task_id = tm.task_id JOIN reviews r ON r.inspection_id = i.id \
-         JOIN users u ON u.id = r.reviewer_id WHERE tm.inspector_id = $1 AND (r.seq > $2 OR tm.added_seq > $2)",
+         JOIN users u ON u.id = r.reviewer_id WHERE tm.inspector_id = $1 AND tm.added_seq <= $3 AND ((r.seq > $2 AND r.seq <= $3) OR tm.added_seq > $2)",
     )
     .bind(user)
     .bind(since)
+    .bind(upto)
     .fetch_all(conn)
     .await
 }
@@ -409,15 +692,17 @@ pub async fn pull_tombstones(
     conn: &mut AnyConnection,
     user: &str,
     since: i64,
+    upto: i64,
     origin: Option<&str>,
 ) -> Result<Vec<(String, String)>, sqlx::Error> {
     sqlx::query_as(&format!(
-        "SELECT table_name, record_id FROM sync_tombstones WHERE task_id IN ({MY_TASKS}) AND seq > $2 \
+        "SELECT table_name, record_id FROM sync_tombstones WHERE task_id IN ({MY_TASKS}) AND seq > $2 AND seq <= $4 \
          AND (deleted_by IS NULL OR $3 IS NULL OR deleted_by <> $3)"
     ))
     .bind(user)
     .bind(since)
     .bind(origin)
+    .bind(upto)
     .fetch_all(conn)
     .await
 }
@@ -429,9 +714,10 @@ pub async fn pull_removed(
     conn: &mut AnyConnection,
     user: &str,
     since: i64,
+    upto: i64,
 ) -> Result<Vec<(String, String)>, sqlx::Error> {
     sqlx::query_as(
-        "WITH gone AS (SELECT r.task_id FROM task_member_removals r WHERE r.inspector_id = $1 AND r.seq > $2 \
+        "WITH gone AS (SELECT r.task_id FROM task_member_removals r WHERE r.inspector_id = $1 AND r.seq > $2 AND r.seq <= $3 \
                        AND NOT EXISTS (SELECT 1 FROM task_members tm WHERE tm.task_id = r.task_id AND tm.inspector_id = $1)), \
               mine AS (SELECT t.establishment_id, t.template_id, t.template_version FROM task_members tm \
                        JOIN tasks t ON t.id = tm.task_id WHERE tm.inspector_id = $1) \
@@ -452,6 +738,7 @@ pub async fn pull_removed(
     )
     .bind(user)
     .bind(since)
+    .bind(upto)
     .fetch_all(conn)
     .await
 }
@@ -579,6 +866,42 @@ where
         out.extend(q.fetch_all(&mut *conn).await?);
     }
     Ok(out)
+}
+
+/// The tasks of the stored inspections `inspection_ids` and of the inspections of the stored
+/// answers `answer_ids` and photos `photo_ids`: what a push locks before it reads.
+pub async fn tasks_of_records(
+    conn: &mut AnyConnection,
+    inspection_ids: &[String],
+    answer_ids: &[String],
+    photo_ids: &[String],
+) -> Result<Vec<String>, sqlx::Error> {
+    let mut out: Vec<(String,)> = by_ids(
+        conn,
+        "SELECT i.task_id FROM inspections i",
+        "i.id",
+        inspection_ids,
+    )
+    .await?;
+    out.extend(
+        by_ids::<(String,)>(
+            conn,
+            "SELECT i.task_id FROM answers a JOIN inspections i ON i.id = a.inspection_id",
+            "a.id",
+            answer_ids,
+        )
+        .await?,
+    );
+    out.extend(
+        by_ids::<(String,)>(
+            conn,
+            "SELECT i.task_id FROM photos p JOIN inspections i ON i.id = p.inspection_id",
+            "p.id",
+            photo_ids,
+        )
+        .await?,
+    );
+    Ok(out.into_iter().map(|(t,)| t).collect())
 }
 
 pub async fn inspections_by_ids(

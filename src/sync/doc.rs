@@ -86,7 +86,7 @@ fn limits() -> String {
          plus their photo records: about 40,000 records and 10 MB of WatermelonDB JSON), because \
          WatermelonDB 0.28 `synchronize()` sends every unsynced record in one push:\n\n\
          | setting | default | above it |\n|---|---|---|\n\
-         | `max_sync_body_bytes` | {} bytes ({} MiB) | 413 `payload_too_large`, nothing applied |\n\
+         | `max_sync_body_bytes` | {} bytes ({} MiB), as sent and, for a compressed push, once decompressed | 413 `payload_too_large`, nothing applied |\n\
          | `max_sync_records` | {} records (created + updated + deleted, all tables) | 413 `payload_too_large`, nothing applied |\n\n\
          The operator may change both (see the README's configuration table); other JSON endpoints keep \
          `max_json_body_bytes`. The server reads the records one at a time straight from the body into typed \

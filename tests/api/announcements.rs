@@ -49,6 +49,8 @@ async fn login(app: &TestApp, username: &str) -> String {
 async fn world(app: TestApp) -> World {
     app.user("admin", Role::Admin).await;
     let admin = login(&app, "admin").await;
+    // Lab results start working-day deadlines from today: the calendar must cover them.
+    crate::common::cover_this_and_next_year(&app, &admin).await;
     let reviewer = app.token_for("reviewer", Role::Reviewer).await;
     let insp1_id = app.user("insp1", Role::Inspector).await;
     let insp2_id = app.user("insp2", Role::Inspector).await;

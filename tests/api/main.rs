@@ -31,6 +31,8 @@ mod spec;
 mod stats;
 mod sync;
 mod sync_attachments;
+mod sync_compress;
+mod sync_cursor;
 mod sync_edge;
 mod sync_group;
 mod sync_samples;

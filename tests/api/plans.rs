@@ -24,6 +24,7 @@ both_backends!(
     exclusion_and_must_check_items,
     bad_draw_input,
     plan_draw_and_task_writes_record_typed_audit_events,
+    a_draw_refreshes_the_planner_statistics,
 );
 
 const TEMPLATE: &str = "00000000-0000-4000-8000-000000002016";
@@ -1158,4 +1159,56 @@ async fn plan_draw_and_task_writes_record_typed_audit_events(app: TestApp) {
         events[1].change("inspectors"),
         Some((Value::Null, json!(2)))
     );
+}
+
+/// A draw is a bulk write: on PostgreSQL the tables it filled are analysed right after it
+/// commits (autovacuum would get to them minutes later, and until then sync queries are
+/// planned on empty-table statistics). SQLite gathers no statistics (see
+/// `Db::refresh_statistics`).
+async fn a_draw_refreshes_the_planner_statistics(app: TestApp) {
+    let admin = app.token_for("admin", Role::Admin).await;
+    seed(&app, 1_000, &grades(&[(RiskGrade::B, 20)]), "周良街道").await;
+    let ids = inspectors(&app, 4).await;
+    let plan = create_plan(
+        &app,
+        &admin,
+        plan_body(&ids, json!({"explicit": {"B": 10}})),
+    )
+    .await;
+    let analysed = |table: &'static str| {
+        let db = app.db().clone();
+        async move {
+            let (n,): (i64,) = sqlx::query_as(
+                "SELECT COUNT(*) FROM pg_stat_user_tables WHERE relname = $1 \
+                 AND last_analyze IS NOT NULL",
+            )
+            .bind(table)
+            .fetch_one(db.pool())
+            .await
+            .unwrap();
+            n
+        }
+    };
+    let postgres = app.backend() == foodcheck::store::Backend::Postgres;
+    if postgres {
+        assert_eq!(
+            analysed("tasks").await,
+            0,
+            "a fresh database, never analysed"
+        );
+    }
+    let (s, view) = do_draw(&app, &admin, &plan, SEED, None).await;
+    assert_eq!(s, StatusCode::CREATED, "{view}");
+    if postgres {
+        for table in ["tasks", "task_members", "draws"] {
+            assert_eq!(analysed(table).await, 1, "{table}");
+        }
+    } else {
+        let (n,): (i64,) =
+            sqlx::query_as("SELECT COUNT(*) FROM sqlite_schema WHERE name = 'sqlite_stat1'")
+                .fetch_one(app.db().pool())
+                .await
+                .unwrap();
+        assert_eq!(n, 0, "SQLite keeps its plans without statistics");
+    }
 }

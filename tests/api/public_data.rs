@@ -719,9 +719,33 @@ async fn large_exports_arrive_whole(app: TestApp) {
     };
     let csv = fetch("csv").await;
     assert!(csv.len() > 16 * 1024, "{} bytes", csv.len());
+    // A download streams as it is written, never compressed, whatever the client accepts.
+    let res = app
+        .client
+        .get(app.url(&format!("/public/v1/lists/{issue}/export?format=csv")))
+        .header(header::ACCEPT_ENCODING, "zstd, br, gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.headers().get(header::CONTENT_ENCODING).is_none());
+    assert_eq!(res.bytes().await.unwrap().to_vec(), csv);
     assert_eq!(String::from_utf8(csv).unwrap().lines().count(), N + 1);
     let json: Value = serde_json::from_slice(&fetch("json").await).unwrap();
     assert_eq!(json["items"].as_array().unwrap().len(), N);
+    // In list order across the batches: the black list (odd i) by position, then the red.
+    let names: Vec<&str> = json["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["sign_name"].as_str().unwrap())
+        .collect();
+    let expected: Vec<String> = (1..N)
+        .step_by(2)
+        .chain((0..N).step_by(2))
+        .map(|i| format!("老王烧烤第{i}号店"))
+        .collect();
+    assert_eq!(names, expected);
     let geo: Value = serde_json::from_slice(&fetch("geojson").await).unwrap();
     assert_eq!(geo["features"].as_array().unwrap().len(), N);
     let mut wb: calamine::Xlsx<_> =

@@ -535,7 +535,9 @@ async fn a_samplers_change_feed_follows_team_changes(app: TestApp) {
     let feed = |user: String, since: i64| async move {
         let mut conn = app.db().acquire().await.unwrap();
         let changed = changed_for_sampler(&mut conn, &user, since).await.unwrap();
-        let removed = removed_for_sampler(&mut conn, &user, since).await.unwrap();
+        let removed = removed_for_sampler(&mut conn, &user, since, i64::MAX)
+            .await
+            .unwrap();
         (
             changed
                 .into_iter()

@@ -65,7 +65,7 @@ if [[ $# -eq 0 ]]; then
   npm test --silent
 else
   # node --test takes its options before the files, so extra options bypass `npm test`
-  node --test --test-concurrency=1 "$@" sync.test.js lifecycle.test.js backlog.test.js session.test.js schema-doc.test.js fake-only.test.js
+  node --test --test-concurrency=1 "$@" sync.test.js lifecycle.test.js backlog.test.js session.test.js compress.test.js schema-doc.test.js fake-only.test.js
 fi
 status=$?
 set -e

@@ -12,6 +12,7 @@
 //   uuidv5(name, namespace), answerId(inspectionId, itemCode), ANSWER_ID_NAMESPACE
 
 const crypto = require('node:crypto')
+const zlib = require('node:zlib')
 const { Database, Model, appSchema, tableSchema } = require('@nozbe/watermelondb')
 const LokiJSAdapter = require('@nozbe/watermelondb/adapters/lokijs').default
 const { synchronize } = require('@nozbe/watermelondb/sync')
@@ -242,15 +243,32 @@ class PushResponseLostError extends Error {
   }
 }
 
-async function httpJson(method, url, { token, body, onRequest } = {}) {
+/**
+ * One JSON request with Node's fetch (undici), which decodes gzip/br/deflate answers by itself.
+ *   acceptEncoding   sets Accept-Encoding (default: fetch's own, `gzip, deflate` over http)
+ *   gzipBody         gzips the JSON body (node:zlib) and sends `Content-Encoding: gzip`
+ * onRequest also gets the codings and sizes: requestEncoding, requestJsonBytes, requestWireBytes,
+ * responseEncoding (the answer's Content-Encoding, e.g. 'gzip', or null), responseBytes (the
+ * answer's length once decoded) and vary.
+ */
+async function httpJson(method, url, { token, body, onRequest, acceptEncoding, gzipBody = false } = {}) {
   const headers = { accept: 'application/json' }
   if (token) headers.authorization = `Bearer ${token}`
-  if (body !== undefined) headers['content-type'] = 'application/json'
-  const res = await fetch(url, {
-    method,
-    headers,
-    body: body === undefined ? undefined : JSON.stringify(body),
-  })
+  if (acceptEncoding !== undefined) headers['accept-encoding'] = acceptEncoding
+  let payload
+  let requestJsonBytes = 0
+  if (body !== undefined) {
+    headers['content-type'] = 'application/json'
+    payload = Buffer.from(JSON.stringify(body), 'utf8')
+    requestJsonBytes = payload.length
+    if (gzipBody) {
+      headers['content-encoding'] = 'gzip'
+      payload = zlib.gzipSync(payload)
+    }
+  }
+  const res = await fetch(url, { method, headers, body: payload })
+  const responseEncoding = res.headers.get('content-encoding')
+  const vary = res.headers.get('vary')
   const text = await res.text()
   let json = null
   if (text) {
@@ -261,9 +279,21 @@ async function httpJson(method, url, { token, body, onRequest } = {}) {
     }
   }
   if (onRequest) {
-    await onRequest({ method, url, requestBody: body, status: res.status, responseBody: json })
+    await onRequest({
+      method,
+      url,
+      requestBody: body,
+      status: res.status,
+      responseBody: json,
+      requestEncoding: gzipBody ? 'gzip' : null,
+      requestJsonBytes,
+      requestWireBytes: payload ? payload.length : 0,
+      responseEncoding,
+      responseBytes: Buffer.byteLength(text, 'utf8'),
+      vary,
+    })
   }
-  return { status: res.status, ok: res.ok, body: json }
+  return { status: res.status, ok: res.ok, body: json, responseEncoding, vary }
 }
 
 async function login(baseUrl, { username, password, deviceId }) {
@@ -291,6 +321,8 @@ async function login(baseUrl, { username, password, deviceId }) {
  *   simulatePushResponseLost            true: the POST reaches the server and is applied, then
  *                                       pushChanges throws PushResponseLostError
  *   sendCreatedAsUpdated, conflictResolver   passed to synchronize()
+ *   acceptEncoding                      the pull's Accept-Encoding (default: fetch's own)
+ *   gzipPush                            true: the push body is gzipped, `Content-Encoding: gzip`
  * Resolves to WatermelonDB's SyncLog; rejects with SyncHttpError / PushResponseLostError / ...
  */
 async function sync(db, opts) {
@@ -304,6 +336,8 @@ async function sync(db, opts) {
     migrationsEnabledAtVersion = 1,
     sendCreatedAsUpdated = false,
     conflictResolver,
+    acceptEncoding,
+    gzipPush = false,
   } = opts
   if (!baseUrl) throw new Error('sync: baseUrl is required')
   if (schemaVersion !== undefined && schemaVersion !== db.schema.version) {
@@ -327,7 +361,7 @@ async function sync(db, opts) {
         migration: JSON.stringify(migration ?? null),
       })
       const url = `${endpoint}?${qs}`
-      const res = await httpJson('GET', url, { token, onRequest })
+      const res = await httpJson('GET', url, { token, onRequest, acceptEncoding })
       if (!res.ok) throw new SyncHttpError('GET', url, res.status, res.body)
       const { changes, timestamp, experimentalStrategy, ...rest } = res.body || {}
       const result = { changes, timestamp, ...rest }
@@ -338,7 +372,7 @@ async function sync(db, opts) {
     pushChanges: async ({ changes, lastPulledAt }) => {
       if (beforePush) await beforePush({ changes, lastPulledAt })
       const url = `${endpoint}?last_pulled_at=${lastPulledAt}`
-      const res = await httpJson('POST', url, { token, body: { changes }, onRequest })
+      const res = await httpJson('POST', url, { token, body: { changes }, onRequest, gzipBody: gzipPush })
       if (simulatePushResponseLost) throw new PushResponseLostError(res.status)
       if (!res.ok) throw new SyncHttpError('POST', url, res.status, res.body)
       const rejected = res.body && res.body.experimentalRejectedIds
