@@ -51,13 +51,27 @@ fn percentile(v: &mut [Duration], p: f64) -> f64 {
     v[i].as_secs_f64() * 1000.0
 }
 
-/// user + system clock ticks of a process (0 when it is gone).
-fn ticks_of(pid: u32) -> u64 {
+/// CPU nanoseconds of a whole process (every thread, live or exited), from the clock ticks of
+/// /proc/PID/stat: for the server and this process, which run for seconds.
+fn process_cpu_ns(pid: u32) -> u64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
     let f: Vec<&str> = rest.split_whitespace().collect();
-    f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
-        + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+    let ticks = f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+        + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    (ticks as f64 * 1e9 / ticks_per_second()) as u64
+}
+
+/// Nanoseconds a single-threaded process (a PostgreSQL backend) has run on a CPU (0 when it
+/// is gone), from /proc/PID/schedstat: the clock ticks of /proc/PID/stat are truncated per
+/// process, which loses most of the time of 32 backends that each run a few milliseconds.
+fn cpu_ns_of(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/schedstat"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .next()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }
 
 /// The database's CPU as far as it serves this run: on PostgreSQL the backends connected to
@@ -97,17 +111,17 @@ impl DbCpu {
             .pids()
             .await?
             .into_iter()
-            .map(|p| (p, ticks_of(p)))
+            .map(|p| (p, cpu_ns_of(p)))
             .collect();
         Ok(())
     }
 
-    /// Ticks since [`start`]; a backend that appeared meanwhile counts from zero.
-    async fn ticks(&mut self) -> anyhow::Result<u64> {
+    /// CPU nanoseconds since [`start`]; a backend that appeared meanwhile counts from zero.
+    async fn ns(&mut self) -> anyhow::Result<u64> {
         let pids = self.pids().await?;
         Ok(pids
             .into_iter()
-            .map(|p| ticks_of(p).saturating_sub(self.before.get(&p).copied().unwrap_or(0)))
+            .map(|p| cpu_ns_of(p).saturating_sub(self.before.get(&p).copied().unwrap_or(0)))
             .sum())
     }
 }
@@ -146,7 +160,7 @@ async fn push_all(
     let next = Arc::new(AtomicUsize::new(0));
     let url = format!("{}/api/v1/sync?last_pulled_at={cursor}", server.base);
     db_cpu.start().await?;
-    let server_before = server.cpu_ticks();
+    let server_before = process_cpu_ns(server.pid);
     let t = Instant::now();
     let workers = (0..c).map(|_| {
         let (jobs, next, client, url) = (jobs.clone(), next.clone(), client.clone(), url.clone());
@@ -195,7 +209,7 @@ async fn push_all(
         errors += e;
     }
     let wall = t.elapsed();
-    let ticks = server.cpu_ticks() - server_before + db_cpu.ticks().await?;
+    let cpu_ns = process_cpu_ns(server.pid) - server_before + db_cpu.ns().await?;
     let n = lat.len();
     Ok(Level {
         c,
@@ -204,7 +218,7 @@ async fn push_all(
         wall,
         p50: percentile(&mut lat, 0.5),
         p99: percentile(&mut lat, 0.99),
-        cpu_ms_per: ticks as f64 * 1000.0 / ticks_per_second() / n as f64,
+        cpu_ms_per: cpu_ns as f64 / 1e6 / n as f64,
     })
 }
 
@@ -341,7 +355,7 @@ async fn raw_baseline(
         conns.push(conn);
     }
     db_cpu.start().await?;
-    let self_before = ticks_of(std::process::id());
+    let self_before = process_cpu_ns(std::process::id());
     let t = Instant::now();
     let workers = conns.into_iter().map(|mut conn| {
         let (rows, next) = (rows.clone(), next.clone());
@@ -358,10 +372,10 @@ async fn raw_baseline(
         w??;
     }
     let wall = t.elapsed();
-    let ticks = if sqlite {
-        ticks_of(std::process::id()) - self_before
+    let cpu_ns = if sqlite {
+        process_cpu_ns(std::process::id()) - self_before
     } else {
-        db_cpu.ticks().await?
+        db_cpu.ns().await?
     };
     let (count,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM raw_answers")
         .fetch_one(&mut setup)
@@ -371,10 +385,7 @@ async fn raw_baseline(
         "raw baseline: {count} answers stored"
     );
     let n = rows.len() as f64;
-    Ok((
-        n / wall.as_secs_f64(),
-        ticks as f64 * 1000.0 / ticks_per_second() / n,
-    ))
+    Ok((n / wall.as_secs_f64(), cpu_ns as f64 / 1e6 / n))
 }
 
 async fn run(backend: &str) -> anyhow::Result<Vec<String>> {
