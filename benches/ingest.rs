@@ -20,9 +20,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::fixtures::{inspection_push, inspector, plan_and_draw, registry, template_40};
+use common::fixtures::{
+    inspection_push, inspector, plan_and_draw, published_template_40, registry,
+};
 use common::server::{ticks_per_second, Server};
-use foodcheck::audit::Ctx;
 use foodcheck::store::Db;
 use serde_json::{json, Value};
 use sqlx::Connection as _;
@@ -406,23 +407,13 @@ async fn run_in(backend: &str, url: &str, dir: &std::path::Path) -> anyhow::Resu
     let started = Instant::now();
     let db = Db::connect(url, 4).await?;
     db.migrate().await?;
-    let template = template_40();
-    let (t, _) = foodcheck::ops::checklists::create_template(
-        &db,
-        &Ctx::system(),
-        "ingest-40",
-        "ingest",
-        &template,
-    )
-    .await?;
-    foodcheck::ops::checklists::publish(&db, &Ctx::system(), &t.id, 1).await?;
-    let items: Vec<String> = template.items().map(|i| i.code.clone()).collect();
+    let (template_id, items) = published_template_40(&db, "ingest-40").await?;
     registry(&db, total, "入库镇", 14).await?;
     let mut users = Vec::new();
     for i in 0..INSPECTORS {
         users.push(inspector(&db, &format!("ingest{i:03}")).await?);
     }
-    plan_and_draw(&db, &t.id, "入库镇", &users, total as u32).await?;
+    plan_and_draw(&db, &template_id, "入库镇", &users, total as u32).await?;
     // Each task once, pushed by its first member.
     let tasks: Vec<(String, String, String)> = sqlx::query_as(
         "SELECT t.id, t.establishment_id, MIN(m.inspector_id) FROM tasks t \

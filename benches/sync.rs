@@ -11,9 +11,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::fixtures::{
-    inspection_push, inspector, plan_and_draw, registry, tasks_of, template_40,
+    inspection_push, inspector, plan_and_draw, published_template_40, registry, tasks_of,
 };
-use foodcheck::audit::Ctx;
 use foodcheck::auth::Role;
 use foodcheck::config::{Config, Secret};
 use foodcheck::ops::sync::{pull, push, Syncer};
@@ -56,23 +55,20 @@ async fn run(backend: &str) -> anyhow::Result<Vec<String>> {
         let _ = stopped.await;
     }));
 
-    let template = template_40();
-    let (t, _) = foodcheck::ops::checklists::create_template(
-        &db,
-        &Ctx::system(),
-        "bench-40",
-        "bench",
-        &template,
-    )
-    .await?;
-    foodcheck::ops::checklists::publish(&db, &Ctx::system(), &t.id, 1).await?;
-    let items: Vec<String> = template.items().map(|i| i.code.clone()).collect();
+    let (template_id, items) = published_template_40(&db, "bench-40").await?;
 
     // An inspector with 300 tasks (a pair inspecting 300 establishments).
     registry(&db, 300, "主城区", 1).await?;
     let alice = inspector(&db, "alice").await?;
     let bob = inspector(&db, "bob").await?;
-    plan_and_draw(&db, &t.id, "主城区", &[alice.clone(), bob.clone()], 300).await?;
+    plan_and_draw(
+        &db,
+        &template_id,
+        "主城区",
+        &[alice.clone(), bob.clone()],
+        300,
+    )
+    .await?;
     let who = Syncer {
         user_id: &alice,
         device_id: Some("bench-phone"),
@@ -132,7 +128,7 @@ async fn run(backend: &str) -> anyhow::Result<Vec<String>> {
     pushes.remove(0);
 
     #[cfg(feature = "bench-switches")]
-    let audit_ab = audit_ab(&db, &t.id, &items).await?;
+    let audit_ab = audit_ab(&db, &template_id, &items).await?;
 
     // 200 devices over HTTP.
     registry(&db, 100, "负载镇", 2).await?;
@@ -140,7 +136,7 @@ async fn run(backend: &str) -> anyhow::Result<Vec<String>> {
     for i in 0..200 {
         load_users.push(inspector(&db, &format!("device{i:03}")).await?);
     }
-    plan_and_draw(&db, &t.id, "负载镇", &load_users, 100).await?;
+    plan_and_draw(&db, &template_id, "负载镇", &load_users, 100).await?;
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(256)
         .build()?;

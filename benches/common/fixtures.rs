@@ -125,3 +125,13 @@ pub async fn tasks_of(db: &Db, user: &str) -> anyhow::Result<Vec<(String, String
         .fetch_all(db.pool())
         .await?)
 }
+
+/// [`template_40`] created as `code` and published (version 1): its id and item codes.
+pub async fn published_template_40(db: &Db, code: &str) -> anyhow::Result<(String, Vec<String>)> {
+    let template = template_40();
+    let (t, _) =
+        foodcheck::ops::checklists::create_template(db, &Ctx::system(), code, code, &template)
+            .await?;
+    foodcheck::ops::checklists::publish(db, &Ctx::system(), &t.id, 1).await?;
+    Ok((t.id, template.items().map(|i| i.code.clone()).collect()))
+}
