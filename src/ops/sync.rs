@@ -467,6 +467,16 @@ async fn push_in(
     Ok(rejected)
 }
 
+/// The answer and photo ids a push names (pushed or deleted), each once.
+fn named_ids(parsed: &push::Push) -> (Vec<String>, Vec<String>) {
+    let answers = parsed.answers.iter().map(|a| a.id.clone());
+    let photos = parsed.photos.iter().map(|p| p.id.clone());
+    (
+        unique(answers.chain(ids_of(&parsed.deleted, "answers"))),
+        unique(photos.chain(ids_of(&parsed.deleted, "photos"))),
+    )
+}
+
 /// Locks (PostgreSQL) the inspection tasks a push touches: those of its inspections, and of the
 /// stored inspections, answers and photos it names (pushed or deleted); then the sampling tasks
 /// and the samples of its 抽样单, custody events and sample photos. Each kind in byte order of
@@ -487,20 +497,7 @@ async fn lock_touched(
             .chain(parsed.photos.iter().map(|p| p.inspection_id.clone()))
             .chain(ids_of(&parsed.deleted, "inspections")),
     );
-    let answer_ids = unique(
-        parsed
-            .answers
-            .iter()
-            .map(|a| a.id.clone())
-            .chain(ids_of(&parsed.deleted, "answers")),
-    );
-    let photo_ids = unique(
-        parsed
-            .photos
-            .iter()
-            .map(|p| p.id.clone())
-            .chain(ids_of(&parsed.deleted, "photos")),
-    );
+    let (answer_ids, photo_ids) = named_ids(parsed);
     let tasks: HashSet<String> = q::tasks_of_records(conn, &insp_ids, &answer_ids, &photo_ids)
         .await?
         .into_iter()
@@ -561,21 +558,8 @@ async fn load(
     user: &str,
     parsed: &push::Push,
 ) -> Result<Loaded, Error> {
-    let answer_ids = unique(
-        parsed
-            .answers
-            .iter()
-            .map(|a| a.id.clone())
-            .chain(ids_of(&parsed.deleted, "answers")),
-    );
+    let (answer_ids, photo_ids) = named_ids(parsed);
     let named_answers = q::answers_by_ids(conn, &answer_ids).await?;
-    let photo_ids = unique(
-        parsed
-            .photos
-            .iter()
-            .map(|p| p.id.clone())
-            .chain(ids_of(&parsed.deleted, "photos")),
-    );
     let named_photos = q::photos_by_ids(conn, &photo_ids).await?;
     // Every inspection involved: pushed, parent of a pushed or stored answer/photo, deleted.
     let insp_ids = unique(
