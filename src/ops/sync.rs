@@ -365,6 +365,7 @@ pub async fn push(
 ) -> Result<Vec<Rejected>, Error> {
     // Owned, for the write job.
     let (ctx, geofence, samples) = (ctx.clone(), *geofence, samples.clone());
+    let published = db.published_contents();
     let (user_id, device_id) = (who.user_id.to_owned(), who.device_id.map(str::to_owned));
     db.grouped_write(move |conn| {
         Box::pin(async move {
@@ -373,7 +374,12 @@ pub async fn push(
                 device_id: device_id.as_deref(),
             };
             let mut tx = InTx(conn);
-            push_in(&mut tx, &ctx, &who, last, parsed, &geofence, &samples).await
+            let settings = PushSettings {
+                geofence: &geofence,
+                samples: &samples,
+                published: &published,
+            };
+            push_in(&mut tx, &ctx, &who, last, parsed, &settings).await
         })
     })
     .await
@@ -388,6 +394,14 @@ impl InTx<'_> {
     }
 }
 
+/// What a push reads besides the database: the server's settings and published checklists.
+#[derive(Clone, Copy)]
+struct PushSettings<'a> {
+    geofence: &'a crate::photo::geofence::GeofenceConfig,
+    samples: &'a crate::ops::sampling::SubmitSettings,
+    published: &'a store::checklists::PublishedContents,
+}
+
 /// The push itself, inside its write (the caller begins and commits it).
 async fn push_in(
     tx: &mut InTx<'_>,
@@ -395,9 +409,13 @@ async fn push_in(
     who: &Syncer<'_>,
     last: i64,
     parsed: push::Push,
-    geofence: &crate::photo::geofence::GeofenceConfig,
-    samples: &crate::ops::sampling::SubmitSettings,
+    settings: &PushSettings<'_>,
 ) -> Result<Vec<Rejected>, Error> {
+    let PushSettings {
+        geofence,
+        samples,
+        published,
+    } = *settings;
     // Taken first (PostgreSQL; SQLite has one writer at a time): the locks on what the push
     // decides about, so the decision stays true until it commits. Then its position.
     let mut locked = lock_touched(tx.conn(), &parsed).await?;
@@ -409,7 +427,7 @@ async fn push_in(
         ));
     }
     let loaded = loop {
-        let loaded = load(tx.conn(), who.user_id, &parsed).await?;
+        let loaded = load(tx.conn(), published, who.user_id, &parsed).await?;
         if store::backend_of(tx.conn()) == store::Backend::Sqlite {
             break loaded; // one writer at a time: nothing to lock
         }
@@ -555,6 +573,7 @@ fn unique(ids: impl Iterator<Item = String>) -> Vec<String> {
 /// Reads, in the push's transaction, everything `decide` looks at.
 async fn load(
     conn: &mut sqlx::AnyConnection,
+    published: &store::checklists::PublishedContents,
     user: &str,
     parsed: &push::Push,
 ) -> Result<Loaded, Error> {
@@ -646,10 +665,11 @@ async fn load(
     for t in q::tasks_info(conn, user, &task_ids).await? {
         let key = (t.template_id.clone(), t.template_version);
         if !loaded.templates.contains_key(&key) {
-            if let Some(v) =
-                store::checklists::version_in(conn, &t.template_id, t.template_version).await?
+            if let Some(content) = published
+                .get(conn, &t.template_id, t.template_version)
+                .await?
             {
-                loaded.templates.insert(key.clone(), v.content);
+                loaded.templates.insert(key.clone(), content);
             }
         }
         let state = TaskState::parse(&t.state).ok_or_else(|| {
@@ -690,10 +710,10 @@ async fn load(
             parsed.photos.iter().map(|r| r.id.clone()).collect(),
         ),
     ];
-    for (table, ids) in wanted {
-        for (id, s) in q::tombstones_of(conn, table, &ids).await? {
-            loaded.tombstones.insert((table.to_string(), id), s);
-        }
+    let wanted: Vec<(&'static str, &[String])> =
+        wanted.iter().map(|(t, ids)| (*t, ids.as_slice())).collect();
+    for (table, id, s) in q::tombstones_of(conn, &wanted).await? {
+        loaded.tombstones.insert((table, id), s);
     }
     Ok(loaded)
 }
@@ -707,17 +727,24 @@ async fn write(conn: &mut sqlx::AnyConnection, w: &Writes, by: &Author<'_>) -> R
     for task in &w.started_tasks {
         q::advance_task(conn, task, TaskState::InProgress, seq).await?;
     }
-    let ids: Vec<String> = w.inspections.iter().map(|(r, _)| r.id.clone()).collect();
-    q::clear_tombstones(conn, "inspections", &ids).await?;
     let answers: Vec<&AnswerRec> = w.answers.iter().collect();
     q::upsert_answers(conn, &answers, by).await?;
-    let ids: Vec<String> = w.answers.iter().map(|a| a.id.clone()).collect();
-    q::clear_tombstones(conn, "answers", &ids).await?;
     for p in &w.photos {
         q::upsert_photo(conn, p, by).await?;
     }
-    let ids: Vec<String> = w.photos.iter().map(|p| p.id.clone()).collect();
-    q::clear_tombstones(conn, "photos", &ids).await?;
+    // Re-created ids lose their tombstones (one statement for the three tables).
+    let inspection_ids: Vec<String> = w.inspections.iter().map(|(r, _)| r.id.clone()).collect();
+    let answer_ids: Vec<String> = w.answers.iter().map(|a| a.id.clone()).collect();
+    let photo_ids: Vec<String> = w.photos.iter().map(|p| p.id.clone()).collect();
+    q::clear_tombstones(
+        conn,
+        &[
+            ("inspections", &inspection_ids),
+            ("answers", &answer_ids),
+            ("photos", &photo_ids),
+        ],
+    )
+    .await?;
     for (table, id, task) in &w.deletes {
         q::delete_with_tombstone(conn, table, id, task, by).await?;
     }

@@ -347,6 +347,55 @@ pub async fn version_in(
     row.map(TryInto::try_into).transpose()
 }
 
+/// The contents of published checklist versions, parsed once per process. A published version
+/// is immutable (triggers refuse any update or delete), so a copy never goes stale, on any
+/// instance; drafts are never kept. A push reads its template on every request: this saves
+/// the statement and the parse. Bounded: emptied when it outgrows [`MAX_CACHED_VERSIONS`]
+/// (a bureau publishes a few versions a year).
+#[derive(Default)]
+pub struct PublishedContents(
+    std::sync::Mutex<std::collections::HashMap<(String, i64), std::sync::Arc<TemplateContent>>>,
+);
+
+pub const MAX_CACHED_VERSIONS: usize = 256;
+
+impl PublishedContents {
+    /// The content of version `version` of `template_id`, on `conn` when it is not kept yet.
+    pub async fn get(
+        &self,
+        conn: &mut AnyConnection,
+        template_id: &str,
+        version: i64,
+    ) -> Result<Option<std::sync::Arc<TemplateContent>>, sqlx::Error> {
+        let key = (template_id.to_string(), version);
+        if let Some(c) = self.lock().get(&key) {
+            return Ok(Some(c.clone()));
+        }
+        let Some(v) = version_in(conn, template_id, version).await? else {
+            return Ok(None);
+        };
+        let content = std::sync::Arc::new(v.content);
+        if v.meta.status == VersionStatus::Published {
+            let mut kept = self.lock();
+            if kept.len() >= MAX_CACHED_VERSIONS {
+                kept.clear();
+            }
+            kept.insert(key, content.clone());
+        }
+        Ok(Some(content))
+    }
+
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<
+        '_,
+        std::collections::HashMap<(String, i64), std::sync::Arc<TemplateContent>>,
+    > {
+        // A panic elsewhere while holding it leaves a consistent map (inserts are whole).
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 /// Inserts a template row. A taken code is a unique violation.
 pub async fn insert_template(
     conn: &mut AnyConnection,

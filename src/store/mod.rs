@@ -82,6 +82,8 @@ pub struct Db {
     write_lock: Option<Arc<Mutex<()>>>,
     /// SQLite: the group-commit runner behind [`Db::grouped_write`].
     group: Option<Arc<group::GroupCommit>>,
+    /// Published checklist contents, parsed once (they never change).
+    published: Arc<checklists::PublishedContents>,
 }
 
 impl std::fmt::Debug for Db {
@@ -172,6 +174,7 @@ impl Db {
             backend,
             write_lock,
             group,
+            published: Arc::default(),
         })
     }
 
@@ -219,6 +222,11 @@ impl Db {
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// The process's copy of published checklist contents (see [`checklists::PublishedContents`]).
+    pub fn published_contents(&self) -> Arc<checklists::PublishedContents> {
+        self.published.clone()
     }
 
     pub fn pool(&self) -> &AnyPool {

@@ -876,32 +876,103 @@ pub async fn tasks_of_records(
     answer_ids: &[String],
     photo_ids: &[String],
 ) -> Result<Vec<String>, sqlx::Error> {
-    let mut out: Vec<(String,)> = by_ids(
+    let out: Vec<(String,)> = by_ids_union(
         conn,
-        "SELECT i.task_id FROM inspections i",
-        "i.id",
-        inspection_ids,
+        &[
+            (
+                "SELECT i.task_id FROM inspections i",
+                "i.id",
+                inspection_ids,
+            ),
+            (
+                "SELECT i.task_id FROM answers a JOIN inspections i ON i.id = a.inspection_id",
+                "a.id",
+                answer_ids,
+            ),
+            (
+                "SELECT i.task_id FROM photos p JOIN inspections i ON i.id = p.inspection_id",
+                "p.id",
+                photo_ids,
+            ),
+        ],
     )
     .await?;
-    out.extend(
-        by_ids::<(String,)>(
-            conn,
-            "SELECT i.task_id FROM answers a JOIN inspections i ON i.id = a.inspection_id",
-            "a.id",
-            answer_ids,
-        )
-        .await?,
-    );
-    out.extend(
-        by_ids::<(String,)>(
-            conn,
-            "SELECT i.task_id FROM photos p JOIN inspections i ON i.id = p.inspection_id",
-            "p.id",
-            photo_ids,
-        )
-        .await?,
-    );
     Ok(out.into_iter().map(|(t,)| t).collect())
+}
+
+/// Several `{select} WHERE {column} IN (ids)` parts with one row type, joined by `UNION ALL`
+/// into as few statements as [`MAX_BINDS`] allow: a push's reads are round trips, and each one
+/// costs more (a wake-up of SQLite's worker thread, or a PostgreSQL round trip) than the rows.
+async fn by_ids_union<T>(
+    conn: &mut AnyConnection,
+    parts: &[(&str, &str, &[String])],
+) -> Result<Vec<T>, sqlx::Error>
+where
+    T: for<'r> FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
+{
+    let mut out = Vec::new();
+    for statement in union_statements(parts, MAX_BINDS) {
+        let mut sql = String::new();
+        let mut n = 0;
+        for (part, ids) in &statement {
+            let (select, column, _) = parts[*part];
+            if !sql.is_empty() {
+                sql.push_str(" UNION ALL ");
+            }
+            sql.push_str(&format!(
+                "{select} WHERE {column} IN ({})",
+                numbered(n, ids.len())
+            ));
+            n += ids.len();
+        }
+        let mut q = sqlx::query_as::<_, T>(&sql);
+        for (_, ids) in &statement {
+            for id in *ids {
+                q = q.bind(id.as_str());
+            }
+        }
+        out.extend(q.fetch_all(&mut *conn).await?);
+    }
+    Ok(out)
+}
+
+/// Ids bound in one statement at most.
+const MAX_BINDS: usize = 500;
+
+/// Splits the parts' ids into statements of at most `max` ids, in order: each statement is a
+/// list of (part index, slice of that part's ids); empty parts are left out.
+fn union_statements<'a>(
+    parts: &[(&str, &str, &'a [String])],
+    max: usize,
+) -> Vec<Vec<(usize, &'a [String])>> {
+    let mut out: Vec<Vec<(usize, &'a [String])>> = Vec::new();
+    let mut current = Vec::new();
+    let mut room = max;
+    for (k, (_, _, ids)) in parts.iter().enumerate() {
+        let mut rest: &'a [String] = ids;
+        while !rest.is_empty() {
+            let (take, left) = rest.split_at(rest.len().min(room));
+            current.push((k, take));
+            room -= take.len();
+            rest = left;
+            if room == 0 {
+                out.push(std::mem::take(&mut current));
+                room = max;
+            }
+        }
+    }
+    if !current.is_empty() {
+        out.push(current);
+    }
+    out
+}
+
+/// `$from+1, …, $from+n` (both backends accept `$N` through sqlx's Any driver).
+fn numbered(from: usize, n: usize) -> String {
+    (from + 1..=from + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 pub async fn inspections_by_ids(
@@ -1188,50 +1259,75 @@ pub async fn upsert_answers(
     Ok(())
 }
 
-/// Re-creating deleted ids removes their tombstones.
+/// Re-creating deleted ids removes their tombstones: `ids` of each synced table (a constant
+/// name), in one statement per [`MAX_BINDS`] ids.
 pub async fn clear_tombstones(
     conn: &mut AnyConnection,
-    table: &str,
-    ids: &[String],
+    ids: &[(&'static str, &[String])],
 ) -> Result<(), sqlx::Error> {
-    for chunk in ids.chunks(500) {
-        let list = (0..chunk.len())
-            .map(|i| format!("${}", i + 2))
-            .collect::<Vec<_>>()
-            .join(",");
-        let sql =
-            format!("DELETE FROM sync_tombstones WHERE table_name = $1 AND record_id IN ({list})");
-        let mut q = sqlx::query(&sql).bind(table);
-        for id in chunk {
-            q = q.bind(id.as_str());
+    let parts: Vec<(String, &[String])> = ids
+        .iter()
+        .map(|(table, ids)| {
+            let t = table_name(table);
+            (format!("(table_name = '{t}' AND record_id IN "), *ids)
+        })
+        .collect();
+    let shaped: Vec<(&str, &str, &[String])> = parts
+        .iter()
+        .map(|(p, ids)| (p.as_str(), "", *ids))
+        .collect();
+    for statement in union_statements(&shaped, MAX_BINDS) {
+        let mut sql = String::from("DELETE FROM sync_tombstones WHERE ");
+        let mut n = 0;
+        for (k, (part, ids)) in statement.iter().enumerate() {
+            if k > 0 {
+                sql.push_str(" OR ");
+            }
+            sql.push_str(&format!("{}({}))", shaped[*part].0, numbered(n, ids.len())));
+            n += ids.len();
+        }
+        let mut q = sqlx::query(&sql);
+        for (_, ids) in &statement {
+            for id in *ids {
+                q = q.bind(id.as_str());
+            }
         }
         q.execute(&mut *conn).await?;
     }
     Ok(())
 }
 
-/// Tombstones of `ids` in `table`: (record id, sequence of the deletion).
+/// A synced table's name as an SQL literal: a constant of the code, checked all the same.
+fn table_name(table: &'static str) -> &'static str {
+    assert!(
+        table.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+        "not a table name: {table:?}"
+    );
+    table
+}
+
+/// Tombstones of `ids` of each synced table (a constant name), in one statement per
+/// [`MAX_BINDS`] ids: (table, record id, sequence of the deletion).
 pub async fn tombstones_of(
     conn: &mut AnyConnection,
-    table: &str,
-    ids: &[String],
-) -> Result<Vec<(String, i64)>, sqlx::Error> {
-    let mut out = Vec::new();
-    for chunk in ids.chunks(500) {
-        let list = (0..chunk.len())
-            .map(|i| format!("${}", i + 2))
-            .collect::<Vec<_>>()
-            .join(",");
-        let sql = format!(
-            "SELECT record_id, seq FROM sync_tombstones WHERE table_name = $1 AND record_id IN ({list})"
-        );
-        let mut q = sqlx::query_as::<_, (String, i64)>(&sql).bind(table);
-        for id in chunk {
-            q = q.bind(id.as_str());
-        }
-        out.extend(q.fetch_all(&mut *conn).await?);
-    }
-    Ok(out)
+    ids: &[(&'static str, &[String])],
+) -> Result<Vec<(String, String, i64)>, sqlx::Error> {
+    let columns: Vec<String> = ids
+        .iter()
+        .map(|(table, _)| format!("table_name = '{}' AND record_id", table_name(table)))
+        .collect();
+    let parts: Vec<(&str, &str, &[String])> = columns
+        .iter()
+        .zip(ids)
+        .map(|(c, (_, ids))| {
+            (
+                "SELECT table_name, record_id, seq FROM sync_tombstones",
+                c.as_str(),
+                *ids,
+            )
+        })
+        .collect();
+    by_ids_union(conn, &parts).await
 }
 
 /// A member of a task's drawn team, with the account's facts.
@@ -1261,4 +1357,44 @@ pub async fn team_officers(
         task_ids,
     )
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids(prefix: &str, n: usize) -> Vec<String> {
+        (0..n).map(|i| format!("{prefix}{i}")).collect()
+    }
+
+    #[test]
+    fn union_statements_keep_every_id_once_in_order_within_the_bound() {
+        let (a, b, c) = (ids("a", 3), ids("b", 0), ids("c", 8));
+        let parts: [(&str, &str, &[String]); 3] = [("", "", &a), ("", "", &b), ("", "", &c)];
+        let statements = union_statements(&parts, 4);
+        let sizes: Vec<usize> = statements
+            .iter()
+            .map(|s| s.iter().map(|(_, ids)| ids.len()).sum())
+            .collect();
+        assert_eq!(sizes, [4, 4, 3]);
+        // The empty part is left out; the others keep their order.
+        let flat: Vec<(usize, &String)> = statements
+            .iter()
+            .flatten()
+            .flat_map(|(k, ids)| ids.iter().map(move |id| (*k, id)))
+            .collect();
+        let want: Vec<(usize, &String)> = a
+            .iter()
+            .map(|id| (0, id))
+            .chain(c.iter().map(|id| (2, id)))
+            .collect();
+        assert_eq!(flat, want);
+        assert!(union_statements(&[("", "", &b)], 4).is_empty());
+    }
+
+    #[test]
+    fn numbered_placeholders_continue_from_the_offset() {
+        assert_eq!(numbered(0, 2), "$1,$2");
+        assert_eq!(numbered(3, 2), "$4,$5");
+    }
 }

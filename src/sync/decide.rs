@@ -100,7 +100,8 @@ pub struct Loaded {
     /// Sequence of the deletion of (table, id), for pushed records and their parents.
     pub tombstones: HashMap<(String, String), i64>,
     pub tasks: HashMap<String, TaskFacts>,
-    pub templates: HashMap<(String, i64), TemplateContent>,
+    /// Shared with the process's copy of published versions.
+    pub templates: HashMap<(String, i64), std::sync::Arc<TemplateContent>>,
 }
 
 /// One refused record.
@@ -780,7 +781,8 @@ mod tests {
     fn world() -> Loaded {
         let mut l = Loaded::default();
         let template = crate::checklist::catering_2016();
-        l.templates.insert(("tpl".into(), 1), template);
+        l.templates
+            .insert(("tpl".into(), 1), std::sync::Arc::new(template));
         for (task, members, member) in [("t1", ["u1", "u2"], true), ("t2", ["u3", "u4"], false)] {
             l.tasks.insert(
                 task.into(),
