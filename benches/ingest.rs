@@ -366,11 +366,14 @@ async fn raw_baseline(
                 let Some(r) = rows.get(i) else { break };
                 raw_insert(&mut conn, sqlite, r, i as i64).await?;
             }
-            anyhow::Ok(())
+            // Kept open until the database's CPU is read: a closed connection's backend is
+            // gone, and with it the CPU it used.
+            anyhow::Ok(conn)
         })
     });
+    let mut open = Vec::new();
     for w in futures::future::join_all(workers).await {
-        w??;
+        open.push(w??);
     }
     let wall = t.elapsed();
     let cpu_ns = if sqlite {
@@ -378,6 +381,7 @@ async fn raw_baseline(
     } else {
         db_cpu.ns().await?
     };
+    drop(open);
     let (count,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM raw_answers")
         .fetch_one(&mut setup)
         .await?;

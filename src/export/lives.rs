@@ -2,7 +2,8 @@
 //! inspections.csv, violations.csv, feed_info.csv and legend.csv.
 //!
 //! The archive is written as a stream (ZIP data descriptors, no `Seek`), so it can go straight
-//! into [`super::stream`]: businesses first, then inspections. violations.csv comes from the
+//! into [`super::stream`]: feed_info.csv and legend.csv first (sent before any row is read),
+//! then businesses, then inspections. violations.csv comes from the
 //! same inspection rows; it is spooled to an anonymous temp file while inspections.csv is
 //! written, then copied into the archive, so one pass over the rows suffices and memory stays
 //! at the buffers. The CSVs have no BOM (feed readers would take it into `business_id`) but are
@@ -147,6 +148,10 @@ fn lives_date(d: NaiveDate) -> Cell<'static> {
 impl<W: Write> LivesWriter<W> {
     pub fn new(out: W, feed: LivesFeed) -> Result<LivesWriter<W>> {
         let mut zip = ZipWriter::new_stream(out);
+        // The feed's description and legend need no rows: they go first and are sent at once,
+        // so a reader gets bytes before the first rows are read (readers find files by name).
+        write_small_files(&mut zip, &feed)?;
+        zip.flush()?;
         zip.start_file("businesses.csv", options())?;
         let mut buf = Vec::with_capacity(BUFFER + 4096);
         write_record(&mut buf, BUSINESS_HEADERS.iter().map(|h| Cell::text(h)))?;
@@ -245,7 +250,7 @@ impl<W: Write> LivesWriter<W> {
         Ok(())
     }
 
-    /// Writes violations.csv, feed_info.csv and legend.csv and closes the archive.
+    /// Writes violations.csv and closes the archive.
     pub fn finish(mut self) -> Result<W> {
         if self.phase == Phase::Businesses {
             self.spill(0)?;
@@ -266,57 +271,64 @@ impl<W: Write> LivesWriter<W> {
         spool.rewind()?;
         io::copy(&mut spool, &mut self.zip)?;
 
-        let feed = &self.feed;
-        let mut small = Vec::new();
-        write_record(
-            &mut small,
-            [
-                "feed_date",
-                "feed_version",
-                "municipality_name",
-                "municipality_url",
-                "contact_email",
-            ]
-            .map(Cell::text),
-        )?;
-        write_record(
-            &mut small,
-            [
-                lives_date(feed.feed_date),
-                Cell::text(&feed.feed_version),
-                Cell::text(&feed.municipality_name),
-                Cell::text(&feed.municipality_url),
-                Cell::text(&feed.contact_email),
-            ],
-        )?;
-        self.zip.start_file("feed_info.csv", options())?;
-        self.zip.write_all(&small)?;
-
-        small.clear();
-        write_record(
-            &mut small,
-            ["minimum_score", "maximum_score", "description"].map(Cell::text),
-        )?;
-        for b in &BANDS {
-            let text = format!(
-                "{}（检查结果，非评分：本数据源以分数{}代表该结果）",
-                b.result.label_zh(),
-                b.score
-            );
-            write_record(
-                &mut small,
-                [
-                    Cell::Int(b.min.into()),
-                    Cell::Int(b.max.into()),
-                    Cell::Text(text.into()),
-                ],
-            )?;
-        }
-        self.zip.start_file("legend.csv", options())?;
-        self.zip.write_all(&small)?;
-
         Ok(self.zip.finish()?.into_inner())
     }
+}
+
+/// feed_info.csv and legend.csv.
+fn write_small_files<W: Write>(
+    zip: &mut ZipWriter<StreamWriter<W>>,
+    feed: &LivesFeed,
+) -> Result<()> {
+    let mut small = Vec::new();
+    write_record(
+        &mut small,
+        [
+            "feed_date",
+            "feed_version",
+            "municipality_name",
+            "municipality_url",
+            "contact_email",
+        ]
+        .map(Cell::text),
+    )?;
+    write_record(
+        &mut small,
+        [
+            lives_date(feed.feed_date),
+            Cell::text(&feed.feed_version),
+            Cell::text(&feed.municipality_name),
+            Cell::text(&feed.municipality_url),
+            Cell::text(&feed.contact_email),
+        ],
+    )?;
+    zip.start_file("feed_info.csv", options())?;
+    zip.write_all(&small)?;
+
+    small.clear();
+    write_record(
+        &mut small,
+        ["minimum_score", "maximum_score", "description"].map(Cell::text),
+    )?;
+    for b in &BANDS {
+        let text = format!(
+            "{}（检查结果，非评分：本数据源以分数{}代表该结果）",
+            b.result.label_zh(),
+            b.score
+        );
+        write_record(
+            &mut small,
+            [
+                Cell::Int(b.min.into()),
+                Cell::Int(b.max.into()),
+                Cell::Text(text.into()),
+            ],
+        )?;
+    }
+    zip.start_file("legend.csv", options())?;
+    zip.write_all(&small)?;
+
+    Ok(())
 }
 
 #[cfg(test)]
