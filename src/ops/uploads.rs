@@ -1,5 +1,5 @@
 //! Upload use cases behind the tus endpoints (`http::uploads` keeps the protocol: headers,
-//! 412/460, streaming a chunk into the partial file) and the background sweeps. An upload
+//! 412/460, cutting a chunk into parts) and the background sweeps. An upload
 //! gives its bytes to a photo record (an inspection's, by its team's inspectors) or to a
 //! sample attachment (`ops::sample_attachments`: site, sample and seal photos by the sample's
 //! samplers, the report PDF by the sample's lab): one flow for both, with the same
