@@ -419,10 +419,13 @@ pub async fn append_part(
 }
 
 /// Stores a part of a checksummed chunk (`staged`: the chunk's id); it counts only once
-/// [`promote`]d.
+/// [`promote`]d. 409 `offset_mismatch` when the upload was finished, terminated or replaced
+/// meanwhile.
 pub async fn stage_part(db: &Db, id: &str, staged: &str, offset: i64, bytes: &[u8]) -> Result<()> {
     let mut tx = db.begin_write().await?;
-    q::stage_part(tx.conn(), id, staged, offset, bytes).await?;
+    if !q::stage_part(tx.conn(), id, staged, offset, bytes).await? {
+        return Err(moved_meanwhile());
+    }
     tx.commit().await?;
     Ok(())
 }

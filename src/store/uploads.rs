@@ -276,15 +276,34 @@ async fn insert_part(
 }
 
 /// Stores a part of a checksummed chunk under the chunk's own `staged` id: it does not count
-/// until [`promote`] makes it.
+/// until [`promote`] makes it. Only while the upload is open (it may have been finished,
+/// terminated or replaced meanwhile); returns whether it was.
 pub async fn stage_part(
     conn: &mut AnyConnection,
     id: &str,
     staged: &str,
     offset: i64,
     bytes: &[u8],
-) -> Result<(), sqlx::Error> {
-    insert_part(conn, id, staged, offset, bytes).await
+) -> Result<bool, sqlx::Error> {
+    // PostgreSQL: the upload row's key lock keeps a concurrent termination from deleting it
+    // between this check and the foreign key's (SQLite has one writer).
+    let lock = match backend_of(conn) {
+        Backend::Postgres => " FOR KEY SHARE",
+        Backend::Sqlite => "",
+    };
+    let n = sqlx::query(&format!(
+        "INSERT INTO upload_parts (upload_id, staged, part_offset, bytes, created_at) \
+         SELECT id, $2, $3, $4, $5 FROM uploads WHERE id = $1 AND completed = 0{lock}"
+    ))
+    .bind(id)
+    .bind(staged)
+    .bind(offset)
+    .bind(bytes)
+    .bind(now_ms())
+    .execute(conn)
+    .await?
+    .rows_affected();
+    Ok(n == 1)
 }
 
 /// Makes a verified chunk's staged parts count and advances the offset from `from` to `to`,

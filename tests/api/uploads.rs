@@ -597,8 +597,43 @@ mod shared {
         assert_eq!(stored_parts(&app).await, 0, "no part is left behind");
     }
 
+    /// An upload terminated on one instance while a chunk is still arriving on the other: the
+    /// chunk gets 409 (not a server error), nothing of it stays.
+    async fn terminated_while_a_chunk_arrives(app: TestApp) {
+        let photo = Uuid::new_v4().to_string();
+        let bytes = jpeg(2 * MIB, 23);
+        let (token, _) = setup(&app, &[(&photo, &bytes)]).await;
+        let other = app.instance_with_own_disk().await;
+        for checksummed in [true, false] {
+            let res = create(&app, &token, &photo, &bytes).await;
+            assert_eq!(res.status(), 201);
+            let location = res.headers()["location"].to_str().unwrap().to_string();
+            let extra = if checksummed {
+                use base64::Engine;
+                let digest =
+                    base64::engine::general_purpose::STANDARD.encode(Sha256::digest(&bytes));
+                format!("Upload-Checksum: sha256 {digest}\r\n")
+            } else {
+                String::new()
+            };
+            let mut conn = raw_patch(&app, &location, &token, 0, bytes.len(), &extra).await;
+            conn.write_all(&bytes[..MIB + MIB / 10]).await.unwrap();
+            until("a part is stored", || async {
+                stored_parts(&app).await == 1
+            })
+            .await;
+            let res = tus(&other, Method::DELETE, &location, &token, &[], vec![]).await;
+            assert_eq!(res.status(), 204);
+            let _ = conn.write_all(&bytes[MIB + MIB / 10..]).await;
+            let (status, body) = read_raw_response(conn).await;
+            assert_eq!(status, 409, "checksummed {checksummed}: {body}");
+            assert_eq!(body["error"]["code"], "offset_mismatch");
+            assert_eq!(stored_parts(&app).await, 0, "checksummed {checksummed}");
+        }
+    }
+
     both_backends!(@spawn spawn; cut_patch_resumes_on_another_instance,
-        concurrent_patches_at_one_offset);
+        concurrent_patches_at_one_offset, terminated_while_a_chunk_arrives);
 }
 
 const TEMPLATE: &str = "00000000-0000-4000-8000-000000002016";
