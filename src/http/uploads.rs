@@ -333,10 +333,50 @@ async fn append(
     ApiPath(id): ApiPath<String>,
     req: Request,
 ) -> AppResult<Response> {
-    let headers = req.headers().clone();
-    require_tus(&headers)?;
+    let (parts, body) = req.into_parts();
+    let headers = parts.headers;
     let ctx = user.ctx();
-    let u = ops::owned(&state.db, &ctx, &id).await?;
+    let u = match prepare_append(&state, &ctx, &id, &headers).await {
+        Ok(Some(u)) => u,
+        // Already complete (finished earlier, or the same content was stored before):
+        // whatever a retrying client sends, the answer is "done".
+        Ok(None) => {
+            drain_at_most(body, state.config.max_photo_bytes).await;
+            let u = ops::owned(&state.db, &ctx, &id).await?;
+            let mut res = StatusCode::NO_CONTENT.into_response();
+            res.headers_mut()
+                .insert("upload-offset", header_value(u.length));
+            return Ok(tus_headers(res));
+        }
+        // Refused before its first byte is read: the body is read (up to a file's size) and
+        // dropped, so that the client, or a proxy streaming the body on, reads this answer
+        // rather than a broken pipe. A chunk past the length is not read (413).
+        Err(e) => {
+            if !matches!(e, AppError::PayloadTooLarge(_)) {
+                drain_at_most(body, state.config.max_photo_bytes).await;
+            }
+            return Err(e);
+        }
+    };
+    let (new_offset, expires) = write_chunk(&state, &ctx, &u, &headers, body).await?;
+    let mut res = StatusCode::NO_CONTENT.into_response();
+    res.headers_mut()
+        .insert("upload-offset", header_value(new_offset));
+    res.headers_mut()
+        .insert("upload-expires", header_value(http_date(expires)));
+    Ok(tus_headers(res))
+}
+
+/// A PATCH's checks before its body is read: the caller's upload, after any repair, at the
+/// claimed offset (`None`: it is complete already).
+async fn prepare_append(
+    state: &AppState,
+    ctx: &crate::audit::Ctx,
+    id: &str,
+    headers: &HeaderMap,
+) -> AppResult<Option<UploadRow>> {
+    require_tus(headers)?;
+    let u = ops::owned(&state.db, ctx, id).await?;
     if headers
         .get(header::CONTENT_TYPE)
         .is_none_or(|v| v != "application/offset+octet-stream")
@@ -350,16 +390,9 @@ async fn append(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok())
         .ok_or_else(|| AppError::bad_request("bad_request", "Upload-Offset is required"))?;
-    // Already complete (finished earlier, or the same content was stored before): whatever a
-    // retrying client sends, the answer is "done". The body is drained so the client reads
-    // this answer instead of a broken pipe.
-    let u = settled(&state, &ctx, u).await?;
+    let u = settled(state, ctx, u).await?;
     if u.completed == 1 {
-        drain(req.into_body()).await;
-        let mut res = StatusCode::NO_CONTENT.into_response();
-        res.headers_mut()
-            .insert("upload-offset", header_value(u.length));
-        return Ok(tus_headers(res));
+        return Ok(None);
     }
     if claimed != u.upload_offset {
         return Err(AppError::conflict(
@@ -367,13 +400,31 @@ async fn append(
             format!("the upload is at offset {}", u.upload_offset),
         ));
     }
-    let (new_offset, expires) = write_chunk(&state, &ctx, &u, &headers, req.into_body()).await?;
-    let mut res = StatusCode::NO_CONTENT.into_response();
-    res.headers_mut()
-        .insert("upload-offset", header_value(new_offset));
-    res.headers_mut()
-        .insert("upload-expires", header_value(http_date(expires)));
-    Ok(tus_headers(res))
+    // The chunk's own headers, checked again by `write_chunk`.
+    checksum(headers)?;
+    if declared_length(headers).is_some_and(|n| u.upload_offset.saturating_add(n) > u.length) {
+        return Err(past_length());
+    }
+    Ok(Some(u))
+}
+
+fn declared_length(headers: &HeaderMap) -> Option<i64> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<i64>().ok())
+}
+
+/// Reads and drops at most `limit` bytes of a body (then the connection is simply closed).
+async fn drain_at_most(body: Body, limit: usize) {
+    let mut stream = body.into_data_stream();
+    let mut read = 0;
+    while let Some(Ok(bytes)) = stream.next().await {
+        read += bytes.len();
+        if read > limit {
+            break;
+        }
+    }
 }
 
 enum Checksum {
@@ -415,11 +466,7 @@ async fn write_chunk(
     body: Body,
 ) -> AppResult<(i64, i64)> {
     let mut check = checksum(headers)?;
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<i64>().ok());
-    if declared.is_some_and(|n| u.upload_offset.saturating_add(n) > u.length) {
+    if declared_length(headers).is_some_and(|n| u.upload_offset.saturating_add(n) > u.length) {
         return Err(past_length());
     }
     // A checksummed chunk is staged under its own id until it is verified.
