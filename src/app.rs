@@ -19,6 +19,13 @@ pub async fn state(config: Config) -> anyhow::Result<AppState> {
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
     let db = Db::connect(&config.database_url(), config.db_max_connections).await?;
     db.migrate().await?;
+    let legacy = crate::ops::uploads::remove_local_leftovers(&config.data_dir).await;
+    if legacy > 0 {
+        tracing::info!(
+            removed = legacy,
+            "partial upload files of earlier versions removed (those uploads start again)"
+        );
+    }
     crate::ops::checklists::ensure_default(&db)
         .await
         .context("installing the default checklist template")?;

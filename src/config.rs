@@ -88,7 +88,7 @@ pub struct Config {
     pub geofence_radius_m: f64,
     /// Largest photo or evidence file accepted by the upload endpoint, bytes.
     pub max_photo_bytes: usize,
-    /// Declared bytes one user's unfinished uploads may reserve at once (partial files on disk).
+    /// Declared bytes one user's unfinished uploads may reserve at once (their parts are stored in the database).
     pub max_open_upload_bytes_per_user: u64,
     /// Deleted records' tombstones are kept this many days; a device whose cursor is older
     /// gets a full replacement on its next pull.

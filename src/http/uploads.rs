@@ -1,17 +1,18 @@
 //! `/api/v1/uploads`: photo bytes by the tus 1.0 resumable upload protocol (core, creation,
 //! creation-with-upload, termination, expiration, checksum with sha1 and sha256).
 //!
-//! A chunk streams to the end of a partial file, never held whole in memory. A chunk whose
-//! `Upload-Checksum` does not match is cut off again (460; the offset is unchanged). A
-//! connection that drops mid-chunk keeps what arrived, so the client resumes from the offset
-//! `HEAD` reports. On completion the file must hash to the sha256 declared in
+//! A chunk streams into the database in parts of at most 1 MiB, never held whole in memory,
+//! so any API instance can take the next chunk or answer `HEAD` (see `ops::uploads`). A chunk
+//! whose `Upload-Checksum` does not match is discarded (460; the offset is unchanged). A
+//! connection that drops mid-chunk keeps the parts that arrived, so the client resumes from
+//! the offset `HEAD` reports. On completion the file must hash to the sha256 declared in
 //! `Upload-Metadata` and be of a type its target accepts (a photo record or a sample's
 //! site/sample/seal photo: JPEG, PNG or WebP; a sample's lab report: PDF, by its bytes); it is
 //! then stored once per content (`blobs/<sha256>`) and attached to its record (a photo record
 //! is seen by devices on their next pull).
 //!
-//! This module is the protocol (headers, status codes, streaming a chunk into the partial
-//! file); every write is a use case of `ops::uploads`, which records the audit events.
+//! This module is the protocol (headers, status codes, cutting a chunk into parts); every
+//! write is a use case of `ops::uploads`, which records the audit events.
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -22,7 +23,6 @@ use base64::Engine;
 use futures::StreamExt;
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
-use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -333,10 +333,50 @@ async fn append(
     ApiPath(id): ApiPath<String>,
     req: Request,
 ) -> AppResult<Response> {
-    let headers = req.headers().clone();
-    require_tus(&headers)?;
+    let (parts, body) = req.into_parts();
+    let headers = parts.headers;
     let ctx = user.ctx();
-    let u = ops::owned(&state.db, &ctx, &id).await?;
+    let u = match prepare_append(&state, &ctx, &id, &headers).await {
+        Ok(Some(u)) => u,
+        // Already complete (finished earlier, or the same content was stored before):
+        // whatever a retrying client sends, the answer is "done".
+        Ok(None) => {
+            drain_at_most(body, state.config.max_photo_bytes).await;
+            let u = ops::owned(&state.db, &ctx, &id).await?;
+            let mut res = StatusCode::NO_CONTENT.into_response();
+            res.headers_mut()
+                .insert("upload-offset", header_value(u.length));
+            return Ok(tus_headers(res));
+        }
+        // Refused before its first byte is read: the body is read (up to a file's size) and
+        // dropped, so that the client, or a proxy streaming the body on, reads this answer
+        // rather than a broken pipe. A chunk past the length is not read (413).
+        Err(e) => {
+            if !matches!(e, AppError::PayloadTooLarge(_)) {
+                drain_at_most(body, state.config.max_photo_bytes).await;
+            }
+            return Err(e);
+        }
+    };
+    let (new_offset, expires) = write_chunk(&state, &ctx, &u, &headers, body).await?;
+    let mut res = StatusCode::NO_CONTENT.into_response();
+    res.headers_mut()
+        .insert("upload-offset", header_value(new_offset));
+    res.headers_mut()
+        .insert("upload-expires", header_value(http_date(expires)));
+    Ok(tus_headers(res))
+}
+
+/// A PATCH's checks before its body is read: the caller's upload, after any repair, at the
+/// claimed offset (`None`: it is complete already).
+async fn prepare_append(
+    state: &AppState,
+    ctx: &crate::audit::Ctx,
+    id: &str,
+    headers: &HeaderMap,
+) -> AppResult<Option<UploadRow>> {
+    require_tus(headers)?;
+    let u = ops::owned(&state.db, ctx, id).await?;
     if headers
         .get(header::CONTENT_TYPE)
         .is_none_or(|v| v != "application/offset+octet-stream")
@@ -350,16 +390,9 @@ async fn append(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok())
         .ok_or_else(|| AppError::bad_request("bad_request", "Upload-Offset is required"))?;
-    // Already complete (finished earlier, or the same content was stored before): whatever a
-    // retrying client sends, the answer is "done". The body is drained so the client reads
-    // this answer instead of a broken pipe.
-    let u = settled(&state, &ctx, u).await?;
+    let u = settled(state, ctx, u).await?;
     if u.completed == 1 {
-        drain(req.into_body()).await;
-        let mut res = StatusCode::NO_CONTENT.into_response();
-        res.headers_mut()
-            .insert("upload-offset", header_value(u.length));
-        return Ok(tus_headers(res));
+        return Ok(None);
     }
     if claimed != u.upload_offset {
         return Err(AppError::conflict(
@@ -367,13 +400,31 @@ async fn append(
             format!("the upload is at offset {}", u.upload_offset),
         ));
     }
-    let (new_offset, expires) = write_chunk(&state, &ctx, &u, &headers, req.into_body()).await?;
-    let mut res = StatusCode::NO_CONTENT.into_response();
-    res.headers_mut()
-        .insert("upload-offset", header_value(new_offset));
-    res.headers_mut()
-        .insert("upload-expires", header_value(http_date(expires)));
-    Ok(tus_headers(res))
+    // The chunk's own headers, checked again by `write_chunk`.
+    checksum(headers)?;
+    if declared_length(headers).is_some_and(|n| u.upload_offset.saturating_add(n) > u.length) {
+        return Err(past_length());
+    }
+    Ok(Some(u))
+}
+
+fn declared_length(headers: &HeaderMap) -> Option<i64> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<i64>().ok())
+}
+
+/// Reads and drops at most `limit` bytes of a body (then the connection is simply closed).
+async fn drain_at_most(body: Body, limit: usize) {
+    let mut stream = body.into_data_stream();
+    let mut read = 0;
+    while let Some(Ok(bytes)) = stream.next().await {
+        read += bytes.len();
+        if read > limit {
+            break;
+        }
+    }
 }
 
 enum Checksum {
@@ -401,10 +452,12 @@ fn checksum(headers: &HeaderMap) -> AppResult<Option<Checksum>> {
     }
 }
 
-/// Appends the request body at the upload's offset; returns the new offset. A checksum
-/// mismatch truncates the chunk away (460); a dropped connection keeps what arrived. The first
-/// bytes decide the type: anything but JPEG, PNG or WebP is refused (415) before more data
-/// is kept. The last chunk completes the upload.
+/// Appends the request body at the upload's offset, in parts of at most
+/// [`ops::PART_BYTES`], each stored with the offset it reaches (see `ops::uploads`); returns
+/// the new offset. A chunk with `Upload-Checksum` counts only once all of it matched (else
+/// 460; the offset is unchanged). A dropped connection keeps what arrived. The first bytes
+/// decide the type: anything its target does not take is refused (415) before more data is
+/// kept. The last chunk completes the upload.
 async fn write_chunk(
     state: &AppState,
     ctx: &crate::audit::Ctx,
@@ -413,40 +466,30 @@ async fn write_chunk(
     body: Body,
 ) -> AppResult<(i64, i64)> {
     let mut check = checksum(headers)?;
-    let path = ops::partial_path(state, &u.id);
-    let mut file = match tokio::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(&path)
-        .await
-    {
-        Ok(f) => f,
-        // The partial file is gone only when a crash followed storing the verified file
-        // (see `ops::uploads::complete_from_store`): the resent last chunk completes it.
-        Err(_) => {
-            ops::complete_from_store(state, ctx, u).await?;
-            drain(body).await;
-            return Ok((u.length, now_ms() + EXPIRY_MS));
+    if declared_length(headers).is_some_and(|n| u.upload_offset.saturating_add(n) > u.length) {
+        return Err(past_length());
+    }
+    // A checksummed chunk is staged under its own id until it is verified.
+    let staged = check
+        .as_ref()
+        .map(|_| uuid::Uuid::new_v4().simple().to_string());
+    let drop_staged = |id: Option<String>| async move {
+        if let Some(staged) = id {
+            let _ = ops::drop_staged(&state.db, &u.id, &staged).await;
         }
     };
     // The type is decided once HEAD_LEN bytes are in; a resumed upload shorter than that
-    // still has its first bytes in the file.
-    let mut head = Vec::new();
-    if (u.upload_offset as usize) < HEAD_LEN {
-        head.resize(u.upload_offset as usize, 0);
-        file.read_exact(&mut head)
-            .await
-            .map_err(|e| AppError::Internal(e.into()))?;
-    }
+    // has its first bytes in its parts.
+    let mut head = if (u.upload_offset as usize) < HEAD_LEN {
+        ops::head_of(&state.db, &u.id, HEAD_LEN).await?
+    } else {
+        Vec::new()
+    };
     let mut decided = u.upload_offset as usize >= HEAD_LEN;
     let accept = ops::accept_of(u);
-    file.set_len(u.upload_offset as u64)
-        .await
-        .map_err(|e| AppError::Internal(e.into()))?;
-    file.seek(std::io::SeekFrom::Start(u.upload_offset as u64))
-        .await
-        .map_err(|e| AppError::Internal(e.into()))?;
-    let mut written: i64 = 0;
+    // `at`: where the next part goes; `pending`: bytes not yet stored.
+    let mut at = u.upload_offset;
+    let mut pending: Vec<u8> = Vec::new();
     let mut stream = body.into_data_stream();
     let mut broken = false;
     while let Some(chunk) = stream.next().await {
@@ -454,13 +497,9 @@ async fn write_chunk(
             broken = true;
             break;
         };
-        if u.upload_offset + written + bytes.len() as i64 > u.length {
-            file.set_len(u.upload_offset as u64)
-                .await
-                .map_err(|e| AppError::Internal(e.into()))?;
-            return Err(AppError::PayloadTooLarge(
-                "the chunk goes past Upload-Length".into(),
-            ));
+        if at + (pending.len() + bytes.len()) as i64 > u.length {
+            drop_staged(staged).await;
+            return Err(past_length());
         }
         if !decided {
             let want = (HEAD_LEN - head.len()).min(bytes.len());
@@ -469,7 +508,6 @@ async fn write_chunk(
                 Sniff::Image(_) => decided = true,
                 Sniff::Undecided => {}
                 Sniff::Refused => {
-                    drop(file);
                     // The rest of this chunk is read and dropped so that the client gets the
                     // 415 rather than a broken pipe; no further chunk is asked for.
                     drain_stream(stream).await;
@@ -482,10 +520,16 @@ async fn write_chunk(
             Some(Checksum::Sha256(h, _)) => h.update(&bytes),
             None => {}
         }
-        file.write_all(&bytes)
-            .await
-            .map_err(|e| AppError::Internal(e.into()))?;
-        written += bytes.len() as i64;
+        pending.extend_from_slice(&bytes);
+        while pending.len() >= ops::PART_BYTES {
+            let rest = pending.split_off(ops::PART_BYTES);
+            let part = std::mem::replace(&mut pending, rest);
+            if let Err(e) = store_part(state, u, staged.as_deref(), at, &part).await {
+                drop_staged(staged).await;
+                return Err(e);
+            }
+            at += part.len() as i64;
+        }
     }
     let verified = match check {
         None => true,
@@ -495,9 +539,7 @@ async fn write_chunk(
         Some(Checksum::Sha256(h, want)) => h.finalize().as_slice() == want.as_slice(),
     };
     if !verified {
-        file.set_len(u.upload_offset as u64)
-            .await
-            .map_err(|e| AppError::Internal(e.into()))?;
+        drop_staged(staged).await;
         if broken {
             return Err(AppError::bad_request(
                 "bad_request",
@@ -506,23 +548,59 @@ async fn write_chunk(
         }
         return Err(AppError::ChecksumMismatch);
     }
-    file.sync_data()
-        .await
-        .map_err(|e| AppError::Internal(e.into()))?;
-    drop(file);
-    let new_offset = u.upload_offset + written;
     let expires = now_ms() + EXPIRY_MS;
-    if new_offset == u.length {
-        // The final offset is written only together with the attachment (one transaction):
-        // a crash before it leaves the previous offset, and the client sends the last chunk
-        // again.
-        if let Finish::Refused(reason) = ops::finish(state, ctx, u).await? {
-            return Err(refused(reason));
+    if !pending.is_empty() {
+        if let Err(e) = store_part(state, u, staged.as_deref(), at, &pending).await {
+            drop_staged(staged).await;
+            return Err(e);
         }
-        return Ok((new_offset, expires));
+        at += pending.len() as i64;
     }
-    ops::advance(&state.db, u, new_offset, expires).await?;
-    Ok((new_offset, expires))
+    match &staged {
+        Some(staged) => {
+            ops::promote(&state.db, &u.id, staged, u.upload_offset, at, expires).await?
+        }
+        // An empty PATCH renews the expiry (and still checks the offset).
+        None if at == u.upload_offset => ops::touch(&state.db, &u.id, at, expires).await?,
+        None => {}
+    }
+    if at == u.length {
+        let complete = UploadRow {
+            upload_offset: at,
+            ..u.clone()
+        };
+        match ops::finish(state, ctx, &complete).await? {
+            Finish::Done => {}
+            Finish::Refused(reason) => return Err(refused(reason)),
+            Finish::Rewound(to) => {
+                return Err(AppError::conflict(
+                    "offset_mismatch",
+                    format!("the upload is at offset {to}"),
+                ))
+            }
+        }
+    }
+    Ok((at, expires))
+}
+
+fn past_length() -> AppError {
+    AppError::PayloadTooLarge("the chunk goes past Upload-Length".into())
+}
+
+/// Stores one part at `at`: counted at once (the offset advances with it), or staged under a
+/// checksummed chunk's id.
+async fn store_part(
+    state: &AppState,
+    u: &UploadRow,
+    staged: Option<&str>,
+    at: i64,
+    part: &[u8],
+) -> AppResult<()> {
+    match staged {
+        Some(staged) => ops::stage_part(&state.db, &u.id, staged, at, part).await?,
+        None => ops::append_part(&state.db, &u.id, at, part, now_ms() + EXPIRY_MS).await?,
+    }
+    Ok(())
 }
 
 async fn drain_stream(mut stream: axum::body::BodyDataStream) {

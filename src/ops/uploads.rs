@@ -1,5 +1,5 @@
 //! Upload use cases behind the tus endpoints (`http::uploads` keeps the protocol: headers,
-//! 412/460, streaming a chunk into the partial file) and the background sweeps. An upload
+//! 412/460, cutting a chunk into parts) and the background sweeps. An upload
 //! gives its bytes to a photo record (an inspection's, by its team's inspectors) or to a
 //! sample attachment (`ops::sample_attachments`: site, sample and seal photos by the sample's
 //! samplers, the report PDF by the sample's lab): one flow for both, with the same
@@ -21,15 +21,29 @@
 //! Creating, advancing, rewinding and terminating an upload record nothing: an open upload is
 //! transient protocol state, not evidence; what it leads to (the file attached, or refused) is.
 //!
-//! Crash safety: the final offset, the blob, the attachment and the processing job are
-//! written in one transaction, after the verified file is in storage; an upload found with
-//! all its bytes but not attached is finished by the next HEAD, PATCH, POST or start-up
-//! ([`settle`], [`repair_stuck`]).
+//! Where an open upload's bytes are: in the database (`upload_parts`), never on the disk of
+//! the instance that took them, so that behind a round-robin proxy the next PATCH or HEAD may
+//! reach any instance. A chunk is stored as parts of at most [`PART_BYTES`], each committed in
+//! the transaction that advances the offset past it, so the committed parts are always
+//! exactly bytes `0..upload_offset` and a PATCH cut off half way keeps its committed parts. A
+//! chunk sent with `Upload-Checksum` is staged part by part under its own id and counted (in
+//! one transaction with the offset) only when the whole chunk matched. The database and not
+//! S3 multipart: it serves both storage backends and SQLite deployments alike, needs no second
+//! service to be consistent with the offset, and S3 multipart parts must be at least 5 MiB
+//! (tus clients send smaller chunks). Photos are at most `max_photo_bytes` (25 MB) and the
+//! parts of an upload go as soon as its file is in storage.
+//!
+//! Crash safety: the last part commits the final offset; the complete file is then assembled
+//! from the parts into a local scratch file (not state: any instance can assemble it again),
+//! checked and stored, and the blob, the attachment, the processing job and the removal of
+//! the parts are written in one transaction. An upload found with all its bytes but not
+//! attached is finished by the next HEAD, PATCH, POST or start-up ([`settle`],
+//! [`repair_stuck`]), on any instance.
 
 use std::path::PathBuf;
 
 use sha2::{Digest, Sha256};
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::audit::{Action, Ctx, Event, RecordKind};
 use crate::auth::Role;
@@ -46,13 +60,61 @@ use crate::store::{self, now_ms, Db};
 /// Incomplete uploads are kept this long after their last chunk.
 pub const EXPIRY_MS: i64 = 24 * 3600 * 1000;
 
-/// Where the partial data of an open upload is kept.
-pub fn partial_path(state: &AppState, id: &str) -> PathBuf {
-    uploads_dir(state).join(format!("{id}.part"))
+/// The largest part of an upload stored in one row (and held in memory by one request).
+pub const PART_BYTES: usize = 1024 * 1024;
+
+/// A staged part older than this belongs to a request that died (the whole body must arrive
+/// within `body_read_timeout_secs`, 300 s by default): the sweep removes it.
+const STALE_STAGED_MS: i64 = 3600 * 1000;
+
+/// Earlier versions kept an open upload's bytes in `<data_dir>/uploads/<id>.part`, on the
+/// instance that took them. Migration 0038 set those uploads back to offset 0 (their clients
+/// send them again, as a client whose upload reached another instance had to anyway), so the
+/// files are removed at start-up; so are scratch files of assemblies a crash cut short (older
+/// than an hour: another instance sharing the data directory may be assembling one now).
+/// Returns how many `.part` files were removed.
+pub async fn remove_local_leftovers(data_dir: &std::path::Path) -> usize {
+    let mut removed = 0;
+    let dir = data_dir.join("uploads");
+    if let Ok(mut entries) = tokio::fs::read_dir(&dir).await {
+        while let Ok(Some(e)) = entries.next_entry().await {
+            if e.path().extension().is_some_and(|x| x == "part")
+                && tokio::fs::remove_file(e.path()).await.is_ok()
+            {
+                removed += 1;
+            }
+        }
+        let _ = tokio::fs::remove_dir(&dir).await; // only when empty
+    }
+    if let Ok(mut entries) = tokio::fs::read_dir(data_dir.join(SCRATCH_DIR)).await {
+        let hour = std::time::Duration::from_secs(3600);
+        while let Ok(Some(e)) = entries.next_entry().await {
+            let old = e
+                .metadata()
+                .await
+                .ok()
+                .and_then(|m| m.modified().ok())
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > hour);
+            if old && e.path().extension().is_some_and(|x| x == "upload") {
+                let _ = tokio::fs::remove_file(e.path()).await;
+            }
+        }
+    }
+    removed
 }
 
-fn uploads_dir(state: &AppState) -> PathBuf {
-    state.config.data_dir.join("uploads")
+/// Where complete uploads are assembled (under the data directory: a local store moves the
+/// file into place, which needs the same filesystem).
+const SCRATCH_DIR: &str = "tmp";
+
+/// A local scratch file, removed when dropped (unless it was moved into storage).
+struct Scratch(PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 fn io(e: std::io::Error) -> Error {
@@ -227,11 +289,8 @@ pub async fn create(state: &AppState, ctx: &Ctx, c: &Creation<'_>) -> Result<Cre
             });
         }
     }
-    tokio::fs::create_dir_all(uploads_dir(state))
-        .await
-        .map_err(io)?;
     let cap = i64::try_from(state.config.max_open_upload_bytes_per_user).unwrap_or(i64::MAX);
-    let replaced = {
+    {
         let mut tx = state.db.begin_write().await?;
         q::lock_for_create(tx.conn(), c.owner, user).await?;
         let open = q::open_for(tx.conn(), c.owner).await?;
@@ -249,10 +308,10 @@ pub async fn create(state: &AppState, ctx: &Ctx, c: &Creation<'_>) -> Result<Cre
                 Settled::Refused(reason) => Ok(Created::Refused(reason)),
             };
         }
-        // Someone else's (a team mate's other device) or an expired one: the newest upload wins.
-        let replaced: Vec<String> = open.into_iter().map(|o| o.id).collect();
-        for old in &replaced {
-            q::delete(tx.conn(), old).await?;
+        // Someone else's (a team mate's other device) or an expired one: the newest upload wins
+        // (its parts go with it).
+        for old in &open {
+            q::delete(tx.conn(), &old.id).await?;
         }
         let open_bytes = q::open_bytes(tx.conn(), user).await?;
         if open_bytes + c.length > cap {
@@ -267,14 +326,7 @@ pub async fn create(state: &AppState, ctx: &Ctx, c: &Creation<'_>) -> Result<Cre
         }
         q::insert(tx.conn(), &new, 0, false).await?;
         tx.commit().await?;
-        replaced
-    };
-    for old in replaced {
-        let _ = tokio::fs::remove_file(partial_path(state, &old)).await;
     }
-    tokio::fs::File::create(partial_path(state, &id))
-        .await
-        .map_err(io)?;
     Ok(Created::New(owned(&state.db, ctx, &id).await?))
 }
 
@@ -330,23 +382,97 @@ pub async fn settle(state: &AppState, ctx: &Ctx, u: UploadRow) -> Result<Settled
     if u.completed != 0 || u.upload_offset != u.length {
         return Ok(Settled::Ready(u));
     }
-    if let Finish::Refused(reason) = finish_stuck(state, ctx, &u).await? {
+    if let Finish::Refused(reason) = finish(state, ctx, &u).await? {
         return Ok(Settled::Refused(reason));
     }
     Ok(Settled::Ready(owned(&state.db, ctx, &u.id).await?))
 }
 
-/// Records a chunk's progress, only if the upload is still at the offset the chunk started
-/// from (else 409 `offset_mismatch`: another request moved it).
-pub async fn advance(db: &Db, u: &UploadRow, to: i64, expires_at: i64) -> Result<()> {
+/// Renews an upload's expiry (an empty PATCH), only if it is still at offset `at` (else 409
+/// `offset_mismatch`: another request moved it).
+pub async fn touch(db: &Db, id: &str, at: i64, expires_at: i64) -> Result<()> {
     let mut tx = db.begin_write().await?;
-    let moved = q::advance(tx.conn(), &u.id, u.upload_offset, to, expires_at).await?;
+    let moved = q::advance(tx.conn(), id, at, at, expires_at).await?;
     tx.commit().await?;
     if moved {
         Ok(())
     } else {
         Err(moved_meanwhile())
     }
+}
+
+/// Stores the part `bytes` at `from` and advances the offset past it, in one transaction, only
+/// if the upload is still at `from` (else 409 `offset_mismatch`: another request moved it).
+pub async fn append_part(
+    db: &Db,
+    id: &str,
+    from: i64,
+    bytes: &[u8],
+    expires_at: i64,
+) -> Result<()> {
+    let mut tx = db.begin_write().await?;
+    if !q::append_part(tx.conn(), id, from, bytes, expires_at).await? {
+        return Err(moved_meanwhile()); // rolls back
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Stores a part of a checksummed chunk (`staged`: the chunk's id); it counts only once
+/// [`promote`]d. 409 `offset_mismatch` when the upload was finished, terminated or replaced
+/// meanwhile.
+pub async fn stage_part(db: &Db, id: &str, staged: &str, offset: i64, bytes: &[u8]) -> Result<()> {
+    let mut tx = db.begin_write().await?;
+    if !q::stage_part(tx.conn(), id, staged, offset, bytes).await? {
+        return Err(moved_meanwhile());
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Counts a verified chunk's staged parts and advances the offset from `from` to `to`, only if
+/// the upload is still at `from`; else its parts are dropped and 409 `offset_mismatch`.
+pub async fn promote(
+    db: &Db,
+    id: &str,
+    staged: &str,
+    from: i64,
+    to: i64,
+    expires_at: i64,
+) -> Result<()> {
+    let mut tx = db.begin_write().await?;
+    if q::promote(tx.conn(), id, staged, from, to, expires_at).await? {
+        tx.commit().await?;
+        return Ok(());
+    }
+    drop(tx);
+    drop_staged(db, id, staged).await?;
+    Err(moved_meanwhile())
+}
+
+/// Drops a chunk's staged parts (checksum mismatch, cut off).
+pub async fn drop_staged(db: &Db, id: &str, staged: &str) -> Result<()> {
+    let mut tx = db.begin_write().await?;
+    q::drop_staged(tx.conn(), id, staged).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The first `n` bytes of an upload's counted parts (fewer if it holds fewer): a resumed
+/// upload's type is decided from them.
+pub async fn head_of(db: &Db, id: &str, n: usize) -> Result<Vec<u8>> {
+    let mut conn = db.acquire().await?;
+    let mut head = Vec::new();
+    for (offset, _) in q::parts(&mut conn, id).await? {
+        if head.len() >= n || offset != head.len() as i64 {
+            break;
+        }
+        let Some(bytes) = q::part(&mut conn, id, offset).await? else {
+            break;
+        };
+        head.extend_from_slice(&bytes[..bytes.len().min(n - head.len())]);
+    }
+    Ok(head)
 }
 
 fn moved_meanwhile() -> Error {
@@ -359,44 +485,62 @@ fn moved_meanwhile() -> Error {
 /// What finishing an upload came to.
 #[derive(Debug)]
 pub enum Finish {
-    /// Attached (here or by a parallel request), or, without the bytes to finish from, rewound
-    /// to what is really there.
+    /// Attached (here or by a parallel request).
     Done,
+    /// Fewer bytes stored than the offset said (parts lost): the offset went back to what is
+    /// really there, and the client's next HEAD tells it to send the rest.
+    Rewound(i64),
     /// Refused for its type: the reason; the upload is gone, the photo record says why.
     Refused(String),
 }
 
-/// The whole file is in: check its hash and type, store it once per content, then in one
-/// transaction set the final offset, attach it, queue processing and record `PhotoUploaded`
-/// (only if the upload is still at its offset; else 409 `offset_mismatch` unless a parallel
-/// request finished it). A file that does not hash to the declared sha256 is discarded (409
-/// `sha256_mismatch`).
+/// The whole file is in (its parts reach the length): it is assembled from the parts into a
+/// local scratch file, its hash and type are checked, it is stored once per content, then in
+/// one transaction the upload is marked complete, attached, its parts dropped, processing
+/// queued and `PhotoUploaded` recorded (only if the upload is still open; else it is done when
+/// a parallel request finished it, or 409 `offset_mismatch`). A file that does not hash to the
+/// declared sha256 is discarded (409 `sha256_mismatch`).
 pub async fn finish(state: &AppState, ctx: &Ctx, u: &UploadRow) -> Result<Finish> {
-    let path = partial_path(state, &u.id);
-    let mut f = tokio::fs::File::open(&path).await.map_err(io)?;
+    let dir = state.config.data_dir.join(SCRATCH_DIR);
+    tokio::fs::create_dir_all(&dir).await.map_err(io)?;
+    let scratch = Scratch(dir.join(format!("{}-{}.upload", u.id, uuid::Uuid::new_v4())));
+    let mut f = tokio::fs::File::create(&scratch.0).await.map_err(io)?;
     let mut hasher = Sha256::new();
     let mut head = Vec::new();
     // The last bytes, where a PDF's trailer is.
     let mut tail: Vec<u8> = Vec::new();
-    let mut buf = vec![0u8; 256 * 1024];
-    loop {
-        let n = f.read(&mut buf).await.map_err(io)?;
-        if n == 0 {
-            break;
+    let mut at = 0i64;
+    {
+        // One part in memory at a time.
+        let mut conn = state.db.acquire().await?;
+        for (offset, _) in q::parts(&mut conn, &u.id).await? {
+            if offset != at || at >= u.length {
+                break;
+            }
+            let Some(bytes) = q::part(&mut conn, &u.id, offset).await? else {
+                break;
+            };
+            let n = bytes.len();
+            if head.len() < 16 {
+                let want = (16 - head.len()).min(n);
+                head.extend_from_slice(&bytes[..want]);
+            }
+            tail.extend_from_slice(&bytes[n.saturating_sub(pdf::TAIL_LEN)..]);
+            let drop_n = tail.len().saturating_sub(pdf::TAIL_LEN);
+            tail.drain(..drop_n);
+            hasher.update(&bytes);
+            f.write_all(&bytes).await.map_err(io)?;
+            at += n as i64;
         }
-        if head.len() < 16 {
-            let want = (16 - head.len()).min(n);
-            head.extend_from_slice(&buf[..want]);
-        }
-        tail.extend_from_slice(&buf[n.saturating_sub(pdf::TAIL_LEN)..n]);
-        let drop_n = tail.len().saturating_sub(pdf::TAIL_LEN);
-        tail.drain(..drop_n);
-        hasher.update(&buf[..n]);
     }
+    if at != u.length {
+        drop(f);
+        return short_of_parts(state, &u.id, at.min(u.length)).await;
+    }
+    f.sync_data().await.map_err(io)?;
     drop(f);
     let actual = hex::encode(hasher.finalize());
     if actual != u.sha256 {
-        let _ = tokio::fs::remove_file(&path).await;
         let message = format!(
             "the file hashes to {actual}, not the declared sha256; the upload is discarded"
         );
@@ -412,7 +556,7 @@ pub async fn finish(state: &AppState, ctx: &Ctx, u: &UploadRow) -> Result<Finish
         return Ok(Finish::Refused(refuse_type(state, ctx, u, &head).await?));
     };
     if accept == Accept::Pdf {
-        if let Err(e) = check_pdf(&path, &head, &tail, u.length).await? {
+        if let Err(e) = check_pdf(&scratch.0, &head, &tail, u.length).await? {
             let reason = format!("the file is not a complete PDF: {e}");
             return Ok(Finish::Refused(refuse(state, ctx, u, reason).await?));
         }
@@ -420,15 +564,28 @@ pub async fn finish(state: &AppState, ctx: &Ctx, u: &UploadRow) -> Result<Finish
     let key = blob_key(&actual);
     // Stored once per content: the same bytes uploaded again add nothing.
     if !state.storage.exists(&key).await {
-        state.storage.put_file(&key, &path).await?;
+        state.storage.put_file(&key, &scratch.0).await?;
     }
     if !attach(&state.db, ctx, u, &actual, media).await? {
         // Finished meanwhile by a parallel request (a HEAD repair, a retried PATCH)?
         finished_meanwhile(&state.db, &u.id).await?;
     }
-    // Only once attached: until then the partial file is what a repair finishes from.
-    let _ = tokio::fs::remove_file(&path).await;
     Ok(Finish::Done)
+}
+
+/// The parts of an upload that should be complete stop at `at`: finished (and its parts
+/// dropped) by a parallel request meanwhile, terminated, or its parts lost; the offset then
+/// goes back to what is there.
+async fn short_of_parts(state: &AppState, id: &str, at: i64) -> Result<Finish> {
+    let mut tx = state.db.begin_write().await?;
+    match q::get(tx.conn(), id).await? {
+        Some(n) if n.completed == 1 => return Ok(Finish::Done),
+        None => return Err(Error::not_found("no such upload")),
+        Some(_) => {}
+    }
+    q::rewind(tx.conn(), id, at).await?;
+    tx.commit().await?;
+    Ok(Finish::Rewound(at))
 }
 
 /// Ok when the upload was completed by someone else; else 409 `offset_mismatch`.
@@ -438,22 +595,6 @@ async fn finished_meanwhile(db: &Db, id: &str) -> Result<()> {
         Some(n) if n.completed == 1 => Ok(()),
         _ => Err(moved_meanwhile()),
     }
-}
-
-/// An open upload whose partial file is gone. Local storage moves the verified file into
-/// place before the final transaction, so a crash between the two leaves exactly this: the
-/// content, stored under the sha256 this upload declared and checked, and the upload still at
-/// its previous offset. (Nothing else removes the partial file of an upload that stays open:
-/// termination, expiry, refusal and replacement remove the upload too.) The client's resent
-/// last chunk then completes it from the stored content; without it, 404.
-pub async fn complete_from_store(state: &AppState, ctx: &Ctx, u: &UploadRow) -> Result<()> {
-    let Some(media) = sniff_stored(state, &u.sha256, accept_of(u)).await else {
-        return Err(Error::not_found("the upload's data is gone (expired?)"));
-    };
-    if !attach(&state.db, ctx, u, &u.sha256, media).await? {
-        finished_meanwhile(&state.db, &u.id).await?;
-    }
-    Ok(())
 }
 
 /// The PDF structure check of a complete upload (see `photo::pdf`): `Ok(Err(why))` when it is
@@ -498,7 +639,6 @@ pub async fn refuse_type(
 /// record is seen so by devices on their next pull), and `PhotoUploadRefused` /
 /// `SampleAttachmentUploadRefused` is recorded. Returns the reason.
 pub async fn refuse(state: &AppState, ctx: &Ctx, u: &UploadRow, reason: String) -> Result<String> {
-    let _ = tokio::fs::remove_file(partial_path(state, &u.id)).await;
     let mut tx = state.db.begin_write().await?;
     let (before, marked) = match u.owner() {
         Owner::Photo(photo_id) => {
@@ -548,14 +688,15 @@ fn refused_event(u: &UploadRow, code: &str, message: &str) -> Event {
         .set("sha256", &u.sha256)
 }
 
-/// The final transaction of an upload that sent its bytes: offset, blob, attachment, job and
-/// `PhotoUploaded`, only if the upload is still at its offset and open. Returns whether it was
-/// (else nothing is written).
+/// The final transaction of an upload that sent all its bytes: complete, blob, attachment,
+/// job, `PhotoUploaded`, and its parts dropped, only if the upload is still open at its full
+/// length. Returns whether it was (else nothing is written).
 async fn attach(db: &Db, ctx: &Ctx, u: &UploadRow, sha256: &str, media: &str) -> Result<bool> {
     let mut tx = db.begin_write().await?;
-    if !q::mark_complete(tx.conn(), &u.id, u.upload_offset).await? {
+    if !q::mark_complete(tx.conn(), &u.id, u.length).await? {
         return Ok(false); // rolls back
     }
+    q::drop_parts(tx.conn(), &u.id).await?;
     let event = attach_in(
         tx.conn(),
         u.owner(),
@@ -642,38 +783,6 @@ async fn sniff_stored(state: &AppState, sha256: &str, accept: Accept) -> Option<
     accept.sniff(&head)
 }
 
-/// Finishes an upload whose offset reached its length but that is not attached (a crash
-/// between the two). Without the bytes to finish from, the offset goes back to what is really
-/// there and the client's next HEAD tells it to send the rest.
-async fn finish_stuck(state: &AppState, ctx: &Ctx, u: &UploadRow) -> Result<Finish> {
-    let path = partial_path(state, &u.id);
-    let on_disk = tokio::fs::metadata(&path)
-        .await
-        .ok()
-        .map(|m| m.len() as i64);
-    let rewind_to = match on_disk {
-        Some(n) if n == u.length => return finish(state, ctx, u).await,
-        Some(n) => n.min(u.length),
-        None => {
-            // Older versions moved the file to storage before attaching it: the stored blob
-            // (content-addressed, written only after its hash was checked) finishes it.
-            if let Some(media) = sniff_stored(state, &u.sha256, accept_of(u)).await {
-                attach(&state.db, ctx, u, &u.sha256, media).await?;
-                return Ok(Finish::Done);
-            }
-            tokio::fs::create_dir_all(uploads_dir(state))
-                .await
-                .map_err(io)?;
-            tokio::fs::File::create(&path).await.map_err(io)?;
-            0
-        }
-    };
-    let mut tx = state.db.begin_write().await?;
-    q::rewind(tx.conn(), &u.id, rewind_to).await?;
-    tx.commit().await?;
-    Ok(Finish::Done)
-}
-
 /// At start-up (and hourly): finishes every upload left complete-but-unattached. Returns how
 /// many were finished or rewound.
 pub async fn repair_stuck(state: &AppState, ctx: &Ctx) -> Result<usize> {
@@ -683,8 +792,8 @@ pub async fn repair_stuck(state: &AppState, ctx: &Ctx) -> Result<usize> {
     };
     let mut repaired = 0;
     for u in &stuck {
-        match finish_stuck(state, ctx, u).await {
-            Ok(Finish::Done) => repaired += 1,
+        match finish(state, ctx, u).await {
+            Ok(Finish::Done | Finish::Rewound(_)) => repaired += 1,
             Ok(Finish::Refused(reason)) => {
                 tracing::info!(upload = %u.id, %reason, "a stuck upload was refused for its type")
             }
@@ -694,20 +803,18 @@ pub async fn repair_stuck(state: &AppState, ctx: &Ctx) -> Result<usize> {
     Ok(repaired)
 }
 
-/// Abandons the caller's upload (tus termination); its partial data is removed.
+/// Abandons the caller's upload (tus termination); its parts go with it.
 pub async fn terminate(state: &AppState, ctx: &Ctx, id: &str) -> Result<()> {
     let u = owned(&state.db, ctx, id).await?;
-    if u.completed == 0 {
-        let _ = tokio::fs::remove_file(partial_path(state, &u.id)).await;
-    }
     let mut tx = state.db.begin_write().await?;
     q::delete(tx.conn(), &u.id).await?;
     tx.commit().await?;
     Ok(())
 }
 
-/// Removes abandoned partial uploads (the hourly sweep): the rows and `UploadsExpired` in one
-/// transaction, then their partial files. Returns how many were removed.
+/// Removes abandoned partial uploads (the hourly sweep): the rows, their parts and
+/// `UploadsExpired` in one transaction, and the staged parts of requests that died. Returns
+/// how many uploads were removed.
 pub async fn sweep_expired(state: &AppState, ctx: &Ctx) -> Result<usize> {
     let now = now_ms();
     let mut tx = state.db.begin_write().await?;
@@ -724,10 +831,7 @@ pub async fn sweep_expired(state: &AppState, ctx: &Ctx) -> Result<usize> {
             .set("upload_ids", &removed);
         store::audit::append(tx.conn(), ctx, &[event]).await?;
     }
+    q::drop_stale_staged(tx.conn(), now - STALE_STAGED_MS).await?;
     tx.commit().await?;
-    // After the commit: a crash before this leaves orphaned files, never a row without its data.
-    for id in &removed {
-        let _ = tokio::fs::remove_file(partial_path(state, id)).await;
-    }
     Ok(removed.len())
 }

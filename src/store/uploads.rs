@@ -206,8 +206,8 @@ pub async fn team_holds_blob(
     Ok(row.is_some())
 }
 
-/// Uploads whose offset reached their length but that were never attached (a crash between the
-/// two in an older version, or a crash after the final offset write): start-up repairs them.
+/// Uploads whose offset reached their length but that were never attached (a crash after the
+/// last part was stored): start-up repairs them.
 pub async fn stuck(conn: &mut AnyConnection) -> Result<Vec<UploadRow>, sqlx::Error> {
     sqlx::query_as(&format!(
         "{SELECT} WHERE u.completed = 0 AND u.upload_offset = u.length LIMIT 1000"
@@ -216,7 +216,7 @@ pub async fn stuck(conn: &mut AnyConnection) -> Result<Vec<UploadRow>, sqlx::Err
     .await
 }
 
-/// Sets the offset back to what the partial file really holds (its data was lost).
+/// Sets the offset back to what the stored parts really hold, and drops any part past it.
 pub async fn rewind(conn: &mut AnyConnection, id: &str, to: i64) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE uploads SET upload_offset = $1, updated_at = $2 WHERE id = $3 AND completed = 0",
@@ -224,8 +224,167 @@ pub async fn rewind(conn: &mut AnyConnection, id: &str, to: i64) -> Result<(), s
     .bind(to)
     .bind(now_ms())
     .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "DELETE FROM upload_parts WHERE upload_id = $1 AND staged = '' AND part_offset >= $2",
+    )
+    .bind(id)
+    .bind(to)
     .execute(conn)
     .await?;
+    Ok(())
+}
+
+/// Stores one part of an open upload at `from` and advances the offset past it, only if the
+/// upload is still at `from` (two PATCHes cannot both append there). Returns whether it was;
+/// the caller rolls back when not.
+pub async fn append_part(
+    conn: &mut AnyConnection,
+    id: &str,
+    from: i64,
+    bytes: &[u8],
+    expires_at: i64,
+) -> Result<bool, sqlx::Error> {
+    let to = from + bytes.len() as i64;
+    if !advance(conn, id, from, to, expires_at).await? {
+        return Ok(false);
+    }
+    insert_part(conn, id, "", from, bytes).await?;
+    Ok(true)
+}
+
+async fn insert_part(
+    conn: &mut AnyConnection,
+    id: &str,
+    staged: &str,
+    offset: i64,
+    bytes: &[u8],
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO upload_parts (upload_id, staged, part_offset, bytes, created_at) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(id)
+    .bind(staged)
+    .bind(offset)
+    .bind(bytes)
+    .bind(now_ms())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Stores a part of a checksummed chunk under the chunk's own `staged` id: it does not count
+/// until [`promote`] makes it. Only while the upload is open (it may have been finished,
+/// terminated or replaced meanwhile); returns whether it was.
+pub async fn stage_part(
+    conn: &mut AnyConnection,
+    id: &str,
+    staged: &str,
+    offset: i64,
+    bytes: &[u8],
+) -> Result<bool, sqlx::Error> {
+    // PostgreSQL: the upload row's key lock keeps a concurrent termination from deleting it
+    // between this check and the foreign key's (SQLite has one writer).
+    let lock = match backend_of(conn) {
+        Backend::Postgres => " FOR KEY SHARE",
+        Backend::Sqlite => "",
+    };
+    let n = sqlx::query(&format!(
+        "INSERT INTO upload_parts (upload_id, staged, part_offset, bytes, created_at) \
+         SELECT id, $2, $3, $4, $5 FROM uploads WHERE id = $1 AND completed = 0{lock}"
+    ))
+    .bind(id)
+    .bind(staged)
+    .bind(offset)
+    .bind(bytes)
+    .bind(now_ms())
+    .execute(conn)
+    .await?
+    .rows_affected();
+    Ok(n == 1)
+}
+
+/// Makes a verified chunk's staged parts count and advances the offset from `from` to `to`,
+/// only if the upload is still at `from`. Returns whether it was.
+pub async fn promote(
+    conn: &mut AnyConnection,
+    id: &str,
+    staged: &str,
+    from: i64,
+    to: i64,
+    expires_at: i64,
+) -> Result<bool, sqlx::Error> {
+    if !advance(conn, id, from, to, expires_at).await? {
+        return Ok(false);
+    }
+    sqlx::query("UPDATE upload_parts SET staged = '' WHERE upload_id = $1 AND staged = $2")
+        .bind(id)
+        .bind(staged)
+        .execute(conn)
+        .await?;
+    Ok(true)
+}
+
+/// Drops a chunk's staged parts (a checksum mismatch, a cut or lost chunk).
+pub async fn drop_staged(
+    conn: &mut AnyConnection,
+    id: &str,
+    staged: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM upload_parts WHERE upload_id = $1 AND staged = $2")
+        .bind(id)
+        .bind(staged)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Drops staged parts older than `before`: their request died before it could (a crash).
+pub async fn drop_stale_staged(conn: &mut AnyConnection, before: i64) -> Result<u64, sqlx::Error> {
+    Ok(
+        sqlx::query("DELETE FROM upload_parts WHERE staged <> '' AND created_at < $1")
+            .bind(before)
+            .execute(conn)
+            .await?
+            .rows_affected(),
+    )
+}
+
+/// The counted parts of an upload, as (offset, length), in order.
+pub async fn parts(conn: &mut AnyConnection, id: &str) -> Result<Vec<(i64, i64)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT part_offset, CAST(LENGTH(bytes) AS BIGINT) FROM upload_parts \
+         WHERE upload_id = $1 AND staged = '' ORDER BY part_offset",
+    )
+    .bind(id)
+    .fetch_all(conn)
+    .await
+}
+
+/// The bytes of the counted part at `offset`.
+pub async fn part(
+    conn: &mut AnyConnection,
+    id: &str,
+    offset: i64,
+) -> Result<Option<Vec<u8>>, sqlx::Error> {
+    let row: Option<(Vec<u8>,)> = sqlx::query_as(
+        "SELECT bytes FROM upload_parts WHERE upload_id = $1 AND staged = '' AND part_offset = $2",
+    )
+    .bind(id)
+    .bind(offset)
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.map(|r| r.0))
+}
+
+/// Drops the parts of an upload that got its file (they are in storage now).
+pub async fn drop_parts(conn: &mut AnyConnection, id: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM upload_parts WHERE upload_id = $1")
+        .bind(id)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
@@ -280,6 +439,7 @@ pub async fn advance(
     Ok(n == 1)
 }
 
+/// Deletes an upload; its parts go with it (`ON DELETE CASCADE`).
 pub async fn delete(conn: &mut AnyConnection, id: &str) -> Result<(), sqlx::Error> {
     sqlx::query("DELETE FROM uploads WHERE id = $1")
         .bind(id)
@@ -314,8 +474,8 @@ pub async fn delete_expired(
     Ok(n == 1)
 }
 
-/// Sets the final offset and marks the upload complete, only if it is still at offset `from`
-/// and open; returns whether it was.
+/// Marks the upload complete, only if it is still open at offset `from` (its length: all its
+/// parts are in); returns whether it was.
 pub async fn mark_complete(
     conn: &mut AnyConnection,
     id: &str,

@@ -27,6 +27,7 @@ both_backends!(
     retry_outside_the_window_or_from_another_device_revokes,
     revoked_sessions_refuse_their_access_tokens,
     concurrent_refresh_from_the_device_all_get_one_successor,
+    concurrent_refresh_across_instances_rotates_once,
 );
 
 async fn login_me_and_tokens(app: TestApp) {
@@ -649,6 +650,52 @@ async fn concurrent_refresh_from_the_device_all_get_one_successor(app: TestApp) 
         answers.iter().all(|(_, b)| b["refresh_token"] == successor),
         "{answers:?}"
     );
+    let (st, _) = refresh_from(&app, successor.as_str().unwrap(), "phone").await;
+    assert_eq!(st, StatusCode::OK);
+}
+
+/// The same refresh token presented at the same moment to two instances (a retry behind a
+/// round-robin proxy): it is rotated once, both answers carry the one successor.
+async fn concurrent_refresh_across_instances_rotates_once(app: TestApp) {
+    app.user("both", Role::Inspector).await;
+    let r = s(&app.login_full("both", "phone").await, "refresh_token");
+    let (other, _stop) = second_instance(&app).await;
+    let futures = (0..8).map(|i| {
+        let client = app.client.clone();
+        let url = format!(
+            "{}/api/v1/auth/refresh",
+            if i % 2 == 0 { &app.base } else { &other }
+        );
+        let r = r.clone();
+        async move {
+            let res = client
+                .post(url)
+                .json(&json!({"refresh_token": r, "device_id": "phone"}))
+                .send()
+                .await
+                .unwrap();
+            (res.status(), res.json::<serde_json::Value>().await.unwrap())
+        }
+    });
+    let answers = futures::future::join_all(futures).await;
+    assert!(
+        answers.iter().all(|(st, _)| *st == StatusCode::OK),
+        "{answers:?}"
+    );
+    let successor = answers[0].1["refresh_token"].clone();
+    assert!(
+        answers.iter().all(|(_, b)| b["refresh_token"] == successor),
+        "{answers:?}"
+    );
+    // One rotation: the presented token used once, one successor issued.
+    let (tokens, used): (i64, i64) = sqlx::query_as(
+        "SELECT COUNT(*), CAST(COUNT(used_at) AS BIGINT) FROM refresh_tokens t \
+         JOIN users u ON u.id = t.user_id WHERE u.username = 'both'",
+    )
+    .fetch_one(app.db().pool())
+    .await
+    .unwrap();
+    assert_eq!((tokens, used), (2, 1));
     let (st, _) = refresh_from(&app, successor.as_str().unwrap(), "phone").await;
     assert_eq!(st, StatusCode::OK);
 }

@@ -147,6 +147,22 @@ impl TestApp {
         Self::start(config, tempfile::tempdir().expect("tempdir")).await
     }
 
+    /// Another API instance over the same database with a data directory of its own: the same
+    /// secrets (the signing keys are copied), nothing else on disk shared, as instances on
+    /// other machines (with local storage its files are its own too). It stops when dropped.
+    pub async fn instance_with_own_disk(&self) -> TestApp {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for key in ["jwt-signing.key", "audit-checkpoint-ed25519.key"] {
+            let from = self.state.config.data_dir.join(key);
+            if from.exists() {
+                std::fs::copy(&from, dir.path().join(key)).expect("copy key");
+            }
+        }
+        let mut config = (*self.state.config).clone();
+        config.data_dir = dir.path().to_path_buf();
+        Self::start(config, dir).await
+    }
+
     async fn start(config: Config, dir: tempfile::TempDir) -> TestApp {
         let state = foodcheck::app::state(config).await.expect("app state");
         let server = foodcheck::app::Server::bind(state.clone())

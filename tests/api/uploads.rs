@@ -77,6 +77,51 @@ mod queue {
         assert_eq!(held.id, reclaimed.id);
     }
 
+    /// Two instances claiming from one queue at once never get the same job.
+    async fn jobs_are_claimed_once_across_instances(app: TestApp) {
+        use foodcheck::ops::jobs;
+        use foodcheck::store::jobs::enqueue;
+        let mut tx = app.db().begin_write().await.unwrap();
+        for _ in 0..40 {
+            enqueue(tx.conn(), "test.shared", "{}", 1).await.unwrap();
+        }
+        tx.commit().await.unwrap();
+        let other = app.second_instance().await;
+        let worker = |db: foodcheck::store::Db| async move {
+            let mut got = Vec::new();
+            let mut idle = 0;
+            while idle < 20 {
+                match jobs::claim(&db, 60_000).await.unwrap() {
+                    Some(job) => {
+                        idle = 0;
+                        got.push(job.id);
+                    }
+                    None => {
+                        idle += 1;
+                        tokio::task::yield_now().await;
+                    }
+                }
+            }
+            got
+        };
+        let runs = futures::future::join_all([
+            tokio::spawn(worker(app.db().clone())),
+            tokio::spawn(worker(app.db().clone())),
+            tokio::spawn(worker(other.db().clone())),
+            tokio::spawn(worker(other.db().clone())),
+        ])
+        .await;
+        let mut all: Vec<String> = runs.into_iter().flat_map(|r| r.unwrap()).collect();
+        let claimed = all.len();
+        all.sort();
+        all.dedup();
+        assert_eq!(
+            (claimed, all.len()),
+            (40, 40),
+            "each job claimed exactly once"
+        );
+    }
+
     /// Abandoned partial uploads expire and their data is removed.
     async fn abandoned_uploads_expire(app: TestApp) {
         let photo = Uuid::new_v4().to_string();
@@ -98,12 +143,27 @@ mod queue {
         )
         .await;
         assert_eq!(res.status(), 204);
+        assert_eq!(stored_parts(&app).await, 1);
+        // A part staged by a checksummed PATCH whose request died long ago goes with the next
+        // sweep; the upload, not expired, stays.
+        let upload_id = location.rsplit('/').next().unwrap();
+        sqlx::query(
+            "INSERT INTO upload_parts (upload_id, staged, part_offset, bytes, created_at) \
+             VALUES ($1, 'dead-request', 5000, $2, 0)",
+        )
+        .bind(upload_id)
+        .bind(bytes[5000..6000].to_vec())
+        .execute(app.db().pool())
+        .await
+        .unwrap();
+        assert_eq!(stored_parts(&app).await, 2);
         assert_eq!(
-            std::fs::read_dir(app.dir.path().join("uploads"))
-                .unwrap()
-                .count(),
-            1
+            foodcheck::ops::uploads::sweep_expired(&app.state, &Ctx::system())
+                .await
+                .unwrap(),
+            0
         );
+        assert_eq!(stored_parts(&app).await, 1);
         sqlx::query("UPDATE uploads SET expires_at = 0")
             .execute(app.db().pool())
             .await
@@ -114,12 +174,7 @@ mod queue {
                 .unwrap(),
             1
         );
-        assert_eq!(
-            std::fs::read_dir(app.dir.path().join("uploads"))
-                .unwrap()
-                .count(),
-            0
-        );
+        assert_eq!(stored_parts(&app).await, 0);
         let res = tus(&app, Method::HEAD, &location, &token, &[], vec![]).await;
         assert_eq!(res.status(), 404);
         // Recorded as the system's housekeeping, naming the uploads removed.
@@ -150,10 +205,10 @@ mod queue {
         );
     }
 
-    /// A crash after the last chunk's bytes were written and the final offset recorded, but
-    /// before the photo was attached (what SIGKILL in that window left behind): HEAD, PATCH
-    /// and start-up each finish the upload, so a client that sees the full offset and stops
-    /// has not lost the photo.
+    /// A crash after the last part was stored with the final offset, but before the photo was
+    /// attached (what SIGKILL in that window leaves behind): HEAD, PATCH and start-up each
+    /// finish the upload from its parts in the database, so a client that sees the full
+    /// offset and stops has not lost the photo.
     async fn crash_after_last_chunk_is_repaired(app: TestApp) {
         let photos: Vec<(String, Vec<u8>)> = (0..5u8)
             .map(|i| (Uuid::new_v4().to_string(), jpeg(40_000, 10 + i)))
@@ -168,7 +223,7 @@ mod queue {
             "application/offset+octet-stream".to_string(),
         );
         let mut locations = Vec::new();
-        for (id, bytes) in &photos {
+        for (i, (id, bytes)) in photos.iter().enumerate() {
             let res = create(&app, &token, id, bytes).await;
             let location = res.headers()["location"].to_str().unwrap().to_string();
             let res = tus(
@@ -182,35 +237,32 @@ mod queue {
             .await;
             assert_eq!(res.status(), 204);
             let upload_id = location.rsplit('/').next().unwrap().to_string();
-            let part = app
-                .dir
-                .path()
-                .join("uploads")
-                .join(format!("{upload_id}.part"));
-            if locations.len() == 4 {
-                // The other crash window: the verified file was moved into storage, the final
-                // transaction never ran (the offset is the previous one).
+            if i == 4 {
+                // The verified file was already in storage (a crash after storing it).
                 let sha = hex_sha256(bytes);
                 let dir = app.dir.path().join("blobs").join(&sha[..2]);
                 std::fs::create_dir_all(&dir).unwrap();
                 std::fs::write(dir.join(&sha), bytes).unwrap();
-                std::fs::remove_file(&part).unwrap();
-                locations.push((location, part));
-                continue;
             }
-            // The crash window: the last bytes are on disk and the offset says "all in", but
-            // nothing attached the photo.
-            let mut f = std::fs::OpenOptions::new()
-                .append(true)
-                .open(&part)
+            // The crash window: the last part is stored and the offset says "all in", but
+            // nothing attached the photo. The fourth lost its last part.
+            if i != 3 {
+                sqlx::query(
+                    "INSERT INTO upload_parts (upload_id, staged, part_offset, bytes, created_at) \
+                     VALUES ($1, '', 30000, $2, 0)",
+                )
+                .bind(&upload_id)
+                .bind(bytes[30_000..].to_vec())
+                .execute(app.db().pool())
+                .await
                 .unwrap();
-            std::io::Write::write_all(&mut f, &bytes[30_000..]).unwrap();
+            }
             sqlx::query("UPDATE uploads SET upload_offset = length WHERE id = $1")
                 .bind(&upload_id)
                 .execute(app.db().pool())
                 .await
                 .unwrap();
-            locations.push((location, part));
+            locations.push(location);
         }
         let status = |id: String| {
             let app = &app;
@@ -227,14 +279,14 @@ mod queue {
         };
         let attached = ("uploaded".to_string(), true);
         // HEAD (what tus-js-client and tuspy do on resume) finishes it.
-        let res = tus(&app, Method::HEAD, &locations[0].0, &token, &[], vec![]).await;
+        let res = tus(&app, Method::HEAD, &locations[0], &token, &[], vec![]).await;
         assert_eq!((res.status().as_u16(), offset(&res)), (200, 40_000));
         assert_eq!(status(photos[0].0.clone()).await, attached);
         // A retried final PATCH (zero bytes at the full offset) finishes it.
         let res = tus(
             &app,
             Method::PATCH,
-            &locations[1].0,
+            &locations[1],
             &token,
             &[ct.clone(), ("upload-offset", "40000".into())],
             vec![],
@@ -242,15 +294,12 @@ mod queue {
         .await;
         assert_eq!((res.status().as_u16(), offset(&res)), (204, 40_000));
         assert_eq!(status(photos[1].0.clone()).await, attached);
-        // The partial data of the fourth was lost with the crash: its offset goes back to what
-        // is really there, and the client sends the rest.
-        let f = std::fs::OpenOptions::new()
-            .write(true)
-            .open(&locations[3].1)
-            .unwrap();
-        f.set_len(30_000).unwrap();
-        drop(f);
-        // Start-up finishes the third without any client.
+        // Content already in storage: attached from the parts all the same.
+        let res = tus(&app, Method::HEAD, &locations[4], &token, &[], vec![]).await;
+        assert_eq!((res.status().as_u16(), offset(&res)), (200, 40_000));
+        assert_eq!(status(photos[4].0.clone()).await, attached);
+        // Start-up finishes the third without any client, and sets the fourth back to what
+        // its parts hold.
         assert_eq!(
             foodcheck::ops::uploads::repair_stuck(&app.state, &Ctx::system())
                 .await
@@ -258,13 +307,13 @@ mod queue {
             2
         );
         assert_eq!(status(photos[2].0.clone()).await, attached);
-        let res = tus(&app, Method::HEAD, &locations[3].0, &token, &[], vec![]).await;
+        let res = tus(&app, Method::HEAD, &locations[3], &token, &[], vec![]).await;
         assert_eq!((res.status().as_u16(), offset(&res)), (200, 30_000));
         assert!(!status(photos[3].0.clone()).await.1);
         let res = tus(
             &app,
             Method::PATCH,
-            &locations[3].0,
+            &locations[3],
             &token,
             &[ct.clone(), ("upload-offset", "30000".into())],
             photos[3].1[30_000..].to_vec(),
@@ -272,33 +321,20 @@ mod queue {
         .await;
         assert_eq!((res.status().as_u16(), offset(&res)), (204, 40_000));
         assert_eq!(status(photos[3].0.clone()).await, attached);
-        // The client resends the last chunk of the fifth: the stored content completes it.
-        let res = tus(&app, Method::HEAD, &locations[4].0, &token, &[], vec![]).await;
-        assert_eq!((res.status().as_u16(), offset(&res)), (200, 30_000));
-        let res = tus(
-            &app,
-            Method::PATCH,
-            &locations[4].0,
-            &token,
-            &[ct.clone(), ("upload-offset", "30000".into())],
-            photos[4].1[30_000..].to_vec(),
-        )
-        .await;
-        assert_eq!((res.status().as_u16(), offset(&res)), (204, 40_000));
-        assert_eq!(status(photos[4].0.clone()).await, attached);
-        // Each photo attached once, processing queued once each; no partial file left.
+        // Each photo attached once, processing queued once each; no part left, and the
+        // stored originals are the uploaded bytes.
         assert_eq!(
             foodcheck::ops::jobs::counts(app.db(), "photo.process")
                 .await
                 .unwrap(),
             vec![("queued".to_string(), 5)]
         );
-        assert_eq!(
-            std::fs::read_dir(app.dir.path().join("uploads"))
-                .unwrap()
-                .count(),
-            0
-        );
+        assert_eq!(stored_parts(&app).await, 0);
+        for (_, bytes) in &photos {
+            let sha = hex_sha256(bytes);
+            let stored = std::fs::read(app.dir.path().join("blobs").join(&sha[..2]).join(&sha));
+            assert_eq!(stored.unwrap(), *bytes);
+        }
     }
 
     /// A per-user cap on the bytes that unfinished uploads reserve.
@@ -349,12 +385,255 @@ mod queue {
     }
 
     both_backends!(@spawn spawn; jobs_retry_with_backoff_then_fail, abandoned_uploads_expire,
-        crash_after_last_chunk_is_repaired);
+        crash_after_last_chunk_is_repaired, jobs_are_claimed_once_across_instances);
 
     mod capped {
         use super::*;
         both_backends!(@spawn spawn_capped; open_upload_bytes_are_capped);
     }
+}
+
+/// Open uploads live in the database: any instance (here: one with a data directory of its
+/// own, nothing on disk shared) takes the next chunk, and concurrent chunks stay consistent.
+mod shared {
+    use super::*;
+    use crate::common::read_raw_response;
+    use tokio::io::AsyncWriteExt;
+
+    const MIB: usize = 1024 * 1024;
+
+    async fn spawn(kind: crate::common::Kind) -> TestApp {
+        TestApp::spawn_with(kind, |c| c.run_workers = false).await
+    }
+
+    /// A PATCH of `len` declared bytes on a raw connection; the caller writes the body.
+    async fn raw_patch(
+        app: &TestApp,
+        location: &str,
+        token: &str,
+        at: usize,
+        len: usize,
+        extra: &str,
+    ) -> tokio::net::TcpStream {
+        let addr = app.base.trim_start_matches("http://");
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let head = format!(
+            "PATCH {location} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
+             Tus-Resumable: 1.0.0\r\nContent-Type: application/offset+octet-stream\r\n\
+             Upload-Offset: {at}\r\n{extra}Content-Length: {len}\r\nConnection: close\r\n\r\n"
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        stream
+    }
+
+    async fn db_offset(app: &TestApp, location: &str) -> i64 {
+        let id = location.rsplit('/').next().unwrap();
+        let (n,): (i64,) = sqlx::query_as("SELECT upload_offset FROM uploads WHERE id = $1")
+            .bind(id)
+            .fetch_one(app.db().pool())
+            .await
+            .unwrap();
+        n
+    }
+
+    /// Waits (at most 10 s) until `done` holds.
+    async fn until<F, Fut>(what: &str, mut done: F)
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        for _ in 0..1000 {
+            if done().await {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("timed out waiting until {what}");
+    }
+
+    async fn original(app: &TestApp, token: &str, photo: &str) -> Vec<u8> {
+        let res = app
+            .client
+            .get(app.url(&format!("/api/v1/photos/{photo}/original")))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        res.bytes().await.unwrap().to_vec()
+    }
+
+    /// A PATCH cut off half way keeps its committed parts; after the instance that took them is
+    /// gone, another instance (its own disk) reads the offset and the bytes from the database
+    /// and the upload completes there.
+    async fn cut_patch_resumes_on_another_instance(app: TestApp) {
+        let photo = Uuid::new_v4().to_string();
+        let bytes = jpeg(2 * MIB + MIB / 2, 21);
+        let (token, _) = setup(&app, &[(&photo, &bytes)]).await;
+        let res = create(&app, &token, &photo, &bytes).await;
+        let location = res.headers()["location"].to_str().unwrap().to_string();
+        // The whole file declared, 2.2 MiB sent, then the connection drops once two parts are
+        // committed.
+        let mut conn = raw_patch(&app, &location, &token, 0, bytes.len(), "").await;
+        let sent = 2 * MIB + MIB / 5;
+        conn.write_all(&bytes[..sent]).await.unwrap();
+        until("two parts are committed", || async {
+            db_offset(&app, &location).await >= 2 * MIB as i64
+        })
+        .await;
+        drop(conn);
+        let other = app.instance_with_own_disk().await;
+        assert_ne!(other.state.config.data_dir, app.state.config.data_dir);
+        let res = tus(&other, Method::HEAD, &location, &token, &[], vec![]).await;
+        assert_eq!(res.status(), 200);
+        let at = offset(&res) as usize;
+        assert!(
+            (2 * MIB..=sent).contains(&at),
+            "the cut PATCH kept its committed parts: offset {at}"
+        );
+        let res = tus(
+            &other,
+            Method::PATCH,
+            &location,
+            &token,
+            &[octet(), ("upload-offset", at.to_string())],
+            bytes[at..].to_vec(),
+        )
+        .await;
+        assert_eq!(
+            (res.status().as_u16(), offset(&res)),
+            (204, bytes.len() as i64)
+        );
+        // The bytes stored before the cut and after it make the file, byte for byte.
+        assert_eq!(original(&other, &token, &photo).await, bytes);
+        assert_eq!(
+            stored_parts(&app).await,
+            0,
+            "the parts go once the file is stored"
+        );
+    }
+
+    /// Two PATCHes at one offset, on two instances: one wins, the other gets 409
+    /// `offset_mismatch`; with `Upload-Checksum` (staged parts) too.
+    async fn concurrent_patches_at_one_offset(app: TestApp) {
+        let photo = Uuid::new_v4().to_string();
+        let bytes = jpeg(3 * MIB, 22);
+        let (token, _) = setup(&app, &[(&photo, &bytes)]).await;
+        let other = app.instance_with_own_disk().await;
+        let res = create(&app, &token, &photo, &bytes).await;
+        let location = res.headers()["location"].to_str().unwrap().to_string();
+        // The first PATCH has sent half a part (nothing stored yet) when the second, at the
+        // same offset, stores one and a half parts on the other instance.
+        let first_len = MIB + MIB / 10;
+        let mut first = raw_patch(&app, &location, &token, 0, first_len, "").await;
+        first.write_all(&bytes[..MIB / 2]).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let second_len = MIB + MIB / 2;
+        let res = tus(
+            &other,
+            Method::PATCH,
+            &location,
+            &token,
+            &[octet(), ("upload-offset", "0".into())],
+            bytes[..second_len].to_vec(),
+        )
+        .await;
+        assert_eq!(
+            (res.status().as_u16(), offset(&res)),
+            (204, second_len as i64)
+        );
+        let _ = first.write_all(&bytes[MIB / 2..first_len]).await;
+        let (status, body) = read_raw_response(first).await;
+        assert_eq!(status, 409, "{body}");
+        assert_eq!(body["error"]["code"], "offset_mismatch");
+        assert_eq!(db_offset(&app, &location).await, second_len as i64);
+
+        // Checksummed: the first stages a part and waits; the second's whole chunk is staged,
+        // verified and counted, and completes the upload; the first then loses.
+        let rest = &bytes[second_len..];
+        let digest = {
+            use base64::Engine;
+            base64::engine::general_purpose::STANDARD.encode(Sha256::digest(rest))
+        };
+        let sum = format!("Upload-Checksum: sha256 {digest}\r\n");
+        let mut first = raw_patch(&app, &location, &token, second_len, rest.len(), &sum).await;
+        first.write_all(&rest[..MIB + MIB / 10]).await.unwrap();
+        until("the first chunk staged a part", || async {
+            let (n,): (i64,) =
+                sqlx::query_as("SELECT COUNT(*) FROM upload_parts WHERE staged <> ''")
+                    .fetch_one(app.db().pool())
+                    .await
+                    .unwrap();
+            n == 1
+        })
+        .await;
+        assert_eq!(
+            db_offset(&app, &location).await,
+            second_len as i64,
+            "a staged part does not count"
+        );
+        let res = tus(
+            &other,
+            Method::PATCH,
+            &location,
+            &token,
+            &[
+                octet(),
+                ("upload-offset", second_len.to_string()),
+                ("upload-checksum", format!("sha256 {digest}")),
+            ],
+            rest.to_vec(),
+        )
+        .await;
+        assert_eq!(
+            (res.status().as_u16(), offset(&res)),
+            (204, bytes.len() as i64)
+        );
+        let _ = first.write_all(&rest[MIB + MIB / 10..]).await;
+        let (status, body) = read_raw_response(first).await;
+        assert_eq!(status, 409, "{body}");
+        assert_eq!(body["error"]["code"], "offset_mismatch");
+        assert_eq!(original(&other, &token, &photo).await, bytes);
+        assert_eq!(stored_parts(&app).await, 0, "no part is left behind");
+    }
+
+    /// An upload terminated on one instance while a chunk is still arriving on the other: the
+    /// chunk gets 409 (not a server error), nothing of it stays.
+    async fn terminated_while_a_chunk_arrives(app: TestApp) {
+        let photo = Uuid::new_v4().to_string();
+        let bytes = jpeg(2 * MIB, 23);
+        let (token, _) = setup(&app, &[(&photo, &bytes)]).await;
+        let other = app.instance_with_own_disk().await;
+        for checksummed in [true, false] {
+            let res = create(&app, &token, &photo, &bytes).await;
+            assert_eq!(res.status(), 201);
+            let location = res.headers()["location"].to_str().unwrap().to_string();
+            let extra = if checksummed {
+                use base64::Engine;
+                let digest =
+                    base64::engine::general_purpose::STANDARD.encode(Sha256::digest(&bytes));
+                format!("Upload-Checksum: sha256 {digest}\r\n")
+            } else {
+                String::new()
+            };
+            let mut conn = raw_patch(&app, &location, &token, 0, bytes.len(), &extra).await;
+            conn.write_all(&bytes[..MIB + MIB / 10]).await.unwrap();
+            until("a part is stored", || async {
+                stored_parts(&app).await == 1
+            })
+            .await;
+            let res = tus(&other, Method::DELETE, &location, &token, &[], vec![]).await;
+            assert_eq!(res.status(), 204);
+            let _ = conn.write_all(&bytes[MIB + MIB / 10..]).await;
+            let (status, body) = read_raw_response(conn).await;
+            assert_eq!(status, 409, "checksummed {checksummed}: {body}");
+            assert_eq!(body["error"]["code"], "offset_mismatch");
+            assert_eq!(stored_parts(&app).await, 0, "checksummed {checksummed}");
+        }
+    }
+
+    both_backends!(@spawn spawn; cut_patch_resumes_on_another_instance,
+        concurrent_patches_at_one_offset, terminated_while_a_chunk_arrives);
 }
 
 const TEMPLATE: &str = "00000000-0000-4000-8000-000000002016";
@@ -364,6 +643,15 @@ fn jpeg(n: usize, seed: u8) -> Vec<u8> {
     let mut v = vec![0xFF, 0xD8, 0xFF, 0xE0];
     v.extend((0..n - 4).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)));
     v
+}
+
+/// Parts of open uploads stored in the database (staged or counted).
+pub(crate) async fn stored_parts(app: &TestApp) -> usize {
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM upload_parts")
+        .fetch_one(app.db().pool())
+        .await
+        .unwrap();
+    n as usize
 }
 
 pub(crate) async fn count_blobs(app: &TestApp) -> i64 {
@@ -736,13 +1024,7 @@ async fn tus_refusals(app: TestApp) {
     assert_eq!(res.status(), 409);
     let res = tus(&app, Method::HEAD, &location, &token, &[], vec![]).await;
     assert_eq!(res.status(), 404, "a refused upload is gone");
-    assert_eq!(
-        std::fs::read_dir(app.dir.path().join("uploads"))
-            .unwrap()
-            .count(),
-        0,
-        "partial data removed"
-    );
+    assert_eq!(stored_parts(&app).await, 0, "partial data removed");
     // Not an image: 415 on completion, nothing stored.
     let res = create(&app, &token, &text, &not_image).await;
     let location = res.headers()["location"].to_str().unwrap().to_string();
@@ -1077,10 +1359,9 @@ async fn one_open_upload_per_record(app: TestApp) {
     let res = tus(&app, Method::HEAD, &location, &token, &[], vec![]).await;
     assert_eq!(res.status(), 404);
     assert_eq!(
-        std::fs::read_dir(app.dir.path().join("uploads"))
-            .unwrap()
-            .count(),
-        1
+        stored_parts(&app).await,
+        0,
+        "the replaced upload's parts are gone"
     );
     let res = tus(
         &app,
@@ -1132,13 +1413,7 @@ async fn type_refused_at_first_chunk(app: TestApp) {
     assert!(body["error"]["message"].as_str().unwrap().contains("HEIC"));
     let res = tus(&app, Method::HEAD, &location, &token, &[], vec![]).await;
     assert_eq!(res.status(), 404, "the refused upload is gone");
-    assert_eq!(
-        std::fs::read_dir(app.dir.path().join("uploads"))
-            .unwrap()
-            .count(),
-        0,
-        "no partial data kept"
-    );
+    assert_eq!(stored_parts(&app).await, 0, "no partial data kept");
     let (st, err): (String, Option<String>) =
         sqlx::query_as("SELECT processing_status, processing_error FROM photos WHERE id = $1")
             .bind(&photo)
