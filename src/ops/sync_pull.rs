@@ -199,7 +199,12 @@ fn io_error(e: io::Error) -> Error {
     Error::Internal(anyhow::Error::new(e))
 }
 
+/// A failed write stays an `io::Error` (so the edge tells a reader that went away from a
+/// failure).
 fn json_error(e: serde_json::Error) -> Error {
+    if e.is_io() {
+        return io_error(io::Error::from(e));
+    }
     Error::Internal(anyhow::Error::new(e))
 }
 
