@@ -68,6 +68,10 @@ fn syncer(user: &AuthUser) -> AppResult<Syncer<'_>> {
 ///
 /// Answered in zstd, br or gzip when `Accept-Encoding` asks (by its q-values, with
 /// `Vary: Accept-Encoding`; answers under 1 KiB are plain); see api-spec/sync.md, *Compression*.
+///
+/// Streamed from the pull's snapshot: answers over about 68 KiB are sent chunked, and a failure
+/// part way cuts the connection (the body ends in an error, never in a shorter answer that
+/// parses); every 4xx comes before the first byte. See api-spec/sync.md, *Streaming*.
 #[utoipa::path(get, path = "/api/v1/sync", tag = "sync", security(("bearer" = [])), params(PullParams),
     responses(
         (status = 200, description = "`{changes: {table: {created, updated, deleted}}, timestamp, experimentalStrategy?}`", body = Object),
