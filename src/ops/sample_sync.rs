@@ -326,12 +326,14 @@ pub fn task_rec(
     team: &[crate::plan::TeamMember],
 ) -> Result<Value> {
     let team = serde_json::to_string(team).map_err(internal)?;
-    Ok(json!({"id": t.id, "plan_id": t.plan_id, "plan_title": t.plan_title, "purpose": t.purpose,
+    Ok(
+        json!({"id": t.id, "plan_id": t.plan_id, "plan_title": t.plan_title, "purpose": t.purpose,
         "stage": t.stage, "establishment_id": t.establishment_id, "premises_sign_name": t.sign_name,
         "premises_licensed_name": t.licensed_name, "premises_address": t.address,
         "premises_town": t.town, "premises_licence_no": t.license_no, "premises_credit_code": t.uscc,
         "lab_id": t.lab_id, "lab_name": t.lab_name, "batches": t.batches, "due_date": t.due_date,
-        "state": t.state.as_str(), "team": team}))
+        "state": t.state.as_str(), "team": team}),
+    )
 }
 
 /// The sampling tasks `user` was taken off after `since` (and is not on again), as

@@ -515,8 +515,9 @@ pub mod debug {
             .push(device.to_string());
     }
 
-    /// Pull hooks per device: (`updated` buffer bound, fail the body after this many bytes).
-    static PULL_HOOKS: Mutex<Vec<(String, Option<usize>, Option<u64>)>> = Mutex::new(Vec::new());
+    /// A pull hook: (device, `updated` buffer bound, fail the body after this many bytes).
+    type PullHook = (String, Option<usize>, Option<u64>);
+    static PULL_HOOKS: Mutex<Vec<PullHook>> = Mutex::new(Vec::new());
 
     /// Makes every later pull from `device` keep at most `bytes` of `updated` rows before it
     /// reads a table a second time (instead of [`super::UPDATED_BUFFER`]).

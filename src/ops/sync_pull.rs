@@ -217,7 +217,10 @@ struct Counted<'w> {
 
 impl Write for Counted<'_> {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        if self.fail_after.is_some_and(|n| self.written + data.len() as u64 > n) {
+        if self
+            .fail_after
+            .is_some_and(|n| self.written + data.len() as u64 > n)
+        {
             return Err(io::Error::other("injected pull failure"));
         }
         let n = self.inner.write(data)?;
@@ -304,6 +307,9 @@ fn shape(table: &str, version: u32, rec: Value) -> Value {
     Value::Object(rec)
 }
 
+/// A chunk of (id, `added_seq`) rows and its window (`None`: every record of them).
+type Chunk<'r> = (Vec<&'r (String, i64)>, Option<Window>);
+
 /// Splits `rows` (id, `added_seq`) into chunks of `size`: first those whose every record is
 /// sent (`added_seq > since`: joined after the cursor), then those whose changes in the window
 /// are. Yields (chunk, window).
@@ -312,7 +318,7 @@ fn chunks<'r>(
     since: i64,
     upto: i64,
     size: usize,
-) -> Vec<(Vec<&'r (String, i64)>, Option<Window>)> {
+) -> Vec<Chunk<'r>> {
     let (all, changed): (Vec<_>, Vec<_>) = rows.partition(|(_, added)| *added > since);
     let window = Window { since, upto };
     let mut out = Vec::new();
@@ -420,11 +426,15 @@ impl Writer<'_> {
     }
 
     fn scope(&self) -> &Scope {
-        self.scope.as_ref().expect("the scope is read before the tables")
+        self.scope
+            .as_ref()
+            .expect("the scope is read before the tables")
     }
 
     fn read_scope(&mut self) -> Result<Scope, Error> {
-        let members = self.rt.block_on(q::memberships(self.conn, &self.plan.user))?;
+        let members = self
+            .rt
+            .block_on(q::memberships(self.conn, &self.plan.user))?;
         let now = self.plan.now;
         let mut scope = Scope {
             members,
@@ -490,8 +500,15 @@ impl Writer<'_> {
     fn tasks(&mut self, emit: &mut Emit<'_>) -> Result<(), Error> {
         let plan = self.plan;
         let members: Vec<(String, i64)> = self.members_upto().cloned().collect();
-        for (chunk, window) in chunks(members.iter(), plan.since_for("tasks"), plan.now, TASK_CHUNK) {
-            let rows = self.rt.block_on(q::tasks_for_pull(self.conn, &ids(&chunk), window))?;
+        for (chunk, window) in chunks(
+            members.iter(),
+            plan.since_for("tasks"),
+            plan.now,
+            TASK_CHUNK,
+        ) {
+            let rows = self
+                .rt
+                .block_on(q::tasks_for_pull(self.conn, &ids(&chunk), window))?;
             if rows.is_empty() {
                 continue;
             }
@@ -517,7 +534,10 @@ impl Writer<'_> {
         // cursor, or one a membership after it brought in (sent whole).
         let mut first_of: HashMap<&str, i64> = HashMap::new();
         let mut rows: Vec<(String, i64)> = Vec::new();
-        let scope = self.scope.take().expect("the scope is read before the tables");
+        let scope = self
+            .scope
+            .take()
+            .expect("the scope is read before the tables");
         for (id, agg) in &scope.establishments {
             if let Some((first, last)) = agg {
                 first_of.insert(id.as_str(), *first);
@@ -531,7 +551,10 @@ impl Writer<'_> {
                 plan.now,
                 TASK_CHUNK,
             ) {
-                for e in self.rt.block_on(q::establishments_for_pull(self.conn, &ids(&chunk), window))? {
+                for e in
+                    self.rt
+                        .block_on(q::establishments_for_pull(self.conn, &ids(&chunk), window))?
+                {
                     let first = first_of.get(e.id.as_str()).copied().unwrap_or(i64::MAX);
                     let new = plan.is_new(first, None);
                     let rec = json!({"id": e.id, "sign_name": e.sign_name, "licensed_name": e.licensed_name, "address": e.address,
@@ -554,14 +577,22 @@ impl Writer<'_> {
             .scope()
             .versions
             .iter()
-            .filter_map(|(k, agg)| agg.filter(|(_, last)| *last > since).map(|(f, _)| (k.clone(), f)))
+            .filter_map(|(k, agg)| {
+                agg.filter(|(_, last)| *last > since)
+                    .map(|(f, _)| (k.clone(), f))
+            })
             .collect();
         for chunk in wanted.chunks(VERSION_CHUNK) {
             let keys: Vec<(&str, i64)> = chunk.iter().map(|((t, v), _)| (t.as_str(), *v)).collect();
-            let first: HashMap<(&str, i64), i64> =
-                chunk.iter().map(|((t, v), f)| ((t.as_str(), *v), *f)).collect();
+            let first: HashMap<(&str, i64), i64> = chunk
+                .iter()
+                .map(|((t, v), f)| ((t.as_str(), *v), *f))
+                .collect();
             for v in self.rt.block_on(q::versions_for_pull(self.conn, &keys))? {
-                let f = first.get(&(v.template_id.as_str(), v.version)).copied().unwrap_or(i64::MAX);
+                let f = first
+                    .get(&(v.template_id.as_str(), v.version))
+                    .copied()
+                    .unwrap_or(i64::MAX);
                 let new = plan.is_new(f, None);
                 let rec = json!({"id": format!("{}:{}", v.template_id, v.version), "template_id": v.template_id, "version": v.version,
                     "title": v.title, "content": v.content});
@@ -574,9 +605,17 @@ impl Writer<'_> {
     fn inspections(&mut self, emit: &mut Emit<'_>) -> Result<(), Error> {
         let plan = self.plan;
         let members: Vec<(String, i64)> = self.members_upto().cloned().collect();
-        for (chunk, window) in chunks(members.iter(), plan.since_for("inspections"), plan.now, TASK_CHUNK) {
+        for (chunk, window) in chunks(
+            members.iter(),
+            plan.since_for("inspections"),
+            plan.now,
+            TASK_CHUNK,
+        ) {
             let added = added_of(&chunk);
-            for i in self.rt.block_on(q::inspections_for_pull(self.conn, &ids(&chunk), window))? {
+            for i in self
+                .rt
+                .block_on(q::inspections_for_pull(self.conn, &ids(&chunk), window))?
+            {
                 let a = added.get(i.task_id.as_str()).copied().unwrap_or(i64::MAX);
                 let new = plan.is_new(i.created_seq, i.origin_device.as_deref()) || plan.joined(a);
                 emit(new, super::sync::inspection_json(&i))?;
@@ -590,13 +629,21 @@ impl Writer<'_> {
         let plan = self.plan;
         let inspections = self.scope_inspections()?;
         let fresh = plan.new_tables.contains(table);
-        for (chunk, window) in chunks(inspections.iter(), plan.since_for(table), plan.now, RECORD_CHUNK) {
+        for (chunk, window) in chunks(
+            inspections.iter(),
+            plan.since_for(table),
+            plan.now,
+            RECORD_CHUNK,
+        ) {
             let added = added_of(&chunk);
             let ids = ids(&chunk);
             let added_for = |inspection: &str| added.get(inspection).copied().unwrap_or(i64::MAX);
             match table {
                 "answers" => {
-                    for a in self.rt.block_on(q::answers_for_pull(self.conn, &ids, window))? {
+                    for a in self
+                        .rt
+                        .block_on(q::answers_for_pull(self.conn, &ids, window))?
+                    {
                         let new = plan.is_new(a.created_seq, a.origin_device.as_deref())
                             || plan.joined(added_for(&a.inspection_id));
                         let rec = json!({"id": a.id, "inspection_id": a.inspection_id, "item_code": a.item_code, "status": a.status, "note": text(a.note.as_deref())});
@@ -604,7 +651,10 @@ impl Writer<'_> {
                     }
                 }
                 "photos" => {
-                    for p in self.rt.block_on(q::photos_for_pull(self.conn, &ids, window))? {
+                    for p in self
+                        .rt
+                        .block_on(q::photos_for_pull(self.conn, &ids, window))?
+                    {
                         let new = fresh
                             || plan.is_new(p.created_seq, p.origin_device.as_deref())
                             || plan.joined(added_for(&p.inspection_id));
@@ -617,7 +667,10 @@ impl Writer<'_> {
                     }
                 }
                 _ => {
-                    for r in self.rt.block_on(q::reviews_for_pull(self.conn, &ids, window))? {
+                    for r in self
+                        .rt
+                        .block_on(q::reviews_for_pull(self.conn, &ids, window))?
+                    {
                         // Written by reviewers, never by a device: new to the device once after
                         // its cursor (or when the table is new to it).
                         let new = fresh
@@ -641,20 +694,30 @@ impl Writer<'_> {
         let plan = self.plan;
         let now = plan.now;
         let members: Vec<(String, i64)> = self
-            .rt.block_on(tq::memberships_of_sampler(self.conn, &plan.user))?
+            .rt
+            .block_on(tq::memberships_of_sampler(self.conn, &plan.user))?
             .into_iter()
             .filter(|(_, a)| *a <= now)
             .collect();
         let fresh = plan.new_tables.contains("sampling_tasks");
-        for (chunk, window) in chunks(members.iter(), plan.since_for("sampling_tasks"), now, TASK_CHUNK) {
-            let rows = self.rt.block_on(tq::tasks_for_pull(self.conn, &ids(&chunk), window))?;
+        for (chunk, window) in chunks(
+            members.iter(),
+            plan.since_for("sampling_tasks"),
+            now,
+            TASK_CHUNK,
+        ) {
+            let rows = self
+                .rt
+                .block_on(tq::tasks_for_pull(self.conn, &ids(&chunk), window))?;
             if rows.is_empty() {
                 continue;
             }
             let added = added_of(&chunk);
             let task_ids: Vec<String> = rows.iter().map(|t| t.id.clone()).collect();
             let mut teams: HashMap<String, Vec<crate::plan::TeamMember>> = HashMap::new();
-            for (task, user_id, name, badge, _) in self.rt.block_on(tq::members_of(self.conn, &task_ids))? {
+            for (task, user_id, name, badge, _) in
+                self.rt.block_on(tq::members_of(self.conn, &task_ids))?
+            {
                 teams
                     .entry(task)
                     .or_default()
@@ -674,7 +737,11 @@ impl Writer<'_> {
     /// deleted), read by the ids of the samples the user is a sampler of.
     fn samples(&mut self, table: &'static str, emit: &mut Emit<'_>) -> Result<(), Error> {
         let plan = self.plan;
-        let samples = self.rt.block_on(crate::store::sampling::sample_ids_of_sampler(self.conn, &plan.user))?;
+        let samples = self
+            .rt
+            .block_on(crate::store::sampling::sample_ids_of_sampler(
+                self.conn, &plan.user,
+            ))?;
         let window = Window {
             since: plan.since_for(table),
             upto: plan.now,
@@ -684,17 +751,26 @@ impl Writer<'_> {
             let ids: Vec<&str> = chunk.iter().map(|(id,)| id.as_str()).collect();
             let pulled = match table {
                 "samples" => self
-                    .rt.block_on(crate::store::sampling::samples_for_pull(self.conn, &ids, window))?
+                    .rt
+                    .block_on(crate::store::sampling::samples_for_pull(
+                        self.conn, &ids, window,
+                    ))?
                     .into_iter()
                     .map(sample_sync::sample_rec)
                     .collect::<Result<Vec<_>, _>>()?,
                 "custody_events" => self
-                    .rt.block_on(crate::store::sampling::custody_for_pull(self.conn, &ids, window))?
+                    .rt
+                    .block_on(crate::store::sampling::custody_for_pull(
+                        self.conn, &ids, window,
+                    ))?
                     .into_iter()
                     .map(sample_sync::custody_rec)
                     .collect(),
                 _ => self
-                    .rt.block_on(crate::store::sample_attachments::for_pull(self.conn, &ids, window))?
+                    .rt
+                    .block_on(crate::store::sample_attachments::for_pull(
+                        self.conn, &ids, window,
+                    ))?
                     .into_iter()
                     .map(sample_sync::attachment_rec)
                     .collect(),
@@ -716,7 +792,12 @@ impl Writer<'_> {
             upto: plan.now,
         };
         let mut out = Vec::new();
-        let members: Vec<String> = self.scope().members.iter().map(|(t, _)| t.clone()).collect();
+        let members: Vec<String> = self
+            .scope()
+            .members
+            .iter()
+            .map(|(t, _)| t.clone())
+            .collect();
         for chunk in members.chunks(TASK_CHUNK) {
             let ids: Vec<&str> = chunk.iter().map(String::as_str).collect();
             out.extend(self.rt.block_on(q::tombstones_for_pull(
@@ -729,7 +810,8 @@ impl Writer<'_> {
         // Tasks the user left and is not on again.
         let mine: HashSet<&str> = members.iter().map(String::as_str).collect();
         let mut gone: Vec<String> = self
-            .rt.block_on(q::removals_for_pull(self.conn, &plan.user, window))?
+            .rt
+            .block_on(q::removals_for_pull(self.conn, &plan.user, window))?
             .into_iter()
             .map(|(t,)| t)
             .filter(|t| !mine.contains(t.as_str()))
@@ -740,13 +822,17 @@ impl Writer<'_> {
             let ids: Vec<&str> = chunk.iter().map(String::as_str).collect();
             out.extend(ids.iter().map(|t| ("tasks".to_string(), t.to_string())));
             let inspections: Vec<String> = self
-                .rt.block_on(q::inspection_ids_of(self.conn, &ids))?
+                .rt
+                .block_on(q::inspection_ids_of(self.conn, &ids))?
                 .into_iter()
                 .map(|(i, _)| i)
                 .collect();
             for sub in inspections.chunks(RECORD_CHUNK) {
                 let sub: Vec<&str> = sub.iter().map(String::as_str).collect();
-                out.extend(sub.iter().map(|i| ("inspections".to_string(), i.to_string())));
+                out.extend(
+                    sub.iter()
+                        .map(|i| ("inspections".to_string(), i.to_string())),
+                );
                 for table in ["answers", "photos", "reviews"] {
                     for (id,) in self.rt.block_on(q::child_ids_of(self.conn, table, &sub))? {
                         out.push((table.to_string(), id));
@@ -796,7 +882,9 @@ async fn task_teams(
         members
             .entry(o.task_id)
             .or_default()
-            .push(crate::plan::TeamMember::officer(o.user_id, o.name, o.badge_no));
+            .push(crate::plan::TeamMember::officer(
+                o.user_id, o.name, o.badge_no,
+            ));
     }
     members
         .into_iter()

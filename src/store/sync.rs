@@ -757,7 +757,6 @@ const PHOTO_COLUMNS: &str =
     "p.id, p.inspection_id, p.item_code, p.sha256, p.byte_size, p.taken_at, p.processing_status, \
     p.origin_device, p.created_seq, p.seq, p.width, p.height, p.exif_taken_at, p.exif_lng, p.exif_lat, p.flags, p.processing_error";
 
-
 /// A review decision as the team's devices get it (never the internal note).
 #[derive(Debug, Clone, FromRow)]
 pub struct ReviewSync {

@@ -70,12 +70,11 @@ async fn world(app: TestApp, n: usize) -> World {
         )
         .await;
     assert_eq!(s, StatusCode::CREATED, "{draw}");
-    let tasks: Vec<(String, String)> =
-        crate::common::drawn_tasks(&app, &admin, &plan, &inspectors)
-            .await
-            .into_iter()
-            .map(|(t, e, _)| (t, e))
-            .collect();
+    let tasks: Vec<(String, String)> = crate::common::drawn_tasks(&app, &admin, &plan, &inspectors)
+        .await
+        .into_iter()
+        .map(|(t, e, _)| (t, e))
+        .collect();
     assert_eq!(tasks.len(), n);
     let team: Vec<Value> = inspectors
         .iter()
@@ -200,7 +199,10 @@ async fn updated_rows_past_the_buffer_answer_the_same_json(app: TestApp) {
     foodcheck::ops::sync::debug::pull_updated_buffer(&device_a, 64);
     let bounded = w.pull(&a, Some(c0)).await;
     // (PostgreSQL's cursor may move between two pulls: other transactions end meanwhile.)
-    assert_eq!(normalized(bounded)["changes"], normalized(whole.clone())["changes"]);
+    assert_eq!(
+        normalized(bounded)["changes"],
+        normalized(whole.clone())["changes"]
+    );
 
     // A first pull through the small buffer too (all of it created: no second pass).
     let first = w.pull(&a, None).await;
