@@ -5,8 +5,10 @@ use std::collections::HashMap;
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::http::{header, HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
+use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
@@ -66,6 +68,10 @@ fn syncer(user: &AuthUser) -> AppResult<Syncer<'_>> {
 ///
 /// Answered in zstd, br or gzip when `Accept-Encoding` asks (by its q-values, with
 /// `Vary: Accept-Encoding`; answers under 1 KiB are plain); see api-spec/sync.md, *Compression*.
+///
+/// Streamed from the pull's snapshot: answers over about 68 KiB are sent chunked, and a failure
+/// part way cuts the connection (the body ends in an error, never in a shorter answer that
+/// parses); every 4xx comes before the first byte. See api-spec/sync.md, *Streaming*.
 #[utoipa::path(get, path = "/api/v1/sync", tag = "sync", security(("bearer" = [])), params(PullParams),
     responses(
         (status = 200, description = "`{changes: {table: {created, updated, deleted}}, timestamp, experimentalStrategy?}`", body = Object),
@@ -76,7 +82,7 @@ async fn pull(
     State(state): State<AppState>,
     user: Authorized<Inspectors>,
     ApiQuery(p): ApiQuery<PullParams>,
-) -> AppResult<Json<Value>> {
+) -> AppResult<Response> {
     let who = syncer(&user)?;
     let last = cursor(p.last_pulled_at.as_deref())?;
     let version = match p.schema_version.as_deref().map(str::trim) {
@@ -108,11 +114,56 @@ async fn pull(
             Some(m)
         }
     };
-    Ok(Json(
-        ops::pull(&state.db, &who, last, version, migration)
-            .await?
-            .body,
-    ))
+    // Every refusal (the cursor, the schema, the migration) is made before the first byte.
+    let prepared = ops::begin_pull(&state.db, &who, last, version, migration).await?;
+    streamed_pull(prepared).await
+}
+
+/// The pull's answer, written from its snapshot as the client reads it (the snapshot ends
+/// with the body; a client that stops reading is dropped after the writer's stall limit). A
+/// failure before the first chunks are out is a 500; after them, the body ends in an error (the
+/// connection is cut), never in a truncated answer that parses. An answer that fits in the
+/// first chunks goes out whole, with its length (small answers then stay uncompressed).
+async fn streamed_pull(prepared: ops::PreparedPull) -> AppResult<Response> {
+    use crate::export::stream::{spawn_writer, Chunk};
+    use crate::export::ExportError;
+    let rt = tokio::runtime::Handle::current();
+    let mut rx = spawn_writer(move |out| {
+        prepared.write(&rt, out).map_err(|e| match e {
+            // The reader went away (or stalled): the writer's own broken pipe, told apart.
+            crate::ops::Error::Internal(cause) => match cause.downcast::<std::io::Error>() {
+                Ok(io) => ExportError::Io(io),
+                Err(cause) => ExportError::Io(std::io::Error::other(cause.to_string())),
+            },
+            other => ExportError::Io(std::io::Error::other(other.to_string())),
+        })
+    });
+    let failed = |e: std::io::Error| AppError::Internal(anyhow::anyhow!("pull failed: {e}"));
+    let mut head: Vec<bytes::Bytes> = Vec::new();
+    let mut ended = false;
+    while head.len() < 2 {
+        match rx.recv().await {
+            Some(Ok(chunk)) => head.push(chunk),
+            Some(Err(e)) => return Err(failed(e)),
+            None => {
+                ended = true;
+                break;
+            }
+        }
+    }
+    let json = [(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    )];
+    if ended {
+        return Ok((json, Body::from(head.concat())).into_response());
+    }
+    let head = futures::stream::iter(head.into_iter().map(Chunk::Ok));
+    let rest = futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|chunk| (chunk, rx))
+    });
+    // Fused: the compression layer may poll once more after the end.
+    Ok((json, Body::from_stream(head.chain(rest).fuse())).into_response())
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -29,6 +29,7 @@ pub mod sampling;
 pub mod sampling_plans;
 pub mod stats;
 pub mod sync;
+mod sync_pull;
 pub mod tasks;
 mod templates;
 pub mod uploads;

@@ -269,118 +269,71 @@ fn internal(e: impl std::fmt::Display) -> Error {
     Error::Internal(anyhow::anyhow!("{e}"))
 }
 
-/// The user's samples changed after `since_samples`, their custody events recorded after
-/// `since_custody` and (a client of schema 7: `Some`) their site, sample and seal photos
-/// changed after `since_attachments`, all at or below `upto` (the pull's safe cursor), in the
-/// caller's snapshot. Lab results (and so the lab's
-/// report) are not synced.
-pub async fn pull(
-    conn: &mut AnyConnection,
-    user: &str,
-    since_samples: i64,
-    since_custody: i64,
-    since_attachments: Option<i64>,
-    upto: i64,
-) -> Result<Vec<Pulled>> {
-    let mut out = Vec::new();
-    for s in q::pull_samples(conn, user, since_samples, upto).await? {
-        // The form as stored is the wire form: one column per field.
-        let mut rec: Map<String, Value> = serde_json::from_str(&s.form).map_err(internal)?;
-        for (k, v) in [
-            ("id", json!(s.id)),
-            ("establishment_id", json!(s.establishment_id)),
-            ("lab_id", json!(s.lab_id)),
-            ("category_code", json!(s.category_code)),
-            ("task_id", json!(s.task_id)),
-            ("sample_no", json!(s.sample_no)),
-            ("state", json!(s.state)),
-            ("seal_broken", json!(s.seal_broken != 0)),
-        ] {
-            rec.insert(k.into(), v);
-        }
-        out.push(Pulled {
-            table: "samples",
-            created_seq: s.created_seq,
-            origin: s.origin_device,
-            rec: Value::Object(rec),
-        });
+/// A pulled 抽样单 as its sync record.
+pub fn sample_rec(s: crate::store::sampling::SampleSync) -> Result<Pulled> {
+    // The form as stored is the wire form: one column per field.
+    let mut rec: Map<String, Value> = serde_json::from_str(&s.form).map_err(internal)?;
+    for (k, v) in [
+        ("id", json!(s.id)),
+        ("establishment_id", json!(s.establishment_id)),
+        ("lab_id", json!(s.lab_id)),
+        ("category_code", json!(s.category_code)),
+        ("task_id", json!(s.task_id)),
+        ("sample_no", json!(s.sample_no)),
+        ("state", json!(s.state)),
+        ("seal_broken", json!(s.seal_broken != 0)),
+    ] {
+        rec.insert(k.into(), v);
     }
-    for c in q::pull_custody(conn, user, since_custody, upto).await? {
-        let e = c.row;
-        out.push(Pulled {
-            table: "custody_events",
-            created_seq: c.seq,
-            origin: c.origin_device,
-            rec: json!({"id": e.id, "sample_id": e.sample_id, "kind": e.kind, "occurred_at": e.occurred_at,
-                "place": e.place, "note": e.note, "sample_condition": e.sample_condition,
-                "seal_intact": e.seal_intact.map(|b| b != 0), "actor_id": e.actor_id,
-                "actor_role": e.actor_role, "recorded_at": e.recorded_at}),
-        });
-    }
-    if let Some(since) = since_attachments {
-        for a in crate::store::sample_attachments::pull_for_sampler(conn, user, since, upto).await?
-        {
-            out.push(Pulled {
-                table: "sample_attachments",
-                created_seq: a.created_seq,
-                origin: a.origin_device,
-                rec: json!({"id": a.id, "sample_id": a.sample_id, "kind": a.kind, "sha256": a.sha256,
-                    "byte_size": a.byte_size, "taken_at": a.taken_at, "processing_status": a.processing_status,
-                    "processing_error": a.processing_error, "width": a.width, "height": a.height}),
-            });
-        }
-    }
-    Ok(out)
+    Ok(Pulled {
+        table: "samples",
+        created_seq: s.created_seq,
+        origin: s.origin_device,
+        rec: Value::Object(rec),
+    })
 }
 
-/// A sampling task for the pull, with what tells whether it is new to the device.
-pub struct PulledTask {
-    pub created_seq: i64,
-    /// The change that put the user on its team: after the device's cursor, the task is new
-    /// to it.
-    pub added_seq: i64,
-    pub rec: Value,
+/// A pulled custody event as its sync record.
+pub fn custody_rec(c: q::CustodySync) -> Pulled {
+    let e = c.row;
+    Pulled {
+        table: "custody_events",
+        created_seq: c.seq,
+        origin: c.origin_device,
+        rec: json!({"id": e.id, "sample_id": e.sample_id, "kind": e.kind, "occurred_at": e.occurred_at,
+            "place": e.place, "note": e.note, "sample_condition": e.sample_condition,
+            "seal_intact": e.seal_intact.map(|b| b != 0), "actor_id": e.actor_id,
+            "actor_role": e.actor_role, "recorded_at": e.recorded_at}),
+    }
 }
 
-/// The sampling tasks of sampler `user` that changed after `since` (the task, its team, its
-/// premises' registry entry) or became theirs after it, as `sampling_tasks` records, in the
-/// caller's snapshot.
-pub async fn pull_tasks(
-    conn: &mut AnyConnection,
-    user: &str,
-    since: i64,
-    upto: i64,
-) -> Result<Vec<PulledTask>> {
-    use crate::store::sampling_plans as tq;
-    let rows = tq::pull_for_sampler(conn, user, since, upto).await?;
-    if rows.is_empty() {
-        return Ok(Vec::new());
+/// A pulled sample photo (schema 7) as its sync record.
+pub fn attachment_rec(a: crate::store::sample_attachments::SyncAttachment) -> Pulled {
+    Pulled {
+        table: "sample_attachments",
+        created_seq: a.created_seq,
+        origin: a.origin_device,
+        rec: json!({"id": a.id, "sample_id": a.sample_id, "kind": a.kind, "sha256": a.sha256,
+            "byte_size": a.byte_size, "taken_at": a.taken_at, "processing_status": a.processing_status,
+            "processing_error": a.processing_error, "width": a.width, "height": a.height}),
     }
-    let ids: Vec<String> = rows.iter().map(|t| t.id.clone()).collect();
-    let mut teams: std::collections::HashMap<String, Vec<crate::plan::TeamMember>> =
-        Default::default();
-    for (task, user_id, name, badge, _) in tq::members_of(conn, &ids).await? {
-        teams
-            .entry(task)
-            .or_default()
-            .push(crate::plan::TeamMember::officer(user_id, name, badge));
-    }
-    rows.into_iter()
-        .map(|t| {
-            let team = serde_json::to_string(&teams.remove(&t.id).unwrap_or_default())
-                .map_err(internal)?;
-            Ok(PulledTask {
-                created_seq: t.created_seq,
-                added_seq: t.added_seq,
-                rec: json!({"id": t.id, "plan_id": t.plan_id, "plan_title": t.plan_title, "purpose": t.purpose,
-                    "stage": t.stage, "establishment_id": t.establishment_id, "premises_sign_name": t.sign_name,
-                    "premises_licensed_name": t.licensed_name, "premises_address": t.address,
-                    "premises_town": t.town, "premises_licence_no": t.license_no, "premises_credit_code": t.uscc,
-                    "lab_id": t.lab_id, "lab_name": t.lab_name, "batches": t.batches, "due_date": t.due_date,
-                    "state": t.state.as_str(), "team": team}),
-            })
-        })
-        .collect()
+}
+
+/// A pulled sampling task (schema 6, read-only) as its sync record, with its team: its plan's
+/// title, purpose and stage, its premises' registry identity, its lab.
+pub fn task_rec(
+    t: crate::store::sampling_plans::TaskSync,
+    team: &[crate::plan::TeamMember],
+) -> Result<Value> {
+    let team = serde_json::to_string(team).map_err(internal)?;
+    Ok(
+        json!({"id": t.id, "plan_id": t.plan_id, "plan_title": t.plan_title, "purpose": t.purpose,
+        "stage": t.stage, "establishment_id": t.establishment_id, "premises_sign_name": t.sign_name,
+        "premises_licensed_name": t.licensed_name, "premises_address": t.address,
+        "premises_town": t.town, "premises_licence_no": t.license_no, "premises_credit_code": t.uscc,
+        "lab_id": t.lab_id, "lab_name": t.lab_name, "batches": t.batches, "due_date": t.due_date,
+        "state": t.state.as_str(), "team": team}),
+    )
 }
 
 /// The sampling tasks `user` was taken off after `since` (and is not on again), as

@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use crate::ops::Error;
 use crate::plan::TaskState;
@@ -15,7 +15,6 @@ use crate::sync::decide::{
     Writes,
 };
 use crate::sync::push::{self, AnswerRec};
-use crate::sync::{self as schema, MigrationRequest};
 
 /// Who syncs.
 pub struct Syncer<'a> {
@@ -26,16 +25,9 @@ pub struct Syncer<'a> {
 impl Syncer<'_> {
     /// Rows remember the user and device that created them (`user/device`): two users may
     /// name their phones alike.
-    fn origin(&self) -> Option<String> {
+    pub(crate) fn origin(&self) -> Option<String> {
         self.device_id.map(|d| format!("{}/{d}", self.user_id))
     }
-}
-
-#[derive(Default)]
-struct TableChanges {
-    created: Vec<Value>,
-    updated: Vec<Value>,
-    deleted: Vec<String>,
 }
 
 fn num(v: Option<f64>) -> Value {
@@ -46,285 +38,7 @@ fn text(v: Option<&str>) -> Value {
     v.map(Value::from).unwrap_or(Value::Null)
 }
 
-/// Keeps only the columns a client of `version` has.
-fn shape(table: &str, version: u32, mut rec: Map<String, Value>) -> Value {
-    if let Some(t) = schema::table(table) {
-        rec.retain(|k, _| k == "id" || t.columns_at(version).any(|c| c.name == k));
-    }
-    Value::Object(rec)
-}
-
-/// The drawn team of each task as the synced `tasks.team` JSON text: officers in draw order,
-/// in the shape of `inspections.team` (one query per 500 tasks).
-async fn task_teams(
-    conn: &mut sqlx::AnyConnection,
-    tasks: &[q::TaskSync],
-) -> Result<HashMap<String, String>, Error> {
-    if tasks.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let ids: Vec<String> = tasks.iter().map(|t| t.id.clone()).collect();
-    let mut officers = q::team_officers(conn, &ids).await?;
-    officers.sort_by(|a, b| (&a.task_id, a.position).cmp(&(&b.task_id, b.position)));
-    let mut members: HashMap<String, Vec<crate::plan::TeamMember>> = HashMap::new();
-    for o in officers {
-        members
-            .entry(o.task_id)
-            .or_default()
-            .push(crate::plan::TeamMember::officer(
-                o.user_id, o.name, o.badge_no,
-            ));
-    }
-    members
-        .into_iter()
-        .map(|(task, team)| {
-            serde_json::to_string(&team)
-                .map(|json| (task, json))
-                .map_err(|e| Error::Internal(e.into()))
-        })
-        .collect()
-}
-
-/// The answer to a pull.
-pub struct Pull {
-    pub body: Value,
-}
-
-/// Reads the user's changes since `last` from one snapshot.
-pub async fn pull(
-    db: &Db,
-    who: &Syncer<'_>,
-    last: Option<i64>,
-    version: u32,
-    migration: Option<MigrationRequest>,
-) -> Result<Pull, Error> {
-    // Freshness: the pull reflects every change committed before it began (PostgreSQL waits,
-    // briefly, for the writes in progress when it began; see `Cursor and concurrency` in
-    // protocol.md).
-    {
-        let mut conn = db.acquire().await?;
-        q::wait_fresh(&mut conn).await?;
-    }
-    let mut tx = db.begin_snapshot().await?;
-    let cursor = q::safe_cursor(&mut tx).await?;
-    if let Some(l) = last {
-        if l > cursor.horizon {
-            return Err(Error::bad_request(
-                "invalid_cursor",
-                format!(
-                    "last_pulled_at {l} is ahead of the server ({})",
-                    cursor.horizon
-                ),
-            ));
-        }
-    }
-    // Changes in `(since, now]` are answered; those visible in the snapshot above `now` wait for
-    // the next pull (which answers them then), so nothing is sent twice as a change or skipped.
-    // When the safe point is behind a cursor given out earlier (a race with another database's
-    // transaction ending, see protocol.md), the answer is at that cursor: everything at or below
-    // a cursor once given out was complete then, so it still is; a cursor never goes back.
-    let now = cursor.safe.max(last.unwrap_or(i64::MIN));
-    let purged = q::purged_through(&mut tx).await?;
-    // Tombstones after the cursor may be gone: send everything, as a replacement.
-    let replacement = last.is_some_and(|l| l < purged);
-    let since = if replacement { None } else { last };
-    let base = since.unwrap_or(-1);
-    let migrated_tables: HashSet<String> = migration
-        .as_ref()
-        .map(|m| {
-            m.tables
-                .iter()
-                .cloned()
-                .chain(m.columns.iter().map(|c| c.table.clone()))
-                .collect()
-        })
-        .unwrap_or_default();
-    // Tables the app did not have before its upgrade: every row is new to it.
-    let new_tables: HashSet<String> = migration
-        .as_ref()
-        .map(|m| m.tables.iter().cloned().collect())
-        .unwrap_or_default();
-    let since_for = |table: &str| {
-        if migrated_tables.contains(table) {
-            -1
-        } else {
-            base
-        }
-    };
-    let mut changes: HashMap<&'static str, TableChanges> = schema::tables_at(version)
-        .map(|t| (t.name, TableChanges::default()))
-        .collect();
-    let user = who.user_id;
-    let origin = who.origin();
-    let device = origin.as_deref();
-    // New to the device: created after its cursor, by someone else's device. A replacement
-    // judges by the device's own cursor too: what was created before it, the device already
-    // received. Listed as `created`, a record the device holds would make WatermelonDB drop a
-    // pending local deletion and recreate it (and log an error for each).
-    let is_new = |created_seq: i64, origin: Option<&str>| {
-        let own = origin.is_some() && origin == device;
-        // A first pull (no cursor) finds an empty database: everything is new to it.
-        last.is_none_or(|l| created_seq > l && !own)
-    };
-    // A record of a task the user joined after the cursor is new to the device, whoever made it.
-    let joined = |added_seq: i64| last.is_none_or(|l| added_seq > l);
-
-    // Nothing at all has changed since the cursor: answer at once.
-    let unchanged = since == Some(now) && migrated_tables.is_empty();
-    if !unchanged {
-        let tasks = q::pull_tasks(&mut tx, user, since_for("tasks"), now).await?;
-        let mut teams = task_teams(&mut tx, &tasks).await?;
-        for t in tasks {
-            let new = is_new(t.created_seq, None) || joined(t.added_seq);
-            let team = teams.remove(&t.id).unwrap_or_else(|| "[]".into());
-            let rec = json!({"id": t.id, "plan_id": t.plan_id, "establishment_id": t.establishment_id, "template_id": t.template_id,
-                "template_version": t.template_version, "due_date": t.due_date, "state": t.state,
-                "must_check_items": t.must_check_items, "round_title": t.round_title, "team": team, "kind": t.kind});
-            push_rec(&mut changes, "tasks", version, new, rec);
-        }
-        for e in q::pull_establishments(&mut tx, user, since_for("establishments"), now).await? {
-            let new = is_new(e.first_seq, None);
-            let rec = json!({"id": e.id, "sign_name": e.sign_name, "licensed_name": e.licensed_name, "address": e.address,
-                "town": e.town, "category": e.category, "risk_grade": e.risk_grade, "lng": num(e.raw_lng), "lat": num(e.raw_lat),
-                "crs": text(e.crs.as_deref())});
-            push_rec(&mut changes, "establishments", version, new, rec);
-        }
-        for v in q::pull_versions(&mut tx, user, since_for("checklist_versions"), now).await? {
-            let new = is_new(v.first_seq, None);
-            let rec = json!({"id": format!("{}:{}", v.template_id, v.version), "template_id": v.template_id, "version": v.version,
-                "title": v.title, "content": v.content});
-            push_rec(&mut changes, "checklist_versions", version, new, rec);
-        }
-        for s in q::pull_inspections(&mut tx, user, since_for("inspections"), now).await? {
-            let i = s.row;
-            let new = is_new(i.created_seq, i.origin_device.as_deref()) || joined(s.added_seq);
-            push_rec(
-                &mut changes,
-                "inspections",
-                version,
-                new,
-                inspection_json(&i),
-            );
-        }
-        for s in q::pull_answers(&mut tx, user, since_for("answers"), now).await? {
-            let a = s.row;
-            let new = is_new(a.created_seq, a.origin_device.as_deref()) || joined(s.added_seq);
-            let rec = json!({"id": a.id, "inspection_id": a.inspection_id, "item_code": a.item_code, "status": a.status, "note": text(a.note.as_deref())});
-            push_rec(&mut changes, "answers", version, new, rec);
-        }
-        if changes.contains_key("photos") {
-            for s in q::pull_photos(&mut tx, user, since_for("photos"), now).await? {
-                let p = s.row;
-                let new = new_tables.contains("photos")
-                    || is_new(p.created_seq, p.origin_device.as_deref())
-                    || joined(s.added_seq);
-                let rec = json!({"id": p.id, "inspection_id": p.inspection_id, "item_code": text(p.item_code.as_deref()),
-                    "sha256": p.sha256, "byte_size": p.byte_size, "taken_at": p.taken_at, "processing_status": p.processing_status,
-                    "width": p.width, "height": p.height, "exif_taken_at": p.exif_taken_at, "exif_lng": num(p.exif_lng),
-                    "exif_lat": num(p.exif_lat), "flags": text(p.flags.as_deref()),
-                    "processing_error": text(p.processing_error.as_deref())});
-                push_rec(&mut changes, "photos", version, new, rec);
-            }
-        }
-        if changes.contains_key("reviews") {
-            for r in q::pull_reviews(&mut tx, user, since_for("reviews"), now).await? {
-                // Written by reviewers, never by a device: new to the device once after its
-                // cursor (or when the table is new to it).
-                let new = new_tables.contains("reviews")
-                    || is_new(r.created_seq, None)
-                    || joined(r.added_seq);
-                let rec = json!({"id": r.id, "inspection_id": r.inspection_id, "round": r.round, "decision": r.decision,
-                    "comment": text(r.comment.as_deref()), "item_comments": r.item_comments,
-                    "override_result": text(r.override_result.as_deref()), "override_reason": text(r.override_reason.as_deref()),
-                    "decided_at": r.decided_at, "reviewer_name": r.reviewer_name});
-                push_rec(&mut changes, "reviews", version, new, rec);
-            }
-        }
-        if changes.contains_key("sampling_tasks") {
-            // Schema 6: the sampling tasks whose team includes the user (read-only).
-            for t in
-                crate::ops::sample_sync::pull_tasks(&mut tx, user, since_for("sampling_tasks"), now)
-                    .await?
-            {
-                let new = new_tables.contains("sampling_tasks")
-                    || is_new(t.created_seq, None)
-                    || joined(t.added_seq);
-                push_rec(&mut changes, "sampling_tasks", version, new, t.rec);
-            }
-        }
-        if changes.contains_key("samples") {
-            // Schema 6: the user's 抽样单 and their chains of custody (never deleted).
-            let pulled = crate::ops::sample_sync::pull(
-                &mut tx,
-                user,
-                since_for("samples"),
-                since_for("custody_events"),
-                // Schema 7: the samples' photos with their processing status.
-                changes
-                    .contains_key("sample_attachments")
-                    .then(|| since_for("sample_attachments")),
-                now,
-            )
-            .await?;
-            for p in pulled {
-                let new =
-                    new_tables.contains(p.table) || is_new(p.created_seq, p.origin.as_deref());
-                push_rec(&mut changes, p.table, version, new, p.rec);
-            }
-        }
-        if let Some(s) = since {
-            // Deleted records, and everything of a task the user left (a reassigned team),
-            // inspection or sampling task.
-            let sampling_removed = if changes.contains_key("sampling_tasks") {
-                crate::ops::sample_sync::removed_tasks(&mut tx, user, s, now).await?
-            } else {
-                Vec::new()
-            };
-            let deletions = q::pull_tombstones(&mut tx, user, s, now, device)
-                .await?
-                .into_iter()
-                .chain(q::pull_removed(&mut tx, user, s, now).await?)
-                .chain(sampling_removed);
-            for (table, id) in deletions {
-                if let Some(c) = changes.get_mut(table.as_str()) {
-                    c.deleted.push(id);
-                }
-            }
-        }
-    }
-    drop(tx);
-    let mut out = Map::new();
-    for (name, c) in changes {
-        out.insert(
-            name.to_string(),
-            json!({"created": c.created, "updated": c.updated, "deleted": c.deleted}),
-        );
-    }
-    let mut body = json!({"changes": out, "timestamp": now});
-    if replacement {
-        body["experimentalStrategy"] = json!("replacement");
-    }
-    Ok(Pull { body })
-}
-
-fn push_rec(
-    changes: &mut HashMap<&'static str, TableChanges>,
-    table: &'static str,
-    version: u32,
-    new: bool,
-    rec: Value,
-) {
-    let Some(c) = changes.get_mut(table) else {
-        return;
-    };
-    let Value::Object(map) = rec else { return };
-    let shaped = shape(table, version, map);
-    if new {
-        c.created.push(shaped);
-    } else {
-        c.updated.push(shaped);
-    }
-}
+pub use super::sync_pull::{begin as begin_pull, pull, PreparedPull, Pull, UPDATED_BUFFER};
 
 pub fn inspection_json(i: &q::InspectionRow) -> Value {
     json!({"id": i.id, "task_id": i.task_id, "establishment_id": i.establishment_id, "started_at": i.started_at,
@@ -826,6 +540,38 @@ pub mod debug {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push(device.to_string());
+    }
+
+    /// A pull hook: (device, `updated` buffer bound, fail the body after this many bytes).
+    type PullHook = (String, Option<usize>, Option<u64>);
+    static PULL_HOOKS: Mutex<Vec<PullHook>> = Mutex::new(Vec::new());
+
+    /// Makes every later pull from `device` keep at most `bytes` of `updated` rows before it
+    /// reads a table a second time (instead of [`super::UPDATED_BUFFER`]).
+    pub fn pull_updated_buffer(device: &str, bytes: usize) {
+        let mut hooks = PULL_HOOKS.lock().unwrap_or_else(|p| p.into_inner());
+        hooks.push((device.to_string(), Some(bytes), None));
+    }
+
+    /// Makes every later pull from `device` fail after writing `bytes` of its answer.
+    pub fn fail_pull_after(device: &str, bytes: u64) {
+        let mut hooks = PULL_HOOKS.lock().unwrap_or_else(|p| p.into_inner());
+        hooks.push((device.to_string(), None, Some(bytes)));
+    }
+
+    pub(in crate::ops) fn pull_hooks(
+        device: Option<&str>,
+        default_buffer: usize,
+    ) -> (usize, Option<u64>) {
+        let hooks = PULL_HOOKS.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out = (default_buffer, None);
+        for (d, buffer, fail) in hooks.iter() {
+            if Some(d.as_str()) == device {
+                out.0 = buffer.unwrap_or(out.0);
+                out.1 = fail.or(out.1);
+            }
+        }
+        out
     }
 
     pub(super) fn maybe_panic(device: Option<&str>) {

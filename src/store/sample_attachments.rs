@@ -113,24 +113,22 @@ pub struct SyncAttachment {
     pub origin_device: Option<String>,
 }
 
-/// The site, sample and seal photos of the samples `user` is a sampler of, changed after
-/// `since` (the lab's report is not synced: lab results are not).
-pub async fn pull_for_sampler(
+/// The site, sample and seal photos of samples `sample_ids` changed in `window` (the lab's
+/// report is not synced: lab results are not).
+pub async fn for_pull(
     conn: &mut AnyConnection,
-    user: &str,
-    since: i64,
-    upto: i64,
+    sample_ids: &[&str],
+    window: super::sync::Window,
 ) -> Result<Vec<SyncAttachment>, sqlx::Error> {
-    sqlx::query_as(
+    super::sync::select_in(
+        conn,
         "SELECT a.id, a.sample_id, a.kind, a.sha256, a.byte_size, a.taken_at, a.processing_status, \
-         a.processing_error, a.width, a.height, a.created_seq, a.origin_device \
-         FROM sample_samplers ss JOIN sample_attachments a ON a.sample_id = ss.sample_id \
-         WHERE ss.user_id = $1 AND a.seq > $2 AND a.seq <= $3 AND a.kind <> 'report' ORDER BY a.seq, a.id",
+         a.processing_error, a.width, a.height, a.created_seq, a.origin_device FROM sample_attachments a",
+        "a.sample_id",
+        sample_ids,
+        Some((&["a.seq"][..], window)),
+        "AND a.kind <> 'report' ORDER BY a.seq, a.id",
     )
-    .bind(user)
-    .bind(since)
-    .bind(upto)
-    .fetch_all(conn)
     .await
 }
 

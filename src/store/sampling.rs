@@ -467,22 +467,32 @@ pub struct SampleSync {
     pub created_seq: i64,
 }
 
-/// The user's samples changed after `since`.
-pub async fn pull_samples(
+/// The samples `user` is a sampler of (fixed at submission), by index.
+pub async fn sample_ids_of_sampler(
     conn: &mut AnyConnection,
     user: &str,
-    since: i64,
-    upto: i64,
+) -> Result<Vec<(String,)>, sqlx::Error> {
+    sqlx::query_as("SELECT sample_id FROM sample_samplers WHERE user_id = $1")
+        .bind(user)
+        .fetch_all(conn)
+        .await
+}
+
+/// Samples `ids` changed in `window`.
+pub async fn samples_for_pull(
+    conn: &mut AnyConnection,
+    ids: &[&str],
+    window: super::sync::Window,
 ) -> Result<Vec<SampleSync>, sqlx::Error> {
-    sqlx::query_as(
+    super::sync::select_in(
+        conn,
         "SELECT s.id, s.sample_no, s.establishment_id, s.lab_id, s.category_code, s.task_id, s.state, s.seal_broken, \
-         s.form, s.origin_device, s.created_seq FROM sample_samplers ss JOIN samples s ON s.id = ss.sample_id \
-         WHERE ss.user_id = $1 AND s.seq > $2 AND s.seq <= $3",
+         s.form, s.origin_device, s.created_seq FROM samples s",
+        "s.id",
+        ids,
+        Some((&["s.seq"][..], window)),
+        "",
     )
-    .bind(user)
-    .bind(since)
-    .bind(upto)
-    .fetch_all(conn)
     .await
 }
 
@@ -496,23 +506,21 @@ pub struct CustodySync {
     pub seq: i64,
 }
 
-/// Custody events of the user's samples recorded after `since`.
-pub async fn pull_custody(
+/// The custody events of samples `sample_ids` recorded in `window`.
+pub async fn custody_for_pull(
     conn: &mut AnyConnection,
-    user: &str,
-    since: i64,
-    upto: i64,
+    sample_ids: &[&str],
+    window: super::sync::Window,
 ) -> Result<Vec<CustodySync>, sqlx::Error> {
-    sqlx::query_as(
+    super::sync::select_in(
+        conn,
         "SELECT c.id, c.sample_id, c.kind, c.occurred_at, c.actor_id, c.actor_role, c.place, c.note, \
-         c.sample_condition, c.seal_intact, c.recorded_at, c.origin_device, c.seq \
-         FROM sample_samplers ss JOIN custody_events c ON c.sample_id = ss.sample_id \
-         WHERE ss.user_id = $1 AND c.seq > $2 AND c.seq <= $3",
+         c.sample_condition, c.seal_intact, c.recorded_at, c.origin_device, c.seq FROM custody_events c",
+        "c.sample_id",
+        sample_ids,
+        Some((&["c.seq"][..], window)),
+        "",
     )
-    .bind(user)
-    .bind(since)
-    .bind(upto)
-    .fetch_all(conn)
     .await
 }
 

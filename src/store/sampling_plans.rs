@@ -5,8 +5,8 @@
 //! `sampling_tasks.seq` (its last change); a member carries `added_seq` (the change that put
 //! them on the team: everything of the task is new to their device after it); a removal row
 //! carries the change that took them off. [`changed_for_sampler`] and [`removed_for_sampler`]
-//! answer "what changed for sampler X since position P"; [`pull_for_sampler`] is what the sync
-//! pull (`ops::sample_sync::pull_tasks`) reads: the same tasks with their fields, and those
+//! answer "what changed for sampler X since position P"; [`tasks_for_pull`] is what the sync
+//! pull (`ops::sync_pull`) reads: the same tasks with their fields, and those
 //! whose premises' registry entry changed.
 
 use sqlx::{AnyConnection, FromRow};
@@ -488,32 +488,37 @@ pub struct TaskSync {
     #[sqlx(try_from = "String")]
     pub state: SamplingTaskState,
     pub created_seq: i64,
-    /// The change that put the sampler on its team.
-    pub added_seq: i64,
 }
 
-/// What [`changed_for_sampler`] names, as pulled: the tasks of sampler `user_id` that changed
-/// after `since`, became theirs after it, or whose premises' registry entry changed after it
-/// (the record carries the premises' names and address). Ascending by position.
-pub async fn pull_for_sampler(
+/// The sampling tasks `user` is on the team of: (task id, `added_seq`), by index.
+pub async fn memberships_of_sampler(
     conn: &mut AnyConnection,
-    user_id: &str,
-    since: i64,
-    upto: i64,
+    user: &str,
+) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    sqlx::query_as("SELECT task_id, added_seq FROM sampling_task_members WHERE user_id = $1")
+        .bind(user)
+        .fetch_all(conn)
+        .await
+}
+
+/// Sampling tasks `ids` as pulled, in position order: those whose task or premises changed in
+/// `window`, or all of them.
+pub async fn tasks_for_pull(
+    conn: &mut AnyConnection,
+    ids: &[&str],
+    window: Option<super::sync::Window>,
 ) -> Result<Vec<TaskSync>, sqlx::Error> {
-    sqlx::query_as(
+    super::sync::select_in(
+        conn,
         "SELECT t.id, t.plan_id, p.round_title AS plan_title, s.purpose, s.stage, t.establishment_id, \
          e.sign_name, e.licensed_name, e.address, e.town, e.license_no, e.uscc, t.lab_id, l.name AS lab_name, \
-         t.batches, t.due_date, t.state, t.created_seq, tm.added_seq \
-         FROM sampling_task_members tm JOIN sampling_tasks t ON t.id = tm.task_id \
-         JOIN plans p ON p.id = t.plan_id JOIN sampling_plans s ON s.plan_id = t.plan_id \
-         JOIN establishments e ON e.id = t.establishment_id JOIN labs l ON l.id = t.lab_id \
-         WHERE tm.user_id = $1 AND tm.added_seq <= $3 \
-         AND ((t.seq > $2 AND t.seq <= $3) OR tm.added_seq > $2 OR (e.seq > $2 AND e.seq <= $3)) ORDER BY t.seq, t.id",
+         t.batches, t.due_date, t.state, t.created_seq \
+         FROM sampling_tasks t JOIN plans p ON p.id = t.plan_id JOIN sampling_plans s ON s.plan_id = t.plan_id \
+         JOIN establishments e ON e.id = t.establishment_id JOIN labs l ON l.id = t.lab_id",
+        "t.id",
+        ids,
+        window.map(|w| (&["t.seq", "e.seq"][..], w)),
+        "ORDER BY t.seq, t.id",
     )
-    .bind(user_id)
-    .bind(since)
-    .bind(upto)
-    .fetch_all(conn)
     .await
 }

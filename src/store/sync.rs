@@ -336,11 +336,92 @@ pub async fn purge_tombstones(
     Ok(n)
 }
 
-const MY_TASKS: &str = "SELECT tm.task_id FROM task_members tm WHERE tm.inspector_id = $1";
-
+// ---- Pull reads ------------------------------------------------------------------------------
+//
 // A device's scope is its user's task memberships: a task's records reach it when they change
-// after its cursor, or when the user joined the task after it (`tm.added_seq`, then every record
-// of the task is new to the device, however old).
+// after its cursor, or when the user joined the task after it (`added_seq`: then every record of
+// the task is new to the device, however old).
+//
+// Every pull read is bounded by that scope before it touches a big table: first the user's
+// memberships (by index, a row per task), then each table for a chunk of explicit task ids, and
+// answers, photos and reviews for explicit inspection ids. No statement joins the memberships to
+// the synced tables, so no plan depends on the planner's statistics (with stale ones, one such
+// join became a hash join over every answer in the database, for a device with 70 of them).
+
+/// A change window: the rows whose position (`seq`) is in `(since, upto]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub since: i64,
+    pub upto: i64,
+}
+
+/// `($first, …, $first+n-1)`: numbered parameters, which both backends take.
+fn numbered(first: usize, n: usize) -> String {
+    let mut s = String::with_capacity(n * 5 + 2);
+    s.push('(');
+    for i in 0..n {
+        if i > 0 {
+            s.push(',');
+        }
+        s.push('$');
+        s.push_str(&(first + i).to_string());
+    }
+    s.push(')');
+    s
+}
+
+/// `{select} WHERE {column} IN (ids) [AND the window on any of `seq_columns`] {tail}`, for one
+/// chunk of ids (the caller keeps chunks small: a few hundred ids). With `window` `None`, every
+/// row of the ids.
+pub(crate) async fn select_in<T>(
+    conn: &mut AnyConnection,
+    select: &str,
+    column: &str,
+    ids: &[&str],
+    window: Option<(&[&str], Window)>,
+    tail: &str,
+) -> Result<Vec<T>, sqlx::Error>
+where
+    T: for<'r> FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
+{
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let n = ids.len();
+    let mut sql = format!("{select} WHERE {column} IN {}", numbered(1, n));
+    if let Some((columns, _)) = window {
+        let (a, b) = (n + 1, n + 2);
+        let any = columns
+            .iter()
+            .map(|c| format!("({c} > ${a} AND {c} <= ${b})"))
+            .collect::<Vec<_>>()
+            .join(" OR ");
+        sql.push_str(&format!(" AND ({any})"));
+    }
+    if !tail.is_empty() {
+        sql.push(' ');
+        sql.push_str(tail);
+    }
+    let mut q = sqlx::query_as::<_, T>(&sql);
+    for id in ids {
+        q = q.bind(*id);
+    }
+    if let Some((_, w)) = window {
+        q = q.bind(w.since).bind(w.upto);
+    }
+    q.fetch_all(conn).await
+}
+
+/// The user's task memberships: (task id, `added_seq`). A row per task of theirs, by index.
+pub async fn memberships(
+    conn: &mut AnyConnection,
+    user: &str,
+) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    sqlx::query_as("SELECT task_id, added_seq FROM task_members WHERE inspector_id = $1")
+        .bind(user)
+        .fetch_all(conn)
+        .await
+}
 
 #[derive(Debug, FromRow)]
 pub struct TaskSync {
@@ -356,26 +437,39 @@ pub struct TaskSync {
     /// `inspection` or `recheck`.
     pub kind: String,
     pub created_seq: i64,
-    /// When the user joined the task's team (the task's creation for its first team).
-    pub added_seq: i64,
 }
 
-pub async fn pull_tasks(
+/// Tasks `ids` (changed in `window`, or all of them).
+pub async fn tasks_for_pull(
     conn: &mut AnyConnection,
-    user: &str,
-    since: i64,
-    upto: i64,
+    ids: &[&str],
+    window: Option<Window>,
 ) -> Result<Vec<TaskSync>, sqlx::Error> {
-    sqlx::query_as(
+    select_in(
+        conn,
         "SELECT t.id, t.plan_id, t.establishment_id, t.template_id, t.template_version, t.due_date, t.state, \
-         t.must_check_items, p.round_title, t.kind, t.created_seq, tm.added_seq \
-         FROM task_members tm JOIN tasks t ON t.id = tm.task_id JOIN plans p ON p.id = t.plan_id \
-         WHERE tm.inspector_id = $1 AND tm.added_seq <= $3 AND ((t.seq > $2 AND t.seq <= $3) OR tm.added_seq > $2)",
+         t.must_check_items, p.round_title, t.kind, t.created_seq FROM tasks t JOIN plans p ON p.id = t.plan_id",
+        "t.id",
+        ids,
+        window.map(|w| (&["t.seq"][..], w)),
+        "",
     )
-    .bind(user)
-    .bind(since)
-    .bind(upto)
-    .fetch_all(conn)
+    .await
+}
+
+/// What a task's scope brings along: (task id, establishment id, template id, template version).
+pub async fn task_refs(
+    conn: &mut AnyConnection,
+    ids: &[&str],
+) -> Result<Vec<(String, String, String, i64)>, sqlx::Error> {
+    select_in(
+        conn,
+        "SELECT t.id, t.establishment_id, t.template_id, t.template_version FROM tasks t",
+        "t.id",
+        ids,
+        None,
+        "",
+    )
     .await
 }
 
@@ -391,29 +485,23 @@ pub struct EstablishmentSync {
     pub raw_lng: Option<f64>,
     pub raw_lat: Option<f64>,
     pub crs: Option<String>,
-    /// When the user first joined a task for it: newer than the cursor means new to them.
-    pub first_seq: i64,
 }
 
-/// Establishments of the user's tasks that changed, or entered the user's scope, after `since`.
-pub async fn pull_establishments(
+/// Establishments `ids` (changed in `window`, or all of them).
+pub async fn establishments_for_pull(
     conn: &mut AnyConnection,
-    user: &str,
-    since: i64,
-    upto: i64,
+    ids: &[&str],
+    window: Option<Window>,
 ) -> Result<Vec<EstablishmentSync>, sqlx::Error> {
-    sqlx::query_as(
-        "WITH mine AS (SELECT t.establishment_id, MIN(tm.added_seq) AS first_seq, MAX(tm.added_seq) AS last_seq \
-                       FROM task_members tm JOIN tasks t ON t.id = tm.task_id WHERE tm.inspector_id = $1 AND tm.added_seq <= $3 \
-                       GROUP BY t.establishment_id) \
-         SELECT e.id, e.sign_name, e.licensed_name, e.address, e.town, e.category, e.risk_grade, e.raw_lng, e.raw_lat, \
-                e.crs, mine.first_seq FROM establishments e JOIN mine ON mine.establishment_id = e.id \
-         WHERE (e.seq > $2 AND e.seq <= $3) OR mine.last_seq > $2",
+    select_in(
+        conn,
+        "SELECT e.id, e.sign_name, e.licensed_name, e.address, e.town, e.category, e.risk_grade, e.raw_lng, \
+         e.raw_lat, e.crs FROM establishments e",
+        "e.id",
+        ids,
+        window.map(|w| (&["e.seq"][..], w)),
+        "",
     )
-    .bind(user)
-    .bind(since)
-    .bind(upto)
-    .fetch_all(conn)
     .await
 }
 
@@ -423,29 +511,119 @@ pub struct VersionSync {
     pub version: i64,
     pub title: String,
     pub content: String,
-    pub first_seq: i64,
 }
 
-/// Checklist versions (immutable) used by tasks that entered the user's scope after `since`.
-pub async fn pull_versions(
+/// Checklist versions (immutable) by (template id, version).
+pub async fn versions_for_pull(
     conn: &mut AnyConnection,
-    user: &str,
-    since: i64,
-    upto: i64,
+    keys: &[(&str, i64)],
 ) -> Result<Vec<VersionSync>, sqlx::Error> {
-    sqlx::query_as(
-        "WITH mine AS (SELECT t.template_id, t.template_version, MIN(tm.added_seq) AS first_seq, \
-                              MAX(tm.added_seq) AS last_seq \
-                       FROM task_members tm JOIN tasks t ON t.id = tm.task_id WHERE tm.inspector_id = $1 AND tm.added_seq <= $3 \
-                       GROUP BY t.template_id, t.template_version) \
-         SELECT v.template_id, v.version, v.title, v.content, mine.first_seq FROM checklist_versions v \
-         JOIN mine ON mine.template_id = v.template_id AND mine.template_version = v.version \
-         WHERE mine.last_seq > $2",
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    let any = (0..keys.len())
+        .map(|i| {
+            format!(
+                "(v.template_id = ${} AND v.version = ${})",
+                2 * i + 1,
+                2 * i + 2
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" OR ");
+    let sql = format!(
+        "SELECT v.template_id, v.version, v.title, v.content FROM checklist_versions v WHERE {any}"
+    );
+    let mut q = sqlx::query_as::<_, VersionSync>(&sql);
+    for (t, v) in keys {
+        q = q.bind(*t).bind(*v);
+    }
+    q.fetch_all(conn).await
+}
+
+/// The inspections of tasks `task_ids`: (inspection id, task id).
+pub async fn inspection_ids_of(
+    conn: &mut AnyConnection,
+    task_ids: &[&str],
+) -> Result<Vec<(String, String)>, sqlx::Error> {
+    select_in(
+        conn,
+        "SELECT i.id, i.task_id FROM inspections i",
+        "i.task_id",
+        task_ids,
+        None,
+        "",
     )
-    .bind(user)
-    .bind(since)
-    .bind(upto)
-    .fetch_all(conn)
+    .await
+}
+
+/// The inspections of tasks `task_ids` (changed in `window`, or all of them).
+pub async fn inspections_for_pull(
+    conn: &mut AnyConnection,
+    task_ids: &[&str],
+    window: Option<Window>,
+) -> Result<Vec<InspectionRow>, sqlx::Error> {
+    select_in(
+        conn,
+        &format!("SELECT {INSPECTION_COLUMNS} FROM inspections i"),
+        "i.task_id",
+        task_ids,
+        window.map(|w| (&["i.seq"][..], w)),
+        "",
+    )
+    .await
+}
+
+/// The answers of inspections `inspection_ids` (changed in `window`, or all of them).
+pub async fn answers_for_pull(
+    conn: &mut AnyConnection,
+    inspection_ids: &[&str],
+    window: Option<Window>,
+) -> Result<Vec<AnswerRow>, sqlx::Error> {
+    select_in(
+        conn,
+        &format!("SELECT {ANSWER_COLUMNS} FROM answers a"),
+        "a.inspection_id",
+        inspection_ids,
+        window.map(|w| (&["a.seq"][..], w)),
+        "",
+    )
+    .await
+}
+
+/// The photos of inspections `inspection_ids` (changed in `window`, or all of them).
+pub async fn photos_for_pull(
+    conn: &mut AnyConnection,
+    inspection_ids: &[&str],
+    window: Option<Window>,
+) -> Result<Vec<PhotoRow>, sqlx::Error> {
+    select_in(
+        conn,
+        &format!("SELECT {PHOTO_COLUMNS} FROM photos p"),
+        "p.inspection_id",
+        inspection_ids,
+        window.map(|w| (&["p.seq"][..], w)),
+        "",
+    )
+    .await
+}
+
+/// The ids of the records of `table` (`answers`, `photos` or `reviews`) of inspections
+/// `inspection_ids`.
+pub async fn child_ids_of(
+    conn: &mut AnyConnection,
+    table: &'static str,
+    inspection_ids: &[&str],
+) -> Result<Vec<(String,)>, sqlx::Error> {
+    // `table` is one of three fixed names, never the client's.
+    select_in(
+        conn,
+        &format!("SELECT c.id FROM {table} c"),
+        "c.inspection_id",
+        inspection_ids,
+        None,
+        "",
+    )
     .await
 }
 
@@ -483,26 +661,6 @@ pub struct InspectionRow {
     pub seq: i64,
 }
 
-/// A pulled record with when its user joined the record's task (see the scope note above).
-#[derive(Debug, Clone)]
-pub struct Scoped<T> {
-    pub row: T,
-    pub added_seq: i64,
-}
-
-impl<'r, T> FromRow<'r, sqlx::any::AnyRow> for Scoped<T>
-where
-    T: FromRow<'r, sqlx::any::AnyRow>,
-{
-    fn from_row(row: &'r sqlx::any::AnyRow) -> Result<Self, sqlx::Error> {
-        use sqlx::Row;
-        Ok(Scoped {
-            row: T::from_row(row)?,
-            added_seq: row.try_get("added_seq")?,
-        })
-    }
-}
-
 const INSPECTION_COLUMNS: &str = "i.id, i.task_id, i.establishment_id, i.started_at, i.finished_at, i.lng, i.lat, \
     i.gps_accuracy_m, i.crs, i.team, i.representative_name, i.representative_signed, i.representative_refused, \
     i.business_opinion, i.other_findings, i.declared_result, i.submitted, i.computed_result, i.review_state, \
@@ -534,23 +692,6 @@ impl InspectionRow {
     }
 }
 
-pub async fn pull_inspections(
-    conn: &mut AnyConnection,
-    user: &str,
-    since: i64,
-    upto: i64,
-) -> Result<Vec<Scoped<InspectionRow>>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "SELECT {INSPECTION_COLUMNS}, tm.added_seq FROM task_members tm JOIN inspections i ON i.task_id = tm.task_id \
-         WHERE tm.inspector_id = $1 AND tm.added_seq <= $3 AND ((i.seq > $2 AND i.seq <= $3) OR tm.added_seq > $2)"
-    ))
-        .bind(user)
-        .bind(since)
-    .bind(upto)
-        .fetch_all(conn)
-        .await
-}
-
 #[derive(Debug, Clone, FromRow)]
 pub struct AnswerRow {
     pub id: String,
@@ -577,23 +718,6 @@ impl AnswerRow {
 
 const ANSWER_COLUMNS: &str =
     "a.id, a.inspection_id, a.item_code, a.status, a.note, a.origin_device, a.created_seq, a.seq";
-
-pub async fn pull_answers(
-    conn: &mut AnyConnection,
-    user: &str,
-    since: i64,
-    upto: i64,
-) -> Result<Vec<Scoped<AnswerRow>>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "SELECT {ANSWER_COLUMNS}, tm.added_seq FROM task_members tm JOIN inspections i ON i.task_id = tm.task_id \
-         JOIN answers a ON a.inspection_id = i.id WHERE tm.inspector_id = $1 AND tm.added_seq <= $3 AND ((a.seq > $2 AND a.seq <= $3) OR tm.added_seq > $2)"
-    ))
-    .bind(user)
-    .bind(since)
-    .bind(upto)
-    .fetch_all(conn)
-    .await
-}
 
 #[derive(Debug, Clone, FromRow)]
 pub struct PhotoRow {
@@ -633,23 +757,6 @@ const PHOTO_COLUMNS: &str =
     "p.id, p.inspection_id, p.item_code, p.sha256, p.byte_size, p.taken_at, p.processing_status, \
     p.origin_device, p.created_seq, p.seq, p.width, p.height, p.exif_taken_at, p.exif_lng, p.exif_lat, p.flags, p.processing_error";
 
-pub async fn pull_photos(
-    conn: &mut AnyConnection,
-    user: &str,
-    since: i64,
-    upto: i64,
-) -> Result<Vec<Scoped<PhotoRow>>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "SELECT {PHOTO_COLUMNS}, tm.added_seq FROM task_members tm JOIN inspections i ON i.task_id = tm.task_id \
-         JOIN photos p ON p.inspection_id = i.id WHERE tm.inspector_id = $1 AND tm.added_seq <= $3 AND ((p.seq > $2 AND p.seq <= $3) OR tm.added_seq > $2)"
-    ))
-    .bind(user)
-    .bind(since)
-    .bind(upto)
-    .fetch_all(conn)
-    .await
-}
-
 /// A review decision as the team's devices get it (never the internal note).
 #[derive(Debug, Clone, FromRow)]
 pub struct ReviewSync {
@@ -664,88 +771,78 @@ pub struct ReviewSync {
     pub decided_at: i64,
     pub reviewer_name: String,
     pub created_seq: i64,
-    pub added_seq: i64,
 }
 
-/// Decisions on the inspections of the user's tasks recorded after `since`.
-pub async fn pull_reviews(
+/// The decisions on inspections `inspection_ids` (recorded in `window`, or all of them).
+pub async fn reviews_for_pull(
     conn: &mut AnyConnection,
-    user: &str,
-    since: i64,
-    upto: i64,
+    inspection_ids: &[&str],
+    window: Option<Window>,
 ) -> Result<Vec<ReviewSync>, sqlx::Error> {
-    sqlx::query_as(
+    select_in(
+        conn,
         "SELECT r.id, r.inspection_id, r.round, r.decision, r.comment, r.item_comments, r.override_result, \
-         r.override_reason, r.decided_at, u.name AS reviewer_name, r.created_seq, tm.added_seq \
-         FROM task_members tm JOIN inspections i ON i.task_id = tm.task_id JOIN reviews r ON r.inspection_id = i.id \
-         JOIN users u ON u.id = r.reviewer_id WHERE tm.inspector_id = $1 AND tm.added_seq <= $3 AND ((r.seq > $2 AND r.seq <= $3) OR tm.added_seq > $2)",
+         r.override_reason, r.decided_at, u.name AS reviewer_name, r.created_seq \
+         FROM reviews r JOIN users u ON u.id = r.reviewer_id",
+        "r.inspection_id",
+        inspection_ids,
+        window.map(|w| (&["r.seq"][..], w)),
+        "",
     )
-    .bind(user)
-    .bind(since)
-    .bind(upto)
-    .fetch_all(conn)
     .await
 }
 
-/// Deletions after `since` in the user's scope, except those this device made itself.
-pub async fn pull_tombstones(
+/// Deletions in `window` of records of tasks `task_ids`, except those device `origin` made
+/// itself: (table, record id).
+pub async fn tombstones_for_pull(
     conn: &mut AnyConnection,
-    user: &str,
-    since: i64,
-    upto: i64,
+    task_ids: &[&str],
+    window: Window,
     origin: Option<&str>,
 ) -> Result<Vec<(String, String)>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "SELECT table_name, record_id FROM sync_tombstones WHERE task_id IN ({MY_TASKS}) AND seq > $2 AND seq <= $4 \
-         AND (deleted_by IS NULL OR $3 IS NULL OR deleted_by <> $3)"
-    ))
-    .bind(user)
-    .bind(since)
-    .bind(origin)
-    .bind(upto)
-    .fetch_all(conn)
-    .await
+    if task_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let n = task_ids.len();
+    let sql = format!(
+        "SELECT table_name, record_id FROM sync_tombstones WHERE task_id IN {} AND seq > ${} AND seq <= ${} \
+         AND (deleted_by IS NULL OR ${c} IS NULL OR deleted_by <> ${c})",
+        numbered(1, n),
+        n + 1,
+        n + 2,
+        c = n + 3
+    );
+    let mut q = sqlx::query_as::<_, (String, String)>(&sql);
+    for id in task_ids {
+        q = q.bind(*id);
+    }
+    q.bind(window.since)
+        .bind(window.upto)
+        .bind(origin)
+        .fetch_all(conn)
+        .await
 }
 
-/// What the user's device must delete because the user left a task's team after `since` (and
-/// has not rejoined it): the task, its inspections with their answers, photos and reviews, and
-/// the establishments and checklist versions no task of theirs still needs. (table, id) pairs.
-pub async fn pull_removed(
+/// The tasks the user was taken off in `window` (some may be theirs again: the caller checks
+/// the memberships). By index, a row per removal.
+pub async fn removals_for_pull(
     conn: &mut AnyConnection,
     user: &str,
-    since: i64,
-    upto: i64,
-) -> Result<Vec<(String, String)>, sqlx::Error> {
+    window: Window,
+) -> Result<Vec<(String,)>, sqlx::Error> {
     sqlx::query_as(
-        "WITH gone AS (SELECT r.task_id FROM task_member_removals r WHERE r.inspector_id = $1 AND r.seq > $2 AND r.seq <= $3 \
-                       AND NOT EXISTS (SELECT 1 FROM task_members tm WHERE tm.task_id = r.task_id AND tm.inspector_id = $1)), \
-              mine AS (SELECT t.establishment_id, t.template_id, t.template_version FROM task_members tm \
-                       JOIN tasks t ON t.id = tm.task_id WHERE tm.inspector_id = $1) \
-         SELECT 'tasks' AS table_name, g.task_id AS record_id FROM gone g \
-         UNION ALL SELECT 'inspections', i.id FROM gone g JOIN inspections i ON i.task_id = g.task_id \
-         UNION ALL SELECT 'answers', a.id FROM gone g JOIN inspections i ON i.task_id = g.task_id \
-                   JOIN answers a ON a.inspection_id = i.id \
-         UNION ALL SELECT 'photos', p.id FROM gone g JOIN inspections i ON i.task_id = g.task_id \
-                   JOIN photos p ON p.inspection_id = i.id \
-         UNION ALL SELECT 'reviews', r.id FROM gone g JOIN inspections i ON i.task_id = g.task_id \
-                   JOIN reviews r ON r.inspection_id = i.id \
-         UNION ALL SELECT DISTINCT 'establishments', t.establishment_id FROM gone g JOIN tasks t ON t.id = g.task_id \
-                   WHERE NOT EXISTS (SELECT 1 FROM mine WHERE mine.establishment_id = t.establishment_id) \
-         UNION ALL SELECT DISTINCT 'checklist_versions', t.template_id || ':' || CAST(t.template_version AS TEXT) \
-                   FROM gone g JOIN tasks t ON t.id = g.task_id \
-                   WHERE NOT EXISTS (SELECT 1 FROM mine WHERE mine.template_id = t.template_id \
-                                     AND mine.template_version = t.template_version)",
+        "SELECT task_id FROM task_member_removals WHERE inspector_id = $1 AND seq > $2 AND seq <= $3",
     )
     .bind(user)
-    .bind(since)
-    .bind(upto)
+    .bind(window.since)
+    .bind(window.upto)
     .fetch_all(conn)
     .await
 }
 
 /// Takes `removed` off the task's team and puts `added` on it at change `seq`, with the team's
 /// order as given. A removal is remembered for the removed user's devices (see
-/// [`pull_removed`]); rejoining forgets it.
+/// the pull); rejoining forgets it.
 pub async fn change_team(
     conn: &mut AnyConnection,
     task_id: &str,
@@ -920,8 +1017,8 @@ where
                 sql.push_str(" UNION ALL ");
             }
             sql.push_str(&format!(
-                "{select} WHERE {column} IN ({})",
-                numbered(n, ids.len())
+                "{select} WHERE {column} IN {}",
+                numbered(n + 1, ids.len())
             ));
             n += ids.len();
         }
@@ -965,14 +1062,6 @@ fn union_statements<'a>(
         out.push(current);
     }
     out
-}
-
-/// `$from+1, …, $from+n` (both backends accept `$N` through sqlx's Any driver).
-fn numbered(from: usize, n: usize) -> String {
-    (from + 1..=from + n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(",")
 }
 
 pub async fn inspections_by_ids(
@@ -1283,7 +1372,11 @@ pub async fn clear_tombstones(
             if k > 0 {
                 sql.push_str(" OR ");
             }
-            sql.push_str(&format!("{}({}))", shaped[*part].0, numbered(n, ids.len())));
+            sql.push_str(&format!(
+                "{}{})",
+                shaped[*part].0,
+                numbered(n + 1, ids.len())
+            ));
             n += ids.len();
         }
         let mut q = sqlx::query(&sql);
@@ -1393,8 +1486,8 @@ mod tests {
     }
 
     #[test]
-    fn numbered_placeholders_continue_from_the_offset() {
-        assert_eq!(numbered(0, 2), "$1,$2");
-        assert_eq!(numbered(3, 2), "$4,$5");
+    fn numbered_placeholders_start_where_asked() {
+        assert_eq!(numbered(1, 2), "($1,$2)");
+        assert_eq!(numbered(4, 2), "($4,$5)");
     }
 }

@@ -36,4 +36,5 @@ mod sync_cursor;
 mod sync_edge;
 mod sync_group;
 mod sync_samples;
+mod sync_stream;
 mod uploads;
