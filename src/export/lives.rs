@@ -348,6 +348,60 @@ mod tests {
         assert!(covered.iter().all(|c| *c));
     }
 
+    /// Records what reached it, and how much of it had been flushed.
+    #[derive(Clone, Default)]
+    struct Seen(std::rc::Rc<std::cell::RefCell<(Vec<u8>, usize)>>);
+
+    impl Write for Seen {
+        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+            self.0.borrow_mut().0.extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            let mut s = self.0.borrow_mut();
+            s.1 = s.0.len();
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn the_feed_description_goes_out_before_any_row_is_read() {
+        let seen = Seen::default();
+        let feed = LivesFeed {
+            feed_date: NaiveDate::from_ymd_opt(2026, 11, 5).unwrap(),
+            feed_version: "1".into(),
+            municipality_name: "天津市宝坻区市场监督管理局".into(),
+            municipality_url: "https://example.gov.cn".into(),
+            contact_email: "data@example.gov.cn".into(),
+            city: "宝坻区".into(),
+            state: "天津市".into(),
+        };
+        let w = LivesWriter::new(seen.clone(), feed).unwrap();
+        let flushed = {
+            let s = seen.0.borrow();
+            s.0[..s.1].to_vec()
+        };
+        let has = |name: &[u8]| flushed.windows(name.len()).any(|x| x == name);
+        assert!(has(b"feed_info.csv") && has(b"legend.csv"), "{flushed:?}");
+        assert!(!has(b"businesses.csv"));
+        // The whole archive still reads back with its five files.
+        w.finish().unwrap();
+        let bytes = seen.0.borrow().0.clone();
+        let zip = zip::ZipArchive::new(io::Cursor::new(bytes)).unwrap();
+        let mut names: Vec<&str> = zip.file_names().collect();
+        names.sort_unstable();
+        assert_eq!(
+            names,
+            [
+                "businesses.csv",
+                "feed_info.csv",
+                "inspections.csv",
+                "legend.csv",
+                "violations.csv"
+            ]
+        );
+    }
+
     #[test]
     fn dates_are_yyyymmdd() {
         let d = NaiveDate::from_ymd_opt(2026, 3, 5).unwrap();
