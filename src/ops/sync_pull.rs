@@ -92,6 +92,26 @@ pub struct PreparedPull {
     plan: Plan,
 }
 
+/// Snapshots a pull may take again when its cursor is held back by a transaction that ended
+/// as the snapshot was taken (see [`q::Cursor::held_by_unknown`]).
+const SNAPSHOT_ATTEMPTS: usize = 3;
+
+/// The pull's snapshot and cursor. A cursor held back by a transaction that ended while the
+/// snapshot was being taken is correct but stale: the pull would miss a change committed before
+/// it began. A new snapshot no longer holds that transaction, so take one, a few times at most.
+async fn fresh_snapshot(db: &Db) -> Result<(Transaction<'static, Any>, q::Cursor), Error> {
+    let mut attempt = 1;
+    loop {
+        let mut tx = db.begin_snapshot().await?;
+        let cursor = q::safe_cursor(&mut tx).await?;
+        if !cursor.held_by_unknown || attempt == SNAPSHOT_ATTEMPTS {
+            return Ok((tx, cursor));
+        }
+        drop(tx);
+        attempt += 1;
+    }
+}
+
 /// Opens the pull's snapshot and checks its cursor. Every refusal of a pull happens here (or
 /// before, at the edge), before anything is written.
 pub async fn begin(
@@ -108,8 +128,7 @@ pub async fn begin(
         let mut conn = db.acquire().await?;
         q::wait_fresh(&mut conn).await?;
     }
-    let mut tx = db.begin_snapshot().await?;
-    let cursor = q::safe_cursor(&mut tx).await?;
+    let (mut tx, cursor) = fresh_snapshot(db).await?;
     if let Some(l) = last {
         if l > cursor.horizon {
             return Err(Error::bad_request(

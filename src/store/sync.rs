@@ -41,6 +41,10 @@ pub struct Cursor {
     /// No cursor above it was ever given out (the positions of transactions that had not
     /// started when the snapshot was taken are above it).
     pub horizon: i64,
+    /// `safe` is held back by a transaction with no backend left to name its database: it
+    /// ended between the snapshot and the read of `pg_stat_activity` (or its backend is not
+    /// readable). It counts as ours, which is safe, but a new snapshot would not hold it.
+    pub held_by_unknown: bool,
 }
 
 /// The in-progress transaction ids that may be ours: the snapshot's `xip` minus the ids known
@@ -65,20 +69,27 @@ pub async fn safe_cursor(conn: &mut AnyConnection) -> Result<Cursor, sqlx::Error
             Ok(Cursor {
                 safe: v,
                 horizon: v,
+                held_by_unknown: false,
             })
         }
         Backend::Postgres => {
-            let (xmax, blocking, offset): (i64, Option<i64>, i64) = sqlx::query_as(&format!(
-                "WITH s AS (SELECT pg_current_snapshot() AS snap) \
-                 SELECT pg_snapshot_xmax(s.snap)::text::bigint, \
-                        (SELECT MIN(b.xid) FROM ({BLOCKING_XIP}) b), \
-                        (SELECT o.value FROM sync_xid_offset o WHERE o.id = 1) FROM s"
-            ))
-            .fetch_one(conn)
-            .await?;
+            let (xmax, blocking, offset, unknown): (i64, Option<i64>, i64, bool) =
+                sqlx::query_as(&format!(
+                    "WITH s AS (SELECT pg_current_snapshot() AS snap) \
+                     SELECT t.xmax, t.blocking, t.off, (t.blocking IS NOT NULL AND NOT EXISTS \
+                            (SELECT 1 FROM pg_stat_activity a \
+                             WHERE a.backend_xid = (t.blocking % 4294967296)::text::xid)) \
+                     FROM (SELECT pg_snapshot_xmax(s.snap)::text::bigint AS xmax, \
+                                  (SELECT MIN(b.xid) FROM ({BLOCKING_XIP}) b) AS blocking, \
+                                  (SELECT o.value FROM sync_xid_offset o WHERE o.id = 1) AS off \
+                           FROM s) t"
+                ))
+                .fetch_one(conn)
+                .await?;
             Ok(Cursor {
                 safe: blocking.unwrap_or(xmax) - 1 + offset,
                 horizon: xmax - 1 + offset,
+                held_by_unknown: unknown,
             })
         }
     }
